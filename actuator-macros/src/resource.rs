@@ -1,0 +1,115 @@
+//! `#[derive(Resource)]`: a resource type's typed path (with its outputs), `Element` (name, kind and
+//! every reference its arguments hold) and conversions.
+//!
+//! ```text
+//! #[derive(Resource, Clone, Debug)]
+//! #[resource(kind = "test.Server", outputs(ip: IpAddr, id: String), addressable)]
+//! pub struct Server { name: String, nics: Vec<Ref<Network>>, … }
+//! ```
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::{Data, DeriveInput, Fields, Ident, LitStr, Token, Type};
+
+pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
+    let p = quote!(::actuator::__private);
+    let ident = &input.ident;
+    let vis = &input.vis;
+    let path_ty = format_ident!("{}Path", ident);
+    let mut kind: Option<LitStr> = None;
+    let mut outputs: Vec<(Ident, Type)> = Vec::new();
+    let mut addressable = false;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("resource")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("kind") {
+                kind = Some(meta.value()?.parse()?);
+            } else if meta.path.is_ident("addressable") {
+                addressable = true;
+            } else if meta.path.is_ident("outputs") {
+                meta.parse_nested_meta(|o| {
+                    let name = o.path.require_ident()?.clone();
+                    o.input.parse::<Token![:]>()?;
+                    outputs.push((name, o.input.parse()?));
+                    Ok(())
+                })?;
+            } else {
+                return Err(meta
+                    .error("expected `kind = \"…\"`, `outputs(name: Type, …)` or `addressable`"));
+            }
+            Ok(())
+        })?;
+    }
+    let kind = kind.ok_or_else(|| {
+        syn::Error::new_spanned(
+            ident,
+            "a resource needs `#[resource(kind = \"cloud.Kind\")]`",
+        )
+    })?;
+    let Data::Struct(s) = &input.data else {
+        return Err(syn::Error::new_spanned(ident, "a resource is a struct"));
+    };
+    let Fields::Named(fields) = &s.fields else {
+        return Err(syn::Error::new_spanned(
+            ident,
+            "a resource has named fields",
+        ));
+    };
+    if !fields
+        .named
+        .iter()
+        .any(|f| f.ident.as_ref().is_some_and(|i| i == "name"))
+    {
+        return Err(syn::Error::new_spanned(
+            ident,
+            "a resource has a `name: String` field",
+        ));
+    }
+    let skipped = |f: &syn::Field| {
+        f.attrs.iter().any(|a| {
+            a.path().is_ident("resource") && a.parse_args::<Ident>().is_ok_and(|i| i == "skip")
+        })
+    };
+    let walked: Vec<_> = fields
+        .named
+        .iter()
+        .filter(|f| !skipped(f))
+        .filter_map(|f| f.ident.as_ref())
+        .filter(|i| *i != "name")
+        .collect();
+    let (out_names, out_tys): (Vec<_>, Vec<_>) = outputs.into_iter().unzip();
+    let out_strs: Vec<String> = out_names.iter().map(Ident::to_string).collect();
+    let addr = if addressable {
+        quote!(impl #p::Addressable for #path_ty {})
+    } else {
+        quote!()
+    };
+    Ok(quote! {
+        #[doc = concat!("Typed path to a [`", stringify!(#ident), "`] component, with its outputs.")]
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        #vis struct #path_ty {
+            __at: #p::At,
+            #( #[doc = concat!("Output `", #out_strs, "`, known after provisioning.")] pub #out_names: #p::Out<#out_tys>, )*
+        }
+        impl #p::Located for #path_ty {
+            fn at(&self) -> #p::At { self.__at }
+        }
+        impl #p::FromAt for #path_ty {
+            fn from_at(at: #p::At) -> Self {
+                #path_ty { __at: at, #( #out_names: #p::Out::new(at, #out_strs), )* }
+            }
+        }
+        impl #p::IntoRef<#ident> for #path_ty {
+            fn into_ref(self) -> #p::Ref<#ident> { #p::Ref::new(self.__at) }
+        }
+        #addr
+        impl #p::Element for #ident {
+            fn kind(&self) -> &'static str { #kind }
+            fn base_name(&self) -> &str { &self.name }
+            fn visit_refs(&self, f: &mut dyn FnMut(#p::At)) {
+                #( #p::Refs::visit_refs(&self.#walked, f); )*
+            }
+            fn addressable(&self) -> bool { #addressable }
+        }
+        #p::__leaf_component!(#ident, #path_ty, <#path_ty as #p::FromAt>::from_at);
+    })
+}

@@ -1,0 +1,28 @@
+//! Rewrites a component expression for deferred evaluation: `a[k]` becomes a keyed-instance lookup
+//! (`std::ops::Index` cannot create instances or return a fresh path value).
+
+use proc_macro2::Span;
+use quote::quote_spanned;
+use syn::spanned::Spanned;
+use syn::visit_mut::VisitMut;
+use syn::{Expr, parse_quote_spanned};
+
+struct Keyed;
+
+impl VisitMut for Keyed {
+    fn visit_expr_mut(&mut self, e: &mut Expr) {
+        syn::visit_mut::visit_expr_mut(self, e);
+        if let Expr::Index(ix) = e {
+            let span: Span = ix.expr.span();
+            let (c, k) = (&ix.expr, &ix.index);
+            let call =
+                quote_spanned! {span=> ::actuator::__private::__index(ctx.env, &(#c), &(#k)) };
+            *e = parse_quote_spanned! {span=> #call };
+        }
+    }
+}
+
+pub fn expr(mut e: Expr) -> Expr {
+    Keyed.visit_expr_mut(&mut e);
+    e
+}

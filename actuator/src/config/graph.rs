@@ -1,0 +1,264 @@
+//! The task graph of a config model instance: plain tasks, multi-tasks expanded per selected role
+//! (`head → one task per role → rendezvous`), and nested config models spliced in
+//! (`head → inner entries … inner exits → rendezvous`).
+
+use std::collections::HashMap;
+
+use super::ConfigModel;
+use super::deps::Dep;
+use super::tasks::{MultiTask, Task};
+use crate::model::build::{Instance, Shared, lock};
+use crate::model::{At, Located};
+
+/// What a graph node is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NodeRole {
+    /// A task to run.
+    Task,
+    /// The start of a multi-task or nested config model (does nothing).
+    Head,
+    /// The join after a multi-task or nested config model (does nothing).
+    Rendezvous,
+}
+
+/// One node of the task graph.
+#[derive(Clone, Debug)]
+pub struct GraphNode {
+    /// Display name (`gp-grid_3` for a multi-task instance).
+    pub name: String,
+    /// The model path it comes from.
+    pub path: String,
+    /// What it is.
+    pub role: NodeRole,
+    /// The task (for [`NodeRole::Task`]), with its role resolved through the defaults.
+    pub task: Option<Task>,
+}
+
+/// The task graph of a config model.
+#[derive(Clone, Debug, Default)]
+pub struct TaskGraph {
+    /// The nodes.
+    pub nodes: Vec<GraphNode>,
+    /// `(before, after)` index pairs.
+    pub edges: Vec<(usize, usize)>,
+}
+
+impl TaskGraph {
+    /// Edges by node name, for tests and messages.
+    pub fn edge_names(&self) -> Vec<(String, String)> {
+        self.edges
+            .iter()
+            .map(|&(a, b)| (self.nodes[a].name.clone(), self.nodes[b].name.clone()))
+            .collect()
+    }
+
+    /// The tasks only (heads and rendezvous left out), by name.
+    pub fn task_names(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| n.role == NodeRole::Task)
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
+    /// A topological order, or the names on a cycle.
+    pub fn topo_order(&self) -> Result<Vec<usize>, Vec<String>> {
+        let n = self.nodes.len();
+        let mut indeg = vec![0usize; n];
+        let mut succ = vec![Vec::new(); n];
+        for &(a, b) in &self.edges {
+            indeg[b] += 1;
+            succ[a].push(b);
+        }
+        let mut ready: Vec<usize> = (0..n).rev().filter(|&i| indeg[i] == 0).collect();
+        let mut order = Vec::with_capacity(n);
+        while let Some(i) = ready.pop() {
+            order.push(i);
+            for &s in &succ[i] {
+                indeg[s] -= 1;
+                if indeg[s] == 0 {
+                    ready.push(s);
+                }
+            }
+        }
+        if order.len() == n {
+            Ok(order)
+        } else {
+            Err((0..n)
+                .filter(|&i| indeg[i] > 0)
+                .map(|i| self.nodes[i].name.clone())
+                .collect())
+        }
+    }
+}
+
+struct Builder<'w> {
+    w: &'w Shared,
+    g: TaskGraph,
+}
+
+impl Builder<'_> {
+    fn push(&mut self, name: String, path: String, role: NodeRole, task: Option<Task>) -> usize {
+        self.g.nodes.push(GraphNode {
+            name,
+            path,
+            role,
+            task,
+        });
+        self.g.nodes.len() - 1
+    }
+
+    /// Adds the tasks of the config tree rooted at `root`; returns (entries, exits) of the whole
+    /// model for splicing, and maps each component to its (entry, exit) node.
+    fn model(
+        &mut self,
+        root: At,
+        declared: &[(At, At)],
+        default_role: Option<At>,
+    ) -> (Vec<usize>, Vec<usize>) {
+        let leaves: Vec<(At, String)> = {
+            let g = lock(self.w);
+            let t = g.tree(root.model);
+            t.leaves()
+                .map(|(n, _)| {
+                    (
+                        At {
+                            model: root.model,
+                            node: n,
+                        },
+                        t.dotted(n),
+                    )
+                })
+                .collect()
+        };
+        let mut ends: HashMap<At, (usize, usize)> = HashMap::new();
+        let first = self.g.nodes.len();
+        for (at, path) in leaves {
+            let (task, multi, nested) = {
+                let g = lock(self.w);
+                let t = g.tree(at.model);
+                let e = g.element(at).expect("leaf has a value");
+                (
+                    t.get::<Task>(at.node).cloned(),
+                    t.get::<MultiTask>(at.node).cloned(),
+                    e.nested().map(|n| (e.base_name().to_owned(), n.role(), at)),
+                )
+            };
+            if let Some(mut task) = task {
+                task.role = task.role.or(default_role);
+                let i = self.push(task.name().to_owned(), path, NodeRole::Task, Some(task));
+                ends.insert(at, (i, i));
+            } else if let Some(mt) = multi {
+                let head = self.push(mt.base_name_str(), path.clone(), NodeRole::Head, None);
+                let rdv = self.push(
+                    format!("{}-rendezvous", mt.base_name_str()),
+                    path.clone(),
+                    NodeRole::Rendezvous,
+                    None,
+                );
+                for role in mt.roles.roles(self.w) {
+                    let role_name = lock(self.w).tree(role.model).node(role.node).name.clone();
+                    let mut t = mt.template.clone();
+                    t.role = Some(role);
+                    let name = format!("{}-{}", t.name(), role_name);
+                    let i = self.push(name, path.clone(), NodeRole::Task, Some(t));
+                    self.g.edges.push((head, i));
+                    self.g.edges.push((i, rdv));
+                }
+                ends.insert(at, (head, rdv));
+            } else if let Some((name, role, at)) = nested {
+                let head = self.push(name.clone(), path.clone(), NodeRole::Head, None);
+                let (inner_root, inner_edges) = nested_of(self.w, at).instantiate(self.w);
+                let (entries, exits) = self.model(inner_root, &inner_edges, role.or(default_role));
+                let rdv = self.push(
+                    format!("{name}-rendezvous"),
+                    path,
+                    NodeRole::Rendezvous,
+                    None,
+                );
+                for e in entries {
+                    self.g.edges.push((head, e));
+                }
+                for x in exits {
+                    self.g.edges.push((x, rdv));
+                }
+                ends.insert(at, (head, rdv));
+            }
+        }
+        for (a, b) in declared {
+            if let (Some(&(_, ax)), Some(&(be, _))) = (ends.get(a), ends.get(b)) {
+                self.g.edges.push((ax, be));
+            }
+        }
+        let last = self.g.nodes.len();
+        let inner: Vec<(usize, usize)> = self
+            .g
+            .edges
+            .iter()
+            .copied()
+            .filter(|(a, b)| (first..last).contains(a) && (first..last).contains(b))
+            .collect();
+        let top: Vec<usize> = ends.values().map(|e| e.0).collect();
+        let entries = top
+            .iter()
+            .copied()
+            .filter(|&i| !inner.iter().any(|&(_, b)| b == i))
+            .collect();
+        let bottoms: Vec<usize> = ends.values().map(|e| e.1).collect();
+        let exits = bottoms
+            .into_iter()
+            .filter(|&i| !inner.iter().any(|&(a, _)| a == i))
+            .collect();
+        (sorted(entries), sorted(exits))
+    }
+}
+
+fn nested_of(w: &Shared, at: At) -> Box<dyn super::tasks::Nested> {
+    lock(w)
+        .element(at)
+        .and_then(|e| e.nested())
+        .expect("a nested config model")
+}
+
+fn sorted(mut v: Vec<usize>) -> Vec<usize> {
+    v.sort_unstable();
+    v
+}
+
+impl MultiTask {
+    fn base_name_str(&self) -> String {
+        crate::model::Element::base_name(self).to_owned()
+    }
+}
+
+impl<C: ConfigModel> Instance<C> {
+    /// The task graph: declared dependencies plus `extra` ones built with the algebra.
+    pub fn graph_with(&self, extra: &[Dep]) -> TaskGraph {
+        let root = At::root(self.id());
+        let mut declared = C::declared_edges(root);
+        for d in extra {
+            for e in d.edges() {
+                if !declared.contains(&e) {
+                    declared.push(e);
+                }
+            }
+        }
+        let mut b = Builder {
+            w: self.world(),
+            g: TaskGraph::default(),
+        };
+        b.model(root, &declared, None);
+        b.g
+    }
+
+    /// The task graph of the declared dependencies.
+    pub fn graph(&self) -> TaskGraph {
+        self.graph_with(&[])
+    }
+
+    /// The path of a task in this model, for messages.
+    pub fn task_path(&self, p: &impl Located) -> String {
+        let at = p.at();
+        lock(self.world()).describe(at)
+    }
+}

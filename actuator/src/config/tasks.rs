@@ -1,0 +1,435 @@
+//! Task declarations with the original's parameters. Running them is the execution agents' job.
+
+use std::marker::PhantomData;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::ConfigModel;
+use crate::model::build::Shared;
+use crate::model::{At, Element, FromAt, IntoRef, Located, Query, Ref};
+use crate::namespace::Role;
+use crate::secret::Secret;
+
+/// What a task does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TaskKind {
+    /// Nothing (tests, joins).
+    Null,
+    /// Connects to the host and returns.
+    Ping,
+    /// A command run without a shell: argv split with shell-words rules, no expansion.
+    Command(String),
+    /// A command line run by `/bin/sh -c`.
+    Shell(String),
+    /// A local script copied to the host, run with `args`, then removed.
+    Script {
+        /// The local script.
+        path: PathBuf,
+        /// Its arguments.
+        args: Vec<String>,
+        /// Whether `!{VAR}`s in the script are expanded for the task's role first.
+        template: bool,
+    },
+    /// Copies a file, a directory (recursively) or inline content to `dest`.
+    CopyFile {
+        /// Where it goes on the host.
+        dest: String,
+        /// A local file or directory (`dir/` copies the contents, `dir` the directory itself).
+        src: Option<PathBuf>,
+        /// Inline content instead of `src`.
+        content: Option<String>,
+        /// Whether content is expanded through the role's variables (unresolved = error).
+        template: bool,
+    },
+    /// A command run on the machine running actuator, without a shell; never opens SSH.
+    LocalCommand(String),
+    /// A shell command line run locally; never opens SSH.
+    LocalShell(String),
+}
+
+/// One task of a config model.
+#[derive(Clone, Debug)]
+pub struct Task {
+    name: String,
+    /// What it does.
+    pub kind: TaskKind,
+    /// The role whose variables it reads (and whose host runs it, unless `run_from` says otherwise).
+    pub role: Option<At>,
+    /// Run on this role's host, with `role`'s variables.
+    pub run_from: Option<At>,
+    /// Remote user (else the model's, else the current user).
+    pub remote_user: Option<String>,
+    /// Remote password; never logged or stored.
+    pub remote_pass: Option<Secret>,
+    /// Private key file.
+    pub private_key_file: Option<PathBuf>,
+    /// Working directory on the host.
+    pub chdir: Option<String>,
+    /// Skip the task if this path exists on the host.
+    pub creates: Option<String>,
+    /// Skip the task unless this path exists on the host.
+    pub removes: Option<String>,
+    /// File mode for copies.
+    pub mode: Option<u32>,
+    /// Owner for copies.
+    pub owner: Option<String>,
+    /// Group for copies.
+    pub group: Option<String>,
+    /// Attempts before the task fails.
+    pub repeat_count: u32,
+    /// Wait between attempts.
+    pub repeat_interval: Duration,
+}
+
+impl Task {
+    /// A task `name` of `kind` with the original's defaults (one attempt, 15 s interval).
+    pub fn new(name: impl Into<String>, kind: TaskKind) -> Task {
+        Task {
+            name: name.into(),
+            kind,
+            role: None,
+            run_from: None,
+            remote_user: None,
+            remote_pass: None,
+            private_key_file: None,
+            chdir: None,
+            creates: None,
+            removes: None,
+            mode: None,
+            owner: None,
+            group: None,
+            repeat_count: 1,
+            repeat_interval: Duration::from_secs(15),
+        }
+    }
+    /// The declared name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Binds the task to a role.
+    pub fn role(mut self, r: impl IntoRef<Role>) -> Self {
+        self.role = Some(r.into_ref().at());
+        self
+    }
+    /// Runs on another role's host (with this task's role's variables).
+    pub fn run_from(mut self, r: impl IntoRef<Role>) -> Self {
+        self.run_from = Some(r.into_ref().at());
+        self
+    }
+    /// Sets the remote user.
+    pub fn remote_user(mut self, u: impl Into<String>) -> Self {
+        self.remote_user = Some(u.into());
+        self
+    }
+    /// Sets the remote password.
+    pub fn remote_pass(mut self, p: Secret) -> Self {
+        self.remote_pass = Some(p);
+        self
+    }
+    /// Sets the private key file.
+    pub fn private_key_file(mut self, p: impl Into<PathBuf>) -> Self {
+        self.private_key_file = Some(p.into());
+        self
+    }
+    /// Sets the working directory.
+    pub fn chdir(mut self, d: impl Into<String>) -> Self {
+        self.chdir = Some(d.into());
+        self
+    }
+    /// Skips the task when `path` exists.
+    pub fn creates(mut self, path: impl Into<String>) -> Self {
+        self.creates = Some(path.into());
+        self
+    }
+    /// Skips the task unless `path` exists.
+    pub fn removes(mut self, path: impl Into<String>) -> Self {
+        self.removes = Some(path.into());
+        self
+    }
+    /// Sets the mode of copied files.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+    /// Sets owner and group of copied files.
+    pub fn owner(mut self, owner: impl Into<String>, group: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self.group = Some(group.into());
+        self
+    }
+    /// Retries: up to `count` attempts, `interval` apart.
+    pub fn repeat(mut self, count: u32, interval: Duration) -> Self {
+        self.repeat_count = count.max(1);
+        self.repeat_interval = interval;
+        self
+    }
+    /// Sets the source of a copy.
+    pub fn src(mut self, p: impl Into<PathBuf>) -> Self {
+        if let TaskKind::CopyFile { src, .. } = &mut self.kind {
+            *src = Some(p.into());
+        }
+        self
+    }
+    /// Sets the inline content of a copy.
+    pub fn content(mut self, c: impl Into<String>) -> Self {
+        if let TaskKind::CopyFile { content, .. } = &mut self.kind {
+            *content = Some(c.into());
+        }
+        self
+    }
+    /// Sets the arguments of a script.
+    pub fn args<S: Into<String>>(mut self, a: impl IntoIterator<Item = S>) -> Self {
+        if let TaskKind::Script { args, .. } = &mut self.kind {
+            *args = a.into_iter().map(Into::into).collect();
+        }
+        self
+    }
+    /// Expands `!{VAR}`s in a script's text for the task's role before running it.
+    pub fn templated(mut self) -> Self {
+        if let TaskKind::Script { template, .. } | TaskKind::CopyFile { template, .. } =
+            &mut self.kind
+        {
+            *template = true;
+        }
+        self
+    }
+}
+
+macro_rules! task_ctor {
+    ($(#[$m:meta])* $ty:ident ( $($arg:ident : $t:ty),* ) => $kind:expr) => {
+        $(#[$m])*
+        pub struct $ty;
+        impl $ty {
+            #[allow(clippy::new_ret_no_self)]
+            /// Declares the task.
+            pub fn new(name: impl Into<String> $(, $arg: $t)*) -> Task {
+                Task::new(name, $kind)
+            }
+        }
+    };
+}
+
+task_ctor!(/// A task that does nothing.
+    NullTask() => TaskKind::Null);
+task_ctor!(/// Checks the host is reachable.
+    PingTask() => TaskKind::Ping);
+task_ctor!(/// Runs a command without a shell.
+    CommandTask(cmd: impl Into<String>) => TaskKind::Command(cmd.into()));
+task_ctor!(/// Runs a shell command line.
+    ShellTask(cmd: impl Into<String>) => TaskKind::Shell(cmd.into()));
+task_ctor!(/// Uploads and runs a local script.
+    ScriptTask(path: impl Into<PathBuf>) => TaskKind::Script { path: path.into(), args: Vec::new(), template: false });
+task_ctor!(/// Copies files or content to the host.
+    CopyFileTask(dest: impl Into<String>) => TaskKind::CopyFile { dest: dest.into(), src: None, content: None, template: false });
+task_ctor!(/// Copies files or content, expanded through the role's variables.
+    ProcessCopyFileTask(dest: impl Into<String>) => TaskKind::CopyFile { dest: dest.into(), src: None, content: None, template: true });
+task_ctor!(/// Runs a command locally.
+    LocalCommandTask(cmd: impl Into<String>) => TaskKind::LocalCommand(cmd.into()));
+task_ctor!(/// Runs a shell command line locally.
+    LocalShellCommandTask(cmd: impl Into<String>) => TaskKind::LocalShell(cmd.into()));
+
+impl Element for Task {
+    fn kind(&self) -> &'static str {
+        "config.Task"
+    }
+    fn base_name(&self) -> &str {
+        &self.name
+    }
+    fn visit_refs(&self, f: &mut dyn FnMut(At)) {
+        self.role.iter().chain(&self.run_from).for_each(|a| f(*a))
+    }
+}
+
+macro_rules! task_path {
+    ($path:ident, $ty:ty $(, $g:ident)?) => {
+        /// Typed path to a task.
+        pub struct $path $(<$g>)? { __at: At $(, _c: PhantomData<fn() -> $g>)? }
+        impl $(<$g>)? Clone for $path $(<$g>)? { fn clone(&self) -> Self { *self } }
+        impl $(<$g>)? Copy for $path $(<$g>)? {}
+        impl $(<$g>)? std::fmt::Debug for $path $(<$g>)? {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}({:?})", stringify!($path), self.__at)
+            }
+        }
+        impl $(<$g>)? Located for $path $(<$g>)? { fn at(&self) -> At { self.__at } }
+        impl $(<$g>)? FromAt for $path $(<$g>)? {
+            fn from_at(at: At) -> Self { $path { __at: at $(, _c: PhantomData::<fn() -> $g>)? } }
+        }
+        impl $(<$g>)? IntoRef<$ty> for $path $(<$g>)? {
+            fn into_ref(self) -> Ref<$ty> { Ref::new(self.__at) }
+        }
+    };
+}
+task_path!(TaskPath, Task);
+task_path!(MultiTaskPath, MultiTask);
+task_path!(ConfigClassTaskPath, ConfigClassTask<C>, C);
+crate::__leaf_component!(Task, TaskPath, TaskPath::from_at);
+crate::__leaf_component!(MultiTask, MultiTaskPath, MultiTaskPath::from_at);
+
+/// Which roles a [`MultiTask`] runs for.
+#[derive(Clone, Debug)]
+pub enum Selection {
+    /// A query over keyed role containers (`q.grid.all()`).
+    Query(Query<Role>),
+    /// An explicit list of roles.
+    Roles(Vec<At>),
+}
+
+impl From<Query<Role>> for Selection {
+    fn from(q: Query<Role>) -> Self {
+        Selection::Query(q)
+    }
+}
+impl<R: IntoRef<Role>, const N: usize> From<[R; N]> for Selection {
+    fn from(rs: [R; N]) -> Self {
+        Selection::Roles(rs.into_iter().map(|r| r.into_ref().at()).collect())
+    }
+}
+impl<R: IntoRef<Role>> From<Vec<R>> for Selection {
+    fn from(rs: Vec<R>) -> Self {
+        Selection::Roles(rs.into_iter().map(|r| r.into_ref().at()).collect())
+    }
+}
+
+impl Selection {
+    /// The selected roles.
+    pub fn roles(&self, w: &Shared) -> Vec<At> {
+        match self {
+            Selection::Query(q) => q.select(w),
+            Selection::Roles(r) => r.clone(),
+        }
+    }
+}
+
+/// One copy of a template task per selected role, named `<task>-<role>`; successors wait for all.
+#[derive(Clone, Debug)]
+pub struct MultiTask {
+    name: String,
+    /// The template, cloned per role.
+    pub template: Task,
+    /// The roles.
+    pub roles: Selection,
+}
+
+impl MultiTask {
+    /// A task per role selected by `roles`.
+    pub fn new(name: impl Into<String>, template: Task, roles: impl Into<Selection>) -> MultiTask {
+        MultiTask {
+            name: name.into(),
+            template,
+            roles: roles.into(),
+        }
+    }
+}
+
+impl Element for MultiTask {
+    fn kind(&self) -> &'static str {
+        "config.MultiTask"
+    }
+    fn base_name(&self) -> &str {
+        &self.name
+    }
+    fn visit_refs(&self, f: &mut dyn FnMut(At)) {
+        if let Selection::Roles(r) = &self.roles {
+            r.iter().for_each(|a| f(*a))
+        }
+    }
+}
+
+/// A whole config model used as one task: its tasks run, in their own order, after this task's
+/// predecessors and before its successors, with this task's role as their default role.
+pub struct ConfigClassTask<C> {
+    name: String,
+    /// The default role of the inner model's tasks.
+    pub role: Option<At>,
+    _c: PhantomData<fn() -> C>,
+}
+
+impl<C> Clone for ConfigClassTask<C> {
+    fn clone(&self) -> Self {
+        ConfigClassTask {
+            name: self.name.clone(),
+            role: self.role,
+            _c: PhantomData,
+        }
+    }
+}
+
+impl<C> std::fmt::Debug for ConfigClassTask<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigClassTask")
+            .field("name", &self.name)
+            .field("model", &std::any::type_name::<C>())
+            .finish()
+    }
+}
+
+impl<C: ConfigModel> ConfigClassTask<C> {
+    /// Wraps config model `C` as one task.
+    pub fn new(name: impl Into<String>) -> Self {
+        ConfigClassTask {
+            name: name.into(),
+            role: None,
+            _c: PhantomData,
+        }
+    }
+    /// The default role of the inner tasks.
+    pub fn role(mut self, r: impl IntoRef<Role>) -> Self {
+        self.role = Some(r.into_ref().at());
+        self
+    }
+}
+
+/// Type-erased access to a [`ConfigClassTask`]'s inner model, for graph expansion.
+#[doc(hidden)]
+pub trait Nested {
+    /// The default role of the inner tasks.
+    fn role(&self) -> Option<At>;
+    /// Builds a fresh instance of the inner model in `w`; returns its root and declared edges.
+    fn instantiate(&self, w: &Shared) -> (At, Vec<(At, At)>);
+}
+
+impl<C: ConfigModel> Nested for ConfigClassTask<C> {
+    fn role(&self) -> Option<At> {
+        self.role
+    }
+    fn instantiate(&self, w: &Shared) -> (At, Vec<(At, At)>) {
+        let root = crate::model::build::instantiate_nested::<C>(w);
+        (root, C::declared_edges(root))
+    }
+}
+
+impl<C: ConfigModel> Element for ConfigClassTask<C> {
+    fn kind(&self) -> &'static str {
+        "config.ConfigClassTask"
+    }
+    fn base_name(&self) -> &str {
+        &self.name
+    }
+    fn visit_refs(&self, f: &mut dyn FnMut(At)) {
+        self.role.iter().for_each(|a| f(*a))
+    }
+    fn nested(&self) -> Option<Box<dyn Nested>> {
+        Some(Box::new(self.clone()))
+    }
+}
+
+impl<C: ConfigModel> crate::model::Component for ConfigClassTask<C> {
+    type Path = ConfigClassTaskPath<C>;
+    type View<CV: Clone + Send + Sync + 'static> = CV;
+    const SIZE: u32 = 1;
+    fn layout(nodes: &mut Vec<crate::model::Node>, parent: u32, step: crate::model::Step) {
+        crate::model::push_node(nodes, parent, step, crate::model::NodeKind::Leaf);
+    }
+    fn path(at: At) -> Self::Path {
+        ConfigClassTaskPath::from_at(at)
+    }
+    fn build<CV: Clone + Send + Sync + 'static>(
+        w: &Shared,
+        at: At,
+        up: CV,
+        make: crate::model::Make<Self, CV>,
+    ) {
+        crate::model::build::build_leaf(w, at, up, &*make)
+    }
+}

@@ -1,0 +1,708 @@
+//! How typed declarations become trees: the [`Component`] trait every component type implements, the
+//! context (`ctx`) a component's expression sees, keyed containers, groups and the instance handle.
+
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::ids::{At, IntoKey, Key, ModelId, Step};
+use super::tree::{Element, ModelKind, MultiNode, Node, NodeKind, Tree, World};
+
+/// The shared, growable system every typed handle points into.
+pub type Shared = Arc<Mutex<World>>;
+
+pub(crate) fn lock(w: &Shared) -> MutexGuard<'_, World> {
+    // A panic inside a user's component expression must not make the model unusable afterwards.
+    w.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What the runtime knows about the component being built; generated code turns it into a typed
+/// [`Ctx`].
+pub struct Env<'w> {
+    /// The system.
+    pub world: &'w Shared,
+    /// The component's node.
+    pub at: At,
+    /// The component's own name: its field name, or its key inside a keyed container.
+    pub name: Key,
+    /// The nearest key at or above the component.
+    pub idx: Option<Key>,
+}
+
+/// The context of a component expression: `ctx.model`, `ctx.comp`, `ctx.name`, `ctx.nexus`.
+///
+/// `model` and `nexus` are typed paths, so `ctx.model.nett` is a compile error; `comp.container`
+/// climbs out through nested groups and keyed containers.
+pub struct Ctx<'e, MP, NX, CV> {
+    /// Typed paths of the model the component belongs to ([`Unbound`] inside reusable groups).
+    pub model: MP,
+    /// Typed paths of the connected models (`ctx.nexus.inf`, `ctx.nexus.ns` …).
+    pub nexus: NX,
+    /// The component itself: its container and index.
+    pub comp: Comp<CV>,
+    /// The component's name: its field name, or its key in a keyed container.
+    pub name: &'e str,
+    /// Runtime access for generated code (keyed steps).
+    #[doc(hidden)]
+    pub env: &'e Env<'e>,
+}
+
+/// `ctx.comp`: the component being built.
+pub struct Comp<CV> {
+    /// The containing group, keyed container or model, as a typed path with its own `container`.
+    pub container: CV,
+    /// The nearest key at or above the component (the original's `idx`).
+    pub idx: Option<Key>,
+    /// Where the component lives.
+    pub at: At,
+}
+
+/// A container as seen from inside: its typed path (reachable through `Deref`), its own container
+/// and its key.
+#[derive(Clone)]
+pub struct Within<P, U> {
+    /// Typed path of the container.
+    pub path: P,
+    /// The container's container (`()` above a model's root).
+    pub container: U,
+    /// The container's last path step: its key in a keyed container, else its field name.
+    pub key: Key,
+    /// The nearest key at or above the container.
+    pub idx: Option<Key>,
+}
+
+impl<P, U> Deref for Within<P, U> {
+    type Target = P;
+    fn deref(&self) -> &P {
+        &self.path
+    }
+}
+
+/// The model paths of a component declared in a reusable group, which belongs to no model in
+/// particular: reach siblings through `ctx.comp.container` instead.
+#[derive(Clone, Copy, Debug)]
+pub struct Unbound;
+
+/// A component type: a leaf (resource, role, task), a group or a keyed container.
+///
+/// Implemented by the derives; users do not implement it by hand.
+pub trait Component: Sized + Send + Sync + 'static {
+    /// The typed path to a component of this type.
+    type Path: Copy + Send + Sync + 'static;
+    /// The container view the component's expression sees as `ctx.comp.container`.
+    type View<CV: Clone + Send + Sync + 'static>: Clone + Send + Sync + 'static;
+    /// Nodes the static skeleton of one such component takes.
+    const SIZE: u32;
+    /// Appends the skeleton (exactly `SIZE` nodes, depth first).
+    fn layout(nodes: &mut Vec<Node>, parent: u32, step: Step);
+    /// The typed path of the component at `at`.
+    fn path(at: At) -> Self::Path;
+    /// Evaluates the component's expression (and, for containers, their members) at `at`.
+    fn build<CV: Clone + Send + Sync + 'static>(w: &Shared, at: At, up: CV, make: Make<Self, CV>);
+}
+
+/// A component expression compiled into a closure over the runtime environment and the container view.
+pub type Make<C, CV> = Arc<dyn Fn(&Env, &<C as Component>::View<CV>) -> C + Send + Sync>;
+
+/// Something that has a place in a model: every typed path, [`crate::model::Ref`], [`Out`](crate::model::Out).
+pub trait Located {
+    /// The node.
+    fn at(&self) -> At;
+}
+
+/// A group or model type whose members are declared by a derive; [`Group`] and the model handles
+/// use it.
+pub trait Members: Send + Sync + 'static {
+    /// Typed paths of the members.
+    type Path: Copy + Send + Sync + 'static;
+    /// Skeleton nodes of all members, without the group's own node.
+    const MEMBERS_SIZE: u32;
+    /// Appends the members' skeletons under `me`.
+    fn layout_members(nodes: &mut Vec<Node>, me: u32);
+    /// The typed path of the group at `at`.
+    fn members_path(at: At) -> Self::Path;
+    /// Builds every member; `view` is what members see as `ctx.comp.container`.
+    fn build_members<U: Clone + Send + Sync + 'static>(
+        w: &Shared,
+        at: At,
+        view: Within<Self::Path, U>,
+    );
+}
+
+/// Pushes one node; returns its index relative to the tree.
+pub fn push_node(nodes: &mut Vec<Node>, parent: u32, step: Step, kind: NodeKind) -> u32 {
+    let name = step.to_string();
+    nodes.push(Node {
+        parent,
+        step,
+        name,
+        kind,
+        value: None,
+    });
+    (nodes.len() - 1) as u32
+}
+
+pub(crate) fn env_for<'w>(w: &'w Shared, at: At) -> Env<'w> {
+    let g = lock(w);
+    let t = g.tree(at.model);
+    let n = t.node(at.node);
+    let name = match &n.step {
+        Step::Key(k) => k.clone(),
+        s => s.to_string().as_str().into_key(),
+    };
+    Env {
+        world: w,
+        at,
+        name,
+        idx: t.idx(at.node),
+    }
+}
+
+/// Leaf components (resources, roles, tasks) implement [`Component`] through this helper.
+pub fn build_leaf<C: Element, CV>(w: &Shared, at: At, up: CV, make: &dyn Fn(&Env, &CV) -> C) {
+    let env = env_for(w, at);
+    let value = make(&env, &up);
+    let mut g = lock(w);
+    let node = &mut g.tree_mut(at.model).nodes[at.node as usize];
+    if !matches!(node.step, Step::Key(_)) {
+        node.name = value.base_name().to_owned();
+    } else {
+        node.name = value.base_name().to_owned(); // renamed with its key by the keyed container
+    }
+    node.value = Some(Box::new(value));
+}
+
+/// Implements [`Component`] for a leaf type. Used by `#[derive(Resource)]` and the library.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __leaf_component {
+    ($ty:ty, $path:ty, $make_path:expr) => {
+        impl $crate::model::Component for $ty {
+            type Path = $path;
+            type View<CV: Clone + Send + Sync + 'static> = CV;
+            const SIZE: u32 = 1;
+            fn layout(
+                nodes: &mut Vec<$crate::model::Node>,
+                parent: u32,
+                step: $crate::model::Step,
+            ) {
+                $crate::model::push_node(nodes, parent, step, $crate::model::NodeKind::Leaf);
+            }
+            fn path(at: $crate::model::At) -> $path {
+                ($make_path)(at)
+            }
+            fn build<CV: Clone + Send + Sync + 'static>(
+                w: &$crate::model::Shared,
+                at: $crate::model::At,
+                up: CV,
+                make: $crate::model::Make<Self, CV>,
+            ) {
+                $crate::model::build_leaf(w, at, up, &*make)
+            }
+        }
+    };
+}
+
+/// A fixed group of components whose members are declared by a group type `G`
+/// (`#[derive(ResourceGroup)]`, `namespace! { group … }`). Aliases: `ResourceGroup`, `RoleGroup`.
+pub struct Group<G> {
+    name: Option<String>,
+    vars: Vec<crate::namespace::Var>,
+    _g: PhantomData<fn() -> G>,
+}
+
+impl<G> Group<G> {
+    /// A group named `name` (the field name when not given).
+    pub fn new(name: impl Into<String>) -> Self {
+        Group {
+            name: Some(name.into()),
+            vars: Vec::new(),
+            _g: PhantomData,
+        }
+    }
+    /// Adds a variable visible to every member (namespace groups).
+    pub fn var(mut self, name: &str, value: impl Into<crate::namespace::VarValue>) -> Self {
+        self.vars.push(crate::namespace::Var::new(name, value));
+        self
+    }
+}
+
+impl<G> Default for Group<G> {
+    fn default() -> Self {
+        Group {
+            name: None,
+            vars: Vec::new(),
+            _g: PhantomData,
+        }
+    }
+}
+
+impl<G: Members> Component for Group<G> {
+    type Path = G::Path;
+    type View<CV: Clone + Send + Sync + 'static> = CV;
+    const SIZE: u32 = 1 + G::MEMBERS_SIZE;
+    fn layout(nodes: &mut Vec<Node>, parent: u32, step: Step) {
+        let me = push_node(nodes, parent, step, NodeKind::Group);
+        G::layout_members(nodes, me);
+    }
+    fn path(at: At) -> G::Path {
+        G::members_path(at)
+    }
+    fn build<CV: Clone + Send + Sync + 'static>(w: &Shared, at: At, up: CV, make: Make<Self, CV>) {
+        let env = env_for(w, at);
+        let spec = make(&env, &up);
+        if let Some(name) = spec.name {
+            lock(w).tree_mut(at.model).nodes[at.node as usize].name = name;
+        }
+        if !spec.vars.is_empty() {
+            crate::namespace::set_vars(w, at, spec.vars.into_iter().collect());
+        }
+        let view = Within {
+            path: G::members_path(at),
+            container: up,
+            key: env.name,
+            idx: env.idx,
+        };
+        G::build_members(w, at, view);
+    }
+}
+
+/// A keyed container: each new key creates a fresh instance of the template, built by re-evaluating
+/// the template expression with that key as `ctx.name`. Aliases: `MultiResource`, `MultiRole`,
+/// `MultiResourceGroup`, `MultiRoleGroup`.
+pub struct Multi<T> {
+    template: T,
+    namesep: Option<String>,
+    vars: Vec<crate::namespace::Var>,
+}
+
+impl<T> Multi<T> {
+    /// A keyed container of instances of `template`.
+    pub fn new(template: T) -> Self {
+        Multi {
+            template,
+            namesep: None,
+            vars: Vec::new(),
+        }
+    }
+    /// Adds a variable on the container, visible to every instance (namespace models).
+    pub fn var(mut self, name: &str, value: impl Into<crate::namespace::VarValue>) -> Self {
+        self.vars.push(crate::namespace::Var::new(name, value));
+        self
+    }
+    /// The separator between the template's name and the key in instance names (default `_`).
+    pub fn namesep(mut self, sep: impl Into<String>) -> Self {
+        self.namesep = Some(sep.into());
+        self
+    }
+}
+
+impl<G> Multi<Group<G>> {
+    /// A keyed container of groups named `name_<key>`.
+    pub fn named(name: impl Into<String>) -> Self {
+        Multi::new(Group::new(name))
+    }
+}
+
+impl<G> Default for Multi<Group<G>> {
+    fn default() -> Self {
+        Multi::new(Group::default())
+    }
+}
+
+/// The typed path of a keyed container; index it with `[key]` inside a model expression, or with
+/// [`Instance::index`] from code.
+pub struct MultiPath<T> {
+    at: At,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for MultiPath<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for MultiPath<T> {}
+impl<T> Located for MultiPath<T> {
+    fn at(&self) -> At {
+        self.at
+    }
+}
+impl<T> std::fmt::Debug for MultiPath<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MultiPath({:?})", self.at)
+    }
+}
+impl<T> PartialEq for MultiPath<T> {
+    fn eq(&self, o: &Self) -> bool {
+        self.at == o.at
+    }
+}
+
+impl<T> MultiPath<T> {
+    /// The path at `at` (for generated code).
+    pub fn new(at: At) -> Self {
+        MultiPath {
+            at,
+            _t: PhantomData,
+        }
+    }
+}
+
+type MultiView<T, CV> = Within<MultiPath<T>, CV>;
+
+impl<T: Component> Component for Multi<T> {
+    type Path = MultiPath<T>;
+    type View<CV: Clone + Send + Sync + 'static> = T::View<MultiView<T, CV>>;
+    const SIZE: u32 = 1;
+    fn layout(nodes: &mut Vec<Node>, parent: u32, step: Step) {
+        push_node(
+            nodes,
+            parent,
+            step,
+            NodeKind::Multi(Box::<MultiNode>::default()),
+        );
+    }
+    fn path(at: At) -> MultiPath<T> {
+        MultiPath::new(at)
+    }
+    fn build<CV: Clone + Send + Sync + 'static>(w: &Shared, at: At, up: CV, make: Make<Self, CV>) {
+        let env = env_for(w, at);
+        let view: MultiView<T, CV> = Within {
+            path: MultiPath::new(at),
+            container: up,
+            key: env.name,
+            idx: env.idx,
+        };
+        let maker = move |w: &Shared, multi: At, key: Key| -> u32 {
+            let inst = {
+                let mut g = lock(w);
+                let tree = g.tree_mut(multi.model);
+                let first = tree.nodes.len() as u32;
+                T::layout(&mut tree.nodes, multi.node, Step::Key(key.clone()));
+                if let NodeKind::Multi(m) = &mut tree.nodes[multi.node as usize].kind {
+                    m.keys.insert(key.clone(), first);
+                }
+                first
+            };
+            let make = make.clone();
+            let sep_w = w.clone();
+            let template: Make<T, MultiView<T, CV>> = Arc::new(move |env, cv| {
+                let spec = make(env, cv);
+                if let Some(sep) = spec.namesep
+                    && let NodeKind::Multi(m) =
+                        &mut lock(&sep_w).tree_mut(multi.model).nodes[multi.node as usize].kind
+                {
+                    m.namesep = Some(sep);
+                }
+                if !spec.vars.is_empty() {
+                    crate::namespace::set_vars(&sep_w, multi, spec.vars.into_iter().collect());
+                }
+                spec.template
+            });
+            let at = At {
+                model: multi.model,
+                node: inst,
+            };
+            T::build(w, at, view.clone(), template);
+            let mut g = lock(w);
+            let tree = g.tree_mut(multi.model);
+            let sep = tree
+                .multi(multi.node)
+                .and_then(|m| m.namesep.clone())
+                .unwrap_or_else(|| "_".into());
+            let node = &mut tree.nodes[inst as usize];
+            node.name = format!("{}{}{}", node.name, sep, key);
+            inst
+        };
+        lock(w).makers.insert(at, Arc::new(maker));
+    }
+}
+
+/// `multi[key]` inside a model expression: the instance for `key`, created on first use.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a keyed component, so it cannot be indexed with `[key]`",
+    label = "not a MultiResource / MultiRole / MultiTask",
+    note = "only keyed containers (`MultiResource`, `MultiResourceGroup`, `MultiRole`, `MultiRoleGroup`) take `[key]`"
+)]
+pub trait Keyed<E> {
+    /// The instance for `key`, created if new.
+    fn instance(&self, w: &Shared, key: Key) -> E;
+}
+
+impl<T: Component> Keyed<T::Path> for MultiPath<T> {
+    fn instance(&self, w: &Shared, key: Key) -> T::Path {
+        T::path(At {
+            model: self.at.model,
+            node: instance(w, self.at, key),
+        })
+    }
+}
+
+/// The node of the instance for `key` in the keyed container at `multi`, created if new.
+///
+/// # Panics
+/// If `multi` is a class-level path (class-level references never create instances).
+pub fn instance(w: &Shared, multi: At, key: Key) -> u32 {
+    let maker = {
+        let g = lock(w);
+        if let Some(m) = g.tree(multi.model).multi(multi.node)
+            && let Some(&n) = m.keys.get(&key)
+        {
+            return n;
+        }
+        g.makers.get(&multi).cloned().unwrap_or_else(|| {
+            panic!(
+                "`{}` is a class-level reference; keyed instances exist only in model instances",
+                g.describe(multi)
+            )
+        })
+    };
+    maker(w, multi, key)
+}
+
+/// Generated code for `a[k]` inside model expressions.
+#[doc(hidden)]
+pub fn __index<E, K: Keyed<E>, Q: IntoKey>(env: &Env, container: &K, key: Q) -> E {
+    container.instance(env.world, key.into_key())
+}
+
+/// A model type: generated by `#[derive(InfraModel)]`, `namespace!` and `config!`.
+pub trait Model: Members {
+    /// What kind of model this is.
+    const KIND: ModelKind;
+    /// The type's name, for messages and paths.
+    const NAME: &'static str;
+    /// Whether display names are long names.
+    const LONG_NAMES: bool = false;
+    /// The class-level model id of this type (its skeleton, for model-level references).
+    fn class_id() -> ModelId;
+
+    /// Model-level typed paths: references into the model type, not into an instance. They never
+    /// create instances; convert with [`Instance::instance_ref`].
+    fn class() -> Self::Path {
+        Self::members_path(At::root(Self::class_id()))
+    }
+
+    /// The skeleton tree of the model type (for `path()` of class-level references).
+    fn class_tree() -> Tree {
+        let mut nodes = Vec::new();
+        push_node(&mut nodes, u32::MAX, Step::Root, NodeKind::Root);
+        Self::layout_members(&mut nodes, 0);
+        Tree {
+            id: Self::class_id(),
+            name: Self::NAME.into(),
+            type_name: Self::NAME,
+            kind: ModelKind::Class,
+            nodes,
+            long_names: Self::LONG_NAMES,
+            vars: Default::default(),
+        }
+    }
+}
+
+/// Creates a model instance inside `w` and builds it. Used by the generated `instance` functions.
+#[doc(hidden)]
+pub fn __instantiate<M: Model>(w: Shared, name: &str) -> Instance<M> {
+    let id = model_id(&w, M::KIND);
+    {
+        let mut g = lock(&w);
+        assert!(
+            !g.trees.iter().any(|t| t.id == id),
+            "this system already has a {:?} model; create another system for a second one",
+            M::KIND
+        );
+        let mut nodes = Vec::new();
+        push_node(&mut nodes, u32::MAX, Step::Root, NodeKind::Root);
+        M::layout_members(&mut nodes, 0);
+        g.trees.push(Tree {
+            id,
+            name: name.into(),
+            type_name: M::NAME,
+            kind: M::KIND,
+            nodes,
+            long_names: M::LONG_NAMES,
+            vars: Default::default(),
+        });
+    }
+    let root = At::root(id);
+    let view = Within {
+        path: M::members_path(root),
+        container: (),
+        key: "".into_key(),
+        idx: None,
+    };
+    M::build_members(&w, root, view);
+    Instance {
+        world: w,
+        id,
+        _m: PhantomData,
+    }
+}
+
+/// A model instance: a typed handle into the system it belongs to.
+pub struct Instance<M> {
+    world: Shared,
+    id: ModelId,
+    _m: PhantomData<fn() -> M>,
+}
+
+impl<M> Clone for Instance<M> {
+    fn clone(&self) -> Self {
+        Instance {
+            world: self.world.clone(),
+            id: self.id,
+            _m: PhantomData,
+        }
+    }
+}
+
+impl<M: Model> Instance<M> {
+    /// Typed paths into this instance (`inst.root().workers`).
+    pub fn root(&self) -> M::Path {
+        M::members_path(At::root(self.id))
+    }
+
+    /// This instance's id.
+    pub fn id(&self) -> ModelId {
+        self.id
+    }
+
+    /// The system this instance belongs to.
+    pub fn world(&self) -> &Shared {
+        &self.world
+    }
+
+    /// The instance of a keyed container for `key`, created (with everything it references) if new.
+    pub fn index<E, K: Keyed<E>>(&self, multi: K, key: impl IntoKey) -> E {
+        multi.instance(&self.world, key.into_key())
+    }
+
+    /// Converts a model-level (class) path into the same path in this instance.
+    ///
+    /// ```ignore
+    /// let r = inst.instance_ref(MyInfra::class().server);
+    /// ```
+    pub fn instance_ref<P: Relocate>(&self, class_path: P) -> P {
+        class_path.relocate(self.id)
+    }
+
+    /// Runs `f` with this instance's tree.
+    pub fn with<R>(&self, f: impl FnOnce(&Tree) -> R) -> R {
+        f(lock(&self.world).tree(self.id))
+    }
+
+    /// Runs `f` with the whole system.
+    pub fn with_world<R>(&self, f: impl FnOnce(&World) -> R) -> R {
+        f(&lock(&self.world))
+    }
+
+    /// The path of `p` from the model root: field names and keys.
+    pub fn path(&self, p: &impl Located) -> Vec<String> {
+        let at = p.at();
+        lock(&self.world).tree(at.model).path(at.node)
+    }
+
+    /// The display name of the component at `p`.
+    pub fn name(&self, p: &impl Located) -> String {
+        let at = p.at();
+        lock(&self.world).tree(at.model).display_name(at.node)
+    }
+
+    /// The keys of the keyed container `multi`, in creation order.
+    pub fn keys<T>(&self, multi: MultiPath<T>) -> Vec<Key> {
+        self.with_world(|w| {
+            w.tree(multi.at.model)
+                .multi(multi.at.node)
+                .map(|m| m.keys.keys().cloned().collect())
+                .unwrap_or_default()
+        })
+    }
+
+    /// A clone of the element at `p`, downcast to `T` (None if absent or of another type).
+    pub fn get<T: Element + Clone>(&self, p: &impl Located) -> Option<T> {
+        let at = p.at();
+        self.with_world(|w| w.tree(at.model).get::<T>(at.node).cloned())
+    }
+
+    /// The number of leaf components (resources, roles or tasks) in this instance.
+    pub fn leaf_count(&self) -> usize {
+        self.with(|t| t.leaves().count())
+    }
+}
+
+/// Typed paths that can be moved from a class-level model id to an instance's (static offsets are
+/// the same in both).
+pub trait Relocate {
+    /// The same path in model `id`.
+    fn relocate(self, id: ModelId) -> Self;
+}
+
+impl<P: Located + FromAt> Relocate for P {
+    fn relocate(self, id: ModelId) -> Self {
+        P::from_at(At {
+            model: id,
+            node: self.at().node,
+        })
+    }
+}
+
+/// Typed paths rebuilt from a location (generated for every path type).
+pub trait FromAt {
+    /// The path at `at`.
+    fn from_at(at: At) -> Self;
+}
+
+impl<T> FromAt for MultiPath<T> {
+    fn from_at(at: At) -> Self {
+        MultiPath::new(at)
+    }
+}
+
+/// A new, empty system.
+#[doc(hidden)]
+pub fn new_world() -> Shared {
+    Arc::new(Mutex::new(World::default()))
+}
+
+/// The id of the system's model of `kind`, reserved now if that model is created later (an infra
+/// model may refer to its namespace's variables before the namespace exists).
+#[doc(hidden)]
+pub fn model_id(w: &Shared, kind: ModelKind) -> ModelId {
+    let mut g = lock(w);
+    let slot = match kind {
+        ModelKind::Infra => &mut g.infra,
+        ModelKind::Namespace => &mut g.namespace,
+        _ => &mut g.config,
+    };
+    *slot.get_or_insert_with(ModelId::fresh)
+}
+
+/// Builds a config model nested in another (`ConfigClassTask`): a fresh tree in the same system, not
+/// registered as the system's config model. Returns its root.
+pub(crate) fn instantiate_nested<M: Model>(w: &Shared) -> At {
+    let id = ModelId::fresh();
+    {
+        let mut nodes = Vec::new();
+        push_node(&mut nodes, u32::MAX, Step::Root, NodeKind::Root);
+        M::layout_members(&mut nodes, 0);
+        lock(w).trees.push(Tree {
+            id,
+            name: M::NAME.into(),
+            type_name: M::NAME,
+            kind: M::KIND,
+            nodes,
+            long_names: M::LONG_NAMES,
+            vars: Default::default(),
+        });
+    }
+    let root = At::root(id);
+    let view = Within {
+        path: M::members_path(root),
+        container: (),
+        key: "".into_key(),
+        idx: None,
+    };
+    M::build_members(w, root, view);
+    root
+}

@@ -1,0 +1,17 @@
+//! The declaration layer's core: identities, typed paths and references, keyed containers, the
+//! context component expressions see, and selection queries.
+
+pub mod build;
+mod ids;
+pub mod query;
+mod refs;
+mod tree;
+
+pub use build::{
+    Comp, Component, Ctx, Env, FromAt, Group, Instance, Keyed, Located, Make, Members, Model,
+    Multi, MultiPath, Relocate, Shared, Unbound, Within, build_leaf, push_node,
+};
+pub use ids::{At, IntoKey, Key, ModelId, Step};
+pub use query::Query;
+pub use refs::{IntoRef, Out, Ref, Refs, Val};
+pub use tree::{Element, ModelKind, MultiNode, Node, NodeKind, Tree, World};

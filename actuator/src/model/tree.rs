@@ -1,0 +1,314 @@
+//! The runtime representation of model instances: one arena [`Tree`] per instance, all trees of one
+//! system kept together in a [`World`] (the original's *nexus*).
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use super::ids::{At, Key, ModelId, Step};
+use crate::namespace::VarSet;
+
+/// What a leaf component is at run time: a resource, a role, a task.
+///
+/// Implemented by `#[derive(Resource)]` and by the library's roles and tasks. `visit_refs` must report
+/// every reference the value holds, in any argument (inside `Vec`, `Option`, maps …): those are the
+/// dependency edges of the model.
+pub trait Element: Any + Send + Sync + fmt::Debug {
+    /// The kind, e.g. `"test.Server"` or `"aws.Vpc"`.
+    fn kind(&self) -> &'static str;
+    /// The name given in the component's constructor (a keyed instance's name adds the key to it).
+    fn base_name(&self) -> &str;
+    /// Calls `f` for every reference held by the value's arguments.
+    fn visit_refs(&self, f: &mut dyn FnMut(At));
+    /// Whether this element can serve as a role's host (has an IP or host name).
+    fn addressable(&self) -> bool {
+        false
+    }
+    /// A nested config model (`ConfigClassTask`), expanded into the task graph.
+    #[doc(hidden)]
+    fn nested(&self) -> Option<Box<dyn crate::config::Nested>> {
+        None
+    }
+}
+
+/// What kind of model a tree holds.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ModelKind {
+    /// An infra model (`#[derive(InfraModel)]`).
+    Infra,
+    /// A namespace model (`namespace!`).
+    Namespace,
+    /// A config model (`config!`).
+    Config,
+    /// The class-level skeleton of a model type (no instances, no values).
+    Class,
+}
+
+/// A keyed container's instances, in creation order.
+#[derive(Default)]
+pub struct MultiNode {
+    /// Key → instance node.
+    pub keys: IndexMap<Key, u32>,
+    /// Separator between the template's name and the key in instance names (default `_`).
+    pub namesep: Option<String>,
+}
+
+/// The structural kind of a node.
+pub enum NodeKind {
+    /// A model's root.
+    Root,
+    /// A fixed group of components (`ResourceGroup`, `RoleGroup`).
+    Group,
+    /// A keyed container (`MultiResource`, `MultiRole`, `MultiTask` …).
+    Multi(Box<MultiNode>),
+    /// A resource, role or task.
+    Leaf,
+}
+
+/// One node of a model instance.
+pub struct Node {
+    /// Parent node (`u32::MAX` for the root).
+    pub parent: u32,
+    /// How the parent reaches this node.
+    pub step: Step,
+    /// Display name: the constructor's name, plus `<sep><key>` for keyed instances.
+    pub name: String,
+    /// Structural kind.
+    pub kind: NodeKind,
+    /// The built value of a leaf (None until built, and for containers).
+    pub value: Option<Box<dyn Element>>,
+}
+
+/// One model instance: an arena of nodes, root first, static skeleton laid out contiguously.
+pub struct Tree {
+    /// This instance's id.
+    pub id: ModelId,
+    /// The instance name given at creation.
+    pub name: String,
+    /// The model's type name.
+    pub type_name: &'static str,
+    /// The kind of model.
+    pub kind: ModelKind,
+    /// The nodes.
+    pub nodes: Vec<Node>,
+    /// Whether display names are long names (`with_infra_options(long_names=True)`).
+    pub long_names: bool,
+    /// Variables and overrides per container node (namespace models only).
+    pub vars: HashMap<u32, VarSet>,
+}
+
+impl Tree {
+    /// The node at `n`.
+    pub fn node(&self, n: u32) -> &Node {
+        &self.nodes[n as usize]
+    }
+
+    /// The model path of a node: field names and keys from the root, e.g.
+    /// `["composite", "3", "workers", "2", "query"]`.
+    pub fn path(&self, mut n: u32) -> Vec<String> {
+        let mut out = Vec::new();
+        while n != u32::MAX && n != 0 {
+            let node = self.node(n);
+            out.push(node.step.to_string());
+            n = node.parent;
+        }
+        out.reverse();
+        out
+    }
+
+    /// The dotted path of a node, prefixed with the model's type name: `SingleServer.workers.3`.
+    pub fn dotted(&self, n: u32) -> String {
+        let mut s = String::from(self.type_name);
+        for p in self.path(n) {
+            s.push('.');
+            s.push_str(&p);
+        }
+        s
+    }
+
+    /// The long name: `<instance name>.<path…>.<name>` with consecutive duplicates collapsed, as the
+    /// original's `longname` (`"153.slaves.3.slave_3"`).
+    pub fn long_name(&self, n: u32) -> String {
+        let mut parts: Vec<String> = vec![self.name.clone()];
+        for p in self
+            .path(n)
+            .into_iter()
+            .chain(std::iter::once(self.node(n).name.clone()))
+        {
+            if parts.last() != Some(&p) {
+                parts.push(p);
+            }
+        }
+        parts.join(".")
+    }
+
+    /// The name to use for cloud-side names: the long name if the model asks for long names.
+    pub fn display_name(&self, n: u32) -> String {
+        if self.long_names {
+            self.long_name(n)
+        } else {
+            self.node(n).name.clone()
+        }
+    }
+
+    /// Every leaf with a value, in node order (which is creation order).
+    pub fn leaves(&self) -> impl Iterator<Item = (u32, &dyn Element)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| n.value.as_deref().map(|v| (i as u32, v)))
+    }
+
+    /// The value of the leaf at `n`, downcast to `T`.
+    pub fn get<T: Element>(&self, n: u32) -> Option<&T> {
+        let v: &dyn Any = self.nodes.get(n as usize)?.value.as_deref()?;
+        v.downcast_ref::<T>()
+    }
+
+    /// The instances of the keyed container at `n`, in creation order.
+    pub fn multi(&self, n: u32) -> Option<&MultiNode> {
+        match &self.node(n).kind {
+            NodeKind::Multi(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Follows a path of steps (field names and keys, as [`Tree::path`] returns) from the root.
+    pub fn find(&self, steps: &[&str]) -> Option<u32> {
+        let mut cur = 0u32;
+        for s in steps {
+            cur = self.child(cur, s)?;
+        }
+        Some(cur)
+    }
+
+    /// The child of `n` reached by `step` (a field name or a key).
+    pub fn child(&self, n: u32, step: &str) -> Option<u32> {
+        if let NodeKind::Multi(m) = &self.node(n).kind {
+            return m.keys.get(step).copied();
+        }
+        // Static children follow their parent directly in the skeleton; scan the parent's range.
+        let mut i = n as usize + 1;
+        while i < self.nodes.len() {
+            let c = &self.nodes[i];
+            if c.parent == n && matches!(c.step, Step::Field(f) if f == step) {
+                return Some(i as u32);
+            }
+            if !self.is_within(i as u32, n) {
+                return None;
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// Whether `n` lies inside the subtree rooted at `anc`.
+    pub fn is_within(&self, mut n: u32, anc: u32) -> bool {
+        while n != u32::MAX {
+            if n == anc {
+                return true;
+            }
+            n = self.node(n).parent;
+        }
+        false
+    }
+
+    /// The nearest key at or above `n` (the original's `idx`: a keyed instance's own key, else its
+    /// container's).
+    pub fn idx(&self, mut n: u32) -> Option<Key> {
+        while n != u32::MAX {
+            if let Step::Key(k) = &self.node(n).step {
+                return Some(k.clone());
+            }
+            n = self.node(n).parent;
+        }
+        None
+    }
+}
+
+/// Builds the instance of a keyed container for a new key; returns the instance's node.
+pub(crate) type Maker = Arc<dyn Fn(&crate::model::build::Shared, At, Key) -> u32 + Send + Sync>;
+
+/// All model instances of one system, connected: the original's nexus.
+///
+/// Reached through the typed handles ([`crate::model::Instance`]); the orchestrator takes it over.
+#[derive(Default)]
+pub struct World {
+    pub(crate) trees: Vec<Tree>,
+    pub(crate) makers: HashMap<At, Maker>,
+    pub(crate) infra: Option<ModelId>,
+    pub(crate) namespace: Option<ModelId>,
+    pub(crate) config: Option<ModelId>,
+    pub(crate) outputs: HashMap<At, indexmap::IndexMap<String, String>>,
+}
+
+impl World {
+    /// The tree of model `id`.
+    ///
+    /// # Panics
+    /// If `id` is not a model of this world (a reference from an unrelated system).
+    pub fn tree(&self, id: ModelId) -> &Tree {
+        self.trees
+            .iter()
+            .find(|t| t.id == id)
+            .unwrap_or_else(|| panic!("model {id:?} is not part of this system"))
+    }
+
+    /// The tree of model `id`, mutably.
+    pub fn tree_mut(&mut self, id: ModelId) -> &mut Tree {
+        self.trees
+            .iter_mut()
+            .find(|t| t.id == id)
+            .unwrap_or_else(|| panic!("model {id:?} is not part of this system"))
+    }
+
+    /// Every model instance in the system.
+    pub fn trees(&self) -> &[Tree] {
+        &self.trees
+    }
+
+    /// The infra model, if bound.
+    pub fn infra(&self) -> Option<&Tree> {
+        self.infra.map(|i| self.tree(i))
+    }
+
+    /// The namespace model, if bound.
+    pub fn namespace(&self) -> Option<&Tree> {
+        self.namespace.map(|i| self.tree(i))
+    }
+
+    /// The config model, if bound.
+    pub fn config(&self) -> Option<&Tree> {
+        self.config.map(|i| self.tree(i))
+    }
+
+    /// The element at `at`.
+    pub fn element(&self, at: At) -> Option<&dyn Element> {
+        self.tree(at.model)
+            .nodes
+            .get(at.node as usize)?
+            .value
+            .as_deref()
+    }
+
+    /// Output `attr` of the component at `at`, once provisioning has recorded it.
+    pub fn output(&self, at: At, attr: &str) -> Option<&str> {
+        self.outputs.get(&at)?.get(attr).map(String::as_str)
+    }
+
+    /// Records output `attr` of the component at `at` (provisioners do this).
+    pub fn set_output(&mut self, at: At, attr: &str, value: impl Into<String>) {
+        self.outputs
+            .entry(at)
+            .or_default()
+            .insert(attr.to_owned(), value.into());
+    }
+
+    /// `Model.path.to.node` for messages.
+    pub fn describe(&self, at: At) -> String {
+        self.tree(at.model).dotted(at.node)
+    }
+}

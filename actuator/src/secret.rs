@@ -1,0 +1,136 @@
+//! [`Secret`]: passwords, API keys and private key material that must never be
+//! printed, logged or persisted.
+
+use std::fmt;
+
+use serde::Deserialize;
+
+/// A secret string (password, access key, private key material).
+///
+/// `Debug` and `Display` print `***`, so a secret inside a struct that derives
+/// `Debug` never reaches a log line or an error message. The value is only
+/// reachable through [`Secret::expose`], which makes every use greppable.
+///
+/// `Secret` deliberately does **not** implement `Serialize`: the state journal
+/// and the JSON event stream are built with `serde`, so a resource that holds a
+/// `Secret` cannot be written to a state file or an event by accident — it is a
+/// compile error, and the author has to mark the field `#[serde(skip)]` (and
+/// supply it again from configuration when the state is loaded). It does
+/// implement `Deserialize`, so credentials can be read from configuration.
+///
+/// ```
+/// use state::secret::Secret;
+///
+/// #[derive(Debug)]
+/// struct Login { user: String, password: Secret }
+///
+/// let login = Login { user: "admin".into(), password: Secret::new("hunter2") };
+/// assert_eq!(login.password.expose(), "hunter2");
+/// assert_eq!(format!("{login:?}"), r#"Login { user: "admin", password: *** }"#);
+/// assert_eq!(login.password.to_string(), "***");
+/// ```
+///
+/// Serializing a struct that holds a `Secret` does not compile:
+///
+/// ```compile_fail
+/// use state::secret::Secret;
+///
+/// #[derive(serde::Serialize)]
+/// struct Key { material: Secret }
+/// ```
+///
+/// Skipping the field is the way to keep it out of serialized data:
+///
+/// ```
+/// use state::secret::Secret;
+///
+/// #[derive(serde::Serialize)]
+/// struct Key { name: String, #[serde(skip)] material: Secret }
+///
+/// let key = Key { name: "deploy".into(), material: Secret::new("-----BEGIN KEY-----") };
+/// assert_eq!(serde_json::to_string(&key).unwrap(), r#"{"name":"deploy"}"#);
+/// ```
+#[derive(Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    ///
+    /// ```
+    /// let s = state::secret::Secret::new(String::from("s3cr3t"));
+    /// assert_eq!(s.expose(), "s3cr3t");
+    /// ```
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// Returns the secret value; call it only where the value is handed to the
+    /// API that needs it (an SDK call, an SSH authentication).
+    ///
+    /// ```
+    /// let s = state::secret::Secret::new("s3cr3t");
+    /// assert_eq!(s.expose().len(), 6);
+    /// ```
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Secret;
+
+    #[derive(Debug)]
+    #[allow(dead_code)] // fields are read only through Debug
+    struct Creds {
+        user: String,
+        password: Secret,
+        keys: Vec<Secret>,
+        token: Option<Secret>,
+    }
+
+    #[test]
+    fn debug_and_display_never_show_the_value() {
+        let c = Creds {
+            user: "admin".into(),
+            password: Secret::new("hunter2-pw"),
+            keys: vec![Secret::new("AKIA-key-material")],
+            token: Some(Secret::new("tok-123")),
+        };
+        for text in [
+            format!("{c:?}"),
+            format!("{c:#?}"),
+            format!("{}", c.password),
+        ] {
+            for value in ["hunter2-pw", "AKIA-key-material", "tok-123"] {
+                assert!(!text.contains(value), "{value} leaked in {text}");
+            }
+            assert!(text.contains("***"), "{text}");
+        }
+        assert_eq!(
+            format!("{c:?}"),
+            r#"Creds { user: "admin", password: ***, keys: [***], token: Some(***) }"#
+        );
+    }
+
+    #[test]
+    fn reads_from_config_and_compares() {
+        let s: Secret = serde_json::from_str(r#""from-config""#).unwrap();
+        assert_eq!(s.expose(), "from-config");
+        assert_eq!(s.clone(), Secret::new("from-config"));
+        assert_ne!(s, Secret::new("other"));
+    }
+}
