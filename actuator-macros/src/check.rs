@@ -208,7 +208,7 @@ fn deps(cx: &Ctxt, m: &Model) {
                     Some(1) => {
                         let pos = stack
                             .iter()
-                            .position(|(s, _)| *s == n.to_string())
+                            .position(|(s, _)| *n == s.as_str())
                             .unwrap_or(0);
                         let mut cyc: Vec<String> =
                             stack[pos..].iter().map(|(s, _)| s.clone()).collect();

@@ -274,7 +274,7 @@ fn generate(m: &Model) -> TokenStream {
                     #vars_init
                 }
             }
-            #[allow(unused_variables, clippy::redundant_clone)]
+            #[allow(unused_variables, clippy::redundant_clone, clippy::needless_borrows_for_generic_args)]
             fn build_members<__U: Clone + Send + Sync + 'static>(
                 w: &#p::Shared,
                 at: #p::At,

@@ -9,6 +9,10 @@
 //! * [`config`]: `config!` tasks bound to roles, ordered with `a | b` and `a & b`.
 //! * [`model`]: the typed paths, references and context all three share.
 //!
+//! The runtime layer (used by the orchestrator, which never reaches into the declaration layer's
+//! internals): [`engine`], the DAG scheduler shared by provisioning, configuration and teardown, and
+//! [`state`], the append-only journal of what was done.
+//!
 //! ```
 //! use actuator::prelude::*;
 //! use actuator::infra::test::{Network, Server};
@@ -41,10 +45,12 @@
 extern crate self as actuator;
 
 pub mod config;
+pub mod engine;
 pub mod infra;
 pub mod model;
 pub mod namespace;
 pub mod secret;
+pub mod state;
 
 pub use actuator_macros::{InfraModel, Resource, ResourceGroup, config, namespace};
 

@@ -19,7 +19,7 @@ use serde::Deserialize;
 /// implement `Deserialize`, so credentials can be read from configuration.
 ///
 /// ```
-/// use state::secret::Secret;
+/// use actuator::secret::Secret;
 ///
 /// #[derive(Debug)]
 /// struct Login { user: String, password: Secret }
@@ -33,7 +33,7 @@ use serde::Deserialize;
 /// Serializing a struct that holds a `Secret` does not compile:
 ///
 /// ```compile_fail
-/// use state::secret::Secret;
+/// use actuator::secret::Secret;
 ///
 /// #[derive(serde::Serialize)]
 /// struct Key { material: Secret }
@@ -42,7 +42,7 @@ use serde::Deserialize;
 /// Skipping the field is the way to keep it out of serialized data:
 ///
 /// ```
-/// use state::secret::Secret;
+/// use actuator::secret::Secret;
 ///
 /// #[derive(serde::Serialize)]
 /// struct Key { name: String, #[serde(skip)] material: Secret }
@@ -58,7 +58,7 @@ impl Secret {
     /// Wraps a secret value.
     ///
     /// ```
-    /// let s = state::secret::Secret::new(String::from("s3cr3t"));
+    /// let s = actuator::secret::Secret::new(String::from("s3cr3t"));
     /// assert_eq!(s.expose(), "s3cr3t");
     /// ```
     pub fn new(value: impl Into<String>) -> Self {
@@ -69,7 +69,7 @@ impl Secret {
     /// API that needs it (an SDK call, an SSH authentication).
     ///
     /// ```
-    /// let s = state::secret::Secret::new("s3cr3t");
+    /// let s = actuator::secret::Secret::new("s3cr3t");
     /// assert_eq!(s.expose().len(), 6);
     /// ```
     pub fn expose(&self) -> &str {

@@ -580,8 +580,21 @@ impl<M: Model> Instance<M> {
 
     /// Converts a model-level (class) path into the same path in this instance.
     ///
-    /// ```ignore
-    /// let r = inst.instance_ref(MyInfra::class().server);
+    /// ```
+    /// use actuator::prelude::*;
+    /// use actuator::infra::test::Network;
+    ///
+    /// #[derive(InfraModel)]
+    /// struct Net {
+    ///     #[component(Network::new("n"))]
+    ///     net: Network,
+    /// }
+    /// let a = Net::instance("a");
+    /// let class_ref = Net::class().net;            // a model-level reference: no instance involved
+    /// assert_eq!(class_ref, Net::class().net);      // the same path every time
+    /// let r = a.instance_ref(class_ref);
+    /// assert_eq!(r, a.root().net);
+    /// assert_eq!(a.path(&r), ["net"]);
     /// ```
     pub fn instance_ref<P: Relocate>(&self, class_path: P) -> P {
         class_path.relocate(self.id)

@@ -307,6 +307,28 @@ impl World {
             .insert(attr.to_owned(), value.into());
     }
 
+    /// The dependency edges of the system: `(dependency, dependent)` for every reference any
+    /// component's arguments hold, in creation order.
+    pub fn edges(&self) -> Vec<(At, At)> {
+        let mut out = Vec::new();
+        for t in &self.trees {
+            for (n, e) in t.leaves() {
+                let me = At {
+                    model: t.id,
+                    node: n,
+                };
+                let first = out.len();
+                e.visit_refs(&mut |dep| {
+                    // One edge per pair: a server and its IP output are the same dependency.
+                    if dep != me && !out[first..].iter().any(|&(d, _)| d == dep) {
+                        out.push((dep, me))
+                    }
+                });
+            }
+        }
+        out
+    }
+
     /// `Model.path.to.node` for messages.
     pub fn describe(&self, at: At) -> String {
         self.tree(at.model).dotted(at.node)

@@ -1,0 +1,210 @@
+//! [`Journal`]: the front the orchestrator writes through.
+
+use serde_json::Value;
+
+use super::{Error, Op, Record, Result, State, StateStore, now_ms};
+
+/// A loaded [`State`] plus the store it came from. Every method appends one
+/// record (durably, for [`FileStore`](super::FileStore)) *then* folds it into
+/// the in-memory state, so the state never shows what the store does not
+/// hold. When the store asks for it, the journal is compacted after an append.
+///
+/// ```
+/// use actuator::state::{Journal, MemoryStore, Status};
+/// use serde_json::json;
+///
+/// let mut j = Journal::open(MemoryStore::new()).unwrap();
+/// j.set_meta("system", Some("demo")).unwrap();
+/// j.intent("infra.server", "aws.Instance", json!({"client_token": "t-1"})).unwrap();
+/// assert_eq!(j.state().in_doubt().count(), 1);
+/// j.done("infra.server", json!({"id": "i-1", "ip": "10.0.0.5"})).unwrap();
+/// j.undo_intent("infra.server").unwrap();
+/// assert_eq!(j.state().get("infra.server").unwrap().data["id"], "i-1");
+/// j.undone("infra.server").unwrap();
+/// assert!(j.state().is_empty());
+/// ```
+#[derive(Debug)]
+pub struct Journal<S: StateStore> {
+    store: S,
+    state: State,
+}
+
+impl<S: StateStore> Journal<S> {
+    /// Loads the state from `store`.
+    ///
+    /// ```
+    /// let j = actuator::state::Journal::open(actuator::state::MemoryStore::new()).unwrap();
+    /// assert!(j.state().is_empty());
+    /// ```
+    pub fn open(mut store: S) -> Result<Self> {
+        let state = store.load()?;
+        Ok(Self { store, state })
+    }
+
+    /// The current state.
+    ///
+    /// ```
+    /// let j = actuator::state::Journal::open(actuator::state::MemoryStore::new()).unwrap();
+    /// assert_eq!(j.state().last_seq(), 0);
+    /// ```
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The store, e.g. to inspect a [`MemoryStore`](super::MemoryStore) in tests.
+    ///
+    /// ```
+    /// let j = actuator::state::Journal::open(actuator::state::MemoryStore::new()).unwrap();
+    /// assert!(j.store().records().is_empty());
+    /// ```
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Records the intent to create (or perform) `key`. Call it before the
+    /// mutating call, with whatever finds the resource again after a crash.
+    ///
+    /// ```
+    /// # use actuator::state::{Journal, MemoryStore, Status};
+    /// let mut j = Journal::open(MemoryStore::new()).unwrap();
+    /// j.intent("infra.net", "aws.Vpc", serde_json::json!({"client_token": "t"})).unwrap();
+    /// assert_eq!(j.state().get("infra.net").unwrap().status, Status::Creating);
+    /// ```
+    pub fn intent(&mut self, key: &str, kind: &str, data: Value) -> Result<()> {
+        self.write(Op::Intent, key, kind.to_owned(), data)
+    }
+
+    /// Records that creating `key` succeeded, with its ids and outputs.
+    ///
+    /// ```
+    /// # use actuator::state::{Journal, MemoryStore, Status};
+    /// let mut j = Journal::open(MemoryStore::new()).unwrap();
+    /// assert!(j.done("infra.net", serde_json::json!({})).is_err()); // no intent
+    /// j.intent("infra.net", "aws.Vpc", serde_json::Value::Null).unwrap();
+    /// j.done("infra.net", serde_json::json!({"id": "vpc-1"})).unwrap();
+    /// assert_eq!(j.state().get("infra.net").unwrap().status, Status::Created);
+    /// ```
+    pub fn done(&mut self, key: &str, data: Value) -> Result<()> {
+        self.write_known(Op::Done, key, data)
+    }
+
+    /// Records that the last create or delete call for `key` failed.
+    ///
+    /// ```
+    /// # use actuator::state::{Journal, MemoryStore, Status};
+    /// let mut j = Journal::open(MemoryStore::new()).unwrap();
+    /// j.intent("infra.net", "aws.Vpc", serde_json::Value::Null).unwrap();
+    /// j.failed("infra.net", "VpcLimitExceeded").unwrap();
+    /// let e = j.state().get("infra.net").unwrap();
+    /// assert_eq!((e.status, e.error.as_deref()), (Status::CreateFailed, Some("VpcLimitExceeded")));
+    /// ```
+    pub fn failed(&mut self, key: &str, msg: &str) -> Result<()> {
+        self.write_known(Op::Failed, key, msg.into())
+    }
+
+    /// Records the intent to delete (or reverse) `key`; its data is kept.
+    ///
+    /// ```
+    /// # use actuator::state::{Journal, MemoryStore, Status};
+    /// let mut j = Journal::open(MemoryStore::new()).unwrap();
+    /// j.intent("infra.net", "aws.Vpc", serde_json::Value::Null).unwrap();
+    /// j.undo_intent("infra.net").unwrap();
+    /// assert_eq!(j.state().get("infra.net").unwrap().status, Status::Deleting);
+    /// ```
+    pub fn undo_intent(&mut self, key: &str) -> Result<()> {
+        self.write_known(Op::UndoIntent, key, Value::Null)
+    }
+
+    /// Records that deleting `key` succeeded; the key leaves the state.
+    ///
+    /// ```
+    /// # use actuator::state::{Journal, MemoryStore};
+    /// let mut j = Journal::open(MemoryStore::new()).unwrap();
+    /// j.intent("infra.net", "aws.Vpc", serde_json::Value::Null).unwrap();
+    /// j.undo_intent("infra.net").unwrap();
+    /// j.undone("infra.net").unwrap();
+    /// assert!(j.state().get("infra.net").is_none());
+    /// ```
+    pub fn undone(&mut self, key: &str) -> Result<()> {
+        self.write_known(Op::Undone, key, Value::Null)
+    }
+
+    /// Drops `key` without deleting anything (reconciliation found it gone).
+    ///
+    /// ```
+    /// # use actuator::state::{Journal, MemoryStore};
+    /// let mut j = Journal::open(MemoryStore::new()).unwrap();
+    /// j.intent("infra.net", "aws.Vpc", serde_json::Value::Null).unwrap();
+    /// j.forget("infra.net").unwrap();
+    /// assert!(j.state().is_empty());
+    /// ```
+    pub fn forget(&mut self, key: &str) -> Result<()> {
+        self.write_known(Op::Forget, key, Value::Null)
+    }
+
+    /// Sets (or with `None` removes) a metadata entry: system name, status
+    /// string, timestamps.
+    ///
+    /// ```
+    /// # use actuator::state::{Journal, MemoryStore};
+    /// let mut j = Journal::open(MemoryStore::new()).unwrap();
+    /// j.set_meta("status", Some("provisioning")).unwrap();
+    /// assert_eq!(j.state().meta()["status"], "provisioning");
+    /// j.set_meta("status", None).unwrap();
+    /// assert!(j.state().meta().is_empty());
+    /// ```
+    pub fn set_meta(&mut self, name: &str, value: Option<&str>) -> Result<()> {
+        self.write(
+            Op::Meta,
+            name,
+            String::new(),
+            value.map_or(Value::Null, Value::from),
+        )
+    }
+
+    /// Compacts now: the store keeps the current state as its snapshot and
+    /// drops the journal records it covers.
+    ///
+    /// ```
+    /// # use actuator::state::{Journal, MemoryStore};
+    /// let mut j = Journal::open(MemoryStore::new()).unwrap();
+    /// j.intent("infra.net", "aws.Vpc", serde_json::Value::Null).unwrap();
+    /// j.compact().unwrap();
+    /// assert!(j.store().records().is_empty());
+    /// assert_eq!(j.state().len(), 1);
+    /// ```
+    pub fn compact(&mut self) -> Result<()> {
+        self.store.compact(&self.state)
+    }
+
+    /// Like [`write`](Self::write) for a key that must exist; the record
+    /// carries the entry's kind so each journal line stands on its own.
+    fn write_known(&mut self, op: Op, key: &str, data: Value) -> Result<()> {
+        let kind = match self.state.get(key) {
+            Some(e) => e.kind.clone(),
+            None => return Err(Error::UnknownKey(key.to_owned())),
+        };
+        self.write(op, key, kind, data)
+    }
+
+    fn write(&mut self, op: Op, key: &str, kind: String, data: Value) -> Result<()> {
+        let rec = Record {
+            seq: self.state.last_seq() + 1,
+            at_ms: now_ms(),
+            op,
+            key: key.to_owned(),
+            kind,
+            data,
+        };
+        self.store.append(std::slice::from_ref(&rec))?;
+        self.state.apply(&rec);
+        if self.store.wants_compaction(&self.state) {
+            // The record is already durable in the journal, which alone is a
+            // complete history; a failed compaction only costs load time.
+            if let Err(e) = self.store.compact(&self.state) {
+                tracing::warn!(error = %e, "automatic state compaction failed; will retry");
+            }
+        }
+        Ok(())
+    }
+}

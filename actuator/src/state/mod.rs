@@ -1,0 +1,134 @@
+//! Durable record of what was provisioned: an append-only journal of
+//! intent/completion [`Record`]s, folded into a [`State`], kept by a
+//! [`StateStore`] ([`FileStore`] on disk, [`MemoryStore`] for tests) and written
+//! through a [`Journal`].
+//!
+//! Protocol for every mutating cloud call: [`Journal::intent`] (durable before
+//! the call), then [`Journal::done`] or [`Journal::failed`]; for deletion
+//! [`Journal::undo_intent`], then [`Journal::undone`] or [`Journal::failed`].
+//! Secrets never enter the state: see [`crate::secret::Secret`].
+//!
+//! ```
+//! use actuator::state::{FileStore, Journal, Status};
+//! use serde_json::json;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let mut j = Journal::open(FileStore::open(dir.path().join("demo")).unwrap()).unwrap();
+//! j.intent("infra.net", "aws.Vpc", json!({"cidr": "10.0.0.0/16"})).unwrap();
+//! j.done("infra.net", json!({"id": "vpc-0abc"})).unwrap();
+//! drop(j); // a later process picks up where this one stopped
+//!
+//! let j = Journal::open(FileStore::open(dir.path().join("demo")).unwrap()).unwrap();
+//! let net = j.state().get("infra.net").unwrap();
+//! assert_eq!((net.status, &net.data), (Status::Created, &json!({"id": "vpc-0abc"})));
+//! ```
+
+mod journal;
+mod record;
+pub mod store;
+mod view;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use journal::Journal;
+pub use record::{Op, Record};
+pub use store::{FileStore, MemoryStore, StateStore};
+pub use view::{Entry, State, Status};
+
+/// Errors of the state module.
+///
+/// ```
+/// use actuator::state::{Error, Journal, MemoryStore};
+/// let mut j = Journal::open(MemoryStore::new()).unwrap();
+/// let err = j.done("infra.net", serde_json::Value::Null).unwrap_err();
+/// assert!(matches!(err, Error::UnknownKey(ref k) if k == "infra.net"));
+/// assert_eq!(err.to_string(), "no state entry for `infra.net`");
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file-system operation failed.
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        /// What was being done ("open journal", "rename snapshot", ...).
+        action: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another process holds the state's lock.
+    #[error(
+        "state {} is in use by another process ({holder}); lock file: {}",
+        dir.display(),
+        lock.display()
+    )]
+    Locked {
+        /// The state directory.
+        dir: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+        /// Who holds it, as the holder wrote it: `pid N on host H since T`.
+        holder: String,
+    },
+    /// A journal line other than the last one does not parse: real corruption,
+    /// not a torn write, so loading stops rather than silently losing records.
+    #[error("{}:{line}: corrupt journal record", path.display())]
+    Corrupt {
+        /// The journal file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The snapshot does not parse.
+    #[error("{}: unreadable snapshot", path.display())]
+    Snapshot {
+        /// The snapshot file.
+        path: PathBuf,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A completion or undo names a key the state does not have.
+    #[error("no state entry for `{0}`")]
+    UnknownKey(String),
+    /// A system name that cannot be a directory name.
+    #[error("invalid system name `{0}`: must be non-empty, not `.` or `..`, without `/` or NUL")]
+    InvalidName(String),
+    /// An earlier append failed part-way; the journal's tail is unknown until
+    /// the store is reopened (which drops a torn tail).
+    #[error("journal {} is unusable after a failed write; reopen the state", path.display())]
+    Poisoned {
+        /// The journal file.
+        path: PathBuf,
+    },
+}
+
+/// Result with the state module's [`Error`].
+///
+/// ```
+/// fn fresh() -> actuator::state::Result<actuator::state::State> {
+///     actuator::state::Journal::open(actuator::state::MemoryStore::new()).map(|j| j.state().clone())
+/// }
+/// assert!(fresh().unwrap().is_empty());
+/// ```
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Current wall-clock time in milliseconds since the Unix epoch (0 if the
+/// clock is before 1970).
+///
+/// ```
+/// assert!(actuator::state::now_ms() > 1_600_000_000_000);
+/// ```
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,78 @@
+//! Journal records: one JSON object per line in `journal.jsonl`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What a [`Record`] says happened.
+///
+/// Mutating cloud calls are bracketed: an intent record is made durable
+/// *before* the call and a completion record *after* it. A crash between the
+/// two leaves the intent without completion, which the next run sees as
+/// [`Status::Creating`](crate::state::Status::Creating) or
+/// [`Status::Deleting`](crate::state::Status::Deleting) — "in doubt" — and
+/// reconciles (cloud resources are tagged with the system and key) instead of
+/// orphaning or duplicating the resource.
+///
+/// On the wire the variants are `snake_case` strings:
+///
+/// ```
+/// use actuator::state::Op;
+/// assert_eq!(serde_json::to_string(&Op::UndoIntent).unwrap(), r#""undo_intent""#);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// About to create (or perform) `key`; `data` holds what is needed to find
+    /// it again if we crash (arguments, client token).
+    Intent,
+    /// Creation succeeded; `data` holds the ids and outputs.
+    Done,
+    /// The create or delete call failed; `data` is the error message (a JSON
+    /// string). The entry keeps its previous data.
+    Failed,
+    /// About to delete (or reverse) `key`; the entry keeps its data, since the
+    /// ids are what a retried delete needs.
+    UndoIntent,
+    /// Deletion succeeded; the key leaves the state.
+    Undone,
+    /// Drop `key` from the state without deleting anything (reconciliation
+    /// found it gone, or an operator abandoned it).
+    Forget,
+    /// Set the state's metadata entry `key` to `data` (a JSON string), or
+    /// remove it when `data` is `null`.
+    Meta,
+}
+
+/// One line of the journal.
+///
+/// ```
+/// use actuator::state::{Op, Record};
+/// use serde_json::json;
+///
+/// let r = Record {
+///     seq: 7, at_ms: 1_700_000_000_000, op: Op::Done,
+///     key: "infra.workers.3.server".into(), kind: "aws.Instance".into(),
+///     data: json!({"id": "i-0abc"}),
+/// };
+/// let line = serde_json::to_string(&r).unwrap();
+/// assert_eq!(line, r#"{"seq":7,"at_ms":1700000000000,"op":"done","key":"infra.workers.3.server","kind":"aws.Instance","data":{"id":"i-0abc"}}"#);
+/// assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), r);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Position in the journal, strictly increasing across compactions.
+    pub seq: u64,
+    /// Wall-clock time of the record, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// What happened.
+    pub op: Op,
+    /// Model path of the resource or task (`infra.workers.3.server`), or the
+    /// metadata name for [`Op::Meta`].
+    pub key: String,
+    /// Resource kind (`aws.Vpc`); empty for [`Op::Meta`].
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    /// Payload; its meaning depends on `op`.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub data: Value,
+}

@@ -1,0 +1,577 @@
+//! Tests of the state module against real files in temporary directories.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::secret::Secret;
+
+fn open(dir: &Path) -> Journal<FileStore> {
+    Journal::open(FileStore::open(dir).unwrap()).unwrap()
+}
+
+fn journal_lines(dir: &Path) -> Vec<String> {
+    fs::read_to_string(dir.join(store::JOURNAL_FILE))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn keys(st: &State) -> Vec<&str> {
+    st.iter().map(|e| e.key.as_str()).collect()
+}
+
+/// What a state says about its keys, without timestamps (which differ per run).
+fn summary(st: &State) -> Vec<(String, String, Status, Value, Option<String>)> {
+    st.iter()
+        .map(|e| {
+            (
+                e.key.clone(),
+                e.kind.clone(),
+                e.status,
+                e.data.clone(),
+                e.error.clone(),
+            )
+        })
+        .collect()
+}
+
+/// One run of `up` and a partial `down`, touching every operation.
+fn script<S: StateStore>(j: &mut Journal<S>) {
+    j.set_meta("system", Some("demo")).unwrap();
+    j.intent("infra.net", "aws.Vpc", json!({"cidr": "10.0.0.0/16"}))
+        .unwrap();
+    j.done("infra.net", json!({"id": "vpc-1"})).unwrap();
+    j.intent("infra.subnet", "aws.Subnet", json!({"vpc": "vpc-1"}))
+        .unwrap();
+    j.failed("infra.subnet", "InvalidSubnet.Range").unwrap();
+    j.intent(
+        "infra.server",
+        "aws.Instance",
+        json!({"client_token": "t-1"}),
+    )
+    .unwrap();
+    j.done("infra.server", json!({"id": "i-1", "ip": "10.0.0.5"}))
+        .unwrap();
+    j.intent("infra.fip", "aws.Eip", json!({})).unwrap();
+    j.intent("infra.tmp", "aws.Volume", json!({})).unwrap();
+    j.forget("infra.tmp").unwrap();
+    j.undo_intent("infra.server").unwrap();
+    j.failed("infra.server", "DependencyViolation").unwrap();
+    j.set_meta("status", Some("tearing down")).unwrap();
+}
+
+#[test]
+fn records_round_trip_through_the_journal_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path());
+    script(&mut j);
+    let recs: Vec<Record> = journal_lines(dir.path())
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ops: Vec<Op> = recs.iter().map(|r| r.op).collect();
+    use Op::*;
+    assert_eq!(
+        ops,
+        [
+            Meta, Intent, Done, Intent, Failed, Intent, Done, Intent, Intent, Forget, UndoIntent,
+            Failed, Meta
+        ]
+    );
+    assert_eq!(
+        recs.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (1..=13).collect::<Vec<_>>()
+    );
+    // Completions carry the kind of their entry, so each line stands alone.
+    assert_eq!(
+        (recs[2].key.as_str(), recs[2].kind.as_str()),
+        ("infra.net", "aws.Vpc")
+    );
+    assert_eq!(recs[6].data, json!({"id": "i-1", "ip": "10.0.0.5"}));
+    assert_eq!(recs[4].data, json!("InvalidSubnet.Range"));
+    assert!(recs.iter().all(|r| r.at_ms > 1_600_000_000_000));
+    for r in &recs {
+        let line = serde_json::to_string(r).unwrap();
+        assert_eq!(&serde_json::from_str::<Record>(&line).unwrap(), r);
+    }
+    assert!(journal_lines(dir.path())[10].contains(r#""op":"undo_intent""#));
+}
+
+#[test]
+fn intent_without_done_is_in_doubt_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path());
+    j.intent(
+        "infra.workers.3.server",
+        "aws.Instance",
+        json!({"client_token": "tok-3"}),
+    )
+    .unwrap();
+    drop(j); // crash before the cloud call returned
+
+    let j = open(dir.path());
+    let e = j.state().get("infra.workers.3.server").unwrap();
+    assert_eq!(
+        (e.status, e.kind.as_str()),
+        (Status::Creating, "aws.Instance")
+    );
+    assert_eq!(e.data, json!({"client_token": "tok-3"}));
+    assert_eq!(keys_of(j.state().in_doubt()), ["infra.workers.3.server"]);
+    assert_eq!(j.state().created().count(), 0);
+}
+
+fn keys_of<'a>(it: impl Iterator<Item = &'a Entry>) -> Vec<&'a str> {
+    it.map(|e| e.key.as_str()).collect()
+}
+
+#[test]
+fn done_after_intent_is_created_with_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path());
+    j.intent("infra.net", "aws.Vpc", json!({"cidr": "10.0.0.0/16"}))
+        .unwrap();
+    j.done(
+        "infra.net",
+        json!({"id": "vpc-0abc", "cidr": "10.0.0.0/16"}),
+    )
+    .unwrap();
+    drop(j);
+
+    let j = open(dir.path());
+    let e = j.state().get("infra.net").unwrap();
+    assert_eq!(e.status, Status::Created);
+    assert_eq!(e.data, json!({"id": "vpc-0abc", "cidr": "10.0.0.0/16"}));
+    assert_eq!(e.error, None);
+    assert_eq!(keys_of(j.state().created()), ["infra.net"]);
+    assert_eq!(j.state().in_doubt().count(), 0);
+    assert_eq!(j.state().last_seq(), 2);
+}
+
+#[test]
+fn undo_intent_keeps_ids_and_undone_removes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path());
+    j.intent("infra.net", "aws.Vpc", json!({})).unwrap();
+    j.done("infra.net", json!({"id": "vpc-1"})).unwrap();
+    j.intent("infra.server", "aws.Instance", json!({})).unwrap();
+    j.done("infra.server", json!({"id": "i-1"})).unwrap();
+    j.undo_intent("infra.server").unwrap();
+    drop(j); // crash during the delete call
+
+    let mut j = open(dir.path());
+    let e = j.state().get("infra.server").unwrap();
+    assert_eq!(
+        (e.status, &e.data),
+        (Status::Deleting, &json!({"id": "i-1"}))
+    );
+    assert_eq!(keys_of(j.state().in_doubt()), ["infra.server"]);
+    j.undone("infra.server").unwrap();
+    j.undo_intent("infra.net").unwrap();
+    j.undone("infra.net").unwrap();
+    drop(j);
+
+    let j = open(dir.path());
+    assert!(j.state().get("infra.server").is_none());
+    assert!(j.state().is_empty());
+    assert_eq!(j.state().last_seq(), 8);
+}
+
+#[test]
+fn failures_keep_data_and_say_which_call_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path());
+    script(&mut j);
+    drop(j);
+
+    let mut j = open(dir.path());
+    let subnet = j.state().get("infra.subnet").unwrap();
+    assert_eq!(subnet.status, Status::CreateFailed);
+    assert_eq!(subnet.error.as_deref(), Some("InvalidSubnet.Range"));
+    assert_eq!(subnet.data, json!({"vpc": "vpc-1"}));
+    let server = j.state().get("infra.server").unwrap();
+    assert_eq!(server.status, Status::DeleteFailed);
+    assert_eq!(server.error.as_deref(), Some("DependencyViolation"));
+    assert_eq!(server.data, json!({"id": "i-1", "ip": "10.0.0.5"}));
+    assert_eq!(keys_of(j.state().in_doubt()), ["infra.fip"]);
+    assert_eq!(
+        keys(j.state()),
+        ["infra.net", "infra.subnet", "infra.server", "infra.fip"]
+    );
+    assert!(j.state().get("infra.tmp").is_none());
+
+    // A retry clears the error.
+    j.intent("infra.subnet", "aws.Subnet", json!({"vpc": "vpc-1"}))
+        .unwrap();
+    j.done("infra.subnet", json!({"id": "subnet-1"})).unwrap();
+    let subnet = j.state().get("infra.subnet").unwrap();
+    assert_eq!(
+        (subnet.status, subnet.error.as_ref()),
+        (Status::Created, None)
+    );
+}
+
+#[test]
+fn order_is_introduction_order_across_retries_restarts_and_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path());
+    for k in ["a", "b", "c"] {
+        j.intent(k, "t", json!({})).unwrap();
+    }
+    j.failed("b", "boom").unwrap();
+    j.intent("b", "t", json!({})).unwrap(); // a retry keeps its place
+    j.undo_intent("a").unwrap();
+    j.undone("a").unwrap();
+    j.intent("a", "t", json!({})).unwrap(); // a new life goes to the end
+    assert_eq!(keys(j.state()), ["b", "c", "a"]);
+    assert_eq!(
+        j.state()
+            .iter()
+            .rev()
+            .map(|e| e.key.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "c", "b"]
+    );
+    drop(j);
+
+    let mut j = open(dir.path());
+    assert_eq!(keys(j.state()), ["b", "c", "a"]);
+    j.compact().unwrap();
+    j.intent("d", "t", json!({})).unwrap();
+    drop(j);
+    assert_eq!(keys(open(dir.path()).state()), ["b", "c", "a", "d"]);
+}
+
+#[test]
+fn torn_last_line_is_dropped_and_cut_off() {
+    for torn in [&br#"{"seq":4,"at_ms":17,"op":"do"#[..], b"\0\0\0\0\0\0\0\0"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = open(dir.path());
+        j.intent("a", "t", json!({})).unwrap();
+        j.done("a", json!({"id": 1})).unwrap();
+        j.intent("b", "t", json!({})).unwrap();
+        let before = j.state().clone();
+        drop(j);
+        let path = dir.path().join(store::JOURNAL_FILE);
+        let good_len = fs::metadata(&path).unwrap().len();
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(torn)
+            .unwrap();
+
+        let mut j = open(dir.path());
+        assert_eq!(j.state(), &before);
+        assert_eq!(
+            fs::metadata(&path).unwrap().len(),
+            good_len,
+            "torn tail is cut off"
+        );
+        // The next append starts on a fresh line, so nothing is glued to the tear.
+        j.done("b", json!({"id": 2})).unwrap();
+        drop(j);
+        let j = open(dir.path());
+        assert_eq!(j.state().get("b").unwrap().status, Status::Created);
+        assert_eq!(j.state().last_seq(), 4);
+        assert_eq!(journal_lines(dir.path()).len(), 4);
+    }
+}
+
+#[test]
+fn unparsable_line_before_the_end_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path());
+    j.intent("a", "t", json!({})).unwrap();
+    drop(j);
+    let path = dir.path().join(store::JOURNAL_FILE);
+    let mut text = fs::read_to_string(&path).unwrap();
+    text.push_str("garbage\n");
+    text.push_str(r#"{"seq":3,"at_ms":1,"op":"done","key":"a","kind":"t"}"#);
+    text.push('\n');
+    fs::write(&path, text).unwrap();
+
+    let err = Journal::open(FileStore::open(dir.path()).unwrap()).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { line: 2, .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!("{}:2: corrupt journal record", path.display())
+    );
+}
+
+#[test]
+fn unreadable_snapshot_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join(store::SNAPSHOT_FILE), "{not json").unwrap();
+    let err = Journal::open(FileStore::open(dir.path()).unwrap()).unwrap_err();
+    assert!(matches!(err, Error::Snapshot { .. }), "{err:?}");
+}
+
+#[test]
+fn compaction_keeps_the_state_and_empties_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path());
+    script(&mut j);
+    let before = j.state().clone();
+    j.compact().unwrap();
+    assert_eq!(
+        fs::metadata(dir.path().join(store::JOURNAL_FILE))
+            .unwrap()
+            .len(),
+        0
+    );
+    assert!(!dir.path().join("snapshot.json.tmp").exists());
+    let snap: Value =
+        serde_json::from_str(&fs::read_to_string(dir.path().join(store::SNAPSHOT_FILE)).unwrap())
+            .unwrap();
+    assert_eq!(snap["last_seq"], 13);
+    assert_eq!(snap["entries"].as_array().unwrap().len(), 4);
+    assert_eq!(snap["meta"]["status"], "tearing down");
+    drop(j);
+
+    let mut j = open(dir.path());
+    assert_eq!(j.state(), &before);
+    // Appends after compaction continue the sequence on top of the snapshot.
+    j.done("infra.fip", json!({"ip": "203.0.113.9"})).unwrap();
+    let after = j.state().clone();
+    drop(j);
+    assert_eq!(journal_lines(dir.path()).len(), 1);
+    assert!(journal_lines(dir.path())[0].starts_with(r#"{"seq":14,"#));
+    assert_eq!(open(dir.path()).state(), &after);
+}
+
+#[test]
+fn records_already_in_the_snapshot_are_not_replayed() {
+    // A crash between the snapshot rename and the journal truncation leaves
+    // old records beside a snapshot that already holds them.
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path());
+    j.intent("a", "t", json!({})).unwrap();
+    j.done("a", json!({"id": 1})).unwrap();
+    j.compact().unwrap();
+    let before = j.state().clone();
+    drop(j);
+    let stale = r#"{"seq":2,"at_ms":1,"op":"forget","key":"a","kind":"t"}"#;
+    fs::write(dir.path().join(store::JOURNAL_FILE), format!("{stale}\n")).unwrap();
+    assert_eq!(open(dir.path()).state(), &before);
+}
+
+#[test]
+fn automatic_compaction_keeps_the_journal_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = Journal::open(FileStore::open(dir.path()).unwrap().compact_after(10)).unwrap();
+    for i in 0..100 {
+        let key = format!("infra.workers.{i}.server");
+        j.intent(&key, "aws.Instance", json!({})).unwrap();
+        j.done(&key, json!({"id": format!("i-{i}")})).unwrap();
+    }
+    let before = j.state().clone();
+    drop(j);
+    // Compaction runs once the journal reaches max(10, entries) records.
+    let lines = journal_lines(dir.path()).len();
+    assert!((1..100).contains(&lines), "{lines} journal lines");
+    assert!(dir.path().join(store::SNAPSHOT_FILE).exists());
+    let j = open(dir.path());
+    assert_eq!(j.state(), &before);
+    assert_eq!(j.state().created().count(), 100);
+    assert_eq!(
+        j.state().get("infra.workers.99.server").unwrap().data,
+        json!({"id": "i-99"})
+    );
+}
+
+#[test]
+fn files_are_private_and_loose_modes_are_fixed() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join(".actuator/demo");
+    let mut j = open(&dir);
+    j.intent("a", "t", json!({})).unwrap();
+    j.compact().unwrap();
+    j.intent("b", "t", json!({})).unwrap();
+    drop(j);
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&root.path().join(".actuator")), 0o700);
+    for f in [store::JOURNAL_FILE, store::SNAPSHOT_FILE, store::LOCK_FILE] {
+        assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+    }
+
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    for f in [store::JOURNAL_FILE, store::SNAPSHOT_FILE, store::LOCK_FILE] {
+        fs::set_permissions(dir.join(f), fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    drop(open(&dir));
+    assert_eq!(mode(&dir), 0o700);
+    for f in [store::JOURNAL_FILE, store::SNAPSHOT_FILE, store::LOCK_FILE] {
+        assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+    }
+}
+
+#[test]
+fn a_second_store_on_the_same_state_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = FileStore::open(dir.path()).unwrap();
+    let err = FileStore::open(dir.path()).unwrap_err();
+    let lock = dir.path().join(store::LOCK_FILE);
+    assert!(
+        matches!(&err, Error::Locked { lock: l, .. } if *l == lock),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("lock file: {}", lock.display())),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("(pid {} on host ", std::process::id())),
+        "{msg}"
+    );
+    drop(first);
+    FileStore::open(dir.path()).unwrap();
+}
+
+#[test]
+fn secrets_never_reach_the_state_files() {
+    #[derive(serde::Serialize)]
+    struct Server {
+        name: String,
+        image: String,
+        #[serde(skip)]
+        admin_password: Secret,
+    }
+    let server = Server {
+        name: "actuator1".into(),
+        image: "ubuntu-24.04".into(),
+        admin_password: Secret::new("Tr0ub4dor&3-never-on-disk"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path());
+    j.intent(
+        "infra.server",
+        "azure.Vm",
+        serde_json::to_value(&server).unwrap(),
+    )
+    .unwrap();
+    j.done("infra.server", json!({"id": "vm-1"})).unwrap();
+    j.compact().unwrap();
+    j.intent(
+        "infra.other",
+        "azure.Vm",
+        serde_json::to_value(&server).unwrap(),
+    )
+    .unwrap();
+    drop(j);
+
+    let mut seen = String::new();
+    for f in fs::read_dir(dir.path()).unwrap() {
+        seen += &fs::read_to_string(f.unwrap().path()).unwrap();
+    }
+    assert!(
+        seen.contains("ubuntu-24.04"),
+        "the rest of the resource was written"
+    );
+    assert!(!seen.contains(server.admin_password.expose()));
+    assert!(!seen.contains("admin_password"));
+}
+
+#[test]
+fn ten_thousand_appends_load_as_ten_thousand_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path());
+    for i in 0..10_000 {
+        j.intent(
+            &format!("infra.workers.{i}.server"),
+            "aws.Instance",
+            json!({"n": i}),
+        )
+        .unwrap();
+    }
+    drop(j);
+    let j = open(dir.path());
+    assert_eq!(j.state().len(), 10_000);
+    assert_eq!(j.state().in_doubt().count(), 10_000);
+    assert_eq!(
+        j.state().iter().nth(9_999).unwrap().key,
+        "infra.workers.9999.server"
+    );
+    assert_eq!(
+        j.state().get("infra.workers.4321.server").unwrap().data,
+        json!({"n": 4321})
+    );
+    assert_eq!(j.state().last_seq(), 10_000);
+}
+
+#[test]
+fn completions_of_unknown_keys_are_refused_and_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path());
+    assert!(matches!(j.done("nope", json!({})), Err(Error::UnknownKey(k)) if k == "nope"));
+    assert!(j.failed("nope", "x").is_err());
+    assert!(j.undo_intent("nope").is_err());
+    assert!(j.undone("nope").is_err());
+    assert!(j.forget("nope").is_err());
+    assert_eq!(
+        j.done("nope", json!({})).unwrap_err().to_string(),
+        "no state entry for `nope`"
+    );
+    assert!(journal_lines(dir.path()).is_empty());
+    assert_eq!(j.state().last_seq(), 0);
+}
+
+#[test]
+fn meta_survives_restart_and_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path());
+    j.set_meta("system", Some("grid")).unwrap();
+    j.set_meta("status", Some("up")).unwrap();
+    j.set_meta("up_at_ms", Some("1700000000000")).unwrap();
+    j.set_meta("up_at_ms", None).unwrap();
+    drop(j);
+    let mut j = open(dir.path());
+    j.compact().unwrap();
+    drop(j);
+    let j = open(dir.path());
+    let meta: Vec<_> = j
+        .state()
+        .meta()
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(meta, [("status", "up"), ("system", "grid")]);
+    assert!(j.state().is_empty());
+    assert!(j.state().updated_at_ms() > 0);
+}
+
+#[test]
+fn memory_store_folds_like_the_file_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = open(dir.path());
+    let mut mem = Journal::open(MemoryStore::new()).unwrap();
+    script(&mut file);
+    script(&mut mem);
+    assert_eq!(summary(file.state()), summary(mem.state()));
+    assert_eq!(file.state().meta(), mem.state().meta());
+    assert_eq!(mem.store().records().len(), 13);
+    let mut reloaded = mem.store().clone();
+    assert_eq!(&reloaded.load().unwrap(), mem.state());
+    drop(file);
+    assert_eq!(summary(open(dir.path()).state()), summary(mem.state()));
+}
+
+#[test]
+fn system_names_cannot_escape_the_state_directory() {
+    for bad in ["", ".", "..", "a/b", "../x", "a\0b"] {
+        assert!(
+            matches!(FileStore::for_system(bad), Err(Error::InvalidName(_))),
+            "{bad:?}"
+        );
+    }
+}

@@ -1,0 +1,378 @@
+//! [`State`]: the in-memory view folded from a snapshot and the journal.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use super::record::{Op, Record};
+
+/// Where a key stands after the last record about it (`snake_case` on the wire).
+///
+/// ```
+/// use actuator::state::Status;
+/// assert_eq!(serde_json::to_string(&Status::CreateFailed).unwrap(), r#""create_failed""#);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Intent recorded, no completion: the call may or may not have happened.
+    /// In doubt — reconcile before creating again.
+    Creating,
+    /// Created; `data` holds the ids and outputs.
+    Created,
+    /// The create call failed; the resource most likely does not exist, but a
+    /// failed call may have left something behind, so teardown still visits it.
+    CreateFailed,
+    /// Undo intent recorded, no completion: in doubt — the resource may be gone.
+    Deleting,
+    /// The delete call failed: the resource most likely still exists and
+    /// `data` still holds its ids.
+    DeleteFailed,
+}
+
+impl Status {
+    /// `true` for an intent without a completion ([`Creating`](Self::Creating),
+    /// [`Deleting`](Self::Deleting)).
+    ///
+    /// ```
+    /// use actuator::state::Status;
+    /// assert!(Status::Deleting.is_in_doubt());
+    /// assert!(!Status::CreateFailed.is_in_doubt());
+    /// ```
+    pub fn is_in_doubt(self) -> bool {
+        matches!(self, Self::Creating | Self::Deleting)
+    }
+}
+
+/// What the state knows about one key.
+///
+/// ```
+/// use actuator::state::{Journal, MemoryStore, Status};
+/// let mut j = Journal::open(MemoryStore::new()).unwrap();
+/// j.intent("infra.net", "aws.Vpc", serde_json::json!({"cidr": "10.0.0.0/16"})).unwrap();
+/// let e = j.state().get("infra.net").unwrap();
+/// assert_eq!((e.key.as_str(), e.kind.as_str(), e.status), ("infra.net", "aws.Vpc", Status::Creating));
+/// assert_eq!((e.data["cidr"].as_str(), e.error.as_deref(), e.order), (Some("10.0.0.0/16"), None, 1));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Model path of the resource or task.
+    pub key: String,
+    /// Resource kind, such as `aws.Vpc`.
+    pub kind: String,
+    /// Where the key stands.
+    pub status: Status,
+    /// Intent data while [`Status::Creating`], outputs once created; kept
+    /// unchanged through deletion and failures.
+    pub data: Value,
+    /// Message of the last failure, if the last completion was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Sequence number of the record that introduced the key; iteration is in
+    /// this order.
+    pub order: u64,
+    /// Time of the last record about this key (ms since the Unix epoch).
+    pub updated_at_ms: u64,
+}
+
+/// The state of one system: every key with an unfinished or finished
+/// creation, in the order they were introduced, plus a small metadata map.
+///
+/// Order matters: a resource's intent is recorded only after everything it
+/// depends on is done, so intent order is a valid dependency order, and its
+/// reverse a valid teardown order — `down` can run from the state alone.
+///
+/// ```
+/// use actuator::state::{Op, Record, State, Status};
+/// use serde_json::json;
+///
+/// let rec = |seq, op, key: &str, data| Record {
+///     seq, at_ms: 0, op, key: key.into(), kind: "aws.Vpc".into(), data,
+/// };
+/// let mut st = State::new();
+/// st.apply(&rec(1, Op::Intent, "infra.net", json!({"cidr": "10.0.0.0/16"})));
+/// st.apply(&rec(2, Op::Intent, "infra.db", json!({})));
+/// st.apply(&rec(3, Op::Done, "infra.net", json!({"id": "vpc-1"})));
+///
+/// assert_eq!(st.get("infra.net").unwrap().status, Status::Created);
+/// assert_eq!(st.get("infra.net").unwrap().data, json!({"id": "vpc-1"}));
+/// assert_eq!(st.in_doubt().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["infra.db"]);
+/// let teardown: Vec<_> = st.iter().rev().map(|e| e.key.as_str()).collect();
+/// assert_eq!(teardown, ["infra.db", "infra.net"]);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct State {
+    /// Entries by `order`; the B-tree gives stable iteration both ways and
+    /// O(log n) removal (a `Vec` would make tearing down n keys O(n²)).
+    entries: BTreeMap<u64, Entry>,
+    /// Key -> `order`.
+    index: HashMap<String, u64>,
+    meta: BTreeMap<String, String>,
+    last_seq: u64,
+    updated_at_ms: u64,
+}
+
+impl State {
+    /// An empty state.
+    ///
+    /// ```
+    /// assert!(actuator::state::State::new().is_empty());
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Folds one record into the state. Total: a record that makes no sense
+    /// for the current entry (completion of an unknown key) is applied as
+    /// leniently as possible, since the journal is the truth to rebuild from.
+    ///
+    /// ```
+    /// use actuator::state::{Op, Record, State};
+    /// let mut st = State::new();
+    /// st.apply(&Record { seq: 1, at_ms: 5, op: Op::Meta, key: "system".into(),
+    ///                    kind: String::new(), data: "demo".into() });
+    /// assert_eq!(st.meta().get("system").map(String::as_str), Some("demo"));
+    /// assert_eq!(st.last_seq(), 1);
+    /// ```
+    pub fn apply(&mut self, rec: &Record) {
+        self.last_seq = self.last_seq.max(rec.seq);
+        self.updated_at_ms = self.updated_at_ms.max(rec.at_ms);
+        match rec.op {
+            Op::Intent => self.upsert(rec, Status::Creating, Some(&rec.data), None),
+            Op::Done => self.upsert(rec, Status::Created, Some(&rec.data), None),
+            Op::Failed => {
+                let status = match self.get(&rec.key).map(|e| e.status) {
+                    Some(Status::Deleting | Status::DeleteFailed) => Status::DeleteFailed,
+                    _ => Status::CreateFailed,
+                };
+                let msg = rec
+                    .data
+                    .as_str()
+                    .map_or_else(|| rec.data.to_string(), str::to_owned);
+                self.upsert(rec, status, None, Some(msg));
+            }
+            // Nothing to delete for an unknown key.
+            Op::UndoIntent if self.index.contains_key(&rec.key) => {
+                self.upsert(rec, Status::Deleting, None, None)
+            }
+            Op::UndoIntent => {}
+            Op::Undone | Op::Forget => {
+                if let Some(order) = self.index.remove(&rec.key) {
+                    self.entries.remove(&order);
+                }
+            }
+            Op::Meta => {
+                match rec.data.as_str() {
+                    Some(v) => self.meta.insert(rec.key.clone(), v.to_owned()),
+                    None => self.meta.remove(&rec.key),
+                };
+            }
+        }
+    }
+
+    /// Sets status (and data when given) of `rec.key`, inserting it at the end
+    /// of the order if it is new. `error` replaces the previous one.
+    fn upsert(
+        &mut self,
+        rec: &Record,
+        status: Status,
+        data: Option<&Value>,
+        error: Option<String>,
+    ) {
+        let order = *self.index.entry(rec.key.clone()).or_insert(rec.seq);
+        let entry = self.entries.entry(order).or_insert_with(|| Entry {
+            key: rec.key.clone(),
+            kind: rec.kind.clone(),
+            status,
+            data: Value::Null,
+            error: None,
+            order,
+            updated_at_ms: rec.at_ms,
+        });
+        if !rec.kind.is_empty() {
+            entry.kind.clone_from(&rec.kind);
+        }
+        entry.status = status;
+        if let Some(data) = data {
+            entry.data = data.clone();
+        }
+        entry.error = error;
+        entry.updated_at_ms = rec.at_ms;
+    }
+
+    /// The entry for `key`, if the state has one.
+    ///
+    /// ```
+    /// assert!(actuator::state::State::new().get("infra.net").is_none());
+    /// ```
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.index.get(key).and_then(|o| self.entries.get(o))
+    }
+
+    /// All entries in introduction order; `.rev()` gives teardown order.
+    ///
+    /// ```
+    /// assert_eq!(actuator::state::State::new().iter().rev().count(), 0);
+    /// ```
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Entry> + ExactSizeIterator {
+        self.entries.values()
+    }
+
+    /// Entries with [`Status::Created`], in introduction order.
+    ///
+    /// ```
+    /// assert_eq!(actuator::state::State::new().created().count(), 0);
+    /// ```
+    pub fn created(&self) -> impl DoubleEndedIterator<Item = &Entry> {
+        self.iter().filter(|e| e.status == Status::Created)
+    }
+
+    /// Entries whose last intent has no completion ([`Status::is_in_doubt`]);
+    /// these must be reconciled against the cloud before anything else.
+    ///
+    /// ```
+    /// assert_eq!(actuator::state::State::new().in_doubt().count(), 0);
+    /// ```
+    pub fn in_doubt(&self) -> impl DoubleEndedIterator<Item = &Entry> {
+        self.iter().filter(|e| e.status.is_in_doubt())
+    }
+
+    /// Number of entries.
+    ///
+    /// ```
+    /// assert_eq!(actuator::state::State::new().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// `true` when no key is recorded (a fully torn-down system).
+    ///
+    /// ```
+    /// assert!(actuator::state::State::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Metadata: system name, status string, timestamps — whatever the
+    /// orchestrator records with [`Op::Meta`].
+    ///
+    /// ```
+    /// assert!(actuator::state::State::new().meta().is_empty());
+    /// ```
+    pub fn meta(&self) -> &BTreeMap<String, String> {
+        &self.meta
+    }
+
+    /// Sequence number of the last record folded in (0 for none); the next
+    /// record gets `last_seq() + 1`.
+    ///
+    /// ```
+    /// assert_eq!(actuator::state::State::new().last_seq(), 0);
+    /// ```
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Time of the last record folded in (ms since the Unix epoch, 0 for none).
+    ///
+    /// ```
+    /// assert_eq!(actuator::state::State::new().updated_at_ms(), 0);
+    /// ```
+    pub fn updated_at_ms(&self) -> u64 {
+        self.updated_at_ms
+    }
+}
+
+/// Snapshot format version; bump on incompatible changes.
+const SNAPSHOT_VERSION: u32 = 1;
+
+/// Snapshot wire form, borrowed for writing.
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    version: u32,
+    last_seq: u64,
+    updated_at_ms: u64,
+    meta: &'a BTreeMap<String, String>,
+    #[serde(serialize_with = "ser_entries")]
+    entries: &'a BTreeMap<u64, Entry>,
+}
+
+fn ser_entries<S: Serializer>(entries: &&BTreeMap<u64, Entry>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(entries.values())
+}
+
+/// Snapshot wire form, owned for reading.
+#[derive(Deserialize)]
+struct SnapshotOwned {
+    version: u32,
+    last_seq: u64,
+    #[serde(default)]
+    updated_at_ms: u64,
+    #[serde(default)]
+    meta: BTreeMap<String, String>,
+    entries: Vec<Entry>,
+}
+
+/// A `State` serializes as a snapshot: `{"version":1,"last_seq":..,
+/// "updated_at_ms":..,"meta":{..},"entries":[..]}` with entries in order.
+///
+/// ```
+/// use actuator::state::State;
+/// let json = serde_json::to_string(&State::new()).unwrap();
+/// assert_eq!(json, r#"{"version":1,"last_seq":0,"updated_at_ms":0,"meta":{},"entries":[]}"#);
+/// assert_eq!(serde_json::from_str::<State>(&json).unwrap(), State::new());
+/// ```
+impl Serialize for State {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        SnapshotRef {
+            version: SNAPSHOT_VERSION,
+            last_seq: self.last_seq,
+            updated_at_ms: self.updated_at_ms,
+            meta: &self.meta,
+            entries: &self.entries,
+        }
+        .serialize(s)
+    }
+}
+
+/// Reads a snapshot written by `Serialize`; rejects unknown versions and
+/// duplicate keys or orders.
+///
+/// ```
+/// let err = serde_json::from_str::<actuator::state::State>(
+///     r#"{"version":99,"last_seq":0,"entries":[]}"#).unwrap_err();
+/// assert!(err.to_string().contains("version 99"));
+/// ```
+impl<'de> Deserialize<'de> for State {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let snap = SnapshotOwned::deserialize(d)?;
+        if snap.version != SNAPSHOT_VERSION {
+            return Err(D::Error::custom(format!(
+                "unsupported snapshot version {} (this build reads {SNAPSHOT_VERSION})",
+                snap.version
+            )));
+        }
+        let mut st = State {
+            meta: snap.meta,
+            last_seq: snap.last_seq,
+            updated_at_ms: snap.updated_at_ms,
+            ..State::default()
+        };
+        for e in snap.entries {
+            if st.index.insert(e.key.clone(), e.order).is_some()
+                || st.entries.contains_key(&e.order)
+            {
+                return Err(D::Error::custom(format!(
+                    "duplicate snapshot entry `{}`",
+                    e.key
+                )));
+            }
+            st.entries.insert(e.order, e);
+        }
+        Ok(st)
+    }
+}
