@@ -33,6 +33,10 @@ fn names(cx: &Ctxt, m: &Model) {
     for c in &m.comps {
         let n = c.name.to_string();
         if !seen.insert(n.clone()) {
+            // A derive's struct already has rustc's "field `x` is already declared" (E0124).
+            if !m.emit_struct {
+                continue;
+            }
             cx.error(
                 &c.name,
                 format_args!("duplicate {what} name `{n}` in `{}`", m.ident),
@@ -167,7 +171,14 @@ pub fn dep_edges(deps: &[Dep]) -> Vec<(Ident, Ident)> {
 }
 
 fn deps(cx: &Ctxt, m: &Model) {
-    let tasks: HashSet<String> = m.comps.iter().map(|c| c.name.to_string()).collect();
+    // Components that failed to parse were reported already: naming them is no second error.
+    let tasks: HashSet<String> = m
+        .comps
+        .iter()
+        .map(|c| &c.name)
+        .chain(&m.broken)
+        .map(Ident::to_string)
+        .collect();
     let mut named = Vec::new();
     for d in &m.deps {
         d.tasks(&mut named);

@@ -196,10 +196,17 @@ fn generate(m: &Model) -> TokenStream {
         #bindings
     };
 
+    // Without its namespace a config model's expressions cannot resolve `ns`; that is reported
+    // once, on the model, and the expressions are not type-checked.
+    let unresolved = m.kind == Kind::Config && m.bound.is_none();
     let builds = m.comps.iter().zip(&offsets).map(|(c, off)| {
         let ty = &c.ty;
         let span = c.expr.as_ref().map(|e| e.span()).unwrap_or_else(|| c.name.span());
         let value = match &c.expr {
+            // Already reported: a placeholder of the component's type, never run.
+            _ if c.invalid || unresolved => {
+                quote_spanned!(span=> ::core::unreachable!("component expression with a compile error"))
+            }
             Some(e) => {
                 let e = rewrite::expr(e.clone());
                 quote_spanned!(span=> ::core::convert::Into::<#ty>::into(#e))

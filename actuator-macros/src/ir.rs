@@ -42,6 +42,9 @@ pub struct Model {
     pub externs: Vec<Ident>,
     pub comps: Vec<Comp>,
     pub deps: Vec<Dep>,
+    /// Names of components that failed to parse (already reported): later checks treat them as
+    /// declared, so one mistake gives one error.
+    pub broken: Vec<Ident>,
     /// The function-like macros emit the struct itself; the derives don't.
     pub emit_struct: bool,
 }
@@ -59,6 +62,9 @@ pub struct Comp {
     pub expr: Option<Expr>,
     /// Doc comments and other attributes written on the component.
     pub attrs: Vec<Attribute>,
+    /// Its expression was malformed (already reported): the generated code stands in a diverging
+    /// placeholder so nothing else about the component is reported.
+    pub invalid: bool,
 }
 
 /// A dependency expression of a config model: `a | b & c`.

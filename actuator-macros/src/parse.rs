@@ -1,7 +1,7 @@
 //! Parsing: derive input and the `namespace!` / `config!` syntax into [`crate::ir::Model`].
 
-use proc_macro2::TokenStream;
-use syn::parse::{Parse, ParseStream};
+use proc_macro2::{Span, TokenStream, TokenTree};
+use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Data, DeriveInput, Expr, Fields, Ident, Token, Type, Visibility, braced};
 
@@ -28,9 +28,12 @@ pub fn from_derive(input: DeriveInput, kind: Kind) -> Parsed {
         externs: Vec::new(),
         comps: Vec::new(),
         deps: Vec::new(),
+        broken: Vec::new(),
         emit_struct: false,
     };
-    if !input.generics.params.is_empty() {
+    // Generated items name the model without generics, so a generic model gets the error alone.
+    let generic = !input.generics.params.is_empty();
+    if generic {
         cx.error(
             &input.generics,
             "models cannot be generic: their typed paths are generated per concrete type",
@@ -85,13 +88,15 @@ pub fn from_derive(input: DeriveInput, kind: Kind) -> Parsed {
             );
             continue;
         };
-        let expr = match &attr.meta {
-            syn::Meta::Path(_) => None,
+        // A component whose attribute is malformed stays declared (with a placeholder value), so
+        // paths to it still type-check: one mistake, one error.
+        let (expr, invalid) = match &attr.meta {
+            syn::Meta::Path(_) => (None, false),
             syn::Meta::List(l) => match l.parse_args::<Expr>() {
-                Ok(e) => Some(e),
+                Ok(e) => (Some(e), false),
                 Err(e) => {
                     cx.push(e);
-                    None
+                    (None, true)
                 }
             },
             syn::Meta::NameValue(nv) => {
@@ -99,7 +104,7 @@ pub fn from_derive(input: DeriveInput, kind: Kind) -> Parsed {
                     nv,
                     "write `#[component(expression)]`, not `#[component = ...]`",
                 );
-                None
+                (None, true)
             }
         };
         model.comps.push(Comp {
@@ -107,79 +112,108 @@ pub fn from_derive(input: DeriveInput, kind: Kind) -> Parsed {
             ty: f.ty,
             expr,
             attrs: Vec::new(),
+            invalid,
         });
     }
     Parsed {
-        model: Some(model),
+        model: (!generic).then_some(model),
         cx,
     }
 }
 
 pub fn from_macro(input: TokenStream, family: Family) -> Parsed {
     let cx = Ctxt::default();
-    match syn::parse2::<MacroModel>(input) {
-        Ok(m) => {
-            let kind = match (family, m.group) {
-                (Family::Namespace, false) => Kind::Namespace,
-                (Family::Namespace, true) => Kind::RoleGroup,
-                (Family::Config, _) => Kind::Config,
-            };
-            if family == Family::Config && m.group {
-                cx.error(
-                    &m.ident,
-                    "config models are declared with `struct`, not `group`",
-                );
-            }
-            if family == Family::Config && !m.vars.is_empty() {
-                cx.error(
-                    &m.vars[0].name,
-                    "variables belong to namespace models, not config models",
-                );
-            }
-            if family == Family::Namespace && !m.deps.is_empty() {
-                cx.error(&m.ident, "`deps { }` belongs to config models");
-            }
-            if kind == Kind::Config && m.bound.is_none() {
-                cx.error(
-                    &m.ident,
-                    "a config model names its namespace: `struct Name for MyNamespace { … }`",
-                );
-            }
-            Parsed {
-                model: Some(Model {
-                    kind,
-                    attrs: m.attrs,
-                    vis: m.vis,
-                    ident: m.ident,
-                    bound: m.bound,
-                    namespace: None,
-                    long_names: false,
-                    vars: m.vars,
-                    externs: m.externs,
-                    comps: m.comps,
-                    deps: m.deps,
-                    emit_struct: true,
-                }),
-                cx,
-            }
-        }
-        Err(e) => {
+    // The body recovers from a malformed item and goes on, so the items are still emitted. syn then
+    // also reports the tokens a failed nested parse left unread; that repeats an error already
+    // recorded, so it is dropped when the body recovered from one.
+    let mut parsed: Option<MacroModel> = None;
+    let result = (|input: ParseStream| {
+        parsed = Some(input.parse()?);
+        Ok(())
+    })
+    .parse2(input);
+    let Some(mut m) = parsed else {
+        if let Err(e) = result {
             cx.push(e);
-            Parsed { model: None, cx }
         }
+        return Parsed { model: None, cx };
+    };
+    if let Err(e) = result
+        && m.errors.is_empty()
+    {
+        m.errors.push(e);
+    }
+    for e in m.errors.drain(..) {
+        cx.push(e);
+    }
+    let kind = match (family, m.group.is_some()) {
+        (Family::Namespace, false) => Kind::Namespace,
+        (Family::Namespace, true) => Kind::RoleGroup,
+        (Family::Config, _) => Kind::Config,
+    };
+    if family == Family::Config
+        && let Some(group) = m.group
+    {
+        cx.push(syn::Error::new(
+            group,
+            "config models are declared with `struct`, not `group`",
+        ));
+    }
+    if family == Family::Config
+        && let Some(vars) = m.vars_kw
+    {
+        cx.push(syn::Error::new(
+            vars,
+            "variables belong to namespace models, not config models",
+        ));
+    }
+    if family == Family::Namespace
+        && let Some(deps) = m.deps_kw
+    {
+        cx.push(syn::Error::new(deps, "`deps { }` belongs to config models"));
+    }
+    if kind == Kind::Config && m.bound.is_none() {
+        cx.error(
+            &m.ident,
+            "a config model names its namespace: `struct Name for MyNamespace { … }`",
+        );
+    }
+    Parsed {
+        model: Some(Model {
+            kind,
+            attrs: m.attrs,
+            vis: m.vis,
+            ident: m.ident,
+            bound: m.bound,
+            namespace: None,
+            long_names: false,
+            vars: m.vars,
+            externs: m.externs,
+            comps: m.comps,
+            deps: m.deps,
+            broken: m.broken,
+            emit_struct: true,
+        }),
+        cx,
     }
 }
 
 struct MacroModel {
     attrs: Vec<Attribute>,
     vis: Visibility,
-    group: bool,
+    /// The `group` keyword, if the model was declared with it.
+    group: Option<Span>,
     ident: Ident,
     bound: Option<Type>,
     vars: Vec<VarDecl>,
+    vars_kw: Option<Span>,
     externs: Vec<Ident>,
     comps: Vec<Comp>,
     deps: Vec<Dep>,
+    deps_kw: Option<Span>,
+    broken: Vec<Ident>,
+    /// Errors in the body's items, each followed by recovery at the next `,`.
+    errors: Vec<syn::Error>,
 }
 
 mod kw {
@@ -189,16 +223,61 @@ mod kw {
     syn::custom_keyword!(hidden);
 }
 
+/// After a malformed item: skips to just past the next `,` of this level (or to the end).
+fn skip_item(input: ParseStream) {
+    let _ = input.step(|cursor| {
+        let mut rest = *cursor;
+        while let Some((tt, next)) = rest.token_tree() {
+            rest = next;
+            if matches!(&tt, TokenTree::Punct(p) if p.as_char() == ',') {
+                break;
+            }
+        }
+        Ok(((), rest))
+    });
+}
+
+/// Parses `item , item , …` up to the end of `input`, recovering from a malformed item at the
+/// next `,`; a missing `,` before something that starts an item is reported and parsing goes on.
+fn items(
+    input: ParseStream,
+    errors: &mut Vec<syn::Error>,
+    mut item: impl FnMut(ParseStream) -> syn::Result<()>,
+    starts_item: impl Fn(ParseStream) -> bool,
+) {
+    while !input.is_empty() {
+        if let Err(e) = item(input) {
+            errors.push(e);
+            skip_item(input);
+            continue;
+        }
+        if input.is_empty() {
+            break;
+        }
+        if input.peek(Token![,]) {
+            let _ = input.parse::<Token![,]>();
+        } else if starts_item(input) {
+            errors.push(input.error("expected `,`"));
+        } else {
+            errors.push(input.error("expected `,`"));
+            skip_item(input);
+        }
+    }
+}
+
+fn starts_named_item(input: ParseStream) -> bool {
+    input.peek(Ident) || input.peek(Token![#])
+}
+
 impl Parse for MacroModel {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let attrs = input.call(Attribute::parse_outer)?;
         let vis: Visibility = input.parse()?;
         let group = if input.peek(kw::group) {
-            input.parse::<kw::group>()?;
-            true
+            Some(input.parse::<kw::group>()?.span)
         } else if input.peek(Token![struct]) {
             input.parse::<Token![struct]>()?;
-            false
+            None
         } else {
             return Err(input.error("expected `struct Name { … }` or `group Name { … }`"));
         };
@@ -211,82 +290,135 @@ impl Parse for MacroModel {
         };
         let body;
         braced!(body in input);
-        let (mut vars, mut externs, mut comps, mut deps) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        while !body.is_empty() {
-            if body.peek(kw::vars) && body.peek2(syn::token::Brace) {
-                body.parse::<kw::vars>()?;
-                let inner;
-                braced!(inner in body);
-                while !inner.is_empty() {
-                    let in_env = if inner.peek(kw::hidden) {
-                        inner.parse::<kw::hidden>()?;
-                        false
-                    } else {
-                        true
-                    };
-                    let name: Ident = inner.parse()?;
-                    inner.parse::<Token![=]>()?;
-                    let value: Expr = inner.parse()?;
-                    vars.push(VarDecl {
-                        name,
-                        value,
-                        in_env,
-                    });
-                    if !inner.is_empty() {
-                        inner.parse::<Token![,]>()?;
-                    }
-                }
-            } else if body.peek(Token![extern]) {
-                body.parse::<Token![extern]>()?;
-                let inner;
-                braced!(inner in body);
-                let names = Punctuated::<Ident, Token![,]>::parse_terminated(&inner)?;
-                externs.extend(names);
-            } else if body.peek(kw::deps) && body.peek2(syn::token::Brace) {
-                body.parse::<kw::deps>()?;
-                let inner;
-                braced!(inner in body);
-                while !inner.is_empty() {
-                    deps.push(parse_dep(&inner)?);
-                    if !inner.is_empty() {
-                        inner.parse::<Token![,]>()?;
-                    }
-                }
-            } else {
-                let attrs = body.call(Attribute::parse_outer)?;
-                let name: Ident = body.parse()?;
-                body.parse::<Token![:]>()?;
-                let ty: Type = body.parse()?;
-                let expr = if body.peek(Token![=]) {
-                    body.parse::<Token![=]>()?;
-                    Some(body.parse::<Expr>()?)
-                } else {
-                    None
-                };
-                comps.push(Comp {
-                    name,
-                    ty,
-                    expr,
-                    attrs,
-                });
-                if !body.is_empty() {
-                    body.parse::<Token![,]>()?;
-                }
-            }
-        }
-        Ok(MacroModel {
+        let mut m = MacroModel {
             attrs,
             vis,
             group,
             ident,
             bound,
-            vars,
-            externs,
-            comps,
-            deps,
-        })
+            vars: Vec::new(),
+            vars_kw: None,
+            externs: Vec::new(),
+            comps: Vec::new(),
+            deps: Vec::new(),
+            deps_kw: None,
+            broken: Vec::new(),
+            errors: Vec::new(),
+        };
+        let mut errors = Vec::new();
+        // `vars { }`, `extern { }` and `deps { }` blocks need no `,` after them.
+        let block = |input: ParseStream| {
+            (input.peek(kw::vars) || input.peek(kw::deps)) && input.peek2(syn::token::Brace)
+                || input.peek(Token![extern])
+        };
+        items(
+            &body,
+            &mut errors,
+            |body| {
+                while block(body) {
+                    if body.peek(kw::vars) {
+                        let kw = body.parse::<kw::vars>()?;
+                        m.vars_kw.get_or_insert(kw.span);
+                        let inner;
+                        braced!(inner in body);
+                        items(
+                            &inner,
+                            &mut m.errors,
+                            |i| parse_var(i, &mut m.vars),
+                            starts_named_item,
+                        );
+                    } else if body.peek(Token![extern]) {
+                        body.parse::<Token![extern]>()?;
+                        let inner;
+                        braced!(inner in body);
+                        let names = Punctuated::<Ident, Token![,]>::parse_terminated(&inner)?;
+                        m.externs.extend(names);
+                    } else {
+                        let kw = body.parse::<kw::deps>()?;
+                        m.deps_kw.get_or_insert(kw.span);
+                        let inner;
+                        braced!(inner in body);
+                        let deps = &mut m.deps;
+                        items(
+                            &inner,
+                            &mut m.errors,
+                            |i| {
+                                deps.push(parse_dep(i)?);
+                                Ok(())
+                            },
+                            |i| i.peek(Ident) || i.peek(syn::token::Paren),
+                        );
+                    }
+                }
+                if body.is_empty() {
+                    return Ok(());
+                }
+                parse_comp(body, &mut m.comps, &mut m.broken)
+            },
+            |body| starts_named_item(body) || block(body),
+        );
+        m.errors.extend(errors);
+        Ok(m)
     }
+}
+
+fn parse_var(input: ParseStream, vars: &mut Vec<VarDecl>) -> syn::Result<()> {
+    let in_env = if input.peek(kw::hidden) && !input.peek2(Token![=]) {
+        input.parse::<kw::hidden>()?;
+        false
+    } else {
+        true
+    };
+    let name: Ident = input
+        .parse()
+        .map_err(|e| syn::Error::new(e.span(), "expected a variable name (an identifier)"))?;
+    input.parse::<Token![=]>()?;
+    // A malformed value keeps the variable declared (as ""), so templates naming it are no error.
+    let value = input.parse::<Expr>();
+    vars.push(VarDecl {
+        name,
+        value: value
+            .as_ref()
+            .cloned()
+            .unwrap_or_else(|_| syn::parse_quote!("")),
+        in_env,
+    });
+    value.map(drop)
+}
+
+/// `name: Type = expr` or `name: Type`. A component whose expression is malformed stays declared;
+/// one whose name parsed but not its type is remembered as broken.
+fn parse_comp(
+    input: ParseStream,
+    comps: &mut Vec<Comp>,
+    broken: &mut Vec<Ident>,
+) -> syn::Result<()> {
+    let attrs = input.call(Attribute::parse_outer)?;
+    let name: Ident = input.parse()?;
+    let ty = input
+        .parse::<Token![:]>()
+        .and_then(|_| input.parse::<Type>())
+        .inspect_err(|_| broken.push(name.clone()))?;
+    let mut comp = Comp {
+        name,
+        ty,
+        expr: None,
+        attrs,
+        invalid: false,
+    };
+    if input.peek(Token![=]) {
+        input.parse::<Token![=]>()?;
+        match input.parse::<Expr>() {
+            Ok(e) => comp.expr = Some(e),
+            Err(e) => {
+                comp.invalid = true;
+                comps.push(comp);
+                return Err(e);
+            }
+        }
+    }
+    comps.push(comp);
+    Ok(())
 }
 
 // `a | b & c`: `&` binds tighter than `|`, as in Rust and in the original's Python operators.
@@ -296,6 +428,16 @@ fn parse_dep(input: ParseStream) -> syn::Result<Dep> {
         input.parse::<Token![|]>()?;
         let rhs = parse_par(input)?;
         lhs = Dep::Seq(Box::new(lhs), Box::new(rhs));
+    }
+    if input.peek(Token![||]) {
+        return Err(input.error(
+            "`||` is not a dependency operator; write `a | b` (a before b) or `a & b` (together)",
+        ));
+    }
+    if input.peek(Token![&&]) {
+        return Err(input.error(
+            "`&&` is not a dependency operator; write `a & b` (together) or `a | b` (a before b)",
+        ));
     }
     Ok(lhs)
 }

@@ -16,11 +16,14 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
     let ident = &input.ident;
     let vis = &input.vis;
     let path_ty = format_ident!("{}Path", ident);
+    // Errors are collected and the items still emitted (with placeholders), so a model using a
+    // resource with a mistake in its declaration gets that one error, not a cascade.
+    let mut errors: Vec<syn::Error> = Vec::new();
     let mut kind: Option<LitStr> = None;
     let mut outputs: Vec<(Ident, Type)> = Vec::new();
     let mut addressable = false;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("resource")) {
-        attr.parse_nested_meta(|meta| {
+        let r = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("kind") {
                 kind = Some(meta.value()?.parse()?);
             } else if meta.path.is_ident("addressable") {
@@ -37,40 +40,65 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
                     .error("expected `kind = \"…\"`, `outputs(name: Type, …)` or `addressable`"));
             }
             Ok(())
-        })?;
+        });
+        errors.extend(r.err());
     }
-    let kind = kind.ok_or_else(|| {
-        syn::Error::new_spanned(
+    let kind = kind.unwrap_or_else(|| {
+        errors.push(syn::Error::new_spanned(
             ident,
             "a resource needs `#[resource(kind = \"cloud.Kind\")]`",
-        )
-    })?;
-    let Data::Struct(s) = &input.data else {
-        return Err(syn::Error::new_spanned(ident, "a resource is a struct"));
-    };
-    let Fields::Named(fields) = &s.fields else {
-        return Err(syn::Error::new_spanned(
-            ident,
-            "a resource has named fields",
         ));
+        LitStr::new("", ident.span())
+    });
+    let fields = match &input.data {
+        Data::Struct(s) => match &s.fields {
+            Fields::Named(f) => f.named.iter().collect(),
+            _ => {
+                errors.push(syn::Error::new_spanned(
+                    ident,
+                    "a resource has named fields",
+                ));
+                Vec::new()
+            }
+        },
+        _ => {
+            errors.push(syn::Error::new_spanned(ident, "a resource is a struct"));
+            Vec::new()
+        }
     };
-    if !fields
-        .named
+    let has_name = fields
         .iter()
-        .any(|f| f.ident.as_ref().is_some_and(|i| i == "name"))
-    {
-        return Err(syn::Error::new_spanned(
+        .any(|f| f.ident.as_ref().is_some_and(|i| i == "name"));
+    if !has_name && errors.is_empty() {
+        errors.push(syn::Error::new_spanned(
             ident,
             "a resource has a `name: String` field",
         ));
     }
+    // `cloud: Option<String>`: the provisioner proxy the resource asks for (`Element::cloud`).
+    let cloud = if fields
+        .iter()
+        .any(|f| f.ident.as_ref().is_some_and(|i| i == "cloud"))
+    {
+        quote!(
+            fn cloud(&self) -> ::core::option::Option<&str> {
+                ::core::option::Option::as_deref(&self.cloud)
+            }
+        )
+    } else {
+        quote!()
+    };
+    let base_name = if has_name {
+        quote!(&self.name)
+    } else {
+        quote!("")
+    };
     let skipped = |f: &syn::Field| {
         f.attrs.iter().any(|a| {
             a.path().is_ident("resource") && a.parse_args::<Ident>().is_ok_and(|i| i == "skip")
         })
     };
     let walked: Vec<_> = fields
-        .named
         .iter()
         .filter(|f| !skipped(f))
         .filter_map(|f| f.ident.as_ref())
@@ -83,7 +111,9 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
     } else {
         quote!()
     };
+    let errors = errors.into_iter().map(syn::Error::into_compile_error);
     Ok(quote! {
+        #( #errors )*
         #[doc = concat!("Typed path to a [`", stringify!(#ident), "`] component, with its outputs.")]
         #[derive(Clone, Copy, Debug, PartialEq)]
         #vis struct #path_ty {
@@ -104,11 +134,12 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
         #addr
         impl #p::Element for #ident {
             fn kind(&self) -> &'static str { #kind }
-            fn base_name(&self) -> &str { &self.name }
+            fn base_name(&self) -> &str { #base_name }
             fn visit_refs(&self, f: &mut dyn FnMut(#p::At)) {
                 #( #p::Refs::visit_refs(&self.#walked, f); )*
             }
             fn addressable(&self) -> bool { #addressable }
+            #cloud
         }
         #p::__leaf_component!(#ident, #path_ty, <#path_ty as #p::FromAt>::from_at);
     })

@@ -13,10 +13,14 @@ impl VisitMut for Keyed {
     fn visit_expr_mut(&mut self, e: &mut Expr) {
         syn::visit_mut::visit_expr_mut(self, e);
         if let Expr::Index(ix) = e {
-            let span: Span = ix.expr.span();
+            // The call is spanned at `[k]` and its `&` at the container's first token, so rustc
+            // points at the whole container (`ctx.model.net`) when it cannot be indexed, and at
+            // `[k]` as the call. `&#c`, not `&(#c)`: an index's base is a postfix expression.
+            let span: Span = ix.bracket_token.span.join();
+            let amp = quote_spanned!(ix.expr.span()=> &);
             let (c, k) = (&ix.expr, &ix.index);
             let call =
-                quote_spanned! {span=> ::actuator::__private::__index(ctx.env, &(#c), &(#k)) };
+                quote_spanned! {span=> ::actuator::__private::__index(ctx.env, #amp #c, &(#k)) };
             *e = parse_quote_spanned! {span=> #call };
         }
     }

@@ -156,7 +156,12 @@ impl Builder<'_> {
                     NodeRole::Rendezvous,
                     None,
                 );
-                for role in mt.roles.roles(self.w) {
+                let roles = mt.roles.roles(self.w);
+                if roles.is_empty() {
+                    // No instance: successors must still wait for the predecessors.
+                    self.g.edges.push((head, rdv));
+                }
+                for role in roles {
                     let role_name = lock(self.w).tree(role.model).node(role.node).name.clone();
                     let mut t = mt.template.clone();
                     t.role = Some(role);
@@ -176,6 +181,10 @@ impl Builder<'_> {
                     NodeRole::Rendezvous,
                     None,
                 );
+                if entries.is_empty() {
+                    // An inner model without tasks: keep predecessors before successors.
+                    self.g.edges.push((head, rdv));
+                }
                 for e in entries {
                     self.g.edges.push((head, e));
                 }

@@ -251,8 +251,20 @@ impl<G: Members> Component for Group<G> {
     fn build<CV: Clone + Send + Sync + 'static>(w: &Shared, at: At, up: CV, make: Make<Self, CV>) {
         let env = env_for(w, at);
         let spec = make(&env, &up);
-        if let Some(name) = spec.name {
-            lock(w).tree_mut(at.model).nodes[at.node as usize].name = name;
+        {
+            let mut g = lock(w);
+            let tree = g.tree_mut(at.model);
+            let node = &tree.nodes[at.node as usize];
+            let name = match (spec.name, &node.step) {
+                (Some(name), _) => Some(name),
+                // An unnamed group instance of a keyed container takes the container's (field)
+                // name, so instances are named `<field>_<key>`, not `<key>_<key>`.
+                (None, Step::Key(_)) => Some(tree.nodes[node.parent as usize].name.clone()),
+                (None, _) => None,
+            };
+            if let Some(name) = name {
+                tree.nodes[at.node as usize].name = name;
+            }
         }
         if !spec.vars.is_empty() {
             crate::namespace::set_vars(w, at, spec.vars.into_iter().collect());
@@ -422,7 +434,7 @@ impl<T: Component> Component for Multi<T> {
 /// `multi[key]` inside a model expression: the instance for `key`, created on first use.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a keyed component, so it cannot be indexed with `[key]`",
-    label = "not a MultiResource / MultiRole / MultiTask",
+    label = "not a keyed container",
     note = "only keyed containers (`MultiResource`, `MultiResourceGroup`, `MultiRole`, `MultiRoleGroup`) take `[key]`"
 )]
 pub trait Keyed<E> {
@@ -446,6 +458,13 @@ impl<T: Component> Keyed<T::Path> for MultiPath<T> {
 pub fn instance(w: &Shared, multi: At, key: Key) -> u32 {
     let maker = {
         let g = lock(w);
+        // A class-level path names the model type's skeleton, which is no tree of any system.
+        assert!(
+            g.trees.iter().any(|t| t.id == multi.model),
+            "a class-level reference (or one into another system) cannot create keyed instances: \
+             keyed instances exist only in model instances; convert class paths with \
+             `Instance::instance_ref`"
+        );
         if let Some(m) = g.tree(multi.model).multi(multi.node)
             && let Some(&n) = m.keys.get(&key)
         {

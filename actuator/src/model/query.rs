@@ -142,6 +142,9 @@ impl<T> Query<T> {
                 }
             }
         }
+        // Instances are appended to their tree as they are created, so node order is creation
+        // order, also across the parts of a union.
+        out.sort();
         out
     }
 }

@@ -27,6 +27,10 @@ pub trait Element: Any + Send + Sync + fmt::Debug {
     fn addressable(&self) -> bool {
         false
     }
+    /// The name of the provisioner proxy this component asks for (its `cloud` argument).
+    fn cloud(&self) -> Option<&str> {
+        None
+    }
     /// A nested config model (`ConfigClassTask`), expanded into the task graph.
     #[doc(hidden)]
     fn nested(&self) -> Option<Box<dyn crate::config::Nested>> {

@@ -239,13 +239,12 @@ pub fn find_var(w: &Shared, reader: At, name: &str) -> Option<(Var, At)> {
     let mut n = reader.node;
     while n != u32::MAX {
         let own = t.vars.get(&n);
-        let found = own
-            .and_then(|s| s.overrides.get(name))
-            .or_else(|| {
-                t.get::<super::Role>(n)
-                    .and_then(|r| r.vars.iter().rev().find(|v| v.name == name))
-            })
-            .or_else(|| own.and_then(|s| s.get(name)));
+        // Overrides, then variables added at run time (`add_var` replaces a declared one), then
+        // a role's declared variables.
+        let found = own.and_then(|s| s.get(name)).or_else(|| {
+            t.get::<super::Role>(n)
+                .and_then(|r| r.vars.iter().rev().find(|v| v.name == name))
+        });
         if let Some(v) = found {
             return Some((
                 v.clone(),

@@ -1,0 +1,15 @@
+use actuator::prelude::*;
+
+namespace! {
+    struct Site {
+        web: Role = Role::new("web").host_ref("127.0.0.1"),
+    }
+}
+
+config! {
+    group Setup for Site {
+        a: Task = NullTask::new("a").role(ns.web),
+    }
+}
+
+fn main() {}

@@ -1,0 +1,15 @@
+use actuator::prelude::*;
+
+namespace! {
+    struct Site {
+        web: Role = Role::new("web").host_ref("127.0.0.1"),
+    }
+}
+
+config! {
+    struct Setup {
+        ping: Task = PingTask::new("ping").role(ns.web),
+    }
+}
+
+fn main() {}

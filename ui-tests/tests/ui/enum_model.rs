@@ -1,0 +1,9 @@
+use actuator::prelude::*;
+
+#[derive(InfraModel)]
+enum Cluster {
+    Small,
+    Large,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use actuator::prelude::*;
+
+namespace! {
+    struct Site {
+        web Role = Role::new("web").host_ref("127.0.0.1"),
+    }
+}
+
+fn main() {}

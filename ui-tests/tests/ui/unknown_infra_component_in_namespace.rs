@@ -1,0 +1,16 @@
+use actuator::infra::test::Server;
+use actuator::prelude::*;
+
+#[derive(InfraModel)]
+struct Cluster {
+    #[component(Server::new("web", "debian-12"))]
+    server: Server,
+}
+
+namespace! {
+    struct Site for Cluster {
+        web: Role = Role::new("web").host_ref(infra.sever),
+    }
+}
+
+fn main() {}
