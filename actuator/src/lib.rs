@@ -44,11 +44,16 @@
 // Lets the derives, which name `::actuator`, be used inside this crate too.
 extern crate self as actuator;
 
+pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod events;
+pub mod exec;
 pub mod infra;
 pub mod model;
 pub mod namespace;
+pub mod orchestrate;
+pub mod provision;
 pub mod secret;
 pub mod state;
 

@@ -1,88 +1,109 @@
-//! The quickstart: a small web system modelled with actuator, with no cloud account needed.
+//! The quickstart: a small system on this machine, no cloud account needed.
 //!
-//! It builds the three models, grows the namespace (which grows the infra), and prints every
-//! component, every dependency edge, the task graph and the variable report per role.
+//! `cargo run -p quickstart` walks through it: `plan`, `up` (the static hosts are "provisioned",
+//! then the config tasks write templated files into a work directory and run commands, in dependency
+//! order), `status`, and `down`. With arguments it is the ready-made command line of any model binary:
+//! `cargo run -p quickstart -- plan | up | down | status | graph --format mermaid | report`.
 
-use actuator::infra::test::{Database, FloatingIp, Network, Server, Subnet};
+use std::process::ExitCode;
+
+use actuator::cli::{self, Args, Command};
+use actuator::orchestrate::ActuatorOrchestration;
 use actuator::prelude::*;
 
-/// The infrastructure: a network, a subnet, a front server with a public address, a database and a
-/// keyed set of app servers.
+/// The hosts: this machine, once as the front and once per app (keyed, so the namespace can grow them).
 #[derive(InfraModel)]
-struct WebInfra {
-    #[component(Network::new("web_net").cidr("10.0.0.0/16"))]
-    net: Network,
-    #[component(Subnet::new("web_subnet", ctx.model.net, "10.0.1.0/24"))]
-    subnet: Subnet,
-    #[component(Server::new("front", "debian-12").nics([ctx.model.net]))]
-    front: Server,
-    #[component(FloatingIp::new("front_ip", ctx.model.front, ctx.model.front.ip).pool("public"))]
-    front_ip: FloatingIp,
-    #[component(Database::new("db", 5432).on(ctx.model.front))]
-    db: Database,
-    #[component(MultiResource::new(Server::new("app", "debian-12").nics([ctx.model.net])))]
-    apps: MultiResource<Server>,
+struct Hosts {
+    #[component(StaticServer::new("front", "127.0.0.1"))]
+    front: StaticServer,
+    #[component(MultiResource::new(StaticServer::new("app", "127.0.0.1")))]
+    apps: MultiResource<StaticServer>,
+}
+
+/// Where the tasks write: a fresh directory under the system's temp dir.
+fn workdir() -> String {
+    std::env::temp_dir()
+        .join("actuator-quickstart")
+        .display()
+        .to_string()
 }
 
 namespace! {
-    /// Who does what: a front role and one app role per key, each on its own server.
-    struct WebNamespace for WebInfra {
+    /// A front and three apps; each app's variables are templates over its own key.
+    struct Site for Hosts {
         vars {
-            APP_PORT = "8080",
-            FRONT_IP = infra.front_ip.ip,
+            WORKDIR = workdir(),
+            BASE_PORT = "80",
+            APP_PORT = "!{BASE_PORT}!{APP_ID}",
             APP_URL = "http://!{APP_HOST}:!{APP_PORT}/",
-            hidden WORKDIR = "/tmp/actuator-quickstart",
+            hidden BANNER = "built by actuator",
         }
-        front: Role = Role::new("front").host_ref(infra.front_ip).var("APP_HOST", "front.local"),
+        front: Role = Role::new("front").host_ref(infra.front).var("APP_HOST", "localhost").var("APP_ID", "00"),
         apps: MultiRole = MultiRole::new(
-            Role::new("app").host_ref(infra.apps[ctx.name]).var("APP_HOST", format!("app-{}", ctx.name))),
+            Role::new("app")
+                .host_ref(infra.apps[ctx.name])
+                .var("APP_ID", format!("{:0>2}", ctx.name))
+                .var("APP_HOST", format!("app{}.local", ctx.name))),
     }
 }
 
 config! {
-    /// What to run: a directory, the app on every app role, then the front's config.
-    struct WebConfig for WebNamespace {
+    /// Make the work directory, write each app's config from a template, check them, then write the
+    /// front's upstream list once every app is done.
+    struct Setup for Site {
         workdir: Task = ShellTask::new("workdir", "mkdir -p !{WORKDIR}").role(ns.front),
-        apps: MultiTask = MultiTask::new("install", CommandTask::new("install", "echo !{APP_URL}"), q.apps.all()),
-        front: Task = CopyFileTask::new("front_conf", "!{WORKDIR}/front.conf").content("upstream !{APP_URL}").role(ns.front),
-        deps { workdir | apps | front }
+        app_conf: MultiTask = MultiTask::new(
+            "app_conf",
+            ProcessCopyFileTask::new("app_conf", "!{WORKDIR}/!{APP_HOST}.conf")
+                .content("# !{BANNER}\nlisten !{APP_PORT}\nurl !{APP_URL}\n")
+                .mode(0o640),
+            q.apps.all()),
+        check: MultiTask = MultiTask::new(
+            "check", CommandTask::new("check", "grep -q listen !{WORKDIR}/!{APP_HOST}.conf"), q.apps.all()),
+        front: Task = ShellTask::new("front", "cat !{WORKDIR}/app*.conf | grep url > !{WORKDIR}/upstreams.txt")
+            .role(ns.front)
+            .creates("!{WORKDIR}/upstreams.txt"),
+        deps { workdir | app_conf | check | front }
     }
 }
 
-fn main() {
-    let infra = WebInfra::instance("quickstart");
-    let ns = WebNamespace::instance("web", &infra);
+fn orchestration() -> ActuatorOrchestration {
+    let infra = Hosts::instance("hosts");
+    let ns = Site::instance("site", &infra);
     for k in 1..=3 {
-        ns.index(ns.root().apps, k); // each app role creates its server: infra.apps[k]
+        ns.index(ns.root().apps, k);
     }
-    let cfg = WebConfig::instance("setup", &ns);
+    let cfg = Setup::instance("setup", &ns);
+    ActuatorOrchestration::new("quickstart")
+        .infra(&infra)
+        .namespace(&ns)
+        .config(&cfg)
+}
 
-    println!("== components");
-    infra.with_world(|w| {
-        for t in w.trees() {
-            for (n, e) in t.leaves() {
-                println!(
-                    "  {:<40} {:<22} {}",
-                    t.dotted(n),
-                    e.kind(),
-                    t.display_name(n)
-                );
-            }
+fn main() -> ExitCode {
+    if std::env::args().len() > 1 {
+        return cli::main(orchestration);
+    }
+    // The tour: the same commands a user would type, one after the other.
+    let _ = std::fs::remove_dir_all(std::path::Path::new(&workdir()));
+    for command in [Command::Plan, Command::Up, Command::Status, Command::Down] {
+        println!("\n$ quickstart {}", format!("{command:?}").to_lowercase());
+        let args = Args {
+            state: None,
+            json: false,
+            max_concurrency: 10,
+            command,
+        };
+        let code = cli::run(args, orchestration());
+        if code != cli::EXIT_OK {
+            return ExitCode::from(code);
         }
-        println!("== dependency edges (dependency -> dependent)");
-        for (a, b) in w.edges() {
-            println!("  {} -> {}", w.describe(a), w.describe(b));
-        }
-    });
-
-    println!("== task graph");
-    let g = cfg.graph();
-    for (a, b) in g.edge_names() {
-        println!("  {a} -> {b}");
     }
-
-    println!("== variables per role (unresolved until provisioning fills the outputs)");
-    for r in ns.report() {
-        print!("{r}");
-    }
+    let upstreams = std::path::Path::new(&workdir()).join("upstreams.txt");
+    println!(
+        "\n{}:\n{}",
+        upstreams.display(),
+        std::fs::read_to_string(&upstreams).unwrap_or_default()
+    );
+    ExitCode::SUCCESS
 }

@@ -167,4 +167,10 @@ impl StateStore for MemoryStore {
         self.records.clear();
         Ok(())
     }
+
+    // Like the file store: compact once the records outnumber the entries, so memory stays a small
+    // multiple of the state and the total cost stays linear.
+    fn wants_compaction(&self, state: &State) -> bool {
+        self.records.len() >= DEFAULT_COMPACT_AFTER.max(state.len())
+    }
 }

@@ -1,0 +1,117 @@
+//! Orchestrator overhead with a zero-latency simulated cloud (a plain binary:
+//! `cargo bench -p actuator --bench orchestrate`). Each scenario runs in a fresh process so its peak
+//! memory (VmHWM) is its own:
+//! * `flat N`: N independent resources;
+//! * `chains N`: 10 chains of N/10 resources, each depending on the previous one's output;
+//! * `file N`: the flat case with the state journalled to disk (every record synced).
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actuator::infra::test::{Network, Server};
+use actuator::orchestrate::ActuatorOrchestration;
+use actuator::prelude::*;
+use actuator::provision::SimProxy;
+
+#[derive(InfraModel)]
+struct Flat {
+    #[component(MultiResource::new(Network::new("net")))]
+    nets: MultiResource<Network>,
+}
+
+fn prev(k: &str) -> String {
+    let (chain, i) = k.split_once('-').expect("chain-index key");
+    format!("{chain}-{}", i.parse::<u32>().expect("index") - 1)
+}
+
+#[derive(InfraModel)]
+struct Chains {
+    #[component(MultiResource::new(if ctx.name.ends_with("-0") {
+        Server::new("link", "img")
+    } else {
+        Server::new("link", "img").meta("prev", ctx.model.links[prev(ctx.name)].id)
+    }))]
+    links: MultiResource<Server>,
+}
+
+fn peak_mb() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn run(what: &str, n: usize) {
+    let t0 = Instant::now();
+    let sim = Arc::new(SimProxy::default());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let orch = ActuatorOrchestration::new(format!("bench-{what}"))
+        .proxy(sim.clone())
+        .max_concurrency(1000)
+        .handler(Arc::new(actuator::events::NullHandler));
+    let mut orch = match what {
+        "chains" => {
+            let infra = Chains::instance("chains");
+            for i in 0..n / 10 {
+                for c in 0..10 {
+                    infra.index(infra.root().links, format!("{c}-{i}"));
+                }
+            }
+            orch.infra(&infra).memory_state()
+        }
+        _ => {
+            let infra = Flat::instance("flat");
+            for k in 0..n {
+                infra.index(infra.root().nets, k);
+            }
+            let o = orch.infra(&infra);
+            if what == "file" {
+                o.state_dir(dir.path())
+            } else {
+                o.memory_state()
+            }
+        }
+    };
+    let built = t0.elapsed();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let ok = rt.block_on(async move {
+        let ok = orch.initiate_system().await;
+        (ok, orch)
+    });
+    let total = t0.elapsed();
+    assert!(ok.0, "{:?}", ok.1.failures());
+    assert_eq!(sim.live().len(), n);
+    println!(
+        "{what:>6} {n:>6}: model {:.3} s, up {:.3} s ({:.2} µs/resource), peak {:.0} MB",
+        built.as_secs_f64(),
+        (total - built).as_secs_f64(),
+        (total - built).as_secs_f64() * 1e6 / n as f64,
+        peak_mb()
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let (Some(what), Some(n)) = (args.get(1), args.get(2))
+        && what != "--bench"
+    {
+        return run(what, n.parse().expect("count"));
+    }
+    let me = std::env::current_exe().expect("own path");
+    for (what, n) in [
+        ("flat", "20000"),
+        ("chains", "20000"),
+        ("flat", "100000"),
+        ("chains", "100000"),
+        ("file", "10000"),
+    ] {
+        let st = Command::new(&me)
+            .args([what, n])
+            .status()
+            .expect("run scenario");
+        assert!(st.success(), "{what} {n} failed");
+    }
+}

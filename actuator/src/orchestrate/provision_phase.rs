@@ -1,0 +1,186 @@
+//! Provisioning: one engine node per infra resource, dependency edges from the references the
+//! resources' arguments hold, proxies chosen (and every choice checked) before any cloud call.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+
+use super::{ActuatorOrchestration, Failure, SharedJournal, walk_phase};
+use crate::engine::{Dag, NodeError, NodeId, Work};
+use crate::events::Phase;
+use crate::model::At;
+use crate::model::build::{Shared, lock};
+use crate::provision::{Outputs, ProvisionCx, ProvisionerProxy, select};
+use crate::state::Status as EntryStatus;
+
+struct Res {
+    at: At,
+    key: String,
+    kind: String,
+    deps: Vec<String>,
+    proxy: Arc<dyn ProvisionerProxy>,
+}
+
+struct ProvisionWork {
+    world: Shared,
+    system: String,
+    res: Vec<Res>,
+    journal: SharedJournal,
+}
+
+impl Work for ProvisionWork {
+    fn run(&self, node: NodeId, _attempt: u32) -> BoxFuture<'static, Result<(), NodeError>> {
+        let r = &self.res[node.index()];
+        let (at, key, kind) = (r.at, r.key.clone(), r.kind.clone());
+        let proxy = r.proxy.clone();
+        let meta = json!({ "proxy": proxy.name(), "deps": r.deps });
+        let (world, journal, system) = (
+            self.world.clone(),
+            self.journal.clone(),
+            self.system.clone(),
+        );
+        async move {
+            record(&journal, |j| j.intent(&key, &kind, meta.clone()))?;
+            let cx = ProvisionCx::new(world.clone(), at, system);
+            match proxy.provision(&cx).await {
+                Ok(outputs) => {
+                    {
+                        let mut g = lock(&world);
+                        for (k, v) in &outputs {
+                            g.set_output(at, k, v.clone());
+                        }
+                    }
+                    let mut data = meta;
+                    data["outputs"] = json!(outputs);
+                    record(&journal, |j| j.done(&key, data))
+                }
+                Err(e) => {
+                    let _ = record(&journal, |j| j.failed(&key, &e.message));
+                    Err(NodeError {
+                        message: format!("{key}: {}", e.message),
+                        retryable: e.retryable,
+                        retry_after: e.retry_after,
+                    })
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn limit_keys(&self, node: NodeId) -> Vec<String> {
+        let r = &self.res[node.index()];
+        r.proxy.limit_keys(&r.kind)
+    }
+}
+
+pub(super) fn record(
+    journal: &SharedJournal,
+    f: impl FnOnce(
+        &mut crate::state::Journal<Box<dyn crate::state::StateStore + Send>>,
+    ) -> crate::state::Result<()>,
+) -> Result<(), NodeError> {
+    let mut g = journal.lock().unwrap_or_else(|p| p.into_inner());
+    f(&mut g).map_err(|e| NodeError::fatal(format!("state journal: {e}")))
+}
+
+pub(super) async fn run(
+    o: &mut ActuatorOrchestration,
+    w: &Shared,
+    journal: &SharedJournal,
+) -> bool {
+    let proxies = o.all_proxies();
+    // Every resource of the infra instance, with its proxy; all selection errors at once, before any
+    // cloud call.
+    let (res, errors, edges) = {
+        let g = lock(w);
+        let infra = g.infra().expect("checked by caller");
+        let mut res = Vec::new();
+        let mut errors = Vec::new();
+        for (n, e) in infra.leaves() {
+            let at = At {
+                model: infra.id,
+                node: n,
+            };
+            let key = g.describe(at);
+            match select(&proxies, e.kind(), e.cloud(), &key) {
+                Ok(p) => res.push(Res {
+                    at,
+                    key,
+                    kind: e.kind().to_owned(),
+                    deps: Vec::new(),
+                    proxy: p.clone(),
+                }),
+                Err(err) => errors.push(Failure {
+                    phase: Phase::Provision,
+                    task: key,
+                    error: err.to_string(),
+                }),
+            }
+        }
+        let edges: Vec<(At, At)> = g
+            .edges()
+            .into_iter()
+            .filter(|(a, b)| a.model == infra.id && b.model == infra.id)
+            .collect();
+        (res, errors, edges)
+    };
+    if !errors.is_empty() {
+        o.failures.extend(errors);
+        return false;
+    }
+    let mut res = res;
+    let index: HashMap<At, usize> = res.iter().enumerate().map(|(i, r)| (r.at, i)).collect();
+    let mut dag = Dag::new(res.len());
+    for (a, b) in edges {
+        if let (Some(&ia), Some(&ib)) = (index.get(&a), index.get(&b)) {
+            dag.add_edge(NodeId(ia as u32), NodeId(ib as u32));
+            let k = res[ia].key.clone();
+            res[ib].deps.push(k);
+        }
+    }
+    // Resume: what the state says exists is done; its outputs are back in the model for the rest.
+    let mut done = HashSet::new();
+    {
+        let j = journal.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = lock(w);
+        for (i, r) in res.iter().enumerate() {
+            if let Some(e) = j.state().get(&r.key)
+                && e.status == EntryStatus::Created
+            {
+                done.insert(NodeId(i as u32));
+                if let Some(Value::Object(outs)) = e.data.get("outputs") {
+                    for (k, v) in outs {
+                        g.set_output(r.at, k, v.as_str().unwrap_or_default());
+                    }
+                }
+            }
+        }
+    }
+    let mut limits = HashMap::new();
+    for p in &proxies {
+        limits.extend(p.limits());
+    }
+    let names: Vec<String> = res.iter().map(|r| r.key.clone()).collect();
+    let work = Arc::new(ProvisionWork {
+        world: w.clone(),
+        system: o.system.clone(),
+        res,
+        journal: journal.clone(),
+    });
+    walk_phase(o, Phase::Provision, dag, names, work, limits, done).await
+}
+
+/// Outputs recorded for `key` (used by teardown).
+pub(super) fn outputs_of(data: &Value) -> Outputs {
+    data.get("outputs")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}

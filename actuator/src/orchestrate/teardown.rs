@@ -1,0 +1,144 @@
+//! Teardown from the state alone: every resource the journal records (created, in doubt, or half
+//! deleted), deleted dependents-first by the proxy that created it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use super::provision_phase::{outputs_of, record};
+use super::{ActuatorOrchestration, Failure, SharedJournal, walk_phase};
+use crate::engine::{Dag, NodeError, NodeId, Work};
+use crate::events::Phase;
+use crate::provision::{Provisioned, ProvisionerProxy};
+
+/// Keys of config-task records start with this; they are forgotten, not deleted.
+pub(super) const TASK_PREFIX: &str = "task:";
+
+struct Del {
+    rec: Provisioned,
+    proxy: Arc<dyn ProvisionerProxy>,
+}
+
+struct TeardownWork {
+    dels: Vec<Del>,
+    journal: SharedJournal,
+}
+
+impl Work for TeardownWork {
+    fn run(&self, node: NodeId, _attempt: u32) -> BoxFuture<'static, Result<(), NodeError>> {
+        let d = &self.dels[node.index()];
+        let (rec, proxy, journal) = (d.rec.clone(), d.proxy.clone(), self.journal.clone());
+        async move {
+            record(&journal, |j| j.undo_intent(&rec.key))?;
+            match proxy.deprovision(&rec).await {
+                Ok(()) => record(&journal, |j| j.undone(&rec.key)),
+                Err(e) => {
+                    let _ = record(&journal, |j| j.failed(&rec.key, &e.message));
+                    Err(NodeError {
+                        message: format!("{}: {}", rec.key, e.message),
+                        retryable: e.retryable,
+                        retry_after: e.retry_after,
+                    })
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn limit_keys(&self, node: NodeId) -> Vec<String> {
+        let d = &self.dels[node.index()];
+        d.proxy.limit_keys(&d.rec.kind)
+    }
+}
+
+pub(super) async fn run(o: &mut ActuatorOrchestration, journal: &SharedJournal) -> bool {
+    let proxies = o.all_proxies();
+    let (entries, tasks): (Vec<(String, String, Value)>, Vec<String>) = {
+        let j = journal.lock().unwrap_or_else(|p| p.into_inner());
+        let st = j.state();
+        let tasks = st
+            .iter()
+            .filter(|e| e.key.starts_with(TASK_PREFIX))
+            .map(|e| e.key.clone())
+            .collect();
+        let entries = st
+            .iter()
+            .filter(|e| !e.key.starts_with(TASK_PREFIX))
+            .map(|e| (e.key.clone(), e.kind.clone(), e.data.clone()))
+            .collect();
+        (entries, tasks)
+    };
+    // Config tasks are not undone; forgetting them makes the next `up` run them again.
+    for t in tasks {
+        if let Err(e) = record(journal, |j| j.forget(&t)) {
+            o.failures.push(Failure {
+                phase: Phase::Teardown,
+                task: t,
+                error: e.message,
+            });
+        }
+    }
+    let mut dels = Vec::new();
+    for (key, kind, data) in entries {
+        let want = data
+            .get("proxy")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        match proxies.iter().find(|p| p.name() == want) {
+            Some(p) => dels.push((
+                data.get("deps").cloned(),
+                Del {
+                    rec: Provisioned {
+                        kind,
+                        key,
+                        outputs: outputs_of(&data),
+                    },
+                    proxy: p.clone(),
+                },
+            )),
+            None => o.failures.push(Failure {
+                phase: Phase::Teardown,
+                task: key,
+                error: format!("created by proxy `{want}`, which this orchestration was not given"),
+            }),
+        }
+    }
+    if !o.failures.is_empty() {
+        return false;
+    }
+    let index: HashMap<String, usize> = dels
+        .iter()
+        .enumerate()
+        .map(|(i, (_, d))| (d.rec.key.clone(), i))
+        .collect();
+    let mut forward = Dag::new(dels.len());
+    for (i, (deps, _)) in dels.iter().enumerate() {
+        for dep in deps.iter().flat_map(|d| d.as_array().into_iter().flatten()) {
+            if let Some(&j) = dep.as_str().and_then(|k| index.get(k)) {
+                forward.add_edge(NodeId(j as u32), NodeId(i as u32));
+            }
+        }
+    }
+    let names: Vec<String> = dels.iter().map(|(_, d)| d.rec.key.clone()).collect();
+    let mut limits = HashMap::new();
+    for p in &proxies {
+        limits.extend(p.limits());
+    }
+    let work = Arc::new(TeardownWork {
+        dels: dels.into_iter().map(|(_, d)| d).collect(),
+        journal: journal.clone(),
+    });
+    walk_phase(
+        o,
+        Phase::Teardown,
+        forward.reversed(),
+        names,
+        work,
+        limits,
+        HashSet::new(),
+    )
+    .await
+}

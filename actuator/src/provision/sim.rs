@@ -1,0 +1,147 @@
+//! A simulated cloud for the cloud-free test resources (`infra::test`): it keeps what exists in
+//! memory, hands out ids and loopback addresses, can take time and can fail on purpose. The
+//! orchestrator's tests and benchmarks use it, and so can a model under development.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::{Outputs, ProvisionCx, Provisioned, ProvisionerProxy, ProxyError};
+
+/// The simulated cloud's proxy; handles every `test.*` kind.
+#[derive(Debug)]
+pub struct SimProxy {
+    name: String,
+    latency: Duration,
+    next: AtomicU32,
+    state: Mutex<SimState>,
+}
+
+#[derive(Debug, Default)]
+struct SimState {
+    live: BTreeMap<String, String>,
+    creates: HashMap<String, u32>,
+    deletes: HashMap<String, u32>,
+    faults: HashMap<String, (u32, bool)>,
+    delete_faults: HashMap<String, (u32, bool)>,
+}
+
+impl Default for SimProxy {
+    fn default() -> Self {
+        SimProxy::new("sim")
+    }
+}
+
+impl SimProxy {
+    /// A simulated cloud named `name`, answering at once.
+    pub fn new(name: impl Into<String>) -> Self {
+        SimProxy {
+            name: name.into(),
+            latency: Duration::ZERO,
+            next: AtomicU32::new(0),
+            state: Mutex::default(),
+        }
+    }
+    /// Every call takes `latency`.
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+    /// The next `times` creates of the resource at model path `path` fail (retryable or not).
+    pub fn fail_create(&self, path: &str, times: u32, retryable: bool) {
+        self.st().faults.insert(path.to_owned(), (times, retryable));
+    }
+    /// The next `times` deletes of `path` fail.
+    pub fn fail_delete(&self, path: &str, times: u32, retryable: bool) {
+        self.st()
+            .delete_faults
+            .insert(path.to_owned(), (times, retryable));
+    }
+    /// How many times `path` was created.
+    pub fn creates(&self, path: &str) -> u32 {
+        self.st().creates.get(path).copied().unwrap_or(0)
+    }
+    /// How many times `path` was deleted.
+    pub fn deletes(&self, path: &str) -> u32 {
+        self.st().deletes.get(path).copied().unwrap_or(0)
+    }
+    /// The model paths that exist now, with their ids.
+    pub fn live(&self) -> BTreeMap<String, String> {
+        self.st().live.clone()
+    }
+    fn st(&self) -> std::sync::MutexGuard<'_, SimState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn fault(map: &mut HashMap<String, (u32, bool)>, path: &str) -> Option<ProxyError> {
+        let f = map.get_mut(path)?;
+        if f.0 == 0 {
+            return None;
+        }
+        f.0 -= 1;
+        let msg = format!("simulated failure for {path}");
+        Some(if f.1 {
+            ProxyError::retryable(msg)
+        } else {
+            ProxyError::fatal(msg)
+        })
+    }
+}
+
+impl ProvisionerProxy for SimProxy {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn handles(&self, kind: &str) -> bool {
+        kind.starts_with("test.")
+    }
+    fn provision<'a>(&'a self, cx: &'a ProvisionCx) -> BoxFuture<'a, Result<Outputs, ProxyError>> {
+        async move {
+            if !self.latency.is_zero() {
+                tokio::time::sleep(self.latency).await;
+            }
+            let path = cx.path();
+            let mut st = self.st();
+            if let Some(e) = Self::fault(&mut st.faults, &path) {
+                return Err(e);
+            }
+            // Idempotent like a real proxy finding its resource by tag: a second create returns it.
+            let id = match st.live.get(&path) {
+                Some(id) => id.clone(),
+                None => {
+                    let n = self.next.fetch_add(1, Ordering::Relaxed);
+                    *st.creates.entry(path.clone()).or_default() += 1;
+                    let id = format!("sim-{n}");
+                    st.live.insert(path, id.clone());
+                    id
+                }
+            };
+            let n: u32 = id[4..].parse().unwrap_or(0);
+            let ip = format!("127.0.{}.{}", 1 + n / 250, 2 + n % 250);
+            Ok(Outputs::from([
+                ("id".to_owned(), id),
+                ("ip".to_owned(), ip),
+            ]))
+        }
+        .boxed()
+    }
+    fn deprovision<'a>(&'a self, rec: &'a Provisioned) -> BoxFuture<'a, Result<(), ProxyError>> {
+        async move {
+            if !self.latency.is_zero() {
+                tokio::time::sleep(self.latency).await;
+            }
+            let mut st = self.st();
+            if let Some(e) = Self::fault(&mut st.delete_faults, &rec.key) {
+                return Err(e);
+            }
+            if st.live.remove(&rec.key).is_some() {
+                *st.deletes.entry(rec.key.clone()).or_default() += 1;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,315 @@
+//! The orchestrator against the simulated cloud and the local agent: resume, order, failures,
+//! retries, cancellation, teardown from a fresh process, state hygiene and events.
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actuator::engine::RetryPolicy;
+use actuator::events::{Collect, Event, Phase, Status};
+use actuator::infra::test::{Database, Network, Server};
+use actuator::orchestrate::{ActuatorOrchestration, Options};
+use actuator::prelude::*;
+use actuator::provision::{SimProxy, StaticProxy};
+
+#[derive(InfraModel)]
+struct Web {
+    #[component(Network::new("net"))]
+    net: Network,
+    #[component(Server::new("front", "debian-12").nics([ctx.model.net]))]
+    front: Server,
+    #[component(Database::new("db", 5432).on(ctx.model.front))]
+    db: Database,
+    #[component(Network::new("other"))]
+    other: Network,
+    #[component(MultiResource::new(Server::new("app", "debian-12").nics([ctx.model.other])))]
+    apps: MultiResource<Server>,
+}
+
+fn web() -> Instance<Web> {
+    let w = Web::instance("web");
+    for k in 0..3 {
+        w.index(w.root().apps, k);
+    }
+    w
+}
+
+fn fast_retry() -> Options {
+    Options {
+        retry: RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+            deadline: None,
+            jitter: actuator::engine::Jitter::None,
+        },
+        ..Options::default()
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+#[test]
+fn up_then_down_creates_and_deletes_each_resource_once_in_order() {
+    let infra = web();
+    let sim = Arc::new(SimProxy::default());
+    let ev = Arc::new(Collect::default());
+    let mut o = ActuatorOrchestration::new("t-updown")
+        .infra(&infra)
+        .proxy(sim.clone())
+        .handler(ev.clone())
+        .memory_state();
+    rt().block_on(async {
+        assert!(o.initiate_system().await);
+        assert_eq!(o.status(), Status::Complete);
+        assert_eq!(sim.live().len(), 7);
+        for p in ["Web.net", "Web.front", "Web.db", "Web.apps.0", "Web.apps.2"] {
+            assert_eq!(sim.creates(p), 1, "{p}");
+        }
+        assert!(o.teardown_system().await);
+        assert_eq!(o.status(), Status::DeprovComplete);
+        assert!(sim.live().is_empty());
+    });
+    let finished = |phase: Phase| -> Vec<String> {
+        ev.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::TaskFinished { phase: p, task } if p == phase => Some(task),
+                _ => None,
+            })
+            .collect()
+    };
+    let up = finished(Phase::Provision);
+    let down = finished(Phase::Teardown);
+    let pos = |v: &[String], k: &str| v.iter().position(|x| x == k).unwrap();
+    // Dependencies first on the way up, dependents first on the way down.
+    assert!(pos(&up, "Web.net") < pos(&up, "Web.front"));
+    assert!(pos(&up, "Web.front") < pos(&up, "Web.db"));
+    assert!(pos(&down, "Web.db") < pos(&down, "Web.front"));
+    assert!(pos(&down, "Web.front") < pos(&down, "Web.net"));
+    assert!(pos(&down, "Web.apps.1") < pos(&down, "Web.other"));
+}
+
+#[test]
+fn failure_skips_dependents_reports_all_and_resume_creates_each_once() {
+    let infra = web();
+    let sim = Arc::new(SimProxy::default());
+    sim.fail_create("Web.front", 1, false);
+    sim.fail_create("Web.apps.1", 1, false);
+    let ev = Arc::new(Collect::default());
+    let mut o = ActuatorOrchestration::new("t-resume")
+        .infra(&infra)
+        .proxy(sim.clone())
+        .handler(ev.clone())
+        .memory_state();
+    rt().block_on(async {
+        assert!(!o.initiate_system().await);
+        assert_eq!(o.status(), Status::AbortProvision);
+        let mut failed: Vec<_> = o.failures().iter().map(|f| f.task.clone()).collect();
+        failed.sort();
+        assert_eq!(failed, ["Web.apps.1", "Web.front"]);
+        // The db depends on the front: skipped; independent work finished.
+        assert!(ev.events().contains(&Event::TaskSkipped {
+            phase: Phase::Provision,
+            task: "Web.db".into(),
+            because: "Web.front".into()
+        }));
+        assert_eq!(sim.creates("Web.db"), 0);
+        assert_eq!(sim.creates("Web.apps.2"), 1);
+        // Fixed; the second run resumes.
+        assert!(o.initiate_system().await, "{:?}", o.failures());
+    });
+    for p in [
+        "Web.net",
+        "Web.front",
+        "Web.db",
+        "Web.other",
+        "Web.apps.0",
+        "Web.apps.1",
+        "Web.apps.2",
+    ] {
+        assert_eq!(sim.creates(p), 1, "{p} created exactly once");
+    }
+}
+
+#[test]
+fn retryable_errors_are_retried_and_fatal_ones_are_not() {
+    let infra = web();
+    let sim = Arc::new(SimProxy::default());
+    sim.fail_create("Web.net", 2, true);
+    sim.fail_create("Web.other", 1, false);
+    let ev = Arc::new(Collect::default());
+    let mut o = ActuatorOrchestration::new("t-retry")
+        .infra(&infra)
+        .proxy(sim.clone())
+        .handler(ev.clone())
+        .options(fast_retry())
+        .memory_state();
+    rt().block_on(async { assert!(!o.initiate_system().await) });
+    let retries: Vec<_> = ev
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, Event::TaskRetry { .. }))
+        .collect();
+    assert_eq!(retries.len(), 2, "two retryable failures of Web.net");
+    assert_eq!(sim.creates("Web.net"), 1);
+    assert_eq!(o.failures().len(), 1);
+    assert_eq!(o.failures()[0].task, "Web.other");
+}
+
+#[test]
+fn retry_deadline_turns_a_retryable_error_final() {
+    let infra = web();
+    let sim = Arc::new(SimProxy::default());
+    sim.fail_create("Web.net", 1000, true);
+    let mut opts = fast_retry();
+    opts.retry.max_attempts = 1000;
+    opts.retry.deadline = Some(Duration::from_millis(30));
+    let mut o = ActuatorOrchestration::new("t-deadline")
+        .infra(&infra)
+        .proxy(sim.clone())
+        .options(opts)
+        .memory_state();
+    rt().block_on(async { assert!(!o.initiate_system().await) });
+    assert_eq!(o.failures()[0].task, "Web.net");
+    assert!(o.failures()[0].error.contains("simulated failure"));
+}
+
+#[test]
+fn cancellation_starts_nothing_new_and_up_again_resumes() {
+    let infra = web();
+    let sim = Arc::new(SimProxy::default().latency(Duration::from_millis(30)));
+    let mut o = ActuatorOrchestration::new("t-cancel")
+        .infra(&infra)
+        .proxy(sim.clone())
+        .max_concurrency(1)
+        .memory_state();
+    let cancel = o.cancel_token();
+    rt().block_on(async {
+        let c = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(45)).await;
+            cancel.cancel();
+        });
+        assert!(!o.initiate_system().await);
+        c.await.unwrap();
+    });
+    let made = sim.live().len();
+    assert!((1..7).contains(&made), "some but not all created: {made}");
+    let state = o.state().unwrap();
+    assert_eq!(
+        state.created().count(),
+        made,
+        "the state records exactly what exists"
+    );
+    assert!(rt().block_on(o.initiate_system()), "{:?}", o.failures());
+    assert_eq!(sim.live().len(), 7);
+    for p in [
+        "Web.net",
+        "Web.front",
+        "Web.db",
+        "Web.other",
+        "Web.apps.0",
+        "Web.apps.1",
+        "Web.apps.2",
+    ] {
+        assert_eq!(
+            sim.creates(p),
+            1,
+            "{p} created exactly once across both runs"
+        );
+    }
+}
+
+#[test]
+fn teardown_from_a_fresh_process_uses_the_state_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Arc::new(SimProxy::default());
+    {
+        let infra = web();
+        let mut o = ActuatorOrchestration::new("t-fresh")
+            .infra(&infra)
+            .proxy(sim.clone())
+            .state_dir(dir.path());
+        assert!(rt().block_on(o.initiate_system()));
+    }
+    assert_eq!(sim.live().len(), 7);
+    // No model at all: the journal says what exists, which proxy made it and in what order.
+    let mut o = ActuatorOrchestration::new("t-fresh")
+        .proxy(sim.clone())
+        .state_dir(dir.path());
+    assert!(rt().block_on(o.teardown_system()));
+    assert!(sim.live().is_empty());
+    for p in ["Web.net", "Web.db", "Web.apps.1"] {
+        assert_eq!(sim.deletes(p), 1, "{p}");
+    }
+    for f in std::fs::read_dir(dir.path()).unwrap() {
+        let f = f.unwrap();
+        let mode = f.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{:?}", f.path());
+    }
+}
+
+#[test]
+fn a_missing_proxy_is_reported_before_any_cloud_call() {
+    let infra = web();
+    let mut o = ActuatorOrchestration::new("t-noproxy")
+        .infra(&infra)
+        .proxy(Arc::new(StaticProxy::named("only-static")))
+        .memory_state();
+    assert!(!rt().block_on(o.initiate_system()));
+    assert_eq!(o.failures().len(), 7, "every resource named at once");
+    assert!(
+        o.failures()[0]
+            .error
+            .contains("could not find a provisioner proxy")
+    );
+    assert!(o.state().unwrap().is_empty(), "nothing was attempted");
+}
+
+#[test]
+fn events_are_delivered_exactly_once() {
+    let infra = web();
+    let sim = Arc::new(SimProxy::default());
+    let ev = Arc::new(Collect::default());
+    let mut o = ActuatorOrchestration::new("t-events")
+        .infra(&infra)
+        .proxy(sim)
+        .handler(ev.clone())
+        .memory_state();
+    assert!(rt().block_on(o.initiate_system()));
+    let evs = ev.events();
+    let count = |f: &dyn Fn(&Event) -> bool| evs.iter().filter(|e| f(e)).count();
+    assert_eq!(
+        count(&|e| matches!(e, Event::OrchestrationStarting { .. })),
+        1
+    );
+    assert_eq!(
+        count(&|e| matches!(e, Event::OrchestrationFinished { success: true, .. })),
+        1
+    );
+    assert_eq!(count(&|e| matches!(e, Event::ProvisioningStarting)), 1);
+    assert_eq!(
+        count(&|e| matches!(e, Event::ProvisioningFinished { success: true })),
+        1
+    );
+    assert_eq!(
+        count(&|e| matches!(e, Event::EngineStarting { nodes: 7, .. })),
+        1
+    );
+    assert_eq!(
+        count(&|e| matches!(e, Event::EngineFinished { succeeded: 7, .. })),
+        1
+    );
+    assert_eq!(count(&|e| matches!(e, Event::TaskStarting { .. })), 7);
+    assert_eq!(count(&|e| matches!(e, Event::TaskFinished { .. })), 7);
+    assert!(matches!(
+        evs.first(),
+        Some(Event::OrchestrationStarting { .. })
+    ));
+    assert!(matches!(
+        evs.last(),
+        Some(Event::OrchestrationFinished { .. })
+    ));
+}
