@@ -117,6 +117,12 @@ pub struct ExecTask {
     /// Kill the task (and its process group) after this long, reporting
     /// [`ExecError::Timeout`]. (A copy already under way still finishes.)
     pub timeout: Option<Duration>,
+    /// Who to log in as on a remote host (None: the current user). [`LocalAgent`] ignores it.
+    pub user: Option<String>,
+    /// Password for a remote login; never logged or stored.
+    pub password: Option<crate::secret::Secret>,
+    /// Private key file for a remote login.
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 impl ExecTask {
@@ -139,6 +145,9 @@ impl ExecTask {
             creates: None,
             removes: None,
             timeout: None,
+            user: None,
+            password: None,
+            key_file: None,
         }
     }
 
@@ -224,6 +233,9 @@ impl fmt::Debug for ExecTask {
             .field("creates", &self.creates)
             .field("removes", &self.removes)
             .field("timeout", &self.timeout)
+            .field("user", &self.user)
+            .field("password", &self.password)
+            .field("key_file", &self.key_file)
             .finish()
     }
 }

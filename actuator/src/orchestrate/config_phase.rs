@@ -177,6 +177,9 @@ fn resolve(w: &Shared, name: &str, task: &Task) -> Result<ExecTask, String> {
         creates: task.creates.as_deref().map(x).transpose()?,
         removes: task.removes.as_deref().map(x).transpose()?,
         timeout: None,
+        user: task.remote_user.as_deref().map(x).transpose()?,
+        password: task.remote_pass.clone(),
+        key_file: task.private_key_file.clone(),
     })
 }
 
