@@ -236,6 +236,9 @@ impl Tree {
 /// Builds the instance of a keyed container for a new key; returns the instance's node.
 pub(crate) type Maker = Arc<dyn Fn(&crate::model::build::Shared, At, Key) -> u32 + Send + Sync>;
 
+/// A component's outputs by name.
+type Outputs = Vec<(Box<str>, Box<str>)>;
+
 /// All model instances of one system, connected: the original's nexus.
 ///
 /// Reached through the typed handles ([`crate::model::Instance`]); the orchestrator takes it over.
@@ -246,7 +249,8 @@ pub struct World {
     pub(crate) infra: Option<ModelId>,
     pub(crate) namespace: Option<ModelId>,
     pub(crate) config: Option<ModelId>,
-    pub(crate) outputs: HashMap<At, indexmap::IndexMap<String, String>>,
+    // A component has a handful of outputs: a small vector beats a map per component in memory.
+    pub(crate) outputs: HashMap<At, Outputs>,
 }
 
 impl World {
@@ -300,15 +304,21 @@ impl World {
 
     /// Output `attr` of the component at `at`, once provisioning has recorded it.
     pub fn output(&self, at: At, attr: &str) -> Option<&str> {
-        self.outputs.get(&at)?.get(attr).map(String::as_str)
+        self.outputs
+            .get(&at)?
+            .iter()
+            .find(|(k, _)| &**k == attr)
+            .map(|(_, v)| &**v)
     }
 
     /// Records output `attr` of the component at `at` (provisioners do this).
     pub fn set_output(&mut self, at: At, attr: &str, value: impl Into<String>) {
-        self.outputs
-            .entry(at)
-            .or_default()
-            .insert(attr.to_owned(), value.into());
+        let outs = self.outputs.entry(at).or_default();
+        let value: Box<str> = value.into().into_boxed_str();
+        match outs.iter_mut().find(|(k, _)| &**k == attr) {
+            Some(slot) => slot.1 = value,
+            None => outs.push((attr.into(), value)),
+        }
     }
 
     /// The dependency edges of the system: `(dependency, dependent)` for every reference any

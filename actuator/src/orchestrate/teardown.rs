@@ -56,7 +56,8 @@ impl Work for TeardownWork {
 
 pub(super) async fn run(o: &mut ActuatorOrchestration, journal: &SharedJournal) -> bool {
     let proxies = o.all_proxies();
-    let (entries, tasks): (Vec<(String, String, Value)>, Vec<String>) = {
+    type Recorded = (String, String, Arc<Value>);
+    let (entries, tasks): (Vec<Recorded>, Vec<String>) = {
         let j = journal.lock().unwrap_or_else(|p| p.into_inner());
         let st = j.state();
         let tasks = st

@@ -20,7 +20,7 @@
 //!
 //! let j = Journal::open(FileStore::open(dir.path().join("demo")).unwrap()).unwrap();
 //! let net = j.state().get("infra.net").unwrap();
-//! assert_eq!((net.status, &net.data), (Status::Created, &json!({"id": "vpc-0abc"})));
+//! assert_eq!((net.status, &*net.data), (Status::Created, &json!({"id": "vpc-0abc"})));
 //! ```
 
 mod journal;

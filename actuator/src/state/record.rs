@@ -1,6 +1,8 @@
 //! Journal records: one JSON object per line in `journal.jsonl`.
 
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
 use serde_json::Value;
 
 /// What a [`Record`] says happened.
@@ -52,7 +54,7 @@ pub enum Op {
 /// let r = Record {
 ///     seq: 7, at_ms: 1_700_000_000_000, op: Op::Done,
 ///     key: "infra.workers.3.server".into(), kind: "aws.Instance".into(),
-///     data: json!({"id": "i-0abc"}),
+///     data: json!({"id": "i-0abc"}).into(),
 /// };
 /// let line = serde_json::to_string(&r).unwrap();
 /// assert_eq!(line, r#"{"seq":7,"at_ms":1700000000000,"op":"done","key":"infra.workers.3.server","kind":"aws.Instance","data":{"id":"i-0abc"}}"#);
@@ -74,5 +76,5 @@ pub struct Record {
     pub kind: String,
     /// Payload; its meaning depends on `op`.
     #[serde(default, skip_serializing_if = "Value::is_null")]
-    pub data: Value,
+    pub data: Arc<Value>,
 }

@@ -1,6 +1,7 @@
 //! [`State`]: the in-memory view folded from a snapshot and the journal.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
@@ -65,7 +66,7 @@ pub struct Entry {
     pub status: Status,
     /// Intent data while [`Status::Creating`], outputs once created; kept
     /// unchanged through deletion and failures.
-    pub data: Value,
+    pub data: Arc<Value>,
     /// Message of the last failure, if the last completion was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -87,8 +88,8 @@ pub struct Entry {
 /// use actuator::state::{Op, Record, State, Status};
 /// use serde_json::json;
 ///
-/// let rec = |seq, op, key: &str, data| Record {
-///     seq, at_ms: 0, op, key: key.into(), kind: "aws.Vpc".into(), data,
+/// let rec = |seq, op, key: &str, data: serde_json::Value| Record {
+///     seq, at_ms: 0, op, key: key.into(), kind: "aws.Vpc".into(), data: data.into(),
 /// };
 /// let mut st = State::new();
 /// st.apply(&rec(1, Op::Intent, "infra.net", json!({"cidr": "10.0.0.0/16"})));
@@ -96,7 +97,7 @@ pub struct Entry {
 /// st.apply(&rec(3, Op::Done, "infra.net", json!({"id": "vpc-1"})));
 ///
 /// assert_eq!(st.get("infra.net").unwrap().status, Status::Created);
-/// assert_eq!(st.get("infra.net").unwrap().data, json!({"id": "vpc-1"}));
+/// assert_eq!(*st.get("infra.net").unwrap().data, json!({"id": "vpc-1"}));
 /// assert_eq!(st.in_doubt().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["infra.db"]);
 /// let teardown: Vec<_> = st.iter().rev().map(|e| e.key.as_str()).collect();
 /// assert_eq!(teardown, ["infra.db", "infra.net"]);
@@ -131,7 +132,7 @@ impl State {
     /// use actuator::state::{Op, Record, State};
     /// let mut st = State::new();
     /// st.apply(&Record { seq: 1, at_ms: 5, op: Op::Meta, key: "system".into(),
-    ///                    kind: String::new(), data: "demo".into() });
+    ///                    kind: String::new(), data: serde_json::Value::from("demo").into() });
     /// assert_eq!(st.meta().get("system").map(String::as_str), Some("demo"));
     /// assert_eq!(st.last_seq(), 1);
     /// ```
@@ -177,7 +178,7 @@ impl State {
         &mut self,
         rec: &Record,
         status: Status,
-        data: Option<&Value>,
+        data: Option<&Arc<Value>>,
         error: Option<String>,
     ) {
         let order = *self.index.entry(rec.key.clone()).or_insert(rec.seq);
@@ -185,7 +186,7 @@ impl State {
             key: rec.key.clone(),
             kind: rec.kind.clone(),
             status,
-            data: Value::Null,
+            data: Arc::new(Value::Null),
             error: None,
             order,
             updated_at_ms: rec.at_ms,
@@ -195,7 +196,7 @@ impl State {
         }
         entry.status = status;
         if let Some(data) = data {
-            entry.data = data.clone();
+            entry.data = Arc::clone(data);
         }
         entry.error = error;
         entry.updated_at_ms = rec.at_ms;

@@ -33,7 +33,7 @@ use super::{Record, Result, State};
 ///
 /// let mut store = MemoryStore::new();
 /// let rec = Record { seq: 1, at_ms: 0, op: Op::Intent, key: "infra.net".into(),
-///                    kind: "aws.Vpc".into(), data: serde_json::Value::Null };
+///                    kind: "aws.Vpc".into(), data: serde_json::Value::Null.into() };
 /// store.append(&[rec]).unwrap();
 /// let state = store.load().unwrap();
 /// store.compact(&state).unwrap();
@@ -56,7 +56,7 @@ pub trait StateStore {
     /// use actuator::state::{MemoryStore, StateStore};
     /// let mut store = MemoryStore::new();
     /// store.append(&[]).unwrap();
-    /// assert!(store.records().is_empty());
+    /// assert_eq!(store.pending(), 0);
     /// ```
     fn append(&mut self, records: &[Record]) -> Result<()>;
 
@@ -100,8 +100,11 @@ impl<T: StateStore + ?Sized> StateStore for Box<T> {
     }
 }
 
-/// A store in memory, for tests: same semantics as [`FileStore`] without
-/// durability. Clone it to simulate "another process loads this state".
+/// A store in memory, for tests and embedding: same semantics as [`FileStore`]
+/// without durability. Clone it to simulate "another process loads this state".
+///
+/// It folds every appended record into its state at once instead of keeping
+/// the records, so its memory is one state however long the run.
 ///
 /// ```
 /// use actuator::state::{Journal, MemoryStore, StateStore};
@@ -113,64 +116,56 @@ impl<T: StateStore + ?Sized> StateStore for Box<T> {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
-    snapshot: State,
-    records: Vec<Record>,
+    state: State,
+    pending: usize,
 }
 
 impl MemoryStore {
     /// An empty store.
     ///
     /// ```
-    /// assert!(actuator::state::MemoryStore::new().records().is_empty());
+    /// assert_eq!(actuator::state::MemoryStore::new().pending(), 0);
     /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The journal records appended since the last compaction.
+    /// How many records were appended since the last compaction.
     ///
     /// ```
-    /// assert!(actuator::state::MemoryStore::new().records().is_empty());
+    /// assert_eq!(actuator::state::MemoryStore::new().pending(), 0);
     /// ```
-    pub fn records(&self) -> &[Record] {
-        &self.records
+    pub fn pending(&self) -> usize {
+        self.pending
     }
 
-    /// The last compacted state.
+    /// The state as the store holds it.
     ///
     /// ```
     /// assert!(actuator::state::MemoryStore::new().snapshot().is_empty());
     /// ```
     pub fn snapshot(&self) -> &State {
-        &self.snapshot
+        &self.state
     }
 }
 
 impl StateStore for MemoryStore {
     fn load(&mut self) -> Result<State> {
-        let mut state = self.snapshot.clone();
-        for rec in &self.records {
-            if rec.seq > state.last_seq() {
-                state.apply(rec);
-            }
-        }
-        Ok(state)
+        Ok(self.state.clone())
     }
 
     fn append(&mut self, records: &[Record]) -> Result<()> {
-        self.records.extend_from_slice(records);
+        for r in records {
+            self.state.apply(r);
+        }
+        self.pending += records.len();
         Ok(())
     }
 
     fn compact(&mut self, state: &State) -> Result<()> {
-        self.snapshot = state.clone();
-        self.records.clear();
+        // The store's state already is `state`; nothing to rewrite.
+        debug_assert_eq!(state.last_seq(), self.state.last_seq());
+        self.pending = 0;
         Ok(())
-    }
-
-    // Like the file store: compact once the records outnumber the entries, so memory stays a small
-    // multiple of the state and the total cost stays linear.
-    fn wants_compaction(&self, state: &State) -> bool {
-        self.records.len() >= DEFAULT_COMPACT_AFTER.max(state.len())
     }
 }
