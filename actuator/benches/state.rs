@@ -62,7 +62,7 @@ fn load(records: usize, compacted: bool) -> Duration {
                 op,
                 key,
                 kind: "aws.Instance".into(),
-                data,
+                data: data.into(),
             }
         })
         .collect();
