@@ -353,9 +353,16 @@ fn generate(m: &Model) -> TokenStream {
                 .filter(|(a, b)| names.contains(&a) && names.contains(&b))
                 .collect();
             let (ea, eb): (Vec<_>, Vec<_>) = edges.into_iter().unzip();
+            let (dkeys, dvals): (Vec<_>, Vec<_>) = m.defaults.iter().cloned().unzip();
             quote! {
                 impl #p::ConfigModel for #ident {
                     type Namespace = #ns;
+                    #[allow(unused_variables)]
+                    fn defaults(w: &#p::Shared) -> #p::ConfigDefaults {
+                        let ns = <#ns as #p::Members>::members_path(#p::At::root(#p::model_id(w, #p::ModelKind::Namespace)));
+                        let q = ns;
+                        #p::ConfigDefaults::default() #( .#dkeys(#dvals) )*
+                    }
                     fn declared_edges(at: #p::At) -> ::std::vec::Vec<(#p::At, #p::At)> {
                         let p = <#ident as #p::Members>::members_path(at);
                         ::std::vec![ #( (#p::Located::at(&p.#ea), #p::Located::at(&p.#eb)), )* ]

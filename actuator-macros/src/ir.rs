@@ -42,6 +42,9 @@ pub struct Model {
     pub externs: Vec<Ident>,
     pub comps: Vec<Comp>,
     pub deps: Vec<Dep>,
+    /// `defaults { role = ns.web, remote_user = "ubuntu" }` of a config model: each becomes a call
+    /// of the same-named builder method of `ConfigDefaults`.
+    pub defaults: Vec<(Ident, Expr)>,
     /// Names of components that failed to parse (already reported): later checks treat them as
     /// declared, so one mistake gives one error.
     pub broken: Vec<Ident>,

@@ -28,6 +28,7 @@ pub fn from_derive(input: DeriveInput, kind: Kind) -> Parsed {
         externs: Vec::new(),
         comps: Vec::new(),
         deps: Vec::new(),
+        defaults: Vec::new(),
         broken: Vec::new(),
         emit_struct: false,
     };
@@ -172,6 +173,11 @@ pub fn from_macro(input: TokenStream, family: Family) -> Parsed {
     {
         cx.push(syn::Error::new(deps, "`deps { }` belongs to config models"));
     }
+    if family == Family::Namespace
+        && let Some((key, _)) = m.defaults.first()
+    {
+        cx.error(key, "`defaults { }` belongs to config models");
+    }
     if kind == Kind::Config && m.bound.is_none() {
         cx.error(
             &m.ident,
@@ -191,6 +197,7 @@ pub fn from_macro(input: TokenStream, family: Family) -> Parsed {
             externs: m.externs,
             comps: m.comps,
             deps: m.deps,
+            defaults: m.defaults,
             broken: m.broken,
             emit_struct: true,
         }),
@@ -211,6 +218,7 @@ struct MacroModel {
     comps: Vec<Comp>,
     deps: Vec<Dep>,
     deps_kw: Option<Span>,
+    defaults: Vec<(Ident, Expr)>,
     broken: Vec<Ident>,
     /// Errors in the body's items, each followed by recovery at the next `,`.
     errors: Vec<syn::Error>,
@@ -220,6 +228,7 @@ mod kw {
     syn::custom_keyword!(group);
     syn::custom_keyword!(vars);
     syn::custom_keyword!(deps);
+    syn::custom_keyword!(defaults);
     syn::custom_keyword!(hidden);
 }
 
@@ -302,13 +311,15 @@ impl Parse for MacroModel {
             comps: Vec::new(),
             deps: Vec::new(),
             deps_kw: None,
+            defaults: Vec::new(),
             broken: Vec::new(),
             errors: Vec::new(),
         };
         let mut errors = Vec::new();
         // `vars { }`, `extern { }` and `deps { }` blocks need no `,` after them.
         let block = |input: ParseStream| {
-            (input.peek(kw::vars) || input.peek(kw::deps)) && input.peek2(syn::token::Brace)
+            (input.peek(kw::vars) || input.peek(kw::deps) || input.peek(kw::defaults))
+                && input.peek2(syn::token::Brace)
                 || input.peek(Token![extern])
         };
         items(
@@ -325,6 +336,22 @@ impl Parse for MacroModel {
                             &inner,
                             &mut m.errors,
                             |i| parse_var(i, &mut m.vars),
+                            starts_named_item,
+                        );
+                    } else if body.peek(kw::defaults) {
+                        body.parse::<kw::defaults>()?;
+                        let inner;
+                        braced!(inner in body);
+                        let defaults = &mut m.defaults;
+                        items(
+                            &inner,
+                            &mut m.errors,
+                            |i| {
+                                let key: Ident = i.parse()?;
+                                i.parse::<Token![=]>()?;
+                                defaults.push((key, i.parse()?));
+                                Ok(())
+                            },
                             starts_named_item,
                         );
                     } else if body.peek(Token![extern]) {

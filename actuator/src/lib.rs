@@ -78,7 +78,7 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::__leaf_component;
-    pub use crate::config::ConfigModel;
+    pub use crate::config::{ConfigDefaults, ConfigModel};
     pub use crate::model::build::{__index, __instantiate, model_id, new_world};
     pub use crate::model::{
         At, Comp, Component, Ctx, Element, Env, FromAt, Group, Instance, IntoRef, Located, Members,

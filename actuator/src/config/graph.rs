@@ -4,9 +4,10 @@
 
 use std::collections::HashMap;
 
+use super::ConfigDefaults;
 use super::ConfigModel;
 use super::deps::Dep;
-use super::tasks::{MultiTask, Task};
+use super::tasks::{MultiTask, MultiTemplate, Nested, Task};
 use crate::model::build::{Instance, Shared, lock};
 use crate::model::{At, Located};
 
@@ -108,13 +109,14 @@ impl Builder<'_> {
         self.g.nodes.len() - 1
     }
 
-    /// Adds the tasks of the config tree rooted at `root`; returns (entries, exits) of the whole
-    /// model for splicing, and maps each component to its (entry, exit) node.
+    /// Adds the tasks of the config tree rooted at `root`, with `defaults` (this model's, merged
+    /// with the enclosing models') for what tasks leave unset; returns (entries, exits) of the
+    /// whole model for splicing.
     fn model(
         &mut self,
         root: At,
         declared: &[(At, At)],
-        default_role: Option<At>,
+        defaults: &ConfigDefaults,
     ) -> (Vec<usize>, Vec<usize>) {
         let leaves: Vec<(At, String)> = {
             let g = lock(self.w);
@@ -141,11 +143,11 @@ impl Builder<'_> {
                 (
                     t.get::<Task>(at.node).cloned(),
                     t.get::<MultiTask>(at.node).cloned(),
-                    e.nested().map(|n| (e.base_name().to_owned(), n.role(), at)),
+                    e.nested().map(|n| (e.base_name().to_owned(), n)),
                 )
             };
             if let Some(mut task) = task {
-                task.role = task.role.or(default_role);
+                defaults.apply(&mut task);
                 let i = self.push(task.name().to_owned(), path, NodeRole::Task, Some(task));
                 ends.insert(at, (i, i));
             } else if let Some(mt) = multi {
@@ -163,35 +165,31 @@ impl Builder<'_> {
                 }
                 for role in roles {
                     let role_name = lock(self.w).tree(role.model).node(role.node).name.clone();
-                    let mut t = mt.template.clone();
-                    t.role = Some(role);
-                    let name = format!("{}-{}", t.name(), role_name);
-                    let i = self.push(name, path.clone(), NodeRole::Task, Some(t));
+                    let (i, x) = match &mt.template {
+                        MultiTemplate::Task(t) => {
+                            let mut t = (**t).clone();
+                            t.role = Some(role);
+                            defaults.apply(&mut t);
+                            let name = format!("{}-{}", t.name(), role_name);
+                            let i = self.push(name, path.clone(), NodeRole::Task, Some(t));
+                            (i, i)
+                        }
+                        MultiTemplate::Nested(name, n) => self.nested(
+                            &**n,
+                            format!("{name}-{role_name}"),
+                            path.clone(),
+                            Some(role),
+                            defaults,
+                        ),
+                    };
                     self.g.edges.push((head, i));
-                    self.g.edges.push((i, rdv));
-                }
-                ends.insert(at, (head, rdv));
-            } else if let Some((name, role, at)) = nested {
-                let head = self.push(name.clone(), path.clone(), NodeRole::Head, None);
-                let (inner_root, inner_edges) = nested_of(self.w, at).instantiate(self.w);
-                let (entries, exits) = self.model(inner_root, &inner_edges, role.or(default_role));
-                let rdv = self.push(
-                    format!("{name}-rendezvous"),
-                    path,
-                    NodeRole::Rendezvous,
-                    None,
-                );
-                if entries.is_empty() {
-                    // An inner model without tasks: keep predecessors before successors.
-                    self.g.edges.push((head, rdv));
-                }
-                for e in entries {
-                    self.g.edges.push((head, e));
-                }
-                for x in exits {
                     self.g.edges.push((x, rdv));
                 }
                 ends.insert(at, (head, rdv));
+            } else if let Some((name, n)) = nested {
+                let role = n.role();
+                let e = self.nested(&*n, name, path, role, defaults);
+                ends.insert(at, e);
             }
         }
         for (a, b) in declared {
@@ -222,16 +220,49 @@ impl Builder<'_> {
     }
 }
 
-fn nested_of(w: &Shared, at: At) -> Box<dyn super::tasks::Nested> {
-    lock(w)
-        .element(at)
-        .and_then(|e| e.nested())
-        .expect("a nested config model")
-}
-
 fn sorted(mut v: Vec<usize>) -> Vec<usize> {
     v.sort_unstable();
     v
+}
+
+impl Builder<'_> {
+    /// Splices a fresh instance of a nested config model between a head and a rendezvous node;
+    /// its tasks default to `role` (the wrapper's), then to its own defaults, then to the
+    /// enclosing `defaults`. Returns (head, rendezvous).
+    fn nested(
+        &mut self,
+        n: &dyn Nested,
+        name: String,
+        path: String,
+        role: Option<At>,
+        defaults: &ConfigDefaults,
+    ) -> (usize, usize) {
+        let head = self.push(name.clone(), path.clone(), NodeRole::Head, None);
+        let (inner_root, inner_edges, inner_defaults) = n.instantiate(self.w);
+        let eff = ConfigDefaults {
+            role,
+            ..ConfigDefaults::default()
+        }
+        .or(&inner_defaults.or(defaults));
+        let (entries, exits) = self.model(inner_root, &inner_edges, &eff);
+        let rdv = self.push(
+            format!("{name}-rendezvous"),
+            path,
+            NodeRole::Rendezvous,
+            None,
+        );
+        if entries.is_empty() {
+            // An inner model without tasks: keep predecessors before successors.
+            self.g.edges.push((head, rdv));
+        }
+        for e in entries {
+            self.g.edges.push((head, e));
+        }
+        for x in exits {
+            self.g.edges.push((x, rdv));
+        }
+        (head, rdv)
+    }
 }
 
 impl MultiTask {
@@ -256,7 +287,7 @@ impl<C: ConfigModel> Instance<C> {
             w: self.world(),
             g: TaskGraph::default(),
         };
-        b.model(root, &declared, None);
+        b.model(root, &declared, &C::defaults(self.world()));
         b.g
     }
 

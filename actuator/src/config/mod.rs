@@ -24,11 +24,18 @@
 //! let g = cfg.graph();
 //! assert_eq!(g.edge_names(), [("mkdir".to_string(), "index".to_string())]);
 //! ```
+//!
+//! A `defaults { role = ns.web, remote_user = "deploy" }` block gives tasks that do not say
+//! otherwise their role (the original's `default_task_role`), run-from role and login. Lookup is
+//! task → the `ConfigClassTask` or `MultiTask` that holds it → its model's defaults → the enclosing
+//! models' defaults → the execution agent's own defaults (SSH: the current user).
 
+mod defaults;
 mod deps;
 mod graph;
 mod tasks;
 
+pub use defaults::ConfigDefaults;
 pub use deps::{Dep, IntoDep};
 pub use graph::{GraphNode, NodeRole, TaskGraph};
 pub use tasks::{
@@ -44,6 +51,11 @@ use crate::namespace::NamespaceModel;
 pub trait ConfigModel: Model {
     /// The namespace whose roles its tasks run for.
     type Namespace: NamespaceModel;
+    /// The model's `defaults { }`: what its tasks get when they do not say.
+    fn defaults(w: &crate::model::Shared) -> ConfigDefaults {
+        let _ = w;
+        ConfigDefaults::default()
+    }
     /// The edges declared in `deps { }`, for the instance whose root is `at`.
     fn declared_edges(at: At) -> Vec<(At, At)>;
 }

@@ -2,6 +2,7 @@
 
 use std::marker::PhantomData;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::ConfigModel;
@@ -275,19 +276,35 @@ pub enum Selection {
     Roles(Vec<At>),
 }
 
-impl From<Query<Role>> for Selection {
-    fn from(q: Query<Role>) -> Self {
-        Selection::Query(q)
+/// What a [`MultiTask`] accepts as its roles.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a selection of roles",
+    label = "a MultiTask runs once per role: select roles of the namespace here",
+    note = "use a query over a keyed role container (`q.grid.all()`, `.key(..)`, `Query::union(..)`) or a list of role paths"
+)]
+pub trait IntoSelection {
+    /// The selection.
+    fn into_selection(self) -> Selection;
+}
+
+impl IntoSelection for Selection {
+    fn into_selection(self) -> Selection {
+        self
     }
 }
-impl<R: IntoRef<Role>, const N: usize> From<[R; N]> for Selection {
-    fn from(rs: [R; N]) -> Self {
-        Selection::Roles(rs.into_iter().map(|r| r.into_ref().at()).collect())
+impl IntoSelection for Query<Role> {
+    fn into_selection(self) -> Selection {
+        Selection::Query(self)
     }
 }
-impl<R: IntoRef<Role>> From<Vec<R>> for Selection {
-    fn from(rs: Vec<R>) -> Self {
-        Selection::Roles(rs.into_iter().map(|r| r.into_ref().at()).collect())
+impl<R: IntoRef<Role>, const N: usize> IntoSelection for [R; N] {
+    fn into_selection(self) -> Selection {
+        Selection::Roles(self.into_iter().map(|r| r.into_ref().at()).collect())
+    }
+}
+impl<R: IntoRef<Role>> IntoSelection for Vec<R> {
+    fn into_selection(self) -> Selection {
+        Selection::Roles(self.into_iter().map(|r| r.into_ref().at()).collect())
     }
 }
 
@@ -301,23 +318,59 @@ impl Selection {
     }
 }
 
-/// One copy of a template task per selected role, named `<task>-<role>`; successors wait for all.
+/// What a [`MultiTask`] repeats per role: a task, or a whole config model (one pipeline per role).
+#[derive(Clone)]
+pub enum MultiTemplate {
+    /// A task, cloned per role.
+    Task(Box<Task>),
+    /// A nested config model (a `ConfigClassTask`), instantiated per role with that role as its
+    /// default.
+    Nested(String, Arc<dyn Nested>),
+}
+
+impl std::fmt::Debug for MultiTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MultiTemplate::Task(t) => t.fmt(f),
+            MultiTemplate::Nested(name, _) => write!(f, "ConfigClassTask({name})"),
+        }
+    }
+}
+
+impl From<Task> for MultiTemplate {
+    fn from(t: Task) -> Self {
+        MultiTemplate::Task(Box::new(t))
+    }
+}
+
+impl<C: ConfigModel> From<ConfigClassTask<C>> for MultiTemplate {
+    fn from(c: ConfigClassTask<C>) -> Self {
+        MultiTemplate::Nested(c.name.clone(), Arc::new(c))
+    }
+}
+
+/// One copy of a template per selected role, named `<template>-<role>`; successors wait for all.
+/// The template is a task, or a `ConfigClassTask` for one whole pipeline per role.
 #[derive(Clone, Debug)]
 pub struct MultiTask {
     name: String,
-    /// The template, cloned per role.
-    pub template: Task,
+    /// The template, repeated per role.
+    pub template: MultiTemplate,
     /// The roles.
     pub roles: Selection,
 }
 
 impl MultiTask {
-    /// A task per role selected by `roles`.
-    pub fn new(name: impl Into<String>, template: Task, roles: impl Into<Selection>) -> MultiTask {
+    /// A copy of `template` per role selected by `roles`.
+    pub fn new(
+        name: impl Into<String>,
+        template: impl Into<MultiTemplate>,
+        roles: impl IntoSelection,
+    ) -> MultiTask {
         MultiTask {
             name: name.into(),
-            template,
-            roles: roles.into(),
+            template: template.into(),
+            roles: roles.into_selection(),
         }
     }
 }
@@ -382,20 +435,21 @@ impl<C: ConfigModel> ConfigClassTask<C> {
 
 /// Type-erased access to a [`ConfigClassTask`]'s inner model, for graph expansion.
 #[doc(hidden)]
-pub trait Nested {
+pub trait Nested: Send + Sync {
     /// The default role of the inner tasks.
     fn role(&self) -> Option<At>;
-    /// Builds a fresh instance of the inner model in `w`; returns its root and declared edges.
-    fn instantiate(&self, w: &Shared) -> (At, Vec<(At, At)>);
+    /// Builds a fresh instance of the inner model in `w`; returns its root, its declared edges and
+    /// its defaults.
+    fn instantiate(&self, w: &Shared) -> (At, Vec<(At, At)>, super::ConfigDefaults);
 }
 
 impl<C: ConfigModel> Nested for ConfigClassTask<C> {
     fn role(&self) -> Option<At> {
         self.role
     }
-    fn instantiate(&self, w: &Shared) -> (At, Vec<(At, At)>) {
+    fn instantiate(&self, w: &Shared) -> (At, Vec<(At, At)>, super::ConfigDefaults) {
         let root = crate::model::build::instantiate_nested::<C>(w);
-        (root, C::declared_edges(root))
+        (root, C::declared_edges(root), C::defaults(w))
     }
 }
 

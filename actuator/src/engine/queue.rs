@@ -186,6 +186,10 @@ impl<'a> ReadyQueue<'a> {
         self.expect_state(node, &[NodeState::Running], "finish");
         self.set(node, NodeState::Done);
         for &s in self.dag.succs(node) {
+            // A successor already done (resume) never waited on this node.
+            if self.state[s.index()] == NodeState::Done {
+                continue;
+            }
             let b = &mut self.blockers[s.index()];
             *b -= 1;
             // A successor may already be skipped through another failed

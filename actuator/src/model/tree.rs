@@ -278,19 +278,25 @@ impl World {
         &self.trees
     }
 
-    /// The infra model, if bound.
+    // An id may be reserved (a model referred to before it exists) without a tree yet.
+    fn existing(&self, id: Option<ModelId>) -> Option<&Tree> {
+        let id = id?;
+        self.trees.iter().find(|t| t.id == id)
+    }
+
+    /// The infra model, if the system has one.
     pub fn infra(&self) -> Option<&Tree> {
-        self.infra.map(|i| self.tree(i))
+        self.existing(self.infra)
     }
 
-    /// The namespace model, if bound.
+    /// The namespace model, if the system has one.
     pub fn namespace(&self) -> Option<&Tree> {
-        self.namespace.map(|i| self.tree(i))
+        self.existing(self.namespace)
     }
 
-    /// The config model, if bound.
+    /// The config model, if the system has one.
     pub fn config(&self) -> Option<&Tree> {
-        self.config.map(|i| self.tree(i))
+        self.existing(self.config)
     }
 
     /// The element at `at`.

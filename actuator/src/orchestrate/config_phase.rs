@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::provision_phase::record;
 use super::teardown::TASK_PREFIX;
-use super::{ActuatorOrchestration, Failure, SharedJournal, walk_phase};
+use super::{ActuatorOrchestration, Failure, PhaseWalk, SharedJournal, walk_phase};
 use crate::config::{NodeRole, Task, TaskGraph, TaskKind};
 use crate::engine::{Dag, Limit, NodeError, NodeId, Work};
 use crate::events::Phase;
@@ -234,7 +234,7 @@ pub(super) async fn run(
     for &(a, b) in &graph.edges {
         dag.add_edge(NodeId(a as u32), NodeId(b as u32));
     }
-    let done: HashSet<NodeId> = {
+    let mut done: HashSet<NodeId> = {
         let j = journal.lock().unwrap_or_else(|p| p.into_inner());
         tasks
             .iter()
@@ -247,6 +247,15 @@ pub(super) async fn run(
             .map(|(i, _)| NodeId(i as u32))
             .collect()
     };
+    // Structural nodes (heads, joins, null tasks) are not journalled: one counts as done when
+    // everything before it is, so a resumed run starts exactly where the last one stopped.
+    let order = graph.topo_order().unwrap_or_default();
+    for i in order {
+        if tasks[i].exec.is_none() && dag.preds(NodeId(i as u32)).iter().all(|p| done.contains(p)) {
+            done.insert(NodeId(i as u32));
+        }
+    }
+    let quiet: Vec<bool> = tasks.iter().map(|t| t.exec.is_none()).collect();
     let limits: HashMap<String, Limit> = tasks
         .iter()
         .filter_map(|t| t.exec.as_ref().filter(|_| !t.local))
@@ -264,5 +273,17 @@ pub(super) async fn run(
         local: Arc::new(LocalAgent::default()),
         journal: journal.clone(),
     });
-    walk_phase(o, Phase::Configure, dag, names, work, limits, done).await
+    walk_phase(
+        o,
+        PhaseWalk {
+            phase: Phase::Configure,
+            dag,
+            names,
+            work,
+            limits,
+            done,
+            quiet,
+        },
+    )
+    .await
 }

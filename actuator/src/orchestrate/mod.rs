@@ -314,7 +314,7 @@ impl ActuatorOrchestration {
             }
         };
         if let Some(w) = self.world.clone()
-            && crate::model::build::lock(&w).infra.is_some()
+            && crate::model::build::lock(&w).infra().is_some()
         {
             self.status = Status::PerformingProvision;
             self.emit(Event::ProvisioningStarting);
@@ -379,11 +379,16 @@ impl ActuatorOrchestration {
 struct Names {
     phase: Phase,
     names: Arc<Vec<String>>,
+    /// Structural nodes (joins, heads): no events, they do nothing.
+    quiet: Vec<bool>,
     handler: Arc<dyn EventHandler>,
 }
 
 impl Observer for Names {
     fn starting(&self, node: NodeId, attempt: u32) {
+        if self.quiet.get(node.index()).copied().unwrap_or(false) {
+            return;
+        }
         self.handler.event(&Event::TaskStarting {
             phase: self.phase,
             task: self.names[node.index()].clone(),
@@ -391,6 +396,9 @@ impl Observer for Names {
         });
     }
     fn finished(&self, node: NodeId) {
+        if self.quiet.get(node.index()).copied().unwrap_or(false) {
+            return;
+        }
         self.handler.event(&Event::TaskFinished {
             phase: self.phase,
             task: self.names[node.index()].clone(),
@@ -413,6 +421,9 @@ impl Observer for Names {
         });
     }
     fn skipped(&self, node: NodeId, because: NodeId) {
+        if self.quiet.get(node.index()).copied().unwrap_or(false) {
+            return;
+        }
         self.handler.event(&Event::TaskSkipped {
             phase: self.phase,
             task: self.names[node.index()].clone(),
@@ -421,16 +432,31 @@ impl Observer for Names {
     }
 }
 
-/// Runs a walk and converts its report into failures and events.
-async fn walk_phase(
-    o: &mut ActuatorOrchestration,
+/// One engine walk of a phase, ready to run.
+struct PhaseWalk {
     phase: Phase,
     dag: crate::engine::Dag,
+    /// Display name per node.
     names: Vec<String>,
     work: Arc<dyn crate::engine::Work>,
     limits: HashMap<String, Limit>,
+    /// Nodes the state says are done already.
     done: std::collections::HashSet<NodeId>,
-) -> bool {
+    /// Structural nodes, which get no events (empty: none).
+    quiet: Vec<bool>,
+}
+
+/// Runs a walk and converts its report into failures and events.
+async fn walk_phase(o: &mut ActuatorOrchestration, w: PhaseWalk) -> bool {
+    let PhaseWalk {
+        phase,
+        dag,
+        names,
+        work,
+        limits,
+        done,
+        quiet,
+    } = w;
     let opts = crate::engine::WalkOptions {
         max_concurrency: o.options.max_concurrency,
         retry: o.options.retry.clone(),
@@ -439,12 +465,17 @@ async fn walk_phase(
     };
     o.emit(Event::EngineStarting {
         phase,
-        nodes: dag.len() - done.len(),
+        nodes: (0..dag.len())
+            .filter(|&i| {
+                !done.contains(&NodeId(i as u32)) && !quiet.get(i).copied().unwrap_or(false)
+            })
+            .count(),
     });
     let names = Arc::new(names);
     let obs = Names {
         phase,
         names: names.clone(),
+        quiet,
         handler: o.handler.clone(),
     };
     // The walk runs as its own task: completions then wake it on the worker that ran the node

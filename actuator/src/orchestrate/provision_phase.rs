@@ -8,7 +8,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
-use super::{ActuatorOrchestration, Failure, SharedJournal, walk_phase};
+use super::{ActuatorOrchestration, Failure, PhaseWalk, SharedJournal, walk_phase};
 use crate::engine::{Dag, NodeError, NodeId, Work};
 use crate::events::Phase;
 use crate::model::At;
@@ -170,7 +170,19 @@ pub(super) async fn run(
         res,
         journal: journal.clone(),
     });
-    walk_phase(o, Phase::Provision, dag, names, work, limits, done).await
+    walk_phase(
+        o,
+        PhaseWalk {
+            phase: Phase::Provision,
+            dag,
+            names,
+            work,
+            limits,
+            done,
+            quiet: Vec::new(),
+        },
+    )
+    .await
 }
 
 /// Outputs recorded for `key` (used by teardown).

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use super::provision_phase::{outputs_of, record};
-use super::{ActuatorOrchestration, Failure, SharedJournal, walk_phase};
+use super::{ActuatorOrchestration, Failure, PhaseWalk, SharedJournal, walk_phase};
 use crate::engine::{Dag, NodeError, NodeId, Work};
 use crate::events::Phase;
 use crate::provision::{Provisioned, ProvisionerProxy};
@@ -134,12 +134,15 @@ pub(super) async fn run(o: &mut ActuatorOrchestration, journal: &SharedJournal) 
     });
     walk_phase(
         o,
-        Phase::Teardown,
-        forward.reversed(),
-        names,
-        work,
-        limits,
-        HashSet::new(),
+        PhaseWalk {
+            phase: Phase::Teardown,
+            dag: forward.reversed(),
+            names,
+            work,
+            limits,
+            done: HashSet::new(),
+            quiet: Vec::new(),
+        },
     )
     .await
 }
