@@ -8,6 +8,8 @@
 //! or else the single proxy that handles its kind. A [`StaticProxy`] for `StaticServer`s is always
 //! present.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 mod select;
 pub mod sim;
 mod static_proxy;
