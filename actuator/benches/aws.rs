@@ -1,0 +1,2 @@
+//! The AWS example model against moto (being written).
+fn main() {}

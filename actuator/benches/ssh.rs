@@ -1,0 +1,2 @@
+//! SSH benchmark (being written).
+fn main() {}

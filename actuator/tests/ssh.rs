@@ -1,0 +1,1 @@
+//! SSH integration tests (being written).
