@@ -9,9 +9,8 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::json;
 
-use super::provision_phase::record;
 use super::teardown::TASK_PREFIX;
-use super::{ActuatorOrchestration, Failure, PhaseWalk, SharedJournal, walk_phase};
+use super::{ActuatorOrchestration, Failure, JournalHandle, PhaseWalk, walk_phase};
 use crate::config::{NodeRole, Task, TaskGraph, TaskKind};
 use crate::engine::{Dag, Limit, NodeError, NodeId, Work};
 use crate::events::Phase;
@@ -34,7 +33,7 @@ struct ConfigWork {
     tasks: Vec<Ready>,
     agent: Arc<dyn ExecAgent>,
     local: Arc<dyn ExecAgent>,
-    journal: SharedJournal,
+    journal: JournalHandle,
 }
 
 impl Work for ConfigWork {
@@ -51,7 +50,10 @@ impl Work for ConfigWork {
         let (key, attempts, interval, journal) =
             (t.key.clone(), t.attempts, t.interval, self.journal.clone());
         async move {
-            record(&journal, |j| j.intent(&key, "config.Task", json!({})))?;
+            let k = key.clone();
+            journal
+                .record(move |j| j.intent(&k, "config.Task", json!({})))
+                .await?;
             // The task's own repeat_count / repeat_interval (the original's linear retry).
             let mut last = None;
             for attempt in 1..=attempts {
@@ -61,13 +63,14 @@ impl Work for ConfigWork {
                 match agent.run(exec.clone()).await {
                     Ok(out) => {
                         let data = json!({ "status": out.status, "skipped": out.skipped });
-                        return record(&journal, |j| j.done(&key, data));
+                        return journal.record(move |j| j.done(&key, data)).await;
                     }
                     Err(e) => last = Some(e),
                 }
             }
             let e = last.expect("at least one attempt");
-            let _ = record(&journal, |j| j.failed(&key, &e.to_string()));
+            let msg = e.to_string();
+            let _ = journal.record(move |j| j.failed(&key, &msg)).await;
             Err(NodeError {
                 message: e.to_string(),
                 retryable: false,
@@ -187,7 +190,7 @@ pub(super) async fn run(
     o: &mut ActuatorOrchestration,
     w: &Shared,
     graph: &TaskGraph,
-    journal: &SharedJournal,
+    journal: &JournalHandle,
 ) -> bool {
     if let Err(cycle) = graph.topo_order() {
         o.failures.push(Failure {
@@ -235,7 +238,7 @@ pub(super) async fn run(
         dag.add_edge(NodeId(a as u32), NodeId(b as u32));
     }
     let mut done: HashSet<NodeId> = {
-        let j = journal.lock().unwrap_or_else(|p| p.into_inner());
+        let j = journal.lock();
         tasks
             .iter()
             .enumerate()

@@ -32,13 +32,14 @@
 //! ```
 
 mod config_phase;
+mod journal;
 mod plan;
 mod provision_phase;
 mod teardown;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -55,7 +56,7 @@ use crate::state::{FileStore, Journal, MemoryStore, StateStore};
 
 pub use plan::{GraphFormat, Plan, PlannedResource};
 
-type SharedJournal = Arc<Mutex<Journal<Box<dyn StateStore + Send>>>>;
+use journal::JournalHandle;
 type GraphFn = Arc<dyn Fn() -> TaskGraph + Send + Sync>;
 type ReportFn = Arc<dyn Fn() -> Vec<RoleReport> + Send + Sync>;
 
@@ -111,7 +112,7 @@ pub struct ActuatorOrchestration {
     agent: Arc<dyn ExecAgent>,
     handler: Arc<dyn EventHandler>,
     state: StateChoice,
-    journal: Option<SharedJournal>,
+    journal: Option<JournalHandle>,
     options: Options,
     status: Status,
     failures: Vec<Failure>,
@@ -236,7 +237,7 @@ impl ActuatorOrchestration {
     /// The state as journalled so far.
     pub fn state(&mut self) -> Result<crate::state::State, String> {
         let j = self.journal()?;
-        let g = j.lock().unwrap_or_else(|p| p.into_inner());
+        let g = j.lock();
         Ok(g.state().clone())
     }
 
@@ -252,7 +253,7 @@ impl ActuatorOrchestration {
         self.handler.event(&e);
     }
 
-    fn journal(&mut self) -> Result<SharedJournal, String> {
+    fn journal(&mut self) -> Result<JournalHandle, String> {
         if let Some(j) = &self.journal {
             return Ok(j.clone());
         }
@@ -263,7 +264,7 @@ impl ActuatorOrchestration {
             StateChoice::Dir(d) => Box::new(FileStore::open(d.clone()).map_err(|e| e.to_string())?),
             StateChoice::Memory => Box::new(MemoryStore::new()),
         };
-        let j = Arc::new(Mutex::new(Journal::open(store).map_err(|e| e.to_string())?));
+        let j = JournalHandle::new(Journal::open(store).map_err(|e| e.to_string())?);
         self.journal = Some(j.clone());
         Ok(j)
     }
@@ -283,7 +284,7 @@ impl ActuatorOrchestration {
             tracing::error!(phase = ?f.phase, task = %f.task, error = %f.error, "failed");
         }
         if let Some(j) = &self.journal {
-            let mut g = j.lock().unwrap_or_else(|p| p.into_inner());
+            let mut g = j.lock();
             let _ = g.set_meta("status", Some(&format!("{status:?}")));
         }
         self.emit(Event::OrchestrationFinished {

@@ -8,7 +8,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
-use super::{ActuatorOrchestration, Failure, PhaseWalk, SharedJournal, walk_phase};
+use super::{ActuatorOrchestration, Failure, JournalHandle, PhaseWalk, walk_phase};
 use crate::engine::{Dag, NodeError, NodeId, Work};
 use crate::events::Phase;
 use crate::model::At;
@@ -28,7 +28,7 @@ struct ProvisionWork {
     world: Shared,
     system: String,
     res: Vec<Res>,
-    journal: SharedJournal,
+    journal: JournalHandle,
 }
 
 impl Work for ProvisionWork {
@@ -43,7 +43,8 @@ impl Work for ProvisionWork {
             self.system.clone(),
         );
         async move {
-            record(&journal, |j| j.intent(&key, &kind, meta.clone()))?;
+            let (k, kd, m) = (key.clone(), kind.clone(), meta.clone());
+            journal.record(move |j| j.intent(&k, &kd, m)).await?;
             let cx = ProvisionCx::new(world.clone(), at, system);
             match proxy.provision(&cx).await {
                 Ok(outputs) => {
@@ -55,10 +56,11 @@ impl Work for ProvisionWork {
                     }
                     let mut data = meta;
                     data["outputs"] = json!(outputs);
-                    record(&journal, |j| j.done(&key, data))
+                    journal.record(move |j| j.done(&key, data)).await
                 }
                 Err(e) => {
-                    let _ = record(&journal, |j| j.failed(&key, &e.message));
+                    let (k, msg) = (key.clone(), e.message.clone());
+                    let _ = journal.record(move |j| j.failed(&k, &msg)).await;
                     Err(NodeError {
                         message: format!("{key}: {}", e.message),
                         retryable: e.retryable,
@@ -76,20 +78,10 @@ impl Work for ProvisionWork {
     }
 }
 
-pub(super) fn record(
-    journal: &SharedJournal,
-    f: impl FnOnce(
-        &mut crate::state::Journal<Box<dyn crate::state::StateStore + Send>>,
-    ) -> crate::state::Result<()>,
-) -> Result<(), NodeError> {
-    let mut g = journal.lock().unwrap_or_else(|p| p.into_inner());
-    f(&mut g).map_err(|e| NodeError::fatal(format!("state journal: {e}")))
-}
-
 pub(super) async fn run(
     o: &mut ActuatorOrchestration,
     w: &Shared,
-    journal: &SharedJournal,
+    journal: &JournalHandle,
 ) -> bool {
     let proxies = o.all_proxies();
     // Every resource of the infra instance, with its proxy; all selection errors at once, before any
@@ -144,7 +136,7 @@ pub(super) async fn run(
     // Resume: what the state says exists is done; its outputs are back in the model for the rest.
     let mut done = HashSet::new();
     {
-        let j = journal.lock().unwrap_or_else(|p| p.into_inner());
+        let j = journal.lock();
         let mut g = lock(w);
         for (i, r) in res.iter().enumerate() {
             if let Some(e) = j.state().get(&r.key)

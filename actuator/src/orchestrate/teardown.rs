@@ -8,8 +8,8 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use super::provision_phase::{outputs_of, record};
-use super::{ActuatorOrchestration, Failure, PhaseWalk, SharedJournal, walk_phase};
+use super::provision_phase::outputs_of;
+use super::{ActuatorOrchestration, Failure, JournalHandle, PhaseWalk, walk_phase};
 use crate::engine::{Dag, NodeError, NodeId, Work};
 use crate::events::Phase;
 use crate::provision::{Provisioned, ProvisionerProxy};
@@ -24,7 +24,7 @@ struct Del {
 
 struct TeardownWork {
     dels: Vec<Del>,
-    journal: SharedJournal,
+    journal: JournalHandle,
 }
 
 impl Work for TeardownWork {
@@ -32,11 +32,16 @@ impl Work for TeardownWork {
         let d = &self.dels[node.index()];
         let (rec, proxy, journal) = (d.rec.clone(), d.proxy.clone(), self.journal.clone());
         async move {
-            record(&journal, |j| j.undo_intent(&rec.key))?;
+            let k = rec.key.clone();
+            journal.record(move |j| j.undo_intent(&k)).await?;
             match proxy.deprovision(&rec).await {
-                Ok(()) => record(&journal, |j| j.undone(&rec.key)),
+                Ok(()) => {
+                    let k = rec.key.clone();
+                    journal.record(move |j| j.undone(&k)).await
+                }
                 Err(e) => {
-                    let _ = record(&journal, |j| j.failed(&rec.key, &e.message));
+                    let (k, msg) = (rec.key.clone(), e.message.clone());
+                    let _ = journal.record(move |j| j.failed(&k, &msg)).await;
                     Err(NodeError {
                         message: format!("{}: {}", rec.key, e.message),
                         retryable: e.retryable,
@@ -54,11 +59,11 @@ impl Work for TeardownWork {
     }
 }
 
-pub(super) async fn run(o: &mut ActuatorOrchestration, journal: &SharedJournal) -> bool {
+pub(super) async fn run(o: &mut ActuatorOrchestration, journal: &JournalHandle) -> bool {
     let proxies = o.all_proxies();
     type Recorded = (String, String, Arc<Value>);
     let (entries, tasks): (Vec<Recorded>, Vec<String>) = {
-        let j = journal.lock().unwrap_or_else(|p| p.into_inner());
+        let j = journal.lock();
         let st = j.state();
         let tasks = st
             .iter()
@@ -74,11 +79,11 @@ pub(super) async fn run(o: &mut ActuatorOrchestration, journal: &SharedJournal) 
     };
     // Config tasks are not undone; forgetting them makes the next `up` run them again.
     for t in tasks {
-        if let Err(e) = record(journal, |j| j.forget(&t)) {
+        if let Err(e) = journal.lock().forget(&t) {
             o.failures.push(Failure {
                 phase: Phase::Teardown,
                 task: t,
-                error: e.message,
+                error: e.to_string(),
             });
         }
     }

@@ -29,6 +29,8 @@ use super::{Error, Op, Record, Result, State, StateStore, now_ms};
 pub struct Journal<S: StateStore> {
     store: S,
     state: State,
+    /// Records of an open batch, not yet in the store (see [`Journal::batch`]).
+    pending: Option<Vec<Record>>,
 }
 
 impl<S: StateStore> Journal<S> {
@@ -40,7 +42,11 @@ impl<S: StateStore> Journal<S> {
     /// ```
     pub fn open(mut store: S) -> Result<Self> {
         let state = store.load()?;
-        Ok(Self { store, state })
+        Ok(Self {
+            store,
+            state,
+            pending: None,
+        })
     }
 
     /// The current state.
@@ -179,6 +185,50 @@ impl<S: StateStore> Journal<S> {
         self.store.compact(&self.state)
     }
 
+    /// Runs `f`, whose records reach the store together in one append (one sync for
+    /// [`FileStore`](super::FileStore)) when it returns: group commit for many
+    /// concurrent writers. Nothing written in `f` counts as durable before this
+    /// returns `Ok`; on error the state is reloaded from the store, so it again
+    /// shows only what the store holds.
+    ///
+    /// ```
+    /// use actuator::state::{Journal, MemoryStore};
+    /// let mut j = Journal::open(MemoryStore::new()).unwrap();
+    /// let results = j.batch(|j| {
+    ///     (0..3).map(|i| j.intent(&format!("infra.n{i}"), "test.Network", serde_json::json!({}))).collect::<Vec<_>>()
+    /// }).unwrap();
+    /// assert!(results.iter().all(Result::is_ok));
+    /// assert_eq!(j.store().pending(), 3);
+    /// assert_eq!(j.state().len(), 3);
+    /// ```
+    pub fn batch<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> Result<R> {
+        self.pending = Some(Vec::new());
+        let r = f(self);
+        let records = self.pending.take().unwrap_or_default();
+        if records.is_empty() {
+            return Ok(r);
+        }
+        if let Err(e) = self.store.append(&records) {
+            // The state already shows the batch; bring it back to what the store holds.
+            if let Ok(state) = self.store.load() {
+                self.state = state;
+            }
+            return Err(e);
+        }
+        self.maybe_compact();
+        Ok(r)
+    }
+
+    fn maybe_compact(&mut self) {
+        if self.store.wants_compaction(&self.state) {
+            // The records are already durable in the journal, which alone is a
+            // complete history; a failed compaction only costs load time.
+            if let Err(e) = self.store.compact(&self.state) {
+                tracing::warn!(error = %e, "automatic state compaction failed; will retry");
+            }
+        }
+    }
+
     /// Like [`write`](Self::write) for a key that must exist; the record
     /// carries the entry's kind so each journal line stands on its own.
     fn write_known(&mut self, op: Op, key: &str, data: Value) -> Result<()> {
@@ -198,15 +248,14 @@ impl<S: StateStore> Journal<S> {
             kind,
             data: Arc::new(data),
         };
+        if let Some(pending) = &mut self.pending {
+            self.state.apply(&rec);
+            pending.push(rec);
+            return Ok(());
+        }
         self.store.append(std::slice::from_ref(&rec))?;
         self.state.apply(&rec);
-        if self.store.wants_compaction(&self.state) {
-            // The record is already durable in the journal, which alone is a
-            // complete history; a failed compaction only costs load time.
-            if let Err(e) = self.store.compact(&self.state) {
-                tracing::warn!(error = %e, "automatic state compaction failed; will retry");
-            }
-        }
+        self.maybe_compact();
         Ok(())
     }
 }

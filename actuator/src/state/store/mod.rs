@@ -83,6 +83,17 @@ pub trait StateStore {
         let _ = state;
         false
     }
+
+    /// Whether an append is made durable (synced to disk): callers group appends to durable
+    /// stores so that concurrent writers share syncs.
+    ///
+    /// ```
+    /// use actuator::state::{MemoryStore, StateStore};
+    /// assert!(!MemoryStore::new().is_durable());
+    /// ```
+    fn is_durable(&self) -> bool {
+        true
+    }
 }
 
 impl<T: StateStore + ?Sized> StateStore for Box<T> {
@@ -97,6 +108,9 @@ impl<T: StateStore + ?Sized> StateStore for Box<T> {
     }
     fn wants_compaction(&self, state: &State) -> bool {
         (**self).wants_compaction(state)
+    }
+    fn is_durable(&self) -> bool {
+        (**self).is_durable()
     }
 }
 
