@@ -9,7 +9,6 @@ use actuator::events::{Collect, Event, Phase, Status};
 use actuator::orchestrate::ActuatorOrchestration;
 use actuator::prelude::*;
 
-
 #[derive(InfraModel)]
 struct Hosts {
     #[component(StaticServer::new("front", "127.0.0.1"))]

@@ -38,6 +38,8 @@ mod copy;
 mod error;
 mod local;
 mod quote;
+#[cfg(feature = "ssh")]
+pub mod ssh;
 mod sys;
 #[cfg(test)]
 mod tests;
@@ -52,6 +54,8 @@ use futures::future::BoxFuture;
 pub use error::{ExecError, InvalidEnvName};
 pub use local::LocalAgent;
 pub use quote::{export_line, shell_quote};
+#[cfg(feature = "ssh")]
+pub use ssh::{HostKeyPolicy, SshAgent, SshOptions};
 
 /// A text transformation applied by [`Action::Copy`] to the copied text.
 ///

@@ -182,4 +182,8 @@ impl StateStore for MemoryStore {
         self.pending = 0;
         Ok(())
     }
+
+    fn is_durable(&self) -> bool {
+        false
+    }
 }
