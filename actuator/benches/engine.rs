@@ -3,6 +3,8 @@
 //! Each scenario runs in a fresh child process (`--scenario NAME`) so the
 //! peak RSS (VmHWM) printed is that scenario's alone.
 
+mod common;
+
 use std::collections::HashSet;
 use std::process::Command;
 use std::sync::Arc;
@@ -50,16 +52,6 @@ fn main() {
         );
         print!("{}", String::from_utf8_lossy(&out.stdout));
     }
-}
-
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .unwrap_or(f64::NAN);
-    kb / 1024.0
 }
 
 fn chains(count: u32, len: u32) -> Dag {
@@ -165,7 +157,7 @@ fn queue(name: &str, dag: Dag) {
         dag.len(),
         dag.edge_count(),
         t.elapsed().as_secs_f64() * 1e3,
-        peak_rss_mb()
+        common::peak_mb()
     );
 }
 
@@ -185,7 +177,7 @@ fn overhead(name: &str, dag: Dag, max_concurrency: usize, on_worker: bool) {
         max_concurrency.to_string()
     };
     assert_eq!(report.succeeded.len(), nodes);
-    let rss = peak_rss_mb();
+    let rss = common::peak_mb();
     let met = elapsed <= Duration::from_secs(1) && rss <= 300.0;
     println!(
         "{name:20} {nodes} nodes, {edges} edges, max_concurrency {limit}: walk {:6.1} ms ({:.2} µs/node), peak RSS {rss:5.1} MB [goal <= 1 s, <= 300 MB: {}]",

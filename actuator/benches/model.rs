@@ -6,6 +6,8 @@
 //!   `ctx.comp.container` — then every reference resolved into the dependency graph and ordered.
 //! * `roles N`: a namespace of N keyed roles whose `host_ref`s grow the infra one server per role.
 
+mod common;
+
 use std::process::Command;
 use std::time::Instant;
 
@@ -37,15 +39,6 @@ namespace! {
         vars { NODE = "node-!{ID}" }
         grid: MultiRole = MultiRole::new(Role::new("node").host_ref(infra.workers[ctx.name]).var("ID", ctx.name)),
     }
-}
-
-fn peak_mb() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// Kahn's algorithm over the edges: proves the graph is complete and acyclic, as the engine would.
@@ -99,7 +92,7 @@ fn resources(n: usize) {
         "resources: {leaves} built in {:.3} s; {edges} dependency edges resolved and ordered ({ordered} nodes) in {:.3} s total; peak {:.0} MB",
         built.as_secs_f64(),
         total.as_secs_f64(),
-        peak_mb()
+        common::peak_mb()
     );
 }
 
@@ -118,7 +111,7 @@ fn roles(n: usize) {
         infra.keys(infra.root().workers).len(),
         built.as_secs_f64(),
         built.as_secs_f64() * 1e6 / n as f64,
-        peak_mb()
+        common::peak_mb()
     );
 }
 

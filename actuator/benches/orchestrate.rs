@@ -5,6 +5,8 @@
 //! * `chains N`: 10 chains of N/10 resources, each depending on the previous one's output;
 //! * `file N`: the flat case with the state journalled to disk (every record synced).
 
+mod common;
+
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,15 +35,6 @@ struct Chains {
         Server::new("link", "img").mem(ctx.model.links[prev(ctx.name)].id)
     }))]
     links: MultiResource<Server>,
-}
-
-fn peak_mb() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 fn run(what: &str, n: usize) {
@@ -89,7 +82,7 @@ fn run(what: &str, n: usize) {
         built.as_secs_f64(),
         (total - built).as_secs_f64(),
         (total - built).as_secs_f64() * 1e6 / n as f64,
-        peak_mb()
+        common::peak_mb()
     );
 }
 

@@ -1,9 +1,42 @@
 use std::path::PathBuf;
 
 use super::tasks::Task;
-use crate::model::{At, IntoRef, Located};
-use crate::namespace::Role;
+use crate::model::At;
 use crate::secret::Secret;
+
+/// Builder methods for who runs a task and where, shared by [`Task`] and [`ConfigDefaults`] (the
+/// same five settings, set on one task or as a model's defaults).
+macro_rules! login_builders {
+    () => {
+        /// Sets the role: whose variables the task reads and, unless `run_from` says otherwise,
+        /// whose host runs it.
+        pub fn role(mut self, r: impl $crate::model::IntoRef<$crate::namespace::Role>) -> Self {
+            self.role = Some($crate::model::Located::at(&r.into_ref()));
+            self
+        }
+        /// Runs on this role's host (with the task role's variables).
+        pub fn run_from(mut self, r: impl $crate::model::IntoRef<$crate::namespace::Role>) -> Self {
+            self.run_from = Some($crate::model::Located::at(&r.into_ref()));
+            self
+        }
+        /// Sets the remote user.
+        pub fn remote_user(mut self, u: impl Into<String>) -> Self {
+            self.remote_user = Some(u.into());
+            self
+        }
+        /// Sets the remote password.
+        pub fn remote_pass(mut self, p: $crate::secret::Secret) -> Self {
+            self.remote_pass = Some(p);
+            self
+        }
+        /// Sets the private key file.
+        pub fn private_key_file(mut self, p: impl Into<std::path::PathBuf>) -> Self {
+            self.private_key_file = Some(p.into());
+            self
+        }
+    };
+}
+pub(crate) use login_builders;
 
 /// What a config model's tasks get when they do not say: `defaults { … }` in `config!`.
 ///
@@ -40,31 +73,7 @@ pub struct ConfigDefaults {
 }
 
 impl ConfigDefaults {
-    /// Sets the default role.
-    pub fn role(mut self, r: impl IntoRef<Role>) -> Self {
-        self.role = Some(r.into_ref().at());
-        self
-    }
-    /// Sets the default host role.
-    pub fn run_from(mut self, r: impl IntoRef<Role>) -> Self {
-        self.run_from = Some(r.into_ref().at());
-        self
-    }
-    /// Sets the default remote user.
-    pub fn remote_user(mut self, u: impl Into<String>) -> Self {
-        self.remote_user = Some(u.into());
-        self
-    }
-    /// Sets the default remote password.
-    pub fn remote_pass(mut self, p: Secret) -> Self {
-        self.remote_pass = Some(p);
-        self
-    }
-    /// Sets the default private key file.
-    pub fn private_key_file(mut self, p: impl Into<PathBuf>) -> Self {
-        self.private_key_file = Some(p.into());
-        self
-    }
+    login_builders!();
 
     /// These defaults, falling back to `outer` where unset (an inner model inside an outer one).
     pub fn or(self, outer: &ConfigDefaults) -> ConfigDefaults {

@@ -107,31 +107,8 @@ impl Task {
     pub fn name(&self) -> &str {
         &self.name
     }
-    /// Binds the task to a role.
-    pub fn role(mut self, r: impl IntoRef<Role>) -> Self {
-        self.role = Some(r.into_ref().at());
-        self
-    }
-    /// Runs on another role's host (with this task's role's variables).
-    pub fn run_from(mut self, r: impl IntoRef<Role>) -> Self {
-        self.run_from = Some(r.into_ref().at());
-        self
-    }
-    /// Sets the remote user.
-    pub fn remote_user(mut self, u: impl Into<String>) -> Self {
-        self.remote_user = Some(u.into());
-        self
-    }
-    /// Sets the remote password.
-    pub fn remote_pass(mut self, p: Secret) -> Self {
-        self.remote_pass = Some(p);
-        self
-    }
-    /// Sets the private key file.
-    pub fn private_key_file(mut self, p: impl Into<PathBuf>) -> Self {
-        self.private_key_file = Some(p.into());
-        self
-    }
+    super::defaults::login_builders!();
+
     /// Sets the working directory.
     pub fn chdir(mut self, d: impl Into<String>) -> Self {
         self.chdir = Some(d.into());

@@ -505,18 +505,7 @@ pub trait Model: Members {
 
     /// The skeleton tree of the model type (for `path()` of class-level references).
     fn class_tree() -> Tree {
-        let mut nodes = Vec::new();
-        push_node(&mut nodes, u32::MAX, Step::Root, NodeKind::Root);
-        Self::layout_members(&mut nodes, 0);
-        Tree {
-            id: Self::class_id(),
-            name: Self::NAME.into(),
-            type_name: Self::NAME,
-            kind: ModelKind::Class,
-            nodes,
-            long_names: Self::LONG_NAMES,
-            vars: Default::default(),
-        }
+        skeleton::<Self>(Self::class_id(), Self::NAME, ModelKind::Class)
     }
 }
 
@@ -531,27 +520,9 @@ pub fn __instantiate<M: Model>(w: Shared, name: &str) -> Instance<M> {
             "this system already has a {:?} model; create another system for a second one",
             M::KIND
         );
-        let mut nodes = Vec::new();
-        push_node(&mut nodes, u32::MAX, Step::Root, NodeKind::Root);
-        M::layout_members(&mut nodes, 0);
-        g.trees.push(Tree {
-            id,
-            name: name.into(),
-            type_name: M::NAME,
-            kind: M::KIND,
-            nodes,
-            long_names: M::LONG_NAMES,
-            vars: Default::default(),
-        });
+        g.trees.push(skeleton::<M>(id, name, M::KIND));
     }
-    let root = At::root(id);
-    let view = Within {
-        path: M::members_path(root),
-        container: (),
-        key: "".into_key(),
-        idx: None,
-    };
-    M::build_members(&w, root, view);
+    build_root::<M>(&w, id);
     Instance {
         world: w,
         id,
@@ -714,20 +685,28 @@ pub fn model_id(w: &Shared, kind: ModelKind) -> ModelId {
 /// registered as the system's config model. Returns its root.
 pub(crate) fn instantiate_nested<M: Model>(w: &Shared) -> At {
     let id = ModelId::fresh();
-    {
-        let mut nodes = Vec::new();
-        push_node(&mut nodes, u32::MAX, Step::Root, NodeKind::Root);
-        M::layout_members(&mut nodes, 0);
-        lock(w).trees.push(Tree {
-            id,
-            name: M::NAME.into(),
-            type_name: M::NAME,
-            kind: M::KIND,
-            nodes,
-            long_names: M::LONG_NAMES,
-            vars: Default::default(),
-        });
+    lock(w).trees.push(skeleton::<M>(id, M::NAME, M::KIND));
+    build_root::<M>(w, id)
+}
+
+/// A tree holding the static skeleton of model `M`, nothing built yet.
+fn skeleton<M: Model + ?Sized>(id: ModelId, name: &str, kind: ModelKind) -> Tree {
+    let mut nodes = Vec::new();
+    push_node(&mut nodes, u32::MAX, Step::Root, NodeKind::Root);
+    M::layout_members(&mut nodes, 0);
+    Tree {
+        id,
+        name: name.into(),
+        type_name: M::NAME,
+        kind,
+        nodes,
+        long_names: M::LONG_NAMES,
+        vars: Default::default(),
     }
+}
+
+/// Evaluates every member of the model whose tree is `id`; returns its root.
+fn build_root<M: Model>(w: &Shared, id: ModelId) -> At {
     let root = At::root(id);
     let view = Within {
         path: M::members_path(root),

@@ -241,12 +241,23 @@ impl ActuatorOrchestration {
         Ok(g.state().clone())
     }
 
-    /// A new run starts with no failures and, if the last one was cancelled, a fresh token.
-    fn reset(&mut self) {
+    /// Starts a run: no failures yet, a fresh token if the last run was cancelled, the starting
+    /// event, and the journal (a state that cannot be opened is the run's one failure).
+    fn start(&mut self, phase: Phase) -> Result<JournalHandle, ()> {
         self.failures.clear();
         if self.cancel.is_cancelled() {
             self.cancel = CancellationToken::new();
         }
+        self.emit(Event::OrchestrationStarting {
+            system: self.system.clone(),
+        });
+        self.journal().map_err(|error| {
+            self.failures.push(Failure {
+                phase,
+                task: "state".into(),
+                error,
+            })
+        })
     }
 
     fn emit(&self, e: Event) {
@@ -299,20 +310,9 @@ impl ActuatorOrchestration {
     /// on failure `false`, with every failure logged and available from [`Self::failures`]. Calling
     /// it again resumes: what was done is not done again.
     pub async fn initiate_system(&mut self) -> bool {
-        self.reset();
-        self.emit(Event::OrchestrationStarting {
-            system: self.system.clone(),
-        });
-        let journal = match self.journal() {
+        let journal = match self.start(Phase::Provision) {
             Ok(j) => j,
-            Err(e) => {
-                self.failures.push(Failure {
-                    phase: Phase::Provision,
-                    task: "state".into(),
-                    error: e,
-                });
-                return self.finish(Status::AbortProvision);
-            }
+            Err(()) => return self.finish(Status::AbortProvision),
         };
         if let Some(w) = self.world.clone()
             && crate::model::build::lock(&w).infra().is_some()
@@ -349,20 +349,9 @@ impl ActuatorOrchestration {
     /// Deletes everything the state records as created, dependents first, and only that. Works
     /// without any model (a new process with the same system name and proxies).
     pub async fn teardown_system(&mut self) -> bool {
-        self.reset();
-        self.emit(Event::OrchestrationStarting {
-            system: self.system.clone(),
-        });
-        let journal = match self.journal() {
+        let journal = match self.start(Phase::Teardown) {
             Ok(j) => j,
-            Err(e) => {
-                self.failures.push(Failure {
-                    phase: Phase::Teardown,
-                    task: "state".into(),
-                    error: e,
-                });
-                return self.finish(Status::AbortDeprov);
-            }
+            Err(()) => return self.finish(Status::AbortDeprov),
         };
         self.status = Status::PerformingDeprov;
         self.emit(Event::TeardownStarting);

@@ -1,0 +1,471 @@
+//! Remote command lines: one `/bin/sh` script per task, every value quoted.
+//!
+//! The line sent in the SSH `exec` request is `exec /bin/sh -c '<outer>'`,
+//! whatever the login shell. The outer script traps `HUP`/`INT`/`TERM` to kill
+//! its whole process group (sshd makes each session its own group), runs the
+//! task in a background subshell and waits for it, so a signal from the agent
+//! (a timeout) ends the task and everything it started. The subshell does the
+//! local agent's checks in its order — working directory, `creates`,
+//! `removes` — then exports the environment and runs the action.
+//!
+//! When the checks decide instead of the action, the script writes a marker
+//! line starting with [`MARK`] to standard error: a skip exits 0, an error
+//! exits [`MARK_STATUS`] (127 for a missing program).
+
+use std::io;
+use std::path::Path;
+
+use crate::exec::{Action, ExecError, ExecTask, export_line, shell_quote};
+
+/// Starts a marker line on standard error (an ASCII record separator first:
+/// no command prints that by accident).
+pub(crate) const MARK: &str = "\u{1e}actuator:";
+/// The exit status of a script stopped by its checks.
+pub(crate) const MARK_STATUS: i32 = 113;
+
+/// A command to run on the host.
+#[derive(Debug)]
+pub(crate) struct Remote {
+    /// The `exec` request's command line.
+    pub line: String,
+    /// Sent on standard input, then end-of-file (a script's text).
+    pub stdin: Option<Vec<u8>>,
+}
+
+/// What a marker line reports.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Marker {
+    /// `creates` exists.
+    SkipCreates,
+    /// `removes` does not exist.
+    SkipRemoves,
+    /// `chdir` is missing, not a directory, or not enterable.
+    Chdir(io::ErrorKind),
+    /// The command's program was not found.
+    Spawn(io::ErrorKind),
+    /// The temporary script could not be made (`mktemp` or writing it).
+    TempScript(String),
+    /// A copy's preflight: the working directory, owner and group entries.
+    Info,
+}
+
+/// The marker at the start of `stderr`, if there is one.
+pub(crate) fn marker(stderr: &[u8]) -> Option<Marker> {
+    let text = std::str::from_utf8(stderr.strip_prefix(MARK.as_bytes())?).ok()?;
+    let line = text.lines().next().unwrap_or_default();
+    let (kind, what) = line.split_once(':').unwrap_or((line, ""));
+    let errno = |what: &str| match what {
+        "ENOENT" => io::ErrorKind::NotFound,
+        "ENOTDIR" => io::ErrorKind::NotADirectory,
+        "EACCES" => io::ErrorKind::PermissionDenied,
+        _ => io::ErrorKind::Other,
+    };
+    Some(match (kind, what) {
+        ("skip", "creates") => Marker::SkipCreates,
+        ("skip", "removes") => Marker::SkipRemoves,
+        ("chdir", e) => Marker::Chdir(errno(e)),
+        ("spawn", e) => Marker::Spawn(errno(e)),
+        ("tmp", what) => Marker::TempScript(what.to_owned()),
+        ("info", _) => Marker::Info,
+        _ => return None,
+    })
+}
+
+/// Refuses values that no shell word can carry.
+fn check_no_nul(task: &ExecTask, what: &str, value: &str) -> Result<(), ExecError> {
+    if value.contains('\0') {
+        return Err(ExecError::Invalid {
+            task: task.name.clone(),
+            message: format!("{what} contains a NUL byte"),
+        });
+    }
+    Ok(())
+}
+
+/// `printf` of a marker line, to standard error.
+fn mark(what: &str) -> String {
+    format!("printf '\\036actuator:{what}\\n' >&2")
+}
+
+/// The subshell's checks: working directory, `creates`, `removes`, then the
+/// exported environment.
+fn prelude(task: &ExecTask) -> Result<String, ExecError> {
+    let mut s = String::from("unset CDPATH\n");
+    if let Some(dir) = &task.chdir {
+        check_no_nul(task, "`chdir`", dir)?;
+        let q = shell_quote(dir);
+        s += &format!(
+            "cd -- {q} 2>/dev/null || {{ if [ ! -e {q} ]; then e=ENOENT; elif [ ! -d {q} ]; then e=ENOTDIR; else e=EACCES; fi; printf '\\036actuator:chdir:%s\\n' \"$e\" >&2; exit {MARK_STATUS}; }}\n"
+        );
+    }
+    if let Some(path) = &task.creates {
+        check_no_nul(task, "`creates`", path)?;
+        s += &format!(
+            "if [ -e {} ]; then {}; exit 0; fi\n",
+            shell_quote(path),
+            mark("skip:creates")
+        );
+    }
+    if let Some(path) = &task.removes {
+        check_no_nul(task, "`removes`", path)?;
+        s += &format!(
+            "if [ ! -e {} ]; then {}; exit 0; fi\n",
+            shell_quote(path),
+            mark("skip:removes")
+        );
+    }
+    for (name, value) in &task.env {
+        check_no_nul(task, &format!("environment variable `{name}`"), value)?;
+    }
+    let exports = export_line(&task.env).map_err(|e| ExecError::Invalid {
+        task: task.name.clone(),
+        message: e.to_string(),
+    })?;
+    if !exports.is_empty() {
+        s += &exports;
+        s.push('\n');
+    }
+    Ok(s)
+}
+
+/// The outer script: run `body` after the checks in a background subshell
+/// that a signal kills with its whole process group.
+fn supervised(setup: &str, cleanup: &str, inner: &str) -> String {
+    format!(
+        "{setup}( {inner}) &\nwait $!\ns=$?\n{cleanup}exit $s\n",
+        setup = setup,
+        inner = inner,
+        cleanup = cleanup
+    )
+}
+
+/// The `exec` request line running `script` under `/bin/sh`.
+fn via_sh(script: &str) -> String {
+    format!("exec /bin/sh -c {}", shell_quote(script))
+}
+
+/// The command line (and input) for `task`; `script` is the script's text
+/// for [`Action::Script`] (read by the caller).
+pub(crate) fn build(task: &ExecTask, script: Option<&[u8]>) -> Result<Remote, ExecError> {
+    const KILL_TRAP: &str = "trap 'kill -KILL 0' HUP INT TERM\n";
+    match &task.action {
+        Action::Ping => Ok(Remote {
+            line: "printf pong".into(),
+            stdin: None,
+        }),
+        Action::Command(line) => {
+            let argv = shell_words::split(line).map_err(|e| ExecError::BadCommand {
+                task: task.name.clone(),
+                message: e.to_string(),
+            })?;
+            let Some(program) = argv.first() else {
+                return Err(ExecError::BadCommand {
+                    task: task.name.clone(),
+                    message: "empty command".into(),
+                });
+            };
+            for arg in &argv {
+                check_no_nul(task, "the command", arg)?;
+            }
+            let words: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
+            let body = format!(
+                "command -v {} >/dev/null 2>&1 || {{ {}; exit 127; }}\nexec {}\n",
+                shell_quote(program),
+                mark("spawn:ENOENT"),
+                words.join(" ")
+            );
+            let inner = prelude(task)? + &body;
+            Ok(Remote {
+                line: via_sh(&supervised(KILL_TRAP, "", &inner)),
+                stdin: None,
+            })
+        }
+        Action::Shell(line) => {
+            check_no_nul(task, "the shell line", line)?;
+            let inner = prelude(task)? + &format!("exec /bin/sh -c {}\n", shell_quote(line));
+            Ok(Remote {
+                line: via_sh(&supervised(KILL_TRAP, "", &inner)),
+                stdin: None,
+            })
+        }
+        Action::Script { path, args, .. } => {
+            let text = script.unwrap_or_default();
+            for arg in args {
+                check_no_nul(task, "a script argument", arg)?;
+            }
+            let name = script_name(path);
+            let (interpreter, interpreter_arg) = interpreter(text);
+            let mut run = vec![shell_quote(&interpreter)];
+            if let Some(arg) = interpreter_arg {
+                run.push(shell_quote(&arg));
+            }
+            run.push(format!("\"$d\"/{}", shell_quote(&name)));
+            run.extend(args.iter().map(|a| shell_quote(a)));
+            let setup = format!(
+                "d=\ntrap 'rm -rf \"$d\"; kill -KILL 0' HUP INT TERM\n\
+                 m=$(umask)\numask 077\n\
+                 d=$(mktemp -d \"${{TMPDIR:-/tmp}}/actuator-script.XXXXXXXX\") || {{ {}; exit {MARK_STATUS}; }}\n\
+                 cat >\"$d\"/{n} && chmod 700 \"$d\"/{n} || {{ rm -rf \"$d\"; {}; exit {MARK_STATUS}; }}\n\
+                 umask \"$m\"\n",
+                mark("tmp:cannot create a temporary directory with mktemp"),
+                mark("tmp:cannot write the script"),
+                n = shell_quote(&name),
+            );
+            let inner = prelude(task)? + &format!("exec {}\n", run.join(" "));
+            Ok(Remote {
+                line: via_sh(&supervised(&setup, "rm -rf \"$d\"\n", &inner)),
+                stdin: Some(text.to_vec()),
+            })
+        }
+        Action::Copy(_) => Err(ExecError::Invalid {
+            task: task.name.clone(),
+            message: "copies do not run as a command line".into(),
+        }),
+    }
+}
+
+/// The checks of a copy, then its working directory and the `passwd` /
+/// `group` entries of its owner and group, after an `info` marker line:
+/// `pwd`, `u:<entry>`, `g:<entry>`.
+pub(crate) fn copy_preflight(
+    task: &ExecTask,
+    owner: Option<&str>,
+    group: Option<&str>,
+) -> Result<Remote, ExecError> {
+    let lookup = |db: &str, tag: &str, name: Option<&str>| -> Result<String, ExecError> {
+        Ok(match name {
+            Some(n) => {
+                check_no_nul(task, "the owner or group", n)?;
+                let q = shell_quote(n);
+                format!(
+                    "printf '{tag}:%s\\n' \"$(getent {db} {q} 2>/dev/null || awk -F: -v n={q} '$1 == n' /etc/{db} 2>/dev/null)\"\n"
+                )
+            }
+            None => format!("printf '{tag}:\\n'\n"),
+        })
+    };
+    let body = format!(
+        "{}pwd\n{}{}",
+        mark("info"),
+        lookup("passwd", "u", owner)?,
+        lookup("group", "g", group)?
+    );
+    let inner = prelude(task)? + &body;
+    Ok(Remote {
+        line: via_sh(&inner),
+        stdin: None,
+    })
+}
+
+/// The temporary script's file name: the local file's, else `script`.
+fn script_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty() && !n.contains('\0'))
+        .unwrap_or_else(|| "script".into())
+}
+
+/// The interpreter of a script: its `#!` line split as the kernel does
+/// (program, then the rest of the line as one optional argument), else
+/// `/bin/sh` — the local agent's rule.
+pub(crate) fn interpreter(text: &[u8]) -> (String, Option<String>) {
+    if let Some(rest) = text.strip_prefix(b"#!") {
+        let line = rest.split(|&b| b == b'\n').next().unwrap_or_default();
+        let line = String::from_utf8_lossy(line.trim_ascii()).replace('\0', "");
+        if !line.is_empty() {
+            return match line.find([' ', '\t']) {
+                Some(at) => {
+                    let arg = line[at..].trim();
+                    (
+                        line[..at].to_owned(),
+                        (!arg.is_empty()).then(|| arg.to_owned()),
+                    )
+                }
+                None => (line, None),
+            };
+        }
+    }
+    ("/bin/sh".into(), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    /// Runs an `exec` request line the way sshd does: `$SHELL -c line`.
+    fn run(remote: &Remote, cwd: &Path) -> (i32, String, String) {
+        use std::io::Write;
+        let mut child = Command::new("/bin/bash")
+            .arg("-c")
+            .arg(&remote.line)
+            .current_dir(cwd)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        if let Some(data) = &remote.stdin {
+            stdin.write_all(data).unwrap();
+        }
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    const HOSTILE: &[&str] = &[
+        "; touch pwned",
+        "$(touch pwned)",
+        "`touch pwned`",
+        "' ; touch pwned ; '",
+        "\" ; touch pwned ; \"",
+        "a\ntouch pwned\n",
+        "\\'$(touch pwned)",
+        "${HOME:-x}",
+        "",
+    ];
+
+    #[test]
+    fn hostile_env_values_and_arguments_stay_literal() {
+        let dir = tempfile::tempdir().unwrap();
+        for value in HOSTILE {
+            let task = ExecTask::new(
+                "t",
+                Action::Command(format!("printf %s|%s {} \"$V\"", shell_words::quote(value))),
+            )
+            .env("V", *value);
+            let (status, out, err) = run(&build(&task, None).unwrap(), dir.path());
+            assert_eq!((status, err.as_str()), (0, ""), "{value:?}");
+            assert_eq!(out, format!("{value}|$V"), "{value:?}");
+            let task =
+                ExecTask::new("t", Action::Shell(r#"printf %s "$V""#.into())).env("V", *value);
+            let (status, out, _) = run(&build(&task, None).unwrap(), dir.path());
+            assert_eq!((status, out.as_str()), (0, *value), "{value:?}");
+        }
+        assert!(!dir.path().join("pwned").exists());
+    }
+
+    #[test]
+    fn checks_run_in_the_local_agents_order() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/here"), "").unwrap();
+        let base = ExecTask::new("t", Action::Command("pwd".into())).chdir("sub");
+        let (s, out, _) = run(&build(&base, None).unwrap(), dir.path());
+        assert_eq!(
+            (s, out.trim_end()),
+            (0, dir.path().join("sub").to_str().unwrap())
+        );
+
+        let skipped = base.clone().creates("here");
+        let (s, out, err) = run(&build(&skipped, None).unwrap(), dir.path());
+        assert_eq!((s, out.as_str()), (0, ""));
+        assert_eq!(marker(err.as_bytes()), Some(Marker::SkipCreates));
+
+        let skipped = base.clone().removes("nothing");
+        let (_, _, err) = run(&build(&skipped, None).unwrap(), dir.path());
+        assert_eq!(marker(err.as_bytes()), Some(Marker::SkipRemoves));
+
+        let missing = base.clone().chdir("nowhere");
+        let (s, _, err) = run(&build(&missing, None).unwrap(), dir.path());
+        assert_eq!(s, MARK_STATUS);
+        assert_eq!(
+            marker(err.as_bytes()),
+            Some(Marker::Chdir(io::ErrorKind::NotFound))
+        );
+        let file = base.clone().chdir("sub/here");
+        let (_, _, err) = run(&build(&file, None).unwrap(), dir.path());
+        assert_eq!(
+            marker(err.as_bytes()),
+            Some(Marker::Chdir(io::ErrorKind::NotADirectory))
+        );
+    }
+
+    #[test]
+    fn missing_programs_are_reported_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let task = ExecTask::new("t", Action::Command("no-such-program-actuator x".into()));
+        let (s, _, err) = run(&build(&task, None).unwrap(), dir.path());
+        assert_eq!(s, 127);
+        assert_eq!(
+            marker(err.as_bytes()),
+            Some(Marker::Spawn(io::ErrorKind::NotFound))
+        );
+        let task = ExecTask::new("t", Action::Command("sh -c 'exit 127'".into()));
+        let (s, _, err) = run(&build(&task, None).unwrap(), dir.path());
+        assert_eq!((s, marker(err.as_bytes())), (127, None));
+    }
+
+    #[test]
+    fn scripts_run_through_their_interpreter_and_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = b"#!/bin/sh -e\nprintf '%s|' \"$0\" \"$@\" > out\n";
+        let task = ExecTask::new(
+            "t",
+            Action::Script {
+                path: "deploy.sh".into(),
+                args: vec!["a b".into(), "$(touch pwned)".into()],
+                content: None,
+            },
+        )
+        .env("TMPDIR", dir.path().to_str().unwrap());
+        let remote = build(&task, Some(text)).unwrap();
+        // The temporary directory honours $TMPDIR of the login; use a private one here.
+        let remote = Remote {
+            line: format!(
+                "TMPDIR={}; export TMPDIR; {}",
+                shell_quote(dir.path().to_str().unwrap()),
+                remote.line
+            ),
+            ..remote
+        };
+        let (s, _, err) = run(&remote, dir.path());
+        assert_eq!((s, err.as_str()), (0, ""));
+        let out = std::fs::read_to_string(dir.path().join("out")).unwrap();
+        let parts: Vec<&str> = out.split('|').collect();
+        assert!(parts[0].ends_with("/deploy.sh"), "{out}");
+        assert_eq!(&parts[1..], ["a b", "$(touch pwned)", ""]);
+        assert!(!dir.path().join("pwned").exists());
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("actuator-script")
+            })
+            .collect();
+        assert!(left.is_empty(), "temporary script left behind");
+    }
+
+    #[test]
+    fn nul_bytes_and_bad_names_are_refused() {
+        let task = ExecTask::new("t", Action::Shell("true".into())).env("A", "x\0y");
+        assert!(matches!(build(&task, None), Err(ExecError::Invalid { .. })));
+        let task = ExecTask::new("t", Action::Command("".into()));
+        assert!(matches!(
+            build(&task, None),
+            Err(ExecError::BadCommand { .. })
+        ));
+        let task = ExecTask::new("t", Action::Command("echo 'open".into()));
+        assert!(matches!(
+            build(&task, None),
+            Err(ExecError::BadCommand { .. })
+        ));
+    }
+
+    #[test]
+    fn shebang_rules() {
+        assert_eq!(interpreter(b"echo"), ("/bin/sh".into(), None));
+        assert_eq!(interpreter(b"#!/bin/bash\n"), ("/bin/bash".into(), None));
+        assert_eq!(
+            interpreter(b"#! /usr/bin/env  python3 -u \r\nprint()"),
+            ("/usr/bin/env".into(), Some("python3 -u".into()))
+        );
+    }
+}
