@@ -313,3 +313,29 @@ fn events_are_delivered_exactly_once() {
         Some(Event::OrchestrationFinished { .. })
     ));
 }
+
+#[derive(InfraModel)]
+#[infra(namespace = Sizing)]
+struct Sized {
+    #[component(Server::new("db", "debian-12").mem(ctx.nexus.ns.v.MEMSIZE))]
+    db: Server,
+}
+
+namespace! {
+    struct Sizing for Sized {
+        vars { BASE = "4", MEMSIZE = "!{BASE}096" }
+        db: Role = Role::new("db").host_ref(infra.db),
+    }
+}
+
+#[test]
+fn a_resource_argument_can_read_a_namespace_variable() {
+    use actuator::model::Located;
+    use actuator::provision::ProvisionCx;
+    let infra = Sized::instance("s");
+    let _ns = Sizing::instance("n", &infra);
+    let db: Server = infra.get(&infra.root().db).unwrap();
+    let cx = ProvisionCx::new(infra.world().clone(), infra.root().db.at(), "sys");
+    let mem: String = cx.resolve(db.mem.as_ref().unwrap()).unwrap();
+    assert_eq!(mem, "4096");
+}

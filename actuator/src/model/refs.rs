@@ -131,6 +131,14 @@ pub enum Val<T> {
     Lit(T),
     /// Another component's output.
     Out(Out<T>),
+    /// A namespace variable (`ctx.nexus.ns.v.NAME`), expanded when the value is needed.
+    Var(crate::namespace::VarRef),
+}
+
+impl<T> From<crate::namespace::VarRef> for Val<T> {
+    fn from(v: crate::namespace::VarRef) -> Self {
+        Val::Var(v)
+    }
 }
 
 impl<T> From<Out<T>> for Val<T> {
@@ -180,6 +188,9 @@ impl<T: Refs> Refs for Val<T> {
         match self {
             Val::Lit(v) => v.visit_refs(f),
             Val::Out(o) => o.visit_refs(f),
+            // A variable is not a component: its value may read outputs, but those are resolved
+            // when the value is needed, after everything it names exists.
+            Val::Var(_) => {}
         }
     }
 }

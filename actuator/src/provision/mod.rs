@@ -142,6 +142,16 @@ impl ProvisionCx {
     {
         match v {
             Val::Lit(x) => Ok(x.clone()),
+            Val::Var(v) => {
+                let s = crate::namespace::var_value(&self.world, v.at(), v.name())
+                    .map_err(|e| ProxyError::fatal(format!("{}: {e}", self.path())))?;
+                s.parse().map_err(|e| {
+                    ProxyError::fatal(format!(
+                        "variable `{}` = {s:?} does not parse: {e}",
+                        v.name()
+                    ))
+                })
+            }
             Val::Out(o) => {
                 let s = self.output_of(o, o.attr())?;
                 s.parse().map_err(|e| {
