@@ -24,8 +24,8 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::events::{EventHandler, Fanout, JsonLines, Status, TracingHandler};
-use crate::orchestrate::{ActuatorOrchestration, GraphFormat};
+use crate::events::{EventHandler, Fanout, JsonLines, TracingHandler};
+use crate::orchestrate::{ActuatorOrchestration, FailureKind, GraphFormat};
 
 /// Success.
 pub const EXIT_OK: u8 = 0;
@@ -177,15 +177,8 @@ pub fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
                 for f in orch.failures() {
                     eprintln!("error: {:?} {}: {}", f.phase, f.task, f.error);
                 }
-                let invalid_run = orch
-                    .failures()
-                    .iter()
-                    .all(|f| f.task == "state" || f.task == "engine")
-                    || orch.status() == Status::AbortProvision
-                        && orch
-                            .failures()
-                            .iter()
-                            .any(|f| f.error.contains("provisioner prox"));
+                // A model that cannot run (or a state that cannot be used) is not a failed run.
+                let invalid_run = orch.failures().iter().any(|f| f.kind != FailureKind::Run);
                 if invalid_run {
                     EXIT_INVALID
                 } else {

@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use serde_json::json;
 
 use super::teardown::TASK_PREFIX;
-use super::{ActuatorOrchestration, Failure, JournalHandle, PhaseWalk, walk_phase};
+use super::{ActuatorOrchestration, Failure, FailureKind, JournalHandle, PhaseWalk, walk_phase};
 use crate::config::{NodeRole, Task, TaskGraph, TaskKind};
 use crate::engine::{Dag, Limit, NodeError, NodeId, Work};
 use crate::events::Phase;
@@ -194,6 +194,7 @@ pub(super) async fn run(
 ) -> bool {
     if let Err(cycle) = graph.topo_order() {
         o.failures.push(Failure {
+            kind: FailureKind::Model,
             phase: Phase::Configure,
             task: cycle.join(", "),
             error: "dependency cycle among these tasks".into(),
@@ -211,6 +212,7 @@ pub(super) async fn run(
                     Ok(e) => (Some(e), local, t.repeat_count, t.repeat_interval),
                     Err(e) => {
                         errors.push(Failure {
+                            kind: FailureKind::Model,
                             phase: Phase::Configure,
                             task: n.name.clone(),
                             error: e,

@@ -60,11 +60,25 @@ use journal::JournalHandle;
 type GraphFn = Arc<dyn Fn() -> TaskGraph + Send + Sync>;
 type ReportFn = Arc<dyn Fn() -> Vec<RoleReport> + Send + Sync>;
 
+/// What kind of thing went wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// A resource or task was tried and failed.
+    Run,
+    /// The model cannot run as given (no proxy for a resource, an unresolved variable, a cycle, a
+    /// proxy the state needs but the run lacks); found before anything was tried.
+    Model,
+    /// The state cannot be read or is locked by another process.
+    State,
+}
+
 /// A failure of one resource or task, as reported at the end of a run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Failure {
     /// Which phase.
     pub phase: Phase,
+    /// What kind of failure.
+    pub kind: FailureKind,
     /// The resource's model path or the task's name.
     pub task: String,
     /// What went wrong.
@@ -253,6 +267,7 @@ impl ActuatorOrchestration {
         });
         self.journal().map_err(|error| {
             self.failures.push(Failure {
+                kind: FailureKind::State,
                 phase,
                 task: "state".into(),
                 error,
@@ -486,6 +501,7 @@ async fn walk_phase(o: &mut ActuatorOrchestration, w: PhaseWalk) -> bool {
             });
             for (n, e) in &r.failed {
                 o.failures.push(Failure {
+                    kind: FailureKind::Run,
                     phase,
                     task: names[n.index()].clone(),
                     error: e.message.clone(),
@@ -495,6 +511,7 @@ async fn walk_phase(o: &mut ActuatorOrchestration, w: PhaseWalk) -> bool {
         }
         Ok(Err(e)) => {
             o.failures.push(Failure {
+                kind: FailureKind::Model,
                 phase,
                 task: "engine".into(),
                 error: e.to_string(),
@@ -503,6 +520,7 @@ async fn walk_phase(o: &mut ActuatorOrchestration, w: PhaseWalk) -> bool {
         }
         Err(e) => {
             o.failures.push(Failure {
+                kind: FailureKind::Run,
                 phase,
                 task: "engine".into(),
                 error: e,

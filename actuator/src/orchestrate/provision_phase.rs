@@ -8,7 +8,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
-use super::{ActuatorOrchestration, Failure, JournalHandle, PhaseWalk, walk_phase};
+use super::{ActuatorOrchestration, Failure, FailureKind, JournalHandle, PhaseWalk, walk_phase};
 use crate::engine::{Dag, NodeError, NodeId, Work};
 use crate::events::Phase;
 use crate::model::At;
@@ -106,6 +106,7 @@ pub(super) async fn run(
                     proxy: p.clone(),
                 }),
                 Err(err) => errors.push(Failure {
+                    kind: FailureKind::Model,
                     phase: Phase::Provision,
                     task: key,
                     error: err.to_string(),

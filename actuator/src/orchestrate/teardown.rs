@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use super::provision_phase::outputs_of;
-use super::{ActuatorOrchestration, Failure, JournalHandle, PhaseWalk, walk_phase};
+use super::{ActuatorOrchestration, Failure, FailureKind, JournalHandle, PhaseWalk, walk_phase};
 use crate::engine::{Dag, NodeError, NodeId, Work};
 use crate::events::Phase;
 use crate::provision::{Provisioned, ProvisionerProxy};
@@ -81,6 +81,7 @@ pub(super) async fn run(o: &mut ActuatorOrchestration, journal: &JournalHandle) 
     for t in tasks {
         if let Err(e) = journal.lock().forget(&t) {
             o.failures.push(Failure {
+                kind: FailureKind::State,
                 phase: Phase::Teardown,
                 task: t,
                 error: e.to_string(),
@@ -106,6 +107,7 @@ pub(super) async fn run(o: &mut ActuatorOrchestration, journal: &JournalHandle) 
                 },
             )),
             None => o.failures.push(Failure {
+                kind: FailureKind::Model,
                 phase: Phase::Teardown,
                 task: key,
                 error: format!("created by proxy `{want}`, which this orchestration was not given"),
