@@ -13,9 +13,11 @@
 //! Every command is one remote line, `exec /bin/sh -c '<script>'`, whatever
 //! the login shell, so the semantics are the local agent's `/bin/sh`:
 //!
-//! * the script changes to `chdir`, checks `creates` / `removes`, exports the
-//!   environment (`export NAME='value'`, every value quoted with
-//!   [`shell_quote`](crate::exec::shell_quote)), then runs the action;
+//! * the script changes to `chdir`, checks `creates` / `removes`, then sets
+//!   the environment, which travels on the channel's standard input rather
+//!   than in the command line (any user of the host can read command lines in
+//!   the process list): one line of assignments whose values are rebuilt by
+//!   `printf` from octal escapes, so no value can be read as shell syntax;
 //! * [`Action::Command`] is split with shell-words rules and every argument is
 //!   quoted, so `$HOME;` or `$(id)` reach the program literally;
 //! * [`Action::Shell`] is run by a nested `/bin/sh -c` (the point of a shell
@@ -49,6 +51,8 @@
 //! password; with neither, the keys of a running `ssh-agent` and then
 //! `~/.ssh/id_ed25519`, `id_ecdsa` and `id_rsa`. Passwords, key material and
 //! environment values are never logged nor kept after the handshake.
+//! Credentials are used when a connection opens: later tasks for the same
+//! `(host, port, user)` share it, whatever credentials they carry.
 //!
 //! # Host keys
 //!
@@ -138,7 +142,9 @@ pub struct SshOptions {
     /// unauthenticated connections beyond its `MaxStartups` (10 by default).
     pub max_handshakes: usize,
     /// Most command channels open at once on one connection (plus one SFTP
-    /// session). sshd refuses sessions beyond its `MaxSessions` (10 by default).
+    /// session). sshd refuses sessions beyond its `MaxSessions` (10 by default)
+    /// and may still count channels just closed; the agent retries such
+    /// refusals for a while, but leaving headroom avoids them.
     pub max_channels: usize,
 }
 
@@ -153,7 +159,7 @@ impl Default for SshOptions {
             command_timeout: None,
             keepalive: Some(Duration::from_secs(30)),
             max_handshakes: 8,
-            max_channels: 8,
+            max_channels: 6,
         }
     }
 }

@@ -78,7 +78,7 @@ fn interpret(task: &ExecTask, raw: Raw) -> Result<ExecOutput, ExecError> {
                 source: io::Error::from(kind),
             });
         }
-        Some(Marker::Spawn(kind)) if raw.status == 127 => {
+        Some(Marker::Spawn(kind)) if raw.status == 127 || raw.status == 126 => {
             let program = match &task.action {
                 Action::Command(line) => shell_words::split(line)
                     .ok()
@@ -126,8 +126,11 @@ fn skipped(reason: String) -> ExecOutput {
     }
 }
 
-/// Closes the channel when dropped before [`CloseGuard::close`] (a task
-/// future dropped mid-way must not leave a session open on the host).
+/// Closes the channel when dropped before [`CloseGuard::close`]: a task
+/// future dropped mid-way (the orchestration was cancelled) must not leave a
+/// session open on the host, nor its command running. The command is sent
+/// `TERM` first, on which the remote script kills its process group — what
+/// the local agent does to its child's group when its future is dropped.
 struct CloseGuard(Option<ChannelWriteHalf<Msg>>);
 
 impl CloseGuard {
@@ -148,6 +151,7 @@ impl Drop for CloseGuard {
             && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
             rt.spawn(async move {
+                let _ = tx.signal(Sig::TERM).await;
                 let _ = tx.close().await;
             });
         }
@@ -175,13 +179,14 @@ pub(crate) async fn exec(
         .acquire()
         .await
         .map_err(|_| Failure::Broken("the connection is closing".into()))?;
-    let channel = match conn.handle.channel_open_session().await {
-        Ok(c) => c,
-        Err(e) if conn.handle.is_closed() => {
-            return Err(Failure::Broken(format!("cannot open a channel: {e}")));
+    let channel = open_channel(conn).await.map_err(|(e, broken)| {
+        let message = format!("cannot open a channel: {e}");
+        if broken {
+            Failure::Broken(message)
+        } else {
+            connection_error(message)
         }
-        Err(e) => return Err(connection_error(format!("cannot open a channel: {e}"))),
-    };
+    })?;
     conn.count_channel();
     let (mut rx, tx) = channel.split();
     let guard = CloseGuard(Some(tx));
@@ -267,6 +272,32 @@ pub(crate) async fn exec(
         None => Err(connection_error(
             "the channel closed before the command reported an exit status".into(),
         )),
+    }
+}
+
+/// How long to keep asking for a channel the host refuses for lack of sessions.
+const OPEN_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Opens a session channel. sshd refuses one beyond `MaxSessions`, which a
+/// channel just closed may still count: such refusals are retried for a
+/// while. The flag says whether the connection itself is broken.
+async fn open_channel(conn: &Conn) -> Result<russh::Channel<Msg>, (russh::Error, bool)> {
+    let give_up = Instant::now() + OPEN_PATIENCE;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match conn.handle.channel_open_session().await {
+            Ok(channel) => return Ok(channel),
+            Err(e) if conn.handle.is_closed() => return Err((e, true)),
+            Err(russh::Error::ChannelOpenFailure(
+                russh::ChannelOpenFailure::AdministrativelyProhibited
+                | russh::ChannelOpenFailure::ConnectFailed
+                | russh::ChannelOpenFailure::ResourceShortage,
+            )) if Instant::now() + pause < give_up => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            Err(e) => return Err((e, false)),
+        }
     }
 }
 

@@ -82,14 +82,16 @@ fn check_no_nul(task: &ExecTask, what: &str, value: &str) -> Result<(), ExecErro
     Ok(())
 }
 
-/// `printf` of a marker line, to standard error.
+/// `printf` of a marker line, to standard error (`what` is one of ours: no
+/// quote, backslash or `%`).
 fn mark(what: &str) -> String {
+    debug_assert!(!what.contains(['\'', '\\', '%']));
     format!("printf '\\036actuator:{what}\\n' >&2")
 }
 
-/// The subshell's checks: working directory, `creates`, `removes`, then the
-/// exported environment.
-fn prelude(task: &ExecTask) -> Result<String, ExecError> {
+/// The subshell's checks: working directory, `creates`, `removes`, then,
+/// with `env`, the environment read from standard input (see [`env_line`]).
+fn prelude(task: &ExecTask, env: bool) -> Result<String, ExecError> {
     let mut s = String::from("unset CDPATH\n");
     if let Some(dir) = &task.chdir {
         check_no_nul(task, "`chdir`", dir)?;
@@ -114,18 +116,66 @@ fn prelude(task: &ExecTask) -> Result<String, ExecError> {
             mark("skip:removes")
         );
     }
-    for (name, value) in &task.env {
-        check_no_nul(task, &format!("environment variable `{name}`"), value)?;
+    if env {
+        s += &format!("eval \"${ENV_VAR}\"\nunset {ENV_VAR}\n");
     }
-    let exports = export_line(&task.env).map_err(|e| ExecError::Invalid {
+    Ok(s)
+}
+
+/// The shell variable the outer script reads the environment line into.
+const ENV_VAR: &str = "__actuator_env";
+
+/// The task's environment as one line of assignments, sent on standard input
+/// rather than in the command line (which every user of the host can read in
+/// the process list). Each value is rebuilt by `printf` from a format that
+/// holds only letters, digits, a few punctuation marks and octal escapes, so
+/// the line is safe to `eval` whatever the values are.
+///
+/// `None` for an empty environment.
+fn env_line(task: &ExecTask) -> Result<Option<String>, ExecError> {
+    if task.env.is_empty() {
+        return Ok(None);
+    }
+    // Checks the names (as the local agent does) and builds nothing from them unchecked.
+    export_line(&task.env).map_err(|e| ExecError::Invalid {
         task: task.name.clone(),
         message: e.to_string(),
     })?;
-    if !exports.is_empty() {
-        s += &exports;
-        s.push('\n');
+    let mut line = String::new();
+    for (name, value) in &task.env {
+        check_no_nul(task, &format!("environment variable `{name}`"), value)?;
+        // The trailing `x` survives command substitution's removal of final newlines.
+        line += &format!(
+            "{name}=$(printf '{}x');{name}=${{{name}%x}};export {name};",
+            printf_format(value)
+        );
     }
-    Ok(s)
+    Ok(Some(line))
+}
+
+/// A `printf` format that prints `value` exactly: safe bytes as they are,
+/// `%` doubled, everything else as a three-digit octal escape.
+fn printf_format(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => out.push(b as char),
+            b' ' | b',' | b'.' | b'_' | b'+' | b':' | b'@' | b'/' | b'-' | b'=' => {
+                out.push(b as char)
+            }
+            b'%' => out.push_str("%%"),
+            _ => out.push_str(&format!("\\{b:03o}")),
+        }
+    }
+    out
+}
+
+/// Reads the environment line (first line of standard input) in the outer script.
+fn read_env() -> String {
+    format!(
+        "IFS= read -r {ENV_VAR} || {{ {}; exit {MARK_STATUS}; }}\n",
+        mark("tmp:cannot read the environment")
+    )
 }
 
 /// The outer script: run `body` after the checks in a background subshell
@@ -168,25 +218,27 @@ pub(crate) fn build(task: &ExecTask, script: Option<&[u8]>) -> Result<Remote, Ex
                 check_no_nul(task, "the command", arg)?;
             }
             let words: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
-            let body = format!(
-                "command -v {} >/dev/null 2>&1 || {{ {}; exit 127; }}\nexec {}\n",
-                shell_quote(program),
-                mark("spawn:ENOENT"),
-                words.join(" ")
-            );
-            let inner = prelude(task)? + &body;
-            Ok(Remote {
-                line: via_sh(&supervised(KILL_TRAP, "", &inner)),
-                stdin: None,
-            })
+            // The local agent's spawn errors: a missing program, a path that is not executable.
+            let q = shell_quote(program);
+            let check = if program.contains('/') {
+                format!(
+                    "[ -e {q} ] || {{ {}; exit 127; }}\n[ -x {q} ] && [ ! -d {q} ] || {{ {}; exit 126; }}\n",
+                    mark("spawn:ENOENT"),
+                    mark("spawn:EACCES")
+                )
+            } else {
+                format!(
+                    "command -v {q} >/dev/null 2>&1 || {{ {}; exit 127; }}\n",
+                    mark("spawn:ENOENT")
+                )
+            };
+            let body = format!("{check}exec {}\n", words.join(" "));
+            Ok(with_env(task, KILL_TRAP, "", &body, None)?)
         }
         Action::Shell(line) => {
             check_no_nul(task, "the shell line", line)?;
-            let inner = prelude(task)? + &format!("exec /bin/sh -c {}\n", shell_quote(line));
-            Ok(Remote {
-                line: via_sh(&supervised(KILL_TRAP, "", &inner)),
-                stdin: None,
-            })
+            let body = format!("exec /bin/sh -c {}\n", shell_quote(line));
+            Ok(with_env(task, KILL_TRAP, "", &body, None)?)
         }
         Action::Script { path, args, .. } => {
             let text = script.unwrap_or_default();
@@ -211,17 +263,45 @@ pub(crate) fn build(task: &ExecTask, script: Option<&[u8]>) -> Result<Remote, Ex
                 mark("tmp:cannot write the script"),
                 n = shell_quote(&name),
             );
-            let inner = prelude(task)? + &format!("exec {}\n", run.join(" "));
-            Ok(Remote {
-                line: via_sh(&supervised(&setup, "rm -rf \"$d\"\n", &inner)),
-                stdin: Some(text.to_vec()),
-            })
+            let body = format!("exec {}\n", run.join(" "));
+            with_env(task, &setup, "rm -rf \"$d\"\n", &body, Some(text))
         }
         Action::Copy(_) => Err(ExecError::Invalid {
             task: task.name.clone(),
             message: "copies do not run as a command line".into(),
         }),
     }
+}
+
+/// The supervised command for `body`: the environment line (if any) first on
+/// standard input, then `input` (a script's text).
+fn with_env(
+    task: &ExecTask,
+    setup: &str,
+    cleanup: &str,
+    body: &str,
+    input: Option<&[u8]>,
+) -> Result<Remote, ExecError> {
+    let env = env_line(task)?;
+    let setup = match env {
+        Some(_) => read_env() + setup,
+        None => setup.to_owned(),
+    };
+    let inner = prelude(task, env.is_some())? + body;
+    let stdin = match (env, input) {
+        (None, None) => None,
+        (None, Some(text)) => Some(text.to_vec()),
+        (Some(line), text) => {
+            let mut data = line.into_bytes();
+            data.push(b'\n');
+            data.extend_from_slice(text.unwrap_or_default());
+            Some(data)
+        }
+    };
+    Ok(Remote {
+        line: via_sh(&supervised(&setup, cleanup, &inner)),
+        stdin,
+    })
 }
 
 /// The checks of a copy, then its working directory and the `passwd` /
@@ -245,12 +325,12 @@ pub(crate) fn copy_preflight(
         })
     };
     let body = format!(
-        "{}pwd\n{}{}",
+        "{}\npwd\n{}{}",
         mark("info"),
         lookup("passwd", "u", owner)?,
         lookup("group", "g", group)?
     );
-    let inner = prelude(task)? + &body;
+    let inner = prelude(task, false)? + &body;
     Ok(Remote {
         line: via_sh(&inner),
         stdin: None,
@@ -328,6 +408,9 @@ mod tests {
         "\\'$(touch pwned)",
         "${HOME:-x}",
         "",
+        "trailing newlines\n\n",
+        "%s%d%%\\n\\ \\012",
+        "é日本🦀\u{202e}\t\r",
     ];
 
     #[test]
@@ -348,6 +431,23 @@ mod tests {
             assert_eq!((status, out.as_str()), (0, *value), "{value:?}");
         }
         assert!(!dir.path().join("pwned").exists());
+    }
+
+    #[test]
+    fn environment_values_never_appear_in_the_command_line() {
+        let task = ExecTask::new("t", Action::Shell("true".into()))
+            .env("DB_PASSWORD", "s3cret-value")
+            .env("OTHER", "two\nlines");
+        let remote = build(&task, None).unwrap();
+        assert!(!remote.line.contains("s3cret"), "{}", remote.line);
+        // One line on standard input, holding no quote and no newline of the values.
+        let stdin = String::from_utf8(remote.stdin.unwrap()).unwrap();
+        assert_eq!(stdin.matches('\n').count(), 1, "{stdin:?}");
+        assert!(stdin.ends_with('\n'));
+        assert!(
+            stdin.contains("DB_PASSWORD=$(printf 's3cret-valuex')"),
+            "{stdin}"
+        );
     }
 
     #[test]
@@ -395,6 +495,20 @@ mod tests {
         assert_eq!(
             marker(err.as_bytes()),
             Some(Marker::Spawn(io::ErrorKind::NotFound))
+        );
+        std::fs::write(dir.path().join("plain"), "").unwrap();
+        let task = ExecTask::new("t", Action::Command("./plain".into()));
+        let (s, _, err) = run(&build(&task, None).unwrap(), dir.path());
+        assert_eq!(s, 126);
+        assert_eq!(
+            marker(err.as_bytes()),
+            Some(Marker::Spawn(io::ErrorKind::PermissionDenied))
+        );
+        let task = ExecTask::new("t", Action::Command("./missing".into()));
+        let (s, _, err) = run(&build(&task, None).unwrap(), dir.path());
+        assert_eq!(
+            (s, marker(err.as_bytes())),
+            (127, Some(Marker::Spawn(io::ErrorKind::NotFound)))
         );
         let task = ExecTask::new("t", Action::Command("sh -c 'exit 127'".into()));
         let (s, _, err) = run(&build(&task, None).unwrap(), dir.path());
