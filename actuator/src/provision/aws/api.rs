@@ -97,9 +97,9 @@ impl AwsError {
         let code = e.code().map(str::to_owned);
         let kind = match &e {
             SdkError::ConstructionFailure(_) => ErrKind::Local,
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-                ErrKind::Transient
-            }
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => ErrKind::Transient,
             SdkError::ServiceError(_) => match code.as_deref() {
                 Some(c) if THROTTLE_CODES.contains(&c) => ErrKind::Throttled,
                 Some(c) if TRANSIENT_CODES.contains(&c) => ErrKind::Transient,
@@ -146,7 +146,9 @@ impl AwsError {
     /// more.
     pub fn is_not_found(&self) -> bool {
         let c = self.code();
-        c.ends_with(".NotFound") || c.ends_with(".Malformed") && c.starts_with("InvalidInstanceID")
+        // An image id is never one this system just created: a wrong one is not retried.
+        (c.ends_with(".NotFound") && !c.starts_with("InvalidAMIID"))
+            || (c.ends_with(".Malformed") && c.starts_with("InvalidInstanceID"))
     }
 
     fn is_dependency(&self) -> bool {
@@ -334,6 +336,16 @@ impl Buckets {
 }
 
 /// What the proxy's EC2 calls did, for tests, benchmarks and progress reports.
+///
+/// ```
+/// use std::time::Duration;
+/// use actuator::provision::aws::CallStats;
+/// let s = CallStats {
+///     latencies: vec![Duration::from_millis(3), Duration::from_millis(9), Duration::from_millis(4)],
+///     ..CallStats::default()
+/// };
+/// assert_eq!(s.median_latency(), Some(Duration::from_millis(4)));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CallStats {
     /// Requests sent, by operation (`CreateVpc` …), retries included.
@@ -344,6 +356,9 @@ pub struct CallStats {
     pub throttle_wait: Duration,
     /// Round-trip time of each request, in order (for medians).
     pub latencies: Vec<Duration>,
+    /// Round trips made for each resource (by model path) in its last provision or teardown,
+    /// one after another (a batched look-up counts once for every resource it serves).
+    pub round_trips: BTreeMap<String, u64>,
 }
 
 impl CallStats {
@@ -374,7 +389,14 @@ impl Stats {
     pub fn call(&self, op: &str, took: Duration) {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         *g.calls.entry(op.to_owned()).or_default() += 1;
-        g.latencies.push(took);
+        // Bounded: a long-lived proxy keeps the first 100,000 round trips.
+        if g.latencies.len() < 100_000 {
+            g.latencies.push(took);
+        }
+    }
+    pub fn trips(&self, path: &str, n: u64) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.round_trips.insert(path.to_owned(), n);
     }
     pub fn retried(&self, code: &str) {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -385,11 +407,7 @@ impl Stats {
             .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
     }
     pub fn snapshot(&self) -> CallStats {
-        let mut s = self
-            .inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let mut s = self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone();
         s.throttle_wait = Duration::from_nanos(self.throttle_nanos.load(Ordering::Relaxed));
         s
     }
@@ -462,6 +480,12 @@ where
 }
 
 type Waiter<V> = oneshot::Sender<Result<Option<V>, AwsError>>;
+
+/// Keys waiting for the next request, and whether a task is sending requests.
+struct Queue<K, V> {
+    waiting: Vec<(K, Waiter<V>)>,
+    leading: bool,
+}
 /// The request a batcher sends for a set of keys; keys missing from the answer get `None`.
 pub(crate) type Fetch<K, V> =
     Arc<dyn Fn(Vec<K>) -> BoxFuture<'static, Result<HashMap<K, V>, AwsError>> + Send + Sync>;
@@ -470,7 +494,7 @@ pub(crate) type Fetch<K, V> =
 /// keys queue up, and the next request takes all of them (up to `max`). One `DescribeInstances`
 /// then serves every instance waiting to reach `running`.
 pub(crate) struct Batcher<K, V> {
-    state: Mutex<(Vec<(K, Waiter<V>)>, bool)>,
+    state: Mutex<Queue<K, V>>,
     max: usize,
     fetch: Fetch<K, V>,
 }
@@ -482,7 +506,10 @@ where
 {
     pub fn new(max: usize, fetch: Fetch<K, V>) -> Arc<Self> {
         Arc::new(Batcher {
-            state: Mutex::new((Vec::new(), false)),
+            state: Mutex::new(Queue {
+                waiting: Vec::new(),
+                leading: false,
+            }),
             max: max.max(1),
             fetch,
         })
@@ -493,8 +520,8 @@ where
         let (tx, rx) = oneshot::channel();
         let lead = {
             let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            st.0.push((key, tx));
-            !std::mem::replace(&mut st.1, true)
+            st.waiting.push((key, tx));
+            !std::mem::replace(&mut st.leading, true)
         };
         if lead {
             let me = self.clone();
@@ -508,12 +535,12 @@ where
         loop {
             let batch: Vec<(K, Waiter<V>)> = {
                 let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-                if st.0.is_empty() {
-                    st.1 = false;
+                if st.waiting.is_empty() {
+                    st.leading = false;
                     return;
                 }
-                let n = st.0.len().min(self.max);
-                st.0.drain(..n).collect()
+                let n = st.waiting.len().min(self.max);
+                st.waiting.drain(..n).collect()
             };
             let mut keys: Vec<K> = Vec::with_capacity(batch.len());
             for (k, _) in &batch {
@@ -546,7 +573,11 @@ mod tests {
             r.fetch_add(1, Ordering::SeqCst);
             async move {
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                Ok(keys.into_iter().filter(|k| k % 7 != 0).map(|k| (k, k * 2)).collect())
+                Ok(keys
+                    .into_iter()
+                    .filter(|k| k % 7 != 0)
+                    .map(|k| (k, k * 2))
+                    .collect())
             }
             .boxed()
         });
@@ -637,9 +668,11 @@ mod tests {
         .unwrap_err();
         assert!(e.message.contains("gave up"), "{}", e.message);
         assert!(t0.elapsed() <= s.not_found_deadline);
-        let e = retry(&s, &stats, Policy::Basic, "attach", || async { Err::<(), _>(nf()) })
-            .await
-            .unwrap_err();
+        let e = retry(&s, &stats, Policy::Basic, "attach", || async {
+            Err::<(), _>(nf())
+        })
+        .await
+        .unwrap_err();
         assert!(!e.message.contains("gave up"));
     }
 }

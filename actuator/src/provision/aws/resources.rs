@@ -81,6 +81,23 @@ impl Vpc {
 /// A subnet of a VPC.
 ///
 /// Outputs: `id`, `vpc_id`, `availability_zone`, `region`.
+///
+/// ```
+/// use actuator::prelude::*;
+/// use actuator::provision::aws::{Subnet, Vpc};
+///
+/// #[derive(InfraModel)]
+/// struct Net {
+///     #[component(Vpc::new("vpc", "10.0.0.0/16"))]
+///     vpc: Vpc,
+///     #[component(Subnet::new("public", ctx.model.vpc, "10.0.1.0/24")
+///         .availability_zone("eu-west-2a").map_public_ip_on_launch(true))]
+///     public: Subnet,
+/// }
+/// let net = Net::instance("net");
+/// let s = net.get::<Subnet>(&net.root().public).unwrap();
+/// assert_eq!(s.availability_zone.as_deref(), Some("eu-west-2a"));
+/// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(kind = "aws.Subnet", outputs(id: String, vpc_id: String, availability_zone: String, region: String))]
 pub struct Subnet {
@@ -140,6 +157,21 @@ impl Subnet {
 /// An internet gateway, attached to a VPC.
 ///
 /// Outputs: `id`, `vpc_id`, `region`.
+///
+/// ```
+/// use actuator::prelude::*;
+/// use actuator::provision::aws::{InternetGateway, Vpc};
+///
+/// #[derive(InfraModel)]
+/// struct Net {
+///     #[component(Vpc::new("vpc", "10.0.0.0/16"))]
+///     vpc: Vpc,
+///     #[component(InternetGateway::new("igw", ctx.model.vpc))]
+///     igw: InternetGateway,
+/// }
+/// let net = Net::instance("net");
+/// assert_eq!(net.get::<InternetGateway>(&net.root().igw).unwrap().vpc.at(), net.root().vpc.at());
+/// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(kind = "aws.InternetGateway", outputs(id: String, vpc_id: String, region: String))]
 pub struct InternetGateway {
@@ -168,6 +200,25 @@ impl InternetGateway {
 /// A route table of a VPC, associated with subnets.
 ///
 /// Outputs: `id`, `associations` (comma-separated association ids), `region`.
+///
+/// ```
+/// use actuator::prelude::*;
+/// use actuator::provision::aws::{RouteTable, Subnet, Vpc};
+///
+/// #[derive(InfraModel)]
+/// struct Net {
+///     #[component(Vpc::new("vpc", "10.0.0.0/16"))]
+///     vpc: Vpc,
+///     #[component(Subnet::new("a", ctx.model.vpc, "10.0.1.0/24"))]
+///     a: Subnet,
+///     #[component(Subnet::new("b", ctx.model.vpc, "10.0.2.0/24"))]
+///     b: Subnet,
+///     #[component(RouteTable::new("rtb", ctx.model.vpc, ctx.model.a).subnet(ctx.model.b))]
+///     rtb: RouteTable,
+/// }
+/// let net = Net::instance("net");
+/// assert_eq!(net.get::<RouteTable>(&net.root().rtb).unwrap().subnets.len(), 2);
+/// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(kind = "aws.RouteTable", outputs(id: String, associations: String, region: String))]
 pub struct RouteTable {
@@ -185,7 +236,11 @@ placement!(RouteTable);
 
 impl RouteTable {
     /// A route table `name` of `vpc`, associated with `subnet` (the original's signature).
-    pub fn new(name: impl Into<String>, vpc: impl IntoRef<Vpc>, subnet: impl IntoRef<Subnet>) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        vpc: impl IntoRef<Vpc>,
+        subnet: impl IntoRef<Subnet>,
+    ) -> Self {
         RouteTable::unassociated(name, vpc).subnet(subnet)
     }
     /// A route table with no subnet yet (add them with [`RouteTable::subnet`]).
@@ -327,6 +382,22 @@ impl Route {
 /// A security group of a VPC. Its cloud-side name is the component's display name.
 ///
 /// Outputs: `id`, `region`.
+///
+/// ```
+/// use actuator::provision::aws::SecurityGroup;
+/// # use actuator::prelude::*;
+/// # use actuator::provision::aws::Vpc;
+/// # #[derive(InfraModel)]
+/// # struct Net {
+/// #     #[component(Vpc::new("vpc", "10.0.0.0/16"))]
+/// #     vpc: Vpc,
+/// #     #[component(SecurityGroup::new("web", "web servers", ctx.model.vpc).region("eu-west-1"))]
+/// #     sg: SecurityGroup,
+/// # }
+/// # let net = Net::instance("net");
+/// let sg = net.get::<SecurityGroup>(&net.root().sg).unwrap();
+/// assert_eq!((sg.description.as_str(), sg.region.as_deref()), ("web servers", Some("eu-west-1")));
+/// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(kind = "aws.SecurityGroup", outputs(id: String, region: String))]
 pub struct SecurityGroup {
@@ -447,7 +518,15 @@ impl SecurityGroupRule {
         to: i32,
         cidr: impl Into<String>,
     ) -> Self {
-        SecurityGroupRule::new(name, security_group, RuleKind::Ingress, cidr, from, to, protocol)
+        SecurityGroupRule::new(
+            name,
+            security_group,
+            RuleKind::Ingress,
+            cidr,
+            from,
+            to,
+            protocol,
+        )
     }
     /// An egress rule for `protocol` ports `from..=to` to `cidr`.
     pub fn egress(
@@ -458,7 +537,15 @@ impl SecurityGroupRule {
         to: i32,
         cidr: impl Into<String>,
     ) -> Self {
-        SecurityGroupRule::new(name, security_group, RuleKind::Egress, cidr, from, to, protocol)
+        SecurityGroupRule::new(
+            name,
+            security_group,
+            RuleKind::Egress,
+            cidr,
+            from,
+            to,
+            protocol,
+        )
     }
 }
 
@@ -542,6 +629,27 @@ impl KeyPair {
 /// A network interface in a subnet.
 ///
 /// Outputs: `id`, `private_ip`, `region`.
+///
+/// ```
+/// use actuator::prelude::*;
+/// use actuator::provision::aws::{NetworkInterface, SecurityGroup, Subnet, Vpc};
+///
+/// #[derive(InfraModel)]
+/// struct Net {
+///     #[component(Vpc::new("vpc", "10.0.0.0/16"))]
+///     vpc: Vpc,
+///     #[component(Subnet::new("subnet", ctx.model.vpc, "10.0.1.0/24"))]
+///     subnet: Subnet,
+///     #[component(SecurityGroup::new("sg", "in", ctx.model.vpc))]
+///     sg: SecurityGroup,
+///     #[component(NetworkInterface::new("nic", ctx.model.subnet)
+///         .security_groups([ctx.model.sg]).private_ip_address("10.0.1.10")
+///         .private_ip_addresses(["10.0.1.11"]))]
+///     nic: NetworkInterface,
+/// }
+/// let net = Net::instance("net");
+/// assert_eq!(net.get::<NetworkInterface>(&net.root().nic).unwrap().private_ip_addresses.len(), 1);
+/// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(kind = "aws.NetworkInterface", outputs(id: String, private_ip: String, region: String))]
 pub struct NetworkInterface {
@@ -587,7 +695,8 @@ impl NetworkInterface {
         mut self,
         groups: impl IntoIterator<Item = R>,
     ) -> Self {
-        self.sec_groups.extend(groups.into_iter().map(IntoRef::into_ref));
+        self.sec_groups
+            .extend(groups.into_iter().map(IntoRef::into_ref));
         self
     }
     /// Sets the primary private address.
@@ -717,6 +826,12 @@ impl PublicIp {
 }
 
 /// The machine image an instance boots.
+///
+/// ```
+/// use actuator::provision::aws::Image;
+/// assert_eq!(Image::from("ami-0123"), Image::Id("ami-0123".into()));
+/// assert!(matches!(Image::latest("amazon", "al2023-ami-2023*-x86_64"), Image::Latest { .. }));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum Image {
     /// An AMI id (a literal or another component's output).
@@ -774,6 +889,37 @@ impl From<Out<String>> for Image {
 /// or neither (the default VPC).
 ///
 /// Outputs: `id`, `ip`, `private_ip`, `public_ip` (empty if none), `region`.
+///
+/// ```
+/// use actuator::prelude::*;
+/// use actuator::provision::aws::{Image, Instance, KeyPair, SecurityGroup, Subnet, Vpc};
+///
+/// #[derive(InfraModel)]
+/// struct Web {
+///     #[component(Vpc::new("vpc", "10.0.0.0/16"))]
+///     vpc: Vpc,
+///     #[component(Subnet::new("subnet", ctx.model.vpc, "10.0.1.0/24").map_public_ip_on_launch(true))]
+///     subnet: Subnet,
+///     #[component(SecurityGroup::new("sg", "web", ctx.model.vpc))]
+///     sg: SecurityGroup,
+///     #[component(KeyPair::new("deploy").ensure_unique(true))]
+///     key: KeyPair,
+///     #[component(Instance::new("web", Image::latest("amazon", "al2023-ami-2023*-x86_64"))
+///         .instance_type("t3.micro").key_pair(ctx.model.key)
+///         .subnet(ctx.model.subnet).security_groups([ctx.model.sg]))]
+///     web: Instance,
+/// }
+///
+/// namespace! {
+///     struct Site for Web {
+///         // A role on the instance: its `ip` output is the host; its addresses are outputs too.
+///         web: Role = Role::new("web").host_ref(infra.web).var("PRIVATE_IP", infra.web.private_ip),
+///     }
+/// }
+/// let infra = Web::instance("web");
+/// let _site = Site::instance("site", &infra);
+/// assert_eq!(infra.get::<Instance>(&infra.root().web).unwrap().instance_type.as_deref(), Some("t3.micro"));
+/// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(kind = "aws.Instance", outputs(id: String, ip: String, private_ip: String, public_ip: String, region: String), addressable)]
 pub struct Instance {
@@ -830,7 +976,8 @@ impl Instance {
         mut self,
         groups: impl IntoIterator<Item = R>,
     ) -> Self {
-        self.sec_groups.extend(groups.into_iter().map(IntoRef::into_ref));
+        self.sec_groups
+            .extend(groups.into_iter().map(IntoRef::into_ref));
         self
     }
     /// Launches into `subnet`.

@@ -1,0 +1,148 @@
+//! EC2 clients: one SDK configuration per proxy (loaded once, lazily), one client per region, each
+//! with its own token buckets and batchers — EC2 throttles per account and region.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::config::http::HttpResponse;
+use aws_sdk_ec2::config::{Region, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::types;
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+
+use super::api::{Api, ApiLimits, AwsError, Batcher, Buckets, Stats};
+use super::find::{self, Found, Kind};
+
+/// One region's client with its buckets: every EC2 call goes through [`Caller::call`].
+pub(crate) struct Caller {
+    pub ec2: Client,
+    buckets: Buckets,
+    stats: Arc<Stats>,
+}
+
+impl Caller {
+    /// Takes a token from `api`'s bucket, sends, records the round trip, classifies a failure.
+    pub async fn call<T, E, F>(&self, api: Api, op: &'static str, fut: F) -> Result<T, AwsError>
+    where
+        F: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let waited = self.buckets.get(api).acquire().await;
+        if !waited.is_zero() {
+            self.stats.waited(waited);
+        }
+        let t = Instant::now();
+        let r = fut.await;
+        self.stats.call(op, t.elapsed());
+        r.map_err(|e| AwsError::from_sdk(op, e))
+    }
+}
+
+type Finders = HashMap<(Kind, String), Arc<Batcher<String, Found>>>;
+type ImageCells = HashMap<(String, String), Arc<OnceCell<String>>>;
+
+/// Everything the proxy keeps per region.
+pub(crate) struct RegionCx {
+    pub name: String,
+    pub caller: Arc<Caller>,
+    finders: Mutex<Finders>,
+    pub instances: Arc<Batcher<String, types::Instance>>,
+    pub terminator: Arc<Batcher<String, ()>>,
+    images: Mutex<ImageCells>,
+}
+
+impl RegionCx {
+    pub fn new(name: String, ec2: Client, limits: &ApiLimits, stats: Arc<Stats>) -> Self {
+        let caller = Arc::new(Caller {
+            ec2,
+            buckets: Buckets::new(limits),
+            stats,
+        });
+        RegionCx {
+            name,
+            instances: find::instance_states(caller.clone()),
+            terminator: find::terminator(caller.clone()),
+            caller,
+            finders: Mutex::default(),
+            images: Mutex::default(),
+        }
+    }
+
+    /// The batched finder of `kind` resources of `system`.
+    pub fn finder(&self, kind: Kind, system: &str) -> Arc<Batcher<String, Found>> {
+        let mut g = self.finders.lock().unwrap_or_else(|p| p.into_inner());
+        g.entry((kind, system.to_owned()))
+            .or_insert_with(|| find::finder(self.caller.clone(), kind, system.to_owned()))
+            .clone()
+    }
+
+    /// The once-per-region cell for an image look-up.
+    pub fn image_cell(&self, owner: &str, name: &str) -> Arc<OnceCell<String>> {
+        let mut g = self.images.lock().unwrap_or_else(|p| p.into_inner());
+        g.entry((owner.to_owned(), name.to_owned()))
+            .or_default()
+            .clone()
+    }
+}
+
+/// Static credentials given to the proxy (never printed: both parts are secrets).
+#[derive(Clone)]
+pub(crate) struct StaticKeys {
+    pub access_key: crate::secret::Secret,
+    pub secret_key: crate::secret::Secret,
+    pub session_token: Option<crate::secret::Secret>,
+}
+
+/// How to build the SDK configuration.
+#[derive(Clone, Default)]
+pub(crate) struct ConfigSpec {
+    pub default_region: Option<String>,
+    pub keys: Option<StaticKeys>,
+    pub profile: Option<String>,
+    pub endpoint: Option<String>,
+}
+
+/// Loads the SDK configuration: explicit settings first, then the standard chain (environment
+/// `AWS_REGION` / `AWS_ACCESS_KEY_ID` / `AWS_ENDPOINT_URL[_EC2]` …, profiles, SSO, web identity,
+/// ECS and IMDS). The SDK's own retries are off: the proxy retries (with its buckets) itself.
+pub(crate) async fn load(spec: &ConfigSpec) -> aws_config::SdkConfig {
+    let mut l = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(60))
+                .build(),
+        );
+    if let Some(r) = &spec.default_region {
+        l = l.region(Region::new(r.clone()));
+    }
+    if let Some(p) = &spec.profile {
+        l = l.profile_name(p);
+    }
+    if let Some(k) = &spec.keys {
+        l = l.credentials_provider(aws_sdk_ec2::config::Credentials::new(
+            k.access_key.expose(),
+            k.secret_key.expose(),
+            k.session_token.as_ref().map(|t| t.expose().to_owned()),
+            None,
+            "actuator-static",
+        ));
+    }
+    if let Some(e) = &spec.endpoint {
+        l = l.endpoint_url(e);
+    }
+    l.load().await
+}
+
+/// A client for `region` from the loaded configuration.
+pub(crate) fn client(conf: &aws_config::SdkConfig, region: &str) -> Client {
+    let c = aws_sdk_ec2::config::Builder::from(conf)
+        .region(Region::new(region.to_owned()))
+        .build();
+    Client::from_conf(c)
+}
