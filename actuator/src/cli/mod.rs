@@ -108,7 +108,11 @@ pub fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
                 // The AWS SDK's request signing logs the access key id at debug level: never
                 // let it through, whatever RUST_LOG asks for.
                 .add_directive("aws_sigv4=info".parse().expect("a valid directive"))
-                .add_directive("aws_smithy_runtime=info".parse().expect("a valid directive")),
+                .add_directive(
+                    "aws_smithy_runtime=info"
+                        .parse()
+                        .expect("a valid directive"),
+                ),
         )
         .try_init();
     let mut orch = orch.max_concurrency(args.max_concurrency);
