@@ -31,6 +31,8 @@ scripts/moto.sh start
 cargo clippy "${AWS[@]}" --all-targets -- -D warnings
 cargo build "${AWS[@]}" --all-targets
 cargo test "${AWS[@]}"
+echo "== the AWS example against moto: up, then down"
+EXAMPLE="${CARGO_TARGET_DIR:-target}/debug/aws-example"
 mkdir -p target/aws-example
-AWS_EXAMPLE_KEY_FILE=target/aws-example/key.pem scripts/moto.sh run target/debug/aws-example up --state target/aws-example/state
-scripts/moto.sh run target/debug/aws-example down --state target/aws-example/state
+AWS_EXAMPLE_KEY_FILE=target/aws-example/key.pem scripts/moto.sh run "$EXAMPLE" up --state target/aws-example/state
+scripts/moto.sh run "$EXAMPLE" down --state target/aws-example/state
