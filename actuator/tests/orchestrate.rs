@@ -339,3 +339,37 @@ fn a_resource_argument_can_read_a_namespace_variable() {
     let mem: String = cx.resolve(db.mem.as_ref().unwrap()).unwrap();
     assert_eq!(mem, "4096");
 }
+
+namespace! {
+    struct WebNs for Web {
+        vars { FRONT_IP = infra.front.ip }
+        front: Role = Role::new("front").host_ref(infra.front),
+    }
+}
+
+#[test]
+fn a_new_process_reads_the_outputs_of_the_last_run_from_the_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Arc::new(SimProxy::default());
+    let build = || {
+        let infra = web();
+        let ns = WebNs::instance("ns", &infra);
+        ActuatorOrchestration::new("t-outputs")
+            .infra(&infra)
+            .namespace(&ns)
+            .proxy(sim.clone())
+            .state_dir(dir.path())
+    };
+    let mut first = build();
+    // Before any run the address is unknown, and the report says so.
+    let unresolved = first.report().unwrap()[0].vars[0].clone();
+    assert!(!unresolved.resolved, "{unresolved:?}");
+    assert!(rt().block_on(first.initiate_system()));
+    drop(first);
+    let mut second = build();
+    let var = second.report().unwrap()[0].vars[0].clone();
+    assert_eq!(var.name, "FRONT_IP");
+    assert!(var.resolved, "{var:?}");
+    assert!(var.value.starts_with("127.0."), "{}", var.value);
+    assert!(second.plan().unwrap().unresolved.is_empty());
+}

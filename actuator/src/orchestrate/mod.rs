@@ -295,6 +295,40 @@ impl ActuatorOrchestration {
         Ok(j)
     }
 
+    /// Puts the outputs the state records back into the model, so that what reads them (variables,
+    /// arguments, `plan`, `report`) sees a previous run's ids and addresses, in this process or a
+    /// new one.
+    fn restore_outputs(&mut self) -> Result<(), String> {
+        let Some(w) = self.world.clone() else {
+            return Ok(());
+        };
+        let journal = self.journal()?;
+        let j = journal.lock();
+        let mut g = crate::model::build::lock(&w);
+        let Some(infra) = g.infra() else {
+            return Ok(());
+        };
+        let id = infra.id;
+        let leaves: Vec<(crate::model::At, String)> = infra
+            .leaves()
+            .map(|(n, _)| {
+                let at = crate::model::At { model: id, node: n };
+                (at, g.describe(at))
+            })
+            .collect();
+        for (at, key) in leaves {
+            if let Some(e) = j.state().get(&key)
+                && e.status == crate::state::Status::Created
+                && let Some(serde_json::Value::Object(outs)) = e.data.get("outputs")
+            {
+                for (k, v) in outs {
+                    g.set_output(at, k, v.as_str().unwrap_or_default());
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn all_proxies(&self) -> Vec<Arc<dyn ProvisionerProxy>> {
         let mut p = self.proxies.clone();
         if !p.iter().any(|p| p.handles("static.Server")) {

@@ -100,6 +100,7 @@ pub enum GraphFormat {
 impl ActuatorOrchestration {
     /// What `up` would do; reads the state (to say what exists) but calls no cloud.
     pub fn plan(&mut self) -> Result<Plan, String> {
+        self.restore_outputs()?;
         let state = self.state()?;
         let proxies = self.all_proxies();
         let mut plan = Plan::default();
@@ -167,8 +168,12 @@ impl ActuatorOrchestration {
         Ok(plan)
     }
 
-    /// The variable report of the namespace, if one was given.
-    pub fn report(&self) -> Option<Vec<crate::namespace::RoleReport>> {
+    /// The variable report of the namespace, if one was given, with the outputs the state records
+    /// (so variables reading a previous run's addresses resolve).
+    pub fn report(&mut self) -> Option<Vec<crate::namespace::RoleReport>> {
+        if let Err(e) = self.restore_outputs() {
+            tracing::warn!(error = %e, "the report shows no provisioned outputs");
+        }
         self.report.as_ref().map(|r| r())
     }
 }

@@ -134,21 +134,26 @@ pub(super) async fn run(
             res[ib].deps.push(k);
         }
     }
-    // Resume: what the state says exists is done; its outputs are back in the model for the rest.
+    // Resume: what the state says exists is done, and its outputs go back into the model for the
+    // resources and tasks that read them.
+    if let Err(error) = o.restore_outputs() {
+        o.failures.push(Failure {
+            kind: FailureKind::State,
+            phase: Phase::Provision,
+            task: "state".into(),
+            error,
+        });
+        return false;
+    }
     let mut done = HashSet::new();
     {
         let j = journal.lock();
-        let mut g = lock(w);
         for (i, r) in res.iter().enumerate() {
-            if let Some(e) = j.state().get(&r.key)
-                && e.status == EntryStatus::Created
+            if j.state()
+                .get(&r.key)
+                .is_some_and(|e| e.status == EntryStatus::Created)
             {
                 done.insert(NodeId(i as u32));
-                if let Some(Value::Object(outs)) = e.data.get("outputs") {
-                    for (k, v) in outs {
-                        g.set_output(r.at, k, v.as_str().unwrap_or_default());
-                    }
-                }
             }
         }
     }
