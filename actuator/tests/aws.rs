@@ -525,6 +525,7 @@ fn rules_are_revoked_on_teardown_and_pre_existing_rules_are_left_alone() {
         // Revoke the two rules through the proxy, as teardown does, and keep the group.
         for k in ["Fw.https", "Fw.v6", "Fw.all_out"] {
             let rec = Provisioned {
+                system: String::new(),
                 kind: "aws.SecurityGroupRule".into(),
                 key: k.into(),
                 outputs: outputs(k),
@@ -654,6 +655,7 @@ fn dependency_violations_are_retried_until_the_dependent_is_gone() {
         assert!(o.initiate_system().await, "{}", failures(&o));
         let st = o.state().unwrap();
         let rec = |k: &str, kind: &str| Provisioned {
+            system: String::new(),
             kind: kind.into(),
             key: k.into(),
             outputs: serde_json::from_value(st.get(k).unwrap().data["outputs"].clone()).unwrap(),

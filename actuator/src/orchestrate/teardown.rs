@@ -99,6 +99,7 @@ pub(super) async fn run(o: &mut ActuatorOrchestration, journal: &JournalHandle) 
                 data.get("deps").cloned(),
                 Del {
                     rec: Provisioned {
+                        system: o.system.clone(),
                         kind,
                         key,
                         outputs: outputs_of(&data),

@@ -165,6 +165,8 @@ impl ProvisionCx {
 /// A resource as the state recorded it: enough to delete it without the model.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Provisioned {
+    /// The system it belongs to (what its `actuator:system` tag says).
+    pub system: String,
     /// Its kind, e.g. `aws.Vpc`.
     pub kind: String,
     /// Its model path.

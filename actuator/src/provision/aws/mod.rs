@@ -272,9 +272,8 @@ impl AwsProxy {
         self
     }
 
-    /// The system this proxy serves. Only needed for a `down` in a new process after an `up` was
-    /// killed mid-create: such a resource has no recorded id and is found by its tags, which name
-    /// the system. (A proxy that provisioned in this process knows it already.)
+    /// The system this proxy serves, for finding resources by their tags when neither the state
+    /// (which records each resource's system) nor this process's own calls say it.
     pub fn system(mut self, system: impl Into<String>) -> Self {
         self.system = Some(system.into());
         self

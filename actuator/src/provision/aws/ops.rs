@@ -100,7 +100,11 @@ impl<'a> Op<'a> {
         Op::new(
             px,
             region,
-            px.known_system(),
+            // The state says which system a resource belongs to; a proxy configured with
+            // `.system(..)` or one that provisioned it in this process knows it too.
+            Some(rec.system.clone())
+                .filter(|s| !s.is_empty())
+                .or_else(|| px.known_system()),
             rec.key.clone(),
             rec.key.clone(),
         )
