@@ -164,11 +164,8 @@ pub fn build_leaf<C: Element, CV>(w: &Shared, at: At, up: CV, make: &dyn Fn(&Env
     let value = make(&env, &up);
     let mut g = lock(w);
     let node = &mut g.tree_mut(at.model).nodes[at.node as usize];
-    if !matches!(node.step, Step::Key(_)) {
-        node.name = value.base_name().to_owned();
-    } else {
-        node.name = value.base_name().to_owned(); // renamed with its key by the keyed container
-    }
+    // A keyed instance is renamed `<name><sep><key>` by its container afterwards.
+    node.name = value.base_name().to_owned();
     node.value = Some(Box::new(value));
 }
 
