@@ -283,7 +283,7 @@ pub(super) async fn run(
         PhaseWalk {
             phase: Phase::Configure,
             dag,
-            names,
+            names: Arc::new(names),
             work,
             limits,
             done,

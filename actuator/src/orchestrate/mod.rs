@@ -476,7 +476,7 @@ struct PhaseWalk {
     phase: Phase,
     dag: crate::engine::Dag,
     /// Display name per node.
-    names: Vec<String>,
+    names: Arc<Vec<String>>,
     work: Arc<dyn crate::engine::Work>,
     limits: HashMap<String, Limit>,
     /// Nodes the state says are done already.
@@ -510,7 +510,6 @@ async fn walk_phase(o: &mut ActuatorOrchestration, w: PhaseWalk) -> bool {
             })
             .count(),
     });
-    let names = Arc::new(names);
     let obs = Names {
         phase,
         names: names.clone(),

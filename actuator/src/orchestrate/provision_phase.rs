@@ -18,9 +18,9 @@ use crate::state::Status as EntryStatus;
 
 struct Res {
     at: At,
-    key: String,
-    kind: String,
-    deps: Vec<String>,
+    kind: &'static str,
+    /// Resources this one depends on (indices), recorded so teardown can order deletes.
+    deps: Vec<u32>,
     proxy: Arc<dyn ProvisionerProxy>,
 }
 
@@ -28,23 +28,30 @@ struct ProvisionWork {
     world: Shared,
     system: String,
     res: Vec<Res>,
+    /// Model path of each resource: its key in the state (shared with the event observer).
+    keys: Arc<Vec<String>>,
     journal: JournalHandle,
 }
 
 impl Work for ProvisionWork {
     fn run(&self, node: NodeId, _attempt: u32) -> BoxFuture<'static, Result<(), NodeError>> {
         let r = &self.res[node.index()];
-        let (at, key, kind) = (r.at, r.key.clone(), r.kind.clone());
+        let (at, key, kind) = (r.at, self.keys[node.index()].clone(), r.kind);
         let proxy = r.proxy.clone();
-        let meta = json!({ "proxy": proxy.name(), "deps": r.deps });
+        let deps: Vec<&str> = r
+            .deps
+            .iter()
+            .map(|&d| self.keys[d as usize].as_str())
+            .collect();
+        let meta = json!({ "proxy": proxy.name(), "deps": deps });
         let (world, journal, system) = (
             self.world.clone(),
             self.journal.clone(),
             self.system.clone(),
         );
         async move {
-            let (k, kd, m) = (key.clone(), kind.clone(), meta.clone());
-            journal.record(move |j| j.intent(&k, &kd, m)).await?;
+            let (k, m) = (key.clone(), meta.clone());
+            journal.record(move |j| j.intent(&k, kind, m)).await?;
             let cx = ProvisionCx::new(world.clone(), at, system);
             match proxy.provision(&cx).await {
                 Ok(outputs) => {
@@ -74,7 +81,7 @@ impl Work for ProvisionWork {
 
     fn limit_keys(&self, node: NodeId) -> Vec<String> {
         let r = &self.res[node.index()];
-        r.proxy.limit_keys(&r.kind)
+        r.proxy.limit_keys(r.kind)
     }
 }
 
@@ -86,10 +93,11 @@ pub(super) async fn run(
     let proxies = o.all_proxies();
     // Every resource of the infra instance, with its proxy; all selection errors at once, before any
     // cloud call.
-    let (res, errors, edges) = {
+    let (res, keys, errors, edges) = {
         let g = lock(w);
         let infra = g.infra().expect("checked by caller");
         let mut res = Vec::new();
+        let mut keys = Vec::new();
         let mut errors = Vec::new();
         for (n, e) in infra.leaves() {
             let at = At {
@@ -98,13 +106,15 @@ pub(super) async fn run(
             };
             let key = g.describe(at);
             match select(&proxies, e.kind(), e.cloud(), &key) {
-                Ok(p) => res.push(Res {
-                    at,
-                    key,
-                    kind: e.kind().to_owned(),
-                    deps: Vec::new(),
-                    proxy: p.clone(),
-                }),
+                Ok(p) => {
+                    res.push(Res {
+                        at,
+                        kind: e.kind(),
+                        deps: Vec::new(),
+                        proxy: p.clone(),
+                    });
+                    keys.push(key);
+                }
                 Err(err) => errors.push(Failure {
                     kind: FailureKind::Model,
                     phase: Phase::Provision,
@@ -118,7 +128,7 @@ pub(super) async fn run(
             .into_iter()
             .filter(|(a, b)| a.model == infra.id && b.model == infra.id)
             .collect();
-        (res, errors, edges)
+        (res, keys, errors, edges)
     };
     if !errors.is_empty() {
         o.failures.extend(errors);
@@ -130,8 +140,7 @@ pub(super) async fn run(
     for (a, b) in edges {
         if let (Some(&ia), Some(&ib)) = (index.get(&a), index.get(&b)) {
             dag.add_edge(NodeId(ia as u32), NodeId(ib as u32));
-            let k = res[ia].key.clone();
-            res[ib].deps.push(k);
+            res[ib].deps.push(ia as u32);
         }
     }
     // Resume: what the state says exists is done, and its outputs go back into the model for the
@@ -148,9 +157,9 @@ pub(super) async fn run(
     let mut done = HashSet::new();
     {
         let j = journal.lock();
-        for (i, r) in res.iter().enumerate() {
+        for (i, key) in keys.iter().enumerate() {
             if j.state()
-                .get(&r.key)
+                .get(key)
                 .is_some_and(|e| e.status == EntryStatus::Created)
             {
                 done.insert(NodeId(i as u32));
@@ -161,11 +170,12 @@ pub(super) async fn run(
     for p in &proxies {
         limits.extend(p.limits());
     }
-    let names: Vec<String> = res.iter().map(|r| r.key.clone()).collect();
+    let names = Arc::new(keys);
     let work = Arc::new(ProvisionWork {
         world: w.clone(),
         system: o.system.clone(),
         res,
+        keys: names.clone(),
         journal: journal.clone(),
     });
     walk_phase(

@@ -145,7 +145,7 @@ pub(super) async fn run(o: &mut ActuatorOrchestration, journal: &JournalHandle) 
         PhaseWalk {
             phase: Phase::Teardown,
             dag: forward.reversed(),
-            names,
+            names: Arc::new(names),
             work,
             limits,
             done: HashSet::new(),

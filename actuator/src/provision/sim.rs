@@ -23,11 +23,17 @@ pub struct SimProxy {
 
 #[derive(Debug, Default)]
 struct SimState {
-    live: BTreeMap<String, String>,
-    creates: HashMap<String, u32>,
-    deletes: HashMap<String, u32>,
+    /// Per model path: its id while it exists, and how often it was created and deleted.
+    resources: HashMap<String, SimResource>,
     faults: HashMap<String, (u32, bool)>,
     delete_faults: HashMap<String, (u32, bool)>,
+}
+
+#[derive(Debug, Default)]
+struct SimResource {
+    id: Option<u32>,
+    creates: u32,
+    deletes: u32,
 }
 
 impl Default for SimProxy {
@@ -63,15 +69,19 @@ impl SimProxy {
     }
     /// How many times `path` was created.
     pub fn creates(&self, path: &str) -> u32 {
-        self.st().creates.get(path).copied().unwrap_or(0)
+        self.st().resources.get(path).map_or(0, |r| r.creates)
     }
     /// How many times `path` was deleted.
     pub fn deletes(&self, path: &str) -> u32 {
-        self.st().deletes.get(path).copied().unwrap_or(0)
+        self.st().resources.get(path).map_or(0, |r| r.deletes)
     }
     /// The model paths that exist now, with their ids.
     pub fn live(&self) -> BTreeMap<String, String> {
-        self.st().live.clone()
+        self.st()
+            .resources
+            .iter()
+            .filter_map(|(k, r)| r.id.map(|id| (k.clone(), format!("sim-{id}"))))
+            .collect()
     }
     fn st(&self) -> std::sync::MutexGuard<'_, SimState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -109,20 +119,19 @@ impl ProvisionerProxy for SimProxy {
                 return Err(e);
             }
             // Idempotent like a real proxy finding its resource by tag: a second create returns it.
-            let id = match st.live.get(&path) {
-                Some(id) => id.clone(),
+            let r = st.resources.entry(path).or_default();
+            let n = match r.id {
+                Some(n) => n,
                 None => {
                     let n = self.next.fetch_add(1, Ordering::Relaxed);
-                    *st.creates.entry(path.clone()).or_default() += 1;
-                    let id = format!("sim-{n}");
-                    st.live.insert(path, id.clone());
-                    id
+                    r.id = Some(n);
+                    r.creates += 1;
+                    n
                 }
             };
-            let n: u32 = id[4..].parse().unwrap_or(0);
             let ip = format!("127.0.{}.{}", 1 + n / 250, 2 + n % 250);
             Ok(Outputs::from([
-                ("id".to_owned(), id),
+                ("id".to_owned(), format!("sim-{n}")),
                 ("ip".to_owned(), ip),
             ]))
         }
@@ -137,8 +146,10 @@ impl ProvisionerProxy for SimProxy {
             if let Some(e) = Self::fault(&mut st.delete_faults, &rec.key) {
                 return Err(e);
             }
-            if st.live.remove(&rec.key).is_some() {
-                *st.deletes.entry(rec.key.clone()).or_default() += 1;
+            if let Some(r) = st.resources.get_mut(&rec.key)
+                && r.id.take().is_some()
+            {
+                r.deletes += 1;
             }
             Ok(())
         }
