@@ -222,19 +222,7 @@ impl Copier<'_> {
     /// Copies one regular file, through the template if there is one.
     fn copy_file(&self, from: &Path, to: &Path, src_mode: u32) -> Result<(), ExecError> {
         let data = fs::read(from).map_err(self.io("read", from))?;
-        let data = match self.template {
-            Some(template) => {
-                let template_error = |message: String| ExecError::Template {
-                    task: self.task.into(),
-                    file: Some(from.to_path_buf()),
-                    message,
-                };
-                let text = String::from_utf8(data)
-                    .map_err(|_| template_error("not UTF-8 text (binary file?)".into()))?;
-                template(&text).map_err(template_error)?.into_bytes()
-            }
-            None => data,
-        };
+        let data = render(self.template, self.task, from, data)?;
         self.write_file(to, &data, self.mode.unwrap_or(src_mode & 0o7777))
     }
 
@@ -277,6 +265,27 @@ impl Copier<'_> {
 /// Whether a path as written ends with `/` (copy a directory's contents).
 fn ends_with_slash(p: &Path) -> bool {
     p.as_os_str().as_bytes().ends_with(b"/")
+}
+
+/// A copied file's bytes, passed through `template` if there is one (the file must then be UTF-8
+/// text). Shared by the local and the SSH agent so both fail the same way.
+pub(crate) fn render(
+    template: Option<&Template>,
+    task: &str,
+    from: &Path,
+    data: Vec<u8>,
+) -> Result<Vec<u8>, ExecError> {
+    let Some(template) = template else {
+        return Ok(data);
+    };
+    let template_error = |message: String| ExecError::Template {
+        task: task.into(),
+        file: Some(from.to_path_buf()),
+        message,
+    };
+    let text = String::from_utf8(data)
+        .map_err(|_| template_error("not UTF-8 text (binary file?)".into()))?;
+    Ok(template(&text).map_err(template_error)?.into_bytes())
 }
 
 #[cfg(test)]

@@ -18,13 +18,15 @@ use tracing::debug;
 use crate::exec::quote::valid_env_name;
 use crate::exec::{Action, ExecAgent, ExecError, ExecOutput, ExecTask, copy, sys};
 
+// Output handling shared with the SSH agent, so both report a failure the same way.
+
 /// How many lines of standard error a [`ExecError::Failed`] keeps.
-const STDERR_TAIL_LINES: usize = 20;
+pub(crate) const STDERR_TAIL_LINES: usize = 20;
 /// At most this much of each output stream is kept (the end of it).
-const MAX_CAPTURE: usize = 16 << 20;
+pub(crate) const MAX_CAPTURE: usize = 16 << 20;
 /// After the process exits, how long to keep reading output that is still
 /// being written by processes it left in the background.
-const DRAIN_GRACE: Duration = Duration::from_millis(200);
+pub(crate) const DRAIN_GRACE: Duration = Duration::from_millis(200);
 
 /// Runs tasks on this machine.
 ///
@@ -485,7 +487,7 @@ async fn read_some<R: AsyncRead + Unpin>(
 }
 
 /// Appends `data`, keeping only about the last [`MAX_CAPTURE`] bytes.
-fn push_capped(buf: &mut Vec<u8>, data: &[u8]) {
+pub(crate) fn push_capped(buf: &mut Vec<u8>, data: &[u8]) {
     buf.extend_from_slice(data);
     if buf.len() > 2 * MAX_CAPTURE {
         buf.drain(..buf.len() - MAX_CAPTURE);
@@ -493,7 +495,7 @@ fn push_capped(buf: &mut Vec<u8>, data: &[u8]) {
 }
 
 /// The last `n` lines of `text`, without the final newline.
-fn tail_lines(text: &str, n: usize) -> String {
+pub(crate) fn tail_lines(text: &str, n: usize) -> String {
     let trimmed = text.trim_end_matches('\n');
     let lines: Vec<&str> = trimmed.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")

@@ -26,50 +26,35 @@ const MAX_BUF: usize = 1 << 20;
 
 /// The uid of user `name`, `None` if there is no such user.
 pub(crate) fn user_id(name: &str) -> io::Result<Option<u32>> {
-    let Ok(cname) = CString::new(name) else {
-        return Ok(None);
-    };
-    let mut buf: Vec<libc::c_char> = vec![0; 1024];
-    loop {
-        let mut entry = MaybeUninit::<libc::passwd>::uninit();
-        let mut result: *mut libc::passwd = ptr::null_mut();
-        // SAFETY: all pointers are valid for the call; buf.len() is its size.
-        let rc = unsafe {
-            libc::getpwnam_r(
-                cname.as_ptr(),
-                entry.as_mut_ptr(),
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc == libc::ERANGE && buf.len() < MAX_BUF {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        if result.is_null() {
-            return Ok(None);
-        }
-        // SAFETY: a non-null result points at `entry`, now initialised.
-        return Ok(Some(unsafe { (*result).pw_uid }));
-    }
+    lookup(name, libc::getpwnam_r, |p: &libc::passwd| p.pw_uid)
 }
 
 /// The gid of group `name`, `None` if there is no such group.
 pub(crate) fn group_id(name: &str) -> io::Result<Option<u32>> {
+    lookup(name, libc::getgrnam_r, |g: &libc::group| g.gr_gid)
+}
+
+/// The reentrant name lookups (`getpwnam_r`, `getgrnam_r`) share one calling convention: entry,
+/// string buffer (grown on ERANGE), result pointer.
+type NamLookup<E> = unsafe extern "C" fn(
+    *const libc::c_char,
+    *mut E,
+    *mut libc::c_char,
+    libc::size_t,
+    *mut *mut E,
+) -> libc::c_int;
+
+fn lookup<E>(name: &str, call: NamLookup<E>, id: impl Fn(&E) -> u32) -> io::Result<Option<u32>> {
     let Ok(cname) = CString::new(name) else {
         return Ok(None);
     };
     let mut buf: Vec<libc::c_char> = vec![0; 1024];
     loop {
-        let mut entry = MaybeUninit::<libc::group>::uninit();
-        let mut result: *mut libc::group = ptr::null_mut();
+        let mut entry = MaybeUninit::<E>::uninit();
+        let mut result: *mut E = ptr::null_mut();
         // SAFETY: all pointers are valid for the call; buf.len() is its size.
         let rc = unsafe {
-            libc::getgrnam_r(
+            call(
                 cname.as_ptr(),
                 entry.as_mut_ptr(),
                 buf.as_mut_ptr(),
@@ -88,7 +73,7 @@ pub(crate) fn group_id(name: &str) -> io::Result<Option<u32>> {
             return Ok(None);
         }
         // SAFETY: a non-null result points at `entry`, now initialised.
-        return Ok(Some(unsafe { (*result).gr_gid }));
+        return Ok(Some(id(unsafe { &*result })));
     }
 }
 

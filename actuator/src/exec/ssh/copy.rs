@@ -415,19 +415,7 @@ impl Copier {
         let data = tokio::fs::read(from)
             .await
             .map_err(self.local_io("read", from))?;
-        let data = match &self.template {
-            Some(template) => {
-                let template_error = |message: String| ExecError::Template {
-                    task: self.task.clone(),
-                    file: Some(from.to_path_buf()),
-                    message,
-                };
-                let text = String::from_utf8(data)
-                    .map_err(|_| template_error("not UTF-8 text (binary file?)".into()))?;
-                template(&text).map_err(template_error)?.into_bytes()
-            }
-            None => data,
-        };
+        let data = crate::exec::copy::render(self.template.as_ref(), &self.task, from, data)?;
         self.write_file(to, &data, self.mode.unwrap_or(src_mode & 0o7777))
             .await
     }

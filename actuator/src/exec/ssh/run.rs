@@ -13,6 +13,7 @@ use tracing::debug;
 
 use super::pool::Conn;
 use super::script::{self, MARK_STATUS, Marker, Remote};
+use crate::exec::local::{DRAIN_GRACE, STDERR_TAIL_LINES, push_capped, tail_lines};
 use crate::exec::{Action, ExecError, ExecOutput, ExecTask};
 
 /// When a task must end, and its limit (for the message).
@@ -32,13 +33,6 @@ impl From<ExecError> for Failure {
     }
 }
 
-/// How many lines of standard error an [`ExecError::Failed`] keeps.
-const STDERR_TAIL_LINES: usize = 20;
-/// At most this much of each output stream is kept (the end of it).
-const MAX_CAPTURE: usize = 16 << 20;
-/// After the command exits, how long to keep reading output that processes it
-/// left in the background still write (they may hold the channel open).
-const DRAIN_GRACE: Duration = Duration::from_millis(200);
 /// After a timeout's signal, how long the remote script gets to kill its group.
 const KILL_GRACE: Duration = Duration::from_secs(1);
 
@@ -320,21 +314,6 @@ fn signal_number(sig: &Sig) -> i32 {
     }
 }
 
-/// Appends `data`, keeping only about the last [`MAX_CAPTURE`] bytes.
-fn push_capped(buf: &mut Vec<u8>, data: &[u8]) {
-    buf.extend_from_slice(data);
-    if buf.len() > 2 * MAX_CAPTURE {
-        buf.drain(..buf.len() - MAX_CAPTURE);
-    }
-}
-
-/// The last `n` lines of `text`, without the final newline.
-fn tail_lines(text: &str, n: usize) -> String {
-    let trimmed = text.trim_end_matches('\n');
-    let lines: Vec<&str> = trimmed.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,15 +373,5 @@ mod tests {
             (out.stdout.as_str(), out.stderr.as_str()),
             ("out", "warning")
         );
-    }
-
-    #[test]
-    fn capture_keeps_the_end() {
-        let mut buf = Vec::new();
-        push_capped(&mut buf, &vec![b'a'; MAX_CAPTURE]);
-        push_capped(&mut buf, &vec![b'a'; MAX_CAPTURE]);
-        push_capped(&mut buf, b"end");
-        assert_eq!(buf.len(), MAX_CAPTURE);
-        assert!(buf.ends_with(b"end"));
     }
 }
