@@ -320,8 +320,25 @@ async fn recorded_or_found(
     if let Some(id) = rec.outputs.get(out).filter(|v| !v.is_empty()) {
         return Ok(Some(id.clone()));
     }
-    Ok(op.find(kind).await?.as_ref().and_then(id_of))
+    // No id recorded: the create was cut short (a crash between the intent and its answer). The
+    // request may still be in flight at the cloud and complete after the crashed process died, so
+    // one empty lookup is not proof it was never made: look again a few times before giving up.
+    for pause in IN_FLIGHT_GRACE {
+        tokio::time::sleep(pause).await;
+        if let Some(id) = op.find(kind).await?.as_ref().and_then(&id_of) {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
 }
+
+/// Pauses before each look for a resource whose create was cut short (1.75 s in all).
+const IN_FLIGHT_GRACE: [Duration; 4] = [
+    Duration::ZERO,
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+];
 
 // ------------------------------------------------------------------------------------------------
 // VPC, subnet, internet gateway
