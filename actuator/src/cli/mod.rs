@@ -42,7 +42,7 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 #[derive(Parser, Debug)]
 #[command(about = "Provision, configure and tear down the system this binary models")]
 pub struct Args {
-    /// Directory of the state (default: .actuator/<system>/).
+    /// Directory of the state (default: `.actuator/<system>/`).
     #[arg(long, global = true)]
     pub state: Option<PathBuf>,
     /// Print one JSON event per line on stdout instead of the progress view.
@@ -100,20 +100,18 @@ pub fn main(build: impl FnOnce() -> ActuatorOrchestration) -> ExitCode {
 
 /// Runs one command; returns the exit code.
 pub fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // Client libraries that log credentials at debug level never get past INFO, whatever
+    // RUST_LOG asks for.
+    for target in orch.secret_log_targets() {
+        if let Ok(d) = format!("{target}=info").parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
-                // The AWS SDK's request signing logs the access key id at debug level: never
-                // let it through, whatever RUST_LOG asks for.
-                .add_directive("aws_sigv4=info".parse().expect("a valid directive"))
-                .add_directive(
-                    "aws_smithy_runtime=info"
-                        .parse()
-                        .expect("a valid directive"),
-                ),
-        )
+        .with_env_filter(filter)
         .try_init();
     let mut orch = orch.max_concurrency(args.max_concurrency);
     if let Some(dir) = &args.state {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use super::ConfigDefaults;
 use super::ConfigModel;
 use super::deps::Dep;
-use super::tasks::{MultiTask, MultiTemplate, Nested, Task};
+use super::tasks::{MultiTask, MultiTemplate, Nested, NestedTask, Task};
 use crate::model::build::{Instance, Shared, lock};
 use crate::model::{At, Located};
 
@@ -139,11 +139,11 @@ impl Builder<'_> {
             let (task, multi, nested) = {
                 let g = lock(self.w);
                 let t = g.tree(at.model);
-                let e = g.element(at).expect("leaf has a value");
                 (
                     t.get::<Task>(at.node).cloned(),
                     t.get::<MultiTask>(at.node).cloned(),
-                    e.nested().map(|n| (e.base_name().to_owned(), n)),
+                    t.get::<NestedTask>(at.node)
+                        .map(|n| (n.name.clone(), n.inner.clone())),
                 )
             };
             if let Some(mut task) = task {

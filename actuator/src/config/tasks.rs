@@ -430,7 +430,21 @@ impl<C: ConfigModel> Nested for ConfigClassTask<C> {
     }
 }
 
-impl<C: ConfigModel> Element for ConfigClassTask<C> {
+/// What a [`ConfigClassTask`] leaves in the model tree: the same task with its model type erased,
+/// so the graph can find it without knowing `C`.
+#[derive(Clone)]
+pub(crate) struct NestedTask {
+    pub(crate) name: String,
+    pub(crate) inner: Arc<dyn Nested>,
+}
+
+impl std::fmt::Debug for NestedTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ConfigClassTask({})", self.name)
+    }
+}
+
+impl Element for NestedTask {
     fn kind(&self) -> &'static str {
         "config.ConfigClassTask"
     }
@@ -438,10 +452,7 @@ impl<C: ConfigModel> Element for ConfigClassTask<C> {
         &self.name
     }
     fn visit_refs(&self, f: &mut dyn FnMut(At)) {
-        self.role.iter().for_each(|a| f(*a))
-    }
-    fn nested(&self) -> Option<Box<dyn Nested>> {
-        Some(Box::new(self.clone()))
+        self.inner.role().iter().for_each(|a| f(*a))
     }
 }
 
@@ -461,6 +472,12 @@ impl<C: ConfigModel> crate::model::Component for ConfigClassTask<C> {
         up: CV,
         make: crate::model::Make<Self, CV>,
     ) {
-        crate::model::build::build_leaf(w, at, up, &*make)
+        crate::model::build::build_leaf(w, at, up, &|env, cv| {
+            let task = make(env, cv);
+            NestedTask {
+                name: task.name.clone(),
+                inner: Arc::new(task),
+            }
+        })
     }
 }

@@ -38,9 +38,7 @@ mod copy;
 mod error;
 mod local;
 mod quote;
-#[cfg(feature = "ssh")]
-pub mod ssh;
-mod sys;
+pub mod support;
 #[cfg(test)]
 mod tests;
 
@@ -54,8 +52,6 @@ use futures::future::BoxFuture;
 pub use error::{ExecError, InvalidEnvName};
 pub use local::LocalAgent;
 pub use quote::{export_line, shell_quote};
-#[cfg(feature = "ssh")]
-pub use ssh::{HostKeyPolicy, SshAgent, SshOptions};
 
 /// A text transformation applied by [`Action::Copy`] to the copied text.
 ///

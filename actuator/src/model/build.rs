@@ -204,7 +204,7 @@ macro_rules! __leaf_component {
 /// (`#[derive(ResourceGroup)]`, `namespace! { group … }`). Aliases: `ResourceGroup`, `RoleGroup`.
 pub struct Group<G> {
     name: Option<String>,
-    vars: Vec<crate::namespace::Var>,
+    vars: Vec<crate::model::vars::Var>,
     _g: PhantomData<fn() -> G>,
 }
 
@@ -217,12 +217,37 @@ impl<G> Group<G> {
             _g: PhantomData,
         }
     }
-    /// Adds a variable visible to every member (namespace groups).
-    pub fn var(mut self, name: &str, value: impl Into<crate::namespace::VarValue>) -> Self {
-        self.vars.push(crate::namespace::Var::new(name, value));
+}
+
+impl<G: Members> Group<G> {
+    /// Adds a variable visible to every member. Only namespace groups have variables: on an infra
+    /// group this is a compile error.
+    pub fn var(mut self, name: &str, value: impl Into<crate::model::vars::VarValue>) -> Self
+    where
+        Self: HasVars,
+    {
+        self.vars.push(crate::model::vars::Var::new(name, value));
         self
     }
 }
+
+/// Components that hold variables: roles, namespace groups and keyed containers of them. `.var()`
+/// exists only on these, so variables on infra containers (which nothing would read) do not
+/// compile.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no variables: `.var()` belongs to namespace components",
+    label = "variables are declared on roles, role groups and keyed containers of roles",
+    note = "declare the variable in the namespace model (`vars {{ … }}`, or `.var()` on a role)"
+)]
+pub trait HasVars {}
+
+impl<G: NamespaceMembers> HasVars for Group<G> {}
+impl<T: HasVars> HasVars for Multi<T> {}
+
+/// Marks the members of a namespace group (`namespace! { group … }`), whose containers may hold
+/// variables. Implemented by the macro.
+#[doc(hidden)]
+pub trait NamespaceMembers: Members {}
 
 impl<G> Default for Group<G> {
     fn default() -> Self {
@@ -264,7 +289,7 @@ impl<G: Members> Component for Group<G> {
             }
         }
         if !spec.vars.is_empty() {
-            crate::namespace::set_vars(w, at, spec.vars.into_iter().collect());
+            crate::model::vars::set_vars(w, at, spec.vars.into_iter().collect());
         }
         let view = Within {
             path: G::members_path(at),
@@ -282,7 +307,7 @@ impl<G: Members> Component for Group<G> {
 pub struct Multi<T> {
     template: T,
     namesep: Option<String>,
-    vars: Vec<crate::namespace::Var>,
+    vars: Vec<crate::model::vars::Var>,
 }
 
 impl<T> Multi<T> {
@@ -294,9 +319,13 @@ impl<T> Multi<T> {
             vars: Vec::new(),
         }
     }
-    /// Adds a variable on the container, visible to every instance (namespace models).
-    pub fn var(mut self, name: &str, value: impl Into<crate::namespace::VarValue>) -> Self {
-        self.vars.push(crate::namespace::Var::new(name, value));
+    /// Adds a variable on the container, visible to every instance. Only keyed containers of
+    /// roles and role groups have variables: on an infra container this is a compile error.
+    pub fn var(mut self, name: &str, value: impl Into<crate::model::vars::VarValue>) -> Self
+    where
+        Self: HasVars,
+    {
+        self.vars.push(crate::model::vars::Var::new(name, value));
         self
     }
     /// The separator between the template's name and the key in instance names (default `_`).
@@ -405,7 +434,7 @@ impl<T: Component> Component for Multi<T> {
                     m.namesep = Some(sep);
                 }
                 if !spec.vars.is_empty() {
-                    crate::namespace::set_vars(&sep_w, multi, spec.vars.into_iter().collect());
+                    crate::model::vars::set_vars(&sep_w, multi, spec.vars.into_iter().collect());
                 }
                 spec.template
             });

@@ -6,6 +6,7 @@ mod ids;
 pub mod query;
 mod refs;
 mod tree;
+pub mod vars;
 
 pub use build::{
     Comp, Component, Ctx, Env, FromAt, Group, Instance, Keyed, Located, Make, Members, Model,

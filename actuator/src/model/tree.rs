@@ -9,7 +9,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use super::ids::{At, Key, ModelId, Step};
-use crate::namespace::VarSet;
+use super::vars::VarSet;
 
 /// What a leaf component is at run time: a resource, a role, a task.
 ///
@@ -29,11 +29,6 @@ pub trait Element: Any + Send + Sync + fmt::Debug {
     }
     /// The name of the provisioner proxy this component asks for (its `cloud` argument).
     fn cloud(&self) -> Option<&str> {
-        None
-    }
-    /// A nested config model (`ConfigClassTask`), expanded into the task graph.
-    #[doc(hidden)]
-    fn nested(&self) -> Option<Box<dyn crate::config::Nested>> {
         None
     }
 }

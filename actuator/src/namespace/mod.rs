@@ -18,11 +18,9 @@
 mod report;
 mod vars;
 
+pub use crate::model::vars::{Var, VarRef, VarSet, VarValue, add_override, add_var, set_vars};
 pub use report::{RoleReport, VarReport};
-pub use vars::{
-    Var, VarError, VarRef, VarSet, VarValue, add_override, add_var, expand_for, expand_partial,
-    find_var, set_vars, var_value, visible_vars,
-};
+pub use vars::{VarError, expand_for, expand_partial, find_var, var_value, visible_vars};
 
 use crate::model::build::{Instance, Located, Members, Model, Shared, Unbound, lock};
 use crate::model::{At, FromAt, IntoRef, Node, Ref};
@@ -112,6 +110,8 @@ impl Role {
         &self.name
     }
 }
+
+impl crate::model::build::HasVars for Role {}
 
 impl crate::model::Element for Role {
     fn kind(&self) -> &'static str {

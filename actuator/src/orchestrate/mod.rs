@@ -329,6 +329,20 @@ impl ActuatorOrchestration {
         Ok(())
     }
 
+    /// The log targets any of the proxies asks to keep at INFO or above
+    /// ([`ProvisionerProxy::secret_log_targets`]).
+    pub fn secret_log_targets(&self) -> Vec<&'static str> {
+        let mut t: Vec<_> = self
+            .proxies
+            .iter()
+            .flat_map(|p| p.secret_log_targets())
+            .copied()
+            .collect();
+        t.sort_unstable();
+        t.dedup();
+        t
+    }
+
     fn all_proxies(&self) -> Vec<Arc<dyn ProvisionerProxy>> {
         let mut p = self.proxies.clone();
         if !p.iter().any(|p| p.handles("static.Server")) {

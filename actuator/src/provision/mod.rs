@@ -8,8 +8,6 @@
 //! or else the single proxy that handles its kind. A [`StaticProxy`] for `StaticServer`s is always
 //! present.
 
-#[cfg(feature = "aws")]
-pub mod aws;
 mod select;
 pub mod sim;
 mod static_proxy;
@@ -193,6 +191,12 @@ pub trait ProvisionerProxy: Send + Sync + 'static {
     /// Creates the resource; returns its outputs. Must be safe to call again after a crash
     /// (find by tag or client token before creating).
     fn provision<'a>(&'a self, cx: &'a ProvisionCx) -> BoxFuture<'a, Result<Outputs, ProxyError>>;
+    /// Log targets of this proxy's client library that print credentials below INFO level (the
+    /// AWS SDK's request signing logs the access key id at DEBUG). The command line caps them at
+    /// INFO whatever `RUST_LOG` asks for.
+    fn secret_log_targets(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Deletes what `rec` describes. Deleting something already gone succeeds.
     fn deprovision<'a>(&'a self, rec: &'a Provisioned) -> BoxFuture<'a, Result<(), ProxyError>>;
 }

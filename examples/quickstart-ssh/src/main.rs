@@ -28,10 +28,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use actuator::cli::{self, Args, Command};
-use actuator::exec::ssh::{HostKeyPolicy, SshAgent, SshOptions};
 use actuator::exec::{Action, ExecAgent, ExecTask};
 use actuator::orchestrate::ActuatorOrchestration;
 use actuator::prelude::*;
+use actuator_ssh::{HostKeyPolicy, SshAgent, SshOptions};
 
 /// The work directory on every host.
 const WORKDIR: &str = "/tmp/actuator-quickstart-ssh";

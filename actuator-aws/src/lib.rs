@@ -1,4 +1,4 @@
-//! The AWS provisioner proxy, on the official `aws-sdk-ec2` (cargo feature `aws`).
+//! The AWS provisioner proxy, on the official `aws-sdk-ec2`.
 //!
 //! [`AwsProxy`] provisions the typed resources of this module — [`Vpc`], [`Subnet`],
 //! [`InternetGateway`], [`RouteTable`], [`Route`], [`SecurityGroup`], [`SecurityGroupRule`],
@@ -30,7 +30,7 @@
 //! use std::sync::Arc;
 //! use actuator::prelude::*;
 //! use actuator::orchestrate::ActuatorOrchestration;
-//! use actuator::provision::aws::{AwsProxy, Instance, Subnet, Vpc};
+//! use actuator_aws::{AwsProxy, Instance, Subnet, Vpc};
 //!
 //! #[derive(InfraModel)]
 //! struct Small {
@@ -81,8 +81,8 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::sync::OnceCell;
 
-use crate::provision::{Outputs, ProvisionCx, Provisioned, ProvisionerProxy, ProxyError};
-use crate::secret::Secret;
+use actuator::provision::{Outputs, ProvisionCx, Provisioned, ProvisionerProxy, ProxyError};
+use actuator::secret::Secret;
 use api::Stats;
 use client::{ConfigSpec, RegionCx, StaticKeys};
 
@@ -96,7 +96,7 @@ use client::{ConfigSpec, RegionCx, StaticKeys};
 /// `AWS_REGION` / the profile's.
 ///
 /// ```
-/// use actuator::provision::aws::{ApiLimits, AwsProxy};
+/// use actuator_aws::{ApiLimits, AwsProxy};
 /// use actuator::secret::Secret;
 /// let p = AwsProxy::new("aws")
 ///     .default_region("eu-west-2")
@@ -146,7 +146,7 @@ impl fmt::Debug for AwsProxy {
 /// are terminated are not listed.
 ///
 /// ```
-/// use actuator::provision::aws::Inventory;
+/// use actuator_aws::Inventory;
 /// let inv = Inventory { vpcs: vec!["vpc-1".into()], ..Inventory::default() };
 /// assert_eq!((inv.len(), inv.is_empty()), (1, false));
 /// ```
@@ -284,7 +284,7 @@ impl AwsProxy {
     /// `private_key_file`.
     ///
     /// ```
-    /// use actuator::provision::aws::AwsProxy;
+    /// use actuator_aws::AwsProxy;
     /// assert!(AwsProxy::new("aws").private_key("WebFleet.keypair").is_none());
     /// ```
     pub fn private_key(&self, path: &str) -> Option<Secret> {
@@ -298,7 +298,7 @@ impl AwsProxy {
     /// What the EC2 calls of this proxy did so far.
     ///
     /// ```
-    /// use actuator::provision::aws::AwsProxy;
+    /// use actuator_aws::AwsProxy;
     /// let aws = AwsProxy::new("aws");
     /// assert_eq!((aws.stats().total(), aws.stats().median_latency()), (0, None));
     /// ```
@@ -320,7 +320,7 @@ impl AwsProxy {
     ///
     /// ```no_run
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// use actuator::provision::aws::AwsProxy;
+    /// use actuator_aws::AwsProxy;
     /// let aws = AwsProxy::new("aws").default_region("eu-west-2");
     /// let ec2 = aws.client(None).await.unwrap();
     /// let zones = ec2.describe_availability_zones().send().await.unwrap();
@@ -341,7 +341,7 @@ impl AwsProxy {
     ///
     /// ```no_run
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// use actuator::provision::aws::AwsProxy;
+    /// use actuator_aws::AwsProxy;
     /// let left = AwsProxy::new("aws").inventory(Some("eu-west-2"), "aws-example").await.unwrap();
     /// assert!(left.is_empty(), "still there: {left:?}");
     /// # });
@@ -467,5 +467,10 @@ impl ProvisionerProxy for AwsProxy {
 
     fn deprovision<'a>(&'a self, rec: &'a Provisioned) -> BoxFuture<'a, Result<(), ProxyError>> {
         ops::deprovision(self, rec).boxed()
+    }
+
+    /// At DEBUG the SDK's request signing and its runtime print the access key id.
+    fn secret_log_targets(&self) -> &'static [&'static str] {
+        &["aws_sigv4", "aws_smithy_runtime"]
     }
 }

@@ -15,7 +15,8 @@
 use std::io;
 use std::path::Path;
 
-use crate::exec::{Action, ExecError, ExecTask, export_line, shell_quote};
+use actuator::exec::support::Shebang;
+use actuator::exec::{Action, ExecError, ExecTask, export_line, shell_quote};
 
 /// Starts a marker line on standard error (an ASCII record separator first:
 /// no command prints that by accident).
@@ -246,11 +247,11 @@ pub(crate) fn build(task: &ExecTask, script: Option<&[u8]>) -> Result<Remote, Ex
                 check_no_nul(task, "a script argument", arg)?;
             }
             let name = script_name(path);
-            let (interpreter, interpreter_arg) = interpreter(text);
-            let mut run = vec![shell_quote(&interpreter)];
-            if let Some(arg) = interpreter_arg {
-                run.push(shell_quote(&arg));
-            }
+            // The kernel's `#!` rule, read here so the remote side needs no parsing of its own.
+            let shebang = Shebang::parse(text);
+            let word = |b: &[u8]| shell_quote(&String::from_utf8_lossy(b).replace('\0', ""));
+            let mut run = vec![word(shebang.program)];
+            run.extend(shebang.arg.map(word));
             run.push(format!("\"$d\"/{}", shell_quote(&name)));
             run.extend(args.iter().map(|a| shell_quote(a)));
             let setup = format!(
@@ -343,29 +344,6 @@ fn script_name(path: &Path) -> String {
         .map(|n| n.to_string_lossy().into_owned())
         .filter(|n| !n.is_empty() && !n.contains('\0'))
         .unwrap_or_else(|| "script".into())
-}
-
-/// The interpreter of a script: its `#!` line split as the kernel does
-/// (program, then the rest of the line as one optional argument), else
-/// `/bin/sh` — the local agent's rule.
-pub(crate) fn interpreter(text: &[u8]) -> (String, Option<String>) {
-    if let Some(rest) = text.strip_prefix(b"#!") {
-        let line = rest.split(|&b| b == b'\n').next().unwrap_or_default();
-        let line = String::from_utf8_lossy(line.trim_ascii()).replace('\0', "");
-        if !line.is_empty() {
-            return match line.find([' ', '\t']) {
-                Some(at) => {
-                    let arg = line[at..].trim();
-                    (
-                        line[..at].to_owned(),
-                        (!arg.is_empty()).then(|| arg.to_owned()),
-                    )
-                }
-                None => (line, None),
-            };
-        }
-    }
-    ("/bin/sh".into(), None)
 }
 
 #[cfg(test)]
@@ -571,15 +549,5 @@ mod tests {
             build(&task, None),
             Err(ExecError::BadCommand { .. })
         ));
-    }
-
-    #[test]
-    fn shebang_rules() {
-        assert_eq!(interpreter(b"echo"), ("/bin/sh".into(), None));
-        assert_eq!(interpreter(b"#!/bin/bash\n"), ("/bin/bash".into(), None));
-        assert_eq!(
-            interpreter(b"#! /usr/bin/env  python3 -u \r\nprint()"),
-            ("/usr/bin/env".into(), Some("python3 -u".into()))
-        );
     }
 }

@@ -16,8 +16,9 @@ use tracing::debug;
 
 use super::known_hosts::{self, HostKeyPolicy};
 use super::{SshOptions, SshStats, auth};
-use crate::exec::{ExecError, ExecTask};
-use crate::secret::Secret;
+use actuator::exec::support::current_user;
+use actuator::exec::{ExecError, ExecTask};
+use actuator::secret::Secret;
 
 /// Who logs in where, with which credentials.
 pub(crate) struct Login {
@@ -99,34 +100,6 @@ pub(crate) fn split_host_port(given: &str, default_port: u16) -> Result<(String,
         // A bare IPv6 address.
         _ => Ok((given.to_owned(), default_port)),
     }
-}
-
-/// The name of the user this process runs as: `$USER`, else the password database.
-pub(crate) fn current_user() -> Option<String> {
-    if let Ok(u) = std::env::var("USER")
-        && !u.is_empty()
-    {
-        return Some(u);
-    }
-    let mut buf: Vec<libc::c_char> = vec![0; 4096];
-    let mut entry = std::mem::MaybeUninit::<libc::passwd>::uninit();
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call and buf.len() is its size.
-    let rc = unsafe {
-        libc::getpwuid_r(
-            libc::geteuid(),
-            entry.as_mut_ptr(),
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 || result.is_null() {
-        return None;
-    }
-    // SAFETY: a non-null result points at `entry`, whose pw_name points into `buf`.
-    let name = unsafe { std::ffi::CStr::from_ptr((*result).pw_name) };
-    name.to_str().ok().map(str::to_owned)
 }
 
 /// Why a handshake was refused by our side.
@@ -444,19 +417,10 @@ impl QuickAck {
         q
     }
 
+    /// Linux only: elsewhere there is no TCP_QUICKACK, and delayed ACKs stay as the kernel has them.
     fn quickack(&self) {
-        use std::os::fd::AsRawFd;
-        let one: libc::c_int = 1;
-        // SAFETY: a valid socket descriptor and a c_int option value of the right size.
-        unsafe {
-            libc::setsockopt(
-                self.socket.as_raw_fd(),
-                libc::IPPROTO_TCP,
-                libc::TCP_QUICKACK,
-                (&one as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let _ = socket2::SockRef::from(&self.socket).set_tcp_quickack(true);
     }
 }
 
@@ -574,11 +538,6 @@ mod tests {
         assert!(split_host_port("web1:http", 22).is_err());
         assert!(split_host_port(":22", 22).is_err());
         assert!(split_host_port("", 22).is_err());
-    }
-
-    #[test]
-    fn current_user_has_a_name() {
-        assert!(current_user().is_some_and(|u| !u.is_empty()));
     }
 
     #[test]

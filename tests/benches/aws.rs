@@ -18,11 +18,9 @@ use std::time::{Duration, Instant};
 use actuator::events::NullHandler;
 use actuator::orchestrate::{ActuatorOrchestration, Options};
 use actuator::prelude::*;
-use actuator::provision::aws::{ApiLimits, AwsProxy, CallStats};
+use actuator_aws::{ApiLimits, AwsProxy, CallStats};
 
-#[path = "../tests/aws_support/mod.rs"]
-mod aws_support;
-use aws_support::*;
+use actuator_tests::aws::*;
 
 /// The proxy as the example builds it against a local endpoint.
 fn example_proxy(url: &str, limits: ApiLimits) -> AwsProxy {

@@ -1,11 +1,9 @@
 //! Shared by the AWS tests and benchmark: the fleet model, moto (start, reset), the leak and
 //! tag checks, and a fault-injecting HTTP proxy in front of moto.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,8 +11,8 @@ use std::time::Duration;
 
 use actuator::orchestrate::{ActuatorOrchestration, Options};
 use actuator::prelude::*;
-use actuator::provision::aws::sdk::types::Filter;
-use actuator::provision::aws::{
+use actuator_aws::sdk::types::Filter;
+use actuator_aws::{
     ApiLimits, AwsProxy, Image, Instance, InternetGateway, KeyPair, NetworkInterface, PublicIp,
     RetrySettings, Route, RouteTable, SecurityGroup, SecurityGroupRule, Subnet, Vpc,
 };
@@ -95,7 +93,7 @@ pub fn fleet_tagged(k: usize) -> usize {
 
 /// Starts moto on `port` through `scripts/moto.sh` (idempotent); returns its URL.
 pub fn start_moto(port: &str) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/moto.sh");
+    let script = crate::repo_root().join("scripts/moto.sh");
     let st = Command::new(&script)
         .arg("start")
         .env("MOTO_PORT", port)
@@ -154,7 +152,7 @@ pub fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-pub fn client(url: &str) -> actuator::provision::aws::sdk::Client {
+pub fn client(url: &str) -> actuator_aws::sdk::Client {
     rt().block_on(async { proxy(url).client(None).await.unwrap() })
 }
 
@@ -167,7 +165,7 @@ pub fn f(name: &str, values: &[&str]) -> Filter {
 
 /// Everything in moto's region that is not part of the default VPC: what a `down` must leave
 /// empty. Lists every kind the proxy creates.
-pub async fn leaks(ec2: &actuator::provision::aws::sdk::Client) -> Vec<String> {
+pub async fn leaks(ec2: &actuator_aws::sdk::Client) -> Vec<String> {
     let mut out = Vec::new();
     let vpcs = ec2.describe_vpcs().send().await.unwrap();
     let default: Vec<String> = vpcs
@@ -254,13 +252,10 @@ pub async fn leaks(ec2: &actuator::provision::aws::sdk::Client) -> Vec<String> {
 }
 
 /// How many live resources of each kind carry `system`'s tag, by model path.
-pub async fn tagged(
-    ec2: &actuator::provision::aws::sdk::Client,
-    system: &str,
-) -> BTreeMap<String, usize> {
+pub async fn tagged(ec2: &actuator_aws::sdk::Client, system: &str) -> BTreeMap<String, usize> {
     let mut m: BTreeMap<String, usize> = BTreeMap::new();
     let sys = || f("tag:actuator:system", &[system]);
-    let path = |tags: &[actuator::provision::aws::sdk::types::Tag]| {
+    let path = |tags: &[actuator_aws::sdk::types::Tag]| {
         tags.iter()
             .find(|t| t.key() == Some("actuator:path"))
             .and_then(|t| t.value())

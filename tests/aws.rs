@@ -18,13 +18,12 @@ use std::time::{Duration, Instant};
 use actuator::events::{Collect, Event, Phase};
 use actuator::orchestrate::{ActuatorOrchestration, Options};
 use actuator::prelude::*;
-use actuator::provision::aws::{
+use actuator::provision::{Provisioned, ProvisionerProxy};
+use actuator_aws::{
     ApiLimits, AwsProxy, Instance, KeyPair, SecurityGroup, SecurityGroupRule, Subnet, Vpc,
 };
-use actuator::provision::{Provisioned, ProvisionerProxy};
 
-mod aws_support;
-use aws_support::*;
+use actuator_tests::aws::*;
 
 static TURN: Mutex<()> = Mutex::new(());
 static STARTED: OnceLock<String> = OnceLock::new();
@@ -497,7 +496,7 @@ fn rules_are_revoked_on_teardown_and_pre_existing_rules_are_left_alone() {
             serde_json::from_value(st.get(k).unwrap().data["outputs"].clone()).unwrap()
         };
         let sg = outputs("Fw.sg")["id"].clone();
-        let rules = |ec2: actuator::provision::aws::sdk::Client, sg: String| async move {
+        let rules = |ec2: actuator_aws::sdk::Client, sg: String| async move {
             ec2.describe_security_group_rules()
                 .filters(f("group-id", &[&sg]))
                 .send()

@@ -13,8 +13,8 @@ use tracing::debug;
 
 use super::pool::Conn;
 use super::script::{self, MARK_STATUS, Marker, Remote};
-use crate::exec::local::{DRAIN_GRACE, STDERR_TAIL_LINES, push_capped, tail_lines};
-use crate::exec::{Action, ExecError, ExecOutput, ExecTask};
+use actuator::exec::support::{DRAIN_GRACE, STDERR_TAIL_LINES, push_capped, tail_lines};
+use actuator::exec::{Action, ExecError, ExecOutput, ExecTask};
 
 /// When a task must end, and its limit (for the message).
 pub(crate) type Deadline = (Instant, Duration);

@@ -92,9 +92,9 @@ impl RegionCx {
 /// Static credentials given to the proxy (never printed: both parts are secrets).
 #[derive(Clone)]
 pub(crate) struct StaticKeys {
-    pub access_key: crate::secret::Secret,
-    pub secret_key: crate::secret::Secret,
-    pub session_token: Option<crate::secret::Secret>,
+    pub access_key: actuator::secret::Secret,
+    pub secret_key: actuator::secret::Secret,
+    pub session_token: Option<actuator::secret::Secret>,
 }
 
 /// How to build the SDK configuration.

@@ -8,8 +8,8 @@
 
 use std::path::PathBuf;
 
-use crate::Resource;
-use crate::model::{At, IntoRef, Out, Ref, Refs, Val};
+use actuator::Resource;
+use actuator::model::{At, IntoRef, Out, Ref, Refs, Val};
 
 macro_rules! placement {
     ($t:ty) => {
@@ -33,7 +33,7 @@ macro_rules! placement {
 /// Outputs: `id`, `cidr`, `region`.
 ///
 /// ```
-/// use actuator::provision::aws::Vpc;
+/// use actuator_aws::Vpc;
 /// let v = Vpc::new("main", "10.0.0.0/16").ipv6(true).tenancy("dedicated").region("eu-west-1");
 /// assert_eq!(v.cidr_block, "10.0.0.0/16");
 /// ```
@@ -84,7 +84,7 @@ impl Vpc {
 ///
 /// ```
 /// use actuator::prelude::*;
-/// use actuator::provision::aws::{Subnet, Vpc};
+/// use actuator_aws::{Subnet, Vpc};
 ///
 /// #[derive(InfraModel)]
 /// struct Net {
@@ -160,7 +160,7 @@ impl Subnet {
 ///
 /// ```
 /// use actuator::prelude::*;
-/// use actuator::provision::aws::{InternetGateway, Vpc};
+/// use actuator_aws::{InternetGateway, Vpc};
 ///
 /// #[derive(InfraModel)]
 /// struct Net {
@@ -203,7 +203,7 @@ impl InternetGateway {
 ///
 /// ```
 /// use actuator::prelude::*;
-/// use actuator::provision::aws::{RouteTable, Subnet, Vpc};
+/// use actuator_aws::{RouteTable, Subnet, Vpc};
 ///
 /// #[derive(InfraModel)]
 /// struct Net {
@@ -296,7 +296,7 @@ impl Refs for RouteTarget {
 ///
 /// ```
 /// use actuator::prelude::*;
-/// use actuator::provision::aws::{InternetGateway, Route, RouteTable, Subnet, Vpc};
+/// use actuator_aws::{InternetGateway, Route, RouteTable, Subnet, Vpc};
 ///
 /// #[derive(InfraModel)]
 /// struct Net {
@@ -384,9 +384,9 @@ impl Route {
 /// Outputs: `id`, `region`.
 ///
 /// ```
-/// use actuator::provision::aws::SecurityGroup;
+/// use actuator_aws::SecurityGroup;
 /// # use actuator::prelude::*;
-/// # use actuator::provision::aws::Vpc;
+/// # use actuator_aws::Vpc;
 /// # #[derive(InfraModel)]
 /// # struct Net {
 /// #     #[component(Vpc::new("vpc", "10.0.0.0/16"))]
@@ -449,7 +449,7 @@ impl Refs for RuleKind {
 ///
 /// ```
 /// use actuator::prelude::*;
-/// use actuator::provision::aws::{RuleKind, SecurityGroup, SecurityGroupRule, Vpc};
+/// use actuator_aws::{RuleKind, SecurityGroup, SecurityGroupRule, Vpc};
 ///
 /// #[derive(InfraModel)]
 /// struct Fw {
@@ -560,7 +560,7 @@ impl SecurityGroupRule {
 /// Outputs: `key_name`, `id`, `fingerprint`, `region`.
 ///
 /// ```
-/// use actuator::provision::aws::KeyPair;
+/// use actuator_aws::KeyPair;
 /// let k = KeyPair::new("deploy").ensure_unique(true).private_key_file("/tmp/deploy.pem");
 /// assert!(k.ensure_unique && !k.retain_on_reverse);
 /// ```
@@ -632,7 +632,7 @@ impl KeyPair {
 ///
 /// ```
 /// use actuator::prelude::*;
-/// use actuator::provision::aws::{NetworkInterface, SecurityGroup, Subnet, Vpc};
+/// use actuator_aws::{NetworkInterface, SecurityGroup, Subnet, Vpc};
 ///
 /// #[derive(InfraModel)]
 /// struct Net {
@@ -744,7 +744,7 @@ impl Refs for IpTarget {
 ///
 /// ```
 /// use actuator::prelude::*;
-/// use actuator::provision::aws::{Instance, PublicIp};
+/// use actuator_aws::{Instance, PublicIp};
 ///
 /// #[derive(InfraModel)]
 /// struct One {
@@ -828,7 +828,7 @@ impl PublicIp {
 /// The machine image an instance boots.
 ///
 /// ```
-/// use actuator::provision::aws::Image;
+/// use actuator_aws::Image;
 /// assert_eq!(Image::from("ami-0123"), Image::Id("ami-0123".into()));
 /// assert!(matches!(Image::latest("amazon", "al2023-ami-2023*-x86_64"), Image::Latest { .. }));
 /// ```
@@ -892,7 +892,7 @@ impl From<Out<String>> for Image {
 ///
 /// ```
 /// use actuator::prelude::*;
-/// use actuator::provision::aws::{Image, Instance, KeyPair, SecurityGroup, Subnet, Vpc};
+/// use actuator_aws::{Image, Instance, KeyPair, SecurityGroup, Subnet, Vpc};
 ///
 /// #[derive(InfraModel)]
 /// struct Web {

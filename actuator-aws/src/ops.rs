@@ -28,9 +28,9 @@ use super::resources::{
     Image, Instance, InternetGateway, IpTarget, KeyPair, NetworkInterface, PublicIp, Route,
     RouteTable, RouteTarget, RuleKind, SecurityGroup, SecurityGroupRule, Subnet, Vpc,
 };
-use crate::model::Located;
-use crate::provision::{Outputs, ProvisionCx, Provisioned, ProxyError};
-use crate::secret::Secret;
+use actuator::model::Located;
+use actuator::provision::{Outputs, ProvisionCx, Provisioned, ProxyError};
+use actuator::secret::Secret;
 
 /// Marks a key pair to keep on teardown even when its record was lost.
 const RETAIN_TAG: &str = "actuator:retain";
@@ -1597,24 +1597,6 @@ async fn del_public_ip(op: &Op<'_>, rec: &Provisioned) -> Result<(), ProxyError>
 // ------------------------------------------------------------------------------------------------
 // Instances
 
-fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 async fn image_id(op: &Op<'_>, cx: &ProvisionCx, image: &Image) -> Result<String, ProxyError> {
     match image {
         Image::Id(v) => cx.resolve(v),
@@ -1719,7 +1701,10 @@ async fn instance(px: &AwsProxy, cx: &ProvisionCx, v: Instance) -> Result<Output
                 })
             };
             let top_groups = (nics.is_none() && !groups.is_empty()).then(|| groups.clone());
-            let user_data = v.user_data.as_ref().map(|u| base64(u.as_bytes()));
+            let user_data = v.user_data.as_ref().map(|u| {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.encode(u)
+            });
             op.retry(
                 Policy::AfterCreate,
                 &format!("create {}", op.path),
@@ -2028,21 +2013,6 @@ pub(super) async fn inventory(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_the_rfc_examples() {
-        for (i, o) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(i.as_bytes()), o);
-        }
-    }
 
     #[test]
     fn a_route_target_matches_only_on_the_fields_asked_for() {

@@ -1,4 +1,4 @@
-//! [`Action::Copy`](crate::exec::Action::Copy) over SFTP, with the local
+//! [`Action::Copy`](actuator::exec::Action::Copy) over SFTP, with the local
 //! agent's rules (see [`CopySpec`]): content or a file to a file, a file into
 //! a directory, a directory with or without its trailing `/`, mode, owner and
 //! group, templates; each file written to a temporary file beside its target,
@@ -16,7 +16,7 @@ use super::pool::Conn;
 use super::run::{self, Deadline, Failure};
 use super::script::{self, MARK_STATUS, Marker};
 use super::sftp::Sftp;
-use crate::exec::{CopySpec, ExecError, ExecOutput, ExecTask, Template};
+use actuator::exec::{CopySpec, ExecError, ExecOutput, ExecTask, Template};
 
 const S_IFMT: u32 = 0o170000;
 const S_IFDIR: u32 = 0o040000;
@@ -415,7 +415,7 @@ impl Copier {
         let data = tokio::fs::read(from)
             .await
             .map_err(self.local_io("read", from))?;
-        let data = crate::exec::copy::render(self.template.as_ref(), &self.task, from, data)?;
+        let data = actuator::exec::support::render(self.template.as_ref(), &self.task, from, data)?;
         self.write_file(to, &data, self.mode.unwrap_or(src_mode & 0o7777))
             .await
     }

@@ -1,5 +1,5 @@
 //! [`SshAgent`]: runs configuration tasks on remote hosts over SSH, with the
-//! same meaning as [`LocalAgent`](crate::exec::LocalAgent) for every action.
+//! same meaning as [`LocalAgent`](actuator::exec::LocalAgent) for every action.
 //!
 //! The transport is [`russh`] (pure async Rust) for the connection and the
 //! command channels, and [`russh_sftp`] for file transfer. One connection per
@@ -66,7 +66,7 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use actuator::exec::{Action, ExecAgent, ExecTask};
-//! use actuator::exec::ssh::{HostKeyPolicy, SshAgent, SshOptions};
+//! use actuator_ssh::{HostKeyPolicy, SshAgent, SshOptions};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
@@ -100,8 +100,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use tracing::debug;
 
-use crate::exec::quote::valid_env_name;
-use crate::exec::{Action, ExecAgent, ExecError, ExecOutput, ExecTask};
+use actuator::exec::support::valid_env_name;
+use actuator::exec::{Action, ExecAgent, ExecError, ExecOutput, ExecTask};
 
 pub use known_hosts::HostKeyPolicy;
 
@@ -110,11 +110,11 @@ use pool::{Conn, Login, Pool};
 /// How an [`SshAgent`] connects.
 ///
 /// `Debug` shows no secrets (there are none here: passwords travel with the
-/// task, as a [`Secret`](crate::secret::Secret)).
+/// task, as a [`Secret`](actuator::secret::Secret)).
 ///
 /// ```
 /// use std::time::Duration;
-/// use actuator::exec::ssh::SshOptions;
+/// use actuator_ssh::SshOptions;
 ///
 /// let options = SshOptions { port: 2222, max_handshakes: 4, ..SshOptions::default() };
 /// assert_eq!(options.connect_timeout, Duration::from_secs(10));
@@ -167,7 +167,7 @@ impl Default for SshOptions {
 /// Counters of an [`SshAgent`]'s work so far.
 ///
 /// ```
-/// use actuator::exec::ssh::{SshAgent, SshOptions};
+/// use actuator_ssh::{SshAgent, SshOptions};
 ///
 /// let stats = SshAgent::new(SshOptions::default()).stats();
 /// assert_eq!((stats.handshakes, stats.channels, stats.open_connections), (0, 0, 0));
@@ -190,7 +190,7 @@ pub struct SshStats {
 ///
 /// ```no_run
 /// use std::sync::Arc;
-/// use actuator::exec::ssh::{SshAgent, SshOptions};
+/// use actuator_ssh::{SshAgent, SshOptions};
 /// use actuator::orchestrate::ActuatorOrchestration;
 ///
 /// let agent = SshAgent::new(SshOptions { port: 2222, ..SshOptions::default() });
@@ -219,7 +219,7 @@ impl SshAgent {
     /// An agent with `options`; nothing connects until a task runs.
     ///
     /// ```
-    /// use actuator::exec::ssh::{SshAgent, SshOptions};
+    /// use actuator_ssh::{SshAgent, SshOptions};
     /// let agent = SshAgent::new(SshOptions { port: 2222, ..SshOptions::default() });
     /// assert_eq!(agent.options().port, 2222);
     /// ```
@@ -233,7 +233,7 @@ impl SshAgent {
     /// The options the agent was made with.
     ///
     /// ```
-    /// use actuator::exec::ssh::{SshAgent, SshOptions};
+    /// use actuator_ssh::{SshAgent, SshOptions};
     /// assert_eq!(SshAgent::new(SshOptions::default()).options().port, 22);
     /// ```
     pub fn options(&self) -> &SshOptions {
@@ -243,7 +243,7 @@ impl SshAgent {
     /// Counters: handshakes, channels, SFTP sessions, open connections.
     ///
     /// ```
-    /// use actuator::exec::ssh::{SshAgent, SshOptions};
+    /// use actuator_ssh::{SshAgent, SshOptions};
     /// assert_eq!(SshAgent::new(SshOptions::default()).stats().handshakes, 0);
     /// ```
     pub fn stats(&self) -> SshStats {
@@ -253,7 +253,7 @@ impl SshAgent {
     /// Disconnects every pooled connection (later tasks connect again).
     ///
     /// ```
-    /// use actuator::exec::ssh::{SshAgent, SshOptions};
+    /// use actuator_ssh::{SshAgent, SshOptions};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let agent = SshAgent::new(SshOptions::default());

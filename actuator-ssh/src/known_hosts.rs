@@ -15,7 +15,7 @@ use tracing::info;
 ///
 /// ```
 /// use std::path::Path;
-/// use actuator::exec::ssh::HostKeyPolicy;
+/// use actuator_ssh::HostKeyPolicy;
 ///
 /// let strict = HostKeyPolicy::Strict("/etc/actuator/known_hosts".into());
 /// assert_eq!(strict.path(), Path::new("/etc/actuator/known_hosts"));
@@ -34,7 +34,7 @@ impl HostKeyPolicy {
     /// The `known_hosts` file.
     ///
     /// ```
-    /// use actuator::exec::ssh::HostKeyPolicy;
+    /// use actuator_ssh::HostKeyPolicy;
     /// assert!(HostKeyPolicy::default().path().ends_with(".ssh/known_hosts"));
     /// ```
     pub fn path(&self) -> &Path {
@@ -46,7 +46,7 @@ impl HostKeyPolicy {
     /// `~/.ssh/known_hosts` (`$HOME`; `./.ssh/known_hosts` without a home).
     ///
     /// ```
-    /// use actuator::exec::ssh::HostKeyPolicy;
+    /// use actuator_ssh::HostKeyPolicy;
     /// assert!(HostKeyPolicy::default_path().ends_with(".ssh/known_hosts"));
     /// ```
     pub fn default_path() -> PathBuf {

@@ -15,15 +15,16 @@
 //! Ansible, `ACTUATOR_SSH_BENCH_ANSIBLE_HOSTS=100` also runs Ansible on 100 hosts (minutes).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actuator::exec::ssh::{HostKeyPolicy, SshAgent, SshOptions};
 use actuator::exec::{Action, ExecAgent, ExecTask};
 use actuator::orchestrate::ActuatorOrchestration;
 use actuator::prelude::*;
+use actuator_ssh::{HostKeyPolicy, SshAgent, SshOptions};
+use actuator_tests::repo_root as root;
 
 #[derive(InfraModel)]
 struct Fleet {
@@ -56,23 +57,9 @@ config! {
 const TASKS_PER_HOST: usize = 10;
 const CHILD: &str = "ACTUATOR_SSH_BENCH_CHILD";
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The sshd's settings (`scripts/sshd.sh env`).
+/// The sshd's settings (`scripts/sshd.sh env`), starting it if needed.
 fn sshd_env() -> HashMap<String, String> {
-    let out = Command::new(root().join("scripts/sshd.sh"))
-        .arg("env")
-        .output()
-        .expect("scripts/sshd.sh env");
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .lines()
-        .filter_map(|l| l.strip_prefix("export "))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-        .collect()
+    actuator_tests::service("sshd")
 }
 
 fn agent(env: &HashMap<String, String>, known_hosts: &Path) -> SshAgent {
@@ -204,7 +191,7 @@ fn measure(scenario: &str, runs: usize) -> (f64, f64, f64) {
 /// Ansible's wall time on `hosts` hosts (benches/ansible/run.sh), `None` if it cannot run.
 fn ansible(hosts: usize, pipelining: bool) -> Option<f64> {
     let t0 = Instant::now();
-    let out = Command::new(root().join("actuator/benches/ansible/run.sh"))
+    let out = Command::new(root().join("tests/benches/ansible/run.sh"))
         .arg(hosts.to_string())
         .env(
             "ANSIBLE_SSH_PIPELINING",

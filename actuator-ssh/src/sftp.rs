@@ -11,7 +11,7 @@ use russh_sftp::client::RawSftpSession;
 use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, Packet, StatusCode};
 
-use crate::exec::ExecError;
+use actuator::exec::ExecError;
 
 /// Bytes per write request (OpenSSH accepts up to 256 KiB; 32 KiB keeps each
 /// request within one SSH packet).

@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::provision::ProxyError;
+use actuator::provision::ProxyError;
 
 /// Error codes EC2 (and the SDK's other services) use for throttling.
 const THROTTLE_CODES: &[&str] = &[
@@ -164,7 +164,7 @@ impl AwsError {
 ///
 /// ```
 /// use std::time::Duration;
-/// use actuator::provision::aws::RetrySettings;
+/// use actuator_aws::RetrySettings;
 /// let quick = RetrySettings { deadline: Duration::from_secs(30), ..RetrySettings::default() };
 /// assert!(quick.not_found_deadline <= RetrySettings::default().deadline);
 /// ```
@@ -208,7 +208,7 @@ pub(crate) enum Policy {
 /// Per-API-family token buckets, as EC2 throttles: one bucket per family per region.
 ///
 /// ```
-/// use actuator::provision::aws::ApiLimits;
+/// use actuator_aws::ApiLimits;
 /// let l = ApiLimits::default();
 /// assert_eq!((l.run_instances.burst, l.run_instances.per_second), (5, 2.0));
 /// assert!(ApiLimits::unlimited().describe.per_second > 1e6);
@@ -216,11 +216,11 @@ pub(crate) enum Policy {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ApiLimits {
     /// `RunInstances`.
-    pub run_instances: crate::engine::limits::TokenBucket,
+    pub run_instances: actuator::engine::limits::TokenBucket,
     /// Every other call that changes something (create, delete, attach, tag …).
-    pub mutating: crate::engine::limits::TokenBucket,
+    pub mutating: actuator::engine::limits::TokenBucket,
     /// `Describe*` calls.
-    pub describe: crate::engine::limits::TokenBucket,
+    pub describe: actuator::engine::limits::TokenBucket,
 }
 
 impl Default for ApiLimits {
@@ -228,7 +228,7 @@ impl Default for ApiLimits {
     /// 100 then 20 per second. These are at or below EC2's published per-account defaults, so
     /// a large model slows down instead of being throttled.
     fn default() -> Self {
-        use crate::engine::limits::TokenBucket;
+        use actuator::engine::limits::TokenBucket;
         ApiLimits {
             run_instances: TokenBucket {
                 burst: 5,
@@ -249,7 +249,7 @@ impl Default for ApiLimits {
 impl ApiLimits {
     /// No client-side limits (a local emulator such as moto, or an account with raised limits).
     pub fn unlimited() -> Self {
-        use crate::engine::limits::TokenBucket;
+        use actuator::engine::limits::TokenBucket;
         let b = TokenBucket {
             burst: 1_000_000,
             per_second: 1e9,
@@ -279,7 +279,7 @@ pub(crate) struct Bucket {
 }
 
 impl Bucket {
-    pub fn new(b: crate::engine::limits::TokenBucket) -> Self {
+    pub fn new(b: actuator::engine::limits::TokenBucket) -> Self {
         let per_second = if b.per_second.is_finite() && b.per_second > 0.0 {
             b.per_second.min(1e9)
         } else {
@@ -339,7 +339,7 @@ impl Buckets {
 ///
 /// ```
 /// use std::time::Duration;
-/// use actuator::provision::aws::CallStats;
+/// use actuator_aws::CallStats;
 /// let s = CallStats {
 ///     latencies: vec![Duration::from_millis(3), Duration::from_millis(9), Duration::from_millis(4)],
 ///     ..CallStats::default()
@@ -595,7 +595,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn buckets_allow_a_burst_then_space_calls() {
-        let b = Bucket::new(crate::engine::limits::TokenBucket {
+        let b = Bucket::new(actuator::engine::limits::TokenBucket {
             burst: 2,
             per_second: 10.0,
         });

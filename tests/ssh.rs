@@ -3,17 +3,16 @@
 //! host key policies, connection reuse, timeouts, and a multi-role namespace run end to end
 //! through `ActuatorOrchestration`. Every check looks at the real effects on disk.
 
-use std::collections::HashMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use actuator::exec::ssh::{HostKeyPolicy, SshAgent, SshOptions};
 use actuator::exec::{Action, CopySpec, ExecAgent, ExecError, ExecTask, Template};
 use actuator::orchestrate::ActuatorOrchestration;
 use actuator::prelude::*;
+use actuator_ssh::{HostKeyPolicy, SshAgent, SshOptions};
 
 /// The test sshd, as `scripts/sshd.sh env` describes it.
 struct Sshd {
@@ -30,17 +29,7 @@ struct Sshd {
 fn sshd() -> &'static Sshd {
     static SSHD: OnceLock<Sshd> = OnceLock::new();
     SSHD.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/sshd.sh");
-        let status = Command::new(&script).arg("start").status().unwrap();
-        assert!(status.success(), "scripts/sshd.sh start failed");
-        let out = Command::new(&script).arg("env").output().unwrap();
-        let vars: HashMap<String, String> = String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.strip_prefix("export "))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-            .collect();
+        let vars = actuator_tests::service("sshd");
         let user = vars["ACTUATOR_SSH_USER"].clone();
         let id = |flag: &str| -> u32 {
             let out = Command::new("id").arg(flag).arg(&user).output().unwrap();

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmark playbook with Ansible against the test sshd and prints its wall time:
 #
-#   actuator/benches/ansible/run.sh [HOSTS]     # HOSTS: 10 (default) or up to the sshd's count
+#   tests/benches/ansible/run.sh [HOSTS]     # HOSTS: 10 (default) or up to the sshd's count
 #
 # Installs ansible-core with pip into a venv under target/ (only here, when the benchmark runs),
 # reads the sshd's port, user and key from `scripts/sshd.sh env`, and prints one line
