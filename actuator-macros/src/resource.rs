@@ -132,8 +132,12 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
             fn into_ref(self) -> #p::Ref<#ident> { #p::Ref::new(self.__at) }
         }
         #addr
+        impl #ident {
+            /// The resource kind, e.g. `"aws.Vpc"`: what proxies dispatch on and the state records.
+            #vis const KIND: &'static str = #kind;
+        }
         impl #p::Element for #ident {
-            fn kind(&self) -> &'static str { #kind }
+            fn kind(&self) -> &'static str { Self::KIND }
             fn base_name(&self) -> &str { #base_name }
             fn visit_refs(&self, f: &mut dyn FnMut(#p::At)) {
                 #( #p::Refs::visit_refs(&self.#walked, f); )*
