@@ -12,7 +12,9 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use actuator::events::{Collect, Event, Phase};
@@ -36,7 +38,7 @@ fn port() -> String {
 /// the server.
 fn moto() -> (MutexGuard<'static, ()>, String) {
     let url = STARTED.get_or_init(|| start_moto(&port()));
-    let turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let turn = TURN.lock();
     reset(url);
     (turn, url.clone())
 }
@@ -401,7 +403,7 @@ fn credentials_never_reach_debug_events_or_state() {
     struct Logs(Arc<Mutex<Vec<u8>>>);
     impl std::io::Write for Logs {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
+            self.0.lock().extend_from_slice(b);
             Ok(b.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -425,7 +427,7 @@ fn credentials_never_reach_debug_events_or_state() {
             assert!(o.teardown_system().await, "{}", failures(&o));
         })
     });
-    let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+    let logs = String::from_utf8_lossy(&logs.0.lock()).to_string();
     assert!(
         logs.contains("RunInstances"),
         "the SDK's trace logs were captured"

@@ -944,12 +944,12 @@ async fn connect_timeouts_and_the_handshake_cap() {
     // A server that accepts connections, notes when, and never says a word.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let accepted = Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
+    let accepted = Arc::new(parking_lot::Mutex::new(Vec::<Instant>::new()));
     let seen = accepted.clone();
     let server = tokio::spawn(async move {
         loop {
             let (mut socket, _) = listener.accept().await.unwrap();
-            seen.lock().unwrap().push(Instant::now());
+            seen.lock().push(Instant::now());
             tokio::spawn(async move {
                 let mut buf = [0u8; 1024];
                 while let Ok(n) = tokio::io::AsyncReadExt::read(&mut socket, &mut buf).await {
@@ -984,7 +984,7 @@ async fn connect_timeouts_and_the_handshake_cap() {
     }
     assert_eq!(agent.stats().handshakes, 6);
     // Connections arrive two by two, a timeout apart: never three within 250 ms…
-    let times = accepted.lock().unwrap().clone();
+    let times = accepted.lock().clone();
     assert_eq!(times.len(), 6);
     for w in times.windows(3) {
         assert!(

@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use aws_sdk_ec2::config::http::HttpResponse;
@@ -15,7 +17,7 @@ use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use actuator::provision::ProxyError;
+use actuator::provision::AttemptError;
 
 /// Error codes EC2 (and the SDK's other services) use for throttling.
 const THROTTLE_CODES: &[&str] = &[
@@ -297,7 +299,7 @@ impl Bucket {
     pub async fn acquire(&self) -> Duration {
         let now = Instant::now();
         let start = {
-            let mut tat = self.tat.lock().unwrap_or_else(|p| p.into_inner());
+            let mut tat = self.tat.lock();
             let ready = tat.checked_sub(self.tolerance).unwrap_or(*tat);
             let start = ready.max(now);
             *tat = (*tat).max(start) + self.interval;
@@ -387,7 +389,7 @@ pub(crate) struct Stats {
 
 impl Stats {
     pub fn call(&self, op: &str, took: Duration) {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.inner.lock();
         *g.calls.entry(op.to_owned()).or_default() += 1;
         // Bounded: a long-lived proxy keeps the first 100,000 round trips.
         if g.latencies.len() < 100_000 {
@@ -395,11 +397,11 @@ impl Stats {
         }
     }
     pub fn trips(&self, path: &str, n: u64) {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.inner.lock();
         g.round_trips.insert(path.to_owned(), n);
     }
     pub fn retried(&self, code: &str) {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.inner.lock();
         *g.retried.entry(code.to_owned()).or_default() += 1;
     }
     pub fn waited(&self, d: Duration) {
@@ -407,12 +409,12 @@ impl Stats {
             .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
     }
     pub fn snapshot(&self) -> CallStats {
-        let mut s = self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut s = self.inner.lock().clone();
         s.throttle_wait = Duration::from_nanos(self.throttle_nanos.load(Ordering::Relaxed));
         s
     }
     pub fn reset(&self) {
-        *self.inner.lock().unwrap_or_else(|p| p.into_inner()) = CallStats::default();
+        *self.inner.lock() = CallStats::default();
         self.throttle_nanos.store(0, Ordering::Relaxed);
     }
 }
@@ -425,7 +427,7 @@ pub(crate) async fn retry<T, F, Fut>(
     policy: Policy,
     what: &str,
     mut f: F,
-) -> Result<T, ProxyError>
+) -> Result<T, AttemptError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, AwsError>>,
@@ -451,7 +453,7 @@ where
             },
         };
         let Some(limit) = limit else {
-            return Err(ProxyError::fatal(format!("{what}: {e}")));
+            return Err(AttemptError::fatal(format!("{what}: {e}")));
         };
         let exp = settings
             .base_delay
@@ -465,9 +467,9 @@ where
                 started.elapsed()
             );
             return Err(if retryable {
-                ProxyError::retryable(msg)
+                AttemptError::retryable(msg)
             } else {
-                ProxyError::fatal(msg)
+                AttemptError::fatal(msg)
             });
         }
         stats.retried(e.code.as_deref().unwrap_or(match e.kind {
@@ -519,7 +521,7 @@ where
     pub async fn get(self: &Arc<Self>, key: K) -> Result<Option<V>, AwsError> {
         let (tx, rx) = oneshot::channel();
         let lead = {
-            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut st = self.state.lock();
             st.waiting.push((key, tx));
             !std::mem::replace(&mut st.leading, true)
         };
@@ -534,7 +536,7 @@ where
     async fn drain(self: Arc<Self>) {
         loop {
             let batch: Vec<(K, Waiter<V>)> = {
-                let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                let mut st = self.state.lock();
                 if st.waiting.is_empty() {
                     st.leading = false;
                     return;

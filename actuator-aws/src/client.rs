@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use aws_sdk_ec2::Client;
@@ -74,7 +76,7 @@ impl RegionCx {
 
     /// The batched finder of `kind` resources of `system`.
     pub fn finder(&self, kind: Kind, system: &str) -> Arc<Batcher<String, Found>> {
-        let mut g = self.finders.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.finders.lock();
         g.entry((kind, system.to_owned()))
             .or_insert_with(|| find::finder(self.caller.clone(), kind, system.to_owned()))
             .clone()
@@ -82,7 +84,7 @@ impl RegionCx {
 
     /// The once-per-region cell for an image look-up.
     pub fn image_cell(&self, owner: &str, name: &str) -> Arc<OnceCell<String>> {
-        let mut g = self.images.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.images.lock();
         g.entry((owner.to_owned(), name.to_owned()))
             .or_default()
             .clone()

@@ -74,14 +74,16 @@ pub use aws_sdk_ec2 as sdk;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::sync::OnceCell;
 
-use actuator::provision::{Outputs, ProvisionCx, Provisioned, ProvisionerProxy, ProxyError};
+use actuator::provision::{AttemptError, Outputs, ProvisionCx, Provisioned, ProvisionerProxy};
 use actuator::secret::Secret;
 use api::Stats;
 use client::{ConfigSpec, RegionCx, StaticKeys};
@@ -288,11 +290,7 @@ impl AwsProxy {
     /// assert!(AwsProxy::new("aws").private_key("WebFleet.keypair").is_none());
     /// ```
     pub fn private_key(&self, path: &str) -> Option<Secret> {
-        self.keys
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(path)
-            .cloned()
+        self.keys.lock().get(path).cloned()
     }
 
     /// What the EC2 calls of this proxy did so far.
@@ -327,7 +325,7 @@ impl AwsProxy {
     /// println!("{:?}", zones.availability_zones());
     /// # });
     /// ```
-    pub async fn client(&self, region: Option<&str>) -> Result<sdk::Client, ProxyError> {
+    pub async fn client(&self, region: Option<&str>) -> Result<sdk::Client, AttemptError> {
         let r = self.region_name(region).await?;
         Ok(self.region_cx(&r).await.caller.ec2.clone())
     }
@@ -350,7 +348,7 @@ impl AwsProxy {
         &self,
         region: Option<&str>,
         system: &str,
-    ) -> Result<Inventory, ProxyError> {
+    ) -> Result<Inventory, AttemptError> {
         ops::inventory(self, region, system).await
     }
 
@@ -358,13 +356,13 @@ impl AwsProxy {
         self.conf.get_or_init(|| client::load(&self.spec)).await
     }
 
-    async fn region_name(&self, explicit: Option<&str>) -> Result<String, ProxyError> {
+    async fn region_name(&self, explicit: Option<&str>) -> Result<String, AttemptError> {
         if let Some(r) = explicit.or(self.spec.default_region.as_deref()) {
             return Ok(r.to_owned());
         }
         match self.sdk_config().await.region() {
             Some(r) => Ok(r.to_string()),
-            None => Err(ProxyError::fatal(format!(
+            None => Err(AttemptError::fatal(format!(
                 "proxy `{}` has no region: give the resource `.region(…)`, the proxy \
                  `.default_region(…)`, or set AWS_REGION",
                 self.name
@@ -373,16 +371,11 @@ impl AwsProxy {
     }
 
     async fn region_cx(&self, region: &str) -> Arc<RegionCx> {
-        if let Some(r) = self
-            .regions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(region)
-        {
+        if let Some(r) = self.regions.lock().get(region) {
             return r.clone();
         }
         let ec2 = client::client(self.sdk_config().await, region);
-        let mut g = self.regions.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.regions.lock();
         g.entry(region.to_owned())
             .or_insert_with(|| {
                 Arc::new(RegionCx::new(
@@ -396,7 +389,7 @@ impl AwsProxy {
     }
 
     fn learn_system(&self, system: &str) {
-        let mut g = self.systems.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.systems.lock();
         if !g.contains(system) {
             g.insert(system.to_owned());
         }
@@ -408,7 +401,7 @@ impl AwsProxy {
         if let Some(s) = &self.system {
             return Some(s.clone());
         }
-        let g = self.systems.lock().unwrap_or_else(|p| p.into_inner());
+        let g = self.systems.lock();
         match g.len() {
             1 => g.iter().next().cloned(),
             _ => None,
@@ -418,7 +411,7 @@ impl AwsProxy {
     /// The client token of the create of `path` in `region`: the same for every retry in this
     /// process, new after the resource is deleted.
     fn client_token(&self, region: &str, path: &str) -> String {
-        let mut g = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.tokens.lock();
         g.entry((region.to_owned(), path.to_owned()))
             .or_insert_with(|| {
                 format!(
@@ -433,22 +426,15 @@ impl AwsProxy {
     fn forget_client_token(&self, region: &str, path: &str) {
         self.tokens
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .remove(&(region.to_owned(), path.to_owned()));
     }
 
     fn keep_private_key(&self, path: &str, key: Secret) {
-        self.keys
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(path.to_owned(), key);
+        self.keys.lock().insert(path.to_owned(), key);
     }
 
     fn forget_private_key(&self, path: &str) {
-        self.keys
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(path);
+        self.keys.lock().remove(path);
     }
 }
 
@@ -461,11 +447,14 @@ impl ProvisionerProxy for AwsProxy {
         resources::KINDS.contains(&kind)
     }
 
-    fn provision<'a>(&'a self, cx: &'a ProvisionCx) -> BoxFuture<'a, Result<Outputs, ProxyError>> {
+    fn provision<'a>(
+        &'a self,
+        cx: &'a ProvisionCx,
+    ) -> BoxFuture<'a, Result<Outputs, AttemptError>> {
         ops::provision(self, cx).boxed()
     }
 
-    fn deprovision<'a>(&'a self, rec: &'a Provisioned) -> BoxFuture<'a, Result<(), ProxyError>> {
+    fn deprovision<'a>(&'a self, rec: &'a Provisioned) -> BoxFuture<'a, Result<(), AttemptError>> {
         ops::deprovision(self, rec).boxed()
     }
 

@@ -29,7 +29,7 @@ use super::resources::{
     RouteTable, RouteTarget, RuleKind, SecurityGroup, SecurityGroupRule, Subnet, Vpc,
 };
 use actuator::model::Located;
-use actuator::provision::{Outputs, ProvisionCx, Provisioned, ProxyError};
+use actuator::provision::{AttemptError, Outputs, ProvisionCx, Provisioned};
 use actuator::secret::Secret;
 
 /// Marks a key pair to keep on teardown even when its record was lost.
@@ -46,8 +46,8 @@ pub(super) struct Op<'a> {
     trips: AtomicU64,
 }
 
-fn fatal(msg: impl Into<String>) -> ProxyError {
-    ProxyError::fatal(msg)
+fn fatal(msg: impl Into<String>) -> AttemptError {
+    AttemptError::fatal(msg)
 }
 
 /// `NotFound` on a delete means the thing is already gone.
@@ -66,7 +66,7 @@ impl<'a> Op<'a> {
         system: Option<String>,
         path: String,
         display: String,
-    ) -> Result<Op<'a>, ProxyError> {
+    ) -> Result<Op<'a>, AttemptError> {
         let region = px.region_name(region).await?;
         let rc = px.region_cx(&region).await;
         Ok(Op {
@@ -83,7 +83,7 @@ impl<'a> Op<'a> {
         px: &'a AwsProxy,
         cx: &ProvisionCx,
         region: Option<&str>,
-    ) -> Result<Op<'a>, ProxyError> {
+    ) -> Result<Op<'a>, AttemptError> {
         px.learn_system(cx.system());
         Op::new(
             px,
@@ -95,7 +95,7 @@ impl<'a> Op<'a> {
         .await
     }
 
-    async fn for_teardown(px: &'a AwsProxy, rec: &Provisioned) -> Result<Op<'a>, ProxyError> {
+    async fn for_teardown(px: &'a AwsProxy, rec: &Provisioned) -> Result<Op<'a>, AttemptError> {
         let region = rec.outputs.get("region").map(String::as_str);
         Op::new(
             px,
@@ -134,7 +134,7 @@ impl<'a> Op<'a> {
         self.rc.caller.call(api, op, fut).await
     }
 
-    async fn retry<T, F, Fut>(&self, policy: Policy, what: &str, f: F) -> Result<T, ProxyError>
+    async fn retry<T, F, Fut>(&self, policy: Policy, what: &str, f: F) -> Result<T, AttemptError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, AwsError>>,
@@ -183,7 +183,7 @@ impl<'a> Op<'a> {
     }
 
     /// This resource as found by its tags, retried through throttling.
-    async fn find(&self, kind: Kind) -> Result<Option<Found>, ProxyError> {
+    async fn find(&self, kind: Kind) -> Result<Option<Found>, AttemptError> {
         self.retry(Policy::Basic, &format!("find {} by tag", self.path), || {
             self.lookup(kind)
         })
@@ -197,7 +197,7 @@ impl<'a> Op<'a> {
         kind: Kind,
         policy: Policy,
         create: F,
-    ) -> Result<(Found, bool), ProxyError>
+    ) -> Result<(Found, bool), AttemptError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<Found, AwsError>>,
@@ -225,7 +225,7 @@ impl<'a> Op<'a> {
 }
 
 /// The id output of a component this one depends on, checked to be in the same region.
-fn parent_id(cx: &ProvisionCx, r: &impl Located, region: &str) -> Result<String, ProxyError> {
+fn parent_id(cx: &ProvisionCx, r: &impl Located, region: &str) -> Result<String, AttemptError> {
     let id = cx.output_of(r, "id")?;
     if let Ok(theirs) = cx.output_of(r, "region")
         && theirs != region
@@ -249,7 +249,7 @@ fn s(o: Option<&str>) -> String {
 // ------------------------------------------------------------------------------------------------
 // Dispatch
 
-pub(super) async fn provision(px: &AwsProxy, cx: &ProvisionCx) -> Result<Outputs, ProxyError> {
+pub(super) async fn provision(px: &AwsProxy, cx: &ProvisionCx) -> Result<Outputs, AttemptError> {
     if let Ok(r) = cx.resource::<Vpc>() {
         return vpc(px, cx, r).await;
     }
@@ -286,7 +286,7 @@ pub(super) async fn provision(px: &AwsProxy, cx: &ProvisionCx) -> Result<Outputs
     Err(fatal(format!("{} is not an AWS resource", cx.path())))
 }
 
-pub(super) async fn deprovision(px: &AwsProxy, rec: &Provisioned) -> Result<(), ProxyError> {
+pub(super) async fn deprovision(px: &AwsProxy, rec: &Provisioned) -> Result<(), AttemptError> {
     let op = Op::for_teardown(px, rec).await?;
     let r = match rec.kind.as_str() {
         "aws.Vpc" => del_vpc(&op, rec).await,
@@ -316,7 +316,7 @@ async fn recorded_or_found(
     out: &str,
     kind: Kind,
     id_of: impl Fn(&Found) -> Option<String>,
-) -> Result<Option<String>, ProxyError> {
+) -> Result<Option<String>, AttemptError> {
     if let Some(id) = rec.outputs.get(out).filter(|v| !v.is_empty()) {
         return Ok(Some(id.clone()));
     }
@@ -343,7 +343,7 @@ const IN_FLIGHT_GRACE: [Duration; 4] = [
 // ------------------------------------------------------------------------------------------------
 // VPC, subnet, internet gateway
 
-async fn vpc(px: &AwsProxy, cx: &ProvisionCx, v: Vpc) -> Result<Outputs, ProxyError> {
+async fn vpc(px: &AwsProxy, cx: &ProvisionCx, v: Vpc) -> Result<Outputs, AttemptError> {
     let op = Op::for_provision(px, cx, v.region.as_deref()).await?;
     let (found, _) = op
         .find_or_create(Kind::Vpc, Policy::Basic, || async {
@@ -373,7 +373,7 @@ async fn vpc(px: &AwsProxy, cx: &ProvisionCx, v: Vpc) -> Result<Outputs, ProxyEr
     Ok(op.outputs([("id", s(vpc.vpc_id())), ("cidr", s(vpc.cidr_block()))]))
 }
 
-async fn del_vpc(op: &Op<'_>, rec: &Provisioned) -> Result<(), ProxyError> {
+async fn del_vpc(op: &Op<'_>, rec: &Provisioned) -> Result<(), AttemptError> {
     let id = recorded_or_found(op, rec, "id", Kind::Vpc, |f| match f {
         Found::Vpc(v) => v.vpc_id().map(str::to_owned),
         _ => None,
@@ -393,7 +393,7 @@ async fn del_vpc(op: &Op<'_>, rec: &Provisioned) -> Result<(), ProxyError> {
     .await
 }
 
-async fn subnet(px: &AwsProxy, cx: &ProvisionCx, v: Subnet) -> Result<Outputs, ProxyError> {
+async fn subnet(px: &AwsProxy, cx: &ProvisionCx, v: Subnet) -> Result<Outputs, AttemptError> {
     let op = Op::for_provision(px, cx, v.region.as_deref()).await?;
     let vpc_id = parent_id(cx, &v.vpc, op.region())?;
     let (found, _) = op
@@ -450,7 +450,7 @@ async fn subnet(px: &AwsProxy, cx: &ProvisionCx, v: Subnet) -> Result<Outputs, P
     ]))
 }
 
-async fn del_subnet(op: &Op<'_>, rec: &Provisioned) -> Result<(), ProxyError> {
+async fn del_subnet(op: &Op<'_>, rec: &Provisioned) -> Result<(), AttemptError> {
     let id = recorded_or_found(op, rec, "id", Kind::Subnet, |f| match f {
         Found::Subnet(v) => v.subnet_id().map(str::to_owned),
         _ => None,
@@ -470,7 +470,7 @@ async fn del_subnet(op: &Op<'_>, rec: &Provisioned) -> Result<(), ProxyError> {
     .await
 }
 
-async fn igw(px: &AwsProxy, cx: &ProvisionCx, v: InternetGateway) -> Result<Outputs, ProxyError> {
+async fn igw(px: &AwsProxy, cx: &ProvisionCx, v: InternetGateway) -> Result<Outputs, AttemptError> {
     let op = Op::for_provision(px, cx, v.region.as_deref()).await?;
     let vpc_id = parent_id(cx, &v.vpc, op.region())?;
     let (found, _) = op
@@ -526,7 +526,7 @@ async fn igw(px: &AwsProxy, cx: &ProvisionCx, v: InternetGateway) -> Result<Outp
     Ok(op.outputs([("id", id), ("vpc_id", vpc_id)]))
 }
 
-async fn del_igw(op: &Op<'_>, rec: &Provisioned) -> Result<(), ProxyError> {
+async fn del_igw(op: &Op<'_>, rec: &Provisioned) -> Result<(), AttemptError> {
     let (id, vpcs) = match rec.outputs.get("id").filter(|v| !v.is_empty()) {
         Some(id) => (
             id.clone(),
@@ -587,7 +587,7 @@ async fn route_table(
     px: &AwsProxy,
     cx: &ProvisionCx,
     v: RouteTable,
-) -> Result<Outputs, ProxyError> {
+) -> Result<Outputs, AttemptError> {
     let op = Op::for_provision(px, cx, v.region.as_deref()).await?;
     let vpc_id = parent_id(cx, &v.vpc, op.region())?;
     let subnets = v
@@ -675,7 +675,7 @@ async fn route_table(
     Ok(op.outputs([("id", id), ("associations", assocs.join(","))]))
 }
 
-async fn del_route_table(op: &Op<'_>, rec: &Provisioned) -> Result<(), ProxyError> {
+async fn del_route_table(op: &Op<'_>, rec: &Provisioned) -> Result<(), AttemptError> {
     let (id, assocs) = match rec.outputs.get("id").filter(|v| !v.is_empty()) {
         Some(id) => (
             id.clone(),
@@ -770,7 +770,7 @@ impl Target {
     }
 }
 
-async fn route(px: &AwsProxy, cx: &ProvisionCx, v: Route) -> Result<Outputs, ProxyError> {
+async fn route(px: &AwsProxy, cx: &ProvisionCx, v: Route) -> Result<Outputs, AttemptError> {
     let op = Op::for_provision(px, cx, v.region.as_deref()).await?;
     let rtb = parent_id(cx, &v.route_table, op.region())?;
     let mut want = Target::default();
@@ -847,7 +847,7 @@ async fn route(px: &AwsProxy, cx: &ProvisionCx, v: Route) -> Result<Outputs, Pro
     ]))
 }
 
-async fn del_route(op: &Op<'_>, rec: &Provisioned) -> Result<(), ProxyError> {
+async fn del_route(op: &Op<'_>, rec: &Provisioned) -> Result<(), AttemptError> {
     // An unrecorded route goes with its route table.
     let (Some(rtb), Some(dest)) = (
         rec.outputs.get("route_table_id"),
@@ -874,7 +874,7 @@ async fn security_group(
     px: &AwsProxy,
     cx: &ProvisionCx,
     v: SecurityGroup,
-) -> Result<Outputs, ProxyError> {
+) -> Result<Outputs, AttemptError> {
     let op = Op::for_provision(px, cx, v.region.as_deref()).await?;
     let vpc_id = parent_id(cx, &v.vpc, op.region())?;
     let description = if v.description.is_empty() {
@@ -922,7 +922,7 @@ async fn security_group(
     Ok(op.outputs([("id", s(sg.group_id()))]))
 }
 
-async fn del_security_group(op: &Op<'_>, rec: &Provisioned) -> Result<(), ProxyError> {
+async fn del_security_group(op: &Op<'_>, rec: &Provisioned) -> Result<(), AttemptError> {
     let id = recorded_or_found(op, rec, "id", Kind::Sg, |f| match f {
         Found::Sg(v) => v.group_id().map(str::to_owned),
         _ => None,
@@ -961,7 +961,7 @@ async fn rule(
     px: &AwsProxy,
     cx: &ProvisionCx,
     v: SecurityGroupRule,
-) -> Result<Outputs, ProxyError> {
+) -> Result<Outputs, AttemptError> {
     let op = Op::for_provision(px, cx, v.region.as_deref()).await?;
     let group = parent_id(cx, &v.security_group, op.region())?;
     let perm = permission(&v.ip_protocol, v.from_port, v.to_port, &v.cidrip);
@@ -1029,7 +1029,7 @@ async fn rule(
     ]))
 }
 
-async fn del_rule(op: &Op<'_>, rec: &Provisioned) -> Result<(), ProxyError> {
+async fn del_rule(op: &Op<'_>, rec: &Provisioned) -> Result<(), AttemptError> {
     let o = &rec.outputs;
     if o.get("retain").map(String::as_str) == Some("true") {
         return Ok(());
@@ -1116,7 +1116,7 @@ fn write_private_key(path: &Path, material: &Secret) -> std::io::Result<()> {
     Ok(())
 }
 
-async fn key_pair(px: &AwsProxy, cx: &ProvisionCx, v: KeyPair) -> Result<Outputs, ProxyError> {
+async fn key_pair(px: &AwsProxy, cx: &ProvisionCx, v: KeyPair) -> Result<Outputs, AttemptError> {
     let op = Op::for_provision(px, cx, v.region.as_deref()).await?;
     let public = match &v.public_key_file {
         Some(p) => Some(std::fs::read(p).map_err(|e| {
@@ -1292,7 +1292,7 @@ fn key_outputs(op: &Op<'_>, k: &t::KeyPairInfo, retain: bool) -> Outputs {
     ])
 }
 
-async fn del_key_pair(op: &Op<'_>, rec: &Provisioned) -> Result<(), ProxyError> {
+async fn del_key_pair(op: &Op<'_>, rec: &Provisioned) -> Result<(), AttemptError> {
     if rec.outputs.get("retain").map(String::as_str) == Some("true") {
         return Ok(());
     }
@@ -1323,7 +1323,11 @@ async fn del_key_pair(op: &Op<'_>, rec: &Provisioned) -> Result<(), ProxyError> 
 // ------------------------------------------------------------------------------------------------
 // Network interfaces and Elastic IPs
 
-async fn eni(px: &AwsProxy, cx: &ProvisionCx, v: NetworkInterface) -> Result<Outputs, ProxyError> {
+async fn eni(
+    px: &AwsProxy,
+    cx: &ProvisionCx,
+    v: NetworkInterface,
+) -> Result<Outputs, AttemptError> {
     let op = Op::for_provision(px, cx, v.region.as_deref()).await?;
     let subnet = parent_id(cx, &v.subnet, op.region())?;
     let groups = v
@@ -1387,7 +1391,7 @@ async fn eni(px: &AwsProxy, cx: &ProvisionCx, v: NetworkInterface) -> Result<Out
     ]))
 }
 
-async fn del_eni(op: &Op<'_>, rec: &Provisioned) -> Result<(), ProxyError> {
+async fn del_eni(op: &Op<'_>, rec: &Provisioned) -> Result<(), AttemptError> {
     let id = recorded_or_found(op, rec, "id", Kind::Eni, |f| match f {
         Found::Eni(n) => n.network_interface_id().map(str::to_owned),
         _ => None,
@@ -1411,7 +1415,7 @@ async fn del_eni(op: &Op<'_>, rec: &Provisioned) -> Result<(), ProxyError> {
     .await
 }
 
-async fn public_ip(px: &AwsProxy, cx: &ProvisionCx, v: PublicIp) -> Result<Outputs, ProxyError> {
+async fn public_ip(px: &AwsProxy, cx: &ProvisionCx, v: PublicIp) -> Result<Outputs, AttemptError> {
     let op = Op::for_provision(px, cx, v.region.as_deref()).await?;
     // Where it goes: (instance, interface, private address).
     let (instance, eni, private) = match &v.target {
@@ -1546,7 +1550,7 @@ async fn public_ip(px: &AwsProxy, cx: &ProvisionCx, v: PublicIp) -> Result<Outpu
     ]))
 }
 
-async fn del_public_ip(op: &Op<'_>, rec: &Provisioned) -> Result<(), ProxyError> {
+async fn del_public_ip(op: &Op<'_>, rec: &Provisioned) -> Result<(), AttemptError> {
     let o = &rec.outputs;
     let (alloc, assoc) = match o.get("allocation_id").filter(|v| !v.is_empty()) {
         Some(a) => (
@@ -1597,7 +1601,7 @@ async fn del_public_ip(op: &Op<'_>, rec: &Provisioned) -> Result<(), ProxyError>
 // ------------------------------------------------------------------------------------------------
 // Instances
 
-async fn image_id(op: &Op<'_>, cx: &ProvisionCx, image: &Image) -> Result<String, ProxyError> {
+async fn image_id(op: &Op<'_>, cx: &ProvisionCx, image: &Image) -> Result<String, AttemptError> {
     match image {
         Image::Id(v) => cx.resolve(v),
         Image::Latest { owner, name } => {
@@ -1641,7 +1645,7 @@ async fn image_id(op: &Op<'_>, cx: &ProvisionCx, image: &Image) -> Result<String
     }
 }
 
-async fn instance(px: &AwsProxy, cx: &ProvisionCx, v: Instance) -> Result<Outputs, ProxyError> {
+async fn instance(px: &AwsProxy, cx: &ProvisionCx, v: Instance) -> Result<Outputs, AttemptError> {
     let op = Op::for_provision(px, cx, v.region.as_deref()).await?;
     let key = v
         .key_pair
@@ -1763,7 +1767,7 @@ async fn instance(px: &AwsProxy, cx: &ProvisionCx, v: Instance) -> Result<Output
     };
     let inst = wait_instance(&op, &id, false).await?;
     let Some(inst) = inst else {
-        return Err(ProxyError::retryable(format!(
+        return Err(AttemptError::retryable(format!(
             "{}: instance {id} vanished while starting",
             op.path
         )));
@@ -1792,7 +1796,7 @@ async fn wait_instance(
     op: &Op<'_>,
     id: &str,
     terminated: bool,
-) -> Result<Option<t::Instance>, ProxyError> {
+) -> Result<Option<t::Instance>, AttemptError> {
     let started = Instant::now();
     let mut delay = op.px.poll_interval;
     let mut unseen = 0u32;
@@ -1834,7 +1838,7 @@ async fn wait_instance(
             (true, _) => {}
         }
         if started.elapsed() + delay > op.px.instance_timeout {
-            return Err(ProxyError::retryable(format!(
+            return Err(AttemptError::retryable(format!(
                 "{}: instance {id} did not become {} within {:?}",
                 op.path,
                 if terminated { "terminated" } else { "running" },
@@ -1847,7 +1851,7 @@ async fn wait_instance(
     }
 }
 
-async fn del_instance(op: &Op<'_>, rec: &Provisioned) -> Result<(), ProxyError> {
+async fn del_instance(op: &Op<'_>, rec: &Provisioned) -> Result<(), AttemptError> {
     let id = recorded_or_found(op, rec, "id", Kind::Instance, |f| match f {
         Found::Instance(i) => i.instance_id().map(str::to_owned),
         _ => None,
@@ -1870,7 +1874,7 @@ pub(super) async fn inventory(
     px: &AwsProxy,
     region: Option<&str>,
     system: &str,
-) -> Result<super::Inventory, ProxyError> {
+) -> Result<super::Inventory, AttemptError> {
     let op = Op::new(
         px,
         region,

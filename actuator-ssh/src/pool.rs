@@ -4,8 +4,10 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use russh::client;
@@ -145,10 +147,7 @@ impl client::Handler for Client {
                 self.host
             )));
         };
-        let _guard = self
-            .known_hosts_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let _guard = self.known_hosts_lock.lock();
         known_hosts::check(&self.policy, &self.host, self.port, key)
             .map(|()| true)
             .map_err(HandlerError::HostKey)
@@ -236,7 +235,7 @@ impl Pool {
     }
 
     pub fn stats(&self) -> SshStats {
-        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let slots = self.slots.lock();
         let open = slots
             .values()
             .filter(|s| {
@@ -254,7 +253,7 @@ impl Pool {
     }
 
     fn slot(&self, key: Key) -> Slot {
-        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slots = self.slots.lock();
         slots.entry(key).or_default().clone()
     }
 
@@ -295,7 +294,7 @@ impl Pool {
 
     pub async fn disconnect_all(&self) {
         let slots: Vec<Slot> = {
-            let mut map = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            let mut map = self.slots.lock();
             map.drain().map(|(_, s)| s).collect()
         };
         for slot in slots {

@@ -46,6 +46,7 @@ extern crate self as actuator;
 
 pub mod cli;
 pub mod config;
+pub mod dag;
 pub mod engine;
 pub mod events;
 pub mod exec;

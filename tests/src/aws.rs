@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use actuator::orchestrate::{ActuatorOrchestration, Options};
@@ -460,13 +462,13 @@ impl FaultProxy {
         FaultProxy { url, faults, log }
     }
     pub fn set(&self, f: Faults) {
-        *self.faults.lock().unwrap() = f;
+        *self.faults.lock() = f;
     }
     pub fn injected(&self) -> BTreeMap<String, u64> {
-        self.log.lock().unwrap().injected.clone()
+        self.log.lock().injected.clone()
     }
     pub fn actions(&self) -> Vec<String> {
-        self.log.lock().unwrap().actions.clone()
+        self.log.lock().actions.clone()
     }
 }
 
@@ -524,7 +526,7 @@ pub fn relay(
         .unwrap_or("")
         .to_owned();
     let verdict = {
-        let mut f = faults.lock().unwrap();
+        let mut f = faults.lock();
         let scripted = f
             .scripted
             .iter_mut()
@@ -552,7 +554,7 @@ pub fn relay(
         }
     };
     {
-        let mut l = log.lock().unwrap();
+        let mut l = log.lock();
         l.actions.push(action.clone());
         if let Some((_, code, lost)) = &verdict {
             let k = if *lost {

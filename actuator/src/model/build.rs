@@ -3,18 +3,15 @@
 
 use std::marker::PhantomData;
 use std::ops::Deref;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use super::ids::{At, IntoKey, Key, ModelId, Step};
 use super::tree::{Element, ModelKind, MultiNode, Node, NodeKind, Tree, World};
 
 /// The shared, growable system every typed handle points into.
 pub type Shared = Arc<Mutex<World>>;
-
-pub(crate) fn lock(w: &Shared) -> MutexGuard<'_, World> {
-    // A panic inside a user's component expression must not make the model unusable afterwards.
-    w.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// What the runtime knows about the component being built; generated code turns it into a typed
 /// [`Ctx`].
@@ -143,7 +140,7 @@ pub fn push_node(nodes: &mut Vec<Node>, parent: u32, step: Step, kind: NodeKind)
 }
 
 pub(crate) fn env_for<'w>(w: &'w Shared, at: At) -> Env<'w> {
-    let g = lock(w);
+    let g = w.lock();
     let t = g.tree(at.model);
     let n = t.node(at.node);
     let name = match &n.step {
@@ -162,7 +159,7 @@ pub(crate) fn env_for<'w>(w: &'w Shared, at: At) -> Env<'w> {
 pub fn build_leaf<C: Element, CV>(w: &Shared, at: At, up: CV, make: &dyn Fn(&Env, &CV) -> C) {
     let env = env_for(w, at);
     let value = make(&env, &up);
-    let mut g = lock(w);
+    let mut g = w.lock();
     let node = &mut g.tree_mut(at.model).nodes[at.node as usize];
     // A keyed instance is renamed `<name><sep><key>` by its container afterwards.
     node.name = value.base_name().to_owned();
@@ -274,7 +271,7 @@ impl<G: Members> Component for Group<G> {
         let env = env_for(w, at);
         let spec = make(&env, &up);
         {
-            let mut g = lock(w);
+            let mut g = w.lock();
             let tree = g.tree_mut(at.model);
             let node = &tree.nodes[at.node as usize];
             let name = match (spec.name, &node.step) {
@@ -414,7 +411,7 @@ impl<T: Component> Component for Multi<T> {
         };
         let maker = move |w: &Shared, multi: At, key: Key| -> u32 {
             let inst = {
-                let mut g = lock(w);
+                let mut g = w.lock();
                 let tree = g.tree_mut(multi.model);
                 let first = tree.nodes.len() as u32;
                 T::layout(&mut tree.nodes, multi.node, Step::Key(key.clone()));
@@ -429,7 +426,7 @@ impl<T: Component> Component for Multi<T> {
                 let spec = make(env, cv);
                 if let Some(sep) = spec.namesep
                     && let NodeKind::Multi(m) =
-                        &mut lock(&sep_w).tree_mut(multi.model).nodes[multi.node as usize].kind
+                        &mut sep_w.lock().tree_mut(multi.model).nodes[multi.node as usize].kind
                 {
                     m.namesep = Some(sep);
                 }
@@ -443,7 +440,7 @@ impl<T: Component> Component for Multi<T> {
                 node: inst,
             };
             T::build(w, at, view.clone(), template);
-            let mut g = lock(w);
+            let mut g = w.lock();
             let tree = g.tree_mut(multi.model);
             let sep = tree
                 .multi(multi.node)
@@ -453,7 +450,7 @@ impl<T: Component> Component for Multi<T> {
             node.name = format!("{}{}{}", node.name, sep, key);
             inst
         };
-        lock(w).makers.insert(at, Arc::new(maker));
+        w.lock().makers.insert(at, Arc::new(maker));
     }
 }
 
@@ -483,7 +480,7 @@ impl<T: Component> Keyed<T::Path> for MultiPath<T> {
 /// If `multi` is a class-level path (class-level references never create instances).
 pub fn instance(w: &Shared, multi: At, key: Key) -> u32 {
     let maker = {
-        let g = lock(w);
+        let g = w.lock();
         // A class-level path names the model type's skeleton, which is no tree of any system.
         assert!(
             g.trees.iter().any(|t| t.id == multi.model),
@@ -540,7 +537,7 @@ pub trait Model: Members {
 pub fn __instantiate<M: Model>(w: Shared, name: &str) -> Instance<M> {
     let id = model_id(&w, M::KIND);
     {
-        let mut g = lock(&w);
+        let mut g = w.lock();
         assert!(
             !g.trees.iter().any(|t| t.id == id),
             "this system already has a {:?} model; create another system for a second one",
@@ -618,24 +615,24 @@ impl<M: Model> Instance<M> {
 
     /// Runs `f` with this instance's tree.
     pub fn with<R>(&self, f: impl FnOnce(&Tree) -> R) -> R {
-        f(lock(&self.world).tree(self.id))
+        f(self.world.lock().tree(self.id))
     }
 
     /// Runs `f` with the whole system.
     pub fn with_world<R>(&self, f: impl FnOnce(&World) -> R) -> R {
-        f(&lock(&self.world))
+        f(&self.world.lock())
     }
 
     /// The path of `p` from the model root: field names and keys.
     pub fn path(&self, p: &impl Located) -> Vec<String> {
         let at = p.at();
-        lock(&self.world).tree(at.model).path(at.node)
+        self.world.lock().tree(at.model).path(at.node)
     }
 
     /// The display name of the component at `p`.
     pub fn name(&self, p: &impl Located) -> String {
         let at = p.at();
-        lock(&self.world).tree(at.model).display_name(at.node)
+        self.world.lock().tree(at.model).display_name(at.node)
     }
 
     /// The keys of the keyed container `multi`, in creation order.
@@ -698,7 +695,7 @@ pub fn new_world() -> Shared {
 /// model may refer to its namespace's variables before the namespace exists).
 #[doc(hidden)]
 pub fn model_id(w: &Shared, kind: ModelKind) -> ModelId {
-    let mut g = lock(w);
+    let mut g = w.lock();
     let slot = match kind {
         ModelKind::Infra => &mut g.infra,
         ModelKind::Namespace => &mut g.namespace,
@@ -711,7 +708,7 @@ pub fn model_id(w: &Shared, kind: ModelKind) -> ModelId {
 /// registered as the system's config model. Returns its root.
 pub(crate) fn instantiate_nested<M: Model>(w: &Shared) -> At {
     let id = ModelId::fresh();
-    lock(w).trees.push(skeleton::<M>(id, M::NAME, M::KIND));
+    w.lock().trees.push(skeleton::<M>(id, M::NAME, M::KIND));
     build_root::<M>(w, id)
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::build::{Env, Shared, lock};
+use super::build::{Env, Shared};
 use super::{At, Key, Located, Out};
 
 /// A variable's value.
@@ -199,7 +199,7 @@ impl crate::model::Refs for VarRef {
 /// Merges `set` into the container at `at` (generated code and keyed containers).
 #[doc(hidden)]
 pub fn set_vars(w: &Shared, at: At, set: VarSet) {
-    let mut g = lock(w);
+    let mut g = w.lock();
     let slot = g.tree_mut(at.model).vars.entry(at.node).or_default();
     for (_, v) in set.vars {
         slot.add(v);
@@ -212,7 +212,7 @@ pub fn set_vars(w: &Shared, at: At, set: VarSet) {
 /// Adds an override on the container or role at `at` (non-destructive: removing it brings the
 /// variable back).
 pub fn add_override(w: &Shared, at: At, v: Var) {
-    lock(w)
+    w.lock()
         .tree_mut(at.model)
         .vars
         .entry(at.node)
@@ -222,7 +222,7 @@ pub fn add_override(w: &Shared, at: At, v: Var) {
 
 /// Adds (or replaces) a variable on the container or role at `at`.
 pub fn add_var(w: &Shared, at: At, v: Var) {
-    lock(w)
+    w.lock()
         .tree_mut(at.model)
         .vars
         .entry(at.node)

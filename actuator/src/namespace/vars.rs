@@ -10,13 +10,13 @@
 
 use indexmap::IndexMap;
 
-use crate::model::build::{Shared, env_for, lock};
+use crate::model::build::{Shared, env_for};
 use crate::model::vars::{Var, VarValue};
 use crate::model::{At, Located};
 
 /// The nearest definition of `name` visible from `reader`, and the container that holds it.
 pub fn find_var(w: &Shared, reader: At, name: &str) -> Option<(Var, At)> {
-    let g = lock(w);
+    let g = w.lock();
     let t = g.tree(reader.model);
     let mut n = reader.node;
     while n != u32::MAX {
@@ -44,7 +44,7 @@ pub fn find_var(w: &Shared, reader: At, name: &str) -> Option<(Var, At)> {
 /// Every variable visible from `reader`, nearest definition winning, as `(var, owner)`.
 pub fn visible_vars(w: &Shared, reader: At) -> Vec<(Var, At)> {
     let names: Vec<String> = {
-        let g = lock(w);
+        let g = w.lock();
         let t = g.tree(reader.model);
         let mut names: IndexMap<String, ()> = IndexMap::new();
         let mut chain = Vec::new();
@@ -124,7 +124,7 @@ fn resolve_value(w: &Shared, reader: At, v: VarValue) -> actuator_template::Look
     match v {
         VarValue::None => Lookup::Missing,
         VarValue::Str(s) => Lookup::Value(s),
-        VarValue::Out(at, attr) => match lock(w).output(at, attr) {
+        VarValue::Out(at, attr) => match w.lock().output(at, attr) {
             Some(s) => Lookup::Literal(s.to_owned()),
             None => Lookup::Missing,
         },
@@ -157,7 +157,7 @@ pub fn expand_partial(w: &Shared, reader: At, template: &str) -> actuator_templa
 }
 
 fn to_error(w: &Shared, reader: At, e: actuator_template::ExpandError) -> VarError {
-    let reader = lock(w).describe(reader);
+    let reader = w.lock().describe(reader);
     match e {
         actuator_template::ExpandError::Unresolved { name, chain } => VarError::Unresolved {
             name,

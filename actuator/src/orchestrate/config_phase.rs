@@ -12,11 +12,11 @@ use serde_json::json;
 use super::teardown::TASK_PREFIX;
 use super::{ActuatorOrchestration, Failure, FailureKind, JournalHandle, PhaseWalk, walk_phase};
 use crate::config::{NodeRole, Task, TaskGraph, TaskKind};
-use crate::engine::{Dag, Limit, NodeError, NodeId, Work};
+use crate::engine::{AttemptError, Limit, NodeId, Work};
 use crate::events::Phase;
 use crate::exec::{Action, CopySpec, ExecAgent, ExecTask, LocalAgent};
 use crate::model::At;
-use crate::model::build::{Shared, lock};
+use crate::model::build::Shared;
 use crate::namespace::{HostRef, Role, expand_for, visible_vars};
 use crate::state::Status as EntryStatus;
 
@@ -37,7 +37,7 @@ struct ConfigWork {
 }
 
 impl Work for ConfigWork {
-    fn run(&self, node: NodeId, _attempt: u32) -> BoxFuture<'static, Result<(), NodeError>> {
+    fn run(&self, node: NodeId, _attempt: u32) -> BoxFuture<'static, Result<(), AttemptError>> {
         let t = &self.tasks[node.index()];
         let Some(exec) = t.exec.clone() else {
             return async { Ok(()) }.boxed();
@@ -71,11 +71,7 @@ impl Work for ConfigWork {
             let e = last.expect("at least one attempt");
             let msg = e.to_string();
             let _ = journal.record(move |j| j.failed(&key, &msg)).await;
-            Err(NodeError {
-                message: e.to_string(),
-                retryable: false,
-                retry_after: None,
-            })
+            Err(AttemptError::fatal(e.to_string()))
         }
         .boxed()
     }
@@ -92,7 +88,7 @@ impl Work for ConfigWork {
 /// component's `ip` output.
 fn host_of(w: &Shared, role: At) -> Result<String, String> {
     let (host, who) = {
-        let g = lock(w);
+        let g = w.lock();
         let r = g.tree(role.model).get::<Role>(role.node).cloned();
         (r.and_then(|r| r.host), g.describe(role))
     };
@@ -100,7 +96,7 @@ fn host_of(w: &Shared, role: At) -> Result<String, String> {
         None => Err(format!("role {who} has no host_ref")),
         Some(HostRef::Name(n)) => expand_for(w, role, &n).map_err(|e| e.to_string()),
         Some(HostRef::Infra(at)) => {
-            let g = lock(w);
+            let g = w.lock();
             g.output(at, "ip").map(str::to_owned).ok_or_else(|| {
                 format!(
                     "role {who}'s host {} has no address yet (was it provisioned?)",
@@ -235,10 +231,7 @@ pub(super) async fn run(
         o.failures.extend(errors);
         return false;
     }
-    let mut dag = Dag::new(graph.nodes.len());
-    for &(a, b) in &graph.edges {
-        dag.add_edge(NodeId(a as u32), NodeId(b as u32));
-    }
+    let dag = graph.dag();
     let mut done: HashSet<NodeId> = {
         let j = journal.lock();
         tasks

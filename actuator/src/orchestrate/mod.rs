@@ -45,7 +45,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigModel, TaskGraph};
-use crate::engine::{Limit, NodeError, NodeId, Observer, RetryPolicy};
+use crate::engine::{AttemptError, Limit, NodeId, Observer, RetryPolicy};
 use crate::events::{Event, EventHandler, Phase, Status, TracingHandler};
 use crate::exec::{ExecAgent, LocalAgent};
 use crate::model::build::Shared;
@@ -304,7 +304,7 @@ impl ActuatorOrchestration {
         };
         let journal = self.journal()?;
         let j = journal.lock();
-        let mut g = crate::model::build::lock(&w);
+        let mut g = w.lock();
         let Some(infra) = g.infra() else {
             return Ok(());
         };
@@ -378,7 +378,7 @@ impl ActuatorOrchestration {
             Err(()) => return self.finish(Status::AbortProvision),
         };
         if let Some(w) = self.world.clone()
-            && crate::model::build::lock(&w).infra().is_some()
+            && w.lock().infra().is_some()
         {
             self.status = Status::PerformingProvision;
             self.emit(Event::ProvisioningStarting);
@@ -457,7 +457,7 @@ impl Observer for Names {
             task: self.names[node.index()].clone(),
         });
     }
-    fn retrying(&self, node: NodeId, attempt: u32, err: &NodeError, delay: Duration) {
+    fn retrying(&self, node: NodeId, attempt: u32, err: &AttemptError, delay: Duration) {
         self.handler.event(&Event::TaskRetry {
             phase: self.phase,
             task: self.names[node.index()].clone(),
@@ -466,7 +466,7 @@ impl Observer for Names {
             delay_ms: delay.as_millis() as u64,
         });
     }
-    fn failed(&self, node: NodeId, err: &NodeError) {
+    fn failed(&self, node: NodeId, err: &AttemptError) {
         self.handler.event(&Event::TaskFailed {
             phase: self.phase,
             task: self.names[node.index()].clone(),

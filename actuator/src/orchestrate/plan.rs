@@ -8,7 +8,6 @@ use serde::Serialize;
 use super::ActuatorOrchestration;
 use crate::engine::{Dag, NodeId};
 use crate::model::At;
-use crate::model::build::lock;
 use crate::provision::select;
 use crate::state::Status as EntryStatus;
 
@@ -105,7 +104,7 @@ impl ActuatorOrchestration {
         let proxies = self.all_proxies();
         let mut plan = Plan::default();
         if let Some(w) = self.world.clone() {
-            let g = lock(&w);
+            let g = w.lock();
             if let Some(infra) = g.infra() {
                 let leaves: Vec<(At, String, String, Option<String>)> = infra
                     .leaves()

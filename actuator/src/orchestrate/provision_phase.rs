@@ -9,10 +9,10 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::{ActuatorOrchestration, Failure, FailureKind, JournalHandle, PhaseWalk, walk_phase};
-use crate::engine::{Dag, NodeError, NodeId, Work};
+use crate::engine::{AttemptError, Dag, NodeId, Work};
 use crate::events::Phase;
 use crate::model::At;
-use crate::model::build::{Shared, lock};
+use crate::model::build::Shared;
 use crate::provision::{Outputs, ProvisionCx, ProvisionerProxy, select};
 use crate::state::Status as EntryStatus;
 
@@ -34,7 +34,7 @@ struct ProvisionWork {
 }
 
 impl Work for ProvisionWork {
-    fn run(&self, node: NodeId, _attempt: u32) -> BoxFuture<'static, Result<(), NodeError>> {
+    fn run(&self, node: NodeId, _attempt: u32) -> BoxFuture<'static, Result<(), AttemptError>> {
         let r = &self.res[node.index()];
         let (at, key, kind) = (r.at, self.keys[node.index()].clone(), r.kind);
         let proxy = r.proxy.clone();
@@ -56,7 +56,7 @@ impl Work for ProvisionWork {
             match proxy.provision(&cx).await {
                 Ok(outputs) => {
                     {
-                        let mut g = lock(&world);
+                        let mut g = world.lock();
                         for (k, v) in &outputs {
                             g.set_output(at, k, v.clone());
                         }
@@ -68,11 +68,7 @@ impl Work for ProvisionWork {
                 Err(e) => {
                     let (k, msg) = (key.clone(), e.message.clone());
                     let _ = journal.record(move |j| j.failed(&k, &msg)).await;
-                    Err(NodeError {
-                        message: format!("{key}: {}", e.message),
-                        retryable: e.retryable,
-                        retry_after: e.retry_after,
-                    })
+                    Err(e.context(&key))
                 }
             }
         }
@@ -94,7 +90,7 @@ pub(super) async fn run(
     // Every resource of the infra instance, with its proxy; all selection errors at once, before any
     // cloud call.
     let (res, keys, errors, edges) = {
-        let g = lock(w);
+        let g = w.lock();
         let infra = g.infra().expect("checked by caller");
         let mut res = Vec::new();
         let mut keys = Vec::new();

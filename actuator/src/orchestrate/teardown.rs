@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::provision_phase::outputs_of;
 use super::{ActuatorOrchestration, Failure, FailureKind, JournalHandle, PhaseWalk, walk_phase};
-use crate::engine::{Dag, NodeError, NodeId, Work};
+use crate::engine::{AttemptError, Dag, NodeId, Work};
 use crate::events::Phase;
 use crate::provision::{Provisioned, ProvisionerProxy};
 
@@ -28,7 +28,7 @@ struct TeardownWork {
 }
 
 impl Work for TeardownWork {
-    fn run(&self, node: NodeId, _attempt: u32) -> BoxFuture<'static, Result<(), NodeError>> {
+    fn run(&self, node: NodeId, _attempt: u32) -> BoxFuture<'static, Result<(), AttemptError>> {
         let d = &self.dels[node.index()];
         let (rec, proxy, journal) = (d.rec.clone(), d.proxy.clone(), self.journal.clone());
         async move {
@@ -42,11 +42,7 @@ impl Work for TeardownWork {
                 Err(e) => {
                     let (k, msg) = (rec.key.clone(), e.message.clone());
                     let _ = journal.record(move |j| j.failed(&k, &msg)).await;
-                    Err(NodeError {
-                        message: format!("{}: {}", rec.key, e.message),
-                        retryable: e.retryable,
-                        retry_after: e.retry_after,
-                    })
+                    Err(e.context(&rec.key))
                 }
             }
         }

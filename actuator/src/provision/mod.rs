@@ -12,6 +12,8 @@ mod select;
 pub mod sim;
 mod static_proxy;
 
+/// The error every proxy call returns: the engine retries it when it says so.
+pub use crate::engine::AttemptError;
 pub use select::{SelectError, select};
 pub use sim::SimProxy;
 pub use static_proxy::StaticProxy;
@@ -23,43 +25,12 @@ use std::str::FromStr;
 use futures::future::BoxFuture;
 
 use crate::engine::Limit;
-use crate::model::build::{Shared, lock};
+use crate::model::build::Shared;
 use crate::model::{At, Element, Located, Val};
 
 /// What provisioning learnt about a resource: ids, addresses. Recorded in the state and readable by
 /// other components as outputs (`ctx.model.server.ip`).
 pub type Outputs = BTreeMap<String, String>;
-
-/// A proxy's failure, classified so the engine knows whether to retry.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("{message}")]
-pub struct ProxyError {
-    /// What went wrong, naming the resource.
-    pub message: String,
-    /// Whether trying again may help (throttling, eventual consistency, dependency still attached).
-    pub retryable: bool,
-    /// How long the cloud asked us to wait, if it said.
-    pub retry_after: Option<std::time::Duration>,
-}
-
-impl ProxyError {
-    /// A failure that retrying will not fix.
-    pub fn fatal(message: impl Into<String>) -> Self {
-        ProxyError {
-            message: message.into(),
-            retryable: false,
-            retry_after: None,
-        }
-    }
-    /// A failure worth retrying.
-    pub fn retryable(message: impl Into<String>) -> Self {
-        ProxyError {
-            message: message.into(),
-            retryable: true,
-            retry_after: None,
-        }
-    }
-}
 
 /// What a proxy sees of the resource it provisions.
 pub struct ProvisionCx {
@@ -81,13 +52,13 @@ impl ProvisionCx {
     ///
     /// # Errors
     /// If the resource is not a `T` (a proxy registered for a kind it does not implement).
-    pub fn resource<T: Element + Clone>(&self) -> Result<T, ProxyError> {
-        let g = lock(&self.world);
+    pub fn resource<T: Element + Clone>(&self) -> Result<T, AttemptError> {
+        let g = self.world.lock();
         g.tree(self.at.model)
             .get::<T>(self.at.node)
             .cloned()
             .ok_or_else(|| {
-                ProxyError::fatal(format!(
+                AttemptError::fatal(format!(
                     "{} is not a {}",
                     g.describe(self.at),
                     std::any::type_name::<T>()
@@ -96,11 +67,12 @@ impl ProvisionCx {
     }
     /// The model path, e.g. `WebInfra.apps.3`: the resource's key in the state.
     pub fn path(&self) -> String {
-        lock(&self.world).describe(self.at)
+        self.world.lock().describe(self.at)
     }
     /// The name to give the resource in the cloud (long name if the model asks for it).
     pub fn display_name(&self) -> String {
-        lock(&self.world)
+        self.world
+            .lock()
             .tree(self.at.model)
             .display_name(self.at.node)
     }
@@ -120,10 +92,10 @@ impl ProvisionCx {
     ///
     /// # Errors
     /// If the component has not recorded that output (it was not provisioned first).
-    pub fn output_of(&self, r: &impl Located, attr: &str) -> Result<String, ProxyError> {
-        let g = lock(&self.world);
+    pub fn output_of(&self, r: &impl Located, attr: &str) -> Result<String, AttemptError> {
+        let g = self.world.lock();
         g.output(r.at(), attr).map(str::to_owned).ok_or_else(|| {
-            ProxyError::fatal(format!(
+            AttemptError::fatal(format!(
                 "{} needs output `{attr}` of {}, which has none",
                 g.describe(self.at),
                 g.describe(r.at())
@@ -134,7 +106,7 @@ impl ProvisionCx {
     ///
     /// # Errors
     /// If the output is missing or does not parse.
-    pub fn resolve<T: FromStr + Clone>(&self, v: &Val<T>) -> Result<T, ProxyError>
+    pub fn resolve<T: FromStr + Clone>(&self, v: &Val<T>) -> Result<T, AttemptError>
     where
         T::Err: fmt::Display,
     {
@@ -142,9 +114,9 @@ impl ProvisionCx {
             Val::Lit(x) => Ok(x.clone()),
             Val::Var(v) => {
                 let s = crate::namespace::var_value(&self.world, v.at(), v.name())
-                    .map_err(|e| ProxyError::fatal(format!("{}: {e}", self.path())))?;
+                    .map_err(|e| AttemptError::fatal(format!("{}: {e}", self.path())))?;
                 s.parse().map_err(|e| {
-                    ProxyError::fatal(format!(
+                    AttemptError::fatal(format!(
                         "variable `{}` = {s:?} does not parse: {e}",
                         v.name()
                     ))
@@ -153,7 +125,10 @@ impl ProvisionCx {
             Val::Out(o) => {
                 let s = self.output_of(o, o.attr())?;
                 s.parse().map_err(|e| {
-                    ProxyError::fatal(format!("output `{}` = {s:?} does not parse: {e}", o.attr()))
+                    AttemptError::fatal(format!(
+                        "output `{}` = {s:?} does not parse: {e}",
+                        o.attr()
+                    ))
                 })
             }
         }
@@ -190,7 +165,8 @@ pub trait ProvisionerProxy: Send + Sync + 'static {
     }
     /// Creates the resource; returns its outputs. Must be safe to call again after a crash
     /// (find by tag or client token before creating).
-    fn provision<'a>(&'a self, cx: &'a ProvisionCx) -> BoxFuture<'a, Result<Outputs, ProxyError>>;
+    fn provision<'a>(&'a self, cx: &'a ProvisionCx)
+    -> BoxFuture<'a, Result<Outputs, AttemptError>>;
     /// Log targets of this proxy's client library that print credentials below INFO level (the
     /// AWS SDK's request signing logs the access key id at DEBUG). The command line caps them at
     /// INFO whatever `RUST_LOG` asks for.
@@ -198,7 +174,7 @@ pub trait ProvisionerProxy: Send + Sync + 'static {
         &[]
     }
     /// Deletes what `rec` describes. Deleting something already gone succeeds.
-    fn deprovision<'a>(&'a self, rec: &'a Provisioned) -> BoxFuture<'a, Result<(), ProxyError>>;
+    fn deprovision<'a>(&'a self, rec: &'a Provisioned) -> BoxFuture<'a, Result<(), AttemptError>>;
 }
 
 impl fmt::Debug for dyn ProvisionerProxy {

@@ -2,15 +2,15 @@
 //! memory, hands out ids and loopback addresses, can take time and can fail on purpose. The
 //! orchestrator's tests and benchmarks use it, and so can a model under development.
 
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
-use super::{Outputs, ProvisionCx, Provisioned, ProvisionerProxy, ProxyError};
+use super::{AttemptError, Outputs, ProvisionCx, Provisioned, ProvisionerProxy};
 
 /// The simulated cloud's proxy; handles every `test.*` kind.
 #[derive(Debug)]
@@ -83,10 +83,10 @@ impl SimProxy {
             .filter_map(|(k, r)| r.id.map(|id| (k.clone(), format!("sim-{id}"))))
             .collect()
     }
-    fn st(&self) -> std::sync::MutexGuard<'_, SimState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn st(&self) -> parking_lot::MutexGuard<'_, SimState> {
+        self.state.lock()
     }
-    fn fault(map: &mut HashMap<String, (u32, bool)>, path: &str) -> Option<ProxyError> {
+    fn fault(map: &mut HashMap<String, (u32, bool)>, path: &str) -> Option<AttemptError> {
         let f = map.get_mut(path)?;
         if f.0 == 0 {
             return None;
@@ -94,9 +94,9 @@ impl SimProxy {
         f.0 -= 1;
         let msg = format!("simulated failure for {path}");
         Some(if f.1 {
-            ProxyError::retryable(msg)
+            AttemptError::retryable(msg)
         } else {
-            ProxyError::fatal(msg)
+            AttemptError::fatal(msg)
         })
     }
 }
@@ -108,7 +108,10 @@ impl ProvisionerProxy for SimProxy {
     fn handles(&self, kind: &str) -> bool {
         kind.starts_with("test.")
     }
-    fn provision<'a>(&'a self, cx: &'a ProvisionCx) -> BoxFuture<'a, Result<Outputs, ProxyError>> {
+    fn provision<'a>(
+        &'a self,
+        cx: &'a ProvisionCx,
+    ) -> BoxFuture<'a, Result<Outputs, AttemptError>> {
         async move {
             if !self.latency.is_zero() {
                 tokio::time::sleep(self.latency).await;
@@ -137,7 +140,7 @@ impl ProvisionerProxy for SimProxy {
         }
         .boxed()
     }
-    fn deprovision<'a>(&'a self, rec: &'a Provisioned) -> BoxFuture<'a, Result<(), ProxyError>> {
+    fn deprovision<'a>(&'a self, rec: &'a Provisioned) -> BoxFuture<'a, Result<(), AttemptError>> {
         async move {
             if !self.latency.is_zero() {
                 tokio::time::sleep(self.latency).await;

@@ -1,7 +1,7 @@
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
-use super::{Outputs, ProvisionCx, Provisioned, ProvisionerProxy, ProxyError};
+use super::{AttemptError, Outputs, ProvisionCx, Provisioned, ProvisionerProxy};
 use crate::infra::StaticServer;
 
 /// Provisions `StaticServer`s: nothing to create; the output `ip` is the given host name or address.
@@ -33,14 +33,17 @@ impl ProvisionerProxy for StaticProxy {
     fn handles(&self, kind: &str) -> bool {
         kind == "static.Server"
     }
-    fn provision<'a>(&'a self, cx: &'a ProvisionCx) -> BoxFuture<'a, Result<Outputs, ProxyError>> {
+    fn provision<'a>(
+        &'a self,
+        cx: &'a ProvisionCx,
+    ) -> BoxFuture<'a, Result<Outputs, AttemptError>> {
         async move {
             let s: StaticServer = cx.resource()?;
             Ok(Outputs::from([("ip".to_owned(), s.address().to_owned())]))
         }
         .boxed()
     }
-    fn deprovision<'a>(&'a self, _: &'a Provisioned) -> BoxFuture<'a, Result<(), ProxyError>> {
+    fn deprovision<'a>(&'a self, _: &'a Provisioned) -> BoxFuture<'a, Result<(), AttemptError>> {
         async { Ok(()) }.boxed()
     }
 }
