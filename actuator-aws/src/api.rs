@@ -17,6 +17,8 @@ use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use actuator::engine::limits::{Gcra, TokenBucket};
+use actuator::engine::retry::{Jitter, RetryPolicy};
 use actuator::provision::AttemptError;
 
 /// Error codes EC2 (and the SDK's other services) use for throttling.
@@ -195,6 +197,20 @@ impl Default for RetrySettings {
     }
 }
 
+impl RetrySettings {
+    /// The engine's backoff with these delays: attempts and deadlines are counted by [`retry`],
+    /// which knows which deadline a failure falls under.
+    fn backoff(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: u32::MAX,
+            base_delay: self.base_delay,
+            max_delay: self.max_delay,
+            deadline: None,
+            jitter: Jitter::Full,
+        }
+    }
+}
+
 /// Which failures a call site retries beyond throttling and transient ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Policy {
@@ -218,11 +234,11 @@ pub(crate) enum Policy {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ApiLimits {
     /// `RunInstances`.
-    pub run_instances: actuator::engine::limits::TokenBucket,
+    pub run_instances: TokenBucket,
     /// Every other call that changes something (create, delete, attach, tag …).
-    pub mutating: actuator::engine::limits::TokenBucket,
+    pub mutating: TokenBucket,
     /// `Describe*` calls.
-    pub describe: actuator::engine::limits::TokenBucket,
+    pub describe: TokenBucket,
 }
 
 impl Default for ApiLimits {
@@ -230,7 +246,6 @@ impl Default for ApiLimits {
     /// 100 then 20 per second. These are at or below EC2's published per-account defaults, so
     /// a large model slows down instead of being throttled.
     fn default() -> Self {
-        use actuator::engine::limits::TokenBucket;
         ApiLimits {
             run_instances: TokenBucket {
                 burst: 5,
@@ -251,7 +266,6 @@ impl Default for ApiLimits {
 impl ApiLimits {
     /// No client-side limits (a local emulator such as moto, or an account with raised limits).
     pub fn unlimited() -> Self {
-        use actuator::engine::limits::TokenBucket;
         let b = TokenBucket {
             burst: 1_000_000,
             per_second: 1e9,
@@ -272,68 +286,47 @@ pub(crate) enum Api {
     Describe,
 }
 
-/// An async token bucket (GCRA): a call reserves the next free slot and sleeps until it.
+/// The three buckets of one region: the engine's token buckets, each behind a lock, which a call
+/// [reserves](Gcra::reserve) a slot of and sleeps until.
 #[derive(Debug)]
-pub(crate) struct Bucket {
-    interval: Duration,
-    tolerance: Duration,
-    tat: Mutex<Instant>,
+pub(crate) struct Buckets {
+    run: Mutex<Gcra>,
+    mutating: Mutex<Gcra>,
+    describe: Mutex<Gcra>,
 }
 
-impl Bucket {
-    pub fn new(b: actuator::engine::limits::TokenBucket) -> Self {
-        let per_second = if b.per_second.is_finite() && b.per_second > 0.0 {
-            b.per_second.min(1e9)
-        } else {
-            1e9
+impl Buckets {
+    /// Full buckets.
+    ///
+    /// # Errors
+    /// A bucket that could never admit a call, named as `ApiLimits` names it.
+    pub fn new(l: &ApiLimits) -> Result<Self, String> {
+        let now = Instant::now();
+        let start = |b, field| {
+            Gcra::new(b, now)
+                .map(Mutex::new)
+                .map_err(|e| format!("ApiLimits::{field}: {e} (it is {b:?})"))
         };
-        let interval = Duration::from_secs_f64(1.0 / per_second);
-        Bucket {
-            interval,
-            tolerance: interval * b.burst.max(1).saturating_sub(1),
-            tat: Mutex::new(Instant::now()),
-        }
+        Ok(Buckets {
+            run: start(l.run_instances, "run_instances")?,
+            mutating: start(l.mutating, "mutating")?,
+            describe: start(l.describe, "describe")?,
+        })
     }
 
-    /// Waits for a token; returns how long it waited.
-    pub async fn acquire(&self) -> Duration {
-        let now = Instant::now();
-        let start = {
-            let mut tat = self.tat.lock();
-            let ready = tat.checked_sub(self.tolerance).unwrap_or(*tat);
-            let start = ready.max(now);
-            *tat = (*tat).max(start) + self.interval;
-            start
+    /// Waits for a token of `api`'s bucket; returns how long it waited.
+    pub async fn acquire(&self, api: Api) -> Duration {
+        let bucket = match api {
+            Api::RunInstances => &self.run,
+            Api::Mutating => &self.mutating,
+            Api::Describe => &self.describe,
         };
+        let now = Instant::now();
+        let start = bucket.lock().reserve(now);
         if start > now {
             tokio::time::sleep_until(start).await;
         }
         start - now
-    }
-}
-
-/// The three buckets of one region.
-#[derive(Debug)]
-pub(crate) struct Buckets {
-    run: Bucket,
-    mutating: Bucket,
-    describe: Bucket,
-}
-
-impl Buckets {
-    pub fn new(l: &ApiLimits) -> Self {
-        Buckets {
-            run: Bucket::new(l.run_instances),
-            mutating: Bucket::new(l.mutating),
-            describe: Bucket::new(l.describe),
-        }
-    }
-    pub fn get(&self, api: Api) -> &Bucket {
-        match api {
-            Api::RunInstances => &self.run,
-            Api::Mutating => &self.mutating,
-            Api::Describe => &self.describe,
-        }
     }
 }
 
@@ -419,8 +412,8 @@ impl Stats {
     }
 }
 
-/// Runs `f` until it succeeds, retrying what `policy` allows with exponential backoff and full
-/// jitter until the deadline; anything else fails at once. `what` names the step in errors.
+/// Runs `f` until it succeeds, retrying what `policy` allows with the engine's exponential backoff
+/// (full jitter) until the deadline; anything else fails at once. `what` names the step in errors.
 pub(crate) async fn retry<T, F, Fut>(
     settings: &RetrySettings,
     stats: &Stats,
@@ -432,6 +425,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, AwsError>>,
 {
+    let backoff = settings.backoff();
     let started = Instant::now();
     let mut attempt: u32 = 0;
     loop {
@@ -455,11 +449,7 @@ where
         let Some(limit) = limit else {
             return Err(AttemptError::fatal(format!("{what}: {e}")));
         };
-        let exp = settings
-            .base_delay
-            .saturating_mul(1u32 << (attempt - 1).min(20))
-            .min(settings.max_delay);
-        let delay = exp.mul_f64(rand::random::<f64>());
+        let delay = backoff.delay(attempt, &mut rand::rng());
         if started.elapsed() + delay > limit {
             let retryable = matches!(e.kind, ErrKind::Throttled | ErrKind::Transient);
             let msg = format!(
@@ -597,17 +587,40 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn buckets_allow_a_burst_then_space_calls() {
-        let b = Bucket::new(actuator::engine::limits::TokenBucket {
-            burst: 2,
-            per_second: 10.0,
-        });
+        let limits = ApiLimits {
+            describe: TokenBucket {
+                burst: 2,
+                per_second: 10.0,
+            },
+            ..ApiLimits::unlimited()
+        };
+        let b = Buckets::new(&limits).unwrap();
         let t0 = Instant::now();
         let mut starts = Vec::new();
         for _ in 0..4 {
-            b.acquire().await;
+            b.acquire(Api::Describe).await;
             starts.push((Instant::now() - t0).as_millis());
         }
         assert_eq!(starts, [0, 0, 100, 200]);
+        // Each family has its own bucket.
+        b.acquire(Api::Mutating).await;
+        assert_eq!((Instant::now() - t0).as_millis(), 200);
+    }
+
+    #[test]
+    fn a_bucket_that_admits_nothing_is_named() {
+        let limits = ApiLimits {
+            mutating: TokenBucket {
+                burst: 0,
+                per_second: 5.0,
+            },
+            ..ApiLimits::default()
+        };
+        let e = Buckets::new(&limits).unwrap_err();
+        assert!(
+            e.starts_with("ApiLimits::mutating: burst must be at least 1"),
+            "{e}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

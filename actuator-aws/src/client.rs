@@ -1,6 +1,7 @@
 //! EC2 clients: one SDK configuration per proxy (loaded once, lazily), one client per region, each
 //! with its own token buckets and batchers — EC2 throttles per account and region.
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -17,7 +18,8 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use super::api::{Api, ApiLimits, AwsError, Batcher, Buckets, Stats};
-use super::find::{self, Found, Kind};
+use super::find::{self, Tagged};
+use super::ops::instances;
 
 /// One region's client with its buckets: every EC2 call goes through [`Caller::call`].
 pub(crate) struct Caller {
@@ -33,7 +35,7 @@ impl Caller {
         F: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let waited = self.buckets.get(api).acquire().await;
+        let waited = self.buckets.acquire(api).await;
         if !waited.is_zero() {
             self.stats.waited(waited);
         }
@@ -44,7 +46,9 @@ impl Caller {
     }
 }
 
-type Finders = HashMap<(Kind, String), Arc<Batcher<String, Found>>>;
+/// The batched finders of one region, by the type they find and the system (each an
+/// `Arc<Batcher<String, T>>`).
+type Finders = HashMap<(TypeId, String), Arc<dyn Any + Send + Sync>>;
 type ImageCells = HashMap<(String, String), Arc<OnceCell<String>>>;
 
 /// Everything the proxy keeps per region.
@@ -52,34 +56,47 @@ pub(crate) struct RegionCx {
     pub name: String,
     pub caller: Arc<Caller>,
     finders: Mutex<Finders>,
+    /// Instances by id, polled together while they start or stop.
     pub instances: Arc<Batcher<String, types::Instance>>,
+    /// Terminations sent together.
     pub terminator: Arc<Batcher<String, ()>>,
     images: Mutex<ImageCells>,
 }
 
 impl RegionCx {
-    pub fn new(name: String, ec2: Client, limits: &ApiLimits, stats: Arc<Stats>) -> Self {
+    /// # Errors
+    /// If `limits` has a bucket that could never admit a call.
+    pub fn new(
+        name: String,
+        ec2: Client,
+        limits: &ApiLimits,
+        stats: Arc<Stats>,
+    ) -> Result<Self, String> {
         let caller = Arc::new(Caller {
             ec2,
-            buckets: Buckets::new(limits),
+            buckets: Buckets::new(limits)?,
             stats,
         });
-        RegionCx {
+        Ok(RegionCx {
             name,
-            instances: find::instance_states(caller.clone()),
-            terminator: find::terminator(caller.clone()),
+            instances: instances::state_poller(caller.clone()),
+            terminator: instances::terminator(caller.clone()),
             caller,
             finders: Mutex::default(),
             images: Mutex::default(),
-        }
+        })
     }
 
-    /// The batched finder of `kind` resources of `system`.
-    pub fn finder(&self, kind: Kind, system: &str) -> Arc<Batcher<String, Found>> {
-        let mut g = self.finders.lock();
-        g.entry((kind, system.to_owned()))
-            .or_insert_with(|| find::finder(self.caller.clone(), kind, system.to_owned()))
-            .clone()
+    /// The batched finder of `T`s of `system`.
+    pub fn finder<T: Tagged>(&self, system: &str) -> Arc<Batcher<String, T>> {
+        let any = self
+            .finders
+            .lock()
+            .entry((TypeId::of::<T>(), system.to_owned()))
+            .or_insert_with(|| find::finder::<T>(self.caller.clone(), system.to_owned()))
+            .clone();
+        any.downcast()
+            .expect("finders are keyed by the type they find")
     }
 
     /// The once-per-region cell for an image look-up.

@@ -314,7 +314,8 @@ impl AwsProxy {
     /// rate limits.
     ///
     /// # Errors
-    /// If no region is given and none is configured.
+    /// If no region is given and none is configured, or a bucket of [`AwsProxy::limits`] could
+    /// never admit a call.
     ///
     /// ```no_run
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -327,7 +328,7 @@ impl AwsProxy {
     /// ```
     pub async fn client(&self, region: Option<&str>) -> Result<sdk::Client, AttemptError> {
         let r = self.region_name(region).await?;
-        Ok(self.region_cx(&r).await.caller.ec2.clone())
+        Ok(self.region_cx(&r).await?.caller.ec2.clone())
     }
 
     /// Everything tagged with `system` that is still in `region` (else the default region): what
@@ -370,22 +371,20 @@ impl AwsProxy {
         }
     }
 
-    async fn region_cx(&self, region: &str) -> Arc<RegionCx> {
+    async fn region_cx(&self, region: &str) -> Result<Arc<RegionCx>, AttemptError> {
         if let Some(r) = self.regions.lock().get(region) {
-            return r.clone();
+            return Ok(r.clone());
         }
         let ec2 = client::client(self.sdk_config().await, region);
         let mut g = self.regions.lock();
-        g.entry(region.to_owned())
-            .or_insert_with(|| {
-                Arc::new(RegionCx::new(
-                    region.to_owned(),
-                    ec2,
-                    &self.limits,
-                    self.stats.clone(),
-                ))
-            })
-            .clone()
+        if let Some(r) = g.get(region) {
+            return Ok(r.clone());
+        }
+        let rc = RegionCx::new(region.to_owned(), ec2, &self.limits, self.stats.clone())
+            .map_err(|e| AttemptError::fatal(format!("proxy `{}`: {e}", self.name)))?;
+        let rc = Arc::new(rc);
+        g.insert(region.to_owned(), rc.clone());
+        Ok(rc)
     }
 
     fn learn_system(&self, system: &str) {

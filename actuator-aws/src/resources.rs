@@ -10,9 +10,21 @@ use std::path::PathBuf;
 
 use actuator::Resource;
 use actuator::model::{At, IntoRef, Out, Ref, Refs, Val};
+use actuator::provision::ProvisionCx;
+
+/// A resource's region, for the proxy to choose its client by.
+pub(crate) trait Placed {
+    /// Its own region (`None`: the proxy's default).
+    fn region(&self) -> Option<&str>;
+}
 
 macro_rules! placement {
     ($t:ty) => {
+        impl Placed for $t {
+            fn region(&self) -> Option<&str> {
+                self.region.as_deref()
+            }
+        }
         impl $t {
             /// Provisions it with the proxy named `cloud` (when the model uses several).
             pub fn cloud(mut self, cloud: impl Into<String>) -> Self {
@@ -1001,17 +1013,36 @@ impl Instance {
     }
 }
 
-/// Every kind this module provisions.
-pub(crate) const KINDS: &[&str] = &[
-    "aws.Vpc",
-    "aws.Subnet",
-    "aws.InternetGateway",
-    "aws.RouteTable",
-    "aws.Route",
-    "aws.SecurityGroup",
-    "aws.SecurityGroupRule",
-    "aws.KeyPair",
-    "aws.NetworkInterface",
-    "aws.PublicIp",
-    "aws.Instance",
-];
+/// Lists every resource type of this module once: [`KINDS`] holds their kinds, and [`kind_of`]
+/// tells which of them a provision is for.
+macro_rules! resource_types {
+    ($($t:ident),* $(,)?) => {
+        /// Every kind this module provisions.
+        pub(crate) const KINDS: &[&str] = &[$($t::KIND),*];
+
+        /// The kind of the resource `cx` is for, if it is one of this module's. (`ProvisionCx`
+        /// does not say its resource's kind, so each type is asked for in turn.)
+        pub(crate) fn kind_of(cx: &ProvisionCx) -> Option<&'static str> {
+            $(
+                if cx.resource::<$t>().is_ok() {
+                    return Some($t::KIND);
+                }
+            )*
+            None
+        }
+    };
+}
+
+resource_types!(
+    Vpc,
+    Subnet,
+    InternetGateway,
+    RouteTable,
+    Route,
+    SecurityGroup,
+    SecurityGroupRule,
+    KeyPair,
+    NetworkInterface,
+    PublicIp,
+    Instance,
+);
