@@ -915,12 +915,13 @@ fn instance_waits_and_terminations_are_batched() {
 // ------------------------------------------------------------------------------------------------
 // Crash safety: kill the process during `up`
 
-/// Runs `up` in this process when started as a child by the kill tests; otherwise does nothing.
+/// Not a test: the process the kill tests start (this binary again, asked for this function
+/// alone with `--ignored`), SIGKILL and start again. It runs `up` as `ACTUATOR_AWS_*` describe.
 #[test]
+#[ignore = "the kill tests run it as their child process"]
 fn child_process_entry() {
-    let Ok(mode) = std::env::var("ACTUATOR_AWS_CHILD") else {
-        return;
-    };
+    let mode = std::env::var("ACTUATOR_AWS_CHILD")
+        .expect("child_process_entry is the kill tests' child process; run them instead");
     let url = std::env::var("ACTUATOR_AWS_URL").unwrap();
     let dir = std::env::var("ACTUATOR_AWS_STATE").unwrap();
     let k: usize = std::env::var("ACTUATOR_AWS_K").unwrap().parse().unwrap();
@@ -939,14 +940,21 @@ fn child_process_entry() {
     assert!(ok, "{}", failures(&o));
 }
 
+/// This test binary, set to run [`child_process_entry`] alone.
+fn child_command() -> Command {
+    let mut c = Command::new(std::env::current_exe().unwrap());
+    c.args([
+        "child_process_entry",
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    c
+}
+
 fn spawn_child(mode: &str, url: &str, dir: &Path, k: usize) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "child_process_entry",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    child_command()
         .env("ACTUATOR_AWS_CHILD", mode)
         .env("ACTUATOR_AWS_URL", url)
         .env("ACTUATOR_AWS_STATE", dir)
@@ -1029,13 +1037,7 @@ fn down_after_a_killed_up_finds_unrecorded_resources_by_tag() {
 fn the_standard_environment_variables_configure_the_proxy() {
     let (_turn, url) = moto();
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "child_process_entry",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let mut child = child_command()
         .env("ACTUATOR_AWS_CHILD", "env")
         .env("ACTUATOR_AWS_URL", "unused")
         .env("ACTUATOR_AWS_STATE", dir.path())
