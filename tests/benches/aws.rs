@@ -5,11 +5,11 @@
 //! succeed and leave nothing behind.
 //!
 //! ```sh
-//! cargo bench -p actuator --features aws --bench aws            # MOTO_BENCH_PORT (5056)
+//! cargo bench -p actuator-tests --features aws --bench aws     # MOTO_BENCH_PORT (5056)
 //! ```
 //!
-//! The Python original takes 4.2 s / 4.2 s (K = 10) and 13.1 s / 12.7 s (K = 50) on the machine
-//! the figures in the README come from.
+//! Each configuration prints the min / median / max of its runs; the ratios are of the median run
+//! against floors measured in the same invocation.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -98,6 +98,17 @@ fn critical_path(deps: &HashMap<String, Vec<String>>, trips: &BTreeMap<String, u
         .map(|k| longest(k, deps, trips, &mut memo))
         .max()
         .unwrap_or(0)
+}
+
+/// `min / median / max` of `d`.
+fn spread(mut d: Vec<Duration>) -> String {
+    d.sort();
+    format!(
+        "{:.2?} / {:.2?} / {:.2?}",
+        d[0],
+        d[d.len() / 2],
+        d[d.len() - 1]
+    )
 }
 
 struct Run {
@@ -189,12 +200,13 @@ fn main() {
     println!("moto saturated (16 clients sending DescribeVpcs): {rps:.0} requests/s");
     println!();
     println!(
-        "{:>3} {:>22} {:>4} | {:>8} {:>8} | {:>5} {:>5} | {:>5} {:>10} {:>8} | {:>7}",
+        "{:>3} {:>22} {:>4} {:>4} | {:>26} | {:>26} | {:>5} {:>5} | {:>5} {:>10} {:>8} | {:>7}",
         "K",
         "client rate limits",
         "conc",
-        "up",
-        "down",
+        "runs",
+        "up (min / median / max)",
+        "down (min / median / max)",
         "calls",
         "calls",
         "crit.",
@@ -202,28 +214,24 @@ fn main() {
         "up / rps",
         "rtt p50"
     );
-    let python = [(10, 4.2, 4.2), (50, 13.1, 12.7)];
-    for (k, py_up, py_down) in python {
+    for k in [10, 50] {
         for (label, limits, conc, repeat) in [
             ("off (local emulator)", ApiLimits::unlimited(), 10, 3),
             ("off (local emulator)", ApiLimits::unlimited(), 50, 3),
             ("EC2 defaults", ApiLimits::default(), 10, 1),
         ] {
-            // The median run of `repeat` (by up time).
             let mut runs: Vec<Run> = (0..repeat)
                 .map(|_| run(&moto, &moto, k, limits, conc))
                 .collect();
             assert!(runs.iter().all(|r| r.leaks == 0), "K = {k}: leaks");
+            let downs = spread(runs.iter().map(|r| r.down).collect());
             runs.sort_by_key(|r| r.up);
-            let mut downs: Vec<Duration> = runs.iter().map(|r| r.down).collect();
-            downs.sort();
-            let down = downs[downs.len() / 2];
+            let ups = spread(runs.iter().map(|r| r.up).collect());
+            // The median run (by up time) for the ratios and counts.
             let r = &runs[runs.len() / 2];
             let floor = latency * r.critical as u32;
             println!(
-                "{k:>3} {label:>22} {conc:>4} | {:>8.2?} {:>8.2?} | {:>5} {:>5} | {:>5} {:>9.1}x {:>7.2}x | {:>7.1?}",
-                r.up,
-                down,
+                "{k:>3} {label:>22} {conc:>4} {repeat:>4} | {ups:>26} | {downs:>26} | {:>5} {:>5} | {:>5} {:>9.1}x {:>7.2}x | {:>7.1?}",
                 r.calls_up,
                 r.calls_down,
                 r.critical,
@@ -231,13 +239,6 @@ fn main() {
                 r.up.as_secs_f64() / (r.calls_up as f64 / rps),
                 r.stats.median_latency().unwrap_or_default(),
             );
-            if conc == 10 && limits == ApiLimits::unlimited() {
-                println!(
-                    "    vs the Python original ({py_up} s / {py_down} s): {:.1}x / {:.1}x faster",
-                    py_up / r.up.as_secs_f64(),
-                    py_down / down.as_secs_f64()
-                );
-            }
         }
     }
     println!();
@@ -262,7 +263,7 @@ fn main() {
     );
     let r = run(&fp.url, &moto, 10, ApiLimits::unlimited(), 10);
     println!(
-        "K = 10 with 20 % injected faults ({:?}): up {:.2?}, down {:.2?}, {} retries, {} leaks",
+        "K = 10 with 20 % injected faults ({:?}), one run: up {:.2?}, down {:.2?}, {} retries, {} leaks",
         fp.injected(),
         r.up,
         r.down,
