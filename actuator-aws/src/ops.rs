@@ -102,7 +102,7 @@ impl<'a> Op<'a> {
             region,
             // The state says which system a resource belongs to; a proxy configured with
             // `.system(..)` or one that provisioned it in this process knows it too.
-            Some(rec.system.clone())
+            Some(rec.scope.system.clone())
                 .filter(|s| !s.is_empty())
                 .or_else(|| px.known_system()),
             rec.key.clone(),
@@ -307,6 +307,31 @@ pub(super) async fn deprovision(px: &AwsProxy, rec: &Provisioned) -> Result<(), 
     };
     op.finish();
     r
+}
+
+/// Whether the recorded resource still exists: found by its tags. (Outputs are as recorded.)
+pub(super) async fn read(px: &AwsProxy, rec: &Provisioned) -> Result<Observed, AttemptError> {
+    let kind = match rec.kind.as_str() {
+        "aws.Vpc" => Kind::Vpc,
+        "aws.Subnet" => Kind::Subnet,
+        "aws.InternetGateway" => Kind::Igw,
+        "aws.RouteTable" => Kind::Rtb,
+        "aws.SecurityGroup" => Kind::Sg,
+        "aws.SecurityGroupRule" => Kind::Rule,
+        "aws.KeyPair" => Kind::Key,
+        "aws.NetworkInterface" => Kind::Eni,
+        "aws.PublicIp" => Kind::Eip,
+        "aws.Instance" => Kind::Instance,
+        // A route has no tags of its own: it exists while its table does.
+        _ => return Ok(Observed::Exists(rec.outputs.clone())),
+    };
+    let op = Op::for_teardown(px, rec).await?;
+    let found = op.find(kind).await;
+    op.finish();
+    Ok(match found? {
+        Some(_) => Observed::Exists(rec.outputs.clone()),
+        None => Observed::Gone,
+    })
 }
 
 /// The recorded id, or (an interrupted create) the id of what carries this resource's tags.

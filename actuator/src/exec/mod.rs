@@ -36,6 +36,7 @@
 
 mod copy;
 mod error;
+mod fingerprint;
 mod local;
 mod quote;
 pub mod support;
