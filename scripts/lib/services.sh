@@ -20,6 +20,8 @@
 #   svc_dir NAME [OWNER [MODE]]   create (if needed) and print the directory for service NAME
 #   svc_user                      print the user services run as (creating it when root)
 #   as_svc_user CMD…              run CMD as that user, in and with HOME set to $SVC_HOME (default /)
+#   svc_as_prefix                 set SVC_AS to the command prefix as_svc_user uses (for setsid…)
+#   svc_dir_shared NAME           as root, $ACTUATOR_SERVICES_ROOT/NAME, shared by all checkouts
 #   svc_forget                    remove this checkout's directories (root only; for throwaway
 #                                 checkouts such as scripts/private-checkout-check.sh's)
 #   svc_port_free PORT            nothing listens on PORT, on any address
@@ -54,28 +56,45 @@ svc_dir() {
     fi
     local base="$SVC_ROOT/$SVC_HASH"
     if [ ! -d "$base" ]; then
-        install -d -m 0755 -o root -g root "$SVC_ROOT" "$base"
+        command install -d -m 0755 -o root -g root "$SVC_ROOT" "$base"
     fi
     # Which checkout this is, for whoever wonders what the directory is.
     [ -f "$base/checkout" ] || echo "$SVC_CHECKOUT" >"$base/checkout"
     dir="$base/$name"
     [ -n "$owner" ] || owner=root
     if [ ! -d "$dir" ]; then
-        install -d -m "$mode" -o "$owner" -g "$(id -gn "$owner")" "$dir"
+        command install -d -m "$mode" -o "$owner" -g "$(id -gn "$owner")" "$dir"
     fi
     echo "$dir"
 }
 
-as_svc_user() {
-    if ! svc_is_root; then
-        "$@"
-        return
+# SVC_AS: a command prefix running a command as the service user (for `exec`, `setsid`…).
+svc_as_prefix() {
+    if svc_is_root; then
+        local user
+        user="$(svc_user)"
+        SVC_AS=(setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups
+            env HOME="${SVC_HOME:-/}" USER="$user" LOGNAME="$user")
+    else
+        SVC_AS=(env)
     fi
-    local user
-    user="$(svc_user)"
+}
+
+as_svc_user() {
+    svc_as_prefix
     # From a directory the user can enter: some tools (initdb) insist on reading their cwd.
-    (cd "${SVC_HOME:-/}" && setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups \
-        env HOME="${SVC_HOME:-/}" USER="$user" LOGNAME="$user" "$@")
+    (cd "${SVC_HOME:-/}" && exec "${SVC_AS[@]}" "$@")
+}
+
+# A directory shared by every checkout's services (a download cache), owned by the service user.
+svc_dir_shared() {
+    local dir="$SVC_ROOT/$1" user
+    user="$(svc_user)"
+    if [ ! -d "$dir" ]; then
+        command install -d -m 0755 -o root -g root "$SVC_ROOT"
+        command install -d -m 0700 -o "$user" -g "$(id -gn "$user")" "$dir"
+    fi
+    echo "$dir"
 }
 
 svc_port_free() {
@@ -97,7 +116,8 @@ svc_forget() {
 svc_why() {
     local log=$1 from=${2:-0} text line pattern
     [ -r "$log" ] || { echo "(no log at $log)"; return 0; }
-    text="$(tail -c +"$((from + 1))" "$log")"
+    # Not the frames of a Python traceback in an oslo.log file, nor its empty last line.
+    text="$(tail -c +"$((from + 1))" "$log" | grep -avE '(ERROR|CRITICAL) [^ ]+ ( |\^|Traceback|$)' || true)"
     for pattern in 'already in use|permission denied|no such file|no space left' \
         'could not|cannot|unable to|not found|not allowed|invalid user|refus' \
         'fatal|error|fail|exception|traceback'; do
