@@ -25,9 +25,12 @@
 #
 # Where: the service directory of scripts/lib/services.sh (as root
 # /var/lib/actuator-services/<checkout hash>/openstack, owned by `actuator-svc`, which every
-# process runs as; otherwise target/openstack): venv/, etc/, log/, run/ (pid files), state/,
-# clouds.yaml. Databases keystone, neutron, nova_api, nova, nova_cell0, placement and glance
-# (role `openstack`) in scripts/postgres.sh's cluster, which start starts.
+# process runs as; otherwise target/openstack): etc/, log/ (one line of them explains a failed
+# start), run/ (pid files), state/, helpers/ (a copy of scripts/openstack/), clouds.yaml. The venv
+# (~620 MB): as root one per content, shared by the machine's checkouts,
+# /var/lib/actuator-services/venvs/openstack-<hash> (`clean` leaves it); otherwise
+# target/openstack/venv. Databases keystone, neutron, nova_api, nova, nova_cell0, placement and
+# glance (role `openstack`) in scripts/postgres.sh's cluster, which start starts.
 #
 # Ports, all on 127.0.0.1, from a base (ACTUATOR_OS_PORT_BASE; default 25000, else when something
 # else holds one of them the first free block of 25010, 25020, … 25090, remembered): Keystone
@@ -72,7 +75,16 @@ die() {
 
 SVC_USER="$(svc_user)"
 D="$(svc_dir openstack "$SVC_USER")"
-VENV="$D/venv"
+# What the venv holds: as root, one venv per content is shared by the machine's checkouts (it is
+# only read once installed, and installing takes minutes on a busy machine).
+VENV_KEY="$(cat "$ROOT/scripts/openstack/constraints.txt" "$ROOT"/scripts/openstack/ml2_noop/*.py \
+    "$ROOT"/scripts/openstack/ml2_noop/*.toml <(echo "${PKGS[*]}") <("$PYTHON" --version 2>&1) |
+    sha256sum | cut -c1-12)"
+if svc_is_root; then
+    VENV="$(svc_dir_shared venvs)/openstack-$VENV_KEY"
+else
+    VENV="$D/venv"
+fi
 PY="$VENV/bin/python"
 ETC="$D/etc"
 LOGS="$D/log"
@@ -239,11 +251,16 @@ install_stack() {
         log "installing python3-venv from the Debian archive"
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv </dev/null >/dev/null
     fi
-    local want
-    want="$(cat "$HERE/constraints.txt" "$HERE"/ml2_noop/*.py "$HERE"/ml2_noop/*.toml | sha256sum | cut -c1-16) ${PKGS[*]}"
-    [ "$(cat "$VENV/.installed" 2>/dev/null)" = "$want" ] && return 0
-    log "installing the OpenStack services into $VENV (uv, ~170 packages)"
+    [ "$(cat "$VENV/.installed" 2>/dev/null)" = "$VENV_KEY" ] && return 0
     mkdirs "$LOGS"
+    # One installer per venv (another checkout may be installing the same one).
+    exec 8>"$VENV.lock"
+    flock 8
+    if [ "$(cat "$VENV/.installed" 2>/dev/null)" = "$VENV_KEY" ]; then
+        exec 8>&-
+        return 0
+    fi
+    log "installing the OpenStack services into $VENV (uv, ~170 packages)"
     [ -x "$PY" ] || run "$PYTHON" -m venv "$VENV"
     # uv installs in a fraction of pip's time; pip is the fallback. The cache is shared by the
     # checkouts of this machine.
@@ -254,7 +271,6 @@ install_stack() {
     fi
     [ -z "${PIP_CERT:-}" ] || export SSL_CERT_FILE="${SSL_CERT_FILE:-$PIP_CERT}"
     [ -z "${PIP_INDEX_URL:-}" ] || export UV_DEFAULT_INDEX="${UV_DEFAULT_INDEX:-$PIP_INDEX_URL}"
-    export UV_LINK_MODE=copy
     if ! { run "$VENV/bin/pip" install -q "uv==$UV_VERSION" >"$LOGS/install.log" 2>&1 &&
         run "$VENV/bin/uv" pip install -q --python "$PY" -c "$HERE/constraints.txt" \
             "${PKGS[@]}" "$HERE/ml2_noop" >>"$LOGS/install.log" 2>&1; }; then
@@ -262,7 +278,10 @@ install_stack() {
         run "$VENV/bin/pip" install -q -c "$HERE/constraints.txt" "${PKGS[@]}" "$HERE/ml2_noop" \
             >>"$LOGS/install.log" 2>&1 || die "pip install failed: $(svc_why "$LOGS/install.log")"
     fi
-    echo "$want" >"$VENV/.installed"
+    echo "$VENV_KEY" >"$VENV/.installed"
+    exec 8>&-
+    # The venv of an earlier version of this script, per checkout.
+    [ "$VENV" = "$D/venv" ] || rm -rf "$D/venv"
 }
 
 # ---------------------------------------------------------------- configuration
@@ -480,11 +499,16 @@ start() {
         log "WITH_NOVA changed from $(cat "$D/mode") to $WITH_NOVA: restarting the stack"
         stop
     fi
+    if [ -s "$D/venv-key" ] && [ "$(cat "$D/venv-key")" != "$VENV_KEY" ] && any_running; then
+        log "the venv changed: restarting the stack"
+        stop
+    fi
     stage_helpers
     install_stack
     "$ROOT/scripts/postgres.sh" start
     any_running || choose_ports
     echo "$WITH_NOVA" >"$D/mode"
+    echo "$VENV_KEY" >"$D/venv-key"
     configure
     init_databases
     svc_as_prefix
