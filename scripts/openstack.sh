@@ -372,7 +372,7 @@ init_keystone() {
     "${km[@]}" db_sync &&
         "${km[@]}" fernet_setup --keystone-user "$u" --keystone-group "$g" &&
         "${km[@]}" credential_setup --keystone-user "$u" --keystone-group "$g" &&
-        "${km[@]}" bootstrap --bootstrap-password "$PASSWORD" --bootstrap-region-id RegionOne \
+        OS_BOOTSTRAP_PASSWORD="$PASSWORD" "${km[@]}" bootstrap --bootstrap-region-id RegionOne \
             --bootstrap-admin-url "http://127.0.0.1:$KS_PORT/v3" \
             --bootstrap-internal-url "http://127.0.0.1:$KS_PORT/v3" \
             --bootstrap-public-url "http://127.0.0.1:$KS_PORT/v3"
