@@ -550,6 +550,8 @@ pub(crate) fn instance_view(st: &State, vm: &Resource) -> Value {
     };
     let disk_name = str_at(&props, &["storageProfile", "osDisk", "name"]).unwrap_or_default();
     json!({
+        "platformUpdateDomain": 0,
+        "platformFaultDomain": 0,
         "computerName": str_at(&props, &["osProfile", "computerName"]),
         "osName": str_at(&props, &["storageProfile", "imageReference", "offer"]),
         "osVersion": str_at(&props, &["storageProfile", "imageReference", "sku"]),
@@ -574,6 +576,7 @@ pub(crate) fn instance_view(st: &State, vm: &Resource) -> Value {
             }],
         }],
         "hyperVGeneration": "V1",
+        "isVMInStandbyPool": false,
         "statuses": [
             { "code": prov_code, "level": level, "displayStatus": prov_display, "time": now },
             { "code": power_code, "level": "Info", "displayStatus": power_display },

@@ -95,7 +95,7 @@ impl State {
     /// The GET body of a group or resource.
     pub fn body_of(&self, id: &str) -> Option<Value> {
         if let Some(r) = self.get(id) {
-            return Some(render::resource(self, r, false));
+            return Some(render::resource(self, r, None));
         }
         self.groups
             .values()

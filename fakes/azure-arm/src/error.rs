@@ -513,15 +513,13 @@ impl ArmError {
     // ---- resource group deletion ----
 
     pub(crate) fn deletion_blocked(rg: &str, blocked: &[(String, ArmError)]) -> ArmError {
+        // ARM names each member by its type path: `Microsoft.Network/virtualNetworks/vnet`.
         let ids: Vec<String> = blocked
             .iter()
             .map(|(id, _)| {
-                // ARM names each member as `Namespace/type/name`.
-                let mut parts = id.rsplit('/');
-                let name = parts.next().unwrap_or_default();
-                let ty = parts.next().unwrap_or_default();
-                let ns = parts.next().unwrap_or_default();
-                format!("{ns}/{ty}/{name}")
+                id.split_once("/providers/")
+                    .map_or(id.as_str(), |(_, rest)| rest)
+                    .to_string()
             })
             .collect();
         let mut e = ArmError::new(

@@ -150,7 +150,7 @@ fn route(st: &mut State, req: &ArmRequest) -> Result<Reply, ArmError> {
                     let items: Vec<Value> = st
                         .of_kind(kind)
                         .filter(|r| r.sub.eq_ignore_ascii_case(&sub))
-                        .map(|r| render::resource(st, r, false))
+                        .map(|r| render::resource(st, r, None))
                         .collect();
                     Ok(Reply::json(200, json!({ "value": items })))
                 }
@@ -229,9 +229,7 @@ fn resource(st: &mut State, req: &ArmRequest, path: &ResourcePath) -> Result<Rep
         ("GET", false) => list(st, path),
         ("GET", true) => {
             let res = find(st, path)?;
-            let expand = req
-                .query("$expand")
-                .is_some_and(|e| e.eq_ignore_ascii_case("instanceView"));
+            let expand = req.query("$expand");
             let mut reply = Reply::json(200, render::resource(st, res, expand));
             if res.kind.provider() == Provider::Network {
                 reply.header("ETag", res.etag.clone());
@@ -311,12 +309,12 @@ fn list(st: &State, path: &ResourcePath) -> Result<Reply, ArmError> {
             .children(&parent.key())
             .into_iter()
             .filter(|r| r.kind == path.kind)
-            .map(|r| render::resource(st, r, false))
+            .map(|r| render::resource(st, r, None))
             .collect(),
         None => st
             .of_kind(path.kind)
             .filter(|r| r.group == store::group_key(&path.sub, &path.rg))
-            .map(|r| render::resource(st, r, false))
+            .map(|r| render::resource(st, r, None))
             .collect(),
     };
     Ok(Reply::json(200, json!({ "value": items })))
@@ -583,7 +581,7 @@ fn put(st: &mut State, req: &ArmRequest, path: &ResourcePath) -> Result<Reply, A
     let res = st.get(&id).expect("just written");
     let mut reply = Reply::json(
         if created { 201 } else { 200 },
-        render::resource(st, res, false),
+        render::resource(st, res, None),
     );
     st.put_headers(&mut reply, &op);
     Ok(reply)
@@ -695,7 +693,7 @@ fn patch(st: &mut State, req: &ArmRequest, path: &ResourcePath) -> Result<Reply,
         r.etag = format!("W/\"{}\"", uuid::Uuid::new_v4());
     }
     let res = &st.resources[&k];
-    let mut reply = Reply::json(200, render::resource(st, res, false));
+    let mut reply = Reply::json(200, render::resource(st, res, None));
     reply.header("ETag", res.etag.clone());
     Ok(reply)
 }

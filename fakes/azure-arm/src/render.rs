@@ -28,9 +28,10 @@ pub(crate) fn group(g: &Group) -> Value {
     v
 }
 
-/// The GET body of a resource; `instance_view` adds a VM's `properties.instanceView`
-/// (`$expand=instanceView`).
-pub(crate) fn resource(st: &State, r: &Resource, instance_view: bool) -> Value {
+/// The GET body of a resource. `expand` is the `$expand` query: `instanceView` adds a VM's
+/// `properties.instanceView`; a VM's `userData` is only returned with `userData`.
+pub(crate) fn resource(st: &State, r: &Resource, expand: Option<&str>) -> Value {
+    let expands = |what: &str| expand.is_some_and(|e| e.split(',').any(|x| x.trim().eq_ignore_ascii_case(what)));
     let mut props = r.props.clone();
     let state = r.state.as_str();
     match r.kind {
@@ -39,7 +40,7 @@ pub(crate) fn resource(st: &State, r: &Resource, instance_view: bool) -> Value {
             let subnets: Vec<Value> = st
                 .children(&r.key())
                 .into_iter()
-                .map(|s| resource(st, s, false))
+                .map(|s| resource(st, s, None))
                 .collect();
             props.insert("subnets".into(), Value::Array(subnets));
             props.entry("virtualNetworkPeerings").or_insert(json!([]));
@@ -67,7 +68,7 @@ pub(crate) fn resource(st: &State, r: &Resource, instance_view: bool) -> Value {
             let rules: Vec<Value> = st
                 .children(&r.key())
                 .into_iter()
-                .map(|c| resource(st, c, false))
+                .map(|c| resource(st, c, None))
                 .collect();
             props.insert("securityRules".into(), Value::Array(rules));
             props.insert(
@@ -88,6 +89,17 @@ pub(crate) fn resource(st: &State, r: &Resource, instance_view: bool) -> Value {
         ResourceKind::SecurityRule => {}
         ResourceKind::PublicIpAddress => {
             props.insert("resourceGuid".into(), json!(r.guid));
+            let standard = r
+                .top
+                .get("sku")
+                .and_then(|s| s.get("name"))
+                .and_then(Value::as_str)
+                == Some("Standard");
+            if standard {
+                props
+                    .entry("ddosSettings")
+                    .or_insert(json!({"protectionMode": "VirtualNetworkInherited"}));
+            }
             if let Some(ip) = &r.ip_address {
                 props.insert("ipAddress".into(), json!(ip));
             }
@@ -149,8 +161,11 @@ pub(crate) fn resource(st: &State, r: &Resource, instance_view: bool) -> Value {
             props.entry("nicType").or_insert(json!("Standard"));
         }
         ResourceKind::VirtualMachine => {
-            if instance_view {
+            if expands("instanceView") {
                 props.insert("instanceView".into(), compute::instance_view(st, r));
+            }
+            if !expands("userData") {
+                props.remove("userData");
             }
         }
         ResourceKind::Disk => {
