@@ -567,7 +567,12 @@ fn put(st: &mut State, req: &ArmRequest, path: &ResourcePath) -> Result<Reply, A
         duration,
         id: None,
     });
-    let state = match (kind.provider(), created) {
+    // A VM re-PUT while it is still being created is still creating.
+    let still_creating = ctx
+        .existing
+        .as_ref()
+        .is_some_and(|e| e.state == ProvState::Creating);
+    let state = match (kind.provider(), created || still_creating) {
         (Provider::Compute, true) => ProvState::Creating,
         _ => ProvState::Updating,
     };

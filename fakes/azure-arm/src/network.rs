@@ -761,8 +761,9 @@ pub(crate) fn put_nic(st: &mut State, ctx: &PutCtx) -> Result<Vec<String>, ArmEr
             subnet_prefix(subnet).ok_or_else(|| ArmError::invalid_reference(subnet_id, &ctx.id))?;
         if let Some(pip) = ref_at(&cval, &["publicIPAddress"]) {
             let pip_res = check_ref(st, pip, ResourceKind::PublicIpAddress, &ctx.id)?;
+            // Attached elsewhere; this NIC's own (possibly renamed) configurations don't count.
             if let Some(other) = st.pip_user(&pip_res.key())
-                && store::key(&other) != store::key(&ipc_id)
+                && !store::key(&other).starts_with(&format!("{nic_key}/ipconfigurations/"))
             {
                 return Err(ArmError::pip_in_use(&ipc_id, &pip_res.id, &other));
             }

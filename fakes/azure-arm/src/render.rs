@@ -31,7 +31,9 @@ pub(crate) fn group(g: &Group) -> Value {
 /// The GET body of a resource. `expand` is the `$expand` query: `instanceView` adds a VM's
 /// `properties.instanceView`; a VM's `userData` is only returned with `userData`.
 pub(crate) fn resource(st: &State, r: &Resource, expand: Option<&str>) -> Value {
-    let expands = |what: &str| expand.is_some_and(|e| e.split(',').any(|x| x.trim().eq_ignore_ascii_case(what)));
+    let expands = |what: &str| {
+        expand.is_some_and(|e| e.split(',').any(|x| x.trim().eq_ignore_ascii_case(what)))
+    };
     let mut props = r.props.clone();
     let state = r.state.as_str();
     match r.kind {
@@ -75,6 +77,7 @@ pub(crate) fn resource(st: &State, r: &Resource, expand: Option<&str>) -> Value 
                 "defaultSecurityRules".into(),
                 Value::Array(default_rules(r)),
             );
+            props.entry("flushConnection").or_insert(json!(false));
             let (subnets, nics) = st.nsg_users(&r.key());
             let ids = |v: Vec<String>| {
                 Value::Array(v.into_iter().map(|id| json!({ "id": id })).collect())

@@ -489,30 +489,32 @@ impl State {
             }
             for (nic_id, delete) in vm_nic_refs(&res) {
                 let nic_key = key(&nic_id);
-                if delete {
-                    self.remove(&nic_key);
-                    continue;
-                }
-                let reservation = self.nic_reservation;
-                let pips: Vec<String> = match self.resources.get_mut(&nic_key) {
-                    Some(nic) => {
-                        nic.mac = None;
-                        if !reservation.is_zero() {
-                            nic.reserved = Some((Instant::now() + reservation, res.id.clone()));
-                        }
+                let pips: Vec<String> = self
+                    .resources
+                    .get(&nic_key)
+                    .map(|nic| {
                         ip_configs(nic)
                             .filter_map(|ipc| ref_at(ipc, &["properties", "publicIPAddress"]))
                             .map(key)
                             .collect()
+                    })
+                    .unwrap_or_default();
+                if delete {
+                    self.remove(&nic_key);
+                } else if let Some(nic) = self.resources.get_mut(&nic_key) {
+                    nic.mac = None;
+                    if !self.nic_reservation.is_zero() {
+                        nic.reserved =
+                            Some((Instant::now() + self.nic_reservation, res.id.clone()));
                     }
-                    None => Vec::new(),
-                };
+                }
+                // A dynamic public address lives only while its VM runs.
                 for pip in pips {
                     if let Some(p) = self.resources.get_mut(&pip)
-                        && str_at(
-                            &Value::Object(p.props.clone()),
-                            &["publicIPAllocationMethod"],
-                        ) != Some("Static")
+                        && p.props
+                            .get("publicIPAllocationMethod")
+                            .and_then(Value::as_str)
+                            != Some("Static")
                     {
                         p.ip_address = None;
                     }

@@ -111,9 +111,14 @@ async fn client_secret_credential_and_pipeline_talk_to_the_fake() {
         "{}/subscriptions/{sub}/resourcegroups/sdk-rg?api-version=2021-04-01",
         fake.arm_url()
     );
-    let (status, body, _) = call(&p, Method::Put, &rg_url, Some(json!({"location": "eastus"})))
-        .await
-        .unwrap();
+    let (status, body, _) = call(
+        &p,
+        Method::Put,
+        &rg_url,
+        Some(json!({"location": "eastus"})),
+    )
+    .await
+    .unwrap();
     assert_eq!(status, 201);
     assert_eq!(body["properties"]["provisioningState"], "Succeeded");
 

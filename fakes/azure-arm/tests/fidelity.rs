@@ -28,7 +28,9 @@ fn example(name: &str) -> Value {
 }
 
 fn param<'a>(ex: &'a Value, key: &str) -> &'a str {
-    ex["parameters"][key].as_str().unwrap_or_else(|| panic!("no parameter {key}"))
+    ex["parameters"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no parameter {key}"))
 }
 
 /// The request body: the one object-valued parameter.
@@ -67,7 +69,11 @@ fn assert_shape(expected: &Value, actual: &Value, path: &str, skip: &[&str]) {
                 .as_object()
                 .unwrap_or_else(|| panic!("{path}: expected an object, got {actual}"));
             for (k, ev) in e {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 if skip.contains(&p.as_str()) {
                     continue;
                 }
@@ -91,9 +97,18 @@ fn assert_shape(expected: &Value, actual: &Value, path: &str, skip: &[&str]) {
             }
         }
         Value::Null => {}
-        Value::String(_) => assert!(actual.is_string(), "{path}: expected a string, got {actual}"),
-        Value::Number(_) => assert!(actual.is_number(), "{path}: expected a number, got {actual}"),
-        Value::Bool(_) => assert!(actual.is_boolean(), "{path}: expected a boolean, got {actual}"),
+        Value::String(_) => assert!(
+            actual.is_string(),
+            "{path}: expected a string, got {actual}"
+        ),
+        Value::Number(_) => assert!(
+            actual.is_number(),
+            "{path}: expected a number, got {actual}"
+        ),
+        Value::Bool(_) => assert!(
+            actual.is_boolean(),
+            "{path}: expected a boolean, got {actual}"
+        ),
     }
 }
 
@@ -101,10 +116,31 @@ fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
     path.split('.').fold(v, |v, k| &v[k])
 }
 
-/// The values at `paths` are equal.
+/// The example's values at `paths` are in the fake's answer: scalars equal, objects member by
+/// member (the fake may add members the service fills in), arrays item by item.
 fn assert_same(expected: &Value, actual: &Value, paths: &[&str]) {
     for p in paths {
-        assert_eq!(at(actual, p), at(expected, p), "value of {p}");
+        assert_contains(at(expected, p), at(actual, p), p);
+    }
+}
+
+fn assert_contains(expected: &Value, actual: &Value, path: &str) {
+    match expected {
+        Value::Object(e) => {
+            for (k, v) in e {
+                assert_contains(v, &actual[k], &format!("{path}.{k}"));
+            }
+        }
+        Value::Array(e) => {
+            let a = actual
+                .as_array()
+                .unwrap_or_else(|| panic!("{path}: expected an array, got {actual}"));
+            assert_eq!(a.len(), e.len(), "{path}: items");
+            for (i, (ev, av)) in e.iter().zip(a).enumerate() {
+                assert_contains(ev, av, &format!("{path}[{i}]"));
+            }
+        }
+        other => assert_eq!(actual, other, "value of {path}"),
     }
 }
 
@@ -137,11 +173,21 @@ fn compute_path(ex: &Value, rest: &str) -> String {
 /// (the examples' `Succeeded` here is a known quirk), then `Succeeded` on GET.
 async fn network_put(c: &Client, ex: &Value, path: &str, body: &Value) -> (Resp, Resp) {
     let r = c.put(path, body).await;
-    assert!(codes(ex).contains(&r.status), "{} not among the example's codes: {r:?}", r.status);
+    assert!(
+        codes(ex).contains(&r.status),
+        "{} not among the example's codes: {r:?}",
+        r.status
+    );
     assert_eq!(r.status, 201, "{r:?}");
     assert_eq!(r.state(), "Updating");
-    let url = r.header("azure-asyncoperation").expect("Azure-AsyncOperation").to_string();
-    assert!(r.header("location").is_none(), "network PUT has no Location");
+    let url = r
+        .header("azure-asyncoperation")
+        .expect("Azure-AsyncOperation")
+        .to_string();
+    assert!(
+        r.header("location").is_none(),
+        "network PUT has no Location"
+    );
     assert!(r.header("retry-after").is_some());
     assert_eq!(c.wait_async(&url).await["status"], "Succeeded");
     let g = c.get(path).await;
@@ -157,14 +203,25 @@ async fn network_delete(c: &Client, ex: &Value, path: &str) {
     assert!(codes(ex).contains(&r.status), "{r:?}");
     assert_eq!(r.status, 202, "{r:?}");
     let loc = r.header("location").expect("Location").to_string();
-    let async_url = r.header("azure-asyncoperation").expect("Azure-AsyncOperation").to_string();
-    assert!(loc.contains("/providers/Microsoft.Network/locations/") && loc.contains("/operationResults/"), "{loc}");
+    let async_url = r
+        .header("azure-asyncoperation")
+        .expect("Azure-AsyncOperation")
+        .to_string();
+    assert!(
+        loc.contains("/providers/Microsoft.Network/locations/")
+            && loc.contains("/operationResults/"),
+        "{loc}"
+    );
     assert_eq!(c.get(path).await.state(), "Deleting");
     assert_eq!(c.wait_async(&async_url).await["status"], "Succeeded");
     let done = c.wait_location(&loc).await;
     assert!(codes(ex).contains(&done.status), "{done:?}");
     assert_eq!(c.get(path).await.status, 404);
-    assert_eq!(c.delete(path).await.status, 204, "deleting what is gone is a 204");
+    assert_eq!(
+        c.delete(path).await.status,
+        204,
+        "deleting what is gone is a 204"
+    );
 }
 
 #[tokio::test]
@@ -186,7 +243,11 @@ async fn resource_group_create_and_force_delete() {
     assert_eq!(r.body["type"], "Microsoft.Resources/resourceGroups");
     let again = c.put(&path, &request_body(&ex)).await;
     assert_eq!(again.status, 200);
-    assert_same(&response(&ex, 200)["body"], &again.body, &["id", "name", "location", "properties.provisioningState"]);
+    assert_same(
+        &response(&ex, 200)["body"],
+        &again.body,
+        &["id", "name", "location", "properties.provisioningState"],
+    );
 
     let del = example("rg-ForceDeleteVMsInResourceGroup.json");
     let path = format!(
@@ -199,7 +260,10 @@ async fn resource_group_create_and_force_delete() {
     let r = c.delete(&path).await;
     assert!(codes(&del).contains(&r.status));
     assert_eq!(r.status, 202);
-    assert!(r.header("azure-asyncoperation").is_none(), "RG delete has Location only");
+    assert!(
+        r.header("azure-asyncoperation").is_none(),
+        "RG delete has Location only"
+    );
     let loc = r.header("location").unwrap().to_string();
     assert!(loc.contains("/operationresults/"));
     let done = c.wait_location(&loc).await;
@@ -213,19 +277,36 @@ async fn virtual_network_create_update_delete() {
     let ex = example("vnet-VirtualNetworkCreate.json");
     let c = client_for(&fake, &ex);
     c.create_rg(param(&ex, "resourceGroupName")).await;
-    let path = net_path(&ex, &format!("virtualNetworks/{}", param(&ex, "virtualNetworkName")));
+    let path = net_path(
+        &ex,
+        &format!("virtualNetworks/{}", param(&ex, "virtualNetworkName")),
+    );
     let (put, get) = network_put(&c, &ex, &path, &request_body(&ex)).await;
     let expected = &response(&ex, 201)["body"];
     assert_shape(expected, &put.body, "", &[]);
     assert_shape(expected, &get.body, "", &[]);
-    assert_same(expected, &get.body, &["id", "name", "type", "location", "properties.addressSpace", "properties.flowTimeoutInMinutes", "properties.subnets", "properties.provisioningState"]);
+    assert_same(
+        expected,
+        &get.body,
+        &[
+            "id",
+            "name",
+            "type",
+            "location",
+            "properties.addressSpace",
+            "properties.flowTimeoutInMinutes",
+            "properties.subnets",
+            "properties.provisioningState",
+        ],
+    );
     assert!(get.header("etag").is_some_and(|e| e.starts_with("W/\"")));
 
     // PUT of an existing VNet: 200.
     let r = c.put(&path, &request_body(&ex)).await;
     assert_eq!(r.status, 200);
     assert!(codes(&ex).contains(&200));
-    c.wait_async(r.header("azure-asyncoperation").unwrap()).await;
+    c.wait_async(r.header("azure-asyncoperation").unwrap())
+        .await;
 
     network_delete(&c, &example("vnet-VirtualNetworkDelete.json"), &path).await;
 }
@@ -240,9 +321,22 @@ async fn virtual_network_with_subnet_and_its_get() {
     let (_, get) = network_put(&c, &ex, &path, &request_body(&ex)).await;
     let expected = &response(&ex, 201)["body"];
     assert_shape(expected, &get.body, "", &[]);
-    assert_same(expected, &get.body, &["id", "name", "type", "properties.addressSpace"]);
+    assert_same(
+        expected,
+        &get.body,
+        &["id", "name", "type", "properties.addressSpace"],
+    );
     let subnet = &get.body["properties"]["subnets"][0];
-    assert_same(&expected["properties"]["subnets"][0], subnet, &["id", "name", "properties.addressPrefix", "properties.provisioningState"]);
+    assert_same(
+        &expected["properties"]["subnets"][0],
+        subnet,
+        &[
+            "id",
+            "name",
+            "properties.addressPrefix",
+            "properties.provisioningState",
+        ],
+    );
 
     // VirtualNetworkGet: a VNet in westus whose subnet1 is used, so it lists ipConfigurations.
     let get_ex = example("vnet-VirtualNetworkGet.json");
@@ -253,7 +347,10 @@ async fn virtual_network_with_subnet_and_its_get() {
             "subnets": [{"name": "subnet1", "properties": {"addressPrefix": "10.0.1.0/24"}}]}}),
     )
     .await;
-    let subnet_id = c.id("rg1", "Microsoft.Network/virtualNetworks/test-vnet/subnets/subnet1");
+    let subnet_id = c.id(
+        "rg1",
+        "Microsoft.Network/virtualNetworks/test-vnet/subnets/subnet1",
+    );
     let nic = net_path(&ex, "networkInterfaces/nic1");
     c.put_done(
         &nic,
@@ -263,10 +360,23 @@ async fn virtual_network_with_subnet_and_its_get() {
     let g = c.get(&net_path(&get_ex, "virtualNetworks/test-vnet")).await;
     let expected = &response(&get_ex, 200)["body"];
     assert_shape(expected, &g.body, "", &[]);
-    assert_same(expected, &g.body, &["id", "name", "type", "location", "properties.provisioningState"]);
+    assert_same(
+        expected,
+        &g.body,
+        &[
+            "id",
+            "name",
+            "type",
+            "location",
+            "properties.provisioningState",
+        ],
+    );
     assert_eq!(
         g.body["properties"]["subnets"][0]["properties"]["ipConfigurations"][0]["id"],
-        format!("{}/ipConfigurations/ipconfig1", c.id("rg1", "Microsoft.Network/networkInterfaces/nic1"))
+        format!(
+            "{}/ipConfigurations/ipconfig1",
+            c.id("rg1", "Microsoft.Network/networkInterfaces/nic1")
+        )
     );
 }
 
@@ -289,7 +399,16 @@ async fn subnet_create_get_delete() {
     let get_ex = example("subnet-SubnetGet.json");
     let expected = &response(&get_ex, 200)["body"];
     assert_shape(expected, &get.body, "", &[]);
-    assert_same(expected, &get.body, &["id", "name", "properties.addressPrefix", "properties.provisioningState"]);
+    assert_same(
+        expected,
+        &get.body,
+        &[
+            "id",
+            "name",
+            "properties.addressPrefix",
+            "properties.provisioningState",
+        ],
+    );
     network_delete(&c, &example("subnet-SubnetDelete.json"), &path).await;
 }
 
@@ -305,9 +424,24 @@ async fn network_security_groups_and_rules() {
     let (_, get) = network_put(&c, &ex, &path, &request_body(&ex)).await;
     let expected = &response(&ex, 201)["body"];
     assert_shape(expected, &get.body, "", &[]);
-    assert_same(expected, &get.body, &["id", "name", "type", "location", "properties.securityRules", "properties.flushConnection"]);
-    let defaults = get.body["properties"]["defaultSecurityRules"].as_array().unwrap();
-    let want = expected["properties"]["defaultSecurityRules"].as_array().unwrap();
+    assert_same(
+        expected,
+        &get.body,
+        &[
+            "id",
+            "name",
+            "type",
+            "location",
+            "properties.securityRules",
+            "properties.flushConnection",
+        ],
+    );
+    let defaults = get.body["properties"]["defaultSecurityRules"]
+        .as_array()
+        .unwrap();
+    let want = expected["properties"]["defaultSecurityRules"]
+        .as_array()
+        .unwrap();
     assert_eq!(defaults.len(), want.len());
     for (d, w) in defaults.iter().zip(want) {
         for k in ["name", "id"] {
@@ -322,30 +456,52 @@ async fn network_security_groups_and_rules() {
     let with_rule = example("nsg-NetworkSecurityGroupCreateWithRule.json");
     let r = c.put(&path, &request_body(&with_rule)).await;
     assert_eq!(r.status, 200);
-    c.wait_async(r.header("azure-asyncoperation").unwrap()).await;
+    c.wait_async(r.header("azure-asyncoperation").unwrap())
+        .await;
     let get = c.get(&path).await;
     let expected = &response(&with_rule, 200)["body"];
     assert_shape(expected, &get.body, "", &[]);
-    for (k, v) in expected["properties"]["securityRules"][0]["properties"].as_object().unwrap() {
-        assert_eq!(&get.body["properties"]["securityRules"][0]["properties"][k], v, "rule1 {k}");
+    for (k, v) in expected["properties"]["securityRules"][0]["properties"]
+        .as_object()
+        .unwrap()
+    {
+        assert_eq!(
+            &get.body["properties"]["securityRules"][0]["properties"][k], v,
+            "rule1 {k}"
+        );
     }
     let get_ex = example("nsg-NetworkSecurityGroupGet.json");
     assert_shape(&response(&get_ex, 200)["body"], &get.body, "", &[]);
 
     let rule_get = example("nsgrule-NetworkSecurityGroupRuleGet.json");
-    let rule_path = net_path(&rule_get, "networkSecurityGroups/testnsg/securityRules/rule1");
+    let rule_path = net_path(
+        &rule_get,
+        "networkSecurityGroups/testnsg/securityRules/rule1",
+    );
     let g = c.get(&rule_path).await;
     assert_eq!(g.status, 200);
     let expected = &response(&rule_get, 200)["body"];
     assert_shape(expected, &g.body, "", &[]);
-    assert_same(expected, &g.body, &["id", "name", "properties.destinationPortRange", "properties.priority", "properties.access", "properties.direction"]);
+    assert_same(
+        expected,
+        &g.body,
+        &[
+            "id",
+            "name",
+            "properties.destinationPortRange",
+            "properties.priority",
+            "properties.access",
+            "properties.direction",
+        ],
+    );
 
     // The rule PUT on its own: an update of rule1 (200), visible in the NSG too.
     let rule_ex = example("nsgrule-NetworkSecurityGroupRuleCreate.json");
     let r = c.put(&rule_path, &request_body(&rule_ex)).await;
     assert_eq!(r.status, 200);
     assert!(codes(&rule_ex).contains(&200));
-    c.wait_async(r.header("azure-asyncoperation").unwrap()).await;
+    c.wait_async(r.header("azure-asyncoperation").unwrap())
+        .await;
     let g = c.get(&rule_path).await;
     let expected = &response(&rule_ex, 200)["body"];
     assert_shape(expected, &g.body, "", &[]);
@@ -353,10 +509,21 @@ async fn network_security_groups_and_rules() {
         assert_eq!(&g.body["properties"][k], v, "rule1 {k}");
     }
     let nsg = c.get(&path).await;
-    assert_eq!(nsg.body["properties"]["securityRules"][0]["properties"]["destinationPortRange"], "8080");
+    assert_eq!(
+        nsg.body["properties"]["securityRules"][0]["properties"]["destinationPortRange"],
+        "8080"
+    );
 
-    network_delete(&c, &example("nsgrule-NetworkSecurityGroupRuleDelete.json"), &rule_path).await;
-    assert_eq!(c.get(&path).await.body["properties"]["securityRules"], json!([]));
+    network_delete(
+        &c,
+        &example("nsgrule-NetworkSecurityGroupRuleDelete.json"),
+        &rule_path,
+    )
+    .await;
+    assert_eq!(
+        c.get(&path).await.body["properties"]["securityRules"],
+        json!([])
+    );
     network_delete(&c, &example("nsg-NetworkSecurityGroupDelete.json"), &path).await;
 }
 
@@ -373,9 +540,24 @@ async fn public_ip_addresses() {
     let skip = ["name", "properties.ipConfiguration"];
     let expected = &response(&ex, 201)["body"];
     assert_shape(expected, &get.body, "", &skip);
-    assert_same(expected, &get.body, &["id", "type", "location", "sku.name", "properties.publicIPAllocationMethod", "properties.idleTimeoutInMinutes", "properties.publicIPAddressVersion"]);
+    assert_same(
+        expected,
+        &get.body,
+        &[
+            "id",
+            "type",
+            "location",
+            "sku.name",
+            "properties.publicIPAllocationMethod",
+            "properties.idleTimeoutInMinutes",
+            "properties.publicIPAddressVersion",
+        ],
+    );
     assert_eq!(get.body["name"], "test-ip");
-    assert!(get.body["properties"].get("ipAddress").is_none(), "a dynamic address is allocated on attach");
+    assert!(
+        get.body["properties"].get("ipAddress").is_none(),
+        "a dynamic address is allocated on attach"
+    );
 
     let custom = example("pip-PublicIpAddressCreateCustomizedValues.json");
     // Quirk: `zones` sits beside the body in the example; the API takes it inside.
@@ -384,12 +566,26 @@ async fn public_ip_addresses() {
     let cpath = net_path(&custom, "publicIPAddresses/test-ip2");
     let r = c.put(&cpath, &body).await;
     assert_eq!(r.status, 201);
-    c.wait_async(r.header("azure-asyncoperation").unwrap()).await;
+    c.wait_async(r.header("azure-asyncoperation").unwrap())
+        .await;
     let get = c.get(&cpath).await;
     let expected = &response(&custom, 201)["body"];
     assert_shape(expected, &get.body, "", &skip);
-    assert_same(expected, &get.body, &["zones", "sku", "properties.publicIPAllocationMethod", "properties.idleTimeoutInMinutes", "properties.ddosSettings"]);
-    assert!(get.body["properties"]["ipAddress"].is_string(), "a static address is allocated at once");
+    assert_same(
+        expected,
+        &get.body,
+        &[
+            "zones",
+            "sku",
+            "properties.publicIPAllocationMethod",
+            "properties.idleTimeoutInMinutes",
+            "properties.ddosSettings",
+        ],
+    );
+    assert!(
+        get.body["properties"]["ipAddress"].is_string(),
+        "a static address is allocated at once"
+    );
 
     // PublicIpAddressGet: attached to a NIC, so it shows ipConfiguration.
     let get_ex = example("pip-PublicIpAddressGet.json");
@@ -404,13 +600,31 @@ async fn public_ip_addresses() {
     let g = c.get(&dpath).await;
     let expected = &response(&get_ex, 200)["body"];
     // Not modelled: DDoS protection plans and IP tags of first-party usage.
-    assert_shape(expected, &g.body, "", &["properties.ddosSettings", "properties.ipTags"]);
-    assert_same(expected, &g.body, &["id", "name", "type", "location", "properties.ipConfiguration"]);
+    assert_shape(
+        expected,
+        &g.body,
+        "",
+        &["properties.ddosSettings", "properties.ipTags"],
+    );
+    assert_same(
+        expected,
+        &g.body,
+        &[
+            "id",
+            "name",
+            "type",
+            "location",
+            "properties.ipConfiguration",
+        ],
+    );
 
     // Attached: refused; detached: deleted.
     let del = example("pip-PublicIpAddressDelete.json");
     let r = c.delete(&dpath).await;
-    assert_eq!((r.status, r.code()), (400, "PublicIPAddressCannotBeDeleted"));
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "PublicIPAddressCannotBeDeleted")
+    );
     c.delete_done(&nic).await;
     network_delete(&c, &del, &dpath).await;
 }
@@ -423,10 +637,18 @@ async fn network_interfaces() {
     c.create_rg("rg1").await;
     // The example's subnet is rg1-vnet/default; with 172.20.2.0/24 the first address handed out
     // is the example's 172.20.2.4.
-    c.put_done(&net_path(&ex, "virtualNetworks/rg1-vnet"), &json!({"location": "eastus", "properties": {
+    c.put_done(
+        &net_path(&ex, "virtualNetworks/rg1-vnet"),
+        &json!({"location": "eastus", "properties": {
         "addressSpace": {"addressPrefixes": ["172.20.0.0/16"]},
-        "subnets": [{"name": "default", "properties": {"addressPrefix": "172.20.2.0/24"}}]}})).await;
-    c.put_done(&net_path(&ex, "publicIPAddresses/test-ip"), &json!({"location": "eastus"})).await;
+        "subnets": [{"name": "default", "properties": {"addressPrefix": "172.20.2.0/24"}}]}}),
+    )
+    .await;
+    c.put_done(
+        &net_path(&ex, "publicIPAddresses/test-ip"),
+        &json!({"location": "eastus"}),
+    )
+    .await;
     let path = net_path(&ex, "networkInterfaces/test-nic");
     let (put, get) = network_put(&c, &ex, &path, &request_body(&ex)).await;
     // The 201 example drops disableTcpStateTracking (a quirk); the 200 body is complete.
@@ -434,17 +656,38 @@ async fn network_interfaces() {
     for body in [&put.body, &get.body] {
         assert_shape(expected, body, "", &[]);
     }
-    assert_same(expected, &get.body, &["id", "name", "type", "location", "properties.ipConfigurations", "properties.dnsSettings", "properties.enableAcceleratedNetworking", "properties.disableTcpStateTracking", "properties.enableIPForwarding", "properties.vnetEncryptionSupported"]);
+    assert_same(
+        expected,
+        &get.body,
+        &[
+            "id",
+            "name",
+            "type",
+            "location",
+            "properties.ipConfigurations",
+            "properties.dnsSettings",
+            "properties.enableAcceleratedNetworking",
+            "properties.disableTcpStateTracking",
+            "properties.enableIPForwarding",
+            "properties.vnetEncryptionSupported",
+        ],
+    );
 
     // NetworkInterfaceGet: with an NSG and used by VM vm1, so it shows macAddress, primary,
     // networkSecurityGroup and virtualMachine.
-    c.put_done(&net_path(&ex, "networkSecurityGroups/nsg"), &json!({"location": "eastus"})).await;
+    c.put_done(
+        &net_path(&ex, "networkSecurityGroups/nsg"),
+        &json!({"location": "eastus"}),
+    )
+    .await;
     let mut body = request_body(&ex);
-    body["properties"]["networkSecurityGroup"] = json!({"id": c.id("rg1", "Microsoft.Network/networkSecurityGroups/nsg")});
+    body["properties"]["networkSecurityGroup"] =
+        json!({"id": c.id("rg1", "Microsoft.Network/networkSecurityGroups/nsg")});
     c.put_done(&path, &body).await;
     let nic_id = c.id("rg1", "Microsoft.Network/networkInterfaces/test-nic");
     let mut vm = Client::vm_body(&nic_id);
-    vm["properties"]["networkProfile"]["networkInterfaces"][0]["properties"]["deleteOption"] = json!("Detach");
+    vm["properties"]["networkProfile"]["networkInterfaces"][0]["properties"]["deleteOption"] =
+        json!("Detach");
     let vm_path = c.vm("rg1", "vm1");
     c.put_done(&vm_path, &vm).await;
     let get_ex = example("nic-NetworkInterfaceGet.json");
@@ -452,10 +695,29 @@ async fn network_interfaces() {
     let expected = &response(&get_ex, 200)["body"];
     // Not modelled: DSCP configurations, internal DNS suffixes, the example's second
     // ipConfiguration with an address prefix.
-    let skip = ["properties.dscpConfiguration", "properties.dnsSettings.internalDomainNameSuffix", "properties.ipConfigurations[].properties.privateIPAddressPrefixLength"];
+    let skip = [
+        "properties.dscpConfiguration",
+        "properties.dnsSettings.internalDomainNameSuffix",
+        "properties.ipConfigurations[].properties.privateIPAddressPrefixLength",
+    ];
     assert_shape(expected, &g.body, "", &skip);
-    assert_same(expected, &g.body, &["id", "name", "type", "properties.virtualMachine", "properties.networkSecurityGroup", "properties.primary"]);
-    assert!(g.body["properties"]["macAddress"].as_str().is_some_and(|m| m.len() == 17));
+    assert_same(
+        expected,
+        &g.body,
+        &[
+            "id",
+            "name",
+            "type",
+            "properties.virtualMachine",
+            "properties.networkSecurityGroup",
+            "properties.primary",
+        ],
+    );
+    assert!(
+        g.body["properties"]["macAddress"]
+            .as_str()
+            .is_some_and(|m| m.len() == 17)
+    );
 
     // In use by the VM: NicInUse. Once the VM is gone (the NIC detached): deleted.
     let del = example("nic-NetworkInterfaceDelete.json");
@@ -472,9 +734,13 @@ async fn virtual_machines_and_disks() {
     let c = client_for(&fake, &ex);
     let rg = param(&ex, "resourceGroupName");
     c.create_rg(rg).await;
-    c.put_done(&c.net(rg, "virtualNetworks/v"), &json!({"location": "westus", "properties": {
+    c.put_done(
+        &c.net(rg, "virtualNetworks/v"),
+        &json!({"location": "westus", "properties": {
         "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
-        "subnets": [{"name": "s", "properties": {"addressPrefix": "10.0.0.0/24"}}]}})).await;
+        "subnets": [{"name": "s", "properties": {"addressPrefix": "10.0.0.0/24"}}]}}),
+    )
+    .await;
     let subnet = c.id(rg, "Microsoft.Network/virtualNetworks/v/subnets/s");
     // The example's NIC is a `{existing-nic-name}` placeholder; its response names nsgExistingNic.
     let nic_path = c.net(rg, "networkInterfaces/nsgExistingNic");
@@ -490,11 +756,39 @@ async fn virtual_machines_and_disks() {
     let expected = &response(&ex, 201)["body"];
     assert_shape(expected, &r.body, "", &[]);
     // Compute examples get this one right: Creating.
-    assert_same(expected, &r.body, &["id", "name", "type", "location", "properties.provisioningState", "properties.hardwareProfile", "properties.osProfile", "properties.networkProfile.networkInterfaces", "properties.storageProfile.osDisk.osType", "properties.storageProfile.osDisk.name", "properties.storageProfile.osDisk.caching", "properties.storageProfile.osDisk.createOption"]);
-    assert!(r.header("azure-asyncoperation").is_some_and(|u| u.contains("/providers/Microsoft.Compute/locations/westus/operations/")));
-    let status = c.wait_async(r.header("azure-asyncoperation").unwrap()).await;
+    assert_same(
+        expected,
+        &r.body,
+        &[
+            "id",
+            "name",
+            "type",
+            "location",
+            "properties.provisioningState",
+            "properties.hardwareProfile",
+            "properties.osProfile",
+            "properties.networkProfile.networkInterfaces",
+            "properties.storageProfile.osDisk.osType",
+            "properties.storageProfile.osDisk.name",
+            "properties.storageProfile.osDisk.caching",
+            "properties.storageProfile.osDisk.createOption",
+        ],
+    );
+    assert!(
+        r.header("azure-asyncoperation").is_some_and(
+            |u| u.contains("/providers/Microsoft.Compute/locations/westus/operations/")
+        )
+    );
+    let status = c
+        .wait_async(r.header("azure-asyncoperation").unwrap())
+        .await;
     assert_eq!(status["status"], "Succeeded");
-    assert!(status["startTime"].is_string() && status["endTime"].is_string() && status["name"].is_string(), "{status}");
+    assert!(
+        status["startTime"].is_string()
+            && status["endTime"].is_string()
+            && status["name"].is_string(),
+        "{status}"
+    );
 
     // VirtualMachine_Get describes a Windows VM with extras the fake does not model.
     let get_ex = example("vm-VirtualMachine_Get.json");
@@ -519,32 +813,77 @@ async fn virtual_machines_and_disks() {
     let g = c.get(&format!("{win_path}&$expand=userData")).await;
     let expected = &response(&get_ex, 200)["body"];
     let skip = [
-        "properties.availabilitySet", "properties.proximityPlacementGroup", "properties.applicationProfile",
-        "properties.diagnosticsProfile", "properties.extensionsTimeBudget", "resources", "managedBy",
+        "properties.availabilitySet",
+        "properties.proximityPlacementGroup",
+        "properties.applicationProfile",
+        "properties.diagnosticsProfile",
+        "properties.extensionsTimeBudget",
+        "resources",
+        "managedBy",
         "properties.storageProfile.dataDisks",
         // `location` is canonicalised: "West US" → "westus".
         "location",
     ];
     assert_shape(expected, &g.body, "", &skip);
-    assert_same(expected, &g.body, &["type", "tags", "properties.hardwareProfile", "properties.storageProfile.imageReference", "properties.osProfile.computerName", "properties.userData", "properties.provisioningState"]);
+    assert_same(
+        expected,
+        &g.body,
+        &[
+            "type",
+            "tags",
+            "properties.hardwareProfile",
+            "properties.storageProfile.imageReference",
+            "properties.osProfile.computerName",
+            "properties.userData",
+            "properties.provisioningState",
+        ],
+    );
     assert_eq!(g.body["location"], "westus");
-    assert!(c.get(&win_path).await.body["properties"].get("userData").is_none(), "userData only with $expand");
-    assert!(g.body["properties"]["osProfile"].get("adminPassword").is_none(), "passwords are never returned");
+    assert!(
+        c.get(&win_path).await.body["properties"]
+            .get("userData")
+            .is_none(),
+        "userData only with $expand"
+    );
+    assert!(
+        g.body["properties"]["osProfile"]
+            .get("adminPassword")
+            .is_none(),
+        "passwords are never returned"
+    );
 
     // Instance view.
     let iv_ex = example("vm-VirtualMachine_Get_InstanceView.json");
-    let iv = c.get(&compute_path(&iv_ex, "virtualMachines/myVM/instanceView")).await;
+    let iv = c
+        .get(&compute_path(&iv_ex, "virtualMachines/myVM/instanceView"))
+        .await;
     assert_eq!(iv.status, 200);
     let expected = &response(&iv_ex, 200)["body"];
-    assert_shape(expected, &iv.body, "", &["bootDiagnostics", "extensions", "patchStatus", "vmAgent.extensionHandlers"]);
+    assert_shape(
+        expected,
+        &iv.body,
+        "",
+        &[
+            "bootDiagnostics",
+            "extensions",
+            "patchStatus",
+            "vmAgent.extensionHandlers",
+        ],
+    );
     assert_same(expected, &iv.body, &["computerName"]);
     for i in 0..2 {
         for k in ["code", "level", "displayStatus"] {
-            assert_eq!(iv.body["statuses"][i][k], expected["statuses"][i][k], "statuses[{i}].{k}");
+            assert_eq!(
+                iv.body["statuses"][i][k], expected["statuses"][i][k],
+                "statuses[{i}].{k}"
+            );
         }
     }
     let expanded = c.get(&format!("{path}&$expand=instanceView")).await;
-    assert_eq!(expanded.body["properties"]["instanceView"]["statuses"][1]["code"], "PowerState/running");
+    assert_eq!(
+        expanded.body["properties"]["instanceView"]["statuses"][1]["code"],
+        "PowerState/running"
+    );
 
     // Disk_Get: the VM's OS disk, named as the example's.
     let disk_ex = example("disk-Disk_Get.json");
@@ -553,20 +892,39 @@ async fn virtual_machines_and_disks() {
     assert_eq!(d.status, 200, "{d:?}");
     let expected = &response(&disk_ex, 200)["body"];
     let skip = [
-        "properties.purchasePlan", "properties.supportedCapabilities", "properties.supportsHibernation",
-        "properties.securityProfile", "properties.encryptionSettingsCollection", "properties.LastOwnershipUpdateTime", "tags",
+        "properties.purchasePlan",
+        "properties.supportedCapabilities",
+        "properties.supportsHibernation",
+        "properties.securityProfile",
+        "properties.encryptionSettingsCollection",
+        "properties.LastOwnershipUpdateTime",
+        "tags",
     ];
     assert_shape(expected, &d.body, "", &skip);
-    assert_eq!(d.body["managedBy"], c.id(rg, "Microsoft.Compute/virtualMachines/myWinVM"));
+    assert_eq!(
+        d.body["managedBy"],
+        c.id(rg, "Microsoft.Compute/virtualMachines/myWinVM")
+    );
     assert_eq!(d.body["properties"]["diskState"], "Attached");
-    assert_same(expected, &d.body, &["type", "properties.osType", "properties.creationData.createOption"]);
+    assert_same(
+        expected,
+        &d.body,
+        &[
+            "type",
+            "properties.osType",
+            "properties.creationData.createOption",
+        ],
+    );
 
     // Disk_Delete while attached: refused; the Windows VM keeps its disk (Detach) when deleted.
     let disk_del = example("disk-Disk_Delete.json");
     let r = c.delete(&dpath).await;
     assert_eq!((r.status, r.code()), (409, "OperationNotAllowed"));
     c.delete_done(&win_path).await;
-    assert_eq!(c.get(&dpath).await.body["properties"]["diskState"], "Unattached");
+    assert_eq!(
+        c.get(&dpath).await.body["properties"]["diskState"],
+        "Unattached"
+    );
     let r = c.delete(&dpath).await;
     assert!(codes(&disk_del).contains(&r.status));
     assert_eq!(r.status, 202);
@@ -578,12 +936,21 @@ async fn virtual_machines_and_disks() {
 
     // VirtualMachine_Delete_Force: 202 with Azure-AsyncOperation and a monitor Location.
     let del = example("vm-VirtualMachine_Delete_Force.json");
-    let r = c.delete(&format!("{}&forceDeletion={}", compute_path(&del, "virtualMachines/myVM"), param(&del, "forceDeletion"))).await;
+    let r = c
+        .delete(&format!(
+            "{}&forceDeletion={}",
+            compute_path(&del, "virtualMachines/myVM"),
+            param(&del, "forceDeletion")
+        ))
+        .await;
     assert!(codes(&del).contains(&r.status));
     assert_eq!(r.status, 202);
     assert!(r.header("azure-asyncoperation").is_some());
     let loc = r.header("location").unwrap().to_string();
-    assert!(loc.contains("/providers/Microsoft.Compute/locations/westus/operations/") && loc.contains("monitor=true"));
+    assert!(
+        loc.contains("/providers/Microsoft.Compute/locations/westus/operations/")
+            && loc.contains("monitor=true")
+    );
     assert_eq!(c.get(&path).await.state(), "Deleting");
     assert_eq!(c.wait_location(&loc).await.status, 200);
     assert_eq!(c.get(&path).await.code(), "ResourceNotFound");

@@ -94,7 +94,9 @@ impl Client {
 
     /// Sends a request; a body is sent as JSON.
     pub async fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Resp {
-        self.try_send(method, path, body).await.expect("request completes")
+        self.try_send(method, path, body)
+            .await
+            .expect("request completes")
     }
 
     /// Sends a request, returning transport errors (closed connections) instead of panicking.
@@ -121,7 +123,8 @@ impl Client {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
         Ok(Resp {
             status,
@@ -149,7 +152,10 @@ impl Client {
     // ---- paths ----
 
     pub fn rg(&self, rg: &str) -> String {
-        format!("/subscriptions/{}/resourcegroups/{rg}?api-version={RG_API}", self.sub)
+        format!(
+            "/subscriptions/{}/resourcegroups/{rg}?api-version={RG_API}",
+            self.sub
+        )
     }
 
     /// `…/resourceGroups/{rg}/providers/Microsoft.Network/{rest}?api-version=…`
@@ -175,7 +181,10 @@ impl Client {
     }
 
     pub fn id(&self, rg: &str, rest: &str) -> String {
-        format!("/subscriptions/{}/resourceGroups/{rg}/providers/{rest}", self.sub)
+        format!(
+            "/subscriptions/{}/resourceGroups/{rg}/providers/{rest}",
+            self.sub
+        )
     }
 
     // ---- LRO helpers ----
@@ -264,7 +273,13 @@ impl Client {
         self.id(rg, &format!("Microsoft.Network/publicIPAddresses/{name}"))
     }
 
-    pub async fn create_nic(&self, rg: &str, name: &str, subnet: &str, pip: Option<&str>) -> String {
+    pub async fn create_nic(
+        &self,
+        rg: &str,
+        name: &str,
+        subnet: &str,
+        pip: Option<&str>,
+    ) -> String {
         let mut ipc = json!({"subnet": {"id": subnet}});
         if let Some(p) = pip {
             ipc["publicIPAddress"] = json!({"id": p});
@@ -301,6 +316,7 @@ impl Client {
     }
 
     pub async fn create_vm(&self, rg: &str, name: &str, nic: &str) -> Resp {
-        self.put_done(&self.vm(rg, name), &Client::vm_body(nic)).await
+        self.put_done(&self.vm(rg, name), &Client::vm_body(nic))
+            .await
     }
 }
