@@ -64,7 +64,7 @@ impl ArmError {
         self
     }
 
-    fn from_gateway(mut self) -> ArmError {
+    fn by_gateway(mut self) -> ArmError {
         self.gateway = true;
         self
     }
@@ -107,7 +107,7 @@ impl ArmError {
             "SubscriptionNotFound",
             format!("The subscription '{sub}' could not be found."),
         )
-        .from_gateway()
+        .by_gateway()
     }
 
     pub(crate) fn resource_group_not_found(rg: &str) -> ArmError {
@@ -116,7 +116,7 @@ impl ArmError {
             "ResourceGroupNotFound",
             format!("Resource group '{rg}' could not be found."),
         )
-        .from_gateway()
+        .by_gateway()
     }
 
     /// A missing top-level resource in an existing group.
@@ -129,7 +129,7 @@ impl ArmError {
                  For more details please go to https://aka.ms/ARMResourceNotFoundFix"
             ),
         )
-        .from_gateway()
+        .by_gateway()
     }
 
     pub(crate) fn parent_not_found(parent_name: &str) -> ArmError {
@@ -141,7 +141,7 @@ impl ArmError {
                  '{parent_name}' not found."
             ),
         )
-        .from_gateway()
+        .by_gateway()
     }
 
     pub(crate) fn group_being_deleted(rg: &str) -> ArmError {

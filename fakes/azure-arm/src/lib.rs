@@ -23,21 +23,47 @@
 //! # Trusting the fake from `azure_core` / `azure_identity` 1.x
 //!
 //! Give both the credential and the ARM pipeline a transport whose `reqwest::Client` trusts the
-//! fake's CA, and point the credential's cloud at the fake's authority:
+//! fake's CA, and point the credential's cloud at the fake's authority (the crate README has the
+//! whole recipe, including the ARM pipeline and the `AZURE_AUTHORITY_HOST` alternative):
 //!
-//! ```ignore
+//! ```
+//! use std::sync::Arc;
+//!
+//! use azure_arm_fake::{ArmFake, FakeConfig};
+//! use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
+//! use azure_core::credentials::TokenCredential;
+//! use azure_core::http::{ClientOptions, Transport};
+//! use azure_identity::{ClientSecretCredential, ClientSecretCredentialOptions};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let fake = ArmFake::start(FakeConfig::default())?;
 //! let ca = reqwest::Certificate::from_pem(fake.ca_pem().as_bytes())?;
-//! let http = reqwest::Client::builder().tls_certs_only([ca]).build()?;
-//! let transport = azure_core::http::Transport::new(Arc::new(http));
-//! let mut cloud = azure_core::cloud::CustomConfiguration::default();
+//! let http = reqwest::Client::builder().tls_certs_only([ca]).no_proxy().build()?;
+//! let mut cloud = CustomConfiguration::default();
 //! cloud.authority_host = fake.authority_url().to_string();
-//! let cred = ClientSecretCredential::new(tenant, client_id, secret.into(), Some(ClientSecretCredentialOptions {
-//!     client_options: ClientOptions { transport: Some(transport.clone()), cloud: Some(Arc::new(cloud.into())), ..Default::default() },
-//! }))?;
+//! let options = ClientOptions {
+//!     transport: Some(Transport::new(Arc::new(http))),
+//!     cloud: Some(Arc::new(CloudConfiguration::from(cloud))),
+//!     ..Default::default()
+//! };
+//! let p = fake.principal();
+//! let credential = ClientSecretCredential::new(
+//!     &p.tenant_id,
+//!     p.client_id.clone(),
+//!     p.client_secret.clone().into(),
+//!     Some(ClientSecretCredentialOptions { client_options: options }),
+//! )?;
+//! let token = credential
+//!     .get_token(&["https://management.azure.com/.default"], None)
+//!     .await?;
+//! assert!(!token.token.secret().is_empty());
+//! # Ok(())
+//! # }
 //! ```
 //!
-//! `tests/azure_sdk.rs` runs exactly this against the fake; the crate README spells out the
-//! recipe (and the `AZURE_AUTHORITY_HOST` alternative).
+//! `tests/azure_sdk.rs` also sends ARM requests through an `azure_core` pipeline with
+//! `BearerTokenAuthorizationPolicy` and this credential.
 //!
 //! # Dependencies and why
 //!
@@ -45,7 +71,7 @@
 //! |---|---|
 //! | `hyper` 1, `hyper-util`, `http-body-util` | HTTP/1.1 server with per-request control: a service error closes the connection, which is how dropped connections and lost answers are injected (a framework would always answer) |
 //! | `tokio` | runtime, timers for latency |
-//! | `rustls`, `tokio-rustls` (ring provider) | TLS for both endpoints; ring avoids a C toolchain build and an explicit provider avoids clashing with aws-lc-rs elsewhere in the build |
+//! | `rustls`, `tokio-rustls` (aws-lc-rs provider) | TLS for both endpoints, with the crypto provider reqwest and the AWS SDK already use (a second rustls provider feature in the workspace would break rustls' default-provider lookup for other crates) |
 //! | `rcgen` | a fresh CA and loopback certificate per instance: nothing to commit or expire |
 //! | `serde`, `serde_json` | ARM bodies and the control API |
 //! | `time` | RFC 3339 timestamps ARM writes |

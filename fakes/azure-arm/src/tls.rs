@@ -54,9 +54,10 @@ impl Pki {
         let chain: Vec<CertificateDer<'static>> =
             vec![leaf_cert.der().clone(), ca_cert.der().clone()];
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-        // An explicit provider: other crates in the same build may enable rustls' aws-lc-rs
-        // feature too, and then rustls cannot pick a process-wide default on its own.
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        // aws-lc-rs, the provider reqwest (azure_core's transport) and the AWS SDK already use:
+        // enabling a second rustls provider feature in the workspace would make rustls unable to
+        // pick a process-wide default for crates that rely on one. Passed explicitly all the same.
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(io_err)?

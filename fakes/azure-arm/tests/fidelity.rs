@@ -44,7 +44,7 @@ fn request_body(ex: &Value) -> Value {
         .expect("a body parameter")
 }
 
-fn response<'a>(ex: &'a Value, code: u16) -> &'a Value {
+fn response(ex: &Value, code: u16) -> &Value {
     &ex["responses"][code.to_string()]
 }
 
