@@ -65,22 +65,8 @@
 //! `tests/azure_sdk.rs` also sends ARM requests through an `azure_core` pipeline with
 //! `BearerTokenAuthorizationPolicy` and this credential.
 //!
-//! # Dependencies and why
-//!
-//! | crate | why |
-//! |---|---|
-//! | `hyper` 1, `hyper-util`, `http-body-util` | HTTP/1.1 server with per-request control: a service error closes the connection, which is how dropped connections and lost answers are injected (a framework would always answer) |
-//! | `tokio` | runtime, timers for latency |
-//! | `rustls`, `tokio-rustls` (aws-lc-rs provider) | TLS for both endpoints, with the crypto provider reqwest and the AWS SDK already use (a second rustls provider feature in the workspace would break rustls' default-provider lookup for other crates) |
-//! | `rcgen` | a fresh CA and loopback certificate per instance: nothing to commit or expire |
-//! | `serde`, `serde_json` | ARM bodies and the control API |
-//! | `time` | RFC 3339 timestamps ARM writes |
-//! | `uuid` | ids, GUIDs, operation ids, tokens |
-//! | `base64` | resource-group deletion job tokens, as ARM encodes them |
-//! | `form_urlencoded`, `percent-encoding` | token form bodies, query strings, path segments |
-//! | `rand` | the seeded fault draw |
-//! | `clap` | the binary's flags |
-//! | `azure_core`, `azure_identity`, `reqwest` (dev) | proving the real SDK's credential flow and pipeline work against the fake |
+//! The crate README lists the binary's flags, the `/_fake` control routes, the wire behaviour
+//! per operation, the error codes reproduced, what is not modelled, and why each dependency.
 
 mod body;
 mod clock;
