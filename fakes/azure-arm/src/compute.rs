@@ -11,7 +11,7 @@ use crate::ResourceKind;
 use crate::body;
 use crate::error::ArmError;
 use crate::handlers::{PutCtx, Upsert, upsert};
-use crate::store::{self, ProvState, Resource, State, str_at, vm_nic_refs};
+use crate::store::{self, ProvState, Resource, State, prop_str, str_at, vm_nic_refs};
 
 /// User names Azure refuses for a Linux admin.
 const RESERVED_USERS: &[&str] = &[
@@ -283,11 +283,7 @@ pub(crate) fn put_vm(st: &mut State, ctx: &PutCtx) -> Result<Vec<String>, ArmErr
         .cloned()
         .unwrap_or_default();
     let existing_disk = ctx.existing.as_ref().and_then(|e| {
-        str_at(
-            &Value::Object(e.props.clone()),
-            &["storageProfile", "osDisk", "managedDisk", "id"],
-        )
-        .map(str::to_string)
+        prop_str(&e.props, &["storageProfile", "osDisk", "managedDisk", "id"]).map(str::to_string)
     });
     let disk_name = os_disk
         .get("name")

@@ -161,7 +161,8 @@ impl Default for Throttle {
 
 impl Throttle {
     /// Enforced budgets of `writes` PUT/PATCH and `deletes` DELETE requests refilled at
-    /// `per_sec`, reads unlimited in practice. Handy for tests of 429 handling.
+    /// `per_sec`; reads keep ARM's budget (250, refilled at 25/s), now enforced too. Handy for
+    /// tests of 429 handling.
     pub fn writes(writes: u32, deletes: u32, per_sec: f64) -> Throttle {
         Throttle {
             enforce: true,

@@ -24,7 +24,8 @@ impl Class {
         }
     }
 
-    fn name(self) -> &'static str {
+    /// The class as throttling messages name it.
+    pub fn name(self) -> &'static str {
         match self {
             Class::Reads => "read",
             Class::Writes => "write",
@@ -146,10 +147,5 @@ impl State {
         } else {
             Draw::Pass
         }
-    }
-
-    /// The throttling refusal's class name for messages.
-    pub fn class_name(class: Class) -> &'static str {
-        class.name()
     }
 }

@@ -68,6 +68,8 @@
 //! The crate README lists the binary's flags, the `/_fake` control routes, the wire behaviour
 //! per operation, the error codes reproduced, what is not modelled, and why each dependency.
 
+#![warn(missing_docs)]
+
 mod body;
 mod clock;
 mod compute;

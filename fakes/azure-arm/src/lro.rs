@@ -46,7 +46,6 @@ pub(crate) enum OpStatus {
 #[derive(Clone, Debug)]
 pub(crate) struct Operation {
     pub id: String,
-    pub seq: u64,
     pub provider: Provider,
     pub sub: String,
     pub region: String,
@@ -126,7 +125,6 @@ impl State {
         let seq = self.next_seq();
         let op = Operation {
             id: id.clone(),
-            seq,
             provider: new.provider,
             sub: new.sub.to_string(),
             region: new.region.to_string(),
@@ -138,6 +136,7 @@ impl State {
             effect: new.effect,
             fail: new.fail,
         };
+        self.pending.insert((op.due, seq, id.clone()));
         self.ops.insert(id.clone(), op);
         id
     }

@@ -16,7 +16,7 @@ use crate::handlers::{PutCtx, Upsert, check_ref, upsert};
 use crate::ipam::Cidr;
 use crate::path::ResourcePath;
 use crate::reply::Reply;
-use crate::store::{self, Resource, State, ref_at, str_at};
+use crate::store::{self, Resource, State, prop_ref, ref_at, str_at};
 
 /// Read-only members clients echo back from a GET; ignored on PUT.
 const COMMON_READONLY: &[&str] = &["provisioningState", "resourceGuid", "etag"];
@@ -164,7 +164,7 @@ fn check_subnet(
         )
         .with_empty_details());
     }
-    if let Some(nsg) = ref_at(&Value::Object(props.clone()), &["networkSecurityGroup"]) {
+    if let Some(nsg) = prop_ref(&props, &["networkSecurityGroup"]) {
         check_ref(st, nsg, ResourceKind::NetworkSecurityGroup, subnet_id)?;
     }
     Ok((props, cidr))
@@ -704,7 +704,7 @@ pub(crate) fn put_nic(st: &mut State, ctx: &PutCtx) -> Result<Vec<String>, ArmEr
             "vnetEncryptionSupported",
         ],
     );
-    if let Some(nsg) = ref_at(&Value::Object(props.clone()), &["networkSecurityGroup"]) {
+    if let Some(nsg) = prop_ref(&props, &["networkSecurityGroup"]) {
         check_ref(st, nsg, ResourceKind::NetworkSecurityGroup, &ctx.id)?;
     }
     let configs = match props.remove("ipConfigurations") {

@@ -246,8 +246,7 @@ async fn arm(
         Spend::Ok(n) => n,
         Spend::Throttled(secs) => {
             st.stats.faults.throttled += 1;
-            let err =
-                crate::ArmError::throttled(&subscription_of(&path), State::class_name(class), secs);
+            let err = crate::ArmError::throttled(&subscription_of(&path), class.name(), secs);
             return Ok(finish(&mut st, err.into(), "throttled", Some((class, 0))));
         }
     };

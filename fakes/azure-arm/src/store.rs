@@ -3,7 +3,7 @@
 //! stored: they are derived from the forward references when rendering and checking, so they can
 //! never disagree.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -122,6 +122,18 @@ pub(crate) fn ref_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
     v.get("id").and_then(Value::as_str)
 }
 
+/// `props[a][b]…` as a string.
+pub(crate) fn prop_str<'a>(props: &'a Map<String, Value>, path: &[&str]) -> Option<&'a str> {
+    let (first, rest) = path.split_first()?;
+    str_at(props.get(*first)?, rest)
+}
+
+/// An id referenced at `props[a][b]…["id"]`.
+pub(crate) fn prop_ref<'a>(props: &'a Map<String, Value>, path: &[&str]) -> Option<&'a str> {
+    let (first, rest) = path.split_first()?;
+    ref_at(props.get(*first)?, rest)
+}
+
 /// Everything behind the fake's lock.
 pub(crate) struct State {
     pub base_url: String,
@@ -138,6 +150,8 @@ pub(crate) struct State {
     pub groups: BTreeMap<String, Group>,
     pub resources: BTreeMap<String, Resource>,
     pub ops: HashMap<String, Operation>,
+    /// Operations not yet completed, by due time (so `advance` need not scan finished ones).
+    pub pending: BTreeSet<(Instant, u64, String)>,
     pub fail_rules: Vec<FailNext>,
     pub tokens: TokenStore,
     pub buckets: Buckets,
@@ -166,6 +180,7 @@ impl State {
             groups: BTreeMap::new(),
             resources: BTreeMap::new(),
             ops: HashMap::new(),
+            pending: BTreeSet::new(),
             fail_rules: Vec::new(),
             tokens: TokenStore::default(),
             buckets: Buckets::new(&cfg.faults.throttle),
@@ -273,10 +288,7 @@ impl State {
         let pick = |kind| {
             self.of_kind(kind)
                 .filter(|r| {
-                    r.props
-                        .get("networkSecurityGroup")
-                        .and_then(|v| v.get("id"))
-                        .and_then(Value::as_str)
+                    prop_ref(&r.props, &["networkSecurityGroup"])
                         .map(key)
                         .as_deref()
                         == Some(nsg_key)
@@ -312,8 +324,8 @@ impl State {
     /// The VM whose OS disk is `disk_key`.
     pub fn disk_vm(&self, disk_key: &str) -> Option<&Resource> {
         self.of_kind(ResourceKind::VirtualMachine).find(|vm| {
-            str_at(
-                &Value::Object(vm.props.clone()),
+            prop_str(
+                &vm.props,
                 &["storageProfile", "osDisk", "managedDisk", "id"],
             )
             .map(key)
@@ -367,20 +379,27 @@ impl State {
 
     /// Completes every operation that is due, oldest first, applying its effect.
     pub fn advance(&mut self, now: Instant) {
-        loop {
-            let due = self
+        while let Some((due, _, _)) = self.pending.first()
+            && *due <= now
+        {
+            let Some((_, _, id)) = self.pending.pop_first() else {
+                break;
+            };
+            // Preempted or canceled operations are no longer in progress: nothing to apply.
+            if self
                 .ops
-                .values()
-                .filter(|op| op.status == OpStatus::InProgress && op.due <= now)
-                .min_by_key(|op| (op.due, op.seq))
-                .map(|op| op.id.clone());
-            let Some(id) = due else { break };
-            self.complete(&id);
+                .get(&id)
+                .is_some_and(|op| op.status == OpStatus::InProgress)
+            {
+                self.complete(&id);
+            }
         }
         // NIC reservations lapse.
-        for r in self.resources.values_mut() {
-            if r.reserved.as_ref().is_some_and(|(until, _)| *until <= now) {
-                r.reserved = None;
+        if !self.nic_reservation.is_zero() {
+            for r in self.resources.values_mut() {
+                if r.reserved.as_ref().is_some_and(|(until, _)| *until <= now) {
+                    r.reserved = None;
+                }
             }
         }
     }
@@ -481,9 +500,11 @@ impl State {
             self.remove(&child);
         }
         if res.kind == ResourceKind::VirtualMachine {
-            let props = Value::Object(res.props.clone());
-            if let Some(disk) = str_at(&props, &["storageProfile", "osDisk", "managedDisk", "id"])
-                && str_at(&props, &["storageProfile", "osDisk", "deleteOption"]) == Some("Delete")
+            if let Some(disk) = prop_str(
+                &res.props,
+                &["storageProfile", "osDisk", "managedDisk", "id"],
+            ) && prop_str(&res.props, &["storageProfile", "osDisk", "deleteOption"])
+                == Some("Delete")
             {
                 self.remove(&key(disk));
             }
