@@ -376,7 +376,7 @@ async fn references_and_in_use_errors() {
     let fake = common::start(FakeConfig {
         timing: azure_arm_fake::Timing {
             lro: LroDurations::uniform(Duration::from_millis(60))
-                .with(ResourceKind::PublicIpAddress, Duration::from_millis(500)),
+                .with(ResourceKind::PublicIpAddress, Duration::from_millis(1000)),
             ..common::fast_config().timing
         },
         ..common::fast_config()
@@ -693,7 +693,7 @@ async fn security_rule_errors() {
 async fn concurrent_writes_fail_asynchronously_by_default() {
     let fake = common::start(FakeConfig {
         timing: azure_arm_fake::Timing {
-            lro: LroDurations::uniform(Duration::from_millis(400)),
+            lro: LroDurations::uniform(Duration::from_millis(1000)),
             ..common::fast_config().timing
         },
         ..common::fast_config()
@@ -744,7 +744,7 @@ async fn concurrent_writes_can_be_refused_with_429() {
     let fake = common::start(FakeConfig {
         conflict_style: ConflictStyle::Retryable429,
         timing: azure_arm_fake::Timing {
-            lro: LroDurations::uniform(Duration::from_millis(400)),
+            lro: LroDurations::uniform(Duration::from_millis(1000)),
             ..common::fast_config().timing
         },
         ..common::fast_config()
@@ -792,7 +792,7 @@ async fn in_use_errors_can_arrive_asynchronously() {
 #[tokio::test]
 async fn nics_can_be_reserved_after_their_vm_is_deleted() {
     let fake = common::start(FakeConfig {
-        nic_reservation: Duration::from_millis(700),
+        nic_reservation: Duration::from_secs(2),
         ..common::fast_config()
     });
     let c = Client::new(&fake);
@@ -814,7 +814,7 @@ async fn nics_can_be_reserved_after_their_vm_is_deleted() {
         400,
         "NicReservedForAnotherVm",
     );
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(
         c.delete_done(&c.net("rg", "networkInterfaces/nic"))
             .await

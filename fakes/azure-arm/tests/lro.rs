@@ -8,14 +8,14 @@ use azure_arm_fake::{FailAction, FailNext, FakeConfig, LroDurations, ResourceKin
 use common::Client;
 use serde_json::json;
 
-/// LROs long enough to observe their intermediate states.
+/// LROs long enough to observe their intermediate states even on a loaded machine.
 fn slow() -> FakeConfig {
     FakeConfig {
         timing: Timing {
             latency: Duration::ZERO,
-            lro: LroDurations::uniform(Duration::from_millis(400))
-                .with(ResourceKind::VirtualMachine, Duration::from_millis(600))
-                .with(ResourceKind::ResourceGroup, Duration::from_millis(400)),
+            lro: LroDurations::uniform(Duration::from_millis(1000))
+                .with(ResourceKind::VirtualMachine, Duration::from_millis(1200))
+                .with(ResourceKind::ResourceGroup, Duration::from_millis(1000)),
             retry_after_secs: 1,
         },
         ..FakeConfig::default()
