@@ -2,6 +2,7 @@
 //! shares (GET, LIST, DELETE, PATCH of tags, and the skeleton of PUT). Kind-specific validation
 //! and rendering live in `network`, `compute` and `render`; resource groups in `groups`.
 
+use std::sync::LazyLock;
 use std::time::Instant;
 
 use serde_json::{Map, Value, json};
@@ -75,6 +76,39 @@ fn check_version(version: &str, accepted: &[&str], arm_type: &str) -> Result<(),
     }
 }
 
+/// api-versions of the status and result URLs: whichever provider issued them.
+static OPERATION_API_VERSIONS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    [
+        NETWORK_API_VERSIONS,
+        COMPUTE_API_VERSIONS,
+        DISK_API_VERSIONS,
+    ]
+    .concat()
+});
+
+/// The api-versions a route accepts, the type named when refusing one, and its subscription.
+fn route_versions(route: &Route) -> (&'static [&'static str], &'static str, &str) {
+    let resources = ResourceKind::ResourceGroup.api_versions();
+    match route {
+        Route::ResourceGroups { sub } | Route::ResourceGroup { sub, .. } => {
+            (resources, "Microsoft.Resources/resourceGroups", sub)
+        }
+        Route::SubscriptionResources { sub } | Route::GroupResources { sub, .. } => {
+            (resources, "Microsoft.Resources/resources", sub)
+        }
+        Route::GroupOperation { sub, .. } => {
+            (resources, "Microsoft.Resources/operationresults", sub)
+        }
+        Route::SubscriptionList { sub, kind } => (kind.api_versions(), kind.arm_type(), sub),
+        Route::Resource(p) => (p.kind.api_versions(), p.kind.arm_type(), &p.sub),
+        Route::Operation { sub, .. } => (
+            OPERATION_API_VERSIONS.as_slice(),
+            "locations/operations",
+            sub,
+        ),
+    }
+}
+
 fn route(st: &mut State, req: &ArmRequest) -> Result<Reply, ArmError> {
     let route = match crate::path::parse(&req.path) {
         Ok(r) => r,
@@ -87,97 +121,33 @@ fn route(st: &mut State, req: &ArmRequest) -> Result<Reply, ArmError> {
         }
     };
     let version = req.api_version();
+    let (accepted, arm_type, sub) = route_versions(&route);
+    check_version(version, accepted, arm_type)?;
+    st.check_subscription(sub)?;
     let method = req.method.as_str();
-    match route {
-        Route::ResourceGroups { sub } => {
-            check_version(
-                version,
-                ResourceKind::ResourceGroup.api_versions(),
-                "Microsoft.Resources/resourceGroups",
-            )?;
-            st.check_subscription(&sub)?;
-            match method {
-                "GET" => groups::list(st, &sub, req.query("$filter")),
-                _ => Err(ArmError::method_not_allowed(method)),
-            }
-        }
-        Route::ResourceGroup { sub, rg } => {
-            check_version(
-                version,
-                ResourceKind::ResourceGroup.api_versions(),
-                "Microsoft.Resources/resourceGroups",
-            )?;
-            st.check_subscription(&sub)?;
-            match method {
-                "PUT" => groups::put(st, &sub, &rg, &req.body),
-                "GET" => groups::get(st, &sub, &rg),
-                "HEAD" => Ok(groups::head(st, &sub, &rg)),
-                "PATCH" => groups::patch(st, &sub, &rg, &req.body),
-                "DELETE" => groups::delete(st, &sub, &rg, version),
-                _ => Err(ArmError::method_not_allowed(method)),
-            }
-        }
-        Route::SubscriptionResources { sub } => {
-            check_version(
-                version,
-                ResourceKind::ResourceGroup.api_versions(),
-                "Microsoft.Resources/resources",
-            )?;
-            st.check_subscription(&sub)?;
-            match method {
-                "GET" => listing::resources(st, &sub, None, req.query("$filter")),
-                _ => Err(ArmError::method_not_allowed(method)),
-            }
-        }
-        Route::GroupResources { sub, rg } => {
-            check_version(
-                version,
-                ResourceKind::ResourceGroup.api_versions(),
-                "Microsoft.Resources/resources",
-            )?;
-            st.check_subscription(&sub)?;
+    let filter = req.query("$filter");
+    match (route, method) {
+        (Route::ResourceGroups { sub }, "GET") => groups::list(st, &sub, filter),
+        (Route::ResourceGroup { sub, rg }, "PUT") => groups::put(st, &sub, &rg, &req.body),
+        (Route::ResourceGroup { sub, rg }, "GET") => groups::get(st, &sub, &rg),
+        (Route::ResourceGroup { sub, rg }, "HEAD") => Ok(groups::head(st, &sub, &rg)),
+        (Route::ResourceGroup { sub, rg }, "PATCH") => groups::patch(st, &sub, &rg, &req.body),
+        (Route::ResourceGroup { sub, rg }, "DELETE") => groups::delete(st, &sub, &rg, version),
+        (Route::SubscriptionResources { sub }, "GET") => listing::resources(st, &sub, None, filter),
+        (Route::GroupResources { sub, rg }, "GET") => {
             st.require_group(&sub, &rg)?;
-            match method {
-                "GET" => listing::resources(st, &sub, Some(&rg), req.query("$filter")),
-                _ => Err(ArmError::method_not_allowed(method)),
-            }
+            listing::resources(st, &sub, Some(&rg), filter)
         }
-        Route::SubscriptionList { sub, kind } => {
-            check_version(version, kind.api_versions(), kind.arm_type())?;
-            st.check_subscription(&sub)?;
-            match method {
-                "GET" => {
-                    let items: Vec<Value> = st
-                        .of_kind(kind)
-                        .filter(|r| r.sub.eq_ignore_ascii_case(&sub))
-                        .map(|r| render::resource(st, r, None))
-                        .collect();
-                    Ok(Reply::json(200, json!({ "value": items })))
-                }
-                _ => Err(ArmError::method_not_allowed(method)),
-            }
+        (Route::SubscriptionList { sub, kind }, "GET") => {
+            let items: Vec<Value> = st
+                .of_kind(kind)
+                .filter(|r| r.sub.eq_ignore_ascii_case(&sub))
+                .map(|r| render::resource(st, r, None))
+                .collect();
+            Ok(Reply::json(200, json!({ "value": items })))
         }
-        Route::Operation { sub, id, result } => {
-            if version.is_empty() {
-                return Err(ArmError::missing_api_version());
-            }
-            let known = [
-                NETWORK_API_VERSIONS,
-                COMPUTE_API_VERSIONS,
-                DISK_API_VERSIONS,
-            ];
-            if !known.iter().any(|v| v.contains(&version)) {
-                return Err(ArmError::unsupported_api_version(
-                    version,
-                    "x/locations/operations",
-                    NETWORK_API_VERSIONS,
-                ));
-            }
-            st.check_subscription(&sub)?;
-            if method != "GET" {
-                return Err(ArmError::method_not_allowed(method));
-            }
-            // Compute's Location is the status URL with `monitor=true`.
+        // Compute's Location is its status URL with `monitor=true`.
+        (Route::Operation { id, result, .. }, "GET") => {
             if result
                 || req
                     .query("monitor")
@@ -188,23 +158,9 @@ fn route(st: &mut State, req: &ArmRequest) -> Result<Reply, ArmError> {
                 st.op_status(&id)
             }
         }
-        Route::GroupOperation { sub, token } => {
-            check_version(
-                version,
-                ResourceKind::ResourceGroup.api_versions(),
-                "Microsoft.Resources/operationresults",
-            )?;
-            st.check_subscription(&sub)?;
-            if method != "GET" {
-                return Err(ArmError::method_not_allowed(method));
-            }
-            st.op_result(&token)
-        }
-        Route::Resource(path) => {
-            check_version(version, path.kind.api_versions(), path.kind.arm_type())?;
-            st.check_subscription(&path.sub)?;
-            resource(st, req, &path)
-        }
+        (Route::GroupOperation { token, .. }, "GET") => st.op_result(&token),
+        (Route::Resource(path), _) => resource(st, req, &path),
+        _ => Err(ArmError::method_not_allowed(method)),
     }
 }
 

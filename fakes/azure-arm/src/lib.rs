@@ -191,6 +191,25 @@ impl ArmFake {
 }
 
 /// A running fake. Dropping it stops the fake.
+///
+/// ```
+/// use azure_arm_fake::{ArmFake, FailAction, FailNext, FakeConfig, Faults, ResourceKind, Throttle};
+///
+/// let fake = ArmFake::start(FakeConfig::default()).unwrap();
+/// // 20% of requests fail one way or another, writes are budgeted ...
+/// fake.set_faults(Faults { throttle: Throttle::writes(20, 20, 2.0), ..Faults::mixed(0.2) });
+/// // ... and the next VM creation ends `Failed` (AllocationFailed).
+/// fake.fail_next(FailNext {
+///     kind: ResourceKind::VirtualMachine,
+///     action: FailAction::Create,
+///     count: 1,
+///     code: None,
+///     message: None,
+/// });
+/// // After the code under test ran: nothing left, nothing created twice.
+/// assert!(fake.resources().is_empty());
+/// assert!(fake.stats().created_more_than_once().is_empty());
+/// ```
 pub struct FakeHandle {
     shared: Shared,
     arm_url: String,

@@ -1,6 +1,8 @@
 //! The `azure-arm-fake` binary as a script uses it: start, wait for READY, get a token with the
 //! OAuth form, call ARM, read `/_fake`, stop with SIGTERM.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -51,19 +53,12 @@ async fn the_binary_serves_until_sigterm() {
         .map(|(k, v)| format!("{k}={}", v.replace(':', "%3A").replace('/', "%2F")))
         .collect::<Vec<_>>()
         .join("&");
-    let t: Value = serde_json::from_slice(
-        &http
-            .post(&token_url)
+    let t: Value = common::json_of(
+        http.post(&token_url)
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
+            .body(body),
     )
-    .unwrap();
+    .await;
     assert_eq!(t["token_type"], "Bearer");
     assert_eq!(t["expires_in"], 3599);
     let token = t["access_token"].as_str().unwrap();
@@ -81,29 +76,9 @@ async fn the_binary_serves_until_sigterm() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let listed: Value = serde_json::from_slice(
-        &http
-            .get(format!("{arm}/_fake/resources"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let listed: Value = common::json_of(http.get(format!("{arm}/_fake/resources"))).await;
     assert_eq!(listed["value"][0]["name"], "script-rg");
-    let timing: Value = serde_json::from_slice(
-        &http
-            .get(format!("{arm}/_fake/timing"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let timing: Value = common::json_of(http.get(format!("{arm}/_fake/timing"))).await;
     assert_eq!(timing["latency_ms"], 1);
     assert_eq!(timing["lro"]["default_ms"], 20);
     assert_eq!(timing["lro"]["per_kind_ms"]["virtualMachines"], 60);

@@ -378,29 +378,9 @@ async fn control_routes_drive_the_same_state() {
     assert_eq!(http.get(ctl("health")).send().await.unwrap().status(), 200);
     c.create_rg("rg").await;
 
-    let res: Value = serde_json::from_slice(
-        &http
-            .get(ctl("resources"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let res: Value = common::json_of(http.get(ctl("resources"))).await;
     assert_eq!(res["value"][0]["kind"], "resourceGroups");
-    let res: Value = serde_json::from_slice(
-        &http
-            .get(ctl("resources?detail=true"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let res: Value = common::json_of(http.get(ctl("resources?detail=true"))).await;
     assert_eq!(
         res["value"][0]["properties"]["provisioningState"],
         "Succeeded"
@@ -470,44 +450,14 @@ async fn control_routes_drive_the_same_state() {
         404
     );
 
-    let token: Value = serde_json::from_slice(
-        &http
-            .post(ctl("token"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let token: Value = common::json_of(http.post(ctl("token"))).await;
     let mut other = Client::new(&fake);
     other.token = token["access_token"].as_str().map(str::to_string);
     assert_eq!(other.get(&c.rg("rg")).await.status, 200);
 
-    let stats: Value = serde_json::from_slice(
-        &http
-            .get(ctl("stats"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let stats: Value = common::json_of(http.get(ctl("stats"))).await;
     assert!(stats["requests"].as_u64().unwrap() >= 5);
-    let reqs: Value = serde_json::from_slice(
-        &http
-            .get(ctl("requests"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let reqs: Value = common::json_of(http.get(ctl("requests"))).await;
     assert!(
         reqs.as_array()
             .unwrap()

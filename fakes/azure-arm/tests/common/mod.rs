@@ -74,6 +74,22 @@ pub fn http_for(fake: &FakeHandle) -> reqwest::Client {
         .expect("client builds")
 }
 
+/// The JSON body of a raw reqwest answer (`null` when empty).
+pub async fn json_of(resp: reqwest::RequestBuilder) -> Value {
+    let bytes = resp
+        .send()
+        .await
+        .expect("request completes")
+        .bytes()
+        .await
+        .expect("body");
+    if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).expect("a JSON body")
+    }
+}
+
 impl Client {
     pub fn new(fake: &FakeHandle) -> Client {
         Client {
