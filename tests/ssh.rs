@@ -112,7 +112,7 @@ async fn ping_command_shell_and_failures() {
     assert_eq!((out.status, out.stdout.as_str()), (0, "pong"));
 
     let out = agent
-        .run(task("whoami", host, Action::Command("id -un".into())))
+        .run(task("whoami", host, Action::command(["id", "-un"])))
         .await
         .unwrap();
     assert_eq!(out.stdout.trim(), sshd().user);
@@ -135,7 +135,7 @@ async fn ping_command_shell_and_failures() {
         .run(task(
             "argv",
             host,
-            Action::Command("printf %s| '$HOME;' \"a b\"".into()),
+            Action::command(["printf", "%s|", "$HOME;", "a b"]),
         ))
         .await
         .unwrap();
@@ -162,7 +162,7 @@ async fn ping_command_shell_and_failures() {
         .run(task(
             "missing",
             host,
-            Action::Command("no-such-program-actuator".into()),
+            Action::command(["no-such-program-actuator"]),
         ))
         .await
         .unwrap_err();
@@ -171,14 +171,14 @@ async fn ping_command_shell_and_failures() {
         "{err:?}"
     );
 
-    // Refused before connecting: a bad variable name, a bad command line.
+    // Refused before connecting: a bad variable name, an empty command.
     let err = agent
         .run(task("badenv", host, Action::Shell("true".into())).env("A;B", "1"))
         .await
         .unwrap_err();
     assert!(matches!(err, ExecError::Invalid { .. }), "{err:?}");
     let err = agent
-        .run(task("badcmd", host, Action::Command("echo 'open".into())))
+        .run(task("badcmd", host, Action::command(Vec::<String>::new())))
         .await
         .unwrap_err();
     assert!(matches!(err, ExecError::BadCommand { .. }), "{err:?}");
@@ -194,14 +194,7 @@ async fn hostile_values_never_inject_shell_syntax() {
     for (i, value) in HOSTILE.iter().enumerate() {
         let name = format!("hostile-{i}");
         let out = agent
-            .run(
-                task(
-                    &name,
-                    host,
-                    Action::Command(format!("printf %s {}", shell_words::quote(value))),
-                )
-                .chdir(&d),
-            )
+            .run(task(&name, host, Action::command(["printf", "%s", value])).chdir(&d))
             .await
             .unwrap();
         assert_eq!(out.stdout, *value, "argument {value:?}");
@@ -233,7 +226,7 @@ async fn hostile_values_never_inject_shell_syntax() {
             std::fs::create_dir(&sub).unwrap();
             std::os::unix::fs::chown(&sub, Some(sshd().uid), Some(sshd().gid)).unwrap();
             let out = agent
-                .run(task(&name, host, Action::Command("pwd".into())).chdir(path_str(&sub)))
+                .run(task(&name, host, Action::command(["pwd"])).chdir(path_str(&sub)))
                 .await
                 .unwrap();
             assert_eq!(out.stdout.trim_end_matches('\n'), path_str(&sub));
@@ -324,7 +317,7 @@ async fn creates_removes_and_chdir_mean_what_they_mean_locally() {
     let dir = remote_dir();
     let d = path_str(dir.path());
     let host = "127.0.0.4";
-    let make = task("make", host, Action::Command("touch made".into()))
+    let make = task("make", host, Action::command(["touch", "made"]))
         .chdir(&d)
         .creates("made");
     let first = agent.run(make.clone()).await.unwrap();
@@ -332,7 +325,7 @@ async fn creates_removes_and_chdir_mean_what_they_mean_locally() {
     let second = agent.run(make).await.unwrap();
     assert_eq!(second.skipped.as_deref(), Some("creates: `made` exists"));
 
-    let clean = task("clean", host, Action::Command("rm made".into()))
+    let clean = task("clean", host, Action::command(["rm", "made"]))
         .chdir(&d)
         .removes("made");
     assert!(agent.run(clean.clone()).await.unwrap().skipped.is_none());
@@ -345,7 +338,7 @@ async fn creates_removes_and_chdir_mean_what_they_mean_locally() {
 
     // Relative paths are relative to the remote user's home.
     let out = agent
-        .run(task("home", host, Action::Command("pwd".into())))
+        .run(task("home", host, Action::command(["pwd"])))
         .await
         .unwrap();
     assert_eq!(out.stdout.trim(), format!("/home/{}", sshd().user));
@@ -517,7 +510,7 @@ async fn a_timeout_kills_the_whole_remote_process_group() {
         .run(task(
             "slow2",
             "127.0.0.6",
-            Action::Command("sleep 3023".into()),
+            Action::command(["sleep", "3023"]),
         ))
         .await
         .unwrap_err();
@@ -820,7 +813,7 @@ async fn password_and_key_authentication() {
             ..options(&kh.path().join("known_hosts"))
         })
     };
-    let whoami = || task("whoami", "127.0.0.9", Action::Command("id -un".into()));
+    let whoami = || task("whoami", "127.0.0.9", Action::command(["id", "-un"]));
     if let Some(password) = &s.password {
         let mut t = whoami();
         t.password = Some(Secret::new(password.clone()));
@@ -1097,7 +1090,7 @@ async fn one_connection_per_host_is_reused_by_all_its_tasks() {
         agent.run(task(
             &format!("many{i}"),
             "127.0.0.11",
-            Action::Command(format!("echo {i}")),
+            Action::command(["echo".to_string(), i.to_string()]),
         ))
     });
     for (i, out) in futures::future::join_all(runs)

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::teardown::TASK_PREFIX;
 use super::{ActuatorOrchestration, Failure, FailureKind, JournalHandle, PhaseWalk, walk_phase};
-use crate::config::{NodeRole, Task, TaskGraph, TaskKind};
+use crate::config::{CommandLine, NodeRole, Task, TaskGraph, TaskKind};
 use crate::engine::{AttemptError, Limit, NodeId, Work};
 use crate::events::Phase;
 use crate::exec::{Action, CopySpec, ExecAgent, ExecTask, LocalAgent};
@@ -123,7 +123,14 @@ fn resolve(w: &Shared, name: &str, task: &Task) -> Result<ExecTask, String> {
     let action = match &task.kind {
         TaskKind::Null => unreachable!("null tasks run in-process and are never resolved"),
         TaskKind::Ping => Action::Ping,
-        TaskKind::Command(c) | TaskKind::LocalCommand(c) => Action::Command(x(c)?),
+        // Split first, then expand each word: a value is always (part of) exactly one argument.
+        TaskKind::Command(c) | TaskKind::LocalCommand(c) => {
+            let words = c.words().map_err(|e| match c {
+                CommandLine::Line(line) => format!("task `{name}`: bad command `{line}`: {e}"),
+                CommandLine::Argv(_) => format!("task `{name}`: bad command: {e}"),
+            })?;
+            Action::Command(words.iter().map(|w| x(w)).collect::<Result<_, _>>()?)
+        }
         TaskKind::Shell(c) | TaskKind::LocalShell(c) => Action::Shell(x(c)?),
         TaskKind::Script {
             path,
