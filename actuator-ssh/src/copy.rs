@@ -119,7 +119,7 @@ pub(crate) async fn copy(
             }
         }
     }
-    let session = conn.sftp().await.map_err(|message| {
+    let (session, home) = conn.sftp().await.map_err(|message| {
         if conn.handle.is_closed() {
             Failure::Broken(message)
         } else {
@@ -134,6 +134,8 @@ pub(crate) async fn copy(
         Some(dir) => join(dir, &spec.dest),
         None => spec.dest.clone(),
     };
+    // Absolute, so that messages name paths as the local agent does.
+    let dest = join(&home, &dest);
     let copier = Copier {
         sftp: Sftp {
             session,

@@ -84,8 +84,15 @@ fn prelude(task: &ExecTask, env: bool) -> String {
     let mut s = String::from("unset CDPATH\n");
     if let Some(dir) = &task.chdir {
         let q = shell_quote(dir);
+        // The errno `stat` would give, as the local agent reports it: ENOTDIR when the path or
+        // one of the directories it names is not a directory, ENOENT when it is missing.
         s += &format!(
-            "cd -- {q} 2>/dev/null || {{ if [ ! -e {q} ]; then e=ENOENT; elif [ ! -d {q} ]; then e=ENOTDIR; else e=EACCES; fi; printf '\\036actuator:chdir:%s\\n' \"$e\" >&2; pwd; exit {MARK_STATUS}; }}\n"
+            "cd -- {q} 2>/dev/null || {{\n\
+             if [ -e {q} ]; then if [ -d {q} ]; then e=EACCES; else e=ENOTDIR; fi\n\
+             else e=ENOENT; p={q}\n\
+             while case $p in */*) p=${{p%/*}}; [ -n \"$p\" ];; *) false;; esac; do\n\
+             if [ -e \"$p\" ]; then [ -d \"$p\" ] || e=ENOTDIR; break; fi; done; fi\n\
+             printf '\\036actuator:chdir:%s\\n' \"$e\" >&2; pwd; exit {MARK_STATUS}; }}\n"
         );
     }
     if let Some(path) = &task.creates {
@@ -145,9 +152,8 @@ fn printf_format(value: &str) -> String {
     for b in value.bytes() {
         match b {
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => out.push(b as char),
-            b' ' | b',' | b'.' | b'_' | b'+' | b':' | b'@' | b'/' | b'-' | b'=' => {
-                out.push(b as char)
-            }
+            // Not `-`: a format starting with it would be read as an option of `printf`.
+            b' ' | b',' | b'.' | b'_' | b'+' | b':' | b'@' | b'/' | b'=' => out.push(b as char),
             b'%' => out.push_str("%%"),
             _ => out.push_str(&format!("\\{b:03o}")),
         }
@@ -190,18 +196,26 @@ pub(crate) fn build(task: &ExecTask, script: Option<&[u8]>) -> Result<Remote, Ex
         }),
         Action::Command(argv) => {
             let program = argv.first().expect("validated: not empty");
-            let words: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
+            let mut words: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
             // The local agent's spawn errors: a missing program, a path that is not executable.
             let q = shell_quote(program);
             let check = if program.contains('/') {
+                // Run by its path resolved against the working directory, as the local agent
+                // runs it (a script's `$0` shows that path).
+                if !program.starts_with('/') {
+                    words[0] = format!("\"${{PWD%/}}\"/{q}");
+                }
                 format!(
                     "[ -e {q} ] || {{ {}; exit 127; }}\n[ -x {q} ] && [ ! -d {q} ] || {{ {}; exit 126; }}\n",
                     mark("spawn:ENOENT"),
                     mark("spawn:EACCES")
                 )
             } else {
+                // An executable file in `PATH`, as `execvp` looks for it: a shell builtin or
+                // function of the same name (`cd`, `exit`) is not a program.
                 format!(
-                    "command -v {q} >/dev/null 2>&1 || {{ {}; exit 127; }}\n",
+                    "f=\nset -f; IFS=:\nfor d in $PATH; do [ -n \"$d\" ] || d=.; if [ -f \"$d\"/{q} ] && [ -x \"$d\"/{q} ]; then f=1; break; fi; done\n\
+                     set +f; unset IFS\n[ -n \"$f\" ] || {{ {}; exit 127; }}\n",
                     mark("spawn:ENOENT")
                 )
             };
@@ -351,6 +365,9 @@ mod tests {
         "trailing newlines\n\n",
         "%s%d%%\\n\\ \\012",
         "é日本🦀\u{202e}\t\r",
+        // A leading `-` must not become an option of `printf`.
+        "-n",
+        "--x",
     ];
 
     #[test]
@@ -382,7 +399,7 @@ mod tests {
         assert_eq!(stdin.matches('\n').count(), 1, "{stdin:?}");
         assert!(stdin.ends_with('\n'));
         assert!(
-            stdin.contains("DB_PASSWORD=$(printf 's3cret-valuex')"),
+            stdin.contains(r"DB_PASSWORD=$(printf 's3cret\055valuex')"),
             "{stdin}"
         );
     }

@@ -60,6 +60,7 @@ pub fn valid_env_name(name: &str) -> bool {
 /// * a NUL byte in any value that must reach the host as a C string — an environment value, an
 ///   argument, the shell line, `chdir` / `creates` / `removes`, a copy's `dest`, `owner` or
 ///   `group` ([`ExecError::Invalid`]);
+/// * an empty `creates` or `removes` path ([`ExecError::Invalid`]);
 /// * a command with no program ([`ExecError::BadCommand`]);
 /// * a copy without `dest`, or without exactly one of `src` and `content` ([`ExecError::Invalid`]).
 ///
@@ -103,6 +104,12 @@ pub fn validate(task: &ExecTask) -> Result<(), ExecError> {
     ] {
         if let Some(value) = value {
             no_nul(what, value)?;
+        }
+    }
+    // No file is named by an empty path: skipping on one (or not) would be a guess.
+    for (what, value) in [("`creates`", &task.creates), ("`removes`", &task.removes)] {
+        if value.as_deref() == Some("") {
+            return Err(invalid(format!("{what} is an empty path")));
         }
     }
     match &task.action {

@@ -158,10 +158,10 @@ fn resolve(w: &Shared, name: &str, task: &Task) -> Result<ExecTask, String> {
             template,
         } => {
             let expander: Option<crate::exec::Template> = template.then(|| {
-                let (w, task_name) = (w.clone(), name.to_owned());
-                Arc::new(move |s: &str| {
-                    expand_for(&w, role, s).map_err(|e| format!("task `{task_name}`: {e}"))
-                }) as crate::exec::Template
+                let w = w.clone();
+                // The agent's `ExecError::Template` names the task and the file.
+                Arc::new(move |s: &str| expand_for(&w, role, s).map_err(|e| e.to_string()))
+                    as crate::exec::Template
             });
             Action::Copy(CopySpec {
                 dest: x(dest)?,
