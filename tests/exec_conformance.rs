@@ -1422,17 +1422,21 @@ config! {
     }
 }
 
-/// The controller-side script of `ArgvSetup`'s `ScriptTask` (the same for every case).
+/// The controller-side script of `ArgvSetup`'s `ScriptTask` (the model names it, so it cannot
+/// live in a case's directory): in cargo's directory for test files, the same for every case.
 fn script_path() -> PathBuf {
-    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("actuator-conformance-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("args.sh");
-        std::fs::write(&path, "exec \"$DIR/argv.sh\" \"$@\"\n").unwrap();
-        path
-    })
-    .clone()
+    controller_file("args.sh", "exec \"$DIR/argv.sh\" \"$@\"\n")
+}
+
+/// `name` with `text` in cargo's directory for test files (written atomically: cases run at once).
+fn controller_file(name: &str, text: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("exec-conformance");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).unwrap();
+    std::io::Write::write_all(&mut tmp, text.as_bytes()).unwrap();
+    tmp.persist(&path).unwrap();
+    path
 }
 
 /// The values of issue 10's defect, and more: each must arrive as exactly one argument.
@@ -1499,9 +1503,7 @@ config! {
 
 /// A controller-side file naming a variable the namespace does not have.
 fn bad_template() -> PathBuf {
-    let path = script_path().with_file_name("bad.conf");
-    std::fs::write(&path, "host=!{NOT_DEFINED_ANYWHERE}\n").unwrap();
-    path
+    controller_file("bad.conf", "host=!{NOT_DEFINED_ANYWHERE}\n")
 }
 
 async fn an_orchestrated_template_names_its_unresolved_variable(h: &Harness) {
