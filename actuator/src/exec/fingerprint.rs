@@ -26,7 +26,12 @@ impl ExecTask {
         h.field("host", self.host.as_bytes());
         match &self.action {
             Action::Ping => h.field("ping", b""),
-            Action::Command(c) => h.field("command", c.as_bytes()),
+            Action::Command(argv) => {
+                h.field("command", b"");
+                for a in argv {
+                    h.field("arg", a.as_bytes());
+                }
+            }
             Action::Shell(c) => h.field("shell", c.as_bytes()),
             Action::Script {
                 path,

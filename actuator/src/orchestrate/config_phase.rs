@@ -13,7 +13,7 @@ use super::plan::{PlanOptions, Renewed, TASK_PREFIX, TaskAction, TaskChange};
 use super::{
     ActuatorOrchestration, Failure, FailureKind, JournalHandle, PhaseWalk, Plan, walk_phase,
 };
-use crate::config::{NodeRole, Task, TaskGraph, TaskKind};
+use crate::config::{CommandLine, NodeRole, Task, TaskGraph, TaskKind};
 use crate::engine::{AttemptError, Limit, NodeId, Work};
 use crate::events::Phase;
 use crate::exec::{Action, CopySpec, ExecAgent, ExecTask, LocalAgent};
@@ -132,7 +132,14 @@ fn resolve(w: &Shared, name: &str, task: &Task) -> Result<ExecTask, String> {
     let action = match &task.kind {
         TaskKind::Null => unreachable!("null tasks run in-process and are never resolved"),
         TaskKind::Ping => Action::Ping,
-        TaskKind::Command(c) | TaskKind::LocalCommand(c) => Action::Command(x(c)?),
+        // Split first, then expand each word: a value is always (part of) exactly one argument.
+        TaskKind::Command(c) | TaskKind::LocalCommand(c) => {
+            let words = c.words().map_err(|e| match c {
+                CommandLine::Line(line) => format!("task `{name}`: bad command `{line}`: {e}"),
+                CommandLine::Argv(_) => format!("task `{name}`: bad command: {e}"),
+            })?;
+            Action::Command(words.iter().map(|w| x(w)).collect::<Result<_, _>>()?)
+        }
         TaskKind::Shell(c) | TaskKind::LocalShell(c) => Action::Shell(x(c)?),
         TaskKind::Script {
             path,
@@ -160,10 +167,10 @@ fn resolve(w: &Shared, name: &str, task: &Task) -> Result<ExecTask, String> {
             template,
         } => {
             let expander: Option<crate::exec::Template> = template.then(|| {
-                let (w, task_name) = (w.clone(), name.to_owned());
-                Arc::new(move |s: &str| {
-                    expand_for(&w, role, s).map_err(|e| format!("task `{task_name}`: {e}"))
-                }) as crate::exec::Template
+                let w = w.clone();
+                // The agent's `ExecError::Template` names the task and the file.
+                Arc::new(move |s: &str| expand_for(&w, role, s).map_err(|e| e.to_string()))
+                    as crate::exec::Template
             });
             Action::Copy(CopySpec {
                 dest: x(dest)?,
