@@ -198,7 +198,8 @@ impl ActuatorOrchestration {
         self
     }
 
-    /// The agent that runs config tasks (default: [`LocalAgent`]; SSH arrives behind the same trait).
+    /// The agent that runs config tasks (default: [`LocalAgent`]; `actuator_ssh::SshAgent` for
+    /// remote hosts).
     pub fn agent(mut self, a: Arc<dyn ExecAgent>) -> Self {
         self.agent = a;
         self
