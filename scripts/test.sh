@@ -10,6 +10,8 @@
 # workspace with every feature, so each cloud SDK compiles once for each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A CI run builds everything once: incremental caches would only cost disk and time.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 
 cleanup() {
     scripts/sshd.sh stop || true
