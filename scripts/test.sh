@@ -10,6 +10,8 @@
 # workspace with every feature, so each cloud SDK compiles once for each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A CI run builds everything once: incremental caches would only cost disk and time.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 
 cleanup() {
     scripts/sshd.sh stop || true
@@ -24,9 +26,11 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 echo "== cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet
 
-echo "== local services: sshd (loopback 127.0.0.1-16:2222), moto (127.0.0.1:5055)"
+echo "== local services: sshd (loopback 127.0.0.1-16, port 2222 or the next free), moto (127.0.0.1:5055)"
 scripts/sshd.sh start
 scripts/moto.sh start
+echo "== SSH from a checkout in a 0700 directory (the services must not need to read the checkout)"
+scripts/private-checkout-check.sh
 
 echo "== cargo test (unit, integration, doc and UI tests; end-to-end suites against the services)"
 cargo test --workspace --all-features

@@ -1,7 +1,10 @@
 //! The SSH agent against a real sshd on loopback (`scripts/sshd.sh`, started here if it is not
-//! running): every action, hostile values, creates/removes/chdir, scripts, copies, credentials,
-//! host key policies, connection reuse, timeouts, and a multi-role namespace run end to end
-//! through `ActuatorOrchestration`. Every check looks at the real effects on disk.
+//! running): what only SSH has — credentials, host key policies, connection reuse, the handshake
+//! cap, environment values kept out of the host's process list, the agent's own command timeout,
+//! copies as another user — and a multi-role namespace run end to end through
+//! `ActuatorOrchestration`. Every check looks at the real effects on disk. What the SSH agent
+//! shares with the local agent (every action, hostile values, creates/removes/chdir, scripts,
+//! errors) is held to the local agent's meaning by `exec_conformance.rs`.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -13,76 +16,8 @@ use actuator::exec::{Action, CopySpec, ExecAgent, ExecError, ExecTask, Template}
 use actuator::orchestrate::ActuatorOrchestration;
 use actuator::prelude::*;
 use actuator_ssh::{HostKeyPolicy, SshAgent, SshOptions};
-
-/// The test sshd, as `scripts/sshd.sh env` describes it.
-struct Sshd {
-    port: u16,
-    user: String,
-    uid: u32,
-    gid: u32,
-    key: PathBuf,
-    wrong_key: PathBuf,
-    host_key_pub: PathBuf,
-    password: Option<String>,
-}
-
-fn sshd() -> &'static Sshd {
-    static SSHD: OnceLock<Sshd> = OnceLock::new();
-    SSHD.get_or_init(|| {
-        let vars = actuator_tests::service("sshd");
-        let user = vars["ACTUATOR_SSH_USER"].clone();
-        let id = |flag: &str| -> u32 {
-            let out = Command::new("id").arg(flag).arg(&user).output().unwrap();
-            String::from_utf8(out.stdout)
-                .unwrap()
-                .trim()
-                .parse()
-                .unwrap()
-        };
-        Sshd {
-            port: vars["ACTUATOR_SSH_PORT"].parse().unwrap(),
-            uid: id("-u"),
-            gid: id("-g"),
-            user,
-            key: vars["ACTUATOR_SSH_KEY"].clone().into(),
-            wrong_key: vars["ACTUATOR_SSH_WRONG_KEY"].clone().into(),
-            host_key_pub: vars["ACTUATOR_SSH_HOST_KEY"].clone().into(),
-            password: vars
-                .get("ACTUATOR_SSH_PASSWORD_FILE")
-                .map(|f| std::fs::read_to_string(f).unwrap().trim().to_owned()),
-        }
-    })
-}
-
-/// Options for the test user with the test key, recording host keys in `known_hosts`.
-fn options(known_hosts: &Path) -> SshOptions {
-    let s = sshd();
-    SshOptions {
-        port: s.port,
-        default_user: Some(s.user.clone()),
-        default_key: Some(s.key.clone()),
-        host_keys: HostKeyPolicy::AcceptNew(known_hosts.to_path_buf()),
-        connect_timeout: Duration::from_secs(20),
-        ..SshOptions::default()
-    }
-}
-
-/// An agent with its own known_hosts file (kept alive by the returned directory).
-fn agent() -> (SshAgent, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    (SshAgent::new(options(&dir.path().join("known_hosts"))), dir)
-}
-
-/// A directory the test user owns, for tasks to write in.
-fn remote_dir() -> tempfile::TempDir {
-    let s = sshd();
-    let dir = tempfile::Builder::new()
-        .prefix("actuator-ssh-test-")
-        .tempdir()
-        .unwrap();
-    std::os::unix::fs::chown(dir.path(), Some(s.uid), Some(s.gid)).unwrap();
-    dir
-}
+use actuator_tests::sshd::{agent, options, remote_dir, sshd};
+use actuator_tests::{processes_running, walk};
 
 fn task(name: &str, host: &str, action: Action) -> ExecTask {
     ExecTask::new(name, action).host(host)
@@ -92,18 +27,6 @@ fn path_str(p: &Path) -> String {
     p.to_str().unwrap().to_owned()
 }
 
-const HOSTILE: &[&str] = &[
-    "; rm -rf x; touch pwned",
-    "$(touch pwned)",
-    "`touch pwned`",
-    "' ; touch pwned ; '",
-    "\" ; touch pwned ; \"",
-    "a\ntouch pwned\nb",
-    "\\'$(touch pwned)\\",
-    "${HOME:-x} $PATH !! * ?",
-    "",
-];
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ping_command_shell_and_failures() {
     let (agent, _kh) = agent();
@@ -112,7 +35,7 @@ async fn ping_command_shell_and_failures() {
     assert_eq!((out.status, out.stdout.as_str()), (0, "pong"));
 
     let out = agent
-        .run(task("whoami", host, Action::Command("id -un".into())))
+        .run(task("whoami", host, Action::command(["id", "-un"])))
         .await
         .unwrap();
     assert_eq!(out.stdout.trim(), sshd().user);
@@ -135,7 +58,7 @@ async fn ping_command_shell_and_failures() {
         .run(task(
             "argv",
             host,
-            Action::Command("printf %s| '$HOME;' \"a b\"".into()),
+            Action::command(["printf", "%s|", "$HOME;", "a b"]),
         ))
         .await
         .unwrap();
@@ -162,7 +85,7 @@ async fn ping_command_shell_and_failures() {
         .run(task(
             "missing",
             host,
-            Action::Command("no-such-program-actuator".into()),
+            Action::command(["no-such-program-actuator"]),
         ))
         .await
         .unwrap_err();
@@ -171,104 +94,18 @@ async fn ping_command_shell_and_failures() {
         "{err:?}"
     );
 
-    // Refused before connecting: a bad variable name, a bad command line.
+    // Refused before connecting: a bad variable name, an empty command.
     let err = agent
         .run(task("badenv", host, Action::Shell("true".into())).env("A;B", "1"))
         .await
         .unwrap_err();
     assert!(matches!(err, ExecError::Invalid { .. }), "{err:?}");
     let err = agent
-        .run(task("badcmd", host, Action::Command("echo 'open".into())))
+        .run(task("badcmd", host, Action::command(Vec::<String>::new())))
         .await
         .unwrap_err();
     assert!(matches!(err, ExecError::BadCommand { .. }), "{err:?}");
     assert_eq!(agent.stats().handshakes, 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_values_never_inject_shell_syntax() {
-    let (agent, _kh) = agent();
-    let dir = remote_dir();
-    let d = path_str(dir.path());
-    let host = "127.0.0.3";
-    for (i, value) in HOSTILE.iter().enumerate() {
-        let name = format!("hostile-{i}");
-        let out = agent
-            .run(
-                task(
-                    &name,
-                    host,
-                    Action::Command(format!("printf %s {}", shell_words::quote(value))),
-                )
-                .chdir(&d),
-            )
-            .await
-            .unwrap();
-        assert_eq!(out.stdout, *value, "argument {value:?}");
-
-        let out = agent
-            .run(
-                task(&name, host, Action::Shell(r#"printf %s "$V""#.into()))
-                    .env("V", *value)
-                    .chdir(&d),
-            )
-            .await
-            .unwrap();
-        assert_eq!(out.stdout, *value, "environment value {value:?}");
-
-        let script = Action::Script {
-            path: "s.sh".into(),
-            args: vec![value.to_string()],
-            content: Some("printf %s \"$1\"".into()),
-        };
-        let out = agent
-            .run(task(&name, host, script).chdir(&d))
-            .await
-            .unwrap();
-        assert_eq!(out.stdout, *value, "script argument {value:?}");
-
-        if !value.is_empty() {
-            // Hostile file names: a working directory, a `creates` path, a copy's destination.
-            let sub = dir.path().join(format!("{i}-{value}"));
-            std::fs::create_dir(&sub).unwrap();
-            std::os::unix::fs::chown(&sub, Some(sshd().uid), Some(sshd().gid)).unwrap();
-            let out = agent
-                .run(task(&name, host, Action::Command("pwd".into())).chdir(path_str(&sub)))
-                .await
-                .unwrap();
-            assert_eq!(out.stdout.trim_end_matches('\n'), path_str(&sub));
-            let copy = CopySpec {
-                dest: format!("{value}.txt"),
-                content: Some(value.to_string()),
-                ..CopySpec::default()
-            };
-            agent
-                .run(task(&name, host, Action::Copy(copy)).chdir(path_str(&sub)))
-                .await
-                .unwrap();
-            assert_eq!(
-                std::fs::read_to_string(sub.join(format!("{value}.txt"))).unwrap(),
-                *value
-            );
-            let out = agent
-                .run(
-                    task(&name, host, Action::Shell("touch ran".into()))
-                        .chdir(path_str(&sub))
-                        .creates(format!("{value}.txt")),
-                )
-                .await
-                .unwrap();
-            assert!(out.skipped.is_some() && !sub.join("ran").exists());
-        }
-    }
-    let home = PathBuf::from(format!("/home/{}", sshd().user));
-    for place in [dir.path(), home.as_path()] {
-        let pwned: Vec<_> = walk(place)
-            .into_iter()
-            .filter(|p| p.file_name().is_some_and(|n| n == "pwned"))
-            .collect();
-        assert!(pwned.is_empty(), "injected: {pwned:?}");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -301,157 +138,6 @@ async fn environment_values_stay_out_of_the_hosts_process_list() {
     let (out, seen) = tokio::join!(running, watch);
     assert_eq!(out.unwrap().stdout, secret);
     assert!(seen.is_empty(), "visible in the process list: {seen:?}");
-}
-
-/// Every path under `dir`.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() && !p.is_symlink() {
-                out.extend(walk(&p));
-            }
-            out.push(p);
-        }
-    }
-    out
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn creates_removes_and_chdir_mean_what_they_mean_locally() {
-    let (agent, _kh) = agent();
-    let dir = remote_dir();
-    let d = path_str(dir.path());
-    let host = "127.0.0.4";
-    let make = task("make", host, Action::Command("touch made".into()))
-        .chdir(&d)
-        .creates("made");
-    let first = agent.run(make.clone()).await.unwrap();
-    assert!(first.skipped.is_none() && dir.path().join("made").exists());
-    let second = agent.run(make).await.unwrap();
-    assert_eq!(second.skipped.as_deref(), Some("creates: `made` exists"));
-
-    let clean = task("clean", host, Action::Command("rm made".into()))
-        .chdir(&d)
-        .removes("made");
-    assert!(agent.run(clean.clone()).await.unwrap().skipped.is_none());
-    assert!(!dir.path().join("made").exists());
-    let again = agent.run(clean).await.unwrap();
-    assert_eq!(
-        again.skipped.as_deref(),
-        Some("removes: `made` does not exist")
-    );
-
-    // Relative paths are relative to the remote user's home.
-    let out = agent
-        .run(task("home", host, Action::Command("pwd".into())))
-        .await
-        .unwrap();
-    assert_eq!(out.stdout.trim(), format!("/home/{}", sshd().user));
-
-    let err = agent
-        .run(task("nodir", host, Action::Shell("true".into())).chdir(format!("{d}/missing")))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ExecError::Chdir { path, source, .. } if path.ends_with("missing") && source.kind() == std::io::ErrorKind::NotFound),
-        "{err:?}"
-    );
-    std::fs::write(dir.path().join("file"), "").unwrap();
-    let err = agent
-        .run(task("notdir", host, Action::Shell("true".into())).chdir(format!("{d}/file")))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ExecError::Chdir { source, .. } if source.kind() == std::io::ErrorKind::NotADirectory),
-        "{err:?}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scripts_are_uploaded_run_and_removed() {
-    let (agent, _kh) = agent();
-    let dir = remote_dir();
-    let d = path_str(dir.path());
-    let host = "127.0.0.5";
-    let local = tempfile::tempdir().unwrap();
-    let path = local.path().join("deploy.sh");
-    std::fs::write(
-        &path,
-        "#!/bin/sh -e\nprintf '%s\\n' \"$0\" > where\nprintf '%s|' \"$@\" \"$GREETING\" > args\n[ -x \"$0\" ]\n",
-    )
-    .unwrap();
-    let script = Action::Script {
-        path: path.clone(),
-        args: vec!["one".into(), "two words".into()],
-        content: None,
-    };
-    let out = agent
-        .run(task("script", host, script).chdir(&d).env("GREETING", "hi"))
-        .await
-        .unwrap();
-    assert_eq!(out.status, 0);
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("args")).unwrap(),
-        "one|two words|hi|"
-    );
-    let ran = std::fs::read_to_string(dir.path().join("where")).unwrap();
-    let ran = Path::new(ran.trim());
-    assert!(ran.ends_with("deploy.sh"), "{}", ran.display());
-    assert!(
-        !ran.exists() && !ran.parent().unwrap().exists(),
-        "script left behind"
-    );
-
-    // Template-expanded content replaces the file's text; a failing script is removed too.
-    let failing = Action::Script {
-        path: path.clone(),
-        args: vec![],
-        content: Some("printf '%s' \"$0\" > where2\necho bad >&2\nexit 3\n".into()),
-    };
-    let err = agent
-        .run(task("failing", host, failing).chdir(&d))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ExecError::Failed { status: 3, stderr_tail, .. } if stderr_tail == "bad"),
-        "{err:?}"
-    );
-    let ran = std::fs::read_to_string(dir.path().join("where2")).unwrap();
-    assert!(!Path::new(&ran).exists());
-
-    // A script that times out is killed and removed.
-    let slow = Action::Script {
-        path: "slow.sh".into(),
-        args: vec![],
-        content: Some("printf '%s' \"$0\" > where3\nsleep 3011\n".into()),
-    };
-    let err = agent
-        .run(
-            task("slow", host, slow)
-                .chdir(&d)
-                .timeout(Duration::from_millis(1500)),
-        )
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ExecError::Timeout { .. }), "{err:?}");
-    let ran = std::fs::read_to_string(dir.path().join("where3")).unwrap();
-    assert!(!Path::new(&ran).exists(), "timed-out script left behind");
-    assert!(processes_running("3011").is_empty());
-}
-
-/// Pids whose command line is `sleep <arg>`.
-fn processes_running(arg: &str) -> Vec<u32> {
-    let wanted = format!("sleep\0{arg}\0");
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == wanted.as_bytes())
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -517,7 +203,7 @@ async fn a_timeout_kills_the_whole_remote_process_group() {
         .run(task(
             "slow2",
             "127.0.0.6",
-            Action::Command("sleep 3023".into()),
+            Action::command(["sleep", "3023"]),
         ))
         .await
         .unwrap_err();
@@ -820,7 +506,7 @@ async fn password_and_key_authentication() {
             ..options(&kh.path().join("known_hosts"))
         })
     };
-    let whoami = || task("whoami", "127.0.0.9", Action::Command("id -un".into()));
+    let whoami = || task("whoami", "127.0.0.9", Action::command(["id", "-un"]));
     if let Some(password) = &s.password {
         let mut t = whoami();
         t.password = Some(Secret::new(password.clone()));
@@ -1097,7 +783,7 @@ async fn one_connection_per_host_is_reused_by_all_its_tasks() {
         agent.run(task(
             &format!("many{i}"),
             "127.0.0.11",
-            Action::Command(format!("echo {i}")),
+            Action::command(["echo".to_string(), i.to_string()]),
         ))
     });
     for (i, out) in futures::future::join_all(runs)

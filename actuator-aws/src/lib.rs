@@ -79,11 +79,11 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use std::time::Duration;
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use tokio::sync::OnceCell;
 
-use actuator::provision::{AttemptError, Outputs, ProvisionCx, Provisioned, ProvisionerProxy};
+use actuator::provision::{
+    AttemptError, Observed, Outputs, ProvisionCx, Provisioned, ProvisionerProxy,
+};
 use actuator::secret::Secret;
 use api::Stats;
 use client::{ConfigSpec, RegionCx, StaticKeys};
@@ -437,6 +437,7 @@ impl AwsProxy {
     }
 }
 
+#[async_trait::async_trait]
 impl ProvisionerProxy for AwsProxy {
     fn name(&self) -> &str {
         &self.name
@@ -446,15 +447,16 @@ impl ProvisionerProxy for AwsProxy {
         resources::KINDS.contains(&kind)
     }
 
-    fn provision<'a>(
-        &'a self,
-        cx: &'a ProvisionCx,
-    ) -> BoxFuture<'a, Result<Outputs, AttemptError>> {
-        ops::provision(self, cx).boxed()
+    async fn provision(&self, cx: &ProvisionCx) -> Result<Outputs, AttemptError> {
+        ops::provision(self, cx).await
     }
 
-    fn deprovision<'a>(&'a self, rec: &'a Provisioned) -> BoxFuture<'a, Result<(), AttemptError>> {
-        ops::deprovision(self, rec).boxed()
+    async fn read(&self, rec: &Provisioned) -> Result<Observed, AttemptError> {
+        ops::read(self, rec).await
+    }
+
+    async fn deprovision(&self, rec: &Provisioned) -> Result<(), AttemptError> {
+        ops::deprovision(self, rec).await
     }
 
     /// At DEBUG the SDK's request signing and its runtime print the access key id.

@@ -9,8 +9,9 @@
 use std::path::PathBuf;
 
 use actuator::Resource;
+use actuator::model::args::{ArgCx, ArgValue};
 use actuator::model::{At, IntoRef, Out, Ref, Refs, Val};
-use actuator::provision::ProvisionCx;
+use serde_json::{Value, json};
 
 /// A resource's region, for the proxy to choose its client by.
 pub(crate) trait Placed {
@@ -302,6 +303,21 @@ impl Refs for RouteTarget {
     }
 }
 
+/// Recorded as `{"kind": …, "target": …}`: a route moved to another target is a change.
+impl ArgValue for RouteTarget {
+    fn arg(&self, cx: &ArgCx<'_>) -> Value {
+        let (kind, target) = match self {
+            RouteTarget::Gateway(r) => ("gateway", r.arg(cx)),
+            RouteTarget::EgressOnlyGateway(v) => ("egress_only_gateway", v.arg(cx)),
+            RouteTarget::NatInstance(r) => ("nat_instance", r.arg(cx)),
+            RouteTarget::NatGateway(v) => ("nat_gateway", v.arg(cx)),
+            RouteTarget::NetworkInterface(r) => ("network_interface", r.arg(cx)),
+            RouteTarget::PeeringConnection(v) => ("peering_connection", v.arg(cx)),
+        };
+        json!({ "kind": kind, "target": target })
+    }
+}
+
 /// A route in a route table: one destination (IPv4 or IPv6 range) and exactly one target.
 ///
 /// Outputs: `route_table_id`, `destination`, `region`.
@@ -453,6 +469,15 @@ pub enum RuleKind {
 
 impl Refs for RuleKind {
     fn visit_refs(&self, _: &mut dyn FnMut(At)) {}
+}
+
+impl ArgValue for RuleKind {
+    fn arg(&self, _: &ArgCx<'_>) -> Value {
+        json!(match self {
+            RuleKind::Ingress => "ingress",
+            RuleKind::Egress => "egress",
+        })
+    }
 }
 
 /// One rule of a security group. Unlike the original's, it is revoked on teardown.
@@ -748,6 +773,17 @@ impl Refs for IpTarget {
     }
 }
 
+impl ArgValue for IpTarget {
+    fn arg(&self, cx: &ArgCx<'_>) -> Value {
+        let (kind, target) = match self {
+            IpTarget::Instance(r) => ("instance", r.arg(cx)),
+            IpTarget::NetworkInterface(r) => ("network_interface", r.arg(cx)),
+            IpTarget::PrivateIp(v) => ("private_ip", v.arg(cx)),
+        };
+        json!({ "kind": kind, "target": target })
+    }
+}
+
 /// An Elastic IP, allocated and associated with exactly one instance, network interface or
 /// private address (the original checked "exactly one" at run time; here the constructor says
 /// which). Addressable: its `ip` output is the public address.
@@ -857,6 +893,17 @@ pub enum Image {
         /// The name pattern.
         name: String,
     },
+}
+
+/// A literal id is recorded as itself; `Latest` as the query, not the id it found, so a newer
+/// image does not replace a running instance on its own.
+impl ArgValue for Image {
+    fn arg(&self, cx: &ArgCx<'_>) -> Value {
+        match self {
+            Image::Id(v) => v.arg(cx),
+            Image::Latest { owner, name } => json!({ "latest": { "owner": owner, "name": name } }),
+        }
+    }
 }
 
 impl Image {
@@ -1013,36 +1060,17 @@ impl Instance {
     }
 }
 
-/// Lists every resource type of this module once: [`KINDS`] holds their kinds, and [`kind_of`]
-/// tells which of them a provision is for.
-macro_rules! resource_types {
-    ($($t:ident),* $(,)?) => {
-        /// Every kind this module provisions.
-        pub(crate) const KINDS: &[&str] = &[$($t::KIND),*];
-
-        /// The kind of the resource `cx` is for, if it is one of this module's. (`ProvisionCx`
-        /// does not say its resource's kind, so each type is asked for in turn.)
-        pub(crate) fn kind_of(cx: &ProvisionCx) -> Option<&'static str> {
-            $(
-                if cx.resource::<$t>().is_ok() {
-                    return Some($t::KIND);
-                }
-            )*
-            None
-        }
-    };
-}
-
-resource_types!(
-    Vpc,
-    Subnet,
-    InternetGateway,
-    RouteTable,
-    Route,
-    SecurityGroup,
-    SecurityGroupRule,
-    KeyPair,
-    NetworkInterface,
-    PublicIp,
-    Instance,
-);
+/// Every kind this module provisions.
+pub(crate) const KINDS: &[&str] = &[
+    Vpc::KIND,
+    Subnet::KIND,
+    InternetGateway::KIND,
+    RouteTable::KIND,
+    Route::KIND,
+    SecurityGroup::KIND,
+    SecurityGroupRule::KIND,
+    KeyPair::KIND,
+    NetworkInterface::KIND,
+    PublicIp::KIND,
+    Instance::KIND,
+];

@@ -9,6 +9,7 @@
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
+use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, Ident, LitStr, Token, Type};
 
 pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
@@ -22,12 +23,21 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
     let mut kind: Option<LitStr> = None;
     let mut outputs: Vec<(Ident, Type)> = Vec::new();
     let mut addressable = false;
+    let mut update: Vec<Ident> = Vec::new();
+    let mut create_before_destroy = false;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("resource")) {
         let r = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("kind") {
                 kind = Some(meta.value()?.parse()?);
             } else if meta.path.is_ident("addressable") {
                 addressable = true;
+            } else if meta.path.is_ident("create_before_destroy") {
+                create_before_destroy = true;
+            } else if meta.path.is_ident("update") {
+                meta.parse_nested_meta(|u| {
+                    update.push(u.path.require_ident()?.clone());
+                    Ok(())
+                })?;
             } else if meta.path.is_ident("outputs") {
                 meta.parse_nested_meta(|o| {
                     let name = o.path.require_ident()?.clone();
@@ -36,8 +46,9 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
                     Ok(())
                 })?;
             } else {
-                return Err(meta
-                    .error("expected `kind = \"…\"`, `outputs(name: Type, …)` or `addressable`"));
+                return Err(meta.error(
+                    "expected `kind = \"…\"`, `outputs(name: Type, …)`, `addressable`, `update(arg, …)` or `create_before_destroy`",
+                ));
             }
             Ok(())
         });
@@ -104,6 +115,27 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
         .filter_map(|f| f.ident.as_ref())
         .filter(|i| *i != "name")
         .collect();
+    // Every argument but skipped ones is recorded in the state, so a later run sees what changed.
+    let recorded: Vec<(&Ident, &Type)> = fields
+        .iter()
+        .filter(|f| !skipped(f))
+        .filter_map(|f| f.ident.as_ref().map(|i| (i, &f.ty)))
+        .collect();
+    for u in &update {
+        if !recorded.iter().any(|(i, _)| *i == u) {
+            errors.push(syn::Error::new_spanned(
+                u,
+                format!("`{u}` is not a recorded argument of `{ident}`: `update(…)` names fields"),
+            ));
+        }
+    }
+    let arg_inserts = recorded.iter().map(|(i, ty)| {
+        let s = i.to_string();
+        quote::quote_spanned! {ty.span()=>
+            __actuator_args.insert(#s, <#ty as #p::ArgValue>::arg(&self.#i, __actuator_cx));
+        }
+    });
+    let update_strs: Vec<String> = update.iter().map(Ident::to_string).collect();
     let (out_names, out_tys): (Vec<_>, Vec<_>) = outputs.into_iter().unzip();
     let out_strs: Vec<String> = out_names.iter().map(Ident::to_string).collect();
     let addr = if addressable {
@@ -144,6 +176,17 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
             }
             fn addressable(&self) -> bool { #addressable }
             #cloud
+            fn args(&self, __actuator_cx: &#p::ArgCx<'_>) -> #p::Args {
+                let mut __actuator_args = #p::Args::new();
+                #( #arg_inserts )*
+                __actuator_args
+            }
+            fn change_policy(&self) -> #p::ChangePolicy {
+                #p::ChangePolicy {
+                    update_in_place: &[#( #update_strs ),*],
+                    create_before_destroy: #create_before_destroy,
+                }
+            }
         }
         #p::__leaf_component!(#ident, #path_ty, <#path_ty as #p::FromAt>::from_at);
     })

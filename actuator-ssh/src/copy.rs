@@ -14,7 +14,7 @@ use russh_sftp::protocol::FileAttributes;
 
 use super::pool::Conn;
 use super::run::{self, Deadline, Failure};
-use super::script::{self, MARK_STATUS, Marker};
+use super::script::{self, Marker};
 use super::sftp::Sftp;
 use actuator::exec::{CopySpec, ExecError, ExecOutput, ExecTask, Template};
 
@@ -74,17 +74,7 @@ pub(crate) async fn copy(
             message,
         })
     };
-    if spec.dest.is_empty() {
-        return Err(invalid("copy needs a `dest`".into()));
-    }
-    if spec.content.is_some() == spec.src.is_some() {
-        return Err(invalid(
-            "copy needs exactly one of `src` and `content`".into(),
-        ));
-    }
-    if spec.dest.contains('\0') {
-        return Err(invalid("`dest` contains a NUL byte".into()));
-    }
+    // `support::validate` checked `dest`, the one source and the NUL bytes.
     let (mut uid, mut gid) = (
         numeric(spec.owner.as_deref()),
         numeric(spec.group.as_deref()),
@@ -97,34 +87,12 @@ pub(crate) async fn copy(
         || owner_name.is_some()
         || group_name.is_some();
     if preflight {
-        let remote = script::copy_preflight(task, owner_name, group_name)?;
+        let remote = script::copy_preflight(task, owner_name, group_name);
         let raw = run::exec(conn, task, &remote, deadline).await?;
+        if let Some(decided) = run::checks(task, &raw) {
+            return decided.map_err(Failure::Exec);
+        }
         match script::marker(&raw.stderr) {
-            Some(Marker::SkipCreates) if raw.status == 0 => {
-                return Ok(ExecOutput {
-                    skipped: Some(format!(
-                        "creates: `{}` exists",
-                        task.creates.as_deref().unwrap_or_default()
-                    )),
-                    ..ExecOutput::default()
-                });
-            }
-            Some(Marker::SkipRemoves) if raw.status == 0 => {
-                return Ok(ExecOutput {
-                    skipped: Some(format!(
-                        "removes: `{}` does not exist",
-                        task.removes.as_deref().unwrap_or_default()
-                    )),
-                    ..ExecOutput::default()
-                });
-            }
-            Some(Marker::Chdir(kind)) if raw.status == MARK_STATUS => {
-                return Err(Failure::Exec(ExecError::Chdir {
-                    task: task.name.clone(),
-                    path: PathBuf::from(task.chdir.clone().unwrap_or_default()),
-                    source: kind.into(),
-                }));
-            }
             Some(Marker::Info) if raw.status == 0 => {
                 let stdout = String::from_utf8_lossy(&raw.stdout);
                 for line in stdout.lines() {
@@ -151,7 +119,7 @@ pub(crate) async fn copy(
             }
         }
     }
-    let session = conn.sftp().await.map_err(|message| {
+    let (session, home) = conn.sftp().await.map_err(|message| {
         if conn.handle.is_closed() {
             Failure::Broken(message)
         } else {
@@ -166,6 +134,8 @@ pub(crate) async fn copy(
         Some(dir) => join(dir, &spec.dest),
         None => spec.dest.clone(),
     };
+    // Absolute, so that messages name paths as the local agent does.
+    let dest = join(&home, &dest);
     let copier = Copier {
         sftp: Sftp {
             session,

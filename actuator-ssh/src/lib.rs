@@ -18,8 +18,8 @@
 //!   than in the command line (any user of the host can read command lines in
 //!   the process list): one line of assignments whose values are rebuilt by
 //!   `printf` from octal escapes, so no value can be read as shell syntax;
-//! * [`Action::Command`] is split with shell-words rules and every argument is
-//!   quoted, so `$HOME;` or `$(id)` reach the program literally;
+//! * [`Action::Command`]: every argument is quoted, so each reaches the
+//!   program as exactly one argument, `$HOME;` or `$(id)` literally;
 //! * [`Action::Shell`] is run by a nested `/bin/sh -c` (the point of a shell
 //!   task), so its own syntax errors stay its own;
 //! * [`Action::Script`] is sent on the channel's standard input into a private
@@ -77,7 +77,7 @@
 //!     host_keys: HostKeyPolicy::AcceptNew("/home/me/.ssh/known_hosts".into()),
 //!     ..SshOptions::default()
 //! });
-//! let task = ExecTask::new("hello", Action::Command("uname -n".into())).host("10.0.0.5");
+//! let task = ExecTask::new("hello", Action::command(["uname", "-n"])).host("10.0.0.5");
 //! let out = agent.run(task).await.unwrap();
 //! println!("{}", out.stdout);
 //! // Hand it to an orchestration: `ActuatorOrchestration::new("sys").agent(Arc::new(agent))`.
@@ -100,7 +100,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use tracing::debug;
 
-use actuator::exec::support::valid_env_name;
+use actuator::exec::support::validate;
 use actuator::exec::{Action, ExecAgent, ExecError, ExecOutput, ExecTask};
 
 pub use known_hosts::HostKeyPolicy;
@@ -295,13 +295,8 @@ impl SshAgent {
         task: &ExecTask,
         limit: Option<Duration>,
     ) -> Result<ExecOutput, ExecError> {
-        if let Some((bad, _)) = task.env.iter().find(|(k, _)| !valid_env_name(k)) {
-            return Err(ExecError::Invalid {
-                task: task.name.clone(),
-                message: format!("invalid environment variable name `{bad}`"),
-            });
-        }
         // Everything that can be refused without the host is refused before connecting.
+        validate(task)?;
         let job = Job::plan(task).await?;
         let login = Login::for_task(task, &self.inner.options).map_err(|message| {
             ExecError::Connection {
@@ -405,5 +400,35 @@ impl Job {
             (Job::Copy, Action::Copy(spec)) => copy::copy(conn, task, spec, deadline).await,
             (Job::Copy, _) => unreachable!("a copy job is planned for copy actions only"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What no host could run is refused before connecting (nothing listens on port 1), with the
+    /// local agent's errors.
+    #[tokio::test]
+    async fn bad_tasks_are_refused_before_connecting() {
+        let agent = SshAgent::new(SshOptions {
+            port: 1,
+            ..SshOptions::default()
+        });
+        let refused = [
+            ExecTask::new("t", Action::Shell("true".into())).env("A", "x\0y"),
+            ExecTask::new("t", Action::Shell("true".into())).env("A;B", "1"),
+            ExecTask::new("t", Action::command(["echo", "a\0b"])),
+            ExecTask::new("t", Action::Shell("true".into())).chdir("a\0b"),
+            ExecTask::new("t", Action::Copy(actuator::exec::CopySpec::default())),
+        ];
+        for task in refused {
+            let err = agent.run(task).await.unwrap_err();
+            assert!(matches!(err, ExecError::Invalid { .. }), "{err:?}");
+        }
+        let empty = ExecTask::new("t", Action::command(Vec::<String>::new()));
+        let err = agent.run(empty).await.unwrap_err();
+        assert_eq!(err.to_string(), "task `t`: bad command: empty command");
+        assert_eq!(agent.stats().handshakes, 0);
     }
 }

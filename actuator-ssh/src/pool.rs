@@ -159,14 +159,15 @@ pub(crate) struct Conn {
     pub handle: client::Handle<Client>,
     /// Limits the command channels open at once (sshd's `MaxSessions`).
     pub channels: Semaphore,
-    sftp: OnceCell<Arc<RawSftpSession>>,
+    sftp: OnceCell<(Arc<RawSftpSession>, String)>,
     pub label: String,
     counters: Arc<Counters>,
 }
 
 impl Conn {
-    /// The connection's SFTP session, opened on first use.
-    pub async fn sftp(&self) -> Result<Arc<RawSftpSession>, String> {
+    /// The connection's SFTP session, opened on first use, and the directory it starts in (the
+    /// login's home: what relative paths are relative to).
+    pub async fn sftp(&self) -> Result<(Arc<RawSftpSession>, String), String> {
         self.sftp
             .get_or_try_init(|| async {
                 let channel = self
@@ -184,8 +185,15 @@ impl Conn {
                     .init()
                     .await
                     .map_err(|e| format!("SFTP subsystem did not start: {e}"))?;
+                let home = session
+                    .realpath(".")
+                    .await
+                    .ok()
+                    .and_then(|name| name.files.into_iter().next())
+                    .map(|file| file.filename)
+                    .ok_or("the SFTP server did not say where the session starts")?;
                 self.counters.sftp.fetch_add(1, Ordering::Relaxed);
-                Ok(Arc::new(session))
+                Ok((Arc::new(session), home))
             })
             .await
             .cloned()

@@ -2,7 +2,7 @@
 //! what came back into the local agent's results.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +13,9 @@ use tracing::debug;
 
 use super::pool::Conn;
 use super::script::{self, MARK_STATUS, Marker, Remote};
-use actuator::exec::support::{DRAIN_GRACE, STDERR_TAIL_LINES, push_capped, tail_lines};
+use actuator::exec::support::{
+    DRAIN_GRACE, STDERR_TAIL_LINES, errno_error, push_capped, tail_lines,
+};
 use actuator::exec::{Action, ExecError, ExecOutput, ExecTask};
 
 /// When a task must end, and its limit (for the message).
@@ -54,36 +56,54 @@ pub(crate) async fn line(
     Ok(interpret(task, raw)?)
 }
 
+/// What the checks every task's script starts with decided (see `script::prelude`): skip the
+/// task, or fail it because its working directory cannot be entered. `None`: they passed.
+pub(crate) fn checks(task: &ExecTask, raw: &Raw) -> Option<Result<ExecOutput, ExecError>> {
+    match script::marker(&raw.stderr)? {
+        Marker::SkipCreates if raw.status == 0 => {
+            let creates = task.creates.as_deref().unwrap_or_default();
+            Some(Ok(skipped(format!("creates: `{creates}` exists"))))
+        }
+        Marker::SkipRemoves if raw.status == 0 => {
+            let removes = task.removes.as_deref().unwrap_or_default();
+            Some(Ok(skipped(format!("removes: `{removes}` does not exist"))))
+        }
+        Marker::Chdir(errno) if raw.status == MARK_STATUS => {
+            // Named as resolved, as the local agent does: a relative directory is relative to
+            // where the session started, which the script printed.
+            let dir = task.chdir.clone().unwrap_or_default();
+            let base = String::from_utf8_lossy(&raw.stdout);
+            let base = base.strip_suffix('\n').unwrap_or(&base);
+            let path = if dir.starts_with('/') || base.is_empty() {
+                PathBuf::from(dir)
+            } else {
+                Path::new(base).join(dir)
+            };
+            Some(Err(ExecError::Chdir {
+                task: task.name.clone(),
+                path,
+                source: errno_error(&errno),
+            }))
+        }
+        _ => None,
+    }
+}
+
 /// The result of a command, from its status, output and marker line.
 fn interpret(task: &ExecTask, raw: Raw) -> Result<ExecOutput, ExecError> {
+    if let Some(decided) = checks(task, &raw) {
+        return decided;
+    }
     match script::marker(&raw.stderr) {
-        Some(Marker::SkipCreates) if raw.status == 0 => {
-            let creates = task.creates.as_deref().unwrap_or_default();
-            return Ok(skipped(format!("creates: `{creates}` exists")));
-        }
-        Some(Marker::SkipRemoves) if raw.status == 0 => {
-            let removes = task.removes.as_deref().unwrap_or_default();
-            return Ok(skipped(format!("removes: `{removes}` does not exist")));
-        }
-        Some(Marker::Chdir(kind)) if raw.status == MARK_STATUS => {
-            return Err(ExecError::Chdir {
-                task: task.name.clone(),
-                path: PathBuf::from(task.chdir.clone().unwrap_or_default()),
-                source: io::Error::from(kind),
-            });
-        }
-        Some(Marker::Spawn(kind)) if raw.status == 127 || raw.status == 126 => {
+        Some(Marker::Spawn(errno)) if raw.status == 127 || raw.status == 126 => {
             let program = match &task.action {
-                Action::Command(line) => shell_words::split(line)
-                    .ok()
-                    .and_then(|argv| argv.into_iter().next())
-                    .unwrap_or_default(),
+                Action::Command(argv) => argv.first().cloned().unwrap_or_default(),
                 _ => String::new(),
             };
             return Err(ExecError::Spawn {
                 task: task.name.clone(),
                 program,
-                source: io::Error::from(kind),
+                source: errno_error(&errno),
             });
         }
         Some(Marker::TempScript(what)) if raw.status == MARK_STATUS => {
@@ -319,7 +339,7 @@ mod tests {
     use super::*;
 
     fn task() -> ExecTask {
-        ExecTask::new("t", Action::Command("make".into()))
+        ExecTask::new("t", Action::command(["make"]))
             .chdir("/srv")
             .creates("done")
             .removes("todo")

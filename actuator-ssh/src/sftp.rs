@@ -12,6 +12,7 @@ use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, Packet, StatusCode};
 
 use actuator::exec::ExecError;
+use actuator::exec::support::errno_error;
 
 /// Bytes per write request (OpenSSH accepts up to 256 KiB; 32 KiB keeps each
 /// request within one SSH packet).
@@ -29,9 +30,11 @@ pub(crate) struct Sftp {
 fn to_io(e: SftpError) -> io::Error {
     match e {
         SftpError::Status(s) => {
+            // sftp-server reports an errno as one of a few codes: for the two common ones, this
+            // machine's error, so that messages read as the local agent's.
             let kind = match s.status_code {
-                StatusCode::NoSuchFile => io::ErrorKind::NotFound,
-                StatusCode::PermissionDenied => io::ErrorKind::PermissionDenied,
+                StatusCode::NoSuchFile => return errno_error("ENOENT"),
+                StatusCode::PermissionDenied => return errno_error("EACCES"),
                 StatusCode::OpUnsupported => io::ErrorKind::Unsupported,
                 StatusCode::NoConnection | StatusCode::ConnectionLost => {
                     io::ErrorKind::ConnectionAborted
@@ -108,12 +111,13 @@ impl Sftp {
         while !at.is_empty() && at != "." {
             match self.stat(at).await? {
                 Some(a) if a.is_dir() => break,
+                // Named as the local agent names it: the directory asked for.
                 Some(_) => {
                     return Err(ExecError::Io {
                         task: self.task.clone(),
                         op: "create directory",
-                        path: at.into(),
-                        source: io::ErrorKind::NotADirectory.into(),
+                        path: path.into(),
+                        source: errno_error("ENOTDIR"),
                     });
                 }
                 None => missing.push(at.to_owned()),

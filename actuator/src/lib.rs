@@ -80,6 +80,7 @@ pub mod prelude {
 pub mod __private {
     pub use crate::__leaf_component;
     pub use crate::config::{ConfigDefaults, ConfigModel};
+    pub use crate::model::args::{ArgCx, ArgValue, Args, ChangePolicy};
     pub use crate::model::build::NamespaceMembers;
     pub use crate::model::build::{__index, __instantiate, model_id, new_world};
     pub use crate::model::{

@@ -127,11 +127,9 @@ fn child(scenario: &str) {
                     let agent = &agent;
                     async move {
                         for t in 0..TASKS_PER_HOST {
-                            let task = ExecTask::new(
-                                format!("e{t}"),
-                                Action::Command("echo hello".into()),
-                            )
-                            .host(host(h));
+                            let task =
+                                ExecTask::new(format!("e{t}"), Action::command(["echo", "hello"]))
+                                    .host(host(h));
                             let out = agent.run(task).await.expect("echo");
                             assert_eq!(out.stdout, "hello\n");
                         }
@@ -143,7 +141,7 @@ fn child(scenario: &str) {
         }
         "handshake" | "channel" => {
             let agent = agent(&env, &known_hosts);
-            let echo = || ExecTask::new("e", Action::Command("echo hello".into())).host(host(0));
+            let echo = || ExecTask::new("e", Action::command(["echo", "hello"])).host(host(0));
             rt.block_on(async {
                 let t0 = Instant::now();
                 agent.run(echo()).await.expect("echo");

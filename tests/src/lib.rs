@@ -5,9 +5,11 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "ssh")]
+pub mod sshd;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The repository's root.
@@ -35,5 +37,34 @@ pub fn service(name: &str) -> HashMap<String, String> {
         .filter_map(|l| l.strip_prefix("export "))
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+        .collect()
+}
+
+/// Every path under `dir` (symbolic links are listed, not followed).
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.is_symlink() {
+                out.extend(walk(&p));
+            }
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Pids of the processes on this machine whose command line is exactly `sleep <arg>`: tests start
+/// `sleep` with a number no other test uses, then look for it.
+pub fn processes_running(arg: &str) -> Vec<u32> {
+    let wanted = format!("sleep\0{arg}\0");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == wanted.as_bytes())
+        })
         .collect()
 }

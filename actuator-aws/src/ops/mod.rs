@@ -28,32 +28,69 @@ mod security;
 use aws_sdk_ec2::types as t;
 use futures::try_join;
 
-use crate::find::tagged_ids;
+use crate::find::{Tagged, tagged_ids};
 use crate::resources::{
     Instance, InternetGateway, KeyPair, NetworkInterface, Placed, PublicIp, Route, RouteTable,
-    SecurityGroup, SecurityGroupRule, Subnet, Vpc, kind_of,
+    SecurityGroup, SecurityGroupRule, Subnet, Vpc,
 };
 use crate::{AwsProxy, Inventory};
 use actuator::model::Element;
-use actuator::provision::{AttemptError, Outputs, ProvisionCx, Provisioned};
+use actuator::provision::{AttemptError, Observed, Outputs, ProvisionCx, Provisioned};
 use op::{Op, fatal};
 
 /// Creates the resource of `cx`, as its kind's family module does.
 pub(super) async fn provision(px: &AwsProxy, cx: &ProvisionCx) -> Result<Outputs, AttemptError> {
-    match kind_of(cx) {
-        Some(Vpc::KIND) => create(px, cx, network::create_vpc).await,
-        Some(Subnet::KIND) => create(px, cx, network::create_subnet).await,
-        Some(InternetGateway::KIND) => create(px, cx, network::create_internet_gateway).await,
-        Some(RouteTable::KIND) => create(px, cx, network::create_route_table).await,
-        Some(Route::KIND) => create(px, cx, network::create_route).await,
-        Some(SecurityGroup::KIND) => create(px, cx, security::create_group).await,
-        Some(SecurityGroupRule::KIND) => create(px, cx, security::create_rule).await,
-        Some(KeyPair::KIND) => create(px, cx, keys::create_key_pair).await,
-        Some(NetworkInterface::KIND) => create(px, cx, instances::create_interface).await,
-        Some(PublicIp::KIND) => create(px, cx, addresses::create_public_ip).await,
-        Some(Instance::KIND) => create(px, cx, instances::create_instance).await,
-        _ => Err(fatal(format!("{} is not an AWS resource", cx.path()))),
+    match cx.kind().as_str() {
+        Vpc::KIND => create(px, cx, network::create_vpc).await,
+        Subnet::KIND => create(px, cx, network::create_subnet).await,
+        InternetGateway::KIND => create(px, cx, network::create_internet_gateway).await,
+        RouteTable::KIND => create(px, cx, network::create_route_table).await,
+        Route::KIND => create(px, cx, network::create_route).await,
+        SecurityGroup::KIND => create(px, cx, security::create_group).await,
+        SecurityGroupRule::KIND => create(px, cx, security::create_rule).await,
+        KeyPair::KIND => create(px, cx, keys::create_key_pair).await,
+        NetworkInterface::KIND => create(px, cx, instances::create_interface).await,
+        PublicIp::KIND => create(px, cx, addresses::create_public_ip).await,
+        Instance::KIND => create(px, cx, instances::create_instance).await,
+        k => Err(fatal(format!(
+            "{}: kind `{k}` is not an AWS resource",
+            cx.path()
+        ))),
     }
+}
+
+/// Whether the recorded resource still exists: found by its tags, as its kind's look-up does.
+/// (Outputs are as recorded.)
+pub(super) async fn read(px: &AwsProxy, rec: &Provisioned) -> Result<Observed, AttemptError> {
+    match rec.kind.as_str() {
+        Vpc::KIND => exists::<t::Vpc>(px, rec).await,
+        Subnet::KIND => exists::<t::Subnet>(px, rec).await,
+        InternetGateway::KIND => exists::<t::InternetGateway>(px, rec).await,
+        RouteTable::KIND => exists::<t::RouteTable>(px, rec).await,
+        // A route has no tags of its own: it exists while its table does.
+        Route::KIND => Ok(Observed::Exists(rec.outputs.clone())),
+        SecurityGroup::KIND => exists::<t::SecurityGroup>(px, rec).await,
+        SecurityGroupRule::KIND => exists::<t::SecurityGroupRule>(px, rec).await,
+        KeyPair::KIND => exists::<t::KeyPairInfo>(px, rec).await,
+        NetworkInterface::KIND => exists::<t::NetworkInterface>(px, rec).await,
+        PublicIp::KIND => exists::<t::Address>(px, rec).await,
+        Instance::KIND => exists::<t::Instance>(px, rec).await,
+        k => Err(fatal(format!(
+            "{}: kind `{k}` is not an AWS resource",
+            rec.key
+        ))),
+    }
+}
+
+/// [`read`] of a tagged resource: whether a `T` carries its tags.
+async fn exists<T: Tagged>(px: &AwsProxy, rec: &Provisioned) -> Result<Observed, AttemptError> {
+    let op = Op::for_teardown(px, rec).await?;
+    let found = op.find::<T>().await;
+    op.finish();
+    Ok(match found? {
+        Some(_) => Observed::Exists(rec.outputs.clone()),
+        None => Observed::Gone,
+    })
 }
 
 /// Deletes what `rec` records, as its kind's family module does.

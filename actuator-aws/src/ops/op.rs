@@ -106,7 +106,7 @@ impl<'a> Op<'a> {
             region,
             // The state says which system a resource belongs to; a proxy configured with
             // `.system(..)` or one that provisioned it in this process knows it too.
-            Some(rec.system.clone())
+            Some(rec.scope.system.clone())
                 .filter(|s| !s.is_empty())
                 .or_else(|| px.known_system()),
             rec.key.clone(),

@@ -12,7 +12,9 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
-    /// Creating infra resources.
+    /// Reading recorded resources from their clouds (drift).
+    Refresh,
+    /// Creating, changing and deleting infra resources as the plan says.
     Provision,
     /// Running config tasks.
     Configure,

@@ -27,14 +27,10 @@ pub(crate) fn copy(
         uid: resolve_id(task, "user", spec.owner.as_deref(), user_id)?,
         gid: resolve_id(task, "group", spec.group.as_deref(), group_id)?,
     };
-    if spec.dest.is_empty() {
-        return Err(copier.invalid("copy needs a `dest`".into()));
-    }
+    // `support::validate` has checked `dest` and that exactly one of `src` and `content` is set.
     let dest_is_dir = spec.dest.ends_with('/') || dest.is_dir();
     match (&spec.content, src) {
-        (Some(_), Some(_)) | (None, None) => {
-            Err(copier.invalid("copy needs exactly one of `src` and `content`".into()))
-        }
+        (Some(_), Some(_)) | (None, None) => unreachable!("validated: one source"),
         (Some(content), None) => {
             if dest_is_dir {
                 return Err(copier.invalid(format!(

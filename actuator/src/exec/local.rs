@@ -16,7 +16,7 @@ use tokio::process::{Child, Command};
 use tracing::debug;
 
 use crate::exec::support::{
-    DRAIN_GRACE, STDERR_TAIL_LINES, Shebang, push_capped, tail_lines, valid_env_name,
+    DRAIN_GRACE, STDERR_TAIL_LINES, Shebang, push_capped, tail_lines, validate,
 };
 use crate::exec::{Action, ExecAgent, ExecError, ExecOutput, ExecTask, copy};
 
@@ -38,7 +38,7 @@ use crate::exec::{Action, ExecAgent, ExecError, ExecOutput, ExecTask, copy};
 /// # async fn main() {
 /// let dir = tempfile::tempdir().unwrap();
 /// let agent = LocalAgent::with_root(dir.path());
-/// let task = ExecTask::new("make marker", Action::Command("touch made".into())).creates("made");
+/// let task = ExecTask::new("make marker", Action::command(["touch", "made"])).creates("made");
 ///
 /// let first = agent.run(task.clone()).await.unwrap();
 /// assert!(first.skipped.is_none() && dir.path().join("made").exists());
@@ -122,12 +122,7 @@ impl LocalAgent {
     }
 
     async fn execute_inner(&self, task: &ExecTask) -> Result<ExecOutput, ExecError> {
-        if let Some((bad, _)) = task.env.iter().find(|(k, _)| !valid_env_name(k)) {
-            return Err(ExecError::Invalid {
-                task: task.name.clone(),
-                message: format!("invalid environment variable name `{bad}`"),
-            });
-        }
+        validate(task)?;
         if let Action::Ping = task.action {
             return Ok(ExecOutput {
                 stdout: "pong".into(),
@@ -144,17 +139,8 @@ impl LocalAgent {
         }
         match &task.action {
             Action::Ping => unreachable!("handled above"),
-            Action::Command(line) => {
-                let argv = shell_words::split(line).map_err(|e| ExecError::BadCommand {
-                    task: task.name.clone(),
-                    message: e.to_string(),
-                })?;
-                let Some((program, args)) = argv.split_first() else {
-                    return Err(ExecError::BadCommand {
-                        task: task.name.clone(),
-                        message: "empty command".into(),
-                    });
-                };
+            Action::Command(argv) => {
+                let (program, args) = argv.split_first().expect("validated: not empty");
                 // A relative path with a `/` means relative to the working directory.
                 let program_path = if program.contains('/') {
                     resolve(workdir.as_deref(), Path::new(program))
@@ -211,7 +197,8 @@ impl LocalAgent {
         };
         match tokio::fs::metadata(&path).await {
             Ok(meta) if meta.is_dir() => Ok(Some(path)),
-            Ok(_) => Err(chdir_error(io::ErrorKind::NotADirectory.into())),
+            // The OS's own error, as a remote agent reports it.
+            Ok(_) => Err(chdir_error(nix::errno::Errno::ENOTDIR.into())),
             Err(e) => Err(chdir_error(e)),
         }
     }

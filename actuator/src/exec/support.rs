@@ -16,7 +16,7 @@ use std::io;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{ExecError, Template};
+use super::{Action, ExecError, ExecTask, Template};
 
 /// How many lines of standard error an [`ExecError::Failed`] keeps.
 pub const STDERR_TAIL_LINES: usize = 20;
@@ -51,6 +51,129 @@ pub fn valid_env_name(name: &str) -> bool {
         .next()
         .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+/// Refuses what no agent can run, before anything starts or connects, with the same error from
+/// every agent:
+///
+/// * an environment variable name a POSIX shell cannot export ([`ExecError::Invalid`]);
+/// * a NUL byte in any value that must reach the host as a C string — an environment value, an
+///   argument, the shell line, `chdir` / `creates` / `removes`, a copy's `dest`, `owner` or
+///   `group` ([`ExecError::Invalid`]);
+/// * an empty `creates` or `removes` path ([`ExecError::Invalid`]);
+/// * a command with no program ([`ExecError::BadCommand`]);
+/// * a copy without `dest`, or without exactly one of `src` and `content` ([`ExecError::Invalid`]).
+///
+/// ```
+/// use actuator::exec::support::validate;
+/// use actuator::exec::{Action, ExecError, ExecTask};
+///
+/// assert!(validate(&ExecTask::new("t", Action::command(["true"])).env("A", "1")).is_ok());
+/// let err = validate(&ExecTask::new("t", Action::command(["echo", "a\0b"]))).unwrap_err();
+/// assert_eq!(err.to_string(), "task `t`: invalid task: the command contains a NUL byte");
+/// let err = validate(&ExecTask::new("t", Action::command(Vec::<String>::new()))).unwrap_err();
+/// assert!(matches!(err, ExecError::BadCommand { .. }));
+/// ```
+///
+/// # Errors
+/// As listed above, naming the task and what is wrong.
+pub fn validate(task: &ExecTask) -> Result<(), ExecError> {
+    let invalid = |message: String| ExecError::Invalid {
+        task: task.name.clone(),
+        message,
+    };
+    let no_nul = |what: &str, value: &str| {
+        if value.contains('\0') {
+            Err(invalid(format!("{what} contains a NUL byte")))
+        } else {
+            Ok(())
+        }
+    };
+    for (name, value) in &task.env {
+        if !valid_env_name(name) {
+            return Err(invalid(format!(
+                "invalid environment variable name `{name}`"
+            )));
+        }
+        no_nul(&format!("environment variable `{name}`"), value)?;
+    }
+    for (what, value) in [
+        ("`chdir`", &task.chdir),
+        ("`creates`", &task.creates),
+        ("`removes`", &task.removes),
+    ] {
+        if let Some(value) = value {
+            no_nul(what, value)?;
+        }
+    }
+    // No file is named by an empty path: skipping on one (or not) would be a guess.
+    for (what, value) in [("`creates`", &task.creates), ("`removes`", &task.removes)] {
+        if value.as_deref() == Some("") {
+            return Err(invalid(format!("{what} is an empty path")));
+        }
+    }
+    match &task.action {
+        Action::Ping => {}
+        Action::Command(argv) => {
+            if argv.is_empty() {
+                return Err(ExecError::BadCommand {
+                    task: task.name.clone(),
+                    message: "empty command".into(),
+                });
+            }
+            for arg in argv {
+                no_nul("the command", arg)?;
+            }
+        }
+        Action::Shell(line) => no_nul("the shell line", line)?,
+        Action::Script { args, .. } => {
+            for arg in args {
+                no_nul("a script argument", arg)?;
+            }
+        }
+        Action::Copy(spec) => {
+            if spec.dest.is_empty() {
+                return Err(invalid("copy needs a `dest`".into()));
+            }
+            if spec.src.is_some() == spec.content.is_some() {
+                return Err(invalid(
+                    "copy needs exactly one of `src` and `content`".into(),
+                ));
+            }
+            no_nul("`dest`", &spec.dest)?;
+            for (what, value) in [("`owner`", &spec.owner), ("`group`", &spec.group)] {
+                if let Some(value) = value {
+                    no_nul(what, value)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The error a remote host reported by its `errno` name (`"ENOENT"`, `"ENOTDIR"`, `"EACCES"`),
+/// as this machine's operating system error, so that a remote agent's message reads exactly as
+/// the local agent's: `No such file or directory (os error 2)`.
+///
+/// ```
+/// use actuator::exec::support::errno_error;
+///
+/// let err = errno_error("ENOENT");
+/// assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+/// assert_eq!(err.to_string(), std::io::Error::from_raw_os_error(2).to_string());
+/// assert_eq!(errno_error("EWHATEVER").to_string(), "EWHATEVER");
+/// ```
+pub fn errno_error(name: &str) -> io::Error {
+    use nix::errno::Errno;
+    let errno = match name {
+        "ENOENT" => Errno::ENOENT,
+        "ENOTDIR" => Errno::ENOTDIR,
+        "EACCES" => Errno::EACCES,
+        "EISDIR" => Errno::EISDIR,
+        "ENOEXEC" => Errno::ENOEXEC,
+        _ => return io::Error::other(name.to_owned()),
+    };
+    io::Error::from(errno)
 }
 
 /// A script's interpreter, read from its `#!` line as the kernel does: the program, then the

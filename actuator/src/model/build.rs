@@ -163,7 +163,7 @@ pub fn build_leaf<C: Element, CV>(w: &Shared, at: At, up: CV, make: &dyn Fn(&Env
     let node = &mut g.tree_mut(at.model).nodes[at.node as usize];
     // A keyed instance is renamed `<name><sep><key>` by its container afterwards.
     node.name = value.base_name().to_owned();
-    node.value = Some(Box::new(value));
+    node.value = Some(Arc::new(value));
 }
 
 /// Implements [`Component`] for a leaf type. Used by `#[derive(Resource)]` and the library.
@@ -586,6 +586,42 @@ impl<M: Model> Instance<M> {
         &self.world
     }
 
+    /// Protects the resource at `path`: no plan deletes or replaces it (`down` and pruning refuse,
+    /// naming it) unless told to (`--allow-destroy-protected`). The state records it, so a `down`
+    /// without the model refuses too.
+    ///
+    /// ```
+    /// use actuator::prelude::*;
+    /// use actuator::infra::test::Database;
+    ///
+    /// #[derive(InfraModel)]
+    /// struct Data {
+    ///     #[component(Database::new("orders", 5432))]
+    ///     db: Database,
+    /// }
+    /// let data = Data::instance("data");
+    /// data.protect(&data.root().db);
+    /// assert!(data.is_protected(&data.root().db));
+    /// ```
+    pub fn protect(&self, path: &impl Located) {
+        let at = path.at();
+        self.world
+            .lock()
+            .tree_mut(at.model)
+            .protected
+            .insert(at.node);
+    }
+
+    /// Whether the resource at `path` is protected.
+    pub fn is_protected(&self, path: &impl Located) -> bool {
+        let at = path.at();
+        self.world
+            .lock()
+            .tree(at.model)
+            .protected
+            .contains(&at.node)
+    }
+
     /// The instance of a keyed container for `key`, created (with everything it references) if new.
     pub fn index<E, K: Keyed<E>>(&self, multi: K, key: impl IntoKey) -> E {
         multi.instance(&self.world, key.into_key())
@@ -725,6 +761,7 @@ fn skeleton<M: Model + ?Sized>(id: ModelId, name: &str, kind: ModelKind) -> Tree
         nodes,
         long_names: M::LONG_NAMES,
         vars: Default::default(),
+        protected: Default::default(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The declaration layer's core: identities, typed paths and references, keyed containers, the
 //! context component expressions see, and selection queries.
 
+pub mod args;
 pub mod build;
 mod ids;
 pub mod query;
