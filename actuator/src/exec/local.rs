@@ -121,7 +121,7 @@ impl LocalAgent {
             Ok(out) => {
                 debug!(task = %task.name, status = out.status, skipped = ?out.skipped, ?elapsed, "task done")
             }
-            Err(err) => debug!(task = %task.name, error = %err, ?elapsed, "task failed"),
+            Err(err) => debug!(task = %task.name, error = %err.brief(), ?elapsed, "task failed"),
         }
         result
     }
