@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use actuator::events::{Collect, EventHandler, Fanout, JsonLines, TracingHandler};
+use actuator::infra::test::Server;
 use actuator::orchestrate::ActuatorOrchestration;
 use actuator::prelude::*;
 use actuator::secret::Secret;
@@ -184,4 +185,78 @@ fn a_secret_input_reaches_the_tasks_and_nothing_anyone_sees() {
         "logs were captured:\n{logged}"
     );
     assert_clean("the logs", &logged);
+}
+
+#[derive(InfraModel)]
+#[infra(namespace = Vault)]
+struct Db {
+    #[component(Server::new("db", "debian-12").mem(ctx.nexus.ns.v.PASSWORD))]
+    db: Server,
+}
+
+namespace! {
+    struct Vault for Db {
+        extern { PASSWORD }
+        db: Role = Role::new("db").host_ref(infra.db),
+    }
+}
+
+/// A resource argument that reads a secret variable: the proxy resolves the value, the state
+/// and the plan see its salted hash — so a changed secret is a change, and nothing reveals it.
+#[test]
+fn a_resource_argument_reading_a_secret_variable_is_recorded_as_its_hash() {
+    use actuator::orchestrate::Action;
+    use actuator::provision::{ProvisionCx, Scope, SimProxy};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = Arc::new(SimProxy::default());
+    let orch = |secret: &str| {
+        let infra = Db::instance("db");
+        let ns = Vault::instance("vault", &infra);
+        let o = ActuatorOrchestration::new("vault")
+            .infra(&infra)
+            .namespace(&ns)
+            .proxy(sim.clone())
+            .state_dir(tmp.path().join("state"))
+            .secret_var("PASSWORD", Secret::new(secret));
+        (o, infra, ns)
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (mut o, infra, ns) = orch(SECRET);
+    // What a proxy resolves is the value itself.
+    let cx = ProvisionCx::new(
+        infra.world().clone(),
+        infra.root().db.at(),
+        Scope {
+            system: "vault".into(),
+            workspace: "default".into(),
+            state_id: "x".into(),
+        },
+    );
+    assert_eq!(
+        cx.resolve(&Val::<String>::Var(ns.root().v.PASSWORD))
+            .unwrap(),
+        SECRET
+    );
+    assert!(rt.block_on(o.initiate_system()), "{:?}", o.failures());
+    let recorded = sim.args_of("Db.db").unwrap()["mem"].clone();
+    assert!(
+        recorded.as_str().unwrap().starts_with("sha256:"),
+        "{recorded}"
+    );
+    drop(o);
+    for (path, text) in files(&tmp.path().join("state")) {
+        assert_clean(&path, &text);
+    }
+
+    // Another secret: an update of `mem`, from one hash to another.
+    let (mut o, _infra, _ns) = orch("another-secret-value");
+    let plan = o.plan().unwrap();
+    let change = &plan.resources[0];
+    assert_eq!(change.action, Action::Update, "{plan:?}");
+    assert_eq!(change.changes[0].arg, "mem");
+    assert_ne!(change.changes[0].old, change.changes[0].new);
+    let shown = serde_json::to_string(&plan).unwrap();
+    assert_clean("the plan", &shown);
+    assert!(!shown.contains("another-secret-value"), "{shown}");
 }
