@@ -568,3 +568,48 @@ fn a_missing_input_is_refused_before_anything_runs_and_inputs_reach_the_tasks() 
         Event::TaskFinished { phase: Phase::Configure, task, outcome: Outcome::Ran } if task == "after"
     )));
 }
+
+/// An agent that reports output only when a task ends (the trait's provided `run_streaming`), as
+/// the SSH agent does: the same events, later; a failure's tail is its standard error tail.
+struct AtTheEnd(actuator::exec::LocalAgent);
+
+impl actuator::exec::ExecAgent for AtTheEnd {
+    fn run(
+        &self,
+        task: actuator::exec::ExecTask,
+    ) -> futures::future::BoxFuture<'_, Result<actuator::exec::ExecOutput, actuator::exec::ExecError>>
+    {
+        self.0.run(task)
+    }
+}
+
+#[test]
+fn an_agent_that_reports_output_at_the_end_gives_the_same_lines() {
+    let f = Fixture::new();
+    std::fs::write(f.dir.join("fail"), "").unwrap();
+    let ev = Arc::new(Collect::default());
+    let mut o = f
+        .orch(ev.clone())
+        .agent(Arc::new(AtTheEnd(actuator::exec::LocalAgent::new())));
+    assert!(!rt().block_on(o.initiate_system()));
+    let lines: Vec<(String, Stream, String)> = ev
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::TaskOutput {
+                task, stream, line, ..
+            } => Some((task, stream, line)),
+            _ => None,
+        })
+        .collect();
+    assert!(lines.contains(&("hello".into(), Stream::Stdout, "hello world".into())));
+    assert!(lines.contains(&("hello".into(), Stream::Stderr, "to-stderr".into())));
+    let failure = o.failures().iter().find(|f| f.task == "flaky").unwrap();
+    assert_eq!(
+        failure.output,
+        [actuator::events::OutputLine {
+            stream: Stream::Stderr,
+            line: "it failed".into()
+        }]
+    );
+}
