@@ -582,6 +582,7 @@ fn teardown_deletes_dependents_before_what_they_depend_on() {
                 Event::TaskFinished {
                     phase: Phase::Teardown,
                     task,
+                    ..
                 } => {
                     finished.insert(task, i);
                 }

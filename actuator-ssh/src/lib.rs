@@ -284,7 +284,7 @@ impl SshAgent {
                 debug!(task = %task.name, status = out.status, skipped = ?out.skipped, elapsed = ?started.elapsed(), "task done")
             }
             Err(err) => {
-                debug!(task = %task.name, error = %err, elapsed = ?started.elapsed(), "task failed")
+                debug!(task = %task.name, error = %err.brief(), elapsed = ?started.elapsed(), "task failed")
             }
         }
         result

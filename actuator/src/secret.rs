@@ -89,9 +89,81 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Masks known secret values in text: what the orchestration runs every task's output, every
+/// error message and every event through before anyone sees it, as a CI system masks its
+/// secrets in build logs.
+///
+/// It catches a secret written out as it is; a secret a task transforms (base64, reversed,
+/// split across lines) is beyond it — tasks should not print secrets.
+///
+/// ```
+/// use actuator::secret::Redactor;
+///
+/// let r = Redactor::default();
+/// r.add("hunter2");
+/// assert_eq!(r.redact("login with hunter2 failed"), "login with *** failed");
+/// assert_eq!(r.redact("nothing here"), "nothing here");
+/// assert!(!format!("{r:?}").contains("hunter2"));
+/// ```
+#[derive(Default)]
+pub struct Redactor {
+    /// Longest first, so a secret that contains another is masked whole.
+    values: parking_lot::RwLock<Vec<String>>,
+}
+
+impl Redactor {
+    /// Masks `value` from now on (an empty value is ignored).
+    pub fn add(&self, value: &str) {
+        if value.is_empty() {
+            return;
+        }
+        let mut v = self.values.write();
+        if !v.iter().any(|x| x == value) {
+            v.push(value.to_owned());
+            v.sort_by_key(|x| std::cmp::Reverse(x.len()));
+        }
+    }
+
+    /// Whether it masks nothing.
+    pub fn is_empty(&self) -> bool {
+        self.values.read().is_empty()
+    }
+
+    /// `text` with every known secret replaced by `***`.
+    pub fn redact<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        let values = self.values.read();
+        if !values.iter().any(|v| text.contains(v.as_str())) {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        let mut out = text.to_owned();
+        for v in values.iter() {
+            if out.contains(v.as_str()) {
+                out = out.replace(v.as_str(), "***");
+            }
+        }
+        std::borrow::Cow::Owned(out)
+    }
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Redactor({} secrets)", self.values.read().len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Secret;
+    use super::{Redactor, Secret};
+
+    #[test]
+    fn a_secret_that_contains_another_is_masked_whole() {
+        let r = Redactor::default();
+        r.add("pass");
+        r.add("password1");
+        r.add("");
+        assert_eq!(r.redact("password1 and pass"), "*** and ***");
+        assert_eq!(r.redact(""), "");
+    }
 
     #[derive(Debug)]
     #[allow(dead_code)] // fields are read only through Debug

@@ -169,9 +169,11 @@ fn an_unresolved_variable_fails_the_run_before_any_task_runs() {
         .config(&cfg)
         .memory_state();
     assert!(!rt().block_on(o.initiate_system()));
-    assert_eq!(o.status(), Status::AbortConfig);
+    // Nothing defines `MISSING`: the plan says so, before provisioning.
+    assert_eq!(o.status(), Status::AbortProvision);
     let f = &o.failures()[0];
     assert_eq!(f.task, "bad");
+    assert_eq!(f.kind, actuator::orchestrate::FailureKind::Model);
     assert!(
         f.error.contains("`MISSING`") && f.error.contains("Broken.web"),
         "{}",
@@ -256,11 +258,21 @@ fn secrets_never_reach_the_state_files_and_they_are_private() {
         .config(&cfg)
         .state_dir(&state);
     assert!(rt().block_on(o.initiate_system()), "{:?}", o.failures());
-    for f in std::fs::read_dir(&state).unwrap() {
-        let f = f.unwrap();
-        let text = std::fs::read_to_string(f.path()).unwrap_or_default();
-        assert!(!text.contains("hunter2"), "{:?}", f.path());
-        assert_eq!(f.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+    // The state's files and the run's task output log (in `runs/`, 0700).
+    let mut dirs = vec![state.clone()];
+    while let Some(dir) = dirs.pop() {
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let f = f.unwrap();
+            let mode = f.metadata().unwrap().permissions().mode() & 0o777;
+            if f.file_type().unwrap().is_dir() {
+                assert_eq!(mode, 0o700, "{:?}", f.path());
+                dirs.push(f.path());
+                continue;
+            }
+            let text = std::fs::read_to_string(f.path()).unwrap_or_default();
+            assert!(!text.contains("hunter2"), "{:?}", f.path());
+            assert_eq!(mode, 0o600, "{:?}", f.path());
+        }
     }
     assert_eq!(
         std::fs::metadata(&state).unwrap().permissions().mode() & 0o777,
@@ -415,9 +427,11 @@ fn a_command_line_that_cannot_be_split_fails_before_any_task_runs() {
         .config(&cfg)
         .memory_state();
     assert!(!rt().block_on(o.initiate_system()));
-    assert_eq!(o.status(), Status::AbortConfig);
+    // Nothing defines `MISSING`: the plan says so, before provisioning.
+    assert_eq!(o.status(), Status::AbortProvision);
     let f = &o.failures()[0];
     assert_eq!(f.task, "bad");
+    assert_eq!(f.kind, actuator::orchestrate::FailureKind::Model);
     assert_eq!(
         f.error,
         "task `bad`: bad command `echo 'open !{V}`: missing closing quote"

@@ -84,8 +84,10 @@ pub struct Lines;
 impl EventHandler for Lines {
     fn event(&self, e: &Event) {
         match e {
-            Event::TaskFinished { phase, task } => eprintln!("{phase:?} done    {task}"),
-            Event::TaskFailed { phase, task, error } => {
+            Event::TaskFinished { phase, task, .. } => eprintln!("{phase:?} done    {task}"),
+            Event::TaskFailed {
+                phase, task, error, ..
+            } => {
                 eprintln!("{phase:?} FAILED  {task}: {error}")
             }
             Event::TaskSkipped {

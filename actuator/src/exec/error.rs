@@ -147,6 +147,25 @@ impl ExecError {
         }
     }
 
+    /// The message without the task's own output (a failure's standard error tail): what an
+    /// agent writes to its logs. Output belongs to the task and may hold anything — a secret it
+    /// printed — so only the caller, who gets the whole error, decides where it goes (the
+    /// orchestration masks known secrets in it).
+    ///
+    /// ```
+    /// use actuator::exec::ExecError;
+    /// let err = ExecError::Failed { task: "t".into(), status: 1, stderr_tail: "pw=hunter2".into() };
+    /// assert_eq!(err.brief(), "task `t` failed with exit status 1");
+    /// ```
+    pub fn brief(&self) -> String {
+        match self {
+            ExecError::Failed { task, status, .. } => {
+                format!("task `{task}` failed with exit status {status}")
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// The name of the task that failed.
     ///
     /// ```

@@ -18,7 +18,7 @@ use tracing::debug;
 use crate::exec::support::{
     DRAIN_GRACE, STDERR_TAIL_LINES, Shebang, push_capped, tail_lines, validate,
 };
-use crate::exec::{Action, ExecAgent, ExecError, ExecOutput, ExecTask, copy};
+use crate::exec::{Action, ExecAgent, ExecError, ExecOutput, ExecTask, OutputSink, Stream, copy};
 
 /// Runs tasks on this machine.
 ///
@@ -87,7 +87,11 @@ impl LocalAgent {
         self.root.as_deref()
     }
 
-    async fn execute(&self, task: ExecTask) -> Result<ExecOutput, ExecError> {
+    async fn execute(
+        &self,
+        task: ExecTask,
+        sink: Option<&dyn OutputSink>,
+    ) -> Result<ExecOutput, ExecError> {
         let started = Instant::now();
         let env_names: Vec<&str> = task.env.iter().map(|(k, _)| k.as_str()).collect();
         debug!(
@@ -100,7 +104,8 @@ impl LocalAgent {
             "running task"
         );
         let result = match task.timeout {
-            Some(limit) => match tokio::time::timeout(limit, self.execute_inner(&task)).await {
+            Some(limit) => match tokio::time::timeout(limit, self.execute_inner(&task, sink)).await
+            {
                 Ok(result) => result,
                 // Dropping the inner future killed the process group and
                 // removed any temporary script.
@@ -109,19 +114,23 @@ impl LocalAgent {
                     after: limit,
                 }),
             },
-            None => self.execute_inner(&task).await,
+            None => self.execute_inner(&task, sink).await,
         };
         let elapsed = started.elapsed();
         match &result {
             Ok(out) => {
                 debug!(task = %task.name, status = out.status, skipped = ?out.skipped, ?elapsed, "task done")
             }
-            Err(err) => debug!(task = %task.name, error = %err, ?elapsed, "task failed"),
+            Err(err) => debug!(task = %task.name, error = %err.brief(), ?elapsed, "task failed"),
         }
         result
     }
 
-    async fn execute_inner(&self, task: &ExecTask) -> Result<ExecOutput, ExecError> {
+    async fn execute_inner(
+        &self,
+        task: &ExecTask,
+        sink: Option<&dyn OutputSink>,
+    ) -> Result<ExecOutput, ExecError> {
         validate(task)?;
         if let Action::Ping = task.action {
             return Ok(ExecOutput {
@@ -149,20 +158,27 @@ impl LocalAgent {
                 };
                 let mut cmd = Command::new(&program_path);
                 cmd.args(args);
-                run_process(task, cmd, program, workdir.as_deref()).await
+                run_process(task, cmd, program, workdir.as_deref(), sink).await
             }
             Action::Shell(line) => {
                 let mut cmd = Command::new("/bin/sh");
                 cmd.arg("-c").arg(line);
-                run_process(task, cmd, "/bin/sh", workdir.as_deref()).await
+                run_process(task, cmd, "/bin/sh", workdir.as_deref(), sink).await
             }
             Action::Script {
                 path,
                 args,
                 content,
             } => {
-                self.run_script(task, path, args, content.as_deref(), workdir.as_deref())
-                    .await
+                self.run_script(
+                    task,
+                    path,
+                    args,
+                    content.as_deref(),
+                    workdir.as_deref(),
+                    sink,
+                )
+                .await
             }
             Action::Copy(spec) => {
                 let src = spec.src.as_deref().map(|s| resolve(self.root(), s));
@@ -210,6 +226,7 @@ impl LocalAgent {
         args: &[String],
         content: Option<&str>,
         workdir: Option<&Path>,
+        sink: Option<&dyn OutputSink>,
     ) -> Result<ExecOutput, ExecError> {
         let io_error = |op, path: &Path| {
             let path = path.to_path_buf();
@@ -270,7 +287,7 @@ impl LocalAgent {
             .arg(&script)
             .args(args);
         let label = String::from_utf8_lossy(shebang.program).into_owned();
-        let result = run_process(task, cmd, &label, workdir).await;
+        let result = run_process(task, cmd, &label, workdir, sink).await;
         if let Err(e) = dir.close() {
             debug!(task = %task.name, error = %e, "cannot remove temporary script directory");
         }
@@ -280,7 +297,16 @@ impl LocalAgent {
 
 impl ExecAgent for LocalAgent {
     fn run(&self, task: ExecTask) -> BoxFuture<'_, Result<ExecOutput, ExecError>> {
-        Box::pin(self.execute(task))
+        Box::pin(self.execute(task, None))
+    }
+
+    /// Reports each chunk of output as the child writes it.
+    fn run_streaming(
+        &self,
+        task: ExecTask,
+        sink: std::sync::Arc<dyn OutputSink>,
+    ) -> BoxFuture<'_, Result<ExecOutput, ExecError>> {
+        Box::pin(async move { self.execute(task, Some(&*sink)).await })
     }
 }
 
@@ -343,6 +369,7 @@ async fn run_process(
     mut cmd: Command,
     label: &str,
     workdir: Option<&Path>,
+    sink: Option<&dyn OutputSink>,
 ) -> Result<ExecOutput, ExecError> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -361,7 +388,7 @@ async fn run_process(
     // process_group(0): the group id is the child's pid.
     let mut killer = GroupKiller(child.id());
     let (status, stdout, stderr) =
-        collect(&mut child, &mut killer)
+        collect(&mut child, &mut killer, sink)
             .await
             .map_err(|source| ExecError::Io {
                 task: task.name.clone(),
@@ -400,7 +427,13 @@ fn exit_code(status: ExitStatus) -> i32 {
 async fn collect(
     child: &mut Child,
     killer: &mut GroupKiller,
+    sink: Option<&dyn OutputSink>,
 ) -> io::Result<(ExitStatus, Vec<u8>, Vec<u8>)> {
+    let report = |stream, data: &[u8]| {
+        if let Some(sink) = sink {
+            sink.output(stream, data);
+        }
+    };
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
     let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -417,11 +450,17 @@ async fn collect(
         tokio::select! {
             n = read_some(&mut stdout, &mut out_chunk), if stdout.is_some() => match n? {
                 0 => stdout = None,
-                n => push_capped(&mut out, &out_chunk[..n]),
+                n => {
+                    report(Stream::Stdout, &out_chunk[..n]);
+                    push_capped(&mut out, &out_chunk[..n]);
+                }
             },
             n = read_some(&mut stderr, &mut err_chunk), if stderr.is_some() => match n? {
                 0 => stderr = None,
-                n => push_capped(&mut err, &err_chunk[..n]),
+                n => {
+                    report(Stream::Stderr, &err_chunk[..n]);
+                    push_capped(&mut err, &err_chunk[..n]);
+                }
             },
             exited = child.wait(), if status.is_none() => {
                 status = Some(exited?);

@@ -430,6 +430,54 @@ pub struct ExecOutput {
     pub skipped: Option<String>,
 }
 
+/// One of a task's two output streams.
+///
+/// ```
+/// use actuator::exec::Stream;
+/// assert_eq!(serde_json::to_string(&Stream::Stderr).unwrap(), r#""stderr""#);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// Receives a task's output while it runs ([`ExecAgent::run_streaming`]).
+///
+/// Chunks arrive in the order each stream produced them, with arbitrary boundaries (not whole
+/// lines, possibly not whole UTF-8 characters); the two streams interleave as they were read.
+/// Called from the agent's task: keep it quick.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use actuator::exec::{Action, ExecAgent, ExecTask, LocalAgent, OutputSink, Stream};
+///
+/// #[derive(Default)]
+/// struct Keep(Mutex<Vec<u8>>);
+/// impl OutputSink for Keep {
+///     fn output(&self, stream: Stream, data: &[u8]) {
+///         if stream == Stream::Stdout {
+///             self.0.lock().unwrap().extend_from_slice(data);
+///         }
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let keep = Arc::new(Keep::default());
+/// let task = ExecTask::new("t", Action::Shell("echo one; echo two".into()));
+/// LocalAgent::new().run_streaming(task, keep.clone()).await.unwrap();
+/// assert_eq!(*keep.0.lock().unwrap(), b"one\ntwo\n");
+/// # }
+/// ```
+pub trait OutputSink: Send + Sync {
+    /// A chunk of `stream`'s output.
+    fn output(&self, stream: Stream, data: &[u8]);
+}
+
 /// Runs tasks on a host: [`LocalAgent`] here, an SSH transport later.
 ///
 /// The trait is object safe, so an orchestrator can hold `Arc<dyn ExecAgent>`
@@ -464,4 +512,31 @@ pub trait ExecAgent: Send + Sync {
     /// # }
     /// ```
     fn run(&self, task: ExecTask) -> BoxFuture<'_, Result<ExecOutput, ExecError>>;
+
+    /// Runs `task` as [`ExecAgent::run`] does, handing its output to `sink` as well.
+    ///
+    /// An agent that reads output incrementally overrides this to report each chunk as it
+    /// arrives ([`LocalAgent`] does). The default reports once the task has ended: a finished
+    /// task's standard output, then its standard error; a failed one's standard error tail (what
+    /// [`ExecError::Failed`] carries). The result is `run`'s, unchanged.
+    fn run_streaming(
+        &self,
+        task: ExecTask,
+        sink: Arc<dyn OutputSink>,
+    ) -> BoxFuture<'_, Result<ExecOutput, ExecError>> {
+        Box::pin(async move {
+            let result = self.run(task).await;
+            match &result {
+                Ok(out) => {
+                    sink.output(Stream::Stdout, out.stdout.as_bytes());
+                    sink.output(Stream::Stderr, out.stderr.as_bytes());
+                }
+                Err(ExecError::Failed { stderr_tail, .. }) => {
+                    sink.output(Stream::Stderr, stderr_tail.as_bytes());
+                }
+                Err(_) => {}
+            }
+            result
+        })
+    }
 }

@@ -25,6 +25,10 @@ pub enum VarValue {
     Ref(VarRef),
     /// A value computed for each reader (a model-level `NODE_ID = ctx.name` gives each role its key).
     Lazy(Arc<dyn Fn(&Env) -> VarValue + Send + Sync>),
+    /// A secret (a password, a token): exported to task environments and expanded into what
+    /// tasks run, but shown as `***` everywhere else — reports, plans, events, errors, logs —
+    /// and never written to the state. Taken literally (a `!{` in it is not expanded).
+    Secret(crate::secret::Secret),
 }
 
 impl fmt::Debug for VarValue {
@@ -35,6 +39,7 @@ impl fmt::Debug for VarValue {
             VarValue::Out(at, a) => write!(f, "Out({at:?}.{a})"),
             VarValue::Ref(r) => write!(f, "{r:?}"),
             VarValue::Lazy(_) => f.write_str("<computed per reader>"),
+            VarValue::Secret(s) => write!(f, "Secret({s:?})"),
         }
     }
 }
@@ -74,6 +79,11 @@ impl From<VarRef> for VarValue {
         VarValue::Ref(r)
     }
 }
+impl From<crate::secret::Secret> for VarValue {
+    fn from(s: crate::secret::Secret) -> Self {
+        VarValue::Secret(s)
+    }
+}
 impl<T: Into<VarValue>> From<Option<T>> for VarValue {
     fn from(o: Option<T>) -> Self {
         o.map_or(VarValue::None, Into::into)
@@ -110,6 +120,27 @@ impl Var {
             value: value.into(),
             in_env: true,
         }
+    }
+    /// A secret variable: exported to task environments and usable in templates, shown as `***`
+    /// everywhere else (see [`VarValue::Secret`]).
+    ///
+    /// ```
+    /// use actuator::namespace::Var;
+    /// use actuator::secret::Secret;
+    /// let v = Var::secret("DB_PASSWORD", Secret::new("hunter2"));
+    /// assert!(v.is_secret() && v.in_env);
+    /// assert!(!format!("{v:?}").contains("hunter2"));
+    /// ```
+    pub fn secret(name: &str, value: crate::secret::Secret) -> Var {
+        Var {
+            name: name.to_owned(),
+            value: VarValue::Secret(value),
+            in_env: true,
+        }
+    }
+    /// Whether the variable's value is a secret.
+    pub fn is_secret(&self) -> bool {
+        matches!(self.value, VarValue::Secret(_))
     }
     /// A variable computed for each reader (generated for non-literal `vars { }` entries).
     pub fn lazy(name: &str, f: Arc<dyn Fn(&Env) -> VarValue + Send + Sync>) -> Var {

@@ -20,7 +20,8 @@ mod vars;
 
 pub use crate::model::vars::{Var, VarRef, VarSet, VarValue, add_override, add_var, set_vars};
 pub use report::{RoleReport, VarReport};
-pub use vars::{VarError, expand_for, expand_partial, find_var, var_value, visible_vars};
+pub use vars::{MASK, VarError, expand_for, expand_partial, find_var, var_value, visible_vars};
+pub(crate) use vars::{Missing, expand_revealing, secret_values, why_missing};
 
 use crate::model::build::{Instance, Located, Members, Model, Shared, Unbound};
 use crate::model::{At, FromAt, IntoRef, Node, Ref};

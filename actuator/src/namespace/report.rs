@@ -12,7 +12,8 @@ use crate::model::build::Shared;
 pub struct VarReport {
     /// The variable's name.
     pub name: String,
-    /// Its value, expanded as far as possible (unresolved parts kept as `!{NAME}`).
+    /// Its value, expanded as far as possible (unresolved parts kept as `!{NAME}`, secrets shown
+    /// as `***`).
     pub value: String,
     /// Whether it expanded completely.
     pub resolved: bool,
@@ -22,6 +23,8 @@ pub struct VarReport {
     pub from: String,
     /// Whether it is exported to task environments.
     pub in_env: bool,
+    /// Whether its own value is a secret (its value shows as `***`).
+    pub secret: bool,
 }
 
 /// All variables of one role.
@@ -53,9 +56,10 @@ impl fmt::Display for RoleReport {
         for v in &self.vars {
             let state = if v.resolved { "ok" } else { "UNRESOLVED" };
             let env = if v.in_env { "env" } else { "   " };
+            let secret = if v.secret { " (secret)" } else { "" };
             writeln!(
                 f,
-                "  {:<20} {env} {state:<10} {:<40} from {}",
+                "  {:<20} {env} {state:<10} {:<40} from {}{secret}",
                 v.name, v.value, v.from
             )?;
         }
@@ -91,6 +95,7 @@ pub(super) fn report(w: &Shared, roles: &[At]) -> Vec<RoleReport> {
                         missing,
                         from: w.lock().describe(owner),
                         in_env: v.in_env,
+                        secret: v.is_secret(),
                         name: v.name,
                     }
                 })

@@ -108,18 +108,23 @@ fn via(chain: &[String]) -> String {
 struct ReaderScope<'a> {
     w: &'a Shared,
     reader: At,
+    /// Whether secret values are expanded (for what a task runs) or masked (for everything shown).
+    reveal: bool,
 }
 
 impl actuator_template::Scope for ReaderScope<'_> {
     fn lookup(&self, name: &str) -> actuator_template::Lookup {
         match find_var(self.w, self.reader, name) {
-            Some((v, _)) => resolve_value(self.w, self.reader, v.value),
+            Some((v, _)) => resolve_value(self.w, self.reader, v.value, self.reveal),
             None => actuator_template::Lookup::Missing,
         }
     }
 }
 
-fn resolve_value(w: &Shared, reader: At, v: VarValue) -> actuator_template::Lookup {
+/// What a secret looks like wherever it is shown.
+pub const MASK: &str = "***";
+
+fn resolve_value(w: &Shared, reader: At, v: VarValue, reveal: bool) -> actuator_template::Lookup {
     use actuator_template::Lookup;
     match v {
         VarValue::None => Lookup::Missing,
@@ -128,32 +133,121 @@ fn resolve_value(w: &Shared, reader: At, v: VarValue) -> actuator_template::Look
             Some(s) => Lookup::Literal(s.to_owned()),
             None => Lookup::Missing,
         },
-        VarValue::Ref(r) => match var_value(w, r.at(), r.name()) {
+        VarValue::Ref(r) => match expand_with(w, r.at(), &format!("!{{{}}}", r.name()), reveal) {
             Ok(s) => Lookup::Literal(s),
             Err(_) => Lookup::Missing,
         },
         VarValue::Lazy(f) => {
             let env = env_for(w, reader);
-            resolve_value(w, reader, f(&env))
+            resolve_value(w, reader, f(&env), reveal)
         }
+        VarValue::Secret(s) if reveal => Lookup::Literal(s.expose().to_owned()),
+        VarValue::Secret(_) => Lookup::Literal(MASK.to_owned()),
     }
 }
 
-/// Expands `template` from the perspective of `reader`.
-pub fn expand_for(w: &Shared, reader: At, template: &str) -> Result<String, VarError> {
-    let scope = ReaderScope { w, reader };
+fn expand_with(w: &Shared, reader: At, template: &str, reveal: bool) -> Result<String, VarError> {
+    let scope = ReaderScope { w, reader, reveal };
     actuator_template::expand(template, &scope).map_err(|e| to_error(w, reader, e))
 }
 
+/// Expands `template` from the perspective of `reader`; secret variables show as [`MASK`]
+/// (`***`): this is the value to print, log or record.
+pub fn expand_for(w: &Shared, reader: At, template: &str) -> Result<String, VarError> {
+    expand_with(w, reader, template, false)
+}
+
+/// Expands `template` from the perspective of `reader` with secret variables' real values: only
+/// for what a task runs (its environment, command, copied content), never for anything shown.
+pub(crate) fn expand_revealing(w: &Shared, reader: At, template: &str) -> Result<String, VarError> {
+    expand_with(w, reader, template, true)
+}
+
 /// The fully expanded value of variable `name` as seen from `reader`; an error names the variable and
-/// the reader when anything is missing (never a silent empty value).
+/// the reader when anything is missing (never a silent empty value). A secret shows as [`MASK`].
 pub fn var_value(w: &Shared, reader: At, name: &str) -> Result<String, VarError> {
     expand_for(w, reader, &format!("!{{{name}}}"))
 }
 
+/// Why variable `name` has no value for `reader`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Missing {
+    /// Nothing visible from the reader defines it (an `extern` variable not given).
+    Undefined,
+    /// It is defined with no value.
+    Hole,
+    /// It reads an output that is not known yet (resolved during `up`).
+    Output,
+}
+
+/// Why `name` does not resolve for `reader` (`None`: it does).
+pub(crate) fn why_missing(w: &Shared, reader: At, name: &str) -> Option<Missing> {
+    fn of(w: &Shared, reader: At, v: VarValue, depth: u32) -> Option<Missing> {
+        match v {
+            VarValue::None => Some(Missing::Hole),
+            VarValue::Out(at, attr) => w
+                .lock()
+                .output(at, attr)
+                .is_none()
+                .then_some(Missing::Output),
+            VarValue::Ref(r) => why_missing_at(w, r.at(), r.name(), depth + 1),
+            VarValue::Lazy(f) => {
+                let env = env_for(w, reader);
+                of(w, reader, f(&env), depth)
+            }
+            VarValue::Str(_) | VarValue::Secret(_) => None,
+        }
+    }
+    fn why_missing_at(w: &Shared, reader: At, name: &str, depth: u32) -> Option<Missing> {
+        // (A cycle of references is reported as a cycle by the expansion itself.)
+        if depth > 64 {
+            return None;
+        }
+        match find_var(w, reader, name) {
+            None => Some(Missing::Undefined),
+            Some((v, _)) => of(w, reader, v.value, depth),
+        }
+    }
+    why_missing_at(w, reader, name, 0)
+}
+
+/// Every secret value the model holds: the values of secret variables anywhere in it.
+pub(crate) fn secret_values(w: &Shared) -> Vec<String> {
+    let g = w.lock();
+    let mut out = Vec::new();
+    let mut take = |v: &Var| {
+        if let VarValue::Secret(s) = &v.value {
+            out.push(s.expose().to_owned());
+        }
+    };
+    for t in g.trees() {
+        for set in t.vars.values() {
+            set.vars
+                .values()
+                .chain(set.overrides.values())
+                .for_each(&mut take);
+        }
+        for (n, _) in t.leaves() {
+            if let Some(r) = t.get::<super::Role>(n) {
+                r.vars.iter().for_each(&mut take);
+            }
+        }
+    }
+    out
+}
+
 /// Expands what can be expanded now; unresolved references are kept as `!{NAME}`.
+///
+/// Secret variables show as [`MASK`].
 pub fn expand_partial(w: &Shared, reader: At, template: &str) -> actuator_template::Partial {
-    actuator_template::expand_partial(template, &ReaderScope { w, reader })
+    actuator_template::expand_partial(
+        template,
+        &ReaderScope {
+            w,
+            reader,
+            reveal: false,
+        },
+    )
 }
 
 fn to_error(w: &Shared, reader: At, e: actuator_template::ExpandError) -> VarError {

@@ -18,10 +18,10 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::plan::{Action, DEPOSED, Item};
-use super::{ActuatorOrchestration, JournalHandle, PhaseWalk, Plan, walk_phase};
+use super::{ActuatorOrchestration, JournalHandle, PhaseWalk, Plan, WalkInfo, walk_phase};
 use crate::dag::{Dag, NodeId};
 use crate::engine::{AttemptError, Work};
-use crate::events::Phase;
+use crate::events::{Outcome, Phase};
 use crate::model::build::Shared;
 use crate::provision::{Outputs, ProvisionCx, Scope, recorded_args};
 
@@ -54,6 +54,8 @@ struct ApplyWork {
     items: Vec<Item>,
     steps: Vec<Step>,
     journal: JournalHandle,
+    /// Where each step says what it did (the summary counts it).
+    info: Arc<WalkInfo>,
 }
 
 impl ApplyWork {
@@ -84,6 +86,19 @@ impl Work for ApplyWork {
         let it = self.items[step.item].clone();
         let journal = self.journal.clone();
         let key = it.key.clone();
+        let info = self.info.clone();
+        // What the step did when it succeeds (a delete finding nothing to do says so itself).
+        let outcome = match (step.op, it.action) {
+            (Op::Create, Action::Replace) | (Op::CreateReplacement, _) => Outcome::Replaced,
+            (Op::Create, _) => Outcome::Created,
+            (Op::Update, _) => Outcome::Updated,
+            (Op::Delete, Action::Replace) | (Op::DeleteDeposed, _) => Outcome::ReplacedOld,
+            // Something set aside by an earlier, interrupted replacement.
+            (Op::Delete, _) if it.key.ends_with(DEPOSED) => Outcome::ReplacedOld,
+            (Op::Delete, _) => Outcome::Destroyed,
+            (Op::Keep, _) => Outcome::Nothing,
+        };
+        info.set_outcome(node, outcome);
         match step.op {
             Op::Keep => async { Ok(()) }.boxed(),
             Op::Create | Op::CreateReplacement => {
@@ -145,6 +160,7 @@ impl Work for ApplyWork {
                     // be gone already (a finished delete) or renamed (a replacement set aside).
                     let exists = journal.lock().state().get(&key).is_some();
                     if !exists {
+                        info.set_outcome(node, Outcome::Nothing);
                         return Ok(());
                     }
                     let k = key.clone();
@@ -298,6 +314,7 @@ pub(super) async fn run(
             return false;
         }
     };
+    let info = Arc::new(WalkInfo::default());
     let work = Arc::new(ApplyWork {
         world: o.world.clone(),
         scope,
@@ -305,6 +322,7 @@ pub(super) async fn run(
         items: plan.items.clone(),
         steps,
         journal: journal.clone(),
+        info: info.clone(),
     });
     let phase = if plan.items.iter().all(|i| i.action == Action::Destroy) && !plan.items.is_empty()
     {
@@ -322,6 +340,8 @@ pub(super) async fn run(
             limits,
             done,
             quiet,
+            info,
+            outcome: Outcome::Nothing,
         },
     )
     .await

@@ -9,17 +9,22 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::json;
 
-use super::plan::{PlanOptions, Renewed, TASK_PREFIX, TaskAction, TaskChange};
+use super::plan::{PlanError, PlanOptions, Renewed, TASK_PREFIX, TaskAction, TaskChange};
+use super::run::{RunEvents, RunLog, TaskOutput};
 use super::{
-    ActuatorOrchestration, Failure, FailureKind, JournalHandle, PhaseWalk, Plan, walk_phase,
+    ActuatorOrchestration, Failure, FailureKind, JournalHandle, PhaseWalk, Plan, WalkInfo,
+    walk_phase,
 };
 use crate::config::{CommandLine, NodeRole, Task, TaskGraph, TaskKind};
 use crate::engine::{AttemptError, Limit, NodeId, Work};
-use crate::events::Phase;
+use crate::events::{Event, EventHandler, Outcome, Phase};
 use crate::exec::{Action, CopySpec, ExecAgent, ExecTask, LocalAgent};
 use crate::model::At;
 use crate::model::build::Shared;
-use crate::namespace::{HostRef, Role, expand_for, visible_vars};
+use crate::namespace::{
+    HostRef, Missing, Role, VarError, expand_for, expand_partial, expand_revealing, visible_vars,
+    why_missing,
+};
 use crate::state::Status as EntryStatus;
 
 /// A task ready to run: everything resolved.
@@ -38,6 +43,13 @@ struct ConfigWork {
     agent: Arc<dyn ExecAgent>,
     local: Arc<dyn ExecAgent>,
     journal: JournalHandle,
+    /// The run's events (task output lines, a task's own retries), secrets masked.
+    events: Arc<RunEvents>,
+    /// The run's task output log (a state on disk).
+    log: Option<Arc<RunLog>>,
+    /// Task names for events.
+    names: Arc<Vec<String>>,
+    info: Arc<WalkInfo>,
 }
 
 impl Work for ConfigWork {
@@ -54,6 +66,8 @@ impl Work for ConfigWork {
         let (key, attempts, interval, journal) =
             (t.key.clone(), t.attempts, t.interval, self.journal.clone());
         let print = self.prints[node.index()].clone();
+        let (events, log, info) = (self.events.clone(), self.log.clone(), self.info.clone());
+        let name = self.names[node.index()].clone();
         async move {
             let k = key.clone();
             journal
@@ -65,22 +79,58 @@ impl Work for ConfigWork {
                 if attempt > 1 {
                     tokio::time::sleep(interval).await;
                 }
-                match agent.run(exec.clone()).await {
+                let output = Arc::new(TaskOutput::new(
+                    &name,
+                    &exec.host,
+                    events.clone(),
+                    log.clone(),
+                ));
+                output.note(&format!("── attempt {attempt} of {attempts}"));
+                let result = agent.run_streaming(exec.clone(), output.clone()).await;
+                let tail = output.finish();
+                match result {
                     Ok(out) => {
+                        let skipped = out.skipped.as_deref().map(|s| events.redact(s));
+                        output.note(&match &skipped {
+                            Some(why) => format!("── skipped: {why}"),
+                            None => "── done".to_owned(),
+                        });
+                        info.set_outcome(
+                            node,
+                            if skipped.is_some() {
+                                Outcome::SkippedByCheck
+                            } else {
+                                Outcome::Ran
+                            },
+                        );
                         let data = json!({
                             "status": out.status,
-                            "skipped": out.skipped,
+                            "skipped": skipped,
                             "inputs": print,
                         });
                         return journal.record(move |j| j.done(&key, data)).await;
                     }
-                    Err(e) => last = Some(e),
+                    Err(e) => {
+                        let msg = events.redact(&e.to_string());
+                        output.note(&format!("── failed: {msg}"));
+                        if attempt < attempts {
+                            events.event(&Event::TaskRetry {
+                                phase: Phase::Configure,
+                                task: name.clone(),
+                                attempt,
+                                error: msg.clone(),
+                                delay_ms: interval.as_millis() as u64,
+                            });
+                        }
+                        last = Some((msg, tail));
+                    }
                 }
             }
-            let e = last.expect("at least one attempt");
-            let msg = e.to_string();
-            let _ = journal.record(move |j| j.failed(&key, &msg)).await;
-            Err(AttemptError::fatal(e.to_string()))
+            let (msg, tail) = last.expect("at least one attempt");
+            info.set_tail(node, tail);
+            let m = msg.clone();
+            let _ = journal.record(move |j| j.failed(&key, &m)).await;
+            Err(AttemptError::fatal(msg))
         }
         .boxed()
     }
@@ -93,36 +143,110 @@ impl Work for ConfigWork {
     }
 }
 
+/// Why a task cannot be resolved (yet).
+pub(super) struct Unresolvable {
+    pub message: String,
+    /// Only because an output is not known yet: provisioning may resolve it.
+    pub waiting: bool,
+}
+
+impl Unresolvable {
+    fn model(message: String) -> Self {
+        Unresolvable {
+            message,
+            waiting: false,
+        }
+    }
+
+    /// The error of expanding `template` for `reader`, classified. It waits for provisioning
+    /// only if every variable missing from the template reads an output not known yet; else it
+    /// names the first that nothing will give a value — a variable nothing defines is an input to
+    /// supply, and the message says how.
+    fn var(w: &Shared, reader: At, task: &str, template: &str, e: VarError) -> Self {
+        if let VarError::Cycle { .. } = e {
+            return Unresolvable::model(format!("task `{task}`: {e}"));
+        }
+        for name in expand_partial(w, reader, template).missing {
+            let why = why_missing(w, reader, &name);
+            if matches!(why, None | Some(Missing::Output)) {
+                continue;
+            }
+            let e = match e {
+                VarError::Unresolved { name: ref n, .. } if *n == name => e,
+                _ => VarError::Unresolved {
+                    name: name.clone(),
+                    reader: w.lock().describe(reader),
+                    chain: Vec::new(),
+                },
+            };
+            let hint = if why == Some(Missing::Undefined) {
+                format!(
+                    "; nothing defines it: give it as an input (`--var {name}=…`, a \
+                     `--var-file`, `ACTUATOR_VAR_{name}` or `ActuatorOrchestration::var`)"
+                )
+            } else {
+                String::new()
+            };
+            return Unresolvable::model(format!("task `{task}`: {e}{hint}"));
+        }
+        Unresolvable {
+            message: format!("task `{task}`: {e}"),
+            waiting: true,
+        }
+    }
+}
+
 /// The address of the role at `role`: its host name (expanded for the role) or its infra
 /// component's `ip` output.
-fn host_of(w: &Shared, role: At) -> Result<String, String> {
+fn host_of(w: &Shared, role: At, task: &str) -> Result<String, Unresolvable> {
     let (host, who) = {
         let g = w.lock();
         let r = g.tree(role.model).get::<Role>(role.node).cloned();
         (r.and_then(|r| r.host), g.describe(role))
     };
     match host {
-        None => Err(format!("role {who} has no host_ref")),
-        Some(HostRef::Name(n)) => expand_for(w, role, &n).map_err(|e| e.to_string()),
+        None => Err(Unresolvable::model(format!(
+            "task `{task}`: role {who} has no host_ref"
+        ))),
+        Some(HostRef::Name(n)) => {
+            expand_for(w, role, &n).map_err(|e| Unresolvable::var(w, role, task, &n, e))
+        }
         Some(HostRef::Infra(at)) => {
             let g = w.lock();
-            g.output(at, "ip").map(str::to_owned).ok_or_else(|| {
-                format!(
-                    "role {who}'s host {} has no address yet (was it provisioned?)",
-                    g.describe(at)
-                )
-            })
+            g.output(at, "ip")
+                .map(str::to_owned)
+                .ok_or_else(|| Unresolvable {
+                    message: format!(
+                        "task `{task}`: role {who}'s host {} has no address yet (was it provisioned?)",
+                        g.describe(at)
+                    ),
+                    waiting: true,
+                })
         }
     }
 }
 
-fn resolve(w: &Shared, name: &str, task: &Task) -> Result<ExecTask, String> {
+fn resolve(w: &Shared, name: &str, task: &Task) -> Result<ExecTask, Unresolvable> {
     let role = task.role.ok_or_else(|| {
-        format!("task `{name}` has no role: give it `.role(ns.…)` or run it inside a MultiTask / ConfigClassTask that has one")
+        Unresolvable::model(format!("task `{name}` has no role: give it `.role(ns.…)` or run it inside a MultiTask / ConfigClassTask that has one"))
     })?;
-    let x = |s: &str| expand_for(w, role, s).map_err(|e| format!("task `{name}`: {e}"));
-    let host =
-        host_of(w, task.run_from.unwrap_or(role)).map_err(|e| format!("task `{name}`: {e}"))?;
+    // What waits for provisioning is noted and resolution goes on, so that a problem
+    // provisioning cannot solve (an input not given) is found before anything runs.
+    let waiting: std::cell::RefCell<Option<Unresolvable>> = Default::default();
+    let wait = |u: Unresolvable| -> Result<String, Unresolvable> {
+        if u.waiting {
+            waiting.borrow_mut().get_or_insert(u);
+            Ok(String::new())
+        } else {
+            Err(u)
+        }
+    };
+    // What the task runs gets secret values; every message about it masks them.
+    let x = |s: &str| match expand_revealing(w, role, s) {
+        Ok(v) => Ok(v),
+        Err(e) => wait(Unresolvable::var(w, role, name, s, e)),
+    };
+    let host = host_of(w, task.run_from.unwrap_or(role), name).or_else(wait)?;
     let mut env = Vec::new();
     for (v, _) in visible_vars(w, role) {
         if v.in_env {
@@ -134,9 +258,11 @@ fn resolve(w: &Shared, name: &str, task: &Task) -> Result<ExecTask, String> {
         TaskKind::Ping => Action::Ping,
         // Split first, then expand each word: a value is always (part of) exactly one argument.
         TaskKind::Command(c) | TaskKind::LocalCommand(c) => {
-            let words = c.words().map_err(|e| match c {
-                CommandLine::Line(line) => format!("task `{name}`: bad command `{line}`: {e}"),
-                CommandLine::Argv(_) => format!("task `{name}`: bad command: {e}"),
+            let words = c.words().map_err(|e| {
+                Unresolvable::model(match c {
+                    CommandLine::Line(line) => format!("task `{name}`: bad command `{line}`: {e}"),
+                    CommandLine::Argv(_) => format!("task `{name}`: bad command: {e}"),
+                })
             })?;
             Action::Command(words.iter().map(|w| x(w)).collect::<Result<_, _>>()?)
         }
@@ -148,7 +274,10 @@ fn resolve(w: &Shared, name: &str, task: &Task) -> Result<ExecTask, String> {
         } => {
             let content = if *template {
                 let text = std::fs::read_to_string(path).map_err(|e| {
-                    format!("task `{name}`: cannot read script {}: {e}", path.display())
+                    Unresolvable::model(format!(
+                        "task `{name}`: cannot read script {}: {e}",
+                        path.display()
+                    ))
                 })?;
                 Some(x(&text)?)
             } else {
@@ -168,8 +297,9 @@ fn resolve(w: &Shared, name: &str, task: &Task) -> Result<ExecTask, String> {
         } => {
             let expander: Option<crate::exec::Template> = template.then(|| {
                 let w = w.clone();
-                // The agent's `ExecError::Template` names the task and the file.
-                Arc::new(move |s: &str| expand_for(&w, role, s).map_err(|e| e.to_string()))
+                // The agent's `ExecError::Template` names the task and the file (and the
+                // variable, never a value).
+                Arc::new(move |s: &str| expand_revealing(&w, role, s).map_err(|e| e.to_string()))
                     as crate::exec::Template
             });
             Action::Copy(CopySpec {
@@ -183,7 +313,7 @@ fn resolve(w: &Shared, name: &str, task: &Task) -> Result<ExecTask, String> {
             })
         }
     };
-    Ok(ExecTask {
+    let exec = ExecTask {
         name: name.to_owned(),
         host,
         action,
@@ -195,7 +325,12 @@ fn resolve(w: &Shared, name: &str, task: &Task) -> Result<ExecTask, String> {
         user: task.remote_user.as_deref().map(x).transpose()?,
         password: task.remote_pass.clone(),
         key_file: task.private_key_file.clone(),
-    })
+    };
+    let waited = waiting.borrow_mut().take();
+    match waited {
+        Some(u) => Err(u),
+        None => Ok(exec),
+    }
 }
 
 /// Every task of the graph resolved (role, host, variables, arguments) for its key in the state;
@@ -207,6 +342,9 @@ struct Resolved {
     /// The infra resource each task's host is (`None`: a named host or none).
     hosts: Vec<Option<String>>,
     errors: Vec<Failure>,
+    /// Of `errors`, those provisioning cannot resolve (an input not given, a role without a
+    /// host): a plan that has them cannot be applied.
+    model_errors: Vec<PlanError>,
 }
 
 fn resolve_all(w: &Shared, graph: &TaskGraph) -> Resolved {
@@ -215,6 +353,7 @@ fn resolve_all(w: &Shared, graph: &TaskGraph) -> Resolved {
         prints: Vec::new(),
         hosts: Vec::new(),
         errors: Vec::new(),
+        model_errors: Vec::new(),
     };
     for n in &graph.nodes {
         let key = format!("{TASK_PREFIX}{}/{}", n.path, n.name);
@@ -227,12 +366,21 @@ fn resolve_all(w: &Shared, graph: &TaskGraph) -> Resolved {
             host = host_resource(w, t);
             match resolve(w, &n.name, t) {
                 Ok(e) => (exec, attempts, interval) = (Some(e), t.repeat_count, t.repeat_interval),
-                Err(e) => r.errors.push(Failure {
-                    kind: FailureKind::Model,
-                    phase: Phase::Configure,
-                    task: n.name.clone(),
-                    error: e,
-                }),
+                Err(e) => {
+                    if !e.waiting {
+                        r.model_errors.push(PlanError {
+                            key: n.name.clone(),
+                            error: e.message.clone(),
+                        });
+                    }
+                    r.errors.push(Failure {
+                        kind: FailureKind::Model,
+                        phase: Phase::Configure,
+                        task: n.name.clone(),
+                        error: e.message,
+                        output: Vec::new(),
+                    })
+                }
             }
         }
         r.prints.push(exec.as_ref().map(ExecTask::fingerprint));
@@ -341,7 +489,9 @@ impl ActuatorOrchestration {
         let order = graph
             .topo_order()
             .map_err(|c| format!("dependency cycle among tasks: {}", c.join(", ")))?;
-        let resolved = resolve_all(w, &graph);
+        let mut resolved = resolve_all(w, &graph);
+        // What provisioning cannot fix stops the plan before anything runs.
+        plan.errors.append(&mut resolved.model_errors);
         let changes = decide(&graph, &resolved, state, &plan.renewed(), opts);
         plan.tasks = order
             .into_iter()
@@ -367,6 +517,7 @@ pub(super) async fn run(
             phase: Phase::Configure,
             task: cycle.join(", "),
             error: "dependency cycle among these tasks".into(),
+            output: Vec::new(),
         });
         return false;
     }
@@ -384,7 +535,27 @@ pub(super) async fn run(
         .map(|(i, _)| NodeId(i as u32))
         .collect();
     let Resolved { tasks, prints, .. } = resolved;
+    let events = o.events();
+    for t in tasks.iter().filter_map(|t| t.exec.as_ref()) {
+        if let Some(p) = &t.password {
+            events.redactor.add(p.expose());
+        }
+    }
+    let names: Arc<Vec<String>> = Arc::new(graph.nodes.iter().map(|n| n.name.clone()).collect());
+    for (i, d) in decisions.iter().enumerate() {
+        if d.action == TaskAction::Skip && tasks[i].exec.is_some() {
+            events.event(&Event::TaskUnchanged {
+                task: names[i].clone(),
+            });
+        }
+    }
     let quiet: Vec<bool> = tasks.iter().map(|t| t.exec.is_none()).collect();
+    let info = Arc::new(WalkInfo::with_hosts(
+        tasks
+            .iter()
+            .map(|t| t.exec.as_ref().map(|e| e.host.clone()))
+            .collect(),
+    ));
     let limits: HashMap<String, Limit> = tasks
         .iter()
         .filter_map(|t| t.exec.as_ref().filter(|_| !t.local))
@@ -395,24 +566,29 @@ pub(super) async fn run(
             )
         })
         .collect();
-    let names: Vec<String> = graph.nodes.iter().map(|n| n.name.clone()).collect();
     let work = Arc::new(ConfigWork {
         tasks,
         prints,
         agent: o.agent.clone(),
         local: Arc::new(LocalAgent::default()),
         journal: journal.clone(),
+        events,
+        log: o.run_log.clone(),
+        names: names.clone(),
+        info: info.clone(),
     });
     walk_phase(
         o,
         PhaseWalk {
             phase: Phase::Configure,
             dag: graph.dag(),
-            names: Arc::new(names),
+            names,
             work,
             limits,
             done,
             quiet,
+            info,
+            outcome: Outcome::Ran,
         },
     )
     .await

@@ -33,61 +33,46 @@
 
 mod apply;
 mod config_phase;
+pub mod inputs;
 mod journal;
+mod outputs;
 mod plan;
 mod refresh;
+mod run;
 mod state_ops;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigModel, TaskGraph};
 use crate::engine::{AttemptError, Limit, NodeId, Observer, RetryPolicy};
-use crate::events::{Event, EventHandler, Phase, Status, TracingHandler};
+use crate::events::{
+    Event, EventHandler, Outcome, Phase, RunCommand, RunSummary, Status, TracingHandler,
+};
 use crate::exec::{ExecAgent, LocalAgent};
 use crate::model::build::Shared;
-use crate::model::{Instance, Model};
-use crate::namespace::{NamespaceModel, RoleReport};
+use crate::model::{At, Instance, Model};
+use crate::namespace::{NamespaceModel, RoleReport, Var};
 use crate::provision::{self, ProvisionerProxy, Scope, StaticProxy};
+use crate::secret::Redactor;
 use crate::state::{FileStore, Journal, MemoryStore, StateStore};
 
+pub use crate::events::{Failure, FailureKind};
+pub use outputs::{OutputSource, OutputValue, RoleOutput, SystemOutputs};
 pub use plan::{
     Action, ArgChange, GraphFormat, PLAN_SCHEMA, Plan, PlanError, PlanOptions, ResourceChange,
     Summary, TaskAction, TaskChange, Unresolved,
 };
+pub use run::{KEEP_RUN_LOGS, MAX_RUN_LOG, MAX_TASK_LOG, TAIL_LINES};
 
 use journal::JournalHandle;
+use run::{RunEvents, RunLog, WalkInfo};
 type GraphFn = Arc<dyn Fn() -> TaskGraph + Send + Sync>;
 type ReportFn = Arc<dyn Fn() -> Vec<RoleReport> + Send + Sync>;
-
-/// What kind of thing went wrong.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailureKind {
-    /// A resource or task was tried and failed.
-    Run,
-    /// The model cannot run as given (no proxy for a resource, an unresolved variable, a cycle, a
-    /// proxy the state needs but the run lacks); found before anything was tried.
-    Model,
-    /// The state cannot be read or is locked by another process.
-    State,
-}
-
-/// A failure of one resource or task, as reported at the end of a run.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Failure {
-    /// Which phase.
-    pub phase: Phase,
-    /// What kind of failure.
-    pub kind: FailureKind,
-    /// The resource's model path or the task's name.
-    pub task: String,
-    /// What went wrong.
-    pub error: String,
-}
 
 enum StateChoice {
     Default,
@@ -136,6 +121,20 @@ pub struct ActuatorOrchestration {
     status: Status,
     failures: Vec<Failure>,
     cancel: CancellationToken,
+    /// The current (or last) run's events: id, stamping, counting, masking.
+    run: Option<Arc<RunEvents>>,
+    run_log: Option<Arc<RunLog>>,
+    command: RunCommand,
+    started: Option<Instant>,
+    summary: RunSummary,
+    /// The state's directory (a file state): the task output logs live under it.
+    state_path: Option<PathBuf>,
+    /// The namespace's root, where inputs go.
+    ns_root: Option<At>,
+    /// Inputs given before the namespace.
+    pending_inputs: Vec<Var>,
+    /// Outputs the model marks, by name.
+    declared_outputs: Vec<(String, OutputSource)>,
 }
 
 impl ActuatorOrchestration {
@@ -157,6 +156,15 @@ impl ActuatorOrchestration {
             status: Status::NotStarted,
             failures: Vec::new(),
             cancel: CancellationToken::new(),
+            run: None,
+            run_log: None,
+            command: RunCommand::None,
+            started: None,
+            summary: RunSummary::default(),
+            state_path: None,
+            ns_root: None,
+            pending_inputs: Vec::new(),
+            declared_outputs: Vec::new(),
         }
     }
 
@@ -179,6 +187,10 @@ impl ActuatorOrchestration {
     /// The namespace model (its roles' hosts and variables).
     pub fn namespace<N: NamespaceModel>(mut self, ns: &Instance<N>) -> Self {
         self.attach(ns.world());
+        self.ns_root = Some(At::root(ns.id()));
+        for v in std::mem::take(&mut self.pending_inputs) {
+            self.set_input(v);
+        }
         let ns = ns.clone();
         self.report = Some(Arc::new(move || ns.report()));
         self
@@ -241,7 +253,7 @@ impl ActuatorOrchestration {
         self
     }
 
-    /// Sets the global concurrency limit.
+    /// Sets the global concurrency limit (0 counts as 1; the CLI refuses 0).
     pub fn max_concurrency(mut self, n: usize) -> Self {
         self.options.max_concurrency = n.max(1);
         self
@@ -255,6 +267,55 @@ impl ActuatorOrchestration {
     /// The failures of the last run, all of them.
     pub fn failures(&self) -> &[Failure] {
         &self.failures
+    }
+
+    /// What the last `up` / `apply` / `down` / `refresh` did, counted from its events (the same
+    /// counts its last event, [`Event::Summary`], carries); before any run, all zero with status
+    /// `not_started`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use actuator::prelude::*;
+    /// use actuator::orchestrate::ActuatorOrchestration;
+    /// use actuator::provision::SimProxy;
+    /// use actuator::infra::test::{Network, Server};
+    ///
+    /// #[derive(InfraModel)]
+    /// struct Small {
+    ///     #[component(Network::new("net"))]
+    ///     net: Network,
+    ///     #[component(Server::new("web", "debian-12").nics([ctx.model.net]))]
+    ///     web: Server,
+    /// }
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let infra = Small::instance("small");
+    /// let mut orch = ActuatorOrchestration::new("doc-summary")
+    ///     .infra(&infra)
+    ///     .proxy(Arc::new(SimProxy::default()))
+    ///     .memory_state();
+    /// assert!(orch.initiate_system().await);
+    /// let s = orch.summary();
+    /// assert_eq!((s.created, s.destroyed, s.failed), (2, 0, 0));
+    /// assert!(orch.teardown_system().await);
+    /// assert_eq!(orch.summary().destroyed, 2);
+    /// # });
+    /// ```
+    pub fn summary(&self) -> RunSummary {
+        self.summary.clone()
+    }
+
+    /// The id of the current (or last) run: the `run` of its events and the name of its task
+    /// output log.
+    pub fn run_id(&self) -> Option<&str> {
+        self.run.as_ref().map(|r| r.id.as_str())
+    }
+
+    /// The task output log of the current (or last) run, once something was written to it
+    /// (`<state>/runs/<run id>.log`, mode 0600; the last [`KEEP_RUN_LOGS`] runs are kept). A
+    /// state kept in memory has none.
+    pub fn run_log(&self) -> Option<PathBuf> {
+        self.run_log.as_ref().and_then(|l| l.written())
     }
 
     /// The system name.
@@ -275,28 +336,65 @@ impl ActuatorOrchestration {
         Ok(g.state().clone())
     }
 
-    /// Starts a run: no failures yet, a fresh token if the last run was cancelled, the starting
-    /// event, and the journal (a state that cannot be opened is the run's one failure).
-    fn start(&mut self, phase: Phase) -> Result<JournalHandle, ()> {
+    /// Starts a run: a new run id, no failures yet, a fresh token if the last run was cancelled,
+    /// the secrets to mask, the starting event, and the journal (a state that cannot be opened
+    /// is the run's one failure).
+    fn start(&mut self, phase: Phase, command: RunCommand) -> Result<JournalHandle, ()> {
         self.failures.clear();
         if self.cancel.is_cancelled() {
             self.cancel = CancellationToken::new();
         }
+        self.command = command;
+        self.started = Some(Instant::now());
+        self.run = Some(Arc::new(RunEvents::new(
+            self.handler.clone(),
+            self.secrets(),
+        )));
+        self.run_log = None;
         self.emit(Event::OrchestrationStarting {
             system: self.system.clone(),
+            workspace: self.workspace.clone(),
+            command,
         });
-        self.journal().map_err(|error| {
+        let journal = self.journal().map_err(|error| {
             self.failures.push(Failure {
                 kind: FailureKind::State,
                 phase,
                 task: "state".into(),
                 error,
+                output: Vec::new(),
             })
-        })
+        })?;
+        if let (Some(dir), Some(run)) = (&self.state_path, &self.run) {
+            self.run_log = Some(Arc::new(RunLog::new(dir, &run.id)));
+        }
+        Ok(journal)
     }
 
-    fn emit(&self, e: Event) {
-        self.handler.event(&e);
+    /// Every secret value the model holds, to be masked in what the run shows.
+    fn secrets(&self) -> Arc<Redactor> {
+        let r = Redactor::default();
+        if let Some(w) = &self.world {
+            for v in crate::namespace::secret_values(w) {
+                r.add(&v);
+            }
+        }
+        Arc::new(r)
+    }
+
+    /// The run's event sink (outside a run — a plan's refresh — a run of its own).
+    fn events(&mut self) -> Arc<RunEvents> {
+        if self.run.is_none() {
+            self.run = Some(Arc::new(RunEvents::new(
+                self.handler.clone(),
+                self.secrets(),
+            )));
+        }
+        self.run.clone().expect("set above")
+    }
+
+    fn emit(&mut self, e: Event) {
+        self.events().event(&e);
     }
 
     fn journal(&mut self) -> Result<JournalHandle, String> {
@@ -304,11 +402,17 @@ impl ActuatorOrchestration {
             return Ok(j.clone());
         }
         let store: Box<dyn StateStore + Send> = match &self.state {
-            StateChoice::Default => Box::new(
-                FileStore::for_workspace(&self.system, &self.workspace)
-                    .map_err(|e| e.to_string())?,
-            ),
-            StateChoice::Dir(d) => Box::new(FileStore::open(d.clone()).map_err(|e| e.to_string())?),
+            StateChoice::Default => {
+                let f = FileStore::for_workspace(&self.system, &self.workspace)
+                    .map_err(|e| e.to_string())?;
+                self.state_path = Some(f.dir().to_path_buf());
+                Box::new(f)
+            }
+            StateChoice::Dir(d) => {
+                let f = FileStore::open(d.clone()).map_err(|e| e.to_string())?;
+                self.state_path = Some(f.dir().to_path_buf());
+                Box::new(f)
+            }
             StateChoice::Memory => Box::new(MemoryStore::new()),
         };
         let journal = Journal::open(store).map_err(|e| e.to_string())?;
@@ -374,6 +478,7 @@ impl ActuatorOrchestration {
             phase,
             task: "state".into(),
             error,
+            output: Vec::new(),
         });
     }
 
@@ -442,21 +547,41 @@ impl ActuatorOrchestration {
         p
     }
 
+    /// Ends a run: its status recorded, every failure logged (secrets masked), the outputs of an
+    /// `up`, the finishing event, and the summary as the last event.
     fn finish(&mut self, status: Status) -> bool {
         self.status = status;
         let success = matches!(status, Status::Complete | Status::DeprovComplete);
-        for f in &self.failures {
+        let events = self.events();
+        for f in &mut self.failures {
+            f.error = events.redact(&f.error);
+            for l in &mut f.output {
+                l.line = events.redact(&l.line);
+            }
             tracing::error!(phase = ?f.phase, task = %f.task, error = %f.error, "failed");
         }
         if let Some(j) = &self.journal {
             let mut g = j.lock();
             let _ = g.set_meta("status", Some(&format!("{status:?}")));
         }
+        if matches!(self.command, RunCommand::Up | RunCommand::Apply) && self.world.is_some() {
+            let outputs = self.collect_outputs();
+            self.emit(Event::Outputs(outputs));
+        }
         self.emit(Event::OrchestrationFinished {
             system: self.system.clone(),
             status,
             success,
         });
+        let mut summary = events.tally();
+        summary.command = self.command;
+        summary.status = status;
+        summary.success = success;
+        summary.elapsed_ms = self.started.map_or(0, |t| t.elapsed().as_millis() as u64);
+        summary.failures = self.failures.clone();
+        summary.log = self.run_log();
+        self.summary = summary.clone();
+        self.emit(Event::Summary(summary));
         success
     }
 
@@ -503,7 +628,7 @@ impl ActuatorOrchestration {
     /// Reads every resource the state records from its cloud and records what changed: outputs
     /// that moved, resources that are gone (forgotten, so the next `up` creates them again).
     pub async fn refresh(&mut self) -> bool {
-        let journal = match self.start(Phase::Refresh) {
+        let journal = match self.start(Phase::Refresh, RunCommand::Refresh) {
             Ok(j) => j,
             Err(()) => return self.finish(Status::AbortProvision),
         };
@@ -534,7 +659,7 @@ impl ActuatorOrchestration {
 
     /// Plans with `opts` and applies the plan (`up`).
     pub async fn up(&mut self, opts: &PlanOptions) -> bool {
-        let Ok(journal) = self.start(Phase::Provision) else {
+        let Ok(journal) = self.start(Phase::Provision, RunCommand::Up) else {
             return self.finish(Status::AbortProvision);
         };
         let plan = match self.plan_with(opts).await {
@@ -545,6 +670,7 @@ impl ActuatorOrchestration {
                     phase: Phase::Provision,
                     task: "plan".into(),
                     error: e,
+                    output: Vec::new(),
                 });
                 return self.finish(Status::AbortProvision);
             }
@@ -555,7 +681,7 @@ impl ActuatorOrchestration {
     /// Applies `plan` (made by [`Self::plan_with`] for this state; refused if the state has moved
     /// since, so a saved plan is applied exactly or not at all).
     pub async fn apply(&mut self, plan: &Plan, opts: &PlanOptions) -> bool {
-        let Ok(journal) = self.start(Phase::Provision) else {
+        let Ok(journal) = self.start(Phase::Provision, RunCommand::Apply) else {
             return self.finish(Status::AbortProvision);
         };
         self.apply_started(plan, opts, journal).await
@@ -574,6 +700,7 @@ impl ActuatorOrchestration {
                     phase: Phase::Provision,
                     task: e.key.clone(),
                     error: e.error.clone(),
+                    output: Vec::new(),
                 });
             }
             tracing::debug!(first = %e.error, "the plan has errors; nothing was applied");
@@ -598,6 +725,7 @@ impl ActuatorOrchestration {
             self.fail_state(Phase::Provision, e);
             return self.finish(Status::AbortProvision);
         }
+        self.emit(Event::PlanSummary(plan.summary));
         if opts.destroy {
             self.status = Status::PerformingDeprov;
             self.emit(Event::TeardownStarting);
@@ -653,7 +781,7 @@ impl ActuatorOrchestration {
             refresh: false,
             ..opts.clone()
         };
-        let Ok(journal) = self.start(Phase::Teardown) else {
+        let Ok(journal) = self.start(Phase::Teardown, RunCommand::Down) else {
             return self.finish(Status::AbortDeprov);
         };
         let plan = match self.plan_with(&opts).await {
@@ -703,27 +831,38 @@ struct Names {
     names: Arc<Vec<String>>,
     /// Structural nodes (joins, heads): no events, they do nothing.
     quiet: Vec<bool>,
-    handler: Arc<dyn EventHandler>,
+    info: Arc<WalkInfo>,
+    /// What a finished node did when its work does not say.
+    outcome: Outcome,
+    handler: Arc<RunEvents>,
+}
+
+impl Names {
+    fn quiet(&self, node: NodeId) -> bool {
+        self.quiet.get(node.index()).copied().unwrap_or(false)
+    }
 }
 
 impl Observer for Names {
     fn starting(&self, node: NodeId, attempt: u32) {
-        if self.quiet.get(node.index()).copied().unwrap_or(false) {
+        if self.quiet(node) {
             return;
         }
         self.handler.event(&Event::TaskStarting {
             phase: self.phase,
             task: self.names[node.index()].clone(),
             attempt,
+            host: self.info.host(node),
         });
     }
     fn finished(&self, node: NodeId) {
-        if self.quiet.get(node.index()).copied().unwrap_or(false) {
+        if self.quiet(node) {
             return;
         }
         self.handler.event(&Event::TaskFinished {
             phase: self.phase,
             task: self.names[node.index()].clone(),
+            outcome: self.info.outcome(node).unwrap_or(self.outcome),
         });
     }
     fn retrying(&self, node: NodeId, attempt: u32, err: &AttemptError, delay: Duration) {
@@ -740,10 +879,11 @@ impl Observer for Names {
             phase: self.phase,
             task: self.names[node.index()].clone(),
             error: err.message.clone(),
+            output: self.info.tail(node),
         });
     }
     fn skipped(&self, node: NodeId, because: NodeId) {
-        if self.quiet.get(node.index()).copied().unwrap_or(false) {
+        if self.quiet(node) {
             return;
         }
         self.handler.event(&Event::TaskSkipped {
@@ -766,6 +906,10 @@ struct PhaseWalk {
     done: std::collections::HashSet<NodeId>,
     /// Structural nodes, which get no events (empty: none).
     quiet: Vec<bool>,
+    /// What the work reports per node (outcomes, hosts, output tails).
+    info: Arc<WalkInfo>,
+    /// The outcome of a finished node whose work sets none.
+    outcome: Outcome,
 }
 
 /// Runs a walk and converts its report into failures and events.
@@ -778,6 +922,8 @@ async fn walk_phase(o: &mut ActuatorOrchestration, w: PhaseWalk) -> bool {
         limits,
         done,
         quiet,
+        info,
+        outcome,
     } = w;
     let opts = crate::engine::WalkOptions {
         max_concurrency: o.options.max_concurrency,
@@ -793,11 +939,14 @@ async fn walk_phase(o: &mut ActuatorOrchestration, w: PhaseWalk) -> bool {
             })
             .count(),
     });
+    let events = o.events();
     let obs = Names {
         phase,
         names: names.clone(),
         quiet,
-        handler: o.handler.clone(),
+        info: info.clone(),
+        outcome,
+        handler: events.clone(),
     };
     // The walk runs as its own task: completions then wake it on the worker that ran the node
     // instead of crossing to the thread blocked in `block_on` (5x faster on long chains).
@@ -820,7 +969,8 @@ async fn walk_phase(o: &mut ActuatorOrchestration, w: PhaseWalk) -> bool {
                     kind: FailureKind::Run,
                     phase,
                     task: names[n.index()].clone(),
-                    error: e.message.clone(),
+                    error: events.redact(&e.message),
+                    output: info.tail(*n),
                 });
             }
             r.failed.is_empty() && !r.cancelled
@@ -831,6 +981,7 @@ async fn walk_phase(o: &mut ActuatorOrchestration, w: PhaseWalk) -> bool {
                 phase,
                 task: "engine".into(),
                 error: e.to_string(),
+                output: Vec::new(),
             });
             false
         }
@@ -840,6 +991,7 @@ async fn walk_phase(o: &mut ActuatorOrchestration, w: PhaseWalk) -> bool {
                 phase,
                 task: "engine".into(),
                 error: e,
+                output: Vec::new(),
             });
             false
         }

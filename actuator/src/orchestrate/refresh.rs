@@ -11,10 +11,10 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::plan::{TASK_PREFIX, provisioned, recorded_outputs};
-use super::{ActuatorOrchestration, PhaseWalk, walk_phase};
+use super::{ActuatorOrchestration, PhaseWalk, WalkInfo, walk_phase};
 use crate::dag::{Dag, NodeId};
 use crate::engine::{AttemptError, Work};
-use crate::events::Phase;
+use crate::events::{Outcome, Phase};
 use crate::provision::{Observed, Provisioned, ProvisionerProxy, Scope};
 use crate::state::Status as EntryStatus;
 
@@ -65,6 +65,8 @@ pub(super) async fn read_all(
             limits,
             done: HashSet::new(),
             quiet: Vec::new(),
+            info: Arc::new(WalkInfo::default()),
+            outcome: Outcome::Read,
         },
     )
     .await;

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde_json::{Value, json};
 
 use super::plan::{Action, Item, TASK_PREFIX};
-use super::{ActuatorOrchestration, Plan, Status, apply};
+use super::{ActuatorOrchestration, Plan, RunCommand, Status, apply};
 use crate::events::Phase;
 use crate::model::At;
 use crate::provision::{Discovered, ProvisionCx, Provisioned, Scope, recorded_args, select};
@@ -199,7 +199,7 @@ impl ActuatorOrchestration {
     /// midway leaves a state that knows the rest), then deleted, dependents first as far as the
     /// model says (proxies retry what is still in use).
     pub async fn down_discovered(&mut self, found: &[Discovered]) -> bool {
-        let Ok(journal) = self.start(Phase::Teardown) else {
+        let Ok(journal) = self.start(Phase::Teardown, RunCommand::Down) else {
             return self.finish(Status::AbortDeprov);
         };
         if let Err(e) = self.identity() {

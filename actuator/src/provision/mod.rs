@@ -297,11 +297,15 @@ impl ProvisionCx {
         match v {
             Val::Lit(x) => Ok(x.clone()),
             Val::Var(v) => {
-                let s = crate::namespace::var_value(&self.world, v.at(), v.name())
+                // The cloud gets a secret variable's value; messages show it masked.
+                let template = format!("!{{{}}}", v.name());
+                let s = crate::namespace::expand_revealing(&self.world, v.at(), &template)
                     .map_err(|e| AttemptError::fatal(format!("{}: {e}", self.path())))?;
                 s.parse().map_err(|e| {
+                    let shown = crate::namespace::expand_for(&self.world, v.at(), &template)
+                        .unwrap_or_default();
                     AttemptError::fatal(format!(
-                        "variable `{}` = {s:?} does not parse: {e}",
+                        "variable `{}` = {shown:?} does not parse: {e}",
                         v.name()
                     ))
                 })
@@ -326,7 +330,19 @@ pub fn recorded_args(world: &Shared, at: At, salt: &str) -> Args {
         return Args::new();
     };
     let path = |at: At| world.lock().describe(at);
-    let var = |v: &VarRef| crate::namespace::var_value(world, v.at(), v.name()).ok();
+    let var = |v: &VarRef| {
+        let template = format!("!{{{}}}", v.name());
+        let shown = crate::namespace::expand_for(world, v.at(), &template).ok()?;
+        let real = crate::namespace::expand_revealing(world, v.at(), &template).ok()?;
+        if shown == real {
+            return Some(shown);
+        }
+        // A value holding a secret is recorded as a `Secret` argument is: its salted hash, so a
+        // changed secret is a change and the state holds nothing that reveals it.
+        use crate::model::args::ArgValue;
+        let hashed = crate::secret::Secret::new(real).arg(&ArgCx::new(&path, &|_| None, salt));
+        Some(hashed["secret"].as_str().unwrap_or_default().to_owned())
+    };
     element.args(&ArgCx::new(&path, &var, salt))
 }
 
