@@ -7,7 +7,6 @@ use actuator::infra::test::Network;
 use actuator::orchestrate::ActuatorOrchestration;
 use actuator::prelude::*;
 use actuator::provision::SimProxy;
-use clap::Parser;
 
 #[derive(InfraModel)]
 struct Local {

@@ -490,9 +490,14 @@ fn finish_run(
         for f in &s.failures {
             say!("error: {} {}: {}", phase_word(f.phase), f.task, f.error);
         }
-        if interrupted {
-            say!("interrupted: run `{} {command}` again to resume", cx.bin);
-        }
+    }
+    if interrupted {
+        let again = if plan.is_none() && command == "down" {
+            "down --discover"
+        } else {
+            command
+        };
+        say!("interrupted: run `{} {again}` again to resume", cx.bin);
     }
     cx.out.flush();
     if ok {
