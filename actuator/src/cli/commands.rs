@@ -446,8 +446,14 @@ fn watch_ctrl_c(
     again: String,
 ) -> tokio::task::JoinHandle<()> {
     let (cancel, abort) = (orch.cancel_token(), orch.abort_token());
+    // One stream for both presses, made before the run starts: a press that comes while the
+    // first is being handled is kept, not lost between two listeners.
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
+        let Some(sigint) = sigint.as_mut() else {
+            return;
+        };
+        if sigint.recv().await.is_none() {
             return;
         }
         cancel.cancel();
@@ -458,7 +464,7 @@ fn watch_ctrl_c(
                  (Ctrl-C again abandons them)"
             ),
         }
-        if tokio::signal::ctrl_c().await.is_err() {
+        if sigint.recv().await.is_none() {
             return;
         }
         abort.cancel();
@@ -669,8 +675,10 @@ fn down(
         .map(|d| format!(" in {}", d.display()))
         .unwrap_or_default();
     if plan.resources.is_empty() {
-        // Nothing in the cloud to delete; task records (if any) are forgotten quietly.
-        let ok = rt.block_on(orch.apply(&plan, &opts));
+        // Nothing in the cloud to delete; task records (if any) are forgotten quietly, and a
+        // state with nothing at all in it is left as it is.
+        let recorded = orch.state().map(|st| !st.is_empty()).unwrap_or(false);
+        let ok = !recorded || rt.block_on(orch.apply(&plan, &opts));
         outln!(
             cx.out,
             "Nothing to delete: the state{where_} records no resources of {} (workspace {}). \
