@@ -39,4 +39,4 @@ echo "== the AWS example against moto: up, then down"
 EXAMPLE="${CARGO_TARGET_DIR:-target}/debug/aws-example"
 mkdir -p target/aws-example
 AWS_EXAMPLE_KEY_FILE=target/aws-example/key.pem scripts/moto.sh run "$EXAMPLE" up --state target/aws-example/state
-scripts/moto.sh run "$EXAMPLE" down --state target/aws-example/state
+scripts/moto.sh run "$EXAMPLE" down --yes --state target/aws-example/state

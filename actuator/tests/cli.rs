@@ -7,7 +7,6 @@ use actuator::infra::test::Network;
 use actuator::orchestrate::ActuatorOrchestration;
 use actuator::prelude::*;
 use actuator::provision::SimProxy;
-use clap::Parser;
 
 #[derive(InfraModel)]
 struct Local {
@@ -41,13 +40,12 @@ config! {
     }
 }
 
-fn args(dir: &std::path::Path, command: Command) -> Args {
-    Args {
-        state: Some(dir.to_owned()),
-        json: true,
-        max_concurrency: 4,
-        command,
-    }
+/// `sys --state DIR --json --max-concurrency 4 <words>`.
+fn args(dir: &std::path::Path, words: &str) -> Args {
+    let dir = dir.display().to_string();
+    let mut argv = vec!["sys", "--state", &dir, "--json", "--max-concurrency", "4"];
+    argv.extend(words.split_whitespace());
+    Args::parse_from_words(argv).unwrap()
 }
 
 fn ok_system() -> ActuatorOrchestration {
@@ -63,36 +61,16 @@ fn ok_system() -> ActuatorOrchestration {
 #[test]
 fn plan_up_status_graph_down_succeed_with_zero() {
     let tmp = tempfile::tempdir().unwrap();
+    assert_eq!(cli::run(args(tmp.path(), "plan"), ok_system()), EXIT_OK);
+    assert_eq!(cli::run(args(tmp.path(), "up"), ok_system()), EXIT_OK);
+    assert_eq!(cli::run(args(tmp.path(), "status"), ok_system()), EXIT_OK);
     assert_eq!(
-        cli::run(args(tmp.path(), Command::Plan), ok_system()),
+        cli::run(args(tmp.path(), "graph --format mermaid"), ok_system()),
         EXIT_OK
     );
+    assert_eq!(cli::run(args(tmp.path(), "report"), ok_system()), EXIT_OK);
     assert_eq!(
-        cli::run(args(tmp.path(), Command::Up), ok_system()),
-        EXIT_OK
-    );
-    assert_eq!(
-        cli::run(args(tmp.path(), Command::Status), ok_system()),
-        EXIT_OK
-    );
-    assert_eq!(
-        cli::run(
-            args(
-                tmp.path(),
-                Command::Graph {
-                    format: cli::Format::Mermaid
-                }
-            ),
-            ok_system()
-        ),
-        EXIT_OK
-    );
-    assert_eq!(
-        cli::run(args(tmp.path(), Command::Report), ok_system()),
-        EXIT_OK
-    );
-    assert_eq!(
-        cli::run(args(tmp.path(), Command::Down), ok_system()),
+        cli::run(args(tmp.path(), "down --yes"), ok_system()),
         EXIT_OK
     );
 }
@@ -107,7 +85,7 @@ fn a_failed_task_exits_with_one() {
         .infra(&infra)
         .namespace(&ns)
         .config(&cfg);
-    assert_eq!(cli::run(args(tmp.path(), Command::Up), o), EXIT_FAILED);
+    assert_eq!(cli::run(args(tmp.path(), "up"), o), EXIT_FAILED);
 }
 
 #[test]
@@ -115,35 +93,26 @@ fn a_model_that_cannot_run_exits_with_three() {
     let tmp = tempfile::tempdir().unwrap();
     // No proxy handles test.Network: plan says so, up refuses before any call.
     let build = || ActuatorOrchestration::new("cli-invalid").infra(&NeedsCloud::instance("x"));
-    assert_eq!(
-        cli::run(args(tmp.path(), Command::Plan), build()),
-        EXIT_INVALID
-    );
-    assert_eq!(
-        cli::run(args(tmp.path(), Command::Up), build()),
-        EXIT_INVALID
-    );
+    assert_eq!(cli::run(args(tmp.path(), "plan"), build()), EXIT_INVALID);
+    assert_eq!(cli::run(args(tmp.path(), "up"), build()), EXIT_INVALID);
     // With the proxy it runs.
     let o = build().proxy(Arc::new(SimProxy::default()));
-    assert_eq!(cli::run(args(tmp.path(), Command::Up), o), EXIT_OK);
+    assert_eq!(cli::run(args(tmp.path(), "up"), o), EXIT_OK);
 }
 
 #[test]
 fn a_locked_state_exits_with_three() {
     let tmp = tempfile::tempdir().unwrap();
     let _holder = actuator::state::FileStore::open(tmp.path()).unwrap();
-    assert_eq!(
-        cli::run(args(tmp.path(), Command::Up), ok_system()),
-        EXIT_INVALID
-    );
+    assert_eq!(cli::run(args(tmp.path(), "up"), ok_system()), EXIT_INVALID);
 }
 
 #[test]
 fn bad_command_lines_are_usage_errors() {
-    let e = Args::try_parse_from(["sys", "launch"]).unwrap_err();
+    let e = Args::parse_from_words(["sys", "launch"]).unwrap_err();
     assert!(e.use_stderr());
     assert_eq!(e.exit_code(), i32::from(EXIT_USAGE));
-    let a = Args::try_parse_from([
+    let a = Args::parse_from_words([
         "sys",
         "--max-concurrency",
         "3",
@@ -159,4 +128,25 @@ fn bad_command_lines_are_usage_errors() {
             format: cli::Format::Mermaid
         }
     ));
+    // Zero workers would never run anything: refused with the valid range.
+    let e = Args::parse_from_words(["sys", "--max-concurrency", "0", "up"]).unwrap_err();
+    assert_eq!(e.exit_code(), i32::from(EXIT_USAGE));
+    assert!(e.to_string().contains("1..=100000"), "{e}");
+    // A workspace name becomes a directory and a tag.
+    for bad in ["", "a/b", "..", "-x", "sp ace"] {
+        let e = Args::parse_from_words(["sys", "--workspace", bad, "plan"]).unwrap_err();
+        assert_eq!(e.exit_code(), i32::from(EXIT_USAGE), "{bad:?}");
+    }
+    // A saved plan is applied as it was made: no options beside it.
+    let e = Args::parse_from_words(["sys", "up", "plan.json", "--target", "x"]).unwrap_err();
+    assert_eq!(e.exit_code(), i32::from(EXIT_USAGE));
+    // `--reconfigure` alone means every task; with names, those.
+    let a = Args::parse_from_words(["sys", "up", "--reconfigure"]).unwrap();
+    assert!(
+        matches!(a.command, Command::Up { ref changes, .. } if changes.reconfigure == Some(vec![]))
+    );
+    let a = Args::parse_from_words(["sys", "plan", "--refresh=false", "--reconfigure", "a", "b"])
+        .unwrap();
+    assert!(matches!(a.command, Command::Plan { ref changes, .. }
+        if !changes.refresh && changes.reconfigure == Some(vec!["a".into(), "b".into()])));
 }

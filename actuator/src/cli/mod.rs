@@ -1,4 +1,5 @@
-//! The ready-made command line for a model binary: `plan`, `up`, `down`, `status`, `graph`, `report`.
+//! The ready-made command line for a model binary: `plan`, `up`, `down`, `refresh`, `status`,
+//! `graph`, `report`, `state list|show|mv`, `import` and `completions`.
 //!
 //! ```no_run
 //! use actuator::orchestrate::ActuatorOrchestration;
@@ -11,63 +12,201 @@
 //! ```
 //!
 //! Exit codes, for scripts: [`EXIT_OK`] 0, [`EXIT_FAILED`] 1 (a resource or task failed; everything
-//! is reported), [`EXIT_USAGE`] 2 (bad command line), [`EXIT_INVALID`] 3 (the model cannot be run:
-//! no proxy for a resource, a dependency cycle, an unreadable or locked state), [`EXIT_INTERRUPTED`]
-//! 130 (Ctrl-C: the state records where to resume).
+//! is reported), [`EXIT_USAGE`] 2 (bad command line, or `down` without a terminal and without
+//! `--yes`; also `plan --detailed-exitcode` with changes pending), [`EXIT_INVALID`] 3 (the model
+//! or state cannot be used: no proxy for a resource, a dependency cycle, a locked, damaged or
+//! moved state, a saved plan that no longer applies), [`EXIT_INTERRUPTED`] 130 (Ctrl-C: the state
+//! records where to resume).
 
+mod commands;
+pub(crate) mod out;
 mod progress;
+mod render;
+mod summary;
 
-use std::io::IsTerminal;
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use crate::events::{EventHandler, Fanout, JsonLines, TracingHandler};
-use crate::orchestrate::{Action, ActuatorOrchestration, FailureKind, GraphFormat, TaskAction};
+use crate::orchestrate::ActuatorOrchestration;
 
-/// Success.
+/// Success (`plan --detailed-exitcode`: nothing to do).
 pub const EXIT_OK: u8 = 0;
 /// A resource or task failed.
 pub const EXIT_FAILED: u8 = 1;
-/// Bad command line.
+/// Bad command line; `down` with nobody to ask and no `--yes`; `plan --detailed-exitcode` with
+/// changes pending.
 pub const EXIT_USAGE: u8 = 2;
-/// The model cannot be run as given.
+/// `plan --detailed-exitcode`: the plan has changes.
+pub const EXIT_CHANGES: u8 = 2;
+/// The model or the state cannot be used as given.
 pub const EXIT_INVALID: u8 = 3;
 /// Interrupted by Ctrl-C.
 pub const EXIT_INTERRUPTED: u8 = 130;
 
+/// The heading of the options every subcommand takes.
+const GLOBAL: &str = "Global options";
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0    success (plan --detailed-exitcode: nothing to do)
+  1    a resource or task failed (each failure is listed once, at the end)
+  2    bad command line; `down` without a terminal and without --yes;
+       plan --detailed-exitcode: changes pending
+  3    the model or the state cannot be used: no proxy for a resource, a cycle, an
+       unresolved variable, a locked, damaged or shared state, a saved plan that no
+       longer applies
+  130  interrupted by Ctrl-C (run the same command again to resume); a second Ctrl-C
+       abandons the calls in flight, whose intents the state keeps for the next run
+
+Environment:
+  ACTUATOR_WORKSPACE  the workspace when --workspace is not given
+  RUST_LOG            log filter, e.g. `RUST_LOG=actuator=debug` (tracing-subscriber's
+                      syntax; overrides -v/-q). Logs go to stderr, around the live view.";
+
 /// The command line.
 #[derive(Parser, Debug)]
-#[command(about = "Provision, configure and tear down the system this binary models")]
+#[command(
+    about = "Provision, configure and tear down the system this binary models",
+    version,
+    after_help = AFTER_HELP,
+    propagate_version = true
+)]
 pub struct Args {
-    /// Directory of the state (default: `.actuator/<system>/`).
-    #[arg(long, global = true)]
+    /// Directory of the state (default: `.actuator/<system>/<workspace>/`).
+    #[arg(long, global = true, value_name = "DIR", help_heading = GLOBAL)]
     pub state: Option<PathBuf>,
-    /// Print one JSON event per line on stdout instead of the progress view.
-    #[arg(long, global = true)]
+    /// The workspace (environment): its own state and its own resources, side by side with the
+    /// others' (default: `default`).
+    #[arg(long, short = 'w', global = true, env = "ACTUATOR_WORKSPACE", value_name = "NAME",
+          help_heading = GLOBAL,
+          value_parser = parse_workspace)]
+    pub workspace: Option<String>,
+    /// Machine-readable output on stdout: `plan` and `status` as one JSON document, `up`,
+    /// `down` and `refresh` as one JSON event per line ending with a `run_summary` line.
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
     /// Most resources or tasks in flight at once.
-    #[arg(long, global = true, default_value_t = 10)]
-    pub max_concurrency: usize,
+    #[arg(long, global = true, default_value_t = 10, value_name = "N", help_heading = GLOBAL,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_concurrency: u32,
+    /// More detail: unchanged resources and skipped tasks in plans, info logs (-vv: debug logs).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet",
+          help_heading = GLOBAL)]
+    pub verbose: u8,
+    /// Less: no live view, errors only in the logs.
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
+    pub quiet: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// The program's name, for messages and completions (set by [`main`]).
+    #[arg(skip)]
+    pub bin: String,
+}
+
+/// Which resources a plan covers (`plan`, `up`, `down`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Selection {
+    /// Only this model path (and what it needs); repeatable.
+    #[arg(long = "target", value_name = "PATH")]
+    pub targets: Vec<String>,
+    /// Leave this model path (and what needs it) alone; repeatable.
+    #[arg(long = "exclude", value_name = "PATH")]
+    pub excludes: Vec<String>,
+    /// Allow deleting or replacing resources the model protects.
+    #[arg(long)]
+    pub allow_destroy_protected: bool,
+}
+
+/// What a plan changes beyond the model (`plan`, `up`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct Changes {
+    /// Read every recorded resource from its cloud first (drift); `--refresh=false` plans from
+    /// the state alone.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub refresh: bool,
+    /// Replace this resource (model path) even if nothing changed; repeatable.
+    #[arg(long = "replace", value_name = "PATH")]
+    pub replace: Vec<String>,
+    /// Run these tasks again even if their inputs did not change; without names, every task.
+    #[arg(long, value_name = "TASK", num_args = 0..)]
+    pub reconfigure: Option<Vec<String>>,
+}
+
+impl Default for Changes {
+    fn default() -> Self {
+        Changes {
+            refresh: true,
+            replace: Vec::new(),
+            reconfigure: None,
+        }
+    }
 }
 
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Show what `up` would create, in what order, and every unresolved variable.
-    Plan,
-    /// Provision and configure (resumes a previous, interrupted or failed `up`).
-    Up,
-    /// Tear down everything the state records.
-    Down,
+    /// Show what `up` would do: each resource to create, update, replace or destroy, each task
+    /// to run, and why.
+    Plan {
+        /// Replacements and re-runs asked for, and the refresh.
+        #[command(flatten)]
+        changes: Changes,
+        /// What the plan covers.
+        #[command(flatten)]
+        selection: Selection,
+        /// Show what `down` would delete instead.
+        #[arg(long)]
+        destroy: bool,
+        /// Save the plan: `up FILE` applies exactly it.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Exit 0 when there is nothing to do, 2 when there are changes (1 and 3 as usual).
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// List what the clouds hold tagged for this system and workspace, whatever the state
+        /// says (a lost state's resources).
+        #[arg(long, conflicts_with_all = ["out", "destroy"])]
+        discover: bool,
+    },
+    /// Apply the plan: create, update, replace and delete resources, then run the tasks that
+    /// need to (resumes an interrupted or failed `up`).
+    Up {
+        /// A plan saved by `plan --out`: applied exactly, or refused if the state or the cloud
+        /// moved since.
+        #[arg(value_name = "PLAN_FILE",
+              conflicts_with_all = ["targets", "excludes", "replace", "reconfigure", "refresh",
+                                    "allow_destroy_protected"])]
+        plan_file: Option<PathBuf>,
+        /// Replacements and re-runs asked for, and the refresh.
+        #[command(flatten)]
+        changes: Changes,
+        /// What the plan covers.
+        #[command(flatten)]
+        selection: Selection,
+    },
+    /// Delete what the state records, dependents first (asks first on a terminal).
+    Down {
+        /// Do not ask: needed when there is no terminal to ask on.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Delete what the clouds hold tagged for this system and workspace, whatever the state
+        /// says (a lost state's resources).
+        #[arg(long, conflicts_with_all = ["targets", "excludes"])]
+        discover: bool,
+        /// What the plan covers.
+        #[command(flatten)]
+        selection: Selection,
+    },
+    /// Read every recorded resource from its cloud and record what changed.
+    Refresh,
     /// Show what the state records.
     Status,
-    /// Print the dependency graph.
+    /// Print the graph of resources, roles and tasks.
     Graph {
         /// Output syntax.
         #[arg(long, value_enum, default_value_t = Format::Dot)]
@@ -75,6 +214,41 @@ pub enum Command {
     },
     /// Show every variable of every role.
     Report,
+    /// Look at or edit the state.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Adopt an existing cloud resource as the model resource at PATH.
+    Import {
+        /// Model path of the resource.
+        path: String,
+        /// The cloud's id of the resource.
+        id: String,
+    },
+    /// Print a shell completion script (`source <(my-system completions bash)`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `state …`.
+#[derive(Subcommand, Debug)]
+pub enum StateCommand {
+    /// List the keys the state records.
+    List,
+    /// Show one recorded entry: kind, status, arguments, outputs, dependencies.
+    Show {
+        /// Model path (or `task:…` key).
+        path: String,
+    },
+    /// Rename a model path in the state (a renamed field, a moved component): nothing is
+    /// recreated.
+    Mv {
+        /// The path the state records.
+        from: String,
+        /// The model's new path.
+        to: String,
+    },
 }
 
 /// Graph syntax.
@@ -86,9 +260,61 @@ pub enum Format {
     Mermaid,
 }
 
+/// A workspace name: it names a directory and tags every resource.
+fn parse_workspace(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err("1 to 63 letters, digits, `-`, `_` or `.`, starting with a letter or digit".into())
+    }
+}
+
+impl Args {
+    /// Parses a command line (`argv[0]` first): what [`main`] does, for a program that wants to
+    /// look at the arguments before running them, or run a fixed list (a tour, a test).
+    ///
+    /// ```
+    /// use actuator::cli::{Args, Command};
+    /// let a = Args::parse_from_words(["my-system", "--workspace", "prod", "plan"]).unwrap();
+    /// assert_eq!(a.workspace.as_deref(), Some("prod"));
+    /// assert!(matches!(a.command, Command::Plan { .. }));
+    /// assert_eq!(a.bin, "my-system");
+    /// ```
+    pub fn parse_from_words<I, T>(words: I) -> Result<Args, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let words: Vec<OsString> = words.into_iter().map(Into::into).collect();
+        let bin = words
+            .first()
+            .map(|w| {
+                std::path::Path::new(w)
+                    .file_name()
+                    .unwrap_or(w)
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| "actuator".into());
+        let matches = Args::command()
+            .name(bin.clone())
+            .bin_name(bin.clone())
+            .try_get_matches_from(words)?;
+        let mut args = Args::from_arg_matches(&matches)?;
+        args.bin = bin;
+        Ok(args)
+    }
+}
+
 /// Parses the command line, builds the orchestration with `build`, and runs the command.
 pub fn main(build: impl FnOnce() -> ActuatorOrchestration) -> ExitCode {
-    let args = match Args::try_parse() {
+    let args = match Args::parse_from_words(std::env::args_os()) {
         Ok(a) => a,
         Err(e) => {
             let _ = e.print();
@@ -100,177 +326,5 @@ pub fn main(build: impl FnOnce() -> ActuatorOrchestration) -> ExitCode {
 
 /// Runs one command; returns the exit code.
 pub fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
-    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    // Client libraries that log credentials at debug level never get past INFO, whatever
-    // RUST_LOG asks for.
-    for target in orch.secret_log_targets() {
-        if let Ok(d) = format!("{target}=info").parse() {
-            filter = filter.add_directive(d);
-        }
-    }
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter)
-        .try_init();
-    let mut orch = orch.max_concurrency(args.max_concurrency);
-    if let Some(dir) = &args.state {
-        orch = orch.state_dir(dir.clone());
-    }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return EXIT_INVALID;
-        }
-    };
-    match args.command {
-        Command::Plan => plan(&mut orch, args.json),
-        Command::Status => status(&mut orch, args.json),
-        Command::Graph { format } => match orch.plan() {
-            Ok(p) => {
-                print!(
-                    "{}",
-                    p.graph(match format {
-                        Format::Dot => GraphFormat::Dot,
-                        Format::Mermaid => GraphFormat::Mermaid,
-                    })
-                );
-                EXIT_OK
-            }
-            Err(e) => invalid(&e),
-        },
-        Command::Report => {
-            for r in orch.report().unwrap_or_default() {
-                print!("{r}");
-            }
-            EXIT_OK
-        }
-        Command::Up | Command::Down => {
-            let up = matches!(args.command, Command::Up);
-            let handler: Arc<dyn EventHandler> = if args.json {
-                Arc::new(JsonLines::new(std::io::stdout()))
-            } else if std::io::stderr().is_terminal() {
-                Arc::new(progress::Progress::new())
-            } else {
-                Arc::new(progress::Lines)
-            };
-            let orch_h = Arc::new(Fanout(vec![handler, Arc::new(TracingHandler)]));
-            let mut orch = orch.handler(orch_h);
-            let cancel = orch.cancel_token();
-            runtime.block_on(async {
-                let ctrl_c = tokio::spawn(async move {
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        cancel.cancel();
-                    }
-                });
-                let ok = if up {
-                    orch.initiate_system().await
-                } else {
-                    orch.teardown_system().await
-                };
-                ctrl_c.abort();
-                if ok {
-                    return EXIT_OK;
-                }
-                if orch.cancel_token().is_cancelled() {
-                    eprintln!(
-                        "interrupted: run `{}` again to resume",
-                        if up { "up" } else { "down" }
-                    );
-                    return EXIT_INTERRUPTED;
-                }
-                for f in orch.failures() {
-                    eprintln!("error: {:?} {}: {}", f.phase, f.task, f.error);
-                }
-                // A model that cannot run (or a state that cannot be used) is not a failed run.
-                let invalid_run = orch.failures().iter().any(|f| f.kind != FailureKind::Run);
-                if invalid_run {
-                    EXIT_INVALID
-                } else {
-                    EXIT_FAILED
-                }
-            })
-        }
-    }
-}
-
-fn invalid(msg: &str) -> u8 {
-    eprintln!("error: {msg}");
-    EXIT_INVALID
-}
-
-fn plan(orch: &mut ActuatorOrchestration, json: bool) -> u8 {
-    let p = match orch.plan() {
-        Ok(p) => p,
-        Err(e) => return invalid(&e),
-    };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
-    } else {
-        for r in p.resources.iter().filter(|r| r.action != Action::Unchanged) {
-            let why = r
-                .reason
-                .as_deref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default();
-            println!("  {:<3} {:<40} {:<18}{why}", r.action.sign(), r.key, r.kind);
-            for c in &r.changes {
-                let forces = if c.forces_replacement && r.action == Action::Replace {
-                    "  # forces replacement"
-                } else {
-                    ""
-                };
-                println!("        {}: {} -> {}{forces}", c.arg, c.old, c.new);
-            }
-        }
-        for t in p.tasks.iter().filter(|t| t.action != TaskAction::Skip) {
-            let why = t
-                .reason
-                .as_deref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default();
-            let verb = if t.action == TaskAction::Run {
-                "run"
-            } else {
-                "re-run"
-            };
-            println!("  {verb:<6} {}{why}", t.name);
-        }
-        for u in &p.unresolved {
-            println!(
-                "  unresolved: {}: {} needs {}",
-                u.role, u.variable, u.missing
-            );
-        }
-        for e in &p.errors {
-            println!("  error: {}: {}", e.key, e.error);
-        }
-        println!("{}", p.summary_line());
-    }
-    if p.has_errors() {
-        EXIT_INVALID
-    } else {
-        EXIT_OK
-    }
-}
-
-fn status(orch: &mut ActuatorOrchestration, json: bool) -> u8 {
-    let st = match orch.state() {
-        Ok(s) => s,
-        Err(e) => return invalid(&e),
-    };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&st).unwrap_or_default());
-        return EXIT_OK;
-    }
-    println!(
-        "system {}: {}",
-        orch.system(),
-        st.meta().get("status").map_or("never run", String::as_str)
-    );
-    for e in st.iter() {
-        println!("  {:<50} {:<18} {:?}", e.key, e.kind, e.status);
-    }
-    EXIT_OK
+    commands::run(args, orch)
 }

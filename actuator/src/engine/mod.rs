@@ -18,7 +18,9 @@ pub mod walk;
 pub use crate::dag::{self, CycleError, Dag, NodeId};
 pub use limits::{Limit, TokenBucket};
 pub use retry::{AttemptError, Jitter, RetryPolicy};
-pub use walk::{FnWork, NullObserver, Observer, WalkError, WalkOptions, WalkReport, Work, walk};
+pub use walk::{
+    FnWork, NullObserver, Observer, WalkError, WalkOptions, WalkReport, Work, walk, walk_with_abort,
+};
 
 #[cfg(test)]
 mod tests;

@@ -613,6 +613,119 @@ async fn cancellation_starts_nothing_new_and_reports_the_rest() {
     assert_eq!(probe.t0.elapsed(), ms(20));
 }
 
+/// Counts futures dropped before they completed.
+struct DropGuard(Arc<AtomicUsize>, bool);
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn abort_drops_the_attempts_in_flight_and_reports_them() {
+    // 0 (10 ms) -> 1 (1 h); 2 (1 h) and 3 (1 h) independent; 4 after 1. Max 3 at once: at
+    // 10 ms, 1, 2 and 3 are in flight. Ctrl-C once at 20 ms (cancel), again at 30 ms (abort).
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d = dropped.clone();
+    let work = Arc::new(FnWork(move |node: NodeId, _attempt: u32| {
+        let guard = DropGuard(d.clone(), false);
+        async move {
+            // The whole guard moves into the future (not just the field it sets).
+            let mut guard = guard;
+            let t = if node == NodeId(0) {
+                ms(10)
+            } else {
+                Duration::from_secs(3600)
+            };
+            tokio::time::sleep(t).await;
+            guard.1 = true;
+            Ok(())
+        }
+    }));
+    let (cancel, abort) = (CancellationToken::new(), CancellationToken::new());
+    let (c, a) = (cancel.clone(), abort.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(ms(20)).await;
+        c.cancel();
+        tokio::time::sleep(ms(10)).await;
+        a.cancel();
+    });
+    let t0 = Instant::now();
+    let rec = Recorder::default();
+    let dag = graph(5, &[(0, 1), (1, 4)]);
+    let report = walk_with_abort(&dag, work, &opts(3), cancel, abort, &rec)
+        .await
+        .unwrap();
+    assert_eq!(
+        t0.elapsed(),
+        ms(30),
+        "returned at the abort, not after an hour"
+    );
+    assert_eq!(report.succeeded, ids(&[0]));
+    assert_eq!(report.aborted, ids(&[1, 2, 3]));
+    assert_eq!(
+        report.not_started,
+        ids(&[4]),
+        "aborted nodes are not `not_started`"
+    );
+    assert!(report.failed.is_empty() && report.skipped.is_empty());
+    assert!(report.cancelled && !report.is_success());
+    assert_eq!(
+        dropped.load(SeqCst),
+        3,
+        "the in-flight futures were dropped"
+    );
+    // The observer saw them start and never finish or fail.
+    let events = rec.0.into_inner();
+    assert!(!events.iter().any(|e| matches!(
+        e,
+        Event::Finished(n) | Event::Failed(n, _) if *n != NodeId(0)
+    )));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_abort_alone_also_stops_new_starts() {
+    // Without a first cancel: the abort both stops the walk and drops what runs.
+    let probe = Arc::new(Probe {
+        latency: Duration::from_secs(3600),
+        ..Probe::new()
+    });
+    let abort = CancellationToken::new();
+    let a = abort.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(ms(5)).await;
+        a.cancel();
+    });
+    let report = walk_with_abort(
+        &Dag::new(4),
+        Arc::new(Script(probe.clone())),
+        &opts(2),
+        CancellationToken::new(),
+        abort,
+        &NullObserver,
+    )
+    .await
+    .unwrap();
+    assert_eq!(probe.starts().len(), 2);
+    assert_eq!(report.aborted, ids(&[0, 1]));
+    assert_eq!(report.not_started, ids(&[2, 3]));
+    // An abort with nothing in flight (a walk already done) changes nothing.
+    let done = walk_with_abort(
+        &Dag::new(2),
+        Arc::new(Script(Arc::new(Probe::new()))),
+        &opts(2),
+        CancellationToken::new(),
+        CancellationToken::new(),
+        &NullObserver,
+    )
+    .await
+    .unwrap();
+    assert!(done.is_success() && done.aborted.is_empty());
+}
+
 #[tokio::test(start_paused = true)]
 async fn cancellation_interrupts_retry_sleep() {
     // 0 keeps failing with a 10 s backoff; 1 depends on it; 2 is independent.

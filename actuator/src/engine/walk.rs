@@ -148,7 +148,11 @@ pub struct WalkReport {
     pub skipped: Vec<(NodeId, NodeId)>,
     /// Nodes never started because the walk was cancelled, by id.
     pub not_started: Vec<NodeId>,
-    /// Whether cancellation stopped the walk early.
+    /// Nodes whose attempt was in flight when the walk was aborted
+    /// ([`walk_with_abort`]): their futures were dropped mid-call, so whatever
+    /// they were doing may or may not have happened. By id.
+    pub aborted: Vec<NodeId>,
+    /// Whether cancellation (or an abort) stopped the walk early.
     pub cancelled: bool,
 }
 
@@ -158,6 +162,7 @@ impl WalkReport {
         self.failed.is_empty()
             && self.skipped.is_empty()
             && self.not_started.is_empty()
+            && self.aborted.is_empty()
             && !self.cancelled
     }
 }
@@ -207,6 +212,48 @@ pub async fn walk<W: Work + ?Sized>(
     cancel: CancellationToken,
     observer: &dyn Observer,
 ) -> Result<WalkReport, WalkError> {
+    walk_with_abort(dag, work, opts, cancel, CancellationToken::new(), observer).await
+}
+
+/// [`walk`], plus a second token for when waiting is not an option (a second Ctrl-C): once
+/// `abort` fires, the walk is cancelled *and* every attempt in flight is dropped at its next
+/// `.await` — a cloud call or a task's process abandoned mid-way. Those nodes are reported in
+/// [`WalkReport::aborted`], not as failures: the caller journalled its intent before the call,
+/// so the next run finds out what happened and reconciles.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use actuator::engine::dag::{Dag, NodeId};
+/// use actuator::engine::walk::{FnWork, NullObserver, WalkOptions, walk_with_abort};
+/// use tokio_util::sync::CancellationToken;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// // One node that would take an hour; the abort fires after 10 ms.
+/// let work = Arc::new(FnWork(|_: NodeId, _: u32| async {
+///     tokio::time::sleep(Duration::from_secs(3600)).await;
+///     Ok(())
+/// }));
+/// let abort = CancellationToken::new();
+/// let fire = abort.clone();
+/// tokio::spawn(async move {
+///     tokio::time::sleep(Duration::from_millis(10)).await;
+///     fire.cancel();
+/// });
+/// let report = walk_with_abort(&Dag::new(1), work, &WalkOptions::default(),
+///     CancellationToken::new(), abort, &NullObserver).await.unwrap();
+/// assert_eq!(report.aborted, [NodeId(0)]);
+/// assert!(report.cancelled && report.not_started.is_empty());
+/// # });
+/// ```
+pub async fn walk_with_abort<W: Work + ?Sized>(
+    dag: &Dag,
+    work: Arc<W>,
+    opts: &WalkOptions,
+    cancel: CancellationToken,
+    abort: CancellationToken,
+    observer: &dyn Observer,
+) -> Result<WalkReport, WalkError> {
     if opts.max_concurrency == 0 {
         return Err(WalkError::ZeroConcurrency);
     }
@@ -217,6 +264,8 @@ pub async fn walk<W: Work + ?Sized>(
         opts,
         observer,
         cancel,
+        abort,
+        running: HashSet::new(),
         keys: if limiter.is_empty() {
             Vec::new()
         } else {
@@ -231,7 +280,13 @@ pub async fn walk<W: Work + ?Sized>(
         report: WalkReport::default(),
     };
     w.run().await;
-    w.report.not_started = w.queue.unresolved();
+    let aborted: HashSet<NodeId> = w.report.aborted.iter().copied().collect();
+    w.report.not_started = w
+        .queue
+        .unresolved()
+        .into_iter()
+        .filter(|n| !aborted.contains(n))
+        .collect();
     Ok(w.report)
 }
 
@@ -256,6 +311,9 @@ struct Walker<'a, W: ?Sized> {
     opts: &'a WalkOptions,
     observer: &'a dyn Observer,
     cancel: CancellationToken,
+    abort: CancellationToken,
+    /// Nodes with an attempt in flight (what an abort drops).
+    running: HashSet<NodeId>,
     limiter: Limiter,
     /// Resolved limit keys per node, filled on first pop; empty without limits.
     keys: Vec<Option<Box<[KeyId]>>>,
@@ -274,7 +332,7 @@ impl<W: Work + ?Sized> Walker<'_, W> {
     async fn run(&mut self) {
         loop {
             let now = Instant::now();
-            if self.cancel.is_cancelled() && !self.report.cancelled {
+            if self.stopping() && !self.report.cancelled {
                 self.report.cancelled = true;
                 self.abandon_retries();
             }
@@ -295,6 +353,9 @@ impl<W: Work + ?Sized> Walker<'_, W> {
             debug_assert!(!self.tasks.is_empty() || wake.is_some() || self.report.cancelled);
             tokio::select! {
                 biased;
+                () = self.abort.cancelled(), if !self.tasks.is_empty() => {
+                    return self.abort_in_flight().await;
+                }
                 () = self.cancel.cancelled(), if !self.report.cancelled => {}
                 Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => {
                     // Take every finished task before scheduling again: one
@@ -302,7 +363,7 @@ impl<W: Work + ?Sized> Walker<'_, W> {
                     let now = Instant::now();
                     let mut next = Some(joined);
                     while let Some(joined) = next {
-                        // Tasks catch panics and are never aborted.
+                        // Tasks catch panics and are aborted only by `abort_in_flight`.
                         self.on_outcome(joined.expect("node task neither panics nor is aborted"), now);
                         next = self.tasks.try_join_next();
                     }
@@ -312,13 +373,18 @@ impl<W: Work + ?Sized> Walker<'_, W> {
         }
     }
 
+    /// Whether the walk was told to stop (cancelled or aborted).
+    fn stopping(&self) -> bool {
+        self.cancel.is_cancelled() || self.abort.is_cancelled()
+    }
+
     /// Starts as many nodes as the global limit and the keys allow.
     fn pump(&mut self, now: Instant) {
         let max = self.opts.max_concurrency;
-        while self.tasks.len() < max && !self.cancel.is_cancelled() {
+        while self.tasks.len() < max && !self.stopping() {
             let woke = self.wake_waiters(now);
             while self.tasks.len() < max
-                && !self.cancel.is_cancelled()
+                && !self.stopping()
                 && let Some(node) = self.queue.pop()
             {
                 self.try_start(node, now);
@@ -375,6 +441,7 @@ impl<W: Work + ?Sized> Walker<'_, W> {
             .map_or((1, now), |r| (r.attempt, r.first_start));
         tracing::debug!(%node, attempt, "starting");
         self.observer.starting(node, attempt);
+        self.running.insert(node);
         let work = &self.work;
         let fut = std::panic::catch_unwind(AssertUnwindSafe(|| work.run(node, attempt)));
         self.tasks.spawn(async move {
@@ -395,6 +462,7 @@ impl<W: Work + ?Sized> Walker<'_, W> {
     }
 
     fn on_outcome(&mut self, o: Outcome, now: Instant) {
+        self.running.remove(&o.node);
         if let Some(Some(keys)) = self.keys.get(o.node.index()) {
             self.limiter.release(keys);
         }
@@ -409,7 +477,7 @@ impl<W: Work + ?Sized> Walker<'_, W> {
             Err(err) => err,
         };
         let elapsed = now.saturating_duration_since(o.first_start);
-        let delay = match self.cancel.is_cancelled() {
+        let delay = match self.stopping() {
             true => None, // no new attempts after cancellation
             false => self
                 .opts
@@ -431,7 +499,8 @@ impl<W: Work + ?Sized> Walker<'_, W> {
     }
 
     fn fail(&mut self, node: NodeId, err: AttemptError) {
-        tracing::warn!(%node, error = %err, "node failed");
+        // The observer reports failures; a log line here would print each one twice.
+        tracing::debug!(%node, error = %err, "node failed");
         self.observer.failed(node, &err);
         for (skipped, because) in self.queue.fail(node) {
             self.observer.skipped(skipped, because);
@@ -448,6 +517,26 @@ impl<W: Work + ?Sized> Walker<'_, W> {
             self.retry_at.pop();
             self.queue.requeue(node);
         }
+    }
+
+    /// The abort: every attempt in flight is dropped. Outcomes that were already in (a node
+    /// that finished as the abort fired) still count; the rest are reported as aborted.
+    async fn abort_in_flight(&mut self) {
+        if !self.report.cancelled {
+            self.report.cancelled = true;
+            self.abandon_retries();
+        }
+        self.tasks.abort_all();
+        let now = Instant::now();
+        while let Some(joined) = self.tasks.join_next().await {
+            if let Ok(outcome) = joined {
+                self.on_outcome(outcome, now);
+            }
+        }
+        let mut aborted: Vec<NodeId> = self.running.drain().collect();
+        aborted.sort();
+        tracing::debug!(?aborted, "aborted in flight");
+        self.report.aborted = aborted;
     }
 
     /// On cancellation: nodes between attempts fail with their last error.

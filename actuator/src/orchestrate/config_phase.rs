@@ -341,6 +341,8 @@ struct Resolved {
     prints: Vec<Option<String>>,
     /// The infra resource each task's host is (`None`: a named host or none).
     hosts: Vec<Option<String>>,
+    /// Each task's role, by model path.
+    roles: Vec<Option<String>>,
     errors: Vec<Failure>,
     /// Of `errors`, those provisioning cannot resolve (an input not given, a role without a
     /// host): a plan that has them cannot be applied.
@@ -352,18 +354,20 @@ fn resolve_all(w: &Shared, graph: &TaskGraph) -> Resolved {
         tasks: Vec::new(),
         prints: Vec::new(),
         hosts: Vec::new(),
+        roles: Vec::new(),
         errors: Vec::new(),
         model_errors: Vec::new(),
     };
     for n in &graph.nodes {
         let key = format!("{TASK_PREFIX}{}/{}", n.path, n.name);
-        let (mut exec, mut local, mut attempts, mut interval, mut host) =
-            (None, false, 1, Default::default(), None);
+        let (mut exec, mut local, mut attempts, mut interval, mut host, mut role) =
+            (None, false, 1, Default::default(), None, None);
         if let (NodeRole::Task, Some(t)) = (&n.role, &n.task)
             && t.kind != TaskKind::Null
         {
             local = matches!(t.kind, TaskKind::LocalCommand(_) | TaskKind::LocalShell(_));
             host = host_resource(w, t);
+            role = t.role.map(|at| w.lock().describe(at));
             match resolve(w, &n.name, t) {
                 Ok(e) => (exec, attempts, interval) = (Some(e), t.repeat_count, t.repeat_interval),
                 Err(e) => {
@@ -385,6 +389,7 @@ fn resolve_all(w: &Shared, graph: &TaskGraph) -> Resolved {
         }
         r.prints.push(exec.as_ref().map(ExecTask::fingerprint));
         r.hosts.push(host);
+        r.roles.push(role);
         r.tasks.push(Ready {
             key,
             exec,
@@ -466,6 +471,8 @@ fn decide(
             name: n.name.clone(),
             action,
             reason,
+            role: r.roles[i].clone(),
+            host: r.hosts[i].clone(),
         });
     }
     out.into_iter()

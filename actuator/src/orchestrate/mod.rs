@@ -135,6 +135,9 @@ pub struct ActuatorOrchestration {
     pending_inputs: Vec<Var>,
     /// Outputs the model marks, by name.
     declared_outputs: Vec<(String, OutputSource)>,
+    abort: CancellationToken,
+    /// Open the state without its lock, for reading only (`status` while an `up` runs).
+    read_only: bool,
 }
 
 impl ActuatorOrchestration {
@@ -165,6 +168,8 @@ impl ActuatorOrchestration {
             ns_root: None,
             pending_inputs: Vec::new(),
             declared_outputs: Vec::new(),
+            abort: CancellationToken::new(),
+            read_only: false,
         }
     }
 
@@ -233,6 +238,15 @@ impl ActuatorOrchestration {
     /// The workspace name.
     pub fn workspace_name(&self) -> &str {
         &self.workspace
+    }
+
+    /// Where the state is kept: its directory, or `None` for a state in memory.
+    pub fn state_location(&self) -> Option<PathBuf> {
+        match &self.state {
+            StateChoice::Default => FileStore::workspace_dir(&self.system, &self.workspace).ok(),
+            StateChoice::Dir(d) => Some(d.clone()),
+            StateChoice::Memory => None,
+        }
     }
 
     /// Keeps the state in `dir` instead of `.actuator/<system>/<workspace>/`.
@@ -329,6 +343,21 @@ impl ActuatorOrchestration {
         self.cancel.clone()
     }
 
+    /// A token that aborts the run (a second Ctrl-C): like [`Self::cancel_token`], and the calls
+    /// in flight are abandoned mid-way too. Their intents are in the journal, so the next `up`
+    /// finds out what they did and reconciles.
+    pub fn abort_token(&self) -> CancellationToken {
+        self.abort.clone()
+    }
+
+    /// Opens the state for reading only, without taking its lock, from its last durable record:
+    /// `status`, `plan` and `report` work while another process runs `up`. Anything that would
+    /// write (`up`, `down`, `refresh`, `state mv`, `import`) fails on a read-only state.
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
+    }
+
     /// The state as journalled so far.
     pub fn state(&mut self) -> Result<crate::state::State, String> {
         let j = self.journal()?;
@@ -341,8 +370,9 @@ impl ActuatorOrchestration {
     /// is the run's one failure).
     fn start(&mut self, phase: Phase, command: RunCommand) -> Result<JournalHandle, ()> {
         self.failures.clear();
-        if self.cancel.is_cancelled() {
+        if self.cancel.is_cancelled() || self.abort.is_cancelled() {
             self.cancel = CancellationToken::new();
+            self.abort = CancellationToken::new();
         }
         self.command = command;
         self.started = Some(Instant::now());
@@ -401,19 +431,21 @@ impl ActuatorOrchestration {
         if let Some(j) = &self.journal {
             return Ok(j.clone());
         }
-        let store: Box<dyn StateStore + Send> = match &self.state {
-            StateChoice::Default => {
-                let f = FileStore::for_workspace(&self.system, &self.workspace)
-                    .map_err(|e| e.to_string())?;
-                self.state_path = Some(f.dir().to_path_buf());
-                Box::new(f)
+        let dir = match &self.state {
+            StateChoice::Default => Some(
+                FileStore::workspace_dir(&self.system, &self.workspace)
+                    .map_err(|e| e.to_string())?,
+            ),
+            StateChoice::Dir(d) => Some(d.clone()),
+            StateChoice::Memory => None,
+        };
+        self.state_path = dir.clone();
+        let store: Box<dyn StateStore + Send> = match dir {
+            Some(d) if self.read_only => {
+                Box::new(FileStore::open_read_only(d).map_err(|e| e.to_string())?)
             }
-            StateChoice::Dir(d) => {
-                let f = FileStore::open(d.clone()).map_err(|e| e.to_string())?;
-                self.state_path = Some(f.dir().to_path_buf());
-                Box::new(f)
-            }
-            StateChoice::Memory => Box::new(MemoryStore::new()),
+            Some(d) => Box::new(FileStore::open(d).map_err(|e| e.to_string())?),
+            None => Box::new(MemoryStore::new()),
         };
         let journal = Journal::open(store).map_err(|e| e.to_string())?;
         // A state belongs to one system and workspace: pointing `--state` at another's is refused.
@@ -553,12 +585,14 @@ impl ActuatorOrchestration {
         self.status = status;
         let success = matches!(status, Status::Complete | Status::DeprovComplete);
         let events = self.events();
+        // Under their own target, so a front end that prints failures itself (the CLI) can
+        // leave these out and show each failure once.
         for f in &mut self.failures {
             f.error = events.redact(&f.error);
             for l in &mut f.output {
                 l.line = events.redact(&l.line);
             }
-            tracing::error!(phase = ?f.phase, task = %f.task, error = %f.error, "failed");
+            tracing::error!(target: FAILURE_LOG_TARGET, phase = ?f.phase, task = %f.task, error = %f.error, "failed");
         }
         if let Some(j) = &self.journal {
             let mut g = j.lock();
@@ -813,6 +847,10 @@ impl ActuatorOrchestration {
     }
 }
 
+/// The `tracing` target under which [`ActuatorOrchestration`] logs each failure at the end of a
+/// run.
+pub const FAILURE_LOG_TARGET: &str = "actuator::failures";
+
 /// The workspace a system runs in unless told otherwise.
 pub const DEFAULT_WORKSPACE: &str = "default";
 
@@ -950,11 +988,12 @@ async fn walk_phase(o: &mut ActuatorOrchestration, w: PhaseWalk) -> bool {
     };
     // The walk runs as its own task: completions then wake it on the worker that ran the node
     // instead of crossing to the thread blocked in `block_on` (5x faster on long chains).
-    let cancel = o.cancel.clone();
-    let report =
-        tokio::spawn(async move { crate::engine::walk(&dag, work, &opts, cancel, &obs).await })
-            .await
-            .map_err(|e| format!("the engine stopped: {e}"));
+    let (cancel, abort) = (o.cancel.clone(), o.abort.clone());
+    let report = tokio::spawn(async move {
+        crate::engine::walk_with_abort(&dag, work, &opts, cancel, abort, &obs).await
+    })
+    .await
+    .map_err(|e| format!("the engine stopped: {e}"));
     match report {
         Ok(Ok(r)) => {
             o.emit(Event::EngineFinished {

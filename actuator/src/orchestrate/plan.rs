@@ -123,6 +123,12 @@ pub struct TaskChange {
     /// Why it re-runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The role it runs for (model path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The infra resource its commands run on (model path; none for a named host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// A variable that does not resolve yet.
@@ -310,45 +316,151 @@ impl Plan {
         key(self) == key(other)
     }
 
-    /// The dependency graph in Graphviz `dot` or Mermaid syntax.
+    /// The dependency graph in Graphviz `dot` or Mermaid syntax. Nodes are of three kinds —
+    /// resources (boxes), roles (ellipses) and tasks (rounded boxes) — and edges run from what
+    /// comes first: resource to the resource that refers to it, task to the task after it, a
+    /// task's host resource to the task (`host`), and its role to it (`role`).
     pub fn graph(&self, format: GraphFormat) -> String {
-        let mut nodes: Vec<&str> = Vec::new();
-        let mut edges: Vec<(&str, &str)> = Vec::new();
+        let mut g = GraphBuilder::default();
         for r in self
             .resources
             .iter()
             .filter(|r| r.action != Action::Destroy)
         {
-            nodes.push(&r.key);
-            edges.extend(r.deps.iter().map(|d| (d.as_str(), r.key.as_str())));
+            g.node(NodeKind::Resource, &r.key);
         }
-        nodes.extend(self.tasks.iter().map(|t| t.name.as_str()));
-        edges.extend(
-            self.task_edges
-                .iter()
-                .map(|(a, b)| (a.as_str(), b.as_str())),
-        );
-        let id: HashMap<&str, usize> = nodes.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        for r in self
+            .resources
+            .iter()
+            .filter(|r| r.action != Action::Destroy)
+        {
+            for d in &r.deps {
+                g.edge((NodeKind::Resource, d), (NodeKind::Resource, &r.key), None);
+            }
+        }
+        for t in &self.tasks {
+            g.node(NodeKind::Task, &t.name);
+            if let Some(role) = &t.role {
+                g.node(NodeKind::Role, role);
+                g.edge(
+                    (NodeKind::Role, role),
+                    (NodeKind::Task, &t.name),
+                    Some("role"),
+                );
+            }
+            if let Some(host) = &t.host {
+                g.edge(
+                    (NodeKind::Resource, host),
+                    (NodeKind::Task, &t.name),
+                    Some("host"),
+                );
+            }
+        }
+        for (a, b) in &self.task_edges {
+            g.edge((NodeKind::Task, a), (NodeKind::Task, b), None);
+        }
+        g.render(format)
+    }
+}
+
+/// The kinds of node in [`Plan::graph`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum NodeKind {
+    Resource,
+    Role,
+    Task,
+}
+
+impl NodeKind {
+    fn name(self) -> &'static str {
+        match self {
+            NodeKind::Resource => "resource",
+            NodeKind::Role => "role",
+            NodeKind::Task => "task",
+        }
+    }
+}
+
+/// Nodes (by kind and name: a task may share its name with a role) and labelled edges, each
+/// once, in the order first seen.
+#[derive(Default)]
+struct GraphBuilder<'p> {
+    nodes: Vec<(NodeKind, &'p str)>,
+    ids: HashMap<(NodeKind, &'p str), usize>,
+    edges: Vec<(usize, usize, Option<&'static str>)>,
+}
+
+impl<'p> GraphBuilder<'p> {
+    fn node(&mut self, kind: NodeKind, name: &'p str) -> usize {
+        let next = self.nodes.len();
+        *self.ids.entry((kind, name)).or_insert_with(|| {
+            self.nodes.push((kind, name));
+            next
+        })
+    }
+
+    /// An edge between known nodes (an edge to something the plan does not show is left out).
+    fn edge(
+        &mut self,
+        from: (NodeKind, &'p str),
+        to: (NodeKind, &'p str),
+        label: Option<&'static str>,
+    ) {
+        if let (Some(&a), Some(&b)) = (self.ids.get(&from), self.ids.get(&to)) {
+            self.edges.push((a, b, label));
+        }
+    }
+
+    fn render(&self, format: GraphFormat) -> String {
         let mut out = String::new();
         match format {
             GraphFormat::Dot => {
                 out.push_str("digraph actuator {\n");
-                for n in &nodes {
-                    out.push_str(&format!("  {n:?};\n"));
+                for (i, (kind, name)) in self.nodes.iter().enumerate() {
+                    let shape = match kind {
+                        NodeKind::Resource => "box",
+                        NodeKind::Role => "ellipse",
+                        NodeKind::Task => "box, style=rounded",
+                    };
+                    out.push_str(&format!(
+                        "  n{i} [label={name:?}, shape={shape}, kind={:?}];\n",
+                        kind.name()
+                    ));
                 }
-                for (a, b) in &edges {
-                    out.push_str(&format!("  {a:?} -> {b:?};\n"));
+                for (a, b, label) in &self.edges {
+                    match label {
+                        Some(l) => out.push_str(&format!("  n{a} -> n{b} [label={l:?}];\n")),
+                        None => out.push_str(&format!("  n{a} -> n{b};\n")),
+                    }
                 }
                 out.push_str("}\n");
             }
             GraphFormat::Mermaid => {
                 out.push_str("graph TD\n");
-                for (i, n) in nodes.iter().enumerate() {
-                    out.push_str(&format!("  n{i}[\"{}\"]\n", n.replace('"', "'")));
+                out.push_str("  classDef resource fill:#e8f0fe,stroke:#4a6fa5\n");
+                out.push_str("  classDef role fill:#fef6e0,stroke:#b58900\n");
+                out.push_str("  classDef task fill:#eaf7ea,stroke:#3a7d3a\n");
+                for (i, (kind, name)) in self.nodes.iter().enumerate() {
+                    let text = name.replace('"', "'");
+                    out.push_str(&match kind {
+                        NodeKind::Resource => format!("  n{i}[\"{text}\"]\n"),
+                        NodeKind::Role => format!("  n{i}([\"{text}\"])\n"),
+                        NodeKind::Task => format!("  n{i}(\"{text}\")\n"),
+                    });
                 }
-                for (a, b) in &edges {
-                    if let (Some(a), Some(b)) = (id.get(a), id.get(b)) {
-                        out.push_str(&format!("  n{a} --> n{b}\n"));
+                for (a, b, label) in &self.edges {
+                    match label {
+                        Some(l) => out.push_str(&format!("  n{a} -->|{l}| n{b}\n")),
+                        None => out.push_str(&format!("  n{a} --> n{b}\n")),
+                    }
+                }
+                for kind in [NodeKind::Resource, NodeKind::Role, NodeKind::Task] {
+                    let members: Vec<String> = (0..self.nodes.len())
+                        .filter(|&i| self.nodes[i].0 == kind)
+                        .map(|i| format!("n{i}"))
+                        .collect();
+                    if !members.is_empty() {
+                        out.push_str(&format!("  class {} {}\n", members.join(","), kind.name()));
                     }
                 }
             }

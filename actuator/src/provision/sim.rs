@@ -4,10 +4,12 @@
 //! tests and benchmarks use it, and so can a model under development.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use parking_lot::{Mutex, MutexGuard};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
@@ -21,9 +23,11 @@ pub struct SimProxy {
     name: String,
     latency: Duration,
     state: Mutex<SimState>,
+    /// Where the cloud is kept between processes ([`SimProxy::persisted`]).
+    file: Option<PathBuf>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct SimState {
     next: u32,
     /// Every resource that exists, by id.
@@ -32,18 +36,20 @@ struct SimState {
     by_path: HashMap<String, Vec<u32>>,
     /// Per model path: creates, updates and deletes so far.
     counts: HashMap<String, Counts>,
+    #[serde(skip)]
     faults: HashMap<String, (u32, bool)>,
+    #[serde(skip)]
     delete_faults: HashMap<String, (u32, bool)>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct SimResource {
     kind: String,
     tags: BTreeMap<String, String>,
     args: BTreeMap<String, Value>,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
 struct Counts {
     creates: u32,
     updates: u32,
@@ -81,7 +87,49 @@ impl SimProxy {
             name: name.into(),
             latency: Duration::ZERO,
             state: Mutex::default(),
+            file: None,
         }
+    }
+    /// A simulated cloud that outlives the process: it is loaded from `file` (if it exists) and
+    /// written back after every change, so successive runs of a model binary — `up`, then
+    /// `plan` in a new process — see one cloud. One process at a time (the state's lock sees to
+    /// that for model binaries); another process reads it by creating its own proxy on the file.
+    ///
+    /// ```
+    /// use actuator::provision::SimProxy;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let file = dir.path().join("cloud.json");
+    /// let id = SimProxy::persisted("sim", &file).unwrap().create_unmanaged("test.Network");
+    /// assert_eq!(SimProxy::persisted("sim", &file).unwrap().create_unmanaged("test.Network"),
+    ///            "sim-1");
+    /// assert_eq!(id, "sim-0");
+    /// ```
+    pub fn persisted(name: impl Into<String>, file: impl Into<PathBuf>) -> std::io::Result<Self> {
+        let file = file.into();
+        let state = match std::fs::read(&file) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(std::io::Error::other)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => SimState::default(),
+            Err(e) => return Err(e),
+        };
+        Ok(SimProxy {
+            name: name.into(),
+            latency: Duration::ZERO,
+            state: Mutex::new(state),
+            file: Some(file),
+        })
+    }
+    /// Writes the cloud to its file, if it has one (whole, through a rename: a reader never sees
+    /// half of it).
+    fn save(&self, st: &SimState) -> Result<(), AttemptError> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let tmp = file.with_extension("tmp");
+        serde_json::to_vec(st)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|()| std::fs::rename(&tmp, file))
+            .map_err(|e| AttemptError::fatal(format!("simulated cloud {}: {e}", file.display())))
     }
     /// Every call takes `latency`.
     pub fn latency(mut self, latency: Duration) -> Self {
@@ -134,7 +182,7 @@ impl SimProxy {
         Some(st.live.get(id)?.args.clone())
     }
     /// Creates a resource of `kind` outside the tool (untagged, as a console would); returns its
-    /// id, for `import`.
+    /// id, for `import`. Panics if a [persisted](Self::persisted) cloud cannot be written.
     pub fn create_unmanaged(&self, kind: &str) -> String {
         let mut st = self.st();
         let n = st.next;
@@ -148,13 +196,21 @@ impl SimProxy {
             },
         );
         st.by_path.entry(String::new()).or_default().push(n);
+        if let Err(e) = self.save(&st) {
+            panic!("{e}");
+        }
         sim_id(n)
     }
     /// Deletes every resource at `path` behind the tool's back (drift); returns how many.
+    /// Panics if a [persisted](Self::persisted) cloud cannot be written.
     pub fn delete_behind(&self, path: &str) -> usize {
         let mut st = self.st();
         let ids = st.by_path.remove(path).unwrap_or_default();
-        ids.iter().filter(|n| st.live.remove(n).is_some()).count()
+        let n = ids.iter().filter(|n| st.live.remove(n).is_some()).count();
+        if let Err(e) = self.save(&st) {
+            panic!("{e}");
+        }
+        n
     }
     fn st(&self) -> MutexGuard<'_, SimState> {
         self.state.lock()
@@ -249,6 +305,7 @@ impl ProvisionerProxy for SimProxy {
         );
         st.by_path.entry(path.clone()).or_default().push(n);
         st.counts.entry(path).or_default().creates += 1;
+        self.save(&st)?;
         Ok(outputs(n))
     }
 
@@ -277,6 +334,7 @@ impl ProvisionerProxy for SimProxy {
             r.args = args.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         }
         st.counts.entry(rec.key.clone()).or_default().updates += 1;
+        self.save(&st)?;
         Ok(outputs(n))
     }
 
@@ -294,7 +352,7 @@ impl ProvisionerProxy for SimProxy {
         if let Some(n) = n {
             st.remove(n);
         }
-        Ok(())
+        self.save(&st)
     }
 
     async fn discover(
@@ -337,6 +395,7 @@ impl ProvisionerProxy for SimProxy {
         if let Some(r) = st.live.get_mut(&n) {
             r.tags = cx.tags().into_iter().collect();
         }
+        self.save(&st)?;
         Ok(outputs(n))
     }
 }

@@ -112,6 +112,28 @@ pub enum Error {
         /// The sequence number found instead of the next one.
         found: u64,
     },
+    /// An existing state directory that others may write to: anyone could replace the state
+    /// (and so decide what `down` deletes). The tool never changes a directory it did not create.
+    #[error(
+        "state directory {} is writable by others (mode {mode:o}): anyone could replace the state; \
+         use a directory only you can write (e.g. a new one inside it)",
+        path.display()
+    )]
+    SharedDir {
+        /// The directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A write to a state that is read-only: a directory without write permission, or a store
+    /// opened with [`FileStore::open_read_only`].
+    #[error("state {} is read-only: {why}", path.display())]
+    ReadOnly {
+        /// The state directory.
+        path: PathBuf,
+        /// Why.
+        why: &'static str,
+    },
     /// A completion or undo names a key the state does not have.
     #[error("no state entry for `{0}`")]
     UnknownKey(String),

@@ -467,15 +467,104 @@ fn files_are_private_and_loose_modes_are_fixed() {
         assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
     }
 
+    // The state's own files are fixed; the directory, once it exists, is the user's: its mode
+    // is left as it is.
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
     for f in [store::JOURNAL_FILE, store::SNAPSHOT_FILE, store::LOCK_FILE] {
         fs::set_permissions(dir.join(f), fs::Permissions::from_mode(0o644)).unwrap();
     }
     drop(open(&dir));
-    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir), 0o755);
     for f in [store::JOURNAL_FILE, store::SNAPSHOT_FILE, store::LOCK_FILE] {
         assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
     }
+}
+
+fn full_mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn a_directory_others_can_write_is_refused_and_left_alone() {
+    for m in [0o1777, 0o777, 0o770, 0o722] {
+        let root = tempfile::tempdir().unwrap();
+        let shared = root.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(m)).unwrap();
+        for err in [
+            FileStore::open(&shared).unwrap_err(),
+            FileStore::open_read_only(&shared).unwrap_err(),
+        ] {
+            assert!(
+                matches!(err, Error::SharedDir { mode, .. } if mode == m),
+                "{err:?}"
+            );
+            let msg = err.to_string();
+            assert!(
+                msg.contains("shared") && msg.contains("writable by others"),
+                "{msg}"
+            );
+        }
+        assert_eq!(full_mode(&shared), m, "never changed");
+        assert_eq!(
+            fs::read_dir(&shared).unwrap().count(),
+            0,
+            "nothing created in it"
+        );
+        // A new directory inside it is the tool's own: created private.
+        drop(open(&shared.join("mine")));
+        assert_eq!(mode(&shared.join("mine")), 0o700);
+        assert_eq!(full_mode(&shared), m);
+    }
+}
+
+#[test]
+fn a_read_only_directory_is_read_but_never_written_or_made_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path());
+    j.intent("a", "t", json!({})).unwrap();
+    drop(j);
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o500)).unwrap();
+    let err = FileStore::open(dir.path()).unwrap_err();
+    assert!(matches!(err, Error::ReadOnly { .. }), "{err:?}");
+    assert!(err.to_string().contains("read-only"), "{err}");
+    let r = Journal::open(FileStore::open_read_only(dir.path()).unwrap()).unwrap();
+    assert!(r.state().get("a").is_some());
+    assert_eq!(mode(dir.path()), 0o500, "never made writable");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+#[test]
+fn a_reader_sees_the_last_durable_record_while_the_writer_holds_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap().compact_after(3);
+    let mut w = Journal::open(store).unwrap();
+    for i in 0..10 {
+        w.intent(&format!("k{i}"), "t", json!({})).unwrap();
+        // Every prefix, across compactions, reads back as exactly what was written.
+        let r = Journal::open(FileStore::open_read_only(dir.path()).unwrap()).unwrap();
+        assert_eq!(r.state(), w.state(), "after record {i}");
+    }
+    // A torn append in progress is invisible to a reader, and left for the writer to handle.
+    let journal = dir.path().join(store::JOURNAL_FILE);
+    let before = fs::read(&journal).unwrap();
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .unwrap()
+        .write_all(b"{\"seq\":99")
+        .unwrap();
+    let r = Journal::open(FileStore::open_read_only(dir.path()).unwrap()).unwrap();
+    assert_eq!(r.state(), w.state());
+    assert_eq!(
+        fs::read(&journal).unwrap().len(),
+        before.len() + 9,
+        "reader wrote nothing"
+    );
+    // A missing directory is an empty state, and is not created.
+    let none = dir.path().join("none");
+    let r = Journal::open(FileStore::open_read_only(&none).unwrap()).unwrap();
+    assert!(r.state().is_empty() && !none.exists());
 }
 
 #[test]

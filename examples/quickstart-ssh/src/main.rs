@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use actuator::cli::{self, Args, Command};
+use actuator::cli::{self, Args};
 use actuator::exec::{Action, ExecAgent, ExecTask};
 use actuator::orchestrate::ActuatorOrchestration;
 use actuator::prelude::*;
@@ -165,17 +165,12 @@ fn main() -> ExitCode {
     }
     let state = std::env::temp_dir().join("actuator-quickstart-ssh-state");
     let _ = std::fs::remove_dir_all(&state);
-    for command in [Command::Plan, Command::Up, Command::Status, Command::Down] {
-        println!(
-            "\n$ quickstart-ssh {}",
-            format!("{command:?}").to_lowercase()
-        );
-        let args = Args {
-            state: Some(state.clone()),
-            json: false,
-            max_concurrency: 10,
-            command,
-        };
+    for line in ["plan", "up", "status", "down --yes"] {
+        println!("\n$ quickstart-ssh {line}");
+        let mut args =
+            Args::parse_from_words(std::iter::once("quickstart-ssh").chain(line.split(' ')))
+                .expect("the tour's command lines parse");
+        args.state = Some(state.clone());
         let code = cli::run(args, orchestration());
         if code != cli::EXIT_OK {
             return ExitCode::from(code);

@@ -3,11 +3,11 @@
 //! `cargo run -p quickstart` walks through it: `plan`, `up` (the static hosts are "provisioned",
 //! then the config tasks write templated files into a work directory and run commands, in dependency
 //! order), `status`, and `down`. With arguments it is the ready-made command line of any model binary:
-//! `cargo run -p quickstart -- plan | up | down | status | graph --format mermaid | report`.
+//! `cargo run -p quickstart -- plan | up | down | status | graph --format mermaid | report | --help`.
 
 use std::process::ExitCode;
 
-use actuator::cli::{self, Args, Command};
+use actuator::cli::{self, Args};
 use actuator::orchestrate::ActuatorOrchestration;
 use actuator::prelude::*;
 
@@ -86,16 +86,13 @@ fn main() -> ExitCode {
     if std::env::args().len() > 1 {
         return cli::main(orchestration);
     }
-    // The tour: the same commands a user would type, one after the other.
+    // The tour: the same commands a user would type, one after the other (`down` is told not to
+    // ask: the tour runs without anyone to answer).
     let _ = std::fs::remove_dir_all(std::path::Path::new(&workdir()));
-    for command in [Command::Plan, Command::Up, Command::Status, Command::Down] {
-        println!("\n$ quickstart {}", format!("{command:?}").to_lowercase());
-        let args = Args {
-            state: None,
-            json: false,
-            max_concurrency: 10,
-            command,
-        };
+    for line in ["plan", "up", "status", "down --yes"] {
+        println!("\n$ quickstart {line}");
+        let args = Args::parse_from_words(std::iter::once("quickstart").chain(line.split(' ')))
+            .expect("the tour's command lines parse");
         let code = cli::run(args, orchestration());
         if code != cli::EXIT_OK {
             return ExitCode::from(code);

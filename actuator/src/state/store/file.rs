@@ -37,10 +37,16 @@ const SNAPSHOT_TMP: &str = "snapshot.json.tmp";
 
 /// The embedded default store: `<dir>/snapshot.json` + `<dir>/journal.jsonl`.
 ///
-/// * **Privacy.** The directory is created with mode 0700 and every file with
+/// * **Privacy.** A directory the store creates gets mode 0700 and every file
 ///   0600 (at creation, through `OpenOptionsExt::mode`, so there is no window
-///   in which they are readable); looser modes found on open are fixed, with
-///   a warning.
+///   in which they are readable); a state file found with a looser mode is
+///   fixed, with a warning. A directory that already exists is never changed:
+///   if others can write to it (a shared `/tmp`-like mode 1777 included) it is
+///   refused ([`Error::SharedDir`]), and if it has no write permission for its
+///   owner it can be read but not written ([`Error::ReadOnly`]).
+/// * **Readers.** [`FileStore::open_read_only`] takes no lock and writes
+///   nothing: `status` or `plan` while another process runs `up` see the
+///   state as of its last durable record.
 /// * **Exclusion.** An exclusive `flock` on `<dir>/lock` is held as long as
 ///   the store lives, so two processes cannot work on one state; the loser
 ///   gets [`Error::Locked`] naming the lock file and the holder's pid and
@@ -73,9 +79,10 @@ const SNAPSHOT_TMP: &str = "snapshot.json.tmp";
 #[derive(Debug)]
 pub struct FileStore {
     dir: PathBuf,
-    journal: File,
-    /// Held for the flock; released when the store is dropped.
-    _lock: File,
+    /// `None` for a read-only store.
+    journal: Option<File>,
+    /// Held for the flock; released when the store is dropped (`None`: read-only, no lock).
+    _lock: Option<File>,
     /// Records in the journal file (including any the snapshot already covers).
     records: usize,
     compact_after: usize,
@@ -99,12 +106,27 @@ impl FileStore {
     /// ```
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self> {
         let dir = dir.into();
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(io_err("create state directory", &dir))?;
-        restrict_dir(&dir)?;
+        match fs::metadata(&dir) {
+            Ok(_) => {
+                // Someone's directory: used as it is, or refused, never changed.
+                let mode = check_dir(&dir)?;
+                if mode & 0o200 == 0 {
+                    return Err(Error::ReadOnly {
+                        path: dir,
+                        why: "the directory has no write permission (it can be read: `status`, `plan`)",
+                    });
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                // Ours: created private (missing parents too).
+                DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&dir)
+                    .map_err(io_err("create state directory", &dir))?;
+            }
+            Err(e) => return Err(io_err("use state directory", &dir)(e)),
+        }
 
         let lock_path = dir.join(LOCK_FILE);
         // No truncation before the lock is ours: the file names the holder.
@@ -146,8 +168,8 @@ impl FileStore {
         }
         Ok(Self {
             dir,
-            journal,
-            _lock: lock,
+            journal: Some(journal),
+            _lock: Some(lock),
             records: 0,
             compact_after: DEFAULT_COMPACT_AFTER,
             retry_at: 0,
@@ -155,21 +177,88 @@ impl FileStore {
         })
     }
 
-    /// Opens the state of `workspace` of `system` in the default directory,
+    /// Opens the state in `dir` for reading only: no lock is taken and
+    /// nothing is created or written, so it works while another process holds
+    /// the lock (an `up` in progress) and on a read-only directory. It sees the
+    /// state as of the last durable record; a directory that does not exist is
+    /// an empty state. Appending fails with [`Error::ReadOnly`].
+    ///
+    /// ```
+    /// use actuator::state::{FileStore, Journal};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut writer = Journal::open(FileStore::open(dir.path()).unwrap()).unwrap();
+    /// writer.intent("infra.net", "aws.Vpc", serde_json::Value::Null).unwrap();
+    /// // The writer still holds the lock; a reader sees its record.
+    /// let mut reader = Journal::open(FileStore::open_read_only(dir.path()).unwrap()).unwrap();
+    /// assert!(reader.state().get("infra.net").is_some());
+    /// assert!(reader.intent("infra.x", "aws.Vpc", serde_json::Value::Null).is_err());
+    /// ```
+    pub fn open_read_only(dir: impl Into<PathBuf>) -> Result<Self> {
+        let dir = dir.into();
+        match fs::metadata(&dir) {
+            Ok(_) => {
+                check_dir(&dir)?;
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("use state directory", &dir)(e)),
+        }
+        Ok(Self {
+            dir,
+            journal: None,
+            _lock: None,
+            records: 0,
+            compact_after: usize::MAX,
+            retry_at: 0,
+            poisoned: false,
+        })
+    }
+
+    /// The default state directory of `workspace` of `system`:
     /// `.actuator/<system>/<workspace>/` under the current directory.
     ///
     /// ```
     /// use actuator::state::{Error, FileStore};
-    /// assert!(matches!(FileStore::for_workspace("../etc", "default"), Err(Error::InvalidName(_))));
-    /// assert!(matches!(FileStore::for_workspace("web", "a/b"), Err(Error::InvalidName(_))));
+    /// assert_eq!(FileStore::workspace_dir("web", "prod").unwrap(),
+    ///            std::path::Path::new(".actuator/web/prod"));
+    /// assert!(matches!(FileStore::workspace_dir("../etc", "default"), Err(Error::InvalidName(_))));
+    /// assert!(matches!(FileStore::workspace_dir("web", "a/b"), Err(Error::InvalidName(_))));
     /// ```
-    pub fn for_workspace(system: &str, workspace: &str) -> Result<Self> {
+    pub fn workspace_dir(system: &str, workspace: &str) -> Result<PathBuf> {
         for name in [system, workspace] {
             if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
                 return Err(Error::InvalidName(name.to_owned()));
             }
         }
-        Self::open(Path::new(".actuator").join(system).join(workspace))
+        Ok(Path::new(".actuator").join(system).join(workspace))
+    }
+
+    /// Opens the state of `workspace` of `system` in its default directory
+    /// ([`Self::workspace_dir`]).
+    ///
+    /// ```
+    /// use actuator::state::{Error, FileStore};
+    /// assert!(matches!(FileStore::for_workspace("../etc", "default"), Err(Error::InvalidName(_))));
+    /// ```
+    pub fn for_workspace(system: &str, workspace: &str) -> Result<Self> {
+        Self::open(Self::workspace_dir(system, workspace)?)
+    }
+
+    /// Whether this store was opened with [`Self::open_read_only`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// assert!(actuator::state::FileStore::open_read_only(dir.path()).unwrap().is_read_only());
+    /// ```
+    pub fn is_read_only(&self) -> bool {
+        self.journal.is_none()
+    }
+
+    fn journal_file(&mut self) -> Result<&mut File> {
+        let path = &self.dir;
+        self.journal.as_mut().ok_or_else(|| Error::ReadOnly {
+            path: path.clone(),
+            why: "opened for reading only",
+        })
     }
 
     /// Sets the minimum journal length (in records) before automatic
@@ -199,6 +288,7 @@ impl FileStore {
     }
 
     fn compact_files(&mut self, state: &State) -> Result<()> {
+        self.journal_file()?;
         let tmp = self.dir.join(SNAPSHOT_TMP);
         // A leftover from a crash may have any mode; create_new below
         // guarantees ours is created 0600.
@@ -226,9 +316,9 @@ impl FileStore {
             .and_then(|d| d.sync_all())
             .map_err(io_err("sync state directory", &self.dir))?;
         let journal = self.dir.join(JOURNAL_FILE);
-        self.journal
-            .set_len(0)
-            .and_then(|()| self.journal.sync_all())
+        let file = self.journal_file()?;
+        file.set_len(0)
+            .and_then(|()| file.sync_all())
             .map_err(io_err("truncate", &journal))?;
         Ok(())
     }
@@ -236,6 +326,16 @@ impl FileStore {
 
 impl StateStore for FileStore {
     fn load(&mut self) -> Result<State> {
+        // The journal is read before the snapshot: a reader without the lock may race with a
+        // compaction (new snapshot renamed in, then the journal truncated), and in this order it
+        // sees either the old snapshot with the journal that extends it, or a snapshot that
+        // already holds every record it read — never a journal that skips past its snapshot.
+        let path = self.dir.join(JOURNAL_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == ErrorKind::NotFound && self.is_read_only() => Vec::new(),
+            Err(e) => return Err(io_err("read", &path)(e)),
+        };
         let snapshot_path = self.dir.join(SNAPSHOT_FILE);
         let mut state = match fs::read(&snapshot_path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| Error::Snapshot {
@@ -246,8 +346,6 @@ impl StateStore for FileStore {
             Err(e) => return Err(io_err("read", &snapshot_path)(e)),
         };
 
-        let path = self.dir.join(JOURNAL_FILE);
-        let bytes = fs::read(&path).map_err(io_err("read", &path))?;
         let (mut valid, mut records) = (0, 0);
         let mut lines = bytes
             .split_inclusive(|&b| b == b'\n')
@@ -282,6 +380,9 @@ impl StateStore for FileStore {
                         source,
                     });
                 }
+                // Unterminated and last, for a reader: an append in progress (or
+                // torn); the state as of the record before it.
+                _ if self.is_read_only() => {}
                 // Unterminated and last: an append torn by a crash, never
                 // acknowledged to the caller.
                 _ => {
@@ -292,9 +393,9 @@ impl StateStore for FileStore {
                         "dropping torn last journal line (crash during a write?)"
                     );
                     // Cut it off, or the next append would glue onto it.
-                    self.journal
-                        .set_len(valid as u64)
-                        .and_then(|()| self.journal.sync_all())
+                    let file = self.journal_file()?;
+                    file.set_len(valid as u64)
+                        .and_then(|()| file.sync_all())
                         .map_err(io_err("truncate torn tail of", &path))?;
                 }
             }
@@ -315,11 +416,8 @@ impl StateStore for FileStore {
             serde_json::to_writer(&mut buf, rec).expect("a Record always serializes");
             buf.push(b'\n');
         }
-        if let Err(e) = self
-            .journal
-            .write_all(&buf)
-            .and_then(|()| self.journal.sync_data())
-        {
+        let file = self.journal_file()?;
+        if let Err(e) = file.write_all(&buf).and_then(|()| file.sync_data()) {
             // The tail may hold part of these records, and after a failed
             // fsync the page cache cannot be trusted either (Linux drops the
             // dirty pages): stop appending rather than build on it.
@@ -346,7 +444,14 @@ impl StateStore for FileStore {
     }
 
     fn wants_compaction(&self, state: &State) -> bool {
-        !self.poisoned && self.records >= self.compact_after.max(state.len()).max(self.retry_at)
+        !self.poisoned
+            && !self.is_read_only()
+            && self.records >= self.compact_after.max(state.len()).max(self.retry_at)
+    }
+
+    fn is_durable(&self) -> bool {
+        // A reader appends nothing: no group-commit writer for it.
+        !self.is_read_only()
     }
 }
 
@@ -372,17 +477,24 @@ fn restrict_file(file: &File, path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn restrict_dir(dir: &Path) -> Result<()> {
-    let mode = fs::metadata(dir)
-        .map_err(io_err("stat", dir))?
-        .permissions()
-        .mode()
-        & 0o777;
-    if mode != 0o700 {
-        tracing::warn!(path = %dir.display(), mode = format!("{mode:o}"), "state directory was not private; setting mode 0700");
-        fs::set_permissions(dir, Permissions::from_mode(0o700)).map_err(io_err("chmod", dir))?;
+/// An existing state directory: refused if others can write to it; its mode is returned, never
+/// changed (it is someone's directory, perhaps shared on purpose).
+fn check_dir(dir: &Path) -> Result<u32> {
+    let meta = fs::metadata(dir).map_err(io_err("use state directory", dir))?;
+    if !meta.is_dir() {
+        return Err(io_err("use state directory", dir)(io::Error::new(
+            ErrorKind::NotADirectory,
+            "not a directory",
+        )));
     }
-    Ok(())
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(Error::SharedDir {
+            path: dir.to_owned(),
+            mode,
+        });
+    }
+    Ok(mode)
 }
 
 fn hostname() -> String {

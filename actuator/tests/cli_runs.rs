@@ -1,0 +1,1390 @@
+//! The command line as a user meets it: real runs of a model binary, checked by what they print
+//! (terminal text and JSON), their exit codes, the state they leave and the cloud they change.
+//!
+//! This file is its own model binary: run with `ACTUATOR_FIXTURE` set, `main` is a model binary
+//! built with `actuator::cli` (a small site on the simulated cloud, kept in a file between runs,
+//! with config tasks on this machine); otherwise it is the test harness, and each test runs that
+//! binary — itself — as a user would, in a pipe or on a pseudo-terminal.
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use actuator::infra::test::{FloatingIp, Network, Server};
+use actuator::orchestrate::ActuatorOrchestration;
+use actuator::prelude::*;
+use actuator::provision::SimProxy;
+use libtest_mimic::{Arguments, Failed, Trial};
+use serde_json::Value;
+
+// ---------------------------------------------------------------------------------------------
+// The model binary.
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+#[derive(InfraModel)]
+struct Site {
+    #[component(Network::new("net"))]
+    net: Network,
+    #[component(Server::new("front", env_or("FIXTURE_IMAGE", "debian-12")).nics([ctx.model.net]).mem(env_or("FIXTURE_MEM", "2048")))]
+    front: Server,
+    #[component(FloatingIp::new("fip", ctx.model.front, ctx.model.front.ip))]
+    fip: FloatingIp,
+    #[component(MultiResource::new(Server::new("app", env_or("FIXTURE_APP_IMAGE", "debian-12")).nics([ctx.model.net])))]
+    apps: MultiResource<Server>,
+}
+
+namespace! {
+    struct SiteNs for Site {
+        extern { GREETING }
+        front: Role = Role::new("front").host_ref(infra.front),
+    }
+}
+
+config! {
+    struct SiteCfg for SiteNs {
+        defaults { role = ns.front }
+        hello: Task = ProcessCopyFileTask::new("hello", "!{DIR}/hello").content("!{GREETING}"),
+        after: Task = ShellTask::new("after", r#"cat "$DIR/hello" > "$DIR/after""#),
+        slow: Task = ShellTask::new("slow", r#"sleep "$SLOW""#),
+        check: Task = ShellTask::new("check", r#"[ "$FAIL" != 1 ] || { echo "check: FAIL is set" >&2; exit 7; }"#),
+        deps { hello | after, slow }
+    }
+}
+
+/// The site as the `FIXTURE_*` variables shape it (each test's runs set their own).
+fn fixture() -> ActuatorOrchestration {
+    let infra = Site::instance("site");
+    for k in env_or("FIXTURE_APPS", "1,2,3")
+        .split(',')
+        .filter(|k| !k.is_empty())
+    {
+        infra.index(
+            infra.root().apps,
+            k.parse::<u32>().expect("FIXTURE_APPS: numbers"),
+        );
+    }
+    if std::env::var("FIXTURE_PROTECT").is_ok() {
+        infra.protect(&infra.root().net);
+    }
+    let ns = SiteNs::instance("ns", &infra);
+    let front = &ns.root().front;
+    ns.add_var(
+        front,
+        Var::new("DIR", env_or("FIXTURE_WORK", "/nonexistent")),
+    );
+    ns.add_var(
+        front,
+        Var::new("GREETING", env_or("FIXTURE_GREETING", "hello")).in_env(false),
+    );
+    ns.add_var(front, Var::new("SLOW", env_or("FIXTURE_SLOW", "0")));
+    ns.add_var(front, Var::new("FAIL", env_or("FIXTURE_FAIL", "0")));
+    let cfg = SiteCfg::instance("cfg", &ns);
+    let sim = SimProxy::persisted("sim", env_or("FIXTURE_CLOUD", "cloud.json"))
+        .expect("FIXTURE_CLOUD: a readable simulated cloud");
+    ActuatorOrchestration::new("site")
+        .infra(&infra)
+        .namespace(&ns)
+        .config(&cfg)
+        .proxy(std::sync::Arc::new(sim))
+}
+
+fn main() -> ExitCode {
+    if std::env::var_os("ACTUATOR_FIXTURE").is_some() {
+        return actuator::cli::main(fixture);
+    }
+    let tests = vec![
+        trial(
+            "plan_shows_each_change_and_why",
+            plan_shows_each_change_and_why,
+        ),
+        trial("plan_json_follows_its_schema", plan_json_follows_its_schema),
+        trial(
+            "detailed_exitcode_tells_ci_whether_anything_changes",
+            detailed_exitcode,
+        ),
+        trial(
+            "refresh_is_on_by_default_and_can_be_turned_off",
+            refresh_on_by_default,
+        ),
+        trial("refresh_records_what_the_cloud_lost", refresh_command),
+        trial("a_saved_plan_is_applied_exactly_or_refused", saved_plans),
+        trial(
+            "replace_reconfigure_target_exclude",
+            replace_reconfigure_target_exclude,
+        ),
+        trial(
+            "protected_resources_need_allow_destroy_protected",
+            protected_resources,
+        ),
+        trial("down_without_a_terminal_needs_yes", down_needs_yes),
+        trial("down_asks_on_a_terminal", down_asks_on_a_terminal),
+        trial(
+            "down_on_an_empty_state_points_at_discover",
+            down_on_empty_state,
+        ),
+        trial(
+            "discover_finds_and_deletes_a_lost_states_resources",
+            discover,
+        ),
+        trial("state_list_show_and_mv", state_commands),
+        trial("import_adopts_an_existing_resource", import),
+        trial("a_damaged_state_exits_3_naming_the_file", damaged_state),
+        trial(
+            "an_existing_directory_is_never_changed",
+            directory_permissions,
+        ),
+        trial("a_closed_stdout_ends_read_commands_quietly", closed_stdout),
+        trial("max_concurrency_zero_is_refused", max_concurrency_zero),
+        trial("version_help_and_completions", version_help_completions),
+        trial(
+            "read_commands_work_while_up_holds_the_lock",
+            reads_during_up,
+        ),
+        trial("graph_has_node_kinds_and_host_edges", graph),
+        trial("ctrl_c_names_what_is_in_flight_and_twice_aborts_it", ctrl_c),
+        trial("each_failure_is_printed_once", failure_printed_once),
+        trial("up_ends_with_a_summary_in_text_and_json", up_summary),
+        trial("workspaces_live_side_by_side", workspaces),
+        trial("the_live_view_is_never_torn_by_log_lines", live_view),
+    ];
+    libtest_mimic::run(&Arguments::from_args(), tests).exit()
+}
+
+fn trial(name: &'static str, f: fn()) -> Trial {
+    Trial::test(name, move || {
+        std::panic::catch_unwind(f).map_err(|p| {
+            Failed::from(
+                p.downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default(),
+            )
+        })
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running it.
+
+/// One user's working directory: the default state location (`.actuator/site/<workspace>/`),
+/// the simulated cloud's file, and where the tasks write.
+struct Workdir {
+    tmp: tempfile::TempDir,
+    /// `FIXTURE_*` variables for the next runs.
+    vars: Vec<(String, String)>,
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Workdir {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("work")).unwrap();
+        Workdir {
+            tmp,
+            vars: Vec::new(),
+        }
+    }
+
+    fn dir(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    fn state_dir(&self, workspace: &str) -> PathBuf {
+        self.dir().join(".actuator/site").join(workspace)
+    }
+
+    /// Sets a `FIXTURE_*` variable for the following runs.
+    fn set(&mut self, name: &str, value: &str) -> &mut Self {
+        self.vars.retain(|(n, _)| n != name);
+        self.vars.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    fn cloud(&self) -> SimProxy {
+        SimProxy::persisted("sim", self.dir().join("cloud.json")).unwrap()
+    }
+
+    /// The model binary, as `site ARGS`, in this directory.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(std::env::current_exe().unwrap());
+        c.arg0("site")
+            .args(args)
+            .current_dir(self.dir())
+            .env("ACTUATOR_FIXTURE", "1")
+            .env("FIXTURE_CLOUD", self.dir().join("cloud.json"))
+            .env("FIXTURE_WORK", self.dir().join("work"))
+            .env_remove("RUST_LOG")
+            .env_remove("ACTUATOR_WORKSPACE")
+            .envs(self.vars.iter().map(|(k, v)| (k, v)));
+        c
+    }
+
+    /// Runs `site ARGS` with stdin from nowhere (no terminal).
+    fn run(&self, args: &[&str]) -> Run {
+        let out = self.command(args).stdin(Stdio::null()).output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs and expects exit code `code`.
+    fn ok(&self, args: &[&str], code: i32) -> Run {
+        let r = self.run(args);
+        assert_eq!(r.code, code, "site {}: {r:?}", args.join(" "));
+        assert!(!r.stderr.contains("panicked"), "{r:?}");
+        r
+    }
+}
+
+fn lines(s: &str) -> Vec<&str> {
+    s.lines().collect()
+}
+
+/// The plan's line for resource `key`.
+fn line_of<'a>(out: &'a str, key: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(key))
+        .unwrap_or_else(|| panic!("no line for {key} in:\n{out}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tests.
+
+/// An `up`, then the model and the cloud drift apart in every way a plan reports.
+fn changed_site() -> Workdir {
+    let mut s = Workdir::new();
+    s.ok(&["up"], 0);
+    s.set("FIXTURE_APPS", "1,2") // app 3 leaves the model
+        .set("FIXTURE_MEM", "4096") // updated in place
+        .set("FIXTURE_APP_IMAGE", "debian-13") // forces a replacement
+        .set("FIXTURE_GREETING", "bonjour"); // hello's content
+    assert_eq!(s.cloud().delete_behind("Site.apps.1"), 1); // drift
+    s
+}
+
+fn plan_shows_each_change_and_why() {
+    let s = changed_site();
+    let r = s.ok(&["plan"], 0);
+    let out = &r.stdout;
+    let want = r#"Resources:
+  -/+ Site.apps.2  test.Server  (destroy before create)
+        image: "debian-12" -> "debian-13"  # forces replacement
+  ~   Site.front   test.Server
+        mem: "2048" -> "4096"
+  +   Site.apps.1  test.Server  (deleted outside actuator (drift))
+  -   Site.apps.3  test.Server  (no longer in the model)
+  (2 unchanged resources; -v lists them)
+Tasks:
+  re-run  hello (its inputs changed)
+  re-run  after (`hello` before it runs)
+  skip    2 tasks (done; -v lists them)
+Plan: 1 to add, 1 to change, 1 to replace, 1 to destroy; 2 tasks to run.
+"#;
+    // Independent resources may come in any order: compared by key, each with its arguments.
+    assert_eq!(sorted_resources(out), sorted_resources(want), "{out}");
+    let rest = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| {
+                !l.starts_with("  ") || !l.chars().nth(2).is_some_and(|c| "+~-= ".contains(c))
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(rest(out), rest(want), "{out}");
+    // -v lists the skipped tasks and unchanged resources.
+    let v = s.ok(&["plan", "-v"], 0).stdout;
+    assert!(v.contains("  skip    slow (done)"), "{v}");
+    assert!(v.contains("  =   Site.net"), "{v}");
+    // The plan wrote nothing: the same plan again.
+    assert_eq!(s.ok(&["plan"], 0).stdout, r.stdout);
+}
+
+/// The resource lines of a plan with the argument lines under each, in key order (the plan's
+/// own order is a topological one, not fixed between independent resources).
+fn sorted_resources(out: &str) -> Vec<String> {
+    let mut blocks: Vec<String> = Vec::new();
+    for l in out.lines() {
+        if l.starts_with("        ") {
+            if let Some(b) = blocks.last_mut() {
+                b.push('\n');
+                b.push_str(l);
+            }
+        } else if l.starts_with("  ") && l.chars().nth(2).is_some_and(|c| "+~-=".contains(c)) {
+            blocks.push(l.to_owned());
+        }
+    }
+    blocks.sort_by_key(|b| b.split_whitespace().nth(1).unwrap_or_default().to_owned());
+    blocks
+}
+
+fn plan_json_follows_its_schema() {
+    let schema_file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/plan.schema.json");
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_file).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let check = |v: &Value| {
+        let errors: Vec<String> = validator.iter_errors(v).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:#?}\n{v:#}");
+    };
+    let s = changed_site();
+    let v: Value = serde_json::from_str(&s.ok(&["plan", "--json"], 0).stdout).unwrap();
+    check(&v);
+    let actions: Vec<&str> = v["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    for a in ["create", "update", "replace", "destroy", "unchanged"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    assert_eq!(v["summary"]["replace"], 1);
+    assert_eq!(v["summary"]["tasks_to_run"], 2);
+    let mut tasks: Vec<&str> = v["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["action"].as_str().unwrap())
+        .collect();
+    tasks.sort();
+    assert_eq!(tasks, ["rerun", "rerun", "skip", "skip"]);
+    assert_eq!(v["tasks"][0]["role"], "SiteNs.front");
+    assert_eq!(v["tasks"][0]["host"], "Site.front");
+    // A saved plan is the same document with its options.
+    s.ok(&["plan", "--out", "p.json", "--target", "Site.apps"], 0);
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(s.dir().join("p.json")).unwrap()).unwrap();
+    check(&saved);
+    assert_eq!(saved["options"]["targets"][0], "Site.apps");
+    // A destroy plan and a fresh one too.
+    check(&serde_json::from_str(&s.ok(&["plan", "--json", "--destroy"], 0).stdout).unwrap());
+    let fresh = Workdir::new();
+    check(&serde_json::from_str(&fresh.ok(&["plan", "--json"], 0).stdout).unwrap());
+}
+
+fn detailed_exitcode() {
+    let s = Workdir::new();
+    s.ok(&["plan", "--detailed-exitcode"], 2);
+    s.ok(&["plan"], 0);
+    s.ok(&["up"], 0);
+    let r = s.ok(&["plan", "--detailed-exitcode"], 0);
+    assert!(
+        r.stdout
+            .contains("No changes: the system matches the model."),
+        "{r:?}"
+    );
+    s.cloud().delete_behind("Site.net");
+    s.ok(&["plan", "--detailed-exitcode"], 2);
+    // 3 as usual: an unknown target.
+    s.ok(&["plan", "--detailed-exitcode", "--target", "Site.nope"], 3);
+}
+
+fn refresh_on_by_default() {
+    let s = Workdir::new();
+    s.ok(&["up"], 0);
+    s.cloud().delete_behind("Site.apps.2");
+    let r = s.ok(&["plan", "--refresh=false"], 0);
+    assert!(
+        r.stdout.contains("Plan: 0 to add"),
+        "the state alone: {r:?}"
+    );
+    let r = s.ok(&["plan"], 0);
+    assert!(
+        r.stdout.contains("(deleted outside actuator (drift))"),
+        "{r:?}"
+    );
+    // `up` refreshes too, and recreates it.
+    let r = s.ok(&["up"], 0);
+    assert!(r.stdout.contains("Up complete after"), "{r:?}");
+    assert!(r.stdout.contains(": 1 created,"), "{r:?}");
+    assert_eq!(s.cloud().live().len(), 6);
+}
+
+fn refresh_command() {
+    let s = Workdir::new();
+    s.ok(&["up"], 0);
+    s.cloud().delete_behind("Site.apps.3");
+    let r = s.ok(&["refresh"], 0);
+    assert!(
+        r.stdout.starts_with("Refreshed 6 resources: 1 change:"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("  -   Site.apps.3  gone: deleted outside actuator"),
+        "{r:?}"
+    );
+    let st = s.ok(&["state", "list"], 0).stdout;
+    assert!(!st.contains("Site.apps.3"), "forgotten: {st}");
+    // The plan now sees a plain create, from the state alone.
+    let p = s.ok(&["plan", "--refresh=false"], 0).stdout;
+    assert_eq!(line_of(&p, "Site.apps.3"), "  +   Site.apps.3  test.Server");
+}
+
+fn saved_plans() {
+    let mut s = Workdir::new();
+    let r = s.ok(&["plan", "--out", "first.json"], 0);
+    assert!(
+        r.stdout
+            .contains("Saved to first.json: `site up first.json` applies exactly this plan."),
+        "{r:?}"
+    );
+    let r = s.ok(&["up", "first.json"], 0);
+    assert!(r.stdout.contains(": 6 created,"), "{r:?}");
+    // The state moves after a plan is saved: refused, nothing applied.
+    s.set("FIXTURE_MEM", "4096");
+    s.ok(&["plan", "--out", "second.json"], 0);
+    s.set("FIXTURE_MEM", "8192");
+    s.ok(&["up"], 0);
+    let r = s.ok(&["up", "second.json"], 3);
+    assert!(
+        r.stderr
+            .contains("the state moved since second.json was made"),
+        "{r:?}"
+    );
+    // The cloud moves (the state does not): a fresh plan disagrees, refused.
+    s.ok(&["plan", "--out", "third.json"], 0);
+    s.cloud().delete_behind("Site.apps.1");
+    let r = s.ok(&["up", "third.json"], 3);
+    assert!(
+        r.stderr.contains("third.json no longer matches what `up` would do (Site.apps.1: unchanged then, create now)"),
+        "{r:?}"
+    );
+    assert_eq!(s.cloud().live().len(), 5, "nothing was applied");
+    // A saved plan takes no options of its own; a file that is not a plan is refused.
+    s.ok(&["up", "third.json", "--target", "Site.net"], 2);
+    std::fs::write(s.dir().join("junk.json"), "{}").unwrap();
+    let r = s.ok(&["up", "junk.json"], 3);
+    assert!(
+        r.stderr.contains("junk.json is not a plan of schema 1"),
+        "{r:?}"
+    );
+    // Another workspace's plan is not applied here.
+    s.ok(&["plan", "--out", "fourth.json"], 0);
+    let r = s.ok(&["-w", "other", "up", "fourth.json"], 3);
+    assert!(
+        r.stderr.contains("is a plan for site (workspace default)"),
+        "{r:?}"
+    );
+}
+
+fn replace_reconfigure_target_exclude() {
+    let s = Workdir::new();
+    s.ok(&["up"], 0);
+    let p = s.ok(&["plan", "--replace", "Site.apps.2"], 0).stdout;
+    assert_eq!(
+        line_of(&p, "Site.apps.2"),
+        "  -/+ Site.apps.2  test.Server  (asked for (--replace); destroy before create)"
+    );
+    let p = s.ok(&["plan", "--reconfigure", "slow"], 0).stdout;
+    assert!(
+        p.contains("  re-run  slow (asked for (--reconfigure))"),
+        "{p}"
+    );
+    assert!(
+        p.contains("Plan: 0 to add, 0 to change, 0 to replace, 0 to destroy; 1 task to run."),
+        "{p}"
+    );
+    let p = s.ok(&["plan", "--reconfigure"], 0).stdout;
+    assert!(p.contains("; 4 tasks to run."), "every task: {p}");
+    // A target keeps what it needs; the plan says what was left out.
+    let r = s.ok(
+        &[
+            "plan",
+            "--replace",
+            "Site.front",
+            "--replace",
+            "Site.apps.1",
+            "--target",
+            "Site.fip",
+        ],
+        0,
+    );
+    assert!(
+        line_of(&r.stdout, "Site.front").starts_with("  -/+ Site.front"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("  Left out (--target / --exclude): Site.apps.1"),
+        "{r:?}"
+    );
+    // An exclusion leaves out what needs it.
+    let r = s.ok(
+        &["plan", "--replace", "Site.front", "--exclude", "Site.fip"],
+        0,
+    );
+    assert!(
+        r.stdout
+            .contains("Left out (--target / --exclude): Site.fip"),
+        "{r:?}"
+    );
+    // And `up` applies just that.
+    let before = s.cloud().live();
+    let r = s.ok(
+        &[
+            "up",
+            "--replace",
+            "Site.apps.1",
+            "--replace",
+            "Site.apps.2",
+            "--exclude",
+            "Site.apps.2",
+        ],
+        0,
+    );
+    assert!(
+        r.stdout
+            .contains(": 0 created, 0 updated, 1 replaced, 0 destroyed;"),
+        "{r:?}"
+    );
+    let after = s.cloud().live();
+    assert_ne!(before["Site.apps.1"], after["Site.apps.1"]);
+    assert_eq!(before["Site.apps.2"], after["Site.apps.2"]);
+    // `down --target` deletes that and what depends on it.
+    let r = s.ok(&["down", "--yes", "--target", "Site.front"], 0);
+    assert!(
+        r.stdout
+            .contains(": 0 created, 0 updated, 0 replaced, 2 destroyed;"),
+        "{r:?}"
+    );
+    assert!(!s.cloud().live().contains_key("Site.fip"));
+    assert!(s.cloud().live().contains_key("Site.net"));
+    // Names that select nothing are typos.
+    let r = s.ok(
+        &["plan", "--target", "Site.nope", "--reconfigure", "nope"],
+        3,
+    );
+    assert!(
+        r.stderr
+            .contains("--target Site.nope: no resource at this path"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr
+            .contains("--reconfigure nope: no task of this name"),
+        "{r:?}"
+    );
+}
+
+fn protected_resources() {
+    let mut s = Workdir::new();
+    s.set("FIXTURE_PROTECT", "1");
+    s.ok(&["up"], 0);
+    let r = s.ok(&["down", "--yes"], 3);
+    assert!(
+        r.stdout
+            .contains("Site.net: is protected and would be deleted"),
+        "{r:?}"
+    );
+    assert_eq!(s.cloud().live().len(), 6, "nothing deleted");
+    let r = s.ok(&["down", "--yes", "--allow-destroy-protected"], 0);
+    assert!(
+        r.stdout
+            .contains(": 0 created, 0 updated, 0 replaced, 6 destroyed;"),
+        "{r:?}"
+    );
+    assert!(s.cloud().live().is_empty());
+}
+
+fn down_needs_yes() {
+    let s = Workdir::new();
+    s.ok(&["up"], 0);
+    let r = s.ok(&["down"], 2);
+    // It shows what it would delete, and why it did not.
+    assert!(
+        line_of(&r.stdout, "Site.net").starts_with("  -   Site.net"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr
+            .contains("there is no terminal to ask on: run `site down --yes` to confirm"),
+        "{r:?}"
+    );
+    assert_eq!(s.cloud().live().len(), 6, "nothing deleted");
+    let r = s.ok(&["down", "--yes"], 0);
+    assert!(r.stdout.contains("Down complete after"), "{r:?}");
+    assert!(s.cloud().live().is_empty());
+}
+
+/// Runs `site ARGS` on a pseudo-terminal of 120 x 40.
+fn on_terminal(
+    s: &Workdir,
+    args: &[&str],
+    extra_env: &[(&str, &str)],
+) -> rexpect::session::PtySession {
+    // The size first (a new pty has none), then the binary, named `site`.
+    let mut sh = Command::new("bash");
+    sh.arg("-c")
+        .arg(r#"stty rows 40 cols 120; exec -a site "$@""#)
+        .arg("bash")
+        .arg(std::env::current_exe().unwrap())
+        .args(args)
+        .current_dir(s.dir())
+        .env("TERM", "xterm-256color");
+    for (k, v) in s.command(&[]).get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    for (k, v) in extra_env {
+        sh.env(k, v);
+    }
+    rexpect::session::spawn_command(sh, Some(30_000)).unwrap()
+}
+
+fn exit_code(p: &mut rexpect::session::PtySession) -> i32 {
+    match p.process_mut().wait().unwrap() {
+        rexpect::process::WaitStatus::Exited(_, code) => code,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn down_asks_on_a_terminal() {
+    let s = Workdir::new();
+    s.ok(&["up"], 0);
+    // No: nothing is deleted.
+    let mut p = on_terminal(&s, &["down"], &[]);
+    p.exp_string("Delete these 6 resources of site (workspace default)? [y/N] ")
+        .unwrap();
+    p.send_line("n").unwrap();
+    let rest = p.exp_eof().unwrap();
+    assert!(rest.contains("Cancelled: nothing was deleted."), "{rest}");
+    assert_eq!(exit_code(&mut p), 1);
+    assert_eq!(s.cloud().live().len(), 6);
+    // Yes: deleted, with the live view and the summary.
+    let mut p = on_terminal(&s, &["down"], &[]);
+    p.exp_string("[y/N] ").unwrap();
+    p.send_line("y").unwrap();
+    let rest = p.exp_eof().unwrap();
+    assert!(rest.contains("Down complete after"), "{rest}");
+    assert_eq!(exit_code(&mut p), 0);
+    assert!(s.cloud().live().is_empty());
+}
+
+fn down_on_empty_state() {
+    let s = Workdir::new();
+    let r = s.ok(&["down"], 0);
+    assert_eq!(
+        r.stdout.trim_end(),
+        "Nothing to delete: the state in .actuator/site/default records no resources of site \
+         (workspace default). If they were made with a state that is now lost, `site down \
+         --discover` finds them by their tags."
+    );
+    assert!(!r.stdout.to_lowercase().contains("complete"), "{r:?}");
+}
+
+fn discover() {
+    let s = Workdir::new();
+    s.ok(&["up"], 0);
+    std::fs::remove_dir_all(s.state_dir("default")).unwrap();
+    // The lost state's resources: `down` alone finds nothing to do.
+    assert!(s.ok(&["down"], 0).stdout.contains("down --discover"));
+    let r = s.ok(&["plan", "--discover"], 0);
+    assert!(
+        r.stdout
+            .starts_with("Found 6 resources tagged for site (workspace default):"),
+        "{r:?}"
+    );
+    let net = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("  Site.net "))
+        .unwrap();
+    assert!(net.contains("test.Network  sim-0  (state "), "{net}");
+    let v: Value =
+        serde_json::from_str(&s.ok(&["plan", "--discover", "--json"], 0).stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 6);
+    assert_eq!(v[0]["this_state"], false);
+    s.ok(&["down", "--discover"], 2);
+    assert_eq!(s.cloud().live().len(), 6);
+    let r = s.ok(&["down", "--discover", "--yes"], 0);
+    assert!(
+        r.stdout
+            .contains(": 0 created, 0 updated, 0 replaced, 6 destroyed;"),
+        "{r:?}"
+    );
+    assert!(s.cloud().live().is_empty());
+    let r = s.ok(&["plan", "--discover"], 0);
+    assert!(r.stdout.starts_with("Found 0 resources"), "{r:?}");
+}
+
+fn state_commands() {
+    let mut s = Workdir::new();
+    s.ok(&["up"], 0);
+    let keys = s.ok(&["state", "list"], 0).stdout;
+    for k in ["Site.net", "Site.front", "Site.fip", "Site.apps.3"] {
+        assert!(lines(&keys).contains(&k), "{k} in {keys}");
+    }
+    assert!(keys.contains("task:"), "{keys}");
+    let v: Value = serde_json::from_str(&s.ok(&["state", "show", "Site.front"], 0).stdout).unwrap();
+    assert_eq!(v["kind"], "test.Server");
+    assert_eq!(v["status"], "created");
+    assert_eq!(v["data"]["args"]["image"], "debian-12");
+    assert!(
+        v["data"]["outputs"]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("sim-")
+    );
+    let r = s.ok(&["state", "show", "Site.nope"], 1);
+    assert!(
+        r.stderr
+            .contains("the state records nothing at `Site.nope`"),
+        "{r:?}"
+    );
+    // App 3 becomes app 4 in the model: moved in the state, nothing is recreated.
+    let id = s.cloud().live()["Site.apps.3"].clone();
+    s.set("FIXTURE_APPS", "1,2,4");
+    let p = s.ok(&["plan"], 0).stdout;
+    assert!(
+        p.contains("Plan: 1 to add, 0 to change, 0 to replace, 1 to destroy"),
+        "{p}"
+    );
+    let r = s.ok(&["state", "mv", "Site.apps.3", "Site.apps.4"], 0);
+    assert_eq!(
+        r.stdout,
+        "Moved Site.apps.3 to Site.apps.4: the next plan finds it there.\n"
+    );
+    let p = s.ok(&["plan", "--refresh=false"], 0).stdout;
+    assert!(
+        p.contains("Plan: 0 to add, 0 to change, 0 to replace, 0 to destroy"),
+        "{p}"
+    );
+    s.ok(&["up"], 0);
+    assert_eq!(s.cloud().creates("Site.apps.4"), 0);
+    assert_eq!(s.cloud().live().values().filter(|v| **v == id).count(), 1);
+    let r = s.ok(&["state", "mv", "Site.nope", "Site.x"], 1);
+    assert!(
+        r.stderr
+            .contains("the state records nothing at `Site.nope`"),
+        "{r:?}"
+    );
+}
+
+fn import() {
+    let mut s = Workdir::new();
+    s.ok(&["up"], 0);
+    let id = s.cloud().create_unmanaged("test.Server");
+    s.set("FIXTURE_APPS", "1,2,3,9");
+    let r = s.ok(&["import", "Site.apps.9", &id], 0);
+    assert_eq!(
+        r.stdout,
+        format!("Imported {id} as Site.apps.9: the state records it as if `up` had created it.\n")
+    );
+    let v: Value =
+        serde_json::from_str(&s.ok(&["state", "show", "Site.apps.9"], 0).stdout).unwrap();
+    assert_eq!(v["data"]["outputs"]["id"], id.as_str());
+    let p = s.ok(&["plan"], 0).stdout;
+    assert!(p.contains("Plan: 0 to add"), "adopted, not created: {p}");
+    let r = s.ok(&["import", "Site.apps.9", &id], 1);
+    assert!(
+        r.stderr.contains("the state already records `Site.apps.9`"),
+        "{r:?}"
+    );
+    let r = s.ok(&["import", "Site.nope", "sim-99"], 1);
+    assert!(
+        r.stderr.contains("the model has no resource `Site.nope`"),
+        "{r:?}"
+    );
+}
+
+fn damaged_state() {
+    for (damage, expect) in [
+        (
+            "gap",
+            "journal.jsonl: record 3 follows record 1: records are missing",
+        ),
+        (
+            "lost snapshot",
+            "the snapshot that held the earlier records is missing",
+        ),
+        ("bad line", "journal.jsonl:2: corrupt journal record"),
+    ] {
+        let s = Workdir::new();
+        s.ok(&["up"], 0);
+        let journal = s.state_dir("default").join("journal.jsonl");
+        let text = std::fs::read_to_string(&journal).unwrap();
+        let mut l: Vec<&str> = text.lines().collect();
+        match damage {
+            "gap" => {
+                l.remove(1);
+            }
+            "lost snapshot" => {
+                l.remove(0);
+            }
+            _ => l[1] = "{not json",
+        }
+        std::fs::write(&journal, l.join("\n") + "\n").unwrap();
+        for cmd in [
+            &["status"][..],
+            &["plan"],
+            &["up"],
+            &["down", "--yes"],
+            &["state", "list"],
+        ] {
+            let r = s.ok(cmd, 3);
+            assert!(r.stderr.contains(expect), "{damage}, {cmd:?}: {r:?}");
+            assert!(
+                r.stderr.contains(&journal.display().to_string())
+                    || r.stderr.contains(".actuator/site/default/journal.jsonl"),
+                "{r:?}"
+            );
+        }
+    }
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+fn directory_permissions() {
+    let s = Workdir::new();
+    // A shared directory (mode 1777) is refused, for reads too, and left as it is.
+    let shared = s.dir().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    for cmd in [
+        &["--state", "shared", "status"][..],
+        &["--state", "shared", "up"],
+    ] {
+        let r = s.ok(cmd, 3);
+        assert!(
+            r.stderr
+                .contains("state directory shared is writable by others (mode 1777)"),
+            "{r:?}"
+        );
+        assert_eq!(mode(&shared), 0o1777);
+    }
+    // A new directory is the tool's: private.
+    s.ok(&["--state", "mine", "up"], 0);
+    assert_eq!(mode(&s.dir().join("mine")), 0o700);
+    // A read-only one can be read, not written, and stays read-only.
+    std::fs::set_permissions(s.dir().join("mine"), std::fs::Permissions::from_mode(0o500)).unwrap();
+    let r = s.ok(&["--state", "mine", "status"], 0);
+    assert!(
+        r.stdout.contains("Complete; 6 resources, 4 tasks recorded"),
+        "{r:?}"
+    );
+    s.ok(&["--state", "mine", "plan"], 0);
+    let r = s.ok(&["--state", "mine", "up"], 3);
+    assert!(r.stderr.contains("state mine is read-only"), "{r:?}");
+    assert_eq!(mode(&s.dir().join("mine")), 0o500);
+    std::fs::set_permissions(s.dir().join("mine"), std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+/// Runs `site ARGS` with a stdout whose reader is already gone.
+fn with_closed_stdout(s: &Workdir, args: &[&str]) -> Run {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = s
+        .command(args)
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn closed_stdout() {
+    let s = Workdir::new();
+    s.ok(&["up"], 0);
+    for args in [
+        &["plan"][..],
+        &["plan", "--json"],
+        &["status"],
+        &["status", "--json"],
+        &["graph"],
+        &["report"],
+        &["state", "list"],
+        &["completions", "bash"],
+        &["--help"],
+    ] {
+        for _ in 0..3 {
+            let r = with_closed_stdout(&s, args);
+            assert_eq!(r.code, 0, "{args:?}: {r:?}");
+            assert!(
+                !r.stderr.contains("panicked") && !r.stderr.contains("Broken pipe"),
+                "{args:?}: {r:?}"
+            );
+        }
+    }
+    // Through a real `| head -1`, too.
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(r#"set -o pipefail; "$@" | head -1"#)
+        .arg("bash")
+        .arg(std::env::current_exe().unwrap())
+        .arg("plan")
+        .arg("-v")
+        .envs(
+            s.command(&[])
+                .get_envs()
+                .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+        )
+        .current_dir(s.dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Resources:\n");
+    // A run whose stdout goes away still finishes its work.
+    let r = with_closed_stdout(&s, &["down", "--yes"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(s.cloud().live().is_empty());
+}
+
+fn max_concurrency_zero() {
+    let s = Workdir::new();
+    let r = s.ok(&["--max-concurrency", "0", "up"], 2);
+    assert!(
+        r.stderr
+            .contains("invalid value '0' for '--max-concurrency <N>': 0 is not in 1..=100000"),
+        "{r:?}"
+    );
+    assert!(s.cloud().live().is_empty());
+    s.ok(&["--max-concurrency", "1", "up"], 0);
+}
+
+fn version_help_completions() {
+    let s = Workdir::new();
+    assert_eq!(
+        s.ok(&["--version"], 0).stdout,
+        format!("site {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let help = s.ok(&["--help"], 0).stdout;
+    for want in [
+        "Usage: site [OPTIONS] <COMMAND>",
+        "-v, --verbose...",
+        "-q, --quiet",
+        "-w, --workspace <NAME>",
+        "[env: ACTUATOR_WORKSPACE=]",
+        "Exit codes:\n  0    success",
+        "  130  interrupted by Ctrl-C",
+        "RUST_LOG",
+        "completions",
+    ] {
+        assert!(help.contains(want), "{want:?} in:\n{help}");
+    }
+    let state_help = s.ok(&["state", "--help"], 0).stdout;
+    for sub in ["list", "show", "mv"] {
+        assert!(state_help.contains(sub), "{state_help}");
+    }
+    let bash = s.ok(&["completions", "bash"], 0).stdout;
+    assert!(
+        bash.contains("_site()") && bash.contains("complete -F _site"),
+        "{bash}"
+    );
+    let check = Command::new("bash")
+        .arg("-n")
+        .arg("-c")
+        .arg(&bash)
+        .status()
+        .unwrap();
+    assert!(check.success(), "the bash script parses");
+    let zsh = s.ok(&["completions", "zsh"], 0).stdout;
+    assert!(zsh.starts_with("#compdef site"), "{zsh}");
+    let fish = s.ok(&["completions", "fish"], 0).stdout;
+    assert!(fish.contains("complete -c site"), "{fish}");
+    s.ok(&["completions", "tcsh"], 2);
+}
+
+fn reads_during_up() {
+    let mut s = Workdir::new();
+    s.ok(&["up"], 0);
+    s.set("FIXTURE_SLOW", "30");
+    let mut up = s
+        .command(&["up", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = up.stdout.take().unwrap();
+    wait_for(
+        &mut stdout,
+        r#""task_starting","phase":"configure","task":"slow""#,
+    );
+    // The lock is held: a writer is refused, readers are not.
+    let r = s.ok(&["refresh"], 3);
+    assert!(r.stderr.contains("is in use by another process"), "{r:?}");
+    let st = s.ok(&["status"], 0).stdout;
+    assert!(st.starts_with("site (workspace default): "), "{st}");
+    assert!(
+        s.ok(&["status", "-v"], 0)
+            .stdout
+            .contains("slow  creating (interrupted)")
+    );
+    let p = s.ok(&["plan"], 0).stdout;
+    assert!(p.contains("  run     slow"), "{p}");
+    s.ok(&["graph"], 0);
+    s.ok(&["report"], 0);
+    s.ok(&["state", "list"], 0);
+    s.ok(&["state", "show", "Site.net"], 0);
+    // Ctrl-C twice: the task's process goes with it.
+    let pid = nix::unistd::Pid::from_raw(up.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    assert_eq!(up.wait().unwrap().code(), Some(130));
+}
+
+/// Reads `r` until `needle` has appeared (the child's output so far is returned).
+fn wait_for(r: &mut impl Read, needle: &str) -> String {
+    wait_for_all(r, &[needle])
+}
+
+/// Reads `r` until every one of `needles` has appeared.
+fn wait_for_all(r: &mut impl Read, needles: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Some(needle) = needles
+        .iter()
+        .find(|n| !String::from_utf8_lossy(&seen).contains(**n))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} in {}",
+            String::from_utf8_lossy(&seen)
+        );
+        let n = r.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "EOF before {needle:?}: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+fn graph() {
+    let s = Workdir::new();
+    let dot = s.ok(&["graph"], 0).stdout;
+    assert!(dot.starts_with("digraph actuator {\n"), "{dot}");
+    assert!(
+        dot.contains(r#"[label="Site.front", shape=box, kind="resource"];"#),
+        "{dot}"
+    );
+    assert!(
+        dot.contains(r#"[label="SiteNs.front", shape=ellipse, kind="role"];"#),
+        "{dot}"
+    );
+    assert!(
+        dot.contains(r#"[label="hello", shape=box, style=rounded, kind="task"];"#),
+        "{dot}"
+    );
+    let id = |label: &str| -> String {
+        dot.lines()
+            .find(|l| l.contains(&format!("[label={label:?},")))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap()
+            .to_owned()
+    };
+    let (front, role, hello, after) = (
+        id("Site.front"),
+        id("SiteNs.front"),
+        id("hello"),
+        id("after"),
+    );
+    for edge in [
+        format!("  {front} -> {hello} [label=\"host\"];"),
+        format!("  {role} -> {hello} [label=\"role\"];"),
+        format!("  {hello} -> {after};"),
+        format!("  {} -> {front};", id("Site.net")),
+    ] {
+        assert!(dot.contains(&edge), "{edge} in {dot}");
+    }
+    let mermaid = s.ok(&["graph", "--format", "mermaid"], 0).stdout;
+    assert!(mermaid.starts_with("graph TD\n"), "{mermaid}");
+    assert!(
+        mermaid.contains(r#"(["SiteNs.front"])"#),
+        "a role is a stadium: {mermaid}"
+    );
+    assert!(mermaid.contains(r#"("hello")"#), "{mermaid}");
+    assert!(
+        mermaid.contains("-->|host|") && mermaid.contains("-->|role|"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("  class ") && mermaid.contains(" task\n"),
+        "{mermaid}"
+    );
+}
+
+fn ctrl_c() {
+    let mut s = Workdir::new();
+    s.set("FIXTURE_SLOW", "60");
+    let mut up = s
+        .command(&["up", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = up.stdout.take().unwrap();
+    let mut stderr = up.stderr.take().unwrap();
+    // Everything but `slow` finishes; then Ctrl-C.
+    wait_for_all(
+        &mut stdout,
+        &[
+            r#""task_starting","phase":"configure","task":"slow""#,
+            r#""task_finished","phase":"configure","task":"after""#,
+            r#""task_finished","phase":"configure","task":"check""#,
+        ],
+    );
+    let pid = nix::unistd::Pid::from_raw(up.id() as i32);
+    let t0 = Instant::now();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let first = wait_for(&mut stderr, "(Ctrl-C again abandons them)");
+    assert!(
+        first.contains("interrupted: nothing new starts; waiting for 1 in flight: slow"),
+        "{first}"
+    );
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = up.wait().unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_secs(30),
+        "aborted, not waited out"
+    );
+    assert_eq!(status.code(), Some(130));
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(
+        rest.contains("aborting 1 in flight: slow; the state keeps their intents and `site up` reconciles them"),
+        "{rest}"
+    );
+    assert!(
+        rest.contains("interrupted: run `site up` again to resume"),
+        "{rest}"
+    );
+    let mut out = String::new();
+    stdout.read_to_string(&mut out).unwrap();
+    let summary: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["outcome"], "interrupted");
+    assert!(summary["not_done"].as_u64().unwrap() >= 1, "{summary}");
+    // The intent is in the state; the next up runs it again and converges.
+    let keys = s.ok(&["state", "list"], 0).stdout;
+    let slow = keys
+        .lines()
+        .find(|k| k.ends_with("/slow"))
+        .unwrap()
+        .to_owned();
+    let v: Value = serde_json::from_str(&s.ok(&["state", "show", &slow], 0).stdout).unwrap();
+    assert_eq!(v["status"], "creating");
+    s.set("FIXTURE_SLOW", "0");
+    let p = s.ok(&["plan"], 0).stdout;
+    assert!(p.contains("  run     slow"), "{p}");
+    let r = s.ok(&["up"], 0);
+    assert!(r.stdout.contains("Up complete"), "{r:?}");
+    assert_eq!(s.cloud().live().len(), 6);
+}
+
+fn failure_printed_once() {
+    let mut s = Workdir::new();
+    s.set("FIXTURE_FAIL", "1");
+    let r = s.ok(&["up"], 1);
+    assert_eq!(r.stderr.matches("check: FAIL is set").count(), 1, "{r:?}");
+    assert_eq!(
+        r.stderr.matches("error: configure check:").count(),
+        1,
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("configure FAILED  check"), "{r:?}");
+    assert!(r.stdout.contains("Up failed after"), "{r:?}");
+    assert!(
+        r.stdout.contains("; 3 tasks run, 0 skipped, 1 failed."),
+        "{r:?}"
+    );
+    // With info logs on, still once.
+    let r = s.ok(&["up", "-v"], 1);
+    assert_eq!(r.stderr.matches("check: FAIL is set").count(), 1, "{r:?}");
+}
+
+fn up_summary() {
+    let mut s = Workdir::new();
+    let r = s.ok(&["up"], 0);
+    assert_eq!(
+        lines(&r.stdout).first().copied(),
+        Some("Plan: 6 to add, 0 to change, 0 to replace, 0 to destroy; 4 tasks to run.")
+    );
+    let last = lines(&r.stdout).last().copied().unwrap();
+    assert!(last.starts_with("Up complete after "), "{last}");
+    assert!(
+        last.ends_with("s: 6 created, 0 updated, 0 replaced, 0 destroyed; 4 tasks run, 0 skipped."),
+        "{last}"
+    );
+    s.set("FIXTURE_APPS", "1,2")
+        .set("FIXTURE_MEM", "4096")
+        .set("FIXTURE_IMAGE", "debian-13")
+        .set("FIXTURE_GREETING", "hi");
+    let r = s.ok(&["up", "--json"], 0);
+    let events: Vec<Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary = events.last().unwrap();
+    assert_eq!(summary["event"], "run_summary");
+    assert_eq!(summary["outcome"], "complete");
+    for (k, n) in [
+        ("created", 0),
+        ("updated", 1),
+        ("replaced", 1),
+        ("destroyed", 1),
+        // The server the tasks run on is new: every task runs again.
+        ("tasks_run", 4),
+        ("tasks_skipped", 0),
+        ("failed", 0),
+        ("not_done", 0),
+    ] {
+        assert_eq!(summary[k], n, "{k}: {summary}");
+    }
+    // The counts agree with the events.
+    let finished_tasks = events
+        .iter()
+        .filter(|e| e["event"] == "task_finished" && e["phase"] == "configure")
+        .count();
+    assert_eq!(finished_tasks, 4);
+    // -q: no per-step lines, the summary still.
+    let r = s.ok(&["up", "-q", "--reconfigure"], 0);
+    assert_eq!(r.stderr, "", "{r:?}");
+    assert!(r.stdout.contains("; 4 tasks run, 0 skipped."), "{r:?}");
+}
+
+fn workspaces() {
+    let s = Workdir::new();
+    s.ok(&["--workspace", "blue", "up"], 0);
+    let mut green = s.command(&["up"]);
+    green
+        .env("ACTUATOR_WORKSPACE", "green")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    assert!(green.status().unwrap().success());
+    let cloud = s.cloud();
+    assert_eq!(cloud.live_in("blue").len(), 6);
+    assert_eq!(cloud.live_in("green").len(), 6);
+    assert!(s.state_dir("blue").join("journal.jsonl").exists());
+    assert!(s.state_dir("green").join("journal.jsonl").exists());
+    let st = s.ok(&["-w", "green", "status"], 0).stdout;
+    assert!(
+        st.starts_with("site (workspace green): Complete; 6 resources"),
+        "{st}"
+    );
+    s.ok(&["-w", "blue", "down", "--yes"], 0);
+    let cloud = s.cloud();
+    assert!(cloud.live_in("blue").is_empty());
+    assert_eq!(
+        cloud.live_in("green").len(),
+        6,
+        "the other workspace is intact"
+    );
+    let p = s.ok(&["-w", "green", "plan", "--detailed-exitcode"], 0);
+    assert!(p.stdout.contains("No changes"), "{p:?}");
+    // A state belongs to one workspace.
+    let r = s.ok(
+        &["-w", "blue", "--state", ".actuator/site/green", "plan"],
+        3,
+    );
+    assert!(
+        r.stderr
+            .contains("this state belongs to workspace `green`, not `blue`"),
+        "{r:?}"
+    );
+}
+
+/// The live view on a real terminal while debug logs stream: every log line arrives whole, on
+/// its own line, and no bar is left behind.
+fn live_view() {
+    let s = Workdir::new();
+    let mut p = on_terminal(
+        &s,
+        &["up"],
+        &[
+            ("RUST_LOG", "actuator::engine=debug"),
+            ("FIXTURE_SLOW", "1"),
+            ("FIXTURE_APPS", "1,2,3,4,5,6,7,8"),
+        ],
+    );
+    let raw = p.exp_eof().unwrap();
+    assert_eq!(exit_code(&mut p), 0, "{raw}");
+    // Through a terminal emulator: what the user's screen and scrollback hold.
+    let size = |n| std::num::NonZeroU16::new(n).unwrap();
+    let mut term = vt100::Parser::new(size(40), size(120), 10_000);
+    term.process(raw.as_bytes());
+    let total = term.screen().scrollback_len();
+    let mut screen: Vec<String> = Vec::new();
+    // The scrollback, oldest first (the top row at each offset), then the screen.
+    for offset in (1..=total).rev() {
+        term.screen_mut().set_scrollback(offset);
+        screen.extend(term.screen().rows(0, 120).take(1));
+    }
+    term.screen_mut().set_scrollback(0);
+    screen.extend(term.screen().rows(0, 120));
+    let text: Vec<&str> = screen
+        .iter()
+        .map(|l| l.trim_end())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let logs: Vec<&&str> = text.iter().filter(|l| l.contains("DEBUG")).collect();
+    assert!(
+        logs.len() >= 20,
+        "debug lines were written while bars showed: {text:#?}"
+    );
+    for l in &logs {
+        assert!(
+            l.contains(" DEBUG actuator::engine::walk: ")
+                && (l.contains(": starting node=") || l.contains(": finished node=")),
+            "a whole log line: {l:?}\n{text:#?}"
+        );
+        assert!(!l.contains("] "), "no bar in a log line: {l:?}");
+    }
+    for l in &text {
+        if l.contains('[')
+            && l.contains('/')
+            && (l.contains("provision") || l.contains("configure"))
+        {
+            panic!("a bar was left on the screen: {l:?}\n{text:#?}");
+        }
+    }
+    assert!(
+        text.iter().any(|l| l.starts_with("Up complete after")),
+        "{text:#?}"
+    );
+    assert!(text.contains(&"  done    slow"), "{text:#?}");
+    // While it ran, bars were drawn (the raw output moved the cursor to redraw them).
+    assert!(
+        raw.contains("configure [") || raw.contains(" configure ["),
+        "bars were shown"
+    );
+}
