@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use azure_core::http::headers::HeaderName;
 use azure_core::http::policies::{Policy, PolicyResult};
 use azure_core::http::{
-    Context, ExponentialRetryOptions, Method, Pipeline, PipelineSendOptions, Request,
-    RetryOptions, Url,
+    Context, ExponentialRetryOptions, Method, Pipeline, PipelineSendOptions, Request, RetryOptions,
+    Url,
 };
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -161,7 +161,10 @@ fn label(path: &str) -> String {
         }
     }
     // /subscriptions/{s}/resourcegroups/{g}/providers/{ns}/{type}/{name}/{type}/{name}…
-    match segs.iter().position(|s| s.eq_ignore_ascii_case("providers")) {
+    match segs
+        .iter()
+        .position(|s| s.eq_ignore_ascii_case("providers"))
+    {
         Some(p) if p + 2 < segs.len() => {
             let types: Vec<&str> = segs[p + 2..].iter().step_by(2).copied().collect();
             types.last().map_or(String::new(), |t| (*t).to_owned())
@@ -373,7 +376,7 @@ impl ArmClient {
                 }),
             )
             .await
-            .map_err(|e| ArmError::transport(e.to_string()))?;
+            .map_err(|e| ArmError::from_sdk(&e))?;
         let status = u16::from(resp.status());
         let h = resp.headers();
         let retry_after = header(h, &RETRY_AFTER)
@@ -476,13 +479,22 @@ impl ArmClient {
         let deadline = Instant::now() + self.waits.operation_timeout;
         let mut after = first.retry_after;
         if by_location && let Some(loc) = &first.location {
-            return self.poll_location(loc, api, after, deadline).await.map(|()| None);
+            return self
+                .poll_location(loc, api, after, deadline)
+                .await
+                .map(|()| None);
         }
         if let Some(op) = &first.async_operation {
-            return self.poll_operation(op, api, after, deadline).await.map(|()| None);
+            return self
+                .poll_operation(op, api, after, deadline)
+                .await
+                .map(|()| None);
         }
         if let Some(loc) = &first.location {
-            return self.poll_location(loc, api, after, deadline).await.map(|()| None);
+            return self
+                .poll_location(loc, api, after, deadline)
+                .await
+                .map(|()| None);
         }
         if delete {
             // A synchronous 200/204: gone.
@@ -591,7 +603,10 @@ mod tests {
     #[test]
     fn labels_name_the_last_resource_type() {
         let s = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network";
-        assert_eq!(label(&format!("{s}/virtualNetworks/v/subnets/a")), "subnets");
+        assert_eq!(
+            label(&format!("{s}/virtualNetworks/v/subnets/a")),
+            "subnets"
+        );
         assert_eq!(label(&format!("{s}/virtualNetworks/v")), "virtualNetworks");
         assert_eq!(label("/subscriptions/s/resourcegroups/g"), "resourceGroups");
         assert_eq!(label("/subscriptions/s/resources"), "resources");
@@ -603,7 +618,13 @@ mod tests {
             label("/subscriptions/s/providers/Microsoft.Network/locations/l/operationResults/1"),
             "operationResults"
         );
-        assert_eq!(label("/subscriptions/s/operationresults/x"), "operationResults");
-        assert_eq!(Provider::of(&format!("{s}/networkInterfaces/n")), Provider::Network);
+        assert_eq!(
+            label("/subscriptions/s/operationresults/x"),
+            "operationResults"
+        );
+        assert_eq!(
+            Provider::of(&format!("{s}/networkInterfaces/n")),
+            Provider::Network
+        );
     }
 }

@@ -54,9 +54,17 @@ async fn backoff(p: &AzureProxy, round: u32, hint: Option<Duration>) {
 
 /// Whether the resource found where a create wants to put one may be taken as its own previous
 /// attempt.
-fn check_owner(kind: Kind, cx: &ProvisionCx, id: &str, existing: &Value) -> Result<(), AttemptError> {
+fn check_owner(
+    kind: Kind,
+    cx: &ProvisionCx,
+    id: &str,
+    existing: &Value,
+) -> Result<(), AttemptError> {
     if let Some(old) = cx.replaces()
-        && old.outputs.get("id").is_some_and(|o| o.eq_ignore_ascii_case(id))
+        && old
+            .outputs
+            .get("id")
+            .is_some_and(|o| o.eq_ignore_ascii_case(id))
     {
         return Err(AttemptError::fatal(format!(
             "{id} is the resource {} replaces; not taking it for the new one",
@@ -129,7 +137,8 @@ async fn converge(
                 None => None,
             };
             if let Some(e) = &existing {
-                check_owner(d.kind, cx, &d.id, e).map_err(|a| ArmError::local("NotOurs", a.message))?;
+                check_owner(d.kind, cx, &d.id, e)
+                    .map_err(|a| ArmError::local("NotOurs", a.message))?;
                 if d.kind == Kind::Vm {
                     match provisioning_state(e) {
                         Some("Succeeded") => return adopt_vm(arm, d, e).await,
@@ -150,14 +159,14 @@ async fn converge(
         drop(lock);
         match step {
             Ok(v) => return Ok(v),
-            Err(e) if e.code == "NotOurs" => return Err(AttemptError::fatal(format!("{path}: {}", e.message))),
+            Err(e) if e.code == "NotOurs" => return Err(AttemptError::fatal(e.message)),
             Err(e) if e.code == FAILED_VM_DELETED => {}
             Err(e) if e.is_busy() && Instant::now() < deadline => {
                 tracing::debug!(resource = %path, error = %e, "busy; trying again");
                 backoff(p, round, e.retry_after).await;
                 round += 1;
             }
-            Err(e) => return Err(e.attempt(&path)),
+            Err(e) => return Err(e.attempt()),
         }
     }
 }
@@ -187,7 +196,7 @@ pub(crate) async fn provision(p: &AzureProxy, cx: &ProvisionCx) -> Result<Output
     let body = converge(p, &arm, cx, &d).await?;
     kinds::outputs(&arm, kind, &body)
         .await
-        .map_err(|e| e.attempt(&cx.path()))
+        .map_err(|e| e.attempt())
 }
 
 pub(crate) async fn read(p: &AzureProxy, rec: &Provisioned) -> Result<Observed, AttemptError> {
@@ -196,7 +205,7 @@ pub(crate) async fn read(p: &AzureProxy, rec: &Provisioned) -> Result<Observed, 
         return Ok(Observed::Gone);
     };
     let arm = p.client().await?;
-    let what = |e: ArmError| e.attempt(&rec.key);
+    let what = |e: ArmError| e.attempt();
     match arm.get(id, kind.api()).await.map_err(what)? {
         None => Ok(Observed::Gone),
         Some(body) => Ok(Observed::Exists(
@@ -216,36 +225,38 @@ pub(crate) async fn update(
     let base = kinds::base_name(p, kind, cx)?;
     let name = rec.outputs.get("name").cloned().unwrap_or(base);
     let d = kinds::desired(p, &arm, kind, cx, &name).await?;
-    if rec.outputs.get("id").is_some_and(|id| !id.eq_ignore_ascii_case(&d.id)) {
+    if rec
+        .outputs
+        .get("id")
+        .is_some_and(|id| !id.eq_ignore_ascii_case(&d.id))
+    {
         return Err(AttemptError::fatal(format!(
-            "{}: the state records {} but the model now means {}: that is a replacement",
-            cx.path(),
-            rec.outputs["id"],
-            d.id
+            "the state records {} but the model now means {}: that is a replacement",
+            rec.outputs["id"], d.id
         )));
     }
     let only_tags = changed.iter().all(|c| c == "tags");
     let body = match kind {
         // Tags alone: a PATCH (synchronous for groups and Network); a VM's size and tags: a PATCH
         // (a long-running operation). Nothing else is sent.
-        Kind::Group => patch(p, &arm, cx, &d, json!({ "tags": d.tags })).await?,
+        Kind::Group => patch(p, &arm, &d, json!({ "tags": d.tags })).await?,
         Kind::Vm => {
             let size = &d.body["properties"]["hardwareProfile"]["vmSize"];
-            let body = json!({ "tags": d.tags, "properties": { "hardwareProfile": { "vmSize": size } } });
-            patch(p, &arm, cx, &d, body).await?
+            let body =
+                json!({ "tags": d.tags, "properties": { "hardwareProfile": { "vmSize": size } } });
+            patch(p, &arm, &d, body).await?
         }
-        k if only_tags && k.tagged() => patch(p, &arm, cx, &d, json!({ "tags": d.tags })).await?,
+        k if only_tags && k.tagged() => patch(p, &arm, &d, json!({ "tags": d.tags })).await?,
         _ => converge(p, &arm, cx, &d).await?,
     };
     kinds::outputs(&arm, kind, &body)
         .await
-        .map_err(|e| e.attempt(&cx.path()))
+        .map_err(|e| e.attempt())
 }
 
 async fn patch(
     p: &AzureProxy,
     arm: &ArmClient,
-    cx: &ProvisionCx,
     d: &Desired,
     body: Value,
 ) -> Result<Value, AttemptError> {
@@ -261,7 +272,7 @@ async fn patch(
                 backoff(p, round, e.retry_after).await;
                 round += 1;
             }
-            Err(e) => return Err(e.attempt(&cx.path())),
+            Err(e) => return Err(e.attempt()),
         }
     }
 }
@@ -269,7 +280,10 @@ async fn patch(
 /// Deletes `id`, waiting out whatever blocks it (a dependent still using it, another operation),
 /// until it is gone.
 pub(crate) async fn delete(p: &AzureProxy, kind: Kind, id: &str) -> Result<(), ArmError> {
-    let arm = p.client().await.map_err(|e| ArmError::local("NoClient", e.message))?;
+    let arm = p
+        .client()
+        .await
+        .map_err(|e| ArmError::local("NoClient", e.message))?;
     let deadline = Instant::now() + p.waits.busy_timeout;
     let mut round = 0;
     loop {
@@ -308,7 +322,7 @@ pub(crate) async fn deprovision(p: &AzureProxy, rec: &Provisioned) -> Result<(),
         }
     };
     for id in ids {
-        delete(p, kind, &id).await.map_err(|e| e.attempt(&rec.key))?;
+        delete(p, kind, &id).await.map_err(|e| e.attempt())?;
     }
     Ok(())
 }
@@ -343,7 +357,7 @@ async fn tagged(
     let items = arm
         .list(&list, RESOURCES_API, Some(&filter))
         .await
-        .map_err(|e| e.attempt("listing by tag"))?;
+        .map_err(|e| e.attempt().context("listing by tag"))?;
     Ok(items
         .into_iter()
         .filter(|v| {
@@ -370,9 +384,13 @@ pub(crate) async fn discover(
     let mut items = Vec::new();
     if wanted.contains(&Kind::Group.resource_kind()) {
         for mut g in arm
-            .list(&format!("{sub}/resourcegroups"), RESOURCES_API, Some(&filter))
+            .list(
+                &format!("{sub}/resourcegroups"),
+                RESOURCES_API,
+                Some(&filter),
+            )
             .await
-            .map_err(|e| e.attempt("listing resource groups by tag"))?
+            .map_err(|e| e.attempt().context("listing resource groups by tag"))?
         {
             g["type"] = json!(Kind::Group.arm_type());
             items.push(g);
@@ -381,7 +399,7 @@ pub(crate) async fn discover(
     items.extend(
         arm.list(&format!("{sub}/resources"), RESOURCES_API, Some(&filter))
             .await
-            .map_err(|e| e.attempt("listing resources by tag"))?,
+            .map_err(|e| e.attempt().context("listing resources by tag"))?,
     );
     let mut found: Vec<Discovered> = items
         .into_iter()
@@ -417,17 +435,19 @@ pub(crate) async fn import(
 ) -> Result<Outputs, AttemptError> {
     let kind = kind_of(&cx.kind())?;
     let arm = p.client().await?;
-    let path = cx.path();
     let body = arm
         .get(id, kind.api())
         .await
-        .map_err(|e| e.attempt(&path))?
-        .ok_or_else(|| AttemptError::fatal(format!("{path}: no resource {id} to import")))?;
+        .map_err(|e| e.attempt())?
+        .ok_or_else(|| AttemptError::fatal(format!("no resource {id} to import")))?;
     // A resource group's GET has no type in older api-versions; every other one names its type.
-    let t = body.get("type").and_then(Value::as_str).unwrap_or(Kind::Group.arm_type());
+    let t = body
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or(Kind::Group.arm_type());
     if !t.eq_ignore_ascii_case(kind.arm_type()) {
         return Err(AttemptError::fatal(format!(
-            "{path}: {id} is a {t}, not a {}",
+            "{id} is a {t}, not a {}",
             kind.arm_type()
         )));
     }
@@ -440,11 +460,11 @@ pub(crate) async fn import(
             body: Value::Null,
             tags: t.clone(),
         };
-        patch(p, &arm, cx, &d, json!({ "tags": t })).await?
+        patch(p, &arm, &d, json!({ "tags": t })).await?
     } else {
         body
     };
     kinds::outputs(&arm, kind, &body)
         .await
-        .map_err(|e| e.attempt(&path))
+        .map_err(|e| e.attempt())
 }

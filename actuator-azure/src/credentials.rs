@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use azure_core::credentials::{AccessToken, Secret as SdkSecret, TokenCredential, TokenRequestOptions};
+use azure_core::credentials::{
+    AccessToken, Secret as SdkSecret, TokenCredential, TokenRequestOptions,
+};
 use azure_core::http::{ClientOptions, Transport};
 use azure_identity::{
     ClientSecretCredential, ClientSecretCredentialOptions, DeveloperToolsCredential,

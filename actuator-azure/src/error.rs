@@ -45,6 +45,8 @@ const BUSY: &[&str] = &[
     "ReferencedResourceNotProvisioned",
     "OperationPreempted",
     "NicReservedForAnotherVm",
+    // A delete (or write) in a group being deleted: over when the group is gone.
+    "ResourceGroupBeingDeleted",
 ];
 
 /// A delete refused because something still uses the resource: it succeeds once the dependent is
@@ -99,12 +101,29 @@ impl ArmError {
         }
     }
 
-    /// No answer (the transport's error, after the pipeline's own retries).
-    pub(crate) fn transport(message: impl Into<String>) -> Self {
+    /// No answer: the pipeline's error (after its own retries), with every cause in its chain.
+    /// A connection or I/O error may pass (`NoAnswer`); a credential that gives no token will not
+    /// (`AuthenticationFailed`).
+    pub(crate) fn from_sdk(e: &azure_core::Error) -> Self {
+        use azure_core::error::ErrorKind;
+        let mut parts: Vec<String> = Vec::new();
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(c) = cause {
+            let m = c.to_string();
+            if !parts.iter().any(|p| p.contains(&m)) {
+                parts.push(m);
+            }
+            cause = c.source();
+        }
+        let code = match e.kind() {
+            ErrorKind::Io | ErrorKind::Connection => "NoAnswer",
+            ErrorKind::Credential => "AuthenticationFailed",
+            _ => "ClientError",
+        };
         ArmError {
             status: 0,
-            code: "NoAnswer".into(),
-            message: message.into(),
+            code: code.into(),
+            message: parts.join(": "),
             retry_after: None,
         }
     }
@@ -156,10 +175,10 @@ impl ArmError {
 
     /// How the engine should take it: transient and busy errors are retried (after the server's
     /// hint), everything else fails the resource.
-    pub(crate) fn attempt(self, what: &str) -> AttemptError {
+    pub(crate) fn attempt(self) -> AttemptError {
         let retryable = self.is_transient() || self.is_busy() || self.is_in_use();
         let after = self.retry_after;
-        let msg = format!("{what}: {self}");
+        let msg = self.to_string();
         let e = if retryable {
             AttemptError::retryable(msg)
         } else {
@@ -201,13 +220,17 @@ mod tests {
         );
         assert_eq!(e.code, "InUseSubnetCannotBeDeleted");
         assert!(e.is_in_use() && !e.is_transient());
-        assert!(e.clone().attempt("x").retryable);
+        assert!(e.clone().attempt().retryable);
         let e = ArmError::from_answer(429, b"{}", Some(Duration::from_secs(6)));
         assert!(e.is_transient());
-        let a = e.attempt("vm");
+        let a = e.attempt();
         assert_eq!(a.retry_after, Some(Duration::from_secs(6)));
-        let e = ArmError::from_answer(400, br#"{"error":{"code":"InvalidParameter","message":"m"}}"#, None);
-        assert!(!e.clone().attempt("x").retryable);
+        let e = ArmError::from_answer(
+            400,
+            br#"{"error":{"code":"InvalidParameter","message":"m"}}"#,
+            None,
+        );
+        assert!(!e.clone().attempt().retryable);
         assert_eq!(e.to_string(), "400 InvalidParameter: m");
         let e = ArmError::from_answer(404, b"", None);
         assert!(e.is_not_found());

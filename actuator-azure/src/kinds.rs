@@ -142,8 +142,8 @@ pub(crate) struct Desired {
     pub tags: BTreeMap<String, String>,
 }
 
-fn fatal(cx: &ProvisionCx, msg: impl std::fmt::Display) -> AttemptError {
-    AttemptError::fatal(format!("{}: {msg}", cx.path()))
+fn fatal(msg: impl std::fmt::Display) -> AttemptError {
+    AttemptError::fatal(msg.to_string())
 }
 
 fn tags_of(cx: &ProvisionCx, own: &BTreeMap<String, String>) -> BTreeMap<String, String> {
@@ -166,13 +166,21 @@ fn location_of(
 
 /// The Azure name of the resource at `cx` before any replacement: a resource group's generated
 /// (or exact) name, else the model's display name.
-pub(crate) fn base_name(p: &AzureProxy, kind: Kind, cx: &ProvisionCx) -> Result<String, AttemptError> {
+pub(crate) fn base_name(
+    p: &AzureProxy,
+    kind: Kind,
+    cx: &ProvisionCx,
+) -> Result<String, AttemptError> {
     let _ = p;
     Ok(match kind {
         Kind::Group => {
             let g: ResourceGroup = cx.resource()?;
             g.exact_name.clone().unwrap_or_else(|| {
-                names::group_name(&cx.scope().system, &cx.scope().workspace, &cx.display_name())
+                names::group_name(
+                    &cx.scope().system,
+                    &cx.scope().workspace,
+                    &cx.display_name(),
+                )
             })
         }
         _ => cx.display_name(),
@@ -197,7 +205,7 @@ pub(crate) async fn desired(
                 .as_deref()
                 .or(p.fallback_location())
                 .map(names::location)
-                .ok_or_else(|| fatal(cx, "no location (give it one or the proxy a default)"))?;
+                .ok_or_else(|| fatal("no location (give it one or the proxy a default)"))?;
             let tags = tags_of(cx, &g.tags);
             let body = Tracked::<GroupProps> {
                 location: Some(location),
@@ -344,7 +352,7 @@ pub(crate) async fn desired(
                 (Some(k), _) => Some(k.trim().to_owned()),
                 (None, Some(f)) => Some(
                     std::fs::read_to_string(f)
-                        .map_err(|e| fatal(cx, format!("ssh_public_key_file {}: {e}", f.display())))?
+                        .map_err(|e| fatal(format!("ssh_public_key_file {}: {e}", f.display())))?
                         .trim()
                         .to_owned(),
                 ),
@@ -478,7 +486,11 @@ pub(crate) fn carry_over(kind: Kind, body: &mut Value, existing: &Value) -> Resu
 
 /// The outputs of a resource as ARM has it (`body`). A VM's addresses come from its primary
 /// interface and that one's public IP.
-pub(crate) async fn outputs(arm: &ArmClient, kind: Kind, body: &Value) -> Result<Outputs, ArmError> {
+pub(crate) async fn outputs(
+    arm: &ArmClient,
+    kind: Kind,
+    body: &Value,
+) -> Result<Outputs, ArmError> {
     let bad = |e: String| ArmError::local("UnexpectedBody", e);
     let mut o = Outputs::new();
     let mut put = |k: &str, v: Option<&str>| {
@@ -509,7 +521,10 @@ pub(crate) async fn outputs(arm: &ArmClient, kind: Kind, body: &Value) -> Result
         }
         Kind::Interface => {
             let n: Tracked<NicProps> = parse(body, "network interface").map_err(bad)?;
-            put("private_ip", n.properties.primary().and_then(|c| c.private_ip.as_deref()));
+            put(
+                "private_ip",
+                n.properties.primary().and_then(|c| c.private_ip.as_deref()),
+            );
             put("mac_address", n.properties.mac_address.as_deref());
         }
         Kind::Vm => {
@@ -609,7 +624,10 @@ pub(crate) fn validate(p: &AzureProxy, kind: Kind, cx: &ProvisionCx) -> Vec<Inva
     };
     check_name(kind, &name, &mut out);
     let location = |own: &Option<String>, out: &mut Vec<Invalid>| {
-        if own.as_deref().is_some_and(|l| names::location(l).is_empty()) {
+        if own
+            .as_deref()
+            .is_some_and(|l| names::location(l).is_empty())
+        {
             out.push(Invalid::new("location", "an empty location"));
         }
     };
@@ -760,7 +778,10 @@ pub(crate) fn validate(p: &AzureProxy, kind: Kind, cx: &ProvisionCx) -> Vec<Inva
                 ));
             }
             if vm.size.trim().is_empty() || vm.size.contains(char::is_whitespace) {
-                out.push(Invalid::new("size", format!("{:?} is not a VM size", vm.size)));
+                out.push(Invalid::new(
+                    "size",
+                    format!("{:?} is not a VM size", vm.size),
+                ));
             }
             let i = &vm.image;
             if [&i.publisher, &i.offer, &i.sku, &i.version]
@@ -820,19 +841,28 @@ pub(crate) fn validate(p: &AzureProxy, kind: Kind, cx: &ProvisionCx) -> Vec<Inva
 pub(crate) fn parent_of(kind: Kind, cx: &ProvisionCx) -> Option<actuator::model::At> {
     match kind {
         Kind::Group => None,
-        Kind::Network => cx.resource::<VirtualNetwork>().ok().map(|r| r.resource_group.at()),
+        Kind::Network => cx
+            .resource::<VirtualNetwork>()
+            .ok()
+            .map(|r| r.resource_group.at()),
         Kind::Subnet => cx.resource::<Subnet>().ok().map(|r| r.network.at()),
         Kind::SecurityGroup => cx
             .resource::<NetworkSecurityGroup>()
             .ok()
             .map(|r| r.resource_group.at()),
         Kind::Rule => cx.resource::<SecurityRule>().ok().map(|r| r.nsg.at()),
-        Kind::PublicIp => cx.resource::<PublicIp>().ok().map(|r| r.resource_group.at()),
+        Kind::PublicIp => cx
+            .resource::<PublicIp>()
+            .ok()
+            .map(|r| r.resource_group.at()),
         Kind::Interface => cx
             .resource::<NetworkInterface>()
             .ok()
             .map(|r| r.resource_group.at()),
-        Kind::Vm => cx.resource::<VirtualMachine>().ok().map(|r| r.resource_group.at()),
+        Kind::Vm => cx
+            .resource::<VirtualMachine>()
+            .ok()
+            .map(|r| r.resource_group.at()),
     }
 }
 
@@ -847,7 +877,8 @@ mod tests {
             Kind::of_arm_type("microsoft.network/publicipaddresses"),
             Some(Kind::PublicIp)
         );
-        let vnet = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/V";
+        let vnet =
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/V";
         assert_eq!(
             Kind::Subnet.lock_of(&format!("{vnet}/subnets/a")),
             Kind::Network.lock_of(vnet)

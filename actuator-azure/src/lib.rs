@@ -36,7 +36,10 @@
 //! use std::sync::Arc;
 //! use actuator::prelude::*;
 //! use actuator::orchestrate::ActuatorOrchestration;
-//! use actuator_azure::*;
+//! use actuator_azure::{
+//!     AzureProxy, ImageReference, NetworkInterface, ResourceGroup, Subnet, VirtualMachine,
+//!     VirtualNetwork,
+//! };
 //!
 //! #[derive(InfraModel)]
 //! struct Small {
@@ -415,7 +418,9 @@ impl AzureProxy {
         match g.get(&key) {
             Some(other) if *other != path => Some(Invalid::new(
                 "name",
-                format!("{name:?} is also the Azure name of `{other}`: names are unique per type in their parent"),
+                format!(
+                    "{name:?} is also the Azure name of `{other}`: names are unique per type in their parent"
+                ),
             )),
             _ => {
                 g.insert(key, path);

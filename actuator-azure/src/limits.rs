@@ -192,11 +192,17 @@ mod tests {
         assert_eq!(b.take().await, Duration::ZERO);
         assert_eq!(b.take().await, Duration::ZERO);
         let w = b.take().await;
-        assert!(w > Duration::from_millis(90) && w <= Duration::from_millis(100), "{w:?}");
+        assert!(
+            w > Duration::from_millis(90) && w <= Duration::from_millis(100),
+            "{w:?}"
+        );
         tokio::time::advance(Duration::from_secs(1)).await;
         // Full again locally, but the server says nothing is left.
         b.observe(0);
         assert!(b.take().await >= Duration::from_millis(90));
-        assert_eq!(Class::of("DELETE").header(), "x-ms-ratelimit-remaining-subscription-deletes");
+        assert_eq!(
+            Class::of("DELETE").header(),
+            "x-ms-ratelimit-remaining-subscription-deletes"
+        );
     }
 }

@@ -297,7 +297,11 @@ pub(crate) struct ManagedDisk {
 pub(crate) struct OsDiskModel {
     pub create_option: String,
     pub delete_option: String,
-    #[serde(rename = "diskSizeGB", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "diskSizeGB",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub disk_size_gb: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed_disk: Option<ManagedDisk>,
@@ -359,7 +363,10 @@ impl fmt::Debug for OsProfile {
         f.debug_struct("OsProfile")
             .field("computer_name", &self.computer_name)
             .field("admin_username", &self.admin_username)
-            .field("admin_password", &self.admin_password.as_ref().map(|_| "***"))
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "***"),
+            )
             .finish_non_exhaustive()
     }
 }

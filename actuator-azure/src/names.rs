@@ -238,8 +238,7 @@ pub(crate) fn check_password(password: &str) -> Option<String> {
     ];
     if classes.iter().filter(|c| **c).count() < 3 {
         return Some(
-            "the password needs three of: lower case, upper case, digits, other characters"
-                .into(),
+            "the password needs three of: lower case, upper case, digits, other characters".into(),
         );
     }
     None
@@ -293,15 +292,15 @@ pub(crate) fn check_ports(ports: &str) -> Option<String> {
 
 /// An address of a rule: `*`, an IPv4 address or range, or a service tag (`Internet` …).
 pub(crate) fn check_rule_address(a: &str) -> Option<String> {
-    if a == "*" || a.parse::<Ipv4Addr>().is_ok() || (a.contains('/') && check_prefix(a, 32).is_none())
+    if a == "*"
+        || a.parse::<Ipv4Addr>().is_ok()
+        || (a.contains('/') && check_prefix(a, 32).is_none())
     {
         return None;
     }
     let tag = a.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '.');
-    (!tag).then(|| {
-        format!("{a:?}: an address is `*`, an IPv4 address or range, or a service tag")
-    })
+    (!tag).then(|| format!("{a:?}: an address is `*`, an IPv4 address or range, or a service tag"))
 }
 
 /// A DNS label of a public IP: 3–63 lower-case letters, digits and inner `-`, starting with a
@@ -344,10 +343,16 @@ mod tests {
 
     #[test]
     fn generated_names() {
-        assert_eq!(group_name("web shop", "prod", "cluster"), "web-shop-prod-cluster");
+        assert_eq!(
+            group_name("web shop", "prod", "cluster"),
+            "web-shop-prod-cluster"
+        );
         let long = group_name(&"s".repeat(60), "default", &"n".repeat(40));
         assert_eq!(long.len(), 90);
-        assert_ne!(long, group_name(&"s".repeat(60), "default", &"n".repeat(41)));
+        assert_ne!(
+            long,
+            group_name(&"s".repeat(60), "default", &"n".repeat(41))
+        );
         assert!(GROUP.check(&long).is_none());
         assert_eq!(group_name("a", "b", "c."), "a-b-c-");
         assert_eq!(alternate("ip", "ip"), "ip-r");
@@ -367,12 +372,18 @@ mod tests {
         assert!(check_ssh_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMq me").is_none());
         assert!(check_ssh_key("ecdsa-sha2 AAAA").is_some());
         assert!(check_prefix("10.0.0.0/16", 32).is_none());
-        assert!(check_prefix("10.0.1.0/16", 32).unwrap().contains("10.0.0.0/16"));
+        assert!(
+            check_prefix("10.0.1.0/16", 32)
+                .unwrap()
+                .contains("10.0.0.0/16")
+        );
         assert!(check_prefix("10.0.0.0/30", 29).is_some());
         assert!(check_prefix("10.0.0.0", 32).is_some());
         assert!(check_ports("22").is_none() && check_ports("80-90").is_none());
         assert!(check_ports("90-80").is_some() && check_ports("http").is_some());
-        assert!(check_rule_address("Internet").is_none() && check_rule_address("10.1.0.0/16").is_none());
+        assert!(
+            check_rule_address("Internet").is_none() && check_rule_address("10.1.0.0/16").is_none()
+        );
         assert!(check_rule_address("10.1.0.1/16").is_some() && check_rule_address("a b").is_some());
         assert!(check_dns_label("web-1").is_none() && check_dns_label("Web").is_some());
         assert_eq!(location("West Europe"), "westeurope");

@@ -594,7 +594,7 @@ impl PublicIp {
 ///
 /// ```
 /// use actuator::prelude::*;
-/// use actuator_azure::*;
+/// use actuator_azure::{NetworkInterface, PublicIp, ResourceGroup, Subnet, VirtualNetwork};
 ///
 /// #[derive(InfraModel)]
 /// struct Net {
@@ -758,7 +758,9 @@ plain_enum!(OsDisk);
 ///
 /// ```
 /// use actuator::prelude::*;
-/// use actuator_azure::*;
+/// use actuator_azure::{
+///     ImageReference, NetworkInterface, ResourceGroup, Subnet, VirtualMachine, VirtualNetwork,
+/// };
 ///
 /// #[derive(InfraModel)]
 /// struct One {

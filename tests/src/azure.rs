@@ -18,7 +18,8 @@ pub use azure_arm_fake::{
 };
 
 /// A public key whose private half was thrown away: the fake checks its shape only.
-pub const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test";
+pub const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test";
 
 // ------------------------------------------------------------------------------------------------
 // The model
@@ -202,7 +203,11 @@ impl Endpoint {
 pub fn proxy(e: &Endpoint) -> AzureProxy {
     AzureProxy::new("azure")
         .subscription(&e.subscription)
-        .client_secret(&e.tenant, &e.client_id, Secret::new(e.client_secret.clone()))
+        .client_secret(
+            &e.tenant,
+            &e.client_id,
+            Secret::new(e.client_secret.clone()),
+        )
         .arm_endpoint(&e.arm_url)
         .authority_host(&e.authority_url)
         .ca_pem(&e.ca_pem)

@@ -108,8 +108,9 @@ namespace! {
 
 /// Whether ARM is a local endpoint (no subscription rate limits to respect).
 fn local_endpoint() -> bool {
-    std::env::var("ACTUATOR_AZURE_ARM_URL")
-        .is_ok_and(|u| u.contains("://127.") || u.contains("://localhost") || u.contains("://[::1]"))
+    std::env::var("ACTUATOR_AZURE_ARM_URL").is_ok_and(|u| {
+        u.contains("://127.") || u.contains("://localhost") || u.contains("://[::1]")
+    })
 }
 
 fn orchestration() -> ActuatorOrchestration {
