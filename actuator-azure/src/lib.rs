@@ -88,8 +88,8 @@ pub use resources::{
     SubnetPath, VirtualMachine, VirtualMachinePath, VirtualNetwork, VirtualNetworkPath,
 };
 
-/// The SDK core this proxy is built on (for a [`TokenCredential`](azure_core::credentials::TokenCredential)
-/// of your own, [`AzureProxy::credential`]).
+/// The SDK core this proxy is built on (for a credential of your own:
+/// [`AzureProxy::credential`]).
 pub use azure_core;
 
 use std::collections::HashMap;
