@@ -306,7 +306,9 @@ fn another_operation_in_progress_is_waited_out() {
                 key: "Cluster.subnet".into(),
                 outputs: BTreeMap::from([("id".to_owned(), sub.clone())]),
             };
-            // Deleting the subnet (in use by the interface too): waits for both.
+            // Deleting everything but the group at once, dependencies first: each delete waits
+            // for what uses it (the subnet for the interface, the interface for the VM, the
+            // public IP for the interface, the security group for the subnet).
             let del = azure.deprovision(&rec);
             let nic = Provisioned {
                 kind: "azure.NetworkInterface".into(),
@@ -320,21 +322,58 @@ fn another_operation_in_progress_is_waited_out() {
                 outputs: BTreeMap::from([("id".to_owned(), id_of(&mut o, "Cluster.nodes.0"))]),
                 ..rec.clone()
             };
-            let (a, b, c) = tokio::join!(del, azure.deprovision(&nic), azure.deprovision(&vm));
-            a.unwrap();
-            b.unwrap();
-            c.unwrap();
+            let ip = Provisioned {
+                kind: "azure.PublicIp".into(),
+                key: "Cluster.ips.0".into(),
+                outputs: BTreeMap::from([("id".to_owned(), id_of(&mut o, "Cluster.ips.0"))]),
+                ..rec.clone()
+            };
+            let fw = Provisioned {
+                kind: "azure.NetworkSecurityGroup".into(),
+                key: "Cluster.fw".into(),
+                outputs: BTreeMap::from([("id".to_owned(), id_of(&mut o, "Cluster.fw"))]),
+                ..rec.clone()
+            };
+            let (a, b, c, d, f) = tokio::join!(
+                del,
+                azure.deprovision(&nic),
+                azure.deprovision(&vm),
+                azure.deprovision(&ip),
+                azure.deprovision(&fw)
+            );
+            for r in [a, b, c, d, f] {
+                r.unwrap();
+            }
             assert!(fake.resource(&sub).is_none());
+            // Only the group and the network are left.
+            assert_eq!(fake.resources().len(), 2, "{:#?}", left(&fake));
         });
         let st = fake.stats();
         assert!(st.faults.conflicts > 0, "{style:?}: {:?}", st.faults);
-        // The subnet's first delete was refused (in use), as was the interface's.
-        let refused = fake
+        // The interface, public IP and security group were each refused (in use) first; the
+        // subnet met the other writer's operation on its network (the conflicts above).
+        let refused: std::collections::BTreeSet<String> = fake
             .requests()
             .iter()
             .filter(|r| r.method == "DELETE" && r.status == 400)
-            .count();
-        assert!(refused >= 2, "{:?}", fake.requests());
+            .map(|r| {
+                r.uri
+                    .split('?')
+                    .next()
+                    .unwrap_or_default()
+                    .rsplit('/')
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect();
+        for kind in [
+            "networkInterfaces",
+            "publicIPAddresses",
+            "networkSecurityGroups",
+        ] {
+            assert!(refused.contains(kind), "{kind} never refused: {refused:?}");
+        }
         rt().block_on(async {
             assert!(o.teardown_system().await, "{}", failures(&o));
         });
@@ -740,6 +779,68 @@ fn a_rule_and_a_size_change_in_place_an_image_change_replaces_the_vm() {
     });
     assert_eq!(left(&fake), Vec::<String>::new());
     set_shape(Shape::default());
+}
+
+#[test]
+fn a_public_ip_is_replaced_before_the_old_one_goes_and_the_interface_moves_to_it() {
+    let fake = start_fake(fast());
+    let e = Endpoint::of(&fake);
+    let azure = Arc::new(proxy(&e));
+    let dir = tempfile::tempdir().unwrap();
+    let up = |s: Shape| {
+        set_shape(s);
+        let infra = cluster(1);
+        let mut o = orch("cbd", &infra, azure.clone(), dir.path());
+        let plan = rt().block_on(o.plan_with(&PlanOptions::default())).unwrap();
+        assert!(rt().block_on(o.initiate_system()), "{}", failures(&o));
+        set_shape(Shape::default());
+        (plan, o)
+    };
+    let (_, mut o) = up(Shape::default());
+    let old = id_of(&mut o, "Cluster.ips.0");
+    drop(o);
+    let basic = Shape {
+        ip_sku: actuator_azure::PublicIpSku::Basic,
+        ..Shape::default()
+    };
+    let (plan, mut o) = up(basic.clone());
+    let ip = plan
+        .resources
+        .iter()
+        .find(|r| r.key == "Cluster.ips.0")
+        .unwrap();
+    assert_eq!(
+        (ip.action, ip.create_before_destroy),
+        (Action::Replace, true)
+    );
+    assert_eq!(action(&plan, "Cluster.nics.0"), Action::Update);
+    let new = id_of(&mut o, "Cluster.ips.0");
+    assert!(
+        new.ends_with("/node-ip_0-r"),
+        "the replacement's own name: {new}"
+    );
+    assert!(fake.resource(&old).is_none(), "the old one went afterwards");
+    let nic = fake.resource(&id_of(&mut o, "Cluster.nics.0")).unwrap();
+    let attached = nic["properties"]["ipConfigurations"][0]["properties"]["publicIPAddress"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(attached.to_lowercase(), new.to_lowercase());
+    assert_eq!(
+        fake.resources().len(),
+        cluster_size(1),
+        "{:#?}",
+        left(&fake)
+    );
+    drop(o);
+    // And back: the next replacement takes the first name again.
+    let (_, mut o) = up(Shape::default());
+    assert_eq!(id_of(&mut o, "Cluster.ips.0"), old);
+    assert_eq!(fake.resources().len(), cluster_size(1));
+    rt().block_on(async {
+        assert!(o.teardown_system().await, "{}", failures(&o));
+    });
+    assert_eq!(left(&fake), Vec::<String>::new());
 }
 
 #[test]

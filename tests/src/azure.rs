@@ -37,6 +37,7 @@ pub struct Shape {
     pub ssh_port: &'static str,
     pub ssh_priority: u16,
     pub password: Option<&'static str>,
+    pub ip_sku: actuator_azure::PublicIpSku,
 }
 
 impl Default for Shape {
@@ -47,6 +48,7 @@ impl Default for Shape {
             ssh_port: "22",
             ssh_priority: 100,
             password: None,
+            ip_sku: actuator_azure::PublicIpSku::Standard,
         }
     }
 }
@@ -82,7 +84,7 @@ pub struct Cluster {
     pub ssh: SecurityRule,
     #[component(Subnet::new("nodes", ctx.model.vnet, "10.0.1.0/24").nsg(ctx.model.fw))]
     pub subnet: Subnet,
-    #[component(MultiResource::new(PublicIp::new("node-ip", ctx.comp.container.container.rg)))]
+    #[component(MultiResource::new(PublicIp::new("node-ip", ctx.comp.container.container.rg).sku(shape().ip_sku)))]
     pub ips: MultiResource<PublicIp>,
     #[component(MultiResource::new(
         NetworkInterface::new("node-nic", ctx.comp.container.container.rg,
