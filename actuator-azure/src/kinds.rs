@@ -472,6 +472,15 @@ pub(crate) fn carry_over(kind: Kind, body: &mut Value, existing: &Value) -> Resu
             new.properties.subnets = old.properties.subnets;
             *body = json(&new);
         }
+        Kind::Subnet => {
+            // What others set on the subnet (a route table, service endpoints, delegations) stays.
+            let old: Child<SubnetProps> = parse(existing, "subnet")?;
+            let mut new: Child<SubnetProps> = parse(body, "subnet")?;
+            for (k, v) in old.properties.other {
+                new.properties.other.entry(k).or_insert(v);
+            }
+            *body = json(&new);
+        }
         Kind::SecurityGroup => {
             let old: Tracked<NsgProps> = parse(existing, "security group")?;
             let mut new: Tracked<NsgProps> = parse(body, "security group")?;
@@ -869,6 +878,37 @@ pub(crate) fn parent_of(kind: Kind, cx: &ProvisionCx) -> Option<actuator::model:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_update_carries_over_what_it_does_not_manage() {
+        let existing = serde_json::json!({"id": "/s", "name": "s", "properties": {
+            "addressPrefix": "10.0.1.0/24", "provisioningState": "Succeeded",
+            "routeTable": {"id": "/rt"}, "ipConfigurations": [{"id": "/nic/ipConfigurations/c"}]}});
+        let mut body = serde_json::json!({"properties": {"addressPrefix": "10.0.1.0/24",
+            "networkSecurityGroup": {"id": "/nsg"}}});
+        carry_over(Kind::Subnet, &mut body, &existing).unwrap();
+        let p = &body["properties"];
+        assert_eq!(
+            (
+                p["routeTable"]["id"].as_str(),
+                p["networkSecurityGroup"]["id"].as_str()
+            ),
+            (Some("/rt"), Some("/nsg"))
+        );
+        assert!(p.get("ipConfigurations").is_none() && p.get("provisioningState").is_none());
+        let vnet = serde_json::json!({"location": "l", "zones": ["1"], "properties": {
+            "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+            "subnets": [{"name": "theirs", "properties": {"addressPrefix": "10.0.9.0/24"}}]}});
+        let mut body = serde_json::json!({"location": "l", "properties": {
+            "addressSpace": {"addressPrefixes": ["10.0.0.0/15"]}}});
+        carry_over(Kind::Network, &mut body, &vnet).unwrap();
+        assert_eq!(body["properties"]["subnets"][0]["name"], "theirs");
+        assert_eq!(
+            body["properties"]["addressSpace"]["addressPrefixes"][0],
+            "10.0.0.0/15"
+        );
+        assert_eq!(body["zones"][0], "1");
+    }
 
     #[test]
     fn kinds_and_locks() {
