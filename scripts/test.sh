@@ -5,7 +5,8 @@
 #   - an OpenSSH server on loopback for the SSH agent (scripts/sshd.sh; installs openssh-server
 #     from the Debian archive when absent);
 #   - the moto EC2 server on loopback for the AWS proxy (scripts/moto.sh; installs moto[server]
-#     from PyPI into target/moto-venv when absent).
+#     from PyPI into target/moto-venv when absent);
+#   - the ARM fake for the Azure example (scripts/azure-fake.sh; the Azure tests start their own).
 # Every crate is built once per mode: clippy (check) and test (debug), each over the whole
 # workspace with every feature, so each cloud SDK compiles once for each.
 set -euo pipefail
@@ -16,6 +17,7 @@ if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 cleanup() {
     scripts/sshd.sh stop || true
     scripts/moto.sh stop || true
+    scripts/azure-fake.sh stop || true
 }
 trap cleanup EXIT
 
@@ -40,3 +42,9 @@ EXAMPLE="${CARGO_TARGET_DIR:-target}/debug/aws-example"
 mkdir -p target/aws-example
 AWS_EXAMPLE_KEY_FILE=target/aws-example/key.pem scripts/moto.sh run "$EXAMPLE" up --state target/aws-example/state
 scripts/moto.sh run "$EXAMPLE" down --yes --state target/aws-example/state
+
+echo "== the Azure example against the ARM fake (scripts/azure-fake.sh, 127.0.0.1:5443/5444): up, then down"
+AZURE_EXAMPLE="${CARGO_TARGET_DIR:-target}/debug/azure-example"
+mkdir -p target/azure-example
+scripts/azure-fake.sh run "$AZURE_EXAMPLE" up --state target/azure-example/state
+scripts/azure-fake.sh run "$AZURE_EXAMPLE" down --yes --state target/azure-example/state

@@ -243,5 +243,7 @@ no_refs!(
     i64,
     f64,
     IpAddr,
-    std::path::PathBuf
+    std::path::PathBuf,
+    // A password or key as a resource argument: recorded as a salted hash, refers to nothing.
+    crate::secret::Secret
 );
