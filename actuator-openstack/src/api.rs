@@ -73,6 +73,11 @@ impl fmt::Display for OsError {
 }
 
 impl OsError {
+    /// Whether the call got no answer at all: it may have taken effect, or still be running.
+    pub fn unanswered(&self) -> bool {
+        self.kind == ErrKind::Transient && self.status.is_none()
+    }
+
     /// A failure found here rather than returned by the cloud.
     pub fn local(op: impl Into<String>, message: impl Into<String>) -> Self {
         OsError {
@@ -191,14 +196,14 @@ pub struct RetrySettings {
 
 impl Default for RetrySettings {
     /// Five minutes overall, one minute for `404`, 100 ms doubling up to 10 s (full jitter),
-    /// 60 s per request.
+    /// two minutes per request (a loaded Nova takes half a minute to accept a server).
     fn default() -> Self {
         RetrySettings {
             deadline: Duration::from_secs(300),
             not_found_deadline: Duration::from_secs(60),
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -246,6 +251,9 @@ pub struct CallStats {
     pub latencies: Vec<Duration>,
     /// Tokens renewed after a service rejected the current one.
     pub token_renewals: u64,
+    /// Requests made for each resource (by model path) in its last provision or teardown, one
+    /// after another: its share of a critical path.
+    pub round_trips: BTreeMap<String, u64>,
 }
 
 impl CallStats {
@@ -263,6 +271,11 @@ impl CallStats {
         l.sort();
         l.get(l.len() / 2).copied()
     }
+}
+
+tokio::task_local! {
+    /// The requests of the resource being worked on (see [`Api::counted`]).
+    static TRIPS: std::sync::atomic::AtomicU64;
 }
 
 /// One request: service, method, path, query and body.
@@ -360,7 +373,23 @@ impl Api {
         &self.session
     }
 
+    /// Runs `f` (one resource's provision or teardown) counting its requests under `path`.
+    pub async fn counted<T>(&self, path: &str, f: impl Future<Output = T>) -> T {
+        let (r, n) = TRIPS
+            .scope(std::sync::atomic::AtomicU64::new(0), async {
+                let r = f.await;
+                (
+                    r,
+                    TRIPS.with(|t| t.load(std::sync::atomic::Ordering::Relaxed)),
+                )
+            })
+            .await;
+        self.stats.lock().round_trips.insert(path.to_owned(), n);
+        r
+    }
+
     fn count(&self, op: &str, took: Duration) {
+        let _ = TRIPS.try_with(|t| t.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         let mut s = self.stats.lock();
         *s.calls.entry(op.to_owned()).or_default() += 1;
         if s.latencies.len() < 100_000 {
@@ -435,6 +464,25 @@ impl Api {
             });
         }
         Err(OsError::from_answer(&op, status, retry_after, &text))
+    }
+
+    /// After a create got no answer (timeout, dropped connection), the cloud may still be
+    /// working on it: looks for the result a few times (0.5 + 1 + 2 + 4 s) before the caller
+    /// sends the create again.
+    pub async fn settle<T, F, Fut>(&self, mut find: F) -> Result<Option<T>, OsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Option<T>, OsError>>,
+    {
+        let mut wait = Duration::from_millis(500);
+        for _ in 0..4 {
+            tokio::time::sleep(wait).await;
+            if let Some(v) = find().await? {
+                return Ok(Some(v));
+            }
+            wait *= 2;
+        }
+        Ok(None)
     }
 
     /// Renews the token (one renewal for every call that met the old one since `since`).
@@ -524,7 +572,12 @@ impl Api {
 
     /// Runs `f` until it succeeds, retrying what `policy` allows with the engine's exponential
     /// backoff (full jitter) until the deadline; a rejected token is renewed once per failure.
-    pub async fn retry<T, F, Fut>(&self, policy: Policy, what: &str, mut f: F) -> Result<T, AttemptError>
+    pub async fn retry<T, F, Fut>(
+        &self,
+        policy: Policy,
+        what: &str,
+        mut f: F,
+    ) -> Result<T, AttemptError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, OsError>>,
@@ -611,7 +664,11 @@ mod tests {
             r#"{"NeutronError": {"type": "OverQuota", "message": "Quota exceeded for resources: ['security_group'].", "detail": ""}}"#,
         );
         assert_eq!(q.kind, ErrKind::Quota);
-        assert!(q.to_string().starts_with("quota exceeded: POST security-groups: HTTP 409: Quota exceeded"), "{q}");
+        assert!(
+            q.to_string()
+                .starts_with("quota exceeded: POST security-groups: HTTP 409: Quota exceeded"),
+            "{q}"
+        );
         let nova = OsError::from_answer(
             "POST servers",
             403,
@@ -619,10 +676,24 @@ mod tests {
             r#"{"forbidden": {"code": 403, "message": "Quota exceeded for instances: Requested 1, but already used 10 of 10 instances"}}"#,
         );
         assert_eq!(nova.kind, ErrKind::Quota);
-        let c = OsError::from_answer("DELETE subnets/{id}", 409, None, r#"{"NeutronError": {"type": "SubnetInUse", "message": "in use", "detail": ""}}"#);
-        assert_eq!((c.kind, c.code.as_deref()), (ErrKind::Conflict, Some("SubnetInUse")));
-        assert_eq!(OsError::from_answer("x", 503, None, "<html>busy</html>").kind, ErrKind::Transient);
-        assert_eq!(OsError::from_answer("x", 400, None, "{}").kind, ErrKind::Fatal);
+        let c = OsError::from_answer(
+            "DELETE subnets/{id}",
+            409,
+            None,
+            r#"{"NeutronError": {"type": "SubnetInUse", "message": "in use", "detail": ""}}"#,
+        );
+        assert_eq!(
+            (c.kind, c.code.as_deref()),
+            (ErrKind::Conflict, Some("SubnetInUse"))
+        );
+        assert_eq!(
+            OsError::from_answer("x", 503, None, "<html>busy</html>").kind,
+            ErrKind::Transient
+        );
+        assert_eq!(
+            OsError::from_answer("x", 400, None, "{}").kind,
+            ErrKind::Fatal
+        );
         assert!(!q.into_attempt("sg").retryable);
         assert!(c.into_attempt("subnet").retryable);
     }
@@ -630,9 +701,19 @@ mod tests {
     #[test]
     fn operations_are_named_without_ids() {
         let id = "4f1c2a9e-5b3d-4c1e-9a7b-0d2e6f8a1b3c";
-        let r = Req::put(Svc::Network, ["routers", id, "add_router_interface"], Value::Null);
+        let r = Req::put(
+            Svc::Network,
+            ["routers", id, "add_router_interface"],
+            Value::Null,
+        );
         assert_eq!(r.op(), "PUT routers/{id}/add_router_interface");
-        assert_eq!(Req::get(Svc::Compute, ["servers", "detail"]).op(), "GET servers/detail");
-        assert_eq!(Req::get(Svc::Compute, ["os-keypairs", "k1"]).op(), "GET os-keypairs/{id}");
+        assert_eq!(
+            Req::get(Svc::Compute, ["servers", "detail"]).op(),
+            "GET servers/detail"
+        );
+        assert_eq!(
+            Req::get(Svc::Compute, ["os-keypairs", "k1"]).op(),
+            "GET os-keypairs/{id}"
+        );
     }
 }

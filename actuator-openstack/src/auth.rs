@@ -172,14 +172,11 @@ fn clouds_file(explicit: Option<&Path>) -> Result<PathBuf, String> {
         candidates.push(Path::new(&home).join(".config/openstack/clouds.yaml"));
     }
     candidates.push(PathBuf::from("/etc/openstack/clouds.yaml"));
-    candidates
-        .into_iter()
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            "no clouds.yaml: set OS_CLIENT_CONFIG_FILE, or put one in ./, ~/.config/openstack/ \
+    candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
+        "no clouds.yaml: set OS_CLIENT_CONFIG_FILE, or put one in ./, ~/.config/openstack/ \
              or /etc/openstack/"
-                .to_owned()
-        })
+            .to_owned()
+    })
 }
 
 fn v3_only(version: Option<&serde_yaml::Value>, source: &str) -> Result<(), String> {
@@ -211,12 +208,15 @@ fn from_clouds_yaml(
     let path = clouds_file(file)?;
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut parsed: CloudsFile = serde_yaml::from_str(&text)
-        .map_err(|e| format!("cannot parse {}: {e}", path.display()))?;
+    let mut parsed: CloudsFile =
+        serde_yaml::from_str(&text).map_err(|e| format!("cannot parse {}: {e}", path.display()))?;
     let source = format!("cloud `{name}` of {}", path.display());
     let entry = parsed.clouds.remove(&name).ok_or_else(|| {
         let known: Vec<&String> = parsed.clouds.keys().collect();
-        format!("{} has no cloud `{name}` (it has {known:?})", path.display())
+        format!(
+            "{} has no cloud `{name}` (it has {known:?})",
+            path.display()
+        )
     })?;
     v3_only(entry.identity_api_version.as_ref(), &source)?;
     let mut endpoints = Endpoints {
@@ -225,9 +225,12 @@ fn from_clouds_yaml(
         overrides: BTreeMap::new(),
     };
     for (k, v) in &entry.other {
-        if let (Some(svc), serde_yaml::Value::String(url)) = (k.strip_suffix("_endpoint_override"), v)
+        if let (Some(svc), serde_yaml::Value::String(url)) =
+            (k.strip_suffix("_endpoint_override"), v)
         {
-            endpoints.overrides.insert(svc.replace('_', "-"), url.clone());
+            endpoints
+                .overrides
+                .insert(svc.replace('_', "-"), url.clone());
         }
     }
     let a = entry.auth;
@@ -303,7 +306,10 @@ fn credentials_of(
 fn from_env() -> Result<(Credentials, Endpoints), String> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     if let Some(v) = var("OS_IDENTITY_API_VERSION") {
-        v3_only(Some(&serde_yaml::Value::String(v)), "OS_IDENTITY_API_VERSION")?;
+        v3_only(
+            Some(&serde_yaml::Value::String(v)),
+            "OS_IDENTITY_API_VERSION",
+        )?;
     }
     let auth_url = var("OS_AUTH_URL").ok_or("OS_AUTH_URL is not set")?;
     let project = Project {
@@ -410,9 +416,7 @@ pub(crate) async fn session(creds: &Credentials, ours: &Endpoints) -> Result<Ses
         session.set_region(r.clone());
     }
     if let Some(i) = &endpoints.interface {
-        let i: osauth::InterfaceType = i
-            .parse()
-            .map_err(|e| format!("interface `{i}`: {e}"))?;
+        let i: osauth::InterfaceType = i.parse().map_err(|e| format!("interface `{i}`: {e}"))?;
         session.set_endpoint_interface(i);
     }
     for (svc, url) in &endpoints.overrides {

@@ -61,8 +61,8 @@ pub use auth::{Credentials, Project};
 pub use resources::{
     Direction, FloatingIp, FloatingIpPath, KeyPair, KeyPairPath, Network, NetworkPath, Port,
     PortPath, Router, RouterGateway, RouterGatewayPath, RouterInterface, RouterInterfacePath,
-    RouterPath, SecurityGroup, SecurityGroupPath, SecurityGroupRule, SecurityGroupRulePath,
-    Server, ServerPath, Subnet, SubnetPath,
+    RouterPath, SecurityGroup, SecurityGroupPath, SecurityGroupRule, SecurityGroupRulePath, Server,
+    ServerPath, Subnet, SubnetPath,
 };
 
 /// The `openstack` crate this proxy is built on, for calls of your own
@@ -343,6 +343,88 @@ impl OpenStackProxy {
     /// If the cloud cannot be asked.
     pub async fn inventory(&self, system: &str) -> Result<Inventory, AttemptError> {
         ops::inventory(self, system).await
+    }
+
+    /// One call of your own through the proxy's session, retries and token renewal: `service` is
+    /// `network` or `compute`, `path` the URL's segments after the endpoint, `query` its
+    /// parameters. Returns the JSON answer (`null` when empty).
+    ///
+    /// # Errors
+    /// What the cloud answered, after retries.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use actuator_openstack::OpenStackProxy;
+    /// let os = OpenStackProxy::new("os");
+    /// let quotas = os.call("network", "GET", &["quotas", "project-id"], &[], None).await.unwrap();
+    /// # });
+    /// ```
+    pub async fn call(
+        &self,
+        service: &str,
+        method: &str,
+        path: &[&str],
+        query: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, AttemptError> {
+        let req = self.req(service, method, path, query, body)?;
+        self.api()
+            .await?
+            .call(
+                api::Policy::Basic,
+                &format!("{method} {}", path.join("/")),
+                req,
+            )
+            .await
+    }
+
+    /// Every item of a collection of your own choosing, following `marker` pages (`key`: the
+    /// answer's list, e.g. `ports`).
+    ///
+    /// # Errors
+    /// What the cloud answered, after retries.
+    pub async fn list(
+        &self,
+        service: &str,
+        path: &[&str],
+        query: &[(&str, &str)],
+        key: &str,
+    ) -> Result<Vec<serde_json::Value>, AttemptError> {
+        let req = self.req(service, "GET", path, query, None)?;
+        self.api()
+            .await?
+            .list(&format!("list {}", path.join("/")), req, key)
+            .await
+    }
+
+    fn req(
+        &self,
+        service: &str,
+        method: &str,
+        path: &[&str],
+        query: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> Result<api::Req, AttemptError> {
+        let svc = match service {
+            "network" => api::Svc::Network,
+            "compute" => api::Svc::Compute,
+            other => {
+                return Err(AttemptError::fatal(format!(
+                    "service `{other}`: `network` or `compute`"
+                )));
+            }
+        };
+        let method: reqwest::Method = method
+            .parse()
+            .map_err(|_| AttemptError::fatal(format!("`{method}` is not an HTTP method")))?;
+        let mut r = api::Req::new(svc, method, path.iter().copied());
+        for (k, v) in query {
+            r = r.query(k, *v);
+        }
+        if let Some(b) = body {
+            r = r.body(b);
+        }
+        Ok(r)
     }
 
     async fn api(&self) -> Result<&SharedApi, AttemptError> {

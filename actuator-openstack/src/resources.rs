@@ -145,7 +145,10 @@ impl Subnet {
         }
     }
     /// DNS servers handed out by DHCP.
-    pub fn dns_nameservers<S: Into<String>>(mut self, servers: impl IntoIterator<Item = S>) -> Self {
+    pub fn dns_nameservers<S: Into<String>>(
+        mut self,
+        servers: impl IntoIterator<Item = S>,
+    ) -> Self {
         self.dns_nameservers = servers.into_iter().map(Into::into).collect();
         self
     }
@@ -412,7 +415,12 @@ impl SecurityGroupRule {
         self
     }
     /// The protocol and its port range (or ICMP type and code).
-    pub fn protocol(mut self, proto: impl Into<String>, from: Option<u16>, to: Option<u16>) -> Self {
+    pub fn protocol(
+        mut self,
+        proto: impl Into<String>,
+        from: Option<u16>,
+        to: Option<u16>,
+    ) -> Self {
         self.ip_protocol = Some(proto.into());
         self.from_port = from;
         self.to_port = to;

@@ -106,7 +106,8 @@ pub(crate) fn parse<S: AsRef<str>>(tags: impl IntoIterator<Item = S>) -> Vec<(St
     tags.into_iter()
         .filter_map(|t| {
             let (k, v) = t.as_ref().split_once('=')?;
-            k.starts_with("actuator:").then(|| (unescape(k), unescape(v)))
+            k.starts_with("actuator:")
+                .then(|| (unescape(k), unescape(v)))
         })
         .collect()
 }
@@ -163,7 +164,10 @@ mod tests {
     fn long_nova_tags_are_hashed_to_sixty_characters() {
         let long = vec![("actuator:path".to_owned(), "G.".repeat(60))];
         let t = nova(&long);
-        assert!(t[0].len() <= 60 && t[0].starts_with("actuator:path#"), "{t:?}");
+        assert!(
+            t[0].len() <= 60 && t[0].starts_with("actuator:path#"),
+            "{t:?}"
+        );
         assert_eq!(t, nova(&long), "deterministic");
         assert_eq!(nova(&pairs()[..1]), vec!["actuator:system=grid%2C%20the"]);
         let m = marker(&[("actuator:path".to_owned(), "x".repeat(300))]);

@@ -153,7 +153,10 @@ pub(crate) async fn delete_key_pair(
     .await
 }
 
-pub(crate) async fn import_key_pair(p: &OpenStackProxy, name: &str) -> Result<Outputs, AttemptError> {
+pub(crate) async fn import_key_pair(
+    p: &OpenStackProxy,
+    name: &str,
+) -> Result<Outputs, AttemptError> {
     let api = p.api().await?;
     let v = get_key_pair(api, name)
         .await?
@@ -184,9 +187,10 @@ async fn resolve(
             };
             api.count_typed(&format!("GET {what}s (openstack crate)"), t.elapsed());
             r.map_err(|e| match e.kind() {
-                osauth::ErrorKind::ResourceNotFound => {
-                    OsError::local(format!("GET {what}s"), format!("there is no {what} `{name_or_id}`"))
-                }
+                osauth::ErrorKind::ResourceNotFound => OsError::local(
+                    format!("GET {what}s"),
+                    format!("there is no {what} `{name_or_id}`"),
+                ),
                 osauth::ErrorKind::TooManyItems => OsError::local(
                     format!("GET {what}s"),
                     format!("more than one {what} is called `{name_or_id}`: give its id"),
@@ -224,7 +228,10 @@ fn server_outputs(v: &Value, first_net: Option<&str>) -> Outputs {
         }
     }
     // The first network's first address wins over the first in name order.
-    if let Some(ip) = first_net.and_then(|n| addresses.get(n)).and_then(|a| a.first()) {
+    if let Some(ip) = first_net
+        .and_then(|n| addresses.get(n))
+        .and_then(|a| a.first())
+    {
         first_fixed = Some(ip.clone());
     }
     Outputs::from([
@@ -235,7 +242,10 @@ fn server_outputs(v: &Value, first_net: Option<&str>) -> Outputs {
             serde_json::to_string(&addresses).unwrap_or_default(),
         ),
         ("status".to_owned(), s(&v["status"])),
-        ("first_network".to_owned(), first_net.unwrap_or_default().to_owned()),
+        (
+            "first_network".to_owned(),
+            first_net.unwrap_or_default().to_owned(),
+        ),
     ])
 }
 
@@ -314,7 +324,9 @@ fn pick_server(
 ) -> Result<Option<Value>, AttemptError> {
     for v in items {
         let id = s(&v["id"]);
-        if except == Some(id.as_str()) || matches!(s(&v["status"]).as_str(), "DELETED" | "SOFT_DELETED") {
+        if except == Some(id.as_str())
+            || matches!(s(&v["status"]).as_str(), "DELETED" | "SOFT_DELETED")
+        {
             continue;
         }
         let pairs = server_identity(&v);
@@ -408,17 +420,28 @@ pub(crate) async fn create_server(
         idtags::nova(&v).join(",")
     };
     let lookup = Req::get(Svc::Compute, ["servers", "detail"]).query("tags", lookup_pairs);
+    let find = || async {
+        let found = api.once(&lookup).await?;
+        let items = found["servers"].as_array().cloned().unwrap_or_default();
+        pick_server(items, cx.scope(), &path, except.as_deref())
+            .map(|v| v.map(|v| s(&v["id"])))
+            .map_err(|e| OsError::local("find", e.message))
+    };
     let id = api
         .retry(Policy::Basic, "create server", || async {
             // Looked for first on every attempt: a lost answer must not make a twin.
-            let found = api.once(&lookup).await?;
-            let items = found["servers"].as_array().cloned().unwrap_or_default();
-            match pick_server(items, cx.scope(), &path, except.as_deref()) {
-                Ok(Some(v)) => return Ok(s(&v["id"])),
-                Ok(None) => {}
-                Err(e) => return Err(OsError::local("find", e.message)),
+            if let Some(id) = find().await? {
+                return Ok(id);
             }
-            api.once(&post).await.map(|v| s(&v["server"]["id"]))
+            match api.once(&post).await {
+                Ok(v) => Ok(s(&v["server"]["id"])),
+                // Nova may still be accepting it (a loaded Nova takes half a minute).
+                Err(e) if e.unanswered() => match api.settle(find).await? {
+                    Some(id) => Ok(id),
+                    None => Err(e),
+                },
+                Err(e) => Err(e),
+            }
         })
         .await?;
     let v = wait_active(p, &id).await?;
@@ -490,7 +513,10 @@ async fn delete_and_wait(p: &OpenStackProxy, id: &str) -> Result<(), AttemptErro
         {
             None => return Ok(()),
             Some(v) if s(&v["server"]["status"]) == "DELETED" => return Ok(()),
-            Some(v) if s(&v["server"]["status"]) == "ERROR" && started.elapsed() > Duration::from_secs(30) => {
+            Some(v)
+                if s(&v["server"]["status"]) == "ERROR"
+                    && started.elapsed() > Duration::from_secs(30) =>
+            {
                 // A delete that failed on the host: ask again.
                 api.delete(
                     &format!("delete server {id}"),
@@ -511,7 +537,10 @@ async fn delete_and_wait(p: &OpenStackProxy, id: &str) -> Result<(), AttemptErro
     }
 }
 
-pub(crate) async fn delete_server(p: &OpenStackProxy, rec: &Provisioned) -> Result<(), AttemptError> {
+pub(crate) async fn delete_server(
+    p: &OpenStackProxy,
+    rec: &Provisioned,
+) -> Result<(), AttemptError> {
     let api = p.api().await?;
     let ids: Vec<String> = match rec.outputs.get("id").filter(|i| !i.is_empty()) {
         Some(id) => vec![id.clone()],
@@ -524,7 +553,9 @@ pub(crate) async fn delete_server(p: &OpenStackProxy, rec: &Provisioned) -> Resu
                 .filter(|v| {
                     let pairs = server_identity(v);
                     idtags::get(&pairs, tags::PATH) == idtags::get(&ident, tags::PATH)
-                        && rec.scope.owns(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                        && rec
+                            .scope
+                            .owns(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                             == Ownership::Mine
                 })
                 .map(|v| s(&v["id"]))
@@ -537,10 +568,17 @@ pub(crate) async fn delete_server(p: &OpenStackProxy, rec: &Provisioned) -> Resu
     Ok(())
 }
 
-pub(crate) async fn read_server(p: &OpenStackProxy, rec: &Provisioned) -> Result<Observed, AttemptError> {
+pub(crate) async fn read_server(
+    p: &OpenStackProxy,
+    rec: &Provisioned,
+) -> Result<Observed, AttemptError> {
     let id = rec.outputs.get("id").cloned().unwrap_or_default();
     let api = p.api().await?;
-    let first = rec.outputs.get("first_network").map(String::as_str).filter(|n| !n.is_empty());
+    let first = rec
+        .outputs
+        .get("first_network")
+        .map(String::as_str)
+        .filter(|n| !n.is_empty());
     Ok(
         match api
             .get_opt(
@@ -549,7 +587,12 @@ pub(crate) async fn read_server(p: &OpenStackProxy, rec: &Provisioned) -> Result
             )
             .await?
         {
-            Some(v) if !matches!(s(&v["server"]["status"]).as_str(), "DELETED" | "SOFT_DELETED") => {
+            Some(v)
+                if !matches!(
+                    s(&v["server"]["status"]).as_str(),
+                    "DELETED" | "SOFT_DELETED"
+                ) =>
+            {
                 Observed::Exists(server_outputs(&v["server"], first))
             }
             _ => Observed::Gone,
@@ -594,7 +637,11 @@ pub(crate) async fn update_server(
         )
         .await?;
     }
-    let first = rec.outputs.get("first_network").map(String::as_str).filter(|n| !n.is_empty());
+    let first = rec
+        .outputs
+        .get("first_network")
+        .map(String::as_str)
+        .filter(|n| !n.is_empty());
     let v = api
         .call(
             Policy::Basic,
@@ -631,7 +678,11 @@ pub(crate) async fn import_server(
     api.call(
         Policy::Basic,
         &format!("tag server {id}"),
-        Req::put(Svc::Compute, ["servers", id, "tags"], json!({ "tags": keep })),
+        Req::put(
+            Svc::Compute,
+            ["servers", id, "tags"],
+            json!({ "tags": keep }),
+        ),
     )
     .await?;
     api.call(
@@ -666,7 +717,10 @@ pub(crate) async fn tagged_servers(
 }
 
 /// Ids of the servers tagged for `system`.
-pub(crate) async fn servers_of_system(api: &Api, system: &str) -> Result<Vec<String>, AttemptError> {
+pub(crate) async fn servers_of_system(
+    api: &Api,
+    system: &str,
+) -> Result<Vec<String>, AttemptError> {
     let t = idtags::nova(&[(tags::SYSTEM.to_owned(), system.to_owned())]).join(",");
     Ok(api
         .list(

@@ -191,14 +191,24 @@ pub(crate) async fn neutron_create(
         Find::Marker => Req::get(Svc::Network, [coll.path]).query("description", marker.clone()),
     };
     let post = Req::post(Svc::Network, [coll.path], json!({ coll.one: body }));
+    let find = || async {
+        let found = api.once(&lookup).await?;
+        let items = found[coll.path].as_array().cloned().unwrap_or_default();
+        pick(items, cx.scope(), &path, &ident, except.as_deref())
+    };
     let item = api
         .retry(policy, &what, || async {
-            let found = api.once(&lookup).await?;
-            let items = found[coll.path].as_array().cloned().unwrap_or_default();
-            if let Some(item) = pick(items, cx.scope(), &path, &ident, except.as_deref())? {
+            if let Some(item) = find().await? {
                 return Ok(item);
             }
-            api.once(&post).await.map(|v| v[coll.one].clone())
+            match api.once(&post).await {
+                Ok(v) => Ok(v[coll.one].clone()),
+                Err(e) if e.unanswered() => match api.settle(find).await? {
+                    Some(item) => Ok(item),
+                    None => Err(e),
+                },
+                Err(e) => Err(e),
+            }
         })
         .await?;
     finish_identity(api, coll, item, &ident, description, tagged_on_create).await
@@ -233,7 +243,11 @@ pub(crate) async fn finish_identity(
             .call(
                 Policy::Wiring,
                 &format!("tag {} {id}", coll.one),
-                Req::put(Svc::Network, [coll.path, &id, "tags"], json!({ "tags": tags })),
+                Req::put(
+                    Svc::Network,
+                    [coll.path, &id, "tags"],
+                    json!({ "tags": tags }),
+                ),
             )
             .await?;
         item["tags"] = r["tags"].clone();
@@ -351,13 +365,10 @@ pub(crate) fn retained(rec: &Provisioned) -> bool {
     rec.outputs.get(RETAIN).is_some_and(|v| v == "true")
 }
 
-fn ctx(e: AttemptError, path: &str) -> AttemptError {
-    // The engine prefixes the path itself; keep messages short.
-    let _ = path;
-    e
-}
-
-pub(crate) async fn provision(p: &OpenStackProxy, cx: &ProvisionCx) -> Result<Outputs, AttemptError> {
+pub(crate) async fn provision(
+    p: &OpenStackProxy,
+    cx: &ProvisionCx,
+) -> Result<Outputs, AttemptError> {
     let kind = cx.kind();
     let r = match kind.as_str() {
         Network::KIND => network::create_network(p, cx).await,
@@ -371,9 +382,11 @@ pub(crate) async fn provision(p: &OpenStackProxy, cx: &ProvisionCx) -> Result<Ou
         SecurityGroupRule::KIND => security::create_rule(p, cx).await,
         KeyPair::KIND => compute::create_key_pair(p, cx).await,
         Server::KIND => compute::create_server(p, cx).await,
-        other => Err(AttemptError::fatal(format!("kind {other} is not OpenStack's"))),
+        other => Err(AttemptError::fatal(format!(
+            "kind {other} is not OpenStack's"
+        ))),
     };
-    r.map_err(|e| ctx(e, &cx.path()))
+    r
 }
 
 pub(crate) async fn read(p: &OpenStackProxy, rec: &Provisioned) -> Result<Observed, AttemptError> {
@@ -415,7 +428,9 @@ async fn read_kind(p: &OpenStackProxy, rec: &Provisioned) -> Result<Observed, At
         RouterInterface::KIND => network::read_interface(p, rec).await,
         KeyPair::KIND => compute::read_key_pair(p, rec).await,
         Server::KIND => compute::read_server(p, rec).await,
-        other => Err(AttemptError::fatal(format!("kind {other} is not OpenStack's"))),
+        other => Err(AttemptError::fatal(format!(
+            "kind {other} is not OpenStack's"
+        ))),
     }
 }
 
@@ -518,6 +533,11 @@ pub(crate) async fn update(
 
 pub(crate) async fn deprovision(p: &OpenStackProxy, rec: &Provisioned) -> Result<(), AttemptError> {
     let api = p.api().await?;
+    api.counted(&rec.key, deprovision_kind(p, rec)).await
+}
+
+async fn deprovision_kind(p: &OpenStackProxy, rec: &Provisioned) -> Result<(), AttemptError> {
+    let api = p.api().await?;
     let simple = |coll: Coll| async move {
         if let Some(id) = recorded_or_found(p, rec, coll).await? {
             neutron_delete(api, coll, &id).await?;
@@ -536,7 +556,9 @@ pub(crate) async fn deprovision(p: &OpenStackProxy, rec: &Provisioned) -> Result
         RouterInterface::KIND => network::remove_interface(p, rec).await,
         KeyPair::KIND => compute::delete_key_pair(p, rec).await,
         Server::KIND => compute::delete_server(p, rec).await,
-        other => Err(AttemptError::fatal(format!("kind {other} is not OpenStack's"))),
+        other => Err(AttemptError::fatal(format!(
+            "kind {other} is not OpenStack's"
+        ))),
     }
 }
 
@@ -556,8 +578,12 @@ pub(crate) async fn discover(
         }
         out.push(Discovered {
             kind: kind.to_owned(),
-            key: idtags::get(pairs, tags::PATH).unwrap_or_default().to_owned(),
-            state_id: idtags::get(pairs, tags::STATE).unwrap_or_default().to_owned(),
+            key: idtags::get(pairs, tags::PATH)
+                .unwrap_or_default()
+                .to_owned(),
+            state_id: idtags::get(pairs, tags::STATE)
+                .unwrap_or_default()
+                .to_owned(),
             outputs,
         });
     };
@@ -569,7 +595,9 @@ pub(crate) async fn discover(
         }
         for item in tagged_items(api, *coll, scope, None).await? {
             let pairs = carried(&item);
-            let kind = idtags::get(&pairs, idtags::KIND).unwrap_or(default_kind).to_owned();
+            let kind = idtags::get(&pairs, idtags::KIND)
+                .unwrap_or(default_kind)
+                .to_owned();
             let outputs = if kind == RouterInterface::KIND {
                 network::interface_outputs(&item)
             } else {
@@ -605,8 +633,8 @@ pub(crate) async fn import(
                 .await?
                 .ok_or_else(|| AttemptError::fatal(format!("no {} `{id}` to import", coll.one)))?;
             let description = item["description"].as_str().map(str::to_owned);
-            let item = finish_identity(api, coll, item, &ident, description.as_deref(), false)
-                .await?;
+            let item =
+                finish_identity(api, coll, item, &ident, description.as_deref(), false).await?;
             Ok(f(&item))
         }
     };

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use actuator::provision::{AttemptError, Observed, Outputs, ProvisionCx, Provisioned};
 
 use super::{
-    Find, FLOATING_IPS, NETWORKS, PORTS, ROUTERS, SUBNETS, finish_identity, identity,
+    FLOATING_IPS, Find, NETWORKS, PORTS, ROUTERS, SUBNETS, finish_identity, identity,
     identity_of_rec, neutron_create, neutron_get, s,
 };
 use crate::OpenStackProxy;
@@ -253,7 +253,10 @@ pub(crate) async fn set_gateway(
             .await?;
         r["router"].clone()
     };
-    Ok(super::with_retain(gateway_outputs(&router, &v), g.retain_on_reverse))
+    Ok(super::with_retain(
+        gateway_outputs(&router, &v),
+        g.retain_on_reverse,
+    ))
 }
 
 fn gateway_outputs(router: &str, v: &Value) -> Outputs {
@@ -298,20 +301,24 @@ pub(crate) async fn clear_gateway(
     };
     let api = p.api().await?;
     // A floating IP behind the router still needs the gateway: 409, retried until it is gone.
-    api.retry(Policy::Basic, &format!("clear the gateway of router {router}"), || async {
-        match api
-            .once(&Req::put(
-                Svc::Network,
-                ["routers", router],
-                json!({ "router": { "external_gateway_info": {} } }),
-            ))
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
-    })
+    api.retry(
+        Policy::Basic,
+        &format!("clear the gateway of router {router}"),
+        || async {
+            match api
+                .once(&Req::put(
+                    Svc::Network,
+                    ["routers", router],
+                    json!({ "router": { "external_gateway_info": {} } }),
+                ))
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_not_found() => Ok(()),
+                Err(e) => Err(e),
+            }
+        },
+    )
     .await
 }
 
@@ -378,7 +385,10 @@ pub(crate) async fn add_interface(
         }
     };
     let port = finish_identity(api, PORTS, port, &identity(cx), None, false).await?;
-    Ok(super::with_retain(interface_outputs(&port), i.retain_on_reverse))
+    Ok(super::with_retain(
+        interface_outputs(&port),
+        i.retain_on_reverse,
+    ))
 }
 
 pub(crate) async fn read_interface(
@@ -504,7 +514,9 @@ pub(crate) async fn create_floating_ip(
         .clone()
         .or_else(|| p.external_network.clone())
         .ok_or_else(|| {
-            AttemptError::fatal("no pool: give the floating IP `.pool(…)` or the proxy `.external_network(…)`")
+            AttemptError::fatal(
+                "no pool: give the floating IP `.pool(…)` or the proxy `.external_network(…)`",
+            )
         })?;
     let net = external_network_id(p, &pool).await?;
     let (port, fixed) = floating_target(p, cx, &f).await?;
@@ -551,7 +563,11 @@ async fn associate(
         .call(
             Policy::Wiring,
             &format!("associate floating IP {id} with port {port}"),
-            Req::put(Svc::Network, ["floatingips", id], json!({ "floatingip": body })),
+            Req::put(
+                Svc::Network,
+                ["floatingips", id],
+                json!({ "floatingip": body }),
+            ),
         )
         .await?;
     Ok(r["floatingip"].clone())

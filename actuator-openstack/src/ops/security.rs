@@ -44,7 +44,12 @@ fn existing_rule_id(e: &OsError) -> Option<String> {
     if e.code.as_deref() != Some("SecurityGroupRuleExists") {
         return None;
     }
-    let id = e.message.rsplit("Rule id is ").next()?.trim().trim_end_matches('.');
+    let id = e
+        .message
+        .rsplit("Rule id is ")
+        .next()?
+        .trim()
+        .trim_end_matches('.');
     (!id.is_empty()).then(|| id.to_owned())
 }
 
@@ -114,7 +119,9 @@ pub(crate) async fn create_rule(
             .scope()
             .owns(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         {
-            Ownership::Mine if idtags::get(&pairs, actuator::provision::tags::PATH) == Some(&cx.path()) => {
+            Ownership::Mine
+                if idtags::get(&pairs, actuator::provision::tags::PATH) == Some(&cx.path()) =>
+            {
                 Ok(o)
             }
             Ownership::OtherState(other) => Err(AttemptError::fatal(format!(

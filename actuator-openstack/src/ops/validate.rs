@@ -56,9 +56,30 @@ fn ip(inv: &mut Vec<Invalid>, arg: &str, value: &str) {
 }
 
 const PROTOCOLS: &[&str] = &[
-    "tcp", "udp", "icmp", "icmpv6", "ipv6-icmp", "ah", "dccp", "egp", "esp", "gre", "igmp",
-    "ipip", "ipv6-encap", "ipv6-frag", "ipv6-nonxt", "ipv6-opts", "ipv6-route", "ospf", "pgm",
-    "rsvp", "sctp", "udplite", "vrrp", "any",
+    "tcp",
+    "udp",
+    "icmp",
+    "icmpv6",
+    "ipv6-icmp",
+    "ah",
+    "dccp",
+    "egp",
+    "esp",
+    "gre",
+    "igmp",
+    "ipip",
+    "ipv6-encap",
+    "ipv6-frag",
+    "ipv6-nonxt",
+    "ipv6-opts",
+    "ipv6-route",
+    "ospf",
+    "pgm",
+    "rsvp",
+    "sctp",
+    "udplite",
+    "vrrp",
+    "any",
 ];
 
 fn rule(inv: &mut Vec<Invalid>, r: &SecurityGroupRule) {
@@ -121,7 +142,10 @@ fn rule(inv: &mut Vec<Invalid>, r: &SecurityGroupRule) {
             Err(e) => inv.push(Invalid::new("cidr", e)),
             Ok(v) if want.is_some_and(|w| w != v) => inv.push(Invalid::new(
                 "cidr",
-                format!("`{c}` is an IPv{v} range but the rule's ethertype is {}", r.ethertype),
+                format!(
+                    "`{c}` is an IPv{v} range but the rule's ethertype is {}",
+                    r.ethertype
+                ),
             )),
             Ok(_) => {}
         }
@@ -234,10 +258,7 @@ fn server(inv: &mut Vec<Invalid>, s: &Server) {
         }
     }
     if s.availability_zone.as_deref() == Some("") {
-        inv.push(Invalid::new(
-            "availability_zone",
-            "`` is not a zone name",
-        ));
+        inv.push(Invalid::new("availability_zone", "`` is not a zone name"));
     }
 }
 
@@ -368,9 +389,21 @@ mod tests {
     fn cidrs_are_checked_before_any_call() {
         assert_eq!(cidr_version("192.168.23.0/24"), Ok(4));
         assert_eq!(cidr_version("fd00::/64"), Ok(6));
-        assert!(cidr_version("192.168.23.0").unwrap_err().contains("not a CIDR"));
-        assert!(cidr_version("192.168.300.0/24").unwrap_err().contains("not an IP"));
-        assert!(cidr_version("10.0.0.0/33").unwrap_err().contains("at most 32"));
+        assert!(
+            cidr_version("192.168.23.0")
+                .unwrap_err()
+                .contains("not a CIDR")
+        );
+        assert!(
+            cidr_version("192.168.300.0/24")
+                .unwrap_err()
+                .contains("not an IP")
+        );
+        assert!(
+            cidr_version("10.0.0.0/33")
+                .unwrap_err()
+                .contains("at most 32")
+        );
     }
 
     #[test]
@@ -379,8 +412,15 @@ mod tests {
         let r = rule_of().tcp(80, 22).cidr("fd00::/64");
         rule(&mut inv, &r);
         let text: Vec<String> = inv.iter().map(ToString::to_string).collect();
-        assert!(text.iter().any(|t| t.contains("80 is above to_port 22")), "{text:?}");
-        assert!(text.iter().any(|t| t.contains("IPv6 range but the rule's ethertype is IPv4")), "{text:?}");
+        assert!(
+            text.iter().any(|t| t.contains("80 is above to_port 22")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("IPv6 range but the rule's ethertype is IPv4")),
+            "{text:?}"
+        );
         let mut inv = Vec::new();
         rule(&mut inv, &rule_of().protocol("tpc", None, None));
         assert!(inv[0].to_string().contains("`tpc`"), "{inv:?}");
