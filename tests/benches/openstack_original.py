@@ -8,9 +8,17 @@ tests/benches/openstack.rs runs it when OPENSTACK_BENCH_PYTHON names the checkou
 venv in <checkout>/venv); the README says how that venv is made.
 """
 
+import collections
+import collections.abc
 import os
 import sys
 import time
+
+# The original was written for Python 2.7 / 3.6: it imports the ABCs from `collections`, which
+# Python 3.10 moved out. Put them back before it is imported.
+for _name in collections.abc.__all__:
+    if not hasattr(collections, _name):
+        setattr(collections, _name, getattr(collections.abc, _name))
 
 from actuator import ActuatorOrchestration, InfraModel, MultiResource, ctxt
 from actuator.provisioners.openstack import OpenStackProvisionerProxy
