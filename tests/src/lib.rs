@@ -7,6 +7,9 @@
 pub mod aws;
 #[cfg(feature = "azure")]
 pub mod azure;
+#[cfg(feature = "openstack")]
+pub mod openstack;
+pub mod relay;
 #[cfg(feature = "ssh")]
 pub mod sshd;
 
@@ -34,11 +37,32 @@ pub fn service(name: &str) -> HashMap<String, String> {
         .arg("env")
         .output()
         .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
+    // `export A=1 B='x y'`: several assignments a line, single-quoted values may hold spaces.
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.strip_prefix("export "))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+        .flat_map(assignments)
+        .collect()
+}
+
+/// The `NAME=value` words of a line, as a shell splits them (single quotes only).
+fn assignments(line: &str) -> Vec<(String, String)> {
+    let mut words = Vec::new();
+    let (mut word, mut quoted) = (String::new(), false);
+    for c in line.chars() {
+        match c {
+            '\'' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => words.push(std::mem::take(&mut word)),
+            c => word.push(c),
+        }
+    }
+    words.push(word);
+    words
+        .into_iter()
+        .filter_map(|w| {
+            let (k, v) = w.split_once('=')?;
+            Some((k.to_owned(), v.to_owned()))
+        })
         .collect()
 }
 

@@ -1,0 +1,436 @@
+//! What can be known wrong about a resource without asking the cloud: address formats, port
+//! ranges, protocol names, key material, names Nova or Neutron would refuse.
+
+use std::net::IpAddr;
+
+use actuator::provision::{Invalid, ProvisionCx};
+
+use crate::OpenStackProxy;
+use crate::resources::*;
+
+/// Neutron's and Nova's limit on names and descriptions.
+const MAX_NAME: usize = 255;
+/// Nova's limit on user data (after base64).
+const MAX_USER_DATA: usize = 65535;
+
+/// `a.b.c.d/n` or an IPv6 range: its IP version, or what is wrong.
+pub(crate) fn cidr_version(cidr: &str) -> Result<u8, String> {
+    let (addr, len) = cidr
+        .split_once('/')
+        .ok_or_else(|| format!("`{cidr}` is not a CIDR (address/length)"))?;
+    let ip: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("`{cidr}`: `{addr}` is not an IP address"))?;
+    let len: u8 = len
+        .parse()
+        .map_err(|_| format!("`{cidr}`: `{len}` is not a prefix length"))?;
+    let (v, max) = if ip.is_ipv4() { (4, 32) } else { (6, 128) };
+    if len > max {
+        return Err(format!("`{cidr}`: a prefix length is at most {max}"));
+    }
+    Ok(v)
+}
+
+fn name(inv: &mut Vec<Invalid>, display: &str) {
+    if display.is_empty() || display.len() > MAX_NAME {
+        inv.push(Invalid::new(
+            "name",
+            format!("`{display}`: a name has 1 to {MAX_NAME} characters"),
+        ));
+    }
+}
+
+fn description(inv: &mut Vec<Invalid>, d: &str) {
+    if d.len() > MAX_NAME {
+        inv.push(Invalid::new(
+            "description",
+            format!("{} characters: at most {MAX_NAME}", d.len()),
+        ));
+    }
+}
+
+fn ip(inv: &mut Vec<Invalid>, arg: &str, value: &str) {
+    if value.parse::<IpAddr>().is_err() {
+        inv.push(Invalid::new(arg, format!("`{value}` is not an IP address")));
+    }
+}
+
+const PROTOCOLS: &[&str] = &[
+    "tcp",
+    "udp",
+    "icmp",
+    "icmpv6",
+    "ipv6-icmp",
+    "ah",
+    "dccp",
+    "egp",
+    "esp",
+    "gre",
+    "igmp",
+    "ipip",
+    "ipv6-encap",
+    "ipv6-frag",
+    "ipv6-nonxt",
+    "ipv6-opts",
+    "ipv6-route",
+    "ospf",
+    "pgm",
+    "rsvp",
+    "sctp",
+    "udplite",
+    "vrrp",
+    "any",
+];
+
+fn rule(inv: &mut Vec<Invalid>, r: &SecurityGroupRule) {
+    let proto = r.ip_protocol.as_deref().map(str::to_ascii_lowercase);
+    if let Some(p) = &proto
+        && !PROTOCOLS.contains(&p.as_str())
+        && !p.parse::<u8>().is_ok()
+    {
+        inv.push(Invalid::new(
+            "ip_protocol",
+            format!("`{p}` is neither a protocol name Neutron knows nor a number 0-255"),
+        ));
+    }
+    let ports = r.from_port.is_some() || r.to_port.is_some();
+    match proto.as_deref() {
+        None if ports => inv.push(Invalid::new(
+            "from_port",
+            "ports need a protocol (tcp, udp …)",
+        )),
+        Some("tcp" | "udp" | "sctp" | "dccp" | "udplite") => {
+            if let (Some(a), Some(b)) = (r.from_port, r.to_port)
+                && a > b
+            {
+                inv.push(Invalid::new(
+                    "from_port",
+                    format!("{a} is above to_port {b}"),
+                ));
+            }
+            if r.from_port == Some(0) {
+                inv.push(Invalid::new("from_port", "ports start at 1"));
+            }
+        }
+        Some("icmp" | "icmpv6" | "ipv6-icmp") => {
+            for (arg, v) in [("from_port", r.from_port), ("to_port", r.to_port)] {
+                if let Some(v) = v
+                    && v > 255
+                {
+                    inv.push(Invalid::new(
+                        arg,
+                        format!("{v}: an ICMP type or code is 0-255"),
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+    let want = match r.ethertype.as_str() {
+        "IPv4" => Some(4),
+        "IPv6" => Some(6),
+        other => {
+            inv.push(Invalid::new(
+                "ethertype",
+                format!("`{other}`: IPv4 or IPv6"),
+            ));
+            None
+        }
+    };
+    if let Some(c) = &r.cidr {
+        match cidr_version(c) {
+            Err(e) => inv.push(Invalid::new("cidr", e)),
+            Ok(v) if want.is_some_and(|w| w != v) => inv.push(Invalid::new(
+                "cidr",
+                format!(
+                    "`{c}` is an IPv{v} range but the rule's ethertype is {}",
+                    r.ethertype
+                ),
+            )),
+            Ok(_) => {}
+        }
+        if r.remote_group.is_some() {
+            inv.push(Invalid::new(
+                "remote_group",
+                "a rule has a remote range or a remote group, not both",
+            ));
+        }
+    }
+}
+
+fn key_pair(inv: &mut Vec<Invalid>, k: &KeyPair, cloud_name: &str) {
+    if cloud_name.is_empty()
+        || cloud_name.len() > MAX_NAME
+        || !cloud_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || " _-.@".contains(c))
+    {
+        inv.push(Invalid::new(
+            "os_name",
+            format!("`{cloud_name}`: Nova key pair names use letters, digits, space, _ - . @"),
+        ));
+    }
+    let key = match (&k.public_key, &k.public_key_file) {
+        (Some(_), Some(f)) => {
+            inv.push(Invalid::new(
+                "public_key_file",
+                format!(
+                    "`{}` given as well as a public key: give one of them",
+                    f.display()
+                ),
+            ));
+            return;
+        }
+        (None, None) => {
+            inv.push(Invalid::new(
+                "public_key",
+                "a key pair needs a public key or a public key file",
+            ));
+            return;
+        }
+        (Some(key), None) => key.clone(),
+        (None, Some(f)) => match std::fs::read_to_string(f) {
+            Ok(k) => k,
+            Err(e) => {
+                inv.push(Invalid::new(
+                    "public_key_file",
+                    format!("`{}`: {e}", f.display()),
+                ));
+                return;
+            }
+        },
+    };
+    let kind = key.split_whitespace().next().unwrap_or("");
+    if !(kind.starts_with("ssh-") || kind.starts_with("ecdsa-") || kind.starts_with("sk-"))
+        || key.split_whitespace().nth(1).is_none()
+    {
+        let shown: String = key.chars().take(40).collect();
+        inv.push(Invalid::new(
+            "public_key",
+            format!("`{shown}…` is not an OpenSSH public key (ssh-ed25519 AAAA… / ssh-rsa AAAA…)"),
+        ));
+    }
+}
+
+fn server(inv: &mut Vec<Invalid>, s: &Server) {
+    if s.image.trim().is_empty() {
+        inv.push(Invalid::new("image", "an image name or id is needed"));
+    }
+    if s.flavor.trim().is_empty() {
+        inv.push(Invalid::new("flavor", "a flavor name or id is needed"));
+    }
+    if s.nics.is_empty() && s.ports.is_empty() {
+        inv.push(Invalid::new(
+            "nics",
+            "a server needs a network (`.nics([…])`) or a port (`.ports([…])`)",
+        ));
+    }
+    if s.key_pair.is_some() && s.key_name.is_some() {
+        inv.push(Invalid::new(
+            "key_name",
+            format!(
+                "`{}` given as well as a key pair: give one of them",
+                s.key_name.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
+    if let Some(u) = &s.user_data {
+        let encoded = u.len().div_ceil(3) * 4;
+        if encoded > MAX_USER_DATA {
+            inv.push(Invalid::new(
+                "user_data",
+                format!("{encoded} bytes in base64: Nova takes at most {MAX_USER_DATA}"),
+            ));
+        }
+    }
+    for (k, v) in &s.meta {
+        if k.starts_with("actuator:") {
+            inv.push(Invalid::new(
+                "meta",
+                format!("key `{k}`: `actuator:` keys are the proxy's own"),
+            ));
+        }
+        if k.is_empty() || k.len() > MAX_NAME || v.len() > MAX_NAME {
+            inv.push(Invalid::new(
+                "meta",
+                format!("`{k}`: keys and values have at most {MAX_NAME} characters"),
+            ));
+        }
+    }
+    if s.availability_zone.as_deref() == Some("") {
+        inv.push(Invalid::new("availability_zone", "`` is not a zone name"));
+    }
+}
+
+/// Everything wrong with the resource of `cx` that is known before any call.
+pub(crate) fn validate(p: &OpenStackProxy, cx: &ProvisionCx) -> Vec<Invalid> {
+    let mut inv = Vec::new();
+    let display = cx.display_name();
+    match cx.kind().as_str() {
+        Network::KIND => {
+            if let Ok(n) = cx.resource::<Network>() {
+                name(&mut inv, &display);
+                description(&mut inv, &n.description);
+            }
+        }
+        Subnet::KIND => {
+            if let Ok(n) = cx.resource::<Subnet>() {
+                name(&mut inv, &display);
+                description(&mut inv, &n.description);
+                match cidr_version(&n.cidr) {
+                    Err(e) => inv.push(Invalid::new("cidr", e)),
+                    Ok(v) if v != n.ip_version => inv.push(Invalid::new(
+                        "ip_version",
+                        format!("{} but the cidr `{}` is IPv{v}", n.ip_version, n.cidr),
+                    )),
+                    Ok(_) => {}
+                }
+                if !matches!(n.ip_version, 4 | 6) {
+                    inv.push(Invalid::new(
+                        "ip_version",
+                        format!("{}: 4 or 6", n.ip_version),
+                    ));
+                }
+                if let Some(g) = n.gateway_ip.as_deref().filter(|g| !g.is_empty()) {
+                    ip(&mut inv, "gateway_ip", g);
+                }
+                for d in &n.dns_nameservers {
+                    ip(&mut inv, "dns_nameservers", d);
+                }
+            }
+        }
+        Router::KIND => {
+            if let Ok(n) = cx.resource::<Router>() {
+                name(&mut inv, &display);
+                description(&mut inv, &n.description);
+            }
+        }
+        RouterGateway::KIND => {
+            if let Ok(g) = cx.resource::<RouterGateway>()
+                && g.external_network.trim().is_empty()
+            {
+                inv.push(Invalid::new(
+                    "external_network",
+                    "the external network's name or id is needed",
+                ));
+            }
+        }
+        SecurityGroup::KIND => {
+            if let Ok(g) = cx.resource::<SecurityGroup>() {
+                name(&mut inv, &display);
+                description(&mut inv, &g.description);
+                if display == "default" {
+                    inv.push(Invalid::new(
+                        "name",
+                        "`default` is the project's own group; give yours another name",
+                    ));
+                }
+            }
+        }
+        SecurityGroupRule::KIND => {
+            if let Ok(r) = cx.resource::<SecurityGroupRule>() {
+                rule(&mut inv, &r);
+            }
+        }
+        KeyPair::KIND => {
+            if let Ok(k) = cx.resource::<KeyPair>() {
+                let cloud_name =
+                    super::compute::key_pair_name(&k, &display, cx.scope(), &cx.path());
+                key_pair(&mut inv, &k, &cloud_name);
+            }
+        }
+        Port::KIND => {
+            if let Ok(n) = cx.resource::<Port>() {
+                name(&mut inv, &display);
+                description(&mut inv, &n.description);
+                if let Some(f) = &n.fixed_ip {
+                    ip(&mut inv, "fixed_ip", f);
+                }
+            }
+        }
+        Server::KIND => {
+            if let Ok(s) = cx.resource::<Server>() {
+                name(&mut inv, &display);
+                server(&mut inv, &s);
+            }
+        }
+        FloatingIp::KIND => {
+            if let Ok(f) = cx.resource::<FloatingIp>() {
+                if f.pool.is_none() && p.external_network.is_none() {
+                    inv.push(Invalid::new(
+                        "pool",
+                        "no pool: give `.pool(\"public\")` (the external network) or the proxy \
+                         `.external_network(…)`",
+                    ));
+                }
+                if f.server.is_some() == f.port.is_some() {
+                    inv.push(Invalid::new(
+                        "server",
+                        "a floating IP is for exactly one server or one port",
+                    ));
+                }
+                if let Some(actuator::model::Val::Lit(ip_)) = &f.fixed_ip
+                    && !ip_.is_empty()
+                {
+                    ip(&mut inv, "fixed_ip", ip_);
+                }
+            }
+        }
+        _ => {}
+    }
+    inv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs_are_checked_before_any_call() {
+        assert_eq!(cidr_version("192.168.23.0/24"), Ok(4));
+        assert_eq!(cidr_version("fd00::/64"), Ok(6));
+        assert!(
+            cidr_version("192.168.23.0")
+                .unwrap_err()
+                .contains("not a CIDR")
+        );
+        assert!(
+            cidr_version("192.168.300.0/24")
+                .unwrap_err()
+                .contains("not an IP")
+        );
+        assert!(
+            cidr_version("10.0.0.0/33")
+                .unwrap_err()
+                .contains("at most 32")
+        );
+    }
+
+    #[test]
+    fn rules_name_what_is_wrong() {
+        let mut inv = Vec::new();
+        let r = rule_of().tcp(80, 22).cidr("fd00::/64");
+        rule(&mut inv, &r);
+        let text: Vec<String> = inv.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter().any(|t| t.contains("80 is above to_port 22")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("IPv6 range but the rule's ethertype is IPv4")),
+            "{text:?}"
+        );
+        let mut inv = Vec::new();
+        rule(&mut inv, &rule_of().protocol("tpc", None, None));
+        assert!(inv[0].to_string().contains("`tpc`"), "{inv:?}");
+    }
+
+    fn rule_of() -> SecurityGroupRule {
+        use actuator::model::Ref;
+        SecurityGroupRule::new(
+            "r",
+            Ref::<SecurityGroup>::new(actuator::model::At::root(actuator::model::ModelId::fresh())),
+        )
+    }
+}

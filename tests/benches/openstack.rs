@@ -1,0 +1,265 @@
+//! The AWS benchmark's shape on the real OpenStack of `scripts/openstack.sh` (loopback): a
+//! network with its subnet, a router with its gateway and interface, a security group with a rule,
+//! and K servers each with a floating IP, for K = 10 and K = 50: `up` and `down` wall time
+//! (min / median / max of the runs), and how close the makespan comes to its floor — the critical
+//! path (the longest chain of dependent requests, server-status polls included) times the median
+//! request latency of the same run.
+//!
+//! ```sh
+//! cargo bench -p actuator-tests --features openstack --bench openstack
+//! OPENSTACK_BENCH_RUNS=1 OPENSTACK_BENCH_K=10 cargo bench … # fewer runs, one size
+//! ```
+//!
+//! With `OPENSTACK_BENCH_PYTHON=<dir>` (a checkout of the Python original, haxsaw/actuator, on a
+//! venv whose `bin/python` is `<dir>/venv/bin/python`), the same model runs through the original's
+//! OpenStack proxy in the same invocation, alternating with this one, and the ratio is printed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actuator::orchestrate::ActuatorOrchestration;
+use actuator::prelude::*;
+use actuator_openstack::{
+    CallStats, FloatingIp, Network, OpenStackProxy, Router, RouterGateway, RouterInterface,
+    SecurityGroup, SecurityGroupRule, Server, Subnet,
+};
+
+use actuator_tests::openstack::*;
+
+#[derive(InfraModel)]
+struct Bench {
+    #[component(Network::new("bench-net"))]
+    net: Network,
+    #[component(Subnet::new("bench-subnet", ctx.model.net, "10.20.0.0/20"))]
+    subnet: Subnet,
+    #[component(Router::new("bench-router"))]
+    router: Router,
+    #[component(RouterGateway::new("bench-gw", ctx.model.router, "public"))]
+    gateway: RouterGateway,
+    #[component(RouterInterface::new("bench-rinter", ctx.model.router, ctx.model.subnet))]
+    rinter: RouterInterface,
+    #[component(SecurityGroup::new("bench-sg", "SSH in"))]
+    sg: SecurityGroup,
+    #[component(SecurityGroupRule::new("ssh", ctx.model.sg).tcp(22, 22).cidr("0.0.0.0/0"))]
+    ssh: SecurityGroupRule,
+    #[component(MultiResource::new(
+        Server::new("node", "cirros", "m1.tiny")
+            .nics([ctx.comp.container.container.net])
+            .security_groups([ctx.comp.container.container.sg])))]
+    nodes: MultiResource<Server>,
+    #[component(MultiResource::new(
+        FloatingIp::for_server("node-ip", ctx.comp.container.container.nodes[ctx.name]).pool("public")))]
+    ips: MultiResource<FloatingIp>,
+}
+
+fn bench(k: usize) -> actuator::model::Instance<Bench> {
+    let b = Bench::instance("bench");
+    for i in 0..k {
+        b.index(b.root().nodes, i);
+        b.index(b.root().ips, i);
+    }
+    b
+}
+
+/// The longest chain of dependent resources, weighted by each one's requests.
+fn critical_path(deps: &HashMap<String, Vec<String>>, trips: &BTreeMap<String, u64>) -> u64 {
+    fn longest(
+        k: &str,
+        deps: &HashMap<String, Vec<String>>,
+        trips: &BTreeMap<String, u64>,
+        memo: &mut HashMap<String, u64>,
+    ) -> u64 {
+        if let Some(&v) = memo.get(k) {
+            return v;
+        }
+        let before = deps
+            .get(k)
+            .into_iter()
+            .flatten()
+            .map(|d| longest(d, deps, trips, memo))
+            .max()
+            .unwrap_or(0);
+        let v = before + trips.get(k).copied().unwrap_or(0);
+        memo.insert(k.to_owned(), v);
+        v
+    }
+    let mut memo = HashMap::new();
+    trips
+        .keys()
+        .map(|k| longest(k, deps, trips, &mut memo))
+        .max()
+        .unwrap_or(0)
+}
+
+struct Run {
+    up: Duration,
+    down: Duration,
+    up_stats: CallStats,
+    critical: u64,
+}
+
+fn run(k: usize) -> Run {
+    let p = Arc::new(
+        proxy()
+            .poll_interval(Duration::from_millis(250))
+            .server_timeout(Duration::from_secs(900)),
+    );
+    let infra = bench(k);
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = ActuatorOrchestration::new("os-bench")
+        .infra(&infra)
+        .proxy(p.clone())
+        .max_concurrency(k.max(10))
+        .state_dir(dir.path());
+    let rt = rt();
+    let t = Instant::now();
+    assert!(rt.block_on(o.initiate_system()), "{}", failures(&o));
+    let up = t.elapsed();
+    let up_stats = p.stats();
+    let st = o.state().unwrap();
+    let deps: HashMap<String, Vec<String>> = st
+        .iter()
+        .map(|e| {
+            let d = e.data["deps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+            (e.key.clone(), d)
+        })
+        .collect();
+    let critical = critical_path(&deps, &up_stats.round_trips);
+    drop(o);
+    // `down` as the command line runs it: a new process, the state alone.
+    let p2 = Arc::new(proxy());
+    let mut o = ActuatorOrchestration::new("os-bench")
+        .proxy(p2)
+        .max_concurrency(k.max(10))
+        .state_dir(dir.path());
+    let t = Instant::now();
+    assert!(rt.block_on(o.teardown_system()), "{}", failures(&o));
+    let down = t.elapsed();
+    Run {
+        up,
+        down,
+        up_stats,
+        critical,
+    }
+}
+
+/// The Python original's OpenStack proxy on the same model, if a checkout is given: its `up` and
+/// `down` wall times, as its own script measures them.
+fn python(k: usize) -> Option<(Duration, Duration)> {
+    let dir = PathBuf::from(std::env::var("OPENSTACK_BENCH_PYTHON").ok()?);
+    let script = actuator_tests::repo_root().join("tests/benches/openstack_original.py");
+    let out = Command::new(dir.join("venv/bin/python"))
+        .arg(&script)
+        .arg(k.to_string())
+        .env("PYTHONPATH", dir.join("src"))
+        .env("OS_CLIENT_CONFIG_FILE", var("OS_CLIENT_CONFIG_FILE"))
+        .env("OS_CLOUD", var("ACTUATOR_OS_DEMO_CLOUD"))
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let secs = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map(Duration::from_secs_f64)
+    };
+    match (out.status.success(), secs("up "), secs("down ")) {
+        (true, Some(u), Some(d)) => Some((u, d)),
+        _ => {
+            eprintln!(
+                "the Python original failed: {}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .rev()
+                    .take(15)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            None
+        }
+    }
+}
+
+fn stats(v: &mut [Duration]) -> (Duration, Duration, Duration) {
+    v.sort();
+    (v[0], v[v.len() / 2], v[v.len() - 1])
+}
+
+fn main() {
+    env();
+    let runs: usize = std::env::var("OPENSTACK_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let sizes: Vec<usize> = match std::env::var("OPENSTACK_BENCH_K") {
+        Ok(v) => v.split(',').filter_map(|k| k.trim().parse().ok()).collect(),
+        Err(_) => vec![10, 50],
+    };
+    println!("OpenStack on loopback (scripts/openstack.sh), {runs} runs per size\n");
+    for k in sizes {
+        let (mut ups, mut downs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut py_ups, mut py_downs) = (Vec::new(), Vec::new());
+        let mut last = None;
+        for _ in 0..runs {
+            let r = run(k);
+            let lat = r.up_stats.median_latency().unwrap_or_default();
+            let floor = lat * r.critical as u32;
+            ratios.push(r.up.as_secs_f64() / floor.as_secs_f64().max(1e-9));
+            ups.push(r.up);
+            downs.push(r.down);
+            last = Some(r);
+            // Alternate with the original, when it runs.
+            if let Some((u, d)) = python(k) {
+                py_ups.push(u);
+                py_downs.push(d);
+            }
+        }
+        let r = last.unwrap();
+        let (umin, umed, umax) = stats(&mut ups);
+        let (dmin, dmed, dmax) = stats(&mut downs);
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "K = {k} servers with floating IPs ({} resources)",
+            7 + 2 * k
+        );
+        println!("  up    min {umin:.2?}  median {umed:.2?}  max {umax:.2?}");
+        println!("  down  min {dmin:.2?}  median {dmed:.2?}  max {dmax:.2?}");
+        println!(
+            "  {} requests in the last up, median latency {:.1?}, critical path {} requests",
+            r.up_stats.total(),
+            r.up_stats.median_latency().unwrap_or_default(),
+            r.critical
+        );
+        println!(
+            "  makespan / (critical path x median latency): min {:.1}  median {:.1}  max {:.1}",
+            ratios[0],
+            ratios[ratios.len() / 2],
+            ratios[ratios.len() - 1]
+        );
+        if !py_ups.is_empty() {
+            let (pumin, pumed, pumax) = stats(&mut py_ups);
+            let (pdmin, pdmed, pdmax) = stats(&mut py_downs);
+            println!(
+                "  Python original up    min {pumin:.2?}  median {pumed:.2?}  max {pumax:.2?}"
+            );
+            println!(
+                "  Python original down  min {pdmin:.2?}  median {pdmed:.2?}  max {pdmax:.2?}"
+            );
+            println!(
+                "  ratio (median, original / this): up {:.1}x  down {:.1}x",
+                pumed.as_secs_f64() / umed.as_secs_f64(),
+                pdmed.as_secs_f64() / dmed.as_secs_f64()
+            );
+        }
+        println!();
+    }
+}

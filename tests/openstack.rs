@@ -1,0 +1,829 @@
+//! The OpenStack provisioner proxy against real Keystone, Neutron, Nova, Placement and Glance on
+//! loopback (`scripts/openstack.sh`, started once for the run). The tests take turns: they share
+//! the `demo` project, and booting servers is the stack's slowest work.
+//!
+//! Whole lifecycles run through `ActuatorOrchestration`; after every `down` the project is listed
+//! through the APIs and must hold what it held before. Faults are injected by relays in front of
+//! Neutron and Nova (5xx, 409, dropped connections, lost answers); a server goes to ERROR for
+//! real (a flavor no host can hold); a token is revoked in Keystone mid-run.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use parking_lot::{Mutex, MutexGuard};
+use serde_json::json;
+
+use actuator::events::Collect;
+use actuator::orchestrate::{Action, ActuatorOrchestration, PlanOptions};
+use actuator::prelude::*;
+use actuator_openstack::{Network, OpenStackProxy, SecurityGroup, Subnet};
+
+use actuator_tests::openstack::*;
+use actuator_tests::relay::{self, Fault};
+
+static TURN: Mutex<()> = Mutex::new(());
+
+/// Starts the stack (once), waits for this test's turn.
+fn turn() -> MutexGuard<'static, ()> {
+    env();
+    TURN.lock()
+}
+
+fn orch(
+    system: &str,
+    infra: &actuator::model::Instance<Grid>,
+    p: Arc<OpenStackProxy>,
+) -> ActuatorOrchestration {
+    ActuatorOrchestration::new(system)
+        .infra(infra)
+        .proxy(p)
+        .options(options())
+        .memory_state()
+}
+
+fn posts(p: &OpenStackProxy) -> u64 {
+    p.stats()
+        .calls
+        .iter()
+        .filter(|(op, _)| op.starts_with("POST") || op.starts_with("PUT"))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+// ------------------------------------------------------------------------------------------------
+// Lifecycles
+
+#[test]
+fn lifecycle_creates_each_resource_once_tagged_fills_ips_and_leaves_nothing() {
+    let _t = turn();
+    let p = Arc::new(proxy());
+    let rt = rt();
+    let before = rt.block_on(project_snapshot(&p));
+    let infra = grid(2);
+    let ns = GridNs::instance("ns", &infra);
+    let ev = Arc::new(Collect::default());
+    let mut o = orch("os-life", &infra, p.clone())
+        .namespace(&ns)
+        .handler(ev);
+    rt.block_on(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        let t = tagged_paths(&p, "os-life").await;
+        // Every resource but the gateway (a setting of its router) and the key pair (Nova key
+        // pairs carry no tags) carries its identity, once.
+        assert_eq!(t.len(), grid_size(2) - 2, "{t:#?}");
+        assert!(t.values().all(|&n| n == 1), "{t:#?}");
+        let st = o.state().unwrap();
+        let out = |k: &str, a: &str| {
+            st.get(k)
+                .and_then(|e| e.data["outputs"][a].as_str().map(str::to_owned))
+                .unwrap_or_default()
+        };
+        assert!(
+            out("Grid.foreman", "ip").starts_with("192.168.23."),
+            "{}",
+            out("Grid.foreman", "ip")
+        );
+        assert!(out("Grid.workers.1", "ip").starts_with("192.168.23."));
+        assert!(out("Grid.foreman", "addresses").contains("grid-net"));
+        assert_eq!(out("Grid.foreman", "status"), "ACTIVE");
+        assert!(
+            out("Grid.fip", "ip").starts_with("172.24.4."),
+            "{}",
+            out("Grid.fip", "ip")
+        );
+        assert_eq!(out("Grid.fip", "fixed_ip"), out("Grid.foreman", "ip"));
+        assert!(out("Grid.gateway", "ip").starts_with("172.24.4."));
+        assert!(out("Grid.rinter", "ip").starts_with("192.168.23."));
+        let key = out("Grid.key", "name");
+        assert!(key.starts_with("grid-key-"), "{key}");
+        assert_eq!(key_pairs(&p, "grid-key-").await, vec![key.clone()]);
+        // The namespace sees the addresses.
+        let report = o.report().unwrap();
+        let foreman = report.iter().find(|r| r.role.ends_with("foreman")).unwrap();
+        let ext = foreman
+            .vars
+            .iter()
+            .find(|v| v.name == "FOREMAN_EXTERNAL_IP")
+            .unwrap();
+        assert_eq!(ext.value, out("Grid.fip", "ip"));
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        assert_eq!(project_snapshot(&p).await, before, "left behind after down");
+        assert!(key_pairs(&p, "grid-key-").await.is_empty());
+    });
+}
+
+#[test]
+fn a_second_up_creates_nothing_and_a_second_down_deletes_nothing() {
+    let _t = turn();
+    let p = Arc::new(proxy());
+    let rt = rt();
+    let before = rt.block_on(project_snapshot(&p));
+    let infra = grid(1);
+    let mut o = orch("os-again", &infra, p.clone());
+    rt.block_on(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        let first = posts(&p);
+        p.reset_stats();
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        assert_eq!(
+            posts(&p),
+            0,
+            "a second up changed something: {:?}",
+            p.stats().calls
+        );
+        let plan = o
+            .plan_with(&PlanOptions {
+                refresh: true,
+                ..PlanOptions::default()
+            })
+            .await
+            .unwrap();
+        assert!(!plan.has_changes(), "{}", plan.summary_line());
+        assert!(first > 0);
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        p.reset_stats();
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        assert_eq!(p.stats().total(), 0, "{:?}", p.stats().calls);
+        assert_eq!(project_snapshot(&p).await, before);
+    });
+}
+
+// ------------------------------------------------------------------------------------------------
+// Change: update in place, replace, drift
+
+#[test]
+fn in_place_updates_keep_ids_and_replacements_make_new_ones() {
+    let _t = turn();
+    let p = Arc::new(proxy());
+    let admin = admin();
+    let rt = rt();
+    let before = rt.block_on(project_snapshot(&p));
+    // A second flavor to move the foreman to (flavor changes replace a server).
+    rt.block_on(ensure_flavor(&admin, "actuator.small", 64, 1));
+    let dir = tempfile::tempdir().unwrap();
+    let at = |shape: Shape| {
+        set_shape(shape);
+        let infra = grid(0);
+        set_shape(Shape::default());
+        ActuatorOrchestration::new("os-change")
+            .infra(&infra)
+            .proxy(p.clone())
+            .options(options())
+            .state_dir(dir.path())
+    };
+    let ids = |o: &mut ActuatorOrchestration| {
+        let st = o.state().unwrap();
+        ["Grid.sg", "Grid.foreman", "Grid.ssh", "Grid.fip"].map(|k| {
+            st.get(k).unwrap().data["outputs"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+    };
+    let mut o = at(Shape::default());
+    rt.block_on(async { assert!(o.initiate_system().await, "{}", failures(&o)) });
+    let [sg, foreman, ssh, fip] = ids(&mut o);
+    drop(o);
+    // In place: the group's description, the server's name.
+    let mut o = at(Shape {
+        sg_description: "changed".into(),
+        foreman_name: "boss".into(),
+        ..Shape::default()
+    });
+    rt.block_on(async {
+        let plan = o.plan_with(&PlanOptions::default()).await.unwrap();
+        let action = |k: &str| plan.resources.iter().find(|r| r.key == k).unwrap().action;
+        assert_eq!(action("Grid.sg"), Action::Update);
+        assert_eq!(action("Grid.foreman"), Action::Update);
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        let g = p
+            .call("network", "GET", &["security-groups", &sg], &[], None)
+            .await
+            .unwrap();
+        assert_eq!(g["security_group"]["description"], "changed");
+        let s = p
+            .call("compute", "GET", &["servers", &foreman], &[], None)
+            .await
+            .unwrap();
+        assert_eq!(s["server"]["name"], "boss");
+    });
+    assert_eq!(ids(&mut o)[..2], [sg.clone(), foreman.clone()]);
+    drop(o);
+    // Replacements: a rule's port, the server's flavor; the floating IP follows the new server.
+    let mut o = at(Shape {
+        sg_description: "changed".into(),
+        foreman_name: "boss".into(),
+        foreman_flavor: "actuator.small".into(),
+        ..Shape::default()
+    });
+    rt.block_on(async {
+        let plan = o.plan_with(&PlanOptions::default()).await.unwrap();
+        let action = |k: &str| plan.resources.iter().find(|r| r.key == k).unwrap().action;
+        assert_eq!(action("Grid.foreman"), Action::Replace);
+        assert_eq!(action("Grid.fip"), Action::Update);
+        assert!(o.initiate_system().await, "{}", failures(&o));
+    });
+    let [sg2, foreman2, ssh2, fip2] = ids(&mut o);
+    assert_eq!((sg2, ssh2, fip2), (sg, ssh, fip));
+    assert_ne!(foreman2, foreman);
+    rt.block_on(async {
+        let st = o.state().unwrap();
+        let f = p
+            .call(
+                "network",
+                "GET",
+                &[
+                    "floatingips",
+                    st.get("Grid.fip").unwrap().data["outputs"]["id"]
+                        .as_str()
+                        .unwrap(),
+                ],
+                &[],
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            f["floatingip"]["fixed_ip_address"].as_str(),
+            st.get("Grid.foreman").unwrap().data["outputs"]["ip"].as_str()
+        );
+        assert!(
+            p.call("compute", "GET", &["servers", &foreman], &[], None)
+                .await
+                .is_err(),
+            "the old server is gone"
+        );
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        assert_eq!(project_snapshot(&p).await, before);
+    });
+}
+
+#[test]
+fn a_server_deleted_behind_the_tools_back_is_found_and_recreated() {
+    let _t = turn();
+    let p = Arc::new(proxy());
+    let rt = rt();
+    let before = rt.block_on(project_snapshot(&p));
+    let infra = grid(2);
+    let mut o = orch("os-drift", &infra, p.clone());
+    rt.block_on(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        let gone = o.state().unwrap().get("Grid.workers.1").unwrap().data["outputs"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        p.call("compute", "DELETE", &["servers", &gone], &[], None)
+            .await
+            .unwrap();
+        while p
+            .call("compute", "GET", &["servers", &gone], &[], None)
+            .await
+            .is_ok()
+        {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let plan = o
+            .plan_with(&PlanOptions {
+                refresh: true,
+                ..PlanOptions::default()
+            })
+            .await
+            .unwrap();
+        let r = plan
+            .resources
+            .iter()
+            .find(|r| r.key == "Grid.workers.1")
+            .unwrap();
+        assert_eq!(r.action, Action::Create, "{}", plan.summary_line());
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        let t = tagged_paths(&p, "os-drift").await;
+        assert_eq!(t.get("Grid.workers.1"), Some(&1), "{t:#?}");
+        let now = o.state().unwrap().get("Grid.workers.1").unwrap().data["outputs"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_ne!(now, gone);
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        assert_eq!(project_snapshot(&p).await, before);
+    });
+}
+
+#[test]
+fn two_workspaces_share_a_project_without_touching_each_other() {
+    let _t = turn();
+    let p = Arc::new(proxy());
+    let rt = rt();
+    let before = rt.block_on(project_snapshot(&p));
+    let (blue_dir, green_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ws = |name: &str, dir: &Path| {
+        let infra = grid(1);
+        ActuatorOrchestration::new("os-ws")
+            .workspace(name)
+            .infra(&infra)
+            .proxy(p.clone())
+            .options(options())
+            .state_dir(dir)
+    };
+    let (mut blue, mut green) = (ws("blue", blue_dir.path()), ws("green", green_dir.path()));
+    rt.block_on(async {
+        assert!(blue.initiate_system().await, "{}", failures(&blue));
+        assert!(green.initiate_system().await, "{}", failures(&green));
+        let t = tagged_paths(&p, "os-ws").await;
+        assert!(
+            t.values().all(|&n| n == 2),
+            "one of each per workspace: {t:#?}"
+        );
+        assert!(blue.teardown_system().await, "{}", failures(&blue));
+        let t = tagged_paths(&p, "os-ws").await;
+        assert_eq!(t.len(), grid_size(1) - 2);
+        assert!(t.values().all(|&n| n == 1), "green is intact: {t:#?}");
+        let plan = green
+            .plan_with(&PlanOptions {
+                refresh: true,
+                ..PlanOptions::default()
+            })
+            .await
+            .unwrap();
+        assert!(!plan.has_changes(), "{}", plan.summary_line());
+        assert!(green.teardown_system().await, "{}", failures(&green));
+        assert_eq!(project_snapshot(&p).await, before);
+    });
+}
+
+#[test]
+fn a_lost_state_is_discovered_by_tag_and_cleaned_up_never_adopted() {
+    let _t = turn();
+    let p = Arc::new(proxy());
+    let rt = rt();
+    let before = rt.block_on(project_snapshot(&p));
+    let infra = grid(1);
+    let mut first = orch("os-lost", &infra, p.clone());
+    rt.block_on(async { assert!(first.initiate_system().await, "{}", failures(&first)) });
+    drop(first); // the memory state is lost
+    let infra = grid(1);
+    let mut second = orch("os-lost", &infra, p.clone());
+    rt.block_on(async {
+        assert!(!second.initiate_system().await);
+        assert!(
+            failures(&second).contains("belongs to state"),
+            "{}",
+            failures(&second)
+        );
+        let found = second.discover().await.unwrap();
+        assert!(found.len() >= grid_size(1) - 2, "{found:#?}");
+        assert!(
+            second.down_discovered(&found).await,
+            "{}",
+            failures(&second)
+        );
+        // The key pair (untaggable) of the first state stays: its name is unique to it.
+        for k in key_pairs(&p, "grid-key-").await {
+            p.call("compute", "DELETE", &["os-keypairs", &k], &[], None)
+                .await
+                .unwrap();
+        }
+        assert_eq!(project_snapshot(&p).await, before);
+    });
+}
+
+// ------------------------------------------------------------------------------------------------
+// Faults
+
+#[test]
+fn five_hundreds_conflicts_and_dropped_connections_are_retried_with_no_leaks() {
+    let _t = turn();
+    let relays = Relayed::start();
+    let p = Arc::new(relays.proxy());
+    let rt = rt();
+    let before = rt.block_on(project_snapshot(&proxy()));
+    let faults = || {
+        relay::random(
+            7,
+            0.2,
+            vec![
+                Fault::status(503, "Service Unavailable"),
+                Fault::status(409, "Conflict: concurrent update"),
+                Fault::Drop,
+                Fault::status(500, "Internal Server Error"),
+            ],
+        )
+    };
+    relays.neutron.set(faults());
+    relays.nova.set(faults());
+    let infra = grid(2);
+    let mut o = orch("os-faults", &infra, p.clone());
+    rt.block_on(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        let t = tagged_paths(&proxy(), "os-faults").await;
+        assert!(t.values().all(|&n| n == 1), "{t:#?}");
+        assert!(o.teardown_system().await, "{}", failures(&o));
+    });
+    let injected = relays.neutron.injected() + relays.nova.injected();
+    assert!(injected >= 10, "only {injected} faults injected");
+    assert!(
+        p.stats().total_retried() >= injected as u64 / 2,
+        "{:?}",
+        p.stats().retried
+    );
+    relays.clear();
+    assert_eq!(rt.block_on(project_snapshot(&proxy())), before);
+}
+
+#[test]
+fn creates_whose_answers_are_lost_are_found_not_made_twice() {
+    let _t = turn();
+    let relays = Relayed::start();
+    let p = Arc::new(relays.proxy());
+    let rt = rt();
+    let before = rt.block_on(project_snapshot(&proxy()));
+    // The first create of every collection takes effect, its answer is lost (the connection drops
+    // or a 502 comes back).
+    let lose = |alternate: bool| {
+        let seen = Mutex::new(BTreeSet::new());
+        let n = AtomicU32::new(0);
+        move |r: &relay::Request| {
+            let coll = r.path.split('?').next().unwrap_or_default().to_owned();
+            (r.method == "POST" && seen.lock().insert(coll)).then(|| {
+                if alternate && n.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+                    Fault::ReplaceAnswer(502, "{}".into())
+                } else {
+                    Fault::LoseAnswer
+                }
+            })
+        }
+    };
+    relays.neutron.set(lose(true));
+    relays.nova.set(lose(false));
+    let infra = grid(1);
+    let mut o = orch("os-lost-answer", &infra, p.clone());
+    rt.block_on(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        let t = tagged_paths(&proxy(), "os-lost-answer").await;
+        assert_eq!(t.len(), grid_size(1) - 2, "{t:#?}");
+        assert!(t.values().all(|&n| n == 1), "twins: {t:#?}");
+    });
+    let lost = relays.neutron.log().injected;
+    assert!(
+        lost.iter().any(|(_, p, _)| p.contains("/networks")),
+        "{lost:?}"
+    );
+    assert!(
+        relays
+            .nova
+            .log()
+            .injected
+            .iter()
+            .any(|(_, p, _)| p.ends_with("/servers"))
+    );
+    relays.clear();
+    rt.block_on(async {
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        assert_eq!(project_snapshot(&proxy()).await, before);
+    });
+}
+
+#[test]
+fn a_server_that_goes_to_error_fails_with_novas_fault_and_leaves_nothing() {
+    let _t = turn();
+    let p = Arc::new(proxy());
+    let admin = admin();
+    let rt = rt();
+    let before = rt.block_on(project_snapshot(&p));
+    // No host has 4 TB of memory: the scheduler puts the server in ERROR ("No valid host").
+    rt.block_on(ensure_flavor(&admin, "actuator.huge", 4 * 1024 * 1024, 1));
+    set_shape(Shape {
+        foreman_flavor: "actuator.huge".into(),
+        ..Shape::default()
+    });
+    let infra = grid(0);
+    set_shape(Shape::default());
+    let mut o = orch("os-error", &infra, p.clone());
+    rt.block_on(async {
+        assert!(!o.initiate_system().await);
+        let f = failures(&o);
+        assert!(
+            f.contains("Grid.foreman") && f.contains("went to ERROR"),
+            "{f}"
+        );
+        assert!(f.contains("No valid host"), "Nova's fault message: {f}");
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        assert_eq!(project_snapshot(&p).await, before);
+    });
+}
+
+#[test]
+fn a_token_revoked_mid_run_is_renewed_and_the_run_finishes() {
+    let _t = turn();
+    let relays = Relayed::start();
+    let p = Arc::new(relays.proxy());
+    let rt = rt();
+    let before = rt.block_on(project_snapshot(&proxy()));
+    // The first server create passes; the token it carried is then revoked in Keystone.
+    let token = Arc::new(Mutex::new(None::<String>));
+    let t2 = token.clone();
+    relays.nova.set(move |r| {
+        if r.method == "POST" && r.path.ends_with("/servers") {
+            let mut t = t2.lock();
+            if t.is_none() {
+                *t = r.header("X-Auth-Token").map(str::to_owned);
+                let tok = t.clone().unwrap();
+                revoke(&tok);
+            }
+        }
+        None
+    });
+    let infra = grid(2);
+    let mut o = orch("os-token", &infra, p.clone());
+    rt.block_on(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        assert!(token.lock().is_some());
+        assert!(p.stats().token_renewals >= 1, "{:?}", p.stats());
+        assert!(o.teardown_system().await, "{}", failures(&o));
+    });
+    relays.clear();
+    assert_eq!(rt.block_on(project_snapshot(&proxy())), before);
+}
+
+/// Revokes `token` in Keystone (a user may revoke their own).
+fn revoke(token: &str) {
+    let url = var("ACTUATOR_OS_AUTH_URL");
+    let addr = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let req = format!(
+        "DELETE /v3/auth/tokens HTTP/1.1\r\nHost: {addr}\r\nX-Auth-Token: {token}\r\nX-Subject-Token: {token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(
+        out.starts_with("HTTP/1.0 204") || out.starts_with("HTTP/1.1 204"),
+        "revoke: {out}"
+    );
+}
+
+#[derive(InfraModel)]
+struct Groups {
+    #[component(MultiResource::new(SecurityGroup::new("many", "quota test")))]
+    groups: MultiResource<SecurityGroup>,
+}
+
+#[test]
+fn the_tenth_security_group_is_reported_as_a_quota_not_retried() {
+    let _t = turn();
+    let p = Arc::new(proxy_for(&var("ACTUATOR_OS_LIMITED_CLOUD")));
+    let rt = rt();
+    let before = rt.block_on(project_snapshot(&p));
+    let infra = Groups::instance("groups");
+    for i in 0..10 {
+        infra.index(infra.root().groups, i);
+    }
+    let mut o = ActuatorOrchestration::new("os-quota")
+        .infra(&infra)
+        .proxy(p.clone())
+        .options(options())
+        .memory_state();
+    rt.block_on(async {
+        assert!(!o.initiate_system().await);
+        let f = failures(&o);
+        assert_eq!(f.lines().count(), 1, "one group over the quota: {f}");
+        assert!(f.contains("quota exceeded"), "{f}");
+        assert!(!f.contains("gave up"), "a quota is not retried: {f}");
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        assert_eq!(project_snapshot(&p).await, before);
+    });
+}
+
+// ------------------------------------------------------------------------------------------------
+// Validation and secrets
+
+#[derive(InfraModel)]
+struct Broken {
+    #[component(Network::new("n"))]
+    net: Network,
+    #[component(Subnet::new("s", ctx.model.net, "10.0.0.0/33"))]
+    subnet: Subnet,
+}
+
+#[test]
+fn bad_arguments_fail_before_any_cloud_call_naming_path_and_value() {
+    let _t = turn();
+    let p = Arc::new(proxy());
+    let infra = Broken::instance("broken");
+    let mut o = ActuatorOrchestration::new("os-broken")
+        .infra(&infra)
+        .proxy(p.clone())
+        .memory_state();
+    rt().block_on(async {
+        assert!(!o.initiate_system().await);
+    });
+    let f = failures(&o);
+    assert!(
+        f.contains("Broken.subnet") && f.contains("10.0.0.0/33"),
+        "{f}"
+    );
+    assert_eq!(p.stats().total(), 0, "no call was made");
+}
+
+#[test]
+fn credentials_never_reach_logs_events_plans_or_state() {
+    let _t = turn();
+    let clouds = std::fs::read_to_string(var("OS_CLIENT_CONFIG_FILE")).unwrap();
+    let password = clouds
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("password: "))
+        .unwrap()
+        .to_owned();
+    let relays = Relayed::start();
+    let token = Arc::new(Mutex::new(None::<String>));
+    let t2 = token.clone();
+    relays.neutron.set(move |r| {
+        if let Some(t) = r.header("X-Auth-Token") {
+            *t2.lock() = Some(t.to_owned());
+        }
+        None
+    });
+    let p = Arc::new(relays.proxy());
+    let ev = Arc::new(Collect::default());
+    let state = tempfile::tempdir().unwrap();
+    let infra = grid(0);
+    let mut o = ActuatorOrchestration::new("os-secrets")
+        .infra(&infra)
+        .proxy(p.clone())
+        .handler(ev.clone())
+        .options(options())
+        .state_dir(state.path());
+    #[derive(Clone, Default)]
+    struct Logs(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Logs {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let logs = Logs::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let single = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut plan_json = String::new();
+    tracing::subscriber::with_default(subscriber, || {
+        single.block_on(async {
+            let plan = o.plan_with(&PlanOptions::default()).await.unwrap();
+            plan_json = serde_json::to_string(&plan).unwrap();
+            assert!(o.initiate_system().await, "{}", failures(&o));
+            assert!(o.teardown_system().await, "{}", failures(&o));
+        })
+    });
+    let logs = String::from_utf8_lossy(&logs.0.lock()).to_string();
+    assert!(
+        logs.contains("TRACE") || logs.contains("DEBUG"),
+        "logs were captured"
+    );
+    let token = token.lock().clone().expect("a token went by");
+    let mut seen = format!("{p:?}\n{:?}\n{logs}\n{plan_json}", ev.events());
+    for e in actuator_tests::walk(state.path()) {
+        seen.push_str(&std::fs::read_to_string(e).unwrap_or_default());
+    }
+    assert!(!seen.contains(&password), "the password leaked");
+    assert!(!seen.contains(&token), "the token leaked");
+}
+
+/// Creates flavor `name` (admin) unless it exists.
+async fn ensure_flavor(admin: &OpenStackProxy, name: &str, ram_mb: u64, vcpus: u32) {
+    let all = admin
+        .list("compute", &["flavors"], &[], "flavors")
+        .await
+        .unwrap();
+    if all.iter().any(|f| f["name"] == name) {
+        return;
+    }
+    admin
+        .call(
+            "compute",
+            "POST",
+            &["flavors"],
+            &[],
+            Some(json!({ "flavor": { "name": name, "ram": ram_mb, "vcpus": vcpus, "disk": 0 } })),
+        )
+        .await
+        .unwrap();
+}
+
+// ------------------------------------------------------------------------------------------------
+// Crash safety: kill the process during `up` and `down`
+
+/// Runs `up` (or `down`) in this process when started as a child by the kill tests.
+#[test]
+fn child_process_entry() {
+    let Ok(mode) = std::env::var("ACTUATOR_OS_CHILD") else {
+        return;
+    };
+    let dir = std::env::var("ACTUATOR_OS_STATE").unwrap();
+    let k: usize = std::env::var("ACTUATOR_OS_K").unwrap().parse().unwrap();
+    let infra = grid(k);
+    let mut o = ActuatorOrchestration::new("os-crash")
+        .infra(&infra)
+        .proxy(Arc::new(proxy()))
+        .options(options())
+        .state_dir(dir);
+    let ok = rt().block_on(async {
+        match mode.as_str() {
+            "down" => o.teardown_system().await,
+            _ => o.initiate_system().await,
+        }
+    });
+    assert!(ok, "{}", failures(&o));
+}
+
+fn spawn_child(mode: &str, dir: &Path, k: usize) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "child_process_entry",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("ACTUATOR_OS_CHILD", mode)
+        .env("ACTUATOR_OS_STATE", dir)
+        .env("ACTUATOR_OS_K", k.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn up_and_down_killed_at_staggered_moments_converge_without_twins_or_orphans() {
+    let _t = turn();
+    let p = Arc::new(proxy());
+    let rt = rt();
+    let before = rt.block_on(project_snapshot(&p));
+    let k = 2;
+    let dir = tempfile::tempdir().unwrap();
+    // `up` killed at staggered moments; each run resumes the last one's state.
+    let mut seen = Vec::new();
+    for delay_ms in [300u64, 900, 1600, 2500, 4000] {
+        let mut child = spawn_child("up", dir.path(), k);
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let done = child.try_wait().unwrap().is_some();
+        child.kill().ok(); // SIGKILL
+        child.wait().unwrap();
+        let n: usize = rt.block_on(tagged_paths(&p, "os-crash")).values().sum();
+        seen.push((delay_ms, done, n));
+    }
+    assert!(
+        seen.iter().any(|&(_, done, n)| !done && n > 0),
+        "some run must be killed mid-way: {seen:?}"
+    );
+    let infra = grid(k);
+    let mut o = ActuatorOrchestration::new("os-crash")
+        .infra(&infra)
+        .proxy(p.clone())
+        .options(options())
+        .state_dir(dir.path());
+    rt.block_on(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        let t = tagged_paths(&p, "os-crash").await;
+        assert_eq!(t.len(), grid_size(k) - 2, "{t:#?} after {seen:?}");
+        assert!(t.values().all(|&n| n == 1), "twins: {t:#?} after {seen:?}");
+    });
+    drop(o);
+    // `down` killed at staggered moments, then finished from the state alone.
+    let mut seen = Vec::new();
+    for delay_ms in [200u64, 700, 1500] {
+        let mut child = spawn_child("down", dir.path(), k);
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let done = child.try_wait().unwrap().is_some();
+        child.kill().ok();
+        child.wait().unwrap();
+        let n: usize = rt.block_on(tagged_paths(&p, "os-crash")).values().sum();
+        seen.push((delay_ms, done, n));
+    }
+    let mut o = ActuatorOrchestration::new("os-crash")
+        .proxy(p.clone())
+        .options(options())
+        .state_dir(dir.path());
+    rt.block_on(async {
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        assert_eq!(project_snapshot(&p).await, before, "after {seen:?}");
+    });
+}
