@@ -71,7 +71,9 @@ pub mod prelude {
     pub use crate::model::{Instance, IntoKey, Key, Located, Model, Out, Query, Ref, Val};
     pub use crate::namespace::{MultiRole, MultiRoleGroup, RoleGroup};
     pub use crate::namespace::{NamespaceModel, Role, Var};
+    pub use crate::orchestrate::ActuatorOrchestration;
     pub use crate::secret::Secret;
+    pub use crate::cli;
     pub use crate::{InfraModel, Resource, ResourceGroup, config, namespace};
 }
 
