@@ -476,10 +476,11 @@ fn watch_ctrl_c(
     })
 }
 
-/// The end of a run: the summary (stdout), each failure once (stderr), the exit code.
+/// The end of a run: the summary (stdout), each failure once (stderr), the exit code. `command`
+/// is what ran and what to run again to resume it.
 fn finish_run(
     cx: &mut Cx,
-    command: &'static str,
+    (command, again): (&'static str, &'static str),
     orch: &ActuatorOrchestration,
     started: Instant,
     ok: bool,
@@ -496,11 +497,6 @@ fn finish_run(
         }
     }
     if interrupted {
-        let again = if plan.is_none() && command == "down" {
-            "down --discover"
-        } else {
-            command
-        };
         say!("interrupted: run `{} {again}` again to resume", cx.bin);
     }
     cx.out.flush();
@@ -563,7 +559,7 @@ async fn up_run(
         Ok(p) => p,
         Err(e) if orch.cancel_token().is_cancelled() => {
             let _ = e;
-            return finish_run(cx, "up", orch, started, false);
+            return finish_run(cx, ("up", "up"), orch, started, false);
         }
         Err(e) => {
             super::progress::close();
@@ -571,7 +567,7 @@ async fn up_run(
         }
     };
     if orch.cancel_token().is_cancelled() {
-        return finish_run(cx, "up", orch, started, false);
+        return finish_run(cx, ("up", "up"), orch, started, false);
     }
     if let Err(e) = check_selection(&plan, opts) {
         super::progress::close();
@@ -618,7 +614,7 @@ async fn up_run(
         cx.out.flush();
     }
     let ok = orch.apply(&plan, opts).await;
-    finish_run(cx, "up", orch, started, ok)
+    finish_run(cx, ("up", "up"), orch, started, ok)
 }
 
 /// Asks before deleting. Without a terminal to ask on, `--yes` is required.
@@ -687,7 +683,7 @@ fn down(
         return if ok {
             EXIT_OK
         } else {
-            finish_run(cx, "down", &orch, Instant::now(), ok)
+            finish_run(cx, ("down", "down"), &orch, Instant::now(), ok)
         };
     }
     if plan.has_errors() {
@@ -725,7 +721,7 @@ fn down(
         let ctrl_c = watch_ctrl_c(&orch, in_flight, again);
         let ok = orch.apply(&plan, &opts).await;
         ctrl_c.abort();
-        finish_run(cx, "down", &orch, started, ok)
+        finish_run(cx, ("down", "down"), &orch, started, ok)
     })
 }
 
@@ -829,7 +825,7 @@ fn down_discovered(
         let ctrl_c = watch_ctrl_c(&orch, in_flight, again);
         let ok = orch.down_discovered(&found).await;
         ctrl_c.abort();
-        finish_run(cx, "down", &orch, started, ok)
+        finish_run(cx, ("down", "down --discover"), &orch, started, ok)
     })
 }
 
@@ -860,7 +856,7 @@ fn refresh(cx: &mut Cx, rt: &tokio::runtime::Runtime, orch: ActuatorOrchestratio
         }
         return EXIT_OK;
     }
-    finish_run(cx, "refresh", &orch, started, ok)
+    finish_run(cx, ("refresh", "refresh"), &orch, started, ok)
 }
 
 fn status(cx: &mut Cx, orch: &mut ActuatorOrchestration) -> u8 {
