@@ -151,6 +151,12 @@ fn main() -> ExitCode {
         trial("each_failure_is_printed_once", failure_printed_once),
         trial("up_ends_with_a_summary_in_text_and_json", up_summary),
         trial("workspaces_live_side_by_side", workspaces),
+        trial(
+            "inputs_from_the_environment_files_and_flags",
+            inputs_environment_files_flags,
+        ),
+        trial("outputs_after_up_and_on_their_own", outputs_shown),
+        trial("verbose_streams_task_output", verbose_streams_output),
         trial("the_live_view_is_never_torn_by_log_lines", live_view),
     ];
     libtest_mimic::run(&Arguments::from_args(), tests).exit()
@@ -1387,4 +1393,67 @@ fn live_view() {
         raw.contains("configure [") || raw.contains(" configure ["),
         "bars were shown"
     );
+}
+
+/// `ACTUATOR_VAR_*`, then `--var-file`s in order, then `--var`s: the last one given wins; a
+/// malformed one is a usage error before anything runs.
+fn inputs_environment_files_flags() {
+    let mut s = Workdir::new();
+    std::fs::write(s.dir().join("a.toml"), "ZONE = \"from-file\"\nCITY = \"file-city\"\n").unwrap();
+    std::fs::write(s.dir().join("b.json"), r#"{"CITY": "json-city"}"#).unwrap();
+    s.set("ACTUATOR_VAR_ZONE", "from-env")
+        .set("ACTUATOR_VAR_PLANET", "earth");
+    let r = s.ok(
+        &["report", "--json", "--var-file", "a.toml", "--var-file", "b.json", "--var", "ZONE=from-flag"],
+        0,
+    );
+    let roles: Value = serde_json::from_str(&r.stdout).unwrap();
+    let value = |name: &str| {
+        roles[0]["vars"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .map(|v| v["value"].clone())
+    };
+    assert_eq!(value("ZONE"), Some(Value::from("from-flag")), "{roles}");
+    assert_eq!(value("CITY"), Some(Value::from("json-city")), "{roles}");
+    assert_eq!(value("PLANET"), Some(Value::from("earth")), "{roles}");
+    let r = s.ok(&["plan", "--var", "NOEQUALS"], 2);
+    assert!(r.stderr.contains("expected NAME=VALUE"), "{r:?}");
+    let r = s.ok(&["plan", "--var-file", "missing.toml"], 2);
+    assert!(r.stderr.contains("missing.toml"), "{r:?}");
+    assert!(!s.state_dir("default").join("journal.jsonl").exists());
+}
+
+/// A finished `up` shows the roles' hosts and addresses before its summary; `outputs` shows
+/// them again from the state, in a new process, as text or JSON.
+fn outputs_shown() {
+    let s = Workdir::new();
+    let r = s.ok(&["up"], 0);
+    let at = r.stdout.find("Roles:").expect("outputs after up");
+    assert!(at < r.stdout.find("Up complete").unwrap(), "{r:?}");
+    assert!(r.stdout.contains("SiteNs.front"), "{r:?}");
+    let r = s.ok(&["outputs"], 0);
+    assert!(r.stdout.starts_with("Roles:\n"), "{r:?}");
+    let r = s.ok(&["outputs", "--json"], 0);
+    let o: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(o["system"], "site");
+    assert_eq!(o["roles"][0]["role"], "SiteNs.front", "{o}");
+    assert!(o["roles"][0]["address"].is_string(), "{o}");
+}
+
+/// `-v` shows each line a task prints as it prints it, named by task and host.
+fn verbose_streams_output() {
+    let mut s = Workdir::new();
+    s.set("FIXTURE_FAIL", "1");
+    let r = s.ok(&["up", "-v"], 1);
+    assert!(
+        r.stderr
+            .lines()
+            .any(|l| l.contains("check@") && l.ends_with("| check: FAIL is set")),
+        "{r:?}"
+    );
+    let r = s.ok(&["up"], 1);
+    assert!(!r.stderr.contains("| check: FAIL is set"), "{r:?}");
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::out::{Out, outln, say};
-use super::progress::{InFlight, Lines, LogWriter, Progress};
+use super::progress::{InFlight, Lines, LogWriter, Progress, TaskLines};
 use super::summary::run_summary;
 use super::{
     Args, Changes, Command, EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK,
@@ -19,7 +19,7 @@ use super::{
 };
 use crate::events::{EventHandler, Fanout, JsonLines, Phase};
 use crate::orchestrate::{
-    ActuatorOrchestration, FAILURE_LOG_TARGET, FailureKind, GraphFormat, PLAN_SCHEMA, Plan,
+    inputs, ActuatorOrchestration, FAILURE_LOG_TARGET, FailureKind, GraphFormat, PLAN_SCHEMA, Plan,
     PlanOptions,
 };
 
@@ -41,12 +41,34 @@ pub(super) fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
     if let Some(dir) = &args.state {
         orch = orch.state_dir(dir.clone());
     }
+    // Inputs: the environment first, then the files in order, then each `--var`; the last
+    // given wins (as Terraform's).
+    orch = orch.vars(inputs::from_env());
+    for file in &args.var_files {
+        match inputs::read_var_file(file) {
+            Ok(vars) => orch = orch.vars(vars),
+            Err(e) => {
+                say!("error: --var-file: {e}");
+                return EXIT_USAGE;
+            }
+        }
+    }
+    for var in &args.vars {
+        match inputs::parse_var(var) {
+            Ok((name, value)) => orch = orch.var(&name, value),
+            Err(e) => {
+                say!("error: --var {e}");
+                return EXIT_USAGE;
+            }
+        }
+    }
     // Reads take no lock: they work while an `up` runs, and on a read-only state directory.
     let reads = matches!(
         &args.command,
         Command::Status
             | Command::Graph { .. }
             | Command::Report
+            | Command::Outputs
             | Command::Plan { .. }
             | Command::State(StateCommand::List | StateCommand::Show { .. })
     );
@@ -120,6 +142,7 @@ pub(super) fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
         }
         Command::Refresh => refresh(&mut cx, rt, orch),
         Command::Status => status(&mut cx, &mut orch),
+        Command::Outputs => outputs(&mut cx, &mut orch),
         Command::Graph { format } => match orch.plan() {
             Ok(p) => {
                 cx.out.text(&p.graph(match format {
@@ -434,6 +457,9 @@ fn run_handlers(cx: &Cx) -> (Arc<dyn EventHandler>, Arc<InFlight>) {
         } else {
             hs.push(Arc::new(Lines));
         }
+        if cx.verbose > 0 {
+            hs.push(Arc::new(TaskLines));
+        }
     }
     (Arc::new(Fanout(hs)), in_flight)
 }
@@ -614,7 +640,23 @@ async fn up_run(
         cx.out.flush();
     }
     let ok = orch.apply(&plan, opts).await;
+    // The outputs of a finished `up`, before its summary (which stays the last line); in
+    // `--json` its `outputs` event carried them.
+    if ok && !cx.json && !cx.quiet {
+        super::progress::close();
+        show_outputs(cx, orch);
+    }
     finish_run(cx, ("up", "up"), orch, started, ok)
+}
+
+/// Each role's host and address and the marked outputs, when the model has any.
+fn show_outputs(cx: &mut Cx, orch: &mut ActuatorOrchestration) {
+    if let Ok(o) = orch.outputs()
+        && !(o.roles.is_empty() && o.outputs.is_empty())
+    {
+        cx.out.text(&o.to_string());
+        cx.out.flush();
+    }
 }
 
 /// Asks before deleting. Without a terminal to ask on, `--yes` is required.
@@ -881,6 +923,23 @@ fn status(cx: &mut Cx, orch: &mut ActuatorOrchestration) -> u8 {
         cx.verbose > 0,
     ) {
         outln!(cx.out, "{line}");
+    }
+    EXIT_OK
+}
+
+fn outputs(cx: &mut Cx, orch: &mut ActuatorOrchestration) -> u8 {
+    let o = match orch.outputs() {
+        Ok(o) => o,
+        Err(e) => return invalid(&e),
+    };
+    if cx.json {
+        outln!(
+            cx.out,
+            "{}",
+            serde_json::to_string_pretty(&o).unwrap_or_default()
+        );
+    } else {
+        cx.out.text(&o.to_string());
     }
     EXIT_OK
 }

@@ -63,6 +63,7 @@ Exit codes:
 
 Environment:
   ACTUATOR_WORKSPACE  the workspace when --workspace is not given
+  ACTUATOR_VAR_NAME   a value for the namespace variable NAME (before --var-file and --var)
   RUST_LOG            log filter, e.g. `RUST_LOG=actuator=debug` (tracing-subscriber's
                       syntax; overrides -v/-q). Logs go to stderr, around the live view.";
 
@@ -99,6 +100,14 @@ pub struct Args {
     /// Less: no live view, errors only in the logs.
     #[arg(short, long, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
+    /// A value for the namespace variable NAME (an `extern` one, or a new value for one of its
+    /// own); repeatable, the last one given wins.
+    #[arg(long = "var", global = true, value_name = "NAME=VALUE", help_heading = GLOBAL)]
+    pub vars: Vec<String>,
+    /// Variable values from a TOML or JSON file of `NAME = value`; repeatable, read in order
+    /// before the `--var`s.
+    #[arg(long = "var-file", global = true, value_name = "FILE", help_heading = GLOBAL)]
+    pub var_files: Vec<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -214,6 +223,9 @@ pub enum Command {
     },
     /// Show every variable of every role.
     Report,
+    /// Show each role's host and address and the outputs the model marks, as the last `up`
+    /// left them.
+    Outputs,
     /// Look at or edit the state.
     #[command(subcommand)]
     State(StateCommand),

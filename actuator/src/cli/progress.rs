@@ -215,6 +215,21 @@ impl EventHandler for Lines {
     }
 }
 
+/// Each line a task prints, as it prints it (`-v`): `task@host | line` on stderr, around the live
+/// view. (The run's log under the state keeps every line whatever the verbosity.)
+pub(super) struct TaskLines;
+
+impl EventHandler for TaskLines {
+    fn event(&self, e: &Event) {
+        if let Event::TaskOutput {
+            task, host, line, ..
+        } = e
+        {
+            write_stderr(format!("{task}@{host} | {line}\n").as_bytes());
+        }
+    }
+}
+
 /// What is in flight now, in the order it started: what a Ctrl-C waits for, or aborts.
 #[derive(Default)]
 pub(super) struct InFlight(Mutex<IndexSet<String>>);

@@ -202,7 +202,7 @@ pub enum Event {
         failed: usize,
         /// Nodes skipped because something they depend on failed.
         skipped: usize,
-        /// Nodes not started (cancelled).
+        /// Nodes not started (cancelled) or abandoned in flight (aborted).
         not_started: usize,
     },
     /// A resource or task attempt starts.

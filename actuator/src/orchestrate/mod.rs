@@ -1001,7 +1001,9 @@ async fn walk_phase(o: &mut ActuatorOrchestration, w: PhaseWalk) -> bool {
                 succeeded: r.succeeded.len(),
                 failed: r.failed.len(),
                 skipped: r.skipped.len(),
-                not_started: r.not_started.len(),
+                // What a second Ctrl-C abandoned in flight did not finish either: the next run
+                // does it (its intent is recorded).
+                not_started: r.not_started.len() + r.aborted.len(),
             });
             for (n, e) in &r.failed {
                 o.failures.push(Failure {

@@ -1,6 +1,9 @@
 use async_trait::async_trait;
 
-use super::{AttemptError, Invalid, Observed, Outputs, ProvisionCx, Provisioned, ProvisionerProxy};
+use super::{
+    AttemptError, Discovered, Invalid, Observed, Outputs, ProvisionCx, Provisioned,
+    ProvisionerProxy, Scope,
+};
 use crate::infra::StaticServer;
 
 /// Provisions `StaticServer`s: nothing to create; the output `ip` is the given host name or address.
@@ -62,6 +65,11 @@ impl ProvisionerProxy for StaticProxy {
     }
     async fn deprovision(&self, _: &Provisioned) -> Result<(), AttemptError> {
         Ok(())
+    }
+    /// Static hosts exist outside the tool and are never created by it: a lost state leaves
+    /// nothing of theirs behind to find.
+    async fn discover(&self, _: &Scope, _: &[&str]) -> Result<Vec<Discovered>, AttemptError> {
+        Ok(Vec::new())
     }
     async fn import(&self, cx: &ProvisionCx, _: &str) -> Result<Outputs, AttemptError> {
         self.provision(cx).await

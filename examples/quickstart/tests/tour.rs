@@ -67,3 +67,10 @@ fn the_command_line_converges_and_reports() {
         "{text}"
     );
 }
+
+#[test]
+fn a_lost_state_of_static_hosts_has_nothing_to_discover() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = quickstart(dir.path(), &["down", "--discover", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
