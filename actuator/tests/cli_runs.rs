@@ -1231,9 +1231,14 @@ fn failure_printed_once() {
         r.stdout.contains("; 3 tasks run, 0 skipped, 1 failed."),
         "{r:?}"
     );
-    // With info logs on, still once.
+    // With info logs on, still once (and the task's line as it printed it).
     let r = s.ok(&["up", "-v"], 1);
-    assert_eq!(r.stderr.matches("check: FAIL is set").count(), 1, "{r:?}");
+    assert_eq!(
+        r.stderr.matches("error: configure check:").count(),
+        1,
+        "{r:?}"
+    );
+    assert_eq!(r.stderr.matches("| check: FAIL is set").count(), 1, "{r:?}");
 }
 
 fn up_summary() {

@@ -448,6 +448,10 @@ async fn collect(
             return Ok((status, out, err));
         }
         tokio::select! {
+            // In this order, not at random: with both pipes readable, what stdout holds was
+            // written before the stderr line that woke us far more often than after (a task
+            // that prints its progress and then fails), and a task's lines keep their order.
+            biased;
             n = read_some(&mut stdout, &mut out_chunk), if stdout.is_some() => match n? {
                 0 => stdout = None,
                 n => {
