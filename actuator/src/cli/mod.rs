@@ -16,6 +16,7 @@
 //! 130 (Ctrl-C: the state records where to resume).
 
 mod progress;
+pub mod state_url;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -42,7 +43,8 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 #[derive(Parser, Debug)]
 #[command(about = "Provision, configure and tear down the system this binary models")]
 pub struct Args {
-    /// Directory of the state (default: `.actuator/<system>/`).
+    /// Directory or URL (`postgres://…`) of the state (default: `$ACTUATOR_STATE_URL`, else
+    /// `.actuator/<system>/<workspace>/`).
     #[arg(long, global = true)]
     pub state: Option<PathBuf>,
     /// Print one JSON event per line on stdout instead of the progress view.
@@ -75,6 +77,17 @@ pub enum Command {
     },
     /// Show every variable of every role.
     Report,
+    /// Move the state between stores.
+    State {
+        /// What to do with it.
+        #[command(subcommand)]
+        command: state_url::StateCommand,
+    },
+    /// Free a shared state's lease held by a run that is gone (the id the "in use" error names).
+    ForceUnlock {
+        /// The lease's id.
+        lease_id: String,
+    },
 }
 
 /// Graph syntax.
@@ -114,9 +127,7 @@ pub fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
         .with_env_filter(filter)
         .try_init();
     let mut orch = orch.max_concurrency(args.max_concurrency);
-    if let Some(dir) = &args.state {
-        orch = orch.state_dir(dir.clone());
-    }
+    orch = state_url::choose(orch, args.state.as_deref());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -140,6 +151,8 @@ pub fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
             }
             Err(e) => invalid(&e),
         },
+        Command::State { command } => state_url::run_state(&mut orch, &command),
+        Command::ForceUnlock { lease_id } => state_url::force_unlock(&mut orch, &lease_id),
         Command::Report => {
             for r in orch.report().unwrap_or_default() {
                 print!("{r}");

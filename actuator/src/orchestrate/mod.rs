@@ -53,7 +53,8 @@ use crate::model::build::Shared;
 use crate::model::{Instance, Model};
 use crate::namespace::{NamespaceModel, RoleReport};
 use crate::provision::{self, ProvisionerProxy, Scope, StaticProxy};
-use crate::state::{FileStore, Journal, MemoryStore, StateStore};
+use crate::state::location::Pushed;
+use crate::state::{Journal, Location, MemoryStore, State, StateStore, Target};
 
 pub use plan::{
     Action, ArgChange, GraphFormat, PLAN_SCHEMA, Plan, PlanError, PlanOptions, ResourceChange,
@@ -90,8 +91,9 @@ pub struct Failure {
 }
 
 enum StateChoice {
+    /// `.actuator/<system>/<workspace>/`.
     Default,
-    Dir(PathBuf),
+    At(Location),
     Memory,
 }
 
@@ -224,8 +226,41 @@ impl ActuatorOrchestration {
 
     /// Keeps the state in `dir` instead of `.actuator/<system>/<workspace>/`.
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.state = StateChoice::Dir(dir.into());
+        self.state = StateChoice::At(Location::Dir(dir.into()));
         self
+    }
+
+    /// Keeps the state at `url`: a directory, `file://PATH`, or the URL of a shared store whose
+    /// scheme the binary registered (`actuator_postgres::register()` for `postgres://…`; see
+    /// [`crate::state::location`]). Several systems and workspaces share one such URL: the
+    /// store keys each state by system and workspace.
+    ///
+    /// ```
+    /// use actuator::orchestrate::ActuatorOrchestration;
+    /// let o = ActuatorOrchestration::new("web").state_url("file:///var/lib/states/web");
+    /// assert_eq!(o.state_location().unwrap().to_string(), "/var/lib/states/web");
+    /// let o = ActuatorOrchestration::new("web").state_url("postgres://ci:pw@db/states");
+    /// assert_eq!(o.state_location().unwrap().to_string(), "postgres://ci@db/states");
+    /// ```
+    pub fn state_url(mut self, url: &str) -> Self {
+        self.state = StateChoice::At(Location::parse(url));
+        self
+    }
+
+    /// Where the state is kept (`None` for [`Self::memory_state`]); displays without
+    /// credentials.
+    pub fn state_location(&self) -> Result<Option<Location>, String> {
+        match &self.state {
+            StateChoice::Default => Location::default_for(&self.target())
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            StateChoice::At(l) => Ok(Some(l.clone())),
+            StateChoice::Memory => Ok(None),
+        }
+    }
+
+    fn target(&self) -> Target {
+        Target::new(&self.system, &self.workspace)
     }
 
     /// Keeps the state in memory only (tests; nothing survives the process).
@@ -267,11 +302,75 @@ impl ActuatorOrchestration {
         self.cancel.clone()
     }
 
-    /// The state as journalled so far.
-    pub fn state(&mut self) -> Result<crate::state::State, String> {
-        let j = self.journal()?;
-        let g = j.lock();
-        Ok(g.state().clone())
+    /// The state as journalled so far. Takes no lock or lease: it reads while another run
+    /// writes (the state as of its last durable record).
+    pub fn state(&mut self) -> Result<State, String> {
+        self.read_state()
+    }
+
+    /// The state to read from: this orchestration's open journal, or — when no run of it has
+    /// opened the state — a read of the store that takes no lock or lease, so `status`, `plan`
+    /// and `report` work while another process runs `up`.
+    fn read_state(&mut self) -> Result<State, String> {
+        if let Some(j) = &self.journal {
+            return Ok(j.lock().state().clone());
+        }
+        let Some(location) = self.state_location()? else {
+            // A memory state lives only in this orchestration's journal.
+            return Ok(self.journal()?.lock().state().clone());
+        };
+        let state = location
+            .read(&self.target())
+            .map_err(|e| e.to_string())?;
+        self.check_owner(&state)?;
+        Ok(state)
+    }
+
+    /// A state belongs to one system and workspace: pointing `--state` at another's is refused.
+    fn check_owner(&self, state: &State) -> Result<(), String> {
+        for (name, mine) in [("system", &self.system), ("workspace", &self.workspace)] {
+            if let Some(theirs) = state.meta().get(name)
+                && theirs != mine
+            {
+                return Err(format!(
+                    "this state belongs to {name} `{theirs}`, not `{mine}`; choose its own state \
+                     (--state, --workspace)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The state, read without a lock (`state pull`): write it to a file with
+    /// `serde_json::to_writer(file, &state)`, push it elsewhere with [`Self::push_state`].
+    pub fn pull_state(&mut self) -> Result<State, String> {
+        self.read_state()
+    }
+
+    /// Replaces this orchestration's state by `state` (`state push`), refusing when the
+    /// destination has records `state` lacks unless `force` ([`crate::state::location::push`]).
+    /// Moves a state between stores: pull from one location, push to another.
+    pub fn push_state(&mut self, state: &State, force: bool) -> Result<Pushed, String> {
+        if self.journal.is_some() {
+            return Err("this orchestration has the state open; push from a fresh one".into());
+        }
+        let location = self
+            .state_location()?
+            .ok_or("a memory state cannot be pushed to")?;
+        crate::state::location::push(state, &location, &self.target(), force)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Frees the shared state's lease `lease_id` (the id the "in use" error names), so that the
+    /// next run takes over at once instead of waiting for it to expire. The old holder, if it
+    /// still runs, can no longer write.
+    pub fn force_unlock(&mut self, lease_id: &str) -> Result<String, String> {
+        let location = self
+            .state_location()?
+            .ok_or("a memory state has no lease")?;
+        location
+            .force_unlock(&self.target(), lease_id)
+            .map_err(|e| e.to_string())
     }
 
     /// Starts a run: no failures yet, a fresh token if the last run was cancelled, the starting
@@ -302,26 +401,12 @@ impl ActuatorOrchestration {
         if let Some(j) = &self.journal {
             return Ok(j.clone());
         }
-        let store: Box<dyn StateStore + Send> = match &self.state {
-            StateChoice::Default => Box::new(
-                FileStore::for_workspace(&self.system, &self.workspace)
-                    .map_err(|e| e.to_string())?,
-            ),
-            StateChoice::Dir(d) => Box::new(FileStore::open(d.clone()).map_err(|e| e.to_string())?),
-            StateChoice::Memory => Box::new(MemoryStore::new()),
+        let store: Box<dyn StateStore + Send> = match self.state_location()? {
+            Some(location) => location.open(&self.target()).map_err(|e| e.to_string())?,
+            None => Box::new(MemoryStore::new()),
         };
         let journal = Journal::open(store).map_err(|e| e.to_string())?;
-        // A state belongs to one system and workspace: pointing `--state` at another's is refused.
-        for (name, mine) in [("system", &self.system), ("workspace", &self.workspace)] {
-            if let Some(theirs) = journal.state().meta().get(name)
-                && theirs != mine
-            {
-                return Err(format!(
-                    "this state belongs to {name} `{theirs}`, not `{mine}`; choose its own state \
-                     (--state, --workspace)"
-                ));
-            }
-        }
+        self.check_owner(journal.state())?;
         let j = JournalHandle::new(journal);
         self.journal = Some(j.clone());
         Ok(j)
@@ -348,15 +433,13 @@ impl ActuatorOrchestration {
         Ok((self.scope_with(&id), salt))
     }
 
-    /// The identity as far as the state knows it, without recording one (plans write nothing).
-    fn peek_identity(&mut self) -> Result<(Scope, String), String> {
-        let journal = self.journal()?;
-        let j = journal.lock();
-        let meta = j.state().meta();
-        Ok((
+    /// The identity as far as `state` knows it, without recording one (plans write nothing).
+    fn peek_identity(&self, state: &State) -> (Scope, String) {
+        let meta = state.meta();
+        (
             self.scope_with(meta.get("state_id").map_or("(new)", String::as_str)),
             meta.get("salt").cloned().unwrap_or_default(),
-        ))
+        )
     }
 
     fn scope_with(&self, state_id: &str) -> Scope {
@@ -380,16 +463,18 @@ impl ActuatorOrchestration {
     /// arguments, `plan`, `report`) sees a previous run's ids and addresses, in this process or a
     /// new one.
     fn restore_outputs(&mut self) -> Result<(), String> {
-        let journal = self.journal()?;
-        let j = journal.lock();
-        let outputs: HashMap<&str, provision::Outputs> = j
-            .state()
+        let state = self.read_state()?;
+        self.restore_outputs_from(&state);
+        Ok(())
+    }
+
+    fn restore_outputs_from(&self, state: &State) {
+        let outputs: HashMap<&str, provision::Outputs> = state
             .iter()
             .filter(|e| e.status == crate::state::Status::Created)
             .map(|e| (e.key.as_str(), plan::recorded_outputs(&e.data)))
             .collect();
         self.set_outputs_by_key(|key| outputs.get(key).cloned());
-        Ok(())
     }
 
     /// Puts what a refresh read into the model.
@@ -463,24 +548,22 @@ impl ActuatorOrchestration {
     /// the state and — with [`PlanOptions::refresh`] — the cloud. Writes nothing; a refresh only
     /// reads.
     pub async fn plan_with(&mut self, opts: &PlanOptions) -> Result<Plan, String> {
-        self.restore_outputs()?;
-        let (scope, salt) = self.peek_identity()?;
+        let state = self.read_state()?;
+        self.restore_outputs_from(&state);
+        let (scope, salt) = self.peek_identity(&state);
         let observed = if opts.refresh {
             refresh::read_all(self, &scope, false).await?
         } else {
             HashMap::new()
         };
-        let journal = self.journal()?;
-        let state = journal.lock().state().clone();
         self.diff(&state, &scope, &salt, &observed, opts)
     }
 
     /// What `up` would do, from the state alone (no refresh).
     pub fn plan(&mut self) -> Result<Plan, String> {
-        self.restore_outputs()?;
-        let (scope, salt) = self.peek_identity()?;
-        let journal = self.journal()?;
-        let state = journal.lock().state().clone();
+        let state = self.read_state()?;
+        self.restore_outputs_from(&state);
+        let (scope, salt) = self.peek_identity(&state);
         self.diff(
             &state,
             &scope,

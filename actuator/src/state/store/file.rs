@@ -198,6 +198,43 @@ impl FileStore {
         &self.dir
     }
 
+    /// Reads the state in `dir` without taking its lock, creating or changing nothing: what
+    /// `status` and `plan` use while another process may be writing. The view is consistent
+    /// (the snapshot and the journal records after it); a compaction that replaces the
+    /// snapshot between the two reads is noticed (a gap) and the read starts again, and a
+    /// torn last line being written right now is left out. A directory that does not exist
+    /// reads as an empty state.
+    ///
+    /// ```
+    /// use actuator::state::{FileStore, Journal};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut j = Journal::open(FileStore::open(dir.path()).unwrap()).unwrap();
+    /// j.set_meta("system", Some("web")).unwrap();
+    /// // The writer still holds the lock; a reader is not kept out.
+    /// assert_eq!(FileStore::read(dir.path()).unwrap().meta()["system"], "web");
+    /// assert!(FileStore::read(dir.path().join("nothing-here")).unwrap().is_empty());
+    /// ```
+    pub fn read(dir: impl AsRef<Path>) -> Result<State> {
+        let dir = dir.as_ref();
+        let mut tries = 0;
+        loop {
+            match read_files(dir) {
+                Ok((state, _)) => return Ok(state),
+                Err(Error::Io { source, .. })
+                    if source.kind() == ErrorKind::NotFound && !dir.exists() =>
+                {
+                    return Ok(State::new());
+                }
+                // A compaction replaced the snapshot between our two reads.
+                Err(Error::Gap { .. }) if tries < 20 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     fn compact_files(&mut self, state: &State) -> Result<()> {
         let tmp = self.dir.join(SNAPSHOT_TMP);
         // A leftover from a crash may have any mode; create_new below
@@ -236,70 +273,22 @@ impl FileStore {
 
 impl StateStore for FileStore {
     fn load(&mut self) -> Result<State> {
-        let snapshot_path = self.dir.join(SNAPSHOT_FILE);
-        let mut state = match fs::read(&snapshot_path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| Error::Snapshot {
-                path: snapshot_path,
-                source,
-            })?,
-            Err(e) if e.kind() == ErrorKind::NotFound => State::new(),
-            Err(e) => return Err(io_err("read", &snapshot_path)(e)),
-        };
-
-        let path = self.dir.join(JOURNAL_FILE);
-        let bytes = fs::read(&path).map_err(io_err("read", &path))?;
-        let (mut valid, mut records) = (0, 0);
-        let mut lines = bytes
-            .split_inclusive(|&b| b == b'\n')
-            .enumerate()
-            .peekable();
-        while let Some((i, line)) = lines.next() {
-            let last = lines.peek().is_none();
-            let terminated = line.ends_with(b"\n");
-            match serde_json::from_slice::<Record>(line) {
-                Ok(rec) if terminated => {
-                    // Records the snapshot already holds are left over from a
-                    // crash between snapshot rename and journal truncation.
-                    if rec.seq > state.last_seq() {
-                        if rec.seq != state.last_seq() + 1 {
-                            return Err(Error::Gap {
-                                path,
-                                expected_after: state.last_seq(),
-                                found: rec.seq,
-                            });
-                        }
-                        state.apply(&rec);
-                    }
-                    valid += line.len();
-                    records += 1;
-                }
-                // A complete line that does not parse was acknowledged once: corruption,
-                // wherever it is. Only an unterminated last line is a torn append.
-                Err(source) if !last || terminated => {
-                    return Err(Error::Corrupt {
-                        path,
-                        line: i + 1,
-                        source,
-                    });
-                }
-                // Unterminated and last: an append torn by a crash, never
-                // acknowledged to the caller.
-                _ => {
-                    tracing::warn!(
-                        path = %path.display(),
-                        line = i + 1,
-                        bytes = line.len(),
-                        "dropping torn last journal line (crash during a write?)"
-                    );
-                    // Cut it off, or the next append would glue onto it.
-                    self.journal
-                        .set_len(valid as u64)
-                        .and_then(|()| self.journal.sync_all())
-                        .map_err(io_err("truncate torn tail of", &path))?;
-                }
-            }
+        let (state, folded) = read_files(&self.dir)?;
+        if let Some(line) = folded.torn_line {
+            let path = self.dir.join(JOURNAL_FILE);
+            tracing::warn!(
+                path = %path.display(),
+                line,
+                bytes = folded.torn_bytes,
+                "dropping torn last journal line (crash during a write?)"
+            );
+            // Cut it off, or the next append would glue onto it.
+            self.journal
+                .set_len(folded.valid as u64)
+                .and_then(|()| self.journal.sync_all())
+                .map_err(io_err("truncate torn tail of", &path))?;
         }
-        self.records = records;
+        self.records = folded.records;
         Ok(state)
     }
 
@@ -348,6 +337,86 @@ impl StateStore for FileStore {
     fn wants_compaction(&self, state: &State) -> bool {
         !self.poisoned && self.records >= self.compact_after.max(state.len()).max(self.retry_at)
     }
+}
+
+/// What reading the journal file found besides the records.
+struct Folded {
+    /// Complete records in the file (including any the snapshot already covers).
+    records: usize,
+    /// Bytes of complete lines.
+    valid: usize,
+    /// The 1-based number of an unterminated last line that does not parse (a torn append).
+    torn_line: Option<usize>,
+    torn_bytes: usize,
+}
+
+/// Reads the snapshot and folds the journal into it, touching nothing.
+fn read_files(dir: &Path) -> Result<(State, Folded)> {
+    let snapshot_path = dir.join(SNAPSHOT_FILE);
+    let mut state = match fs::read(&snapshot_path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| Error::Snapshot {
+            path: snapshot_path,
+            source,
+        })?,
+        Err(e) if e.kind() == ErrorKind::NotFound => State::new(),
+        Err(e) => return Err(io_err("read", &snapshot_path)(e)),
+    };
+
+    let path = dir.join(JOURNAL_FILE);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        // No journal yet next to a snapshot: a state that was pushed or never appended to.
+        Err(e) if e.kind() == ErrorKind::NotFound && dir.exists() => Vec::new(),
+        Err(e) => return Err(io_err("read", &path)(e)),
+    };
+    let mut folded = Folded {
+        records: 0,
+        valid: 0,
+        torn_line: None,
+        torn_bytes: 0,
+    };
+    let mut lines = bytes
+        .split_inclusive(|&b| b == b'\n')
+        .enumerate()
+        .peekable();
+    while let Some((i, line)) = lines.next() {
+        let last = lines.peek().is_none();
+        let terminated = line.ends_with(b"\n");
+        match serde_json::from_slice::<Record>(line) {
+            Ok(rec) if terminated => {
+                // Records the snapshot already holds are left over from a
+                // crash between snapshot rename and journal truncation.
+                if rec.seq > state.last_seq() {
+                    if rec.seq != state.last_seq() + 1 {
+                        return Err(Error::Gap {
+                            path,
+                            expected_after: state.last_seq(),
+                            found: rec.seq,
+                        });
+                    }
+                    state.apply(&rec);
+                }
+                folded.valid += line.len();
+                folded.records += 1;
+            }
+            // A complete line that does not parse was acknowledged once: corruption,
+            // wherever it is. Only an unterminated last line is a torn append.
+            Err(source) if !last || terminated => {
+                return Err(Error::Corrupt {
+                    path,
+                    line: i + 1,
+                    source,
+                });
+            }
+            // Unterminated and last: an append torn by a crash (or being written right now),
+            // never acknowledged to the caller.
+            _ => {
+                folded.torn_line = Some(i + 1);
+                folded.torn_bytes = line.len();
+            }
+        }
+    }
+    Ok((state, folded))
 }
 
 /// Opens `path` with mode 0600 if created, then fixes a looser existing mode.
