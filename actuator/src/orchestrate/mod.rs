@@ -319,9 +319,7 @@ impl ActuatorOrchestration {
             // A memory state lives only in this orchestration's journal.
             return Ok(self.journal()?.lock().state().clone());
         };
-        let state = location
-            .read(&self.target())
-            .map_err(|e| e.to_string())?;
+        let state = location.read(&self.target()).map_err(|e| e.to_string())?;
         self.check_owner(&state)?;
         Ok(state)
     }

@@ -127,9 +127,7 @@ static OPENERS: LazyLock<RwLock<BTreeMap<String, Arc<dyn StoreOpener>>>> =
 /// assert!(actuator::state::location::schemes().contains(&"nothing".to_string()));
 /// ```
 pub fn register_opener(scheme: &str, opener: Arc<dyn StoreOpener>) {
-    OPENERS
-        .write()
-        .insert(scheme.to_ascii_lowercase(), opener);
+    OPENERS.write().insert(scheme.to_ascii_lowercase(), opener);
 }
 
 /// The schemes this process can open, `file` first.
@@ -389,10 +387,7 @@ pub fn push(state: &State, location: &Location, target: &Target, force: bool) ->
     let mut store = location.open(target)?;
     let current = store.load()?;
     if !force {
-        let (theirs, mine) = (
-            current.meta().get("state_id"),
-            state.meta().get("state_id"),
-        );
+        let (theirs, mine) = (current.meta().get("state_id"), state.meta().get("state_id"));
         if current.last_seq() > 0 && theirs.is_some() && theirs != mine {
             return Err(refuse(format!(
                 "the destination holds another state (state_id {}, the pushed one {}); --force \
@@ -409,8 +404,7 @@ pub fn push(state: &State, location: &Location, target: &Target, force: bool) ->
                 state.last_seq()
             )));
         }
-        if current.last_seq() == state.last_seq() && current != *state && current.last_seq() > 0
-        {
+        if current.last_seq() == state.last_seq() && current != *state && current.last_seq() > 0 {
             return Err(refuse(format!(
                 "the destination differs from the pushed state at the same record ({}); --force \
                  replaces it",
