@@ -18,6 +18,9 @@
 #   scripts/postgres.sh dir            prints the service directory
 #   scripts/postgres.sh clean          stop, then delete the cluster and its passwords
 #
+# ACTUATOR_PG_INSTANCE=NAME runs another cluster beside the usual one (its own directory, port and
+# socket; default `postgres`): a test that restarts its server does so on one of its own.
+#
 # Where: the service directory of scripts/lib/services.sh — as root
 # /var/lib/actuator-services/<checkout hash>/postgres, owned by the user the server runs as
 # (`actuator-svc`: PostgreSQL refuses to run as root), mode 0700; as another user
@@ -76,13 +79,15 @@ install_pg() {
 }
 
 SVC_USER="$(svc_user)"
-DIR="$(svc_dir postgres "$SVC_USER")"
+INSTANCE="${ACTUATOR_PG_INSTANCE:-postgres}"
+case "$INSTANCE" in *[!a-z0-9_-]* | "") die "ACTUATOR_PG_INSTANCE must be [a-z0-9_-]+" ;; esac
+DIR="$(svc_dir "$INSTANCE" "$SVC_USER")"
 DATA="$DIR/data"
 LOG="$DIR/postgres.log"
 SOCK="$DIR/run"
 # A unix socket path may not exceed 107 bytes.
 if [ $((${#SOCK} + 15)) -gt 100 ]; then
-    SOCK="/tmp/actuator-pg-$SVC_HASH"
+    SOCK="/tmp/actuator-pg-$SVC_HASH${INSTANCE#postgres}"
 fi
 
 if [ -n "${ACTUATOR_PG_PORT:-}" ]; then

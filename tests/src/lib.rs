@@ -5,6 +5,10 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "postgres")]
+pub mod dircloud;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "ssh")]
 pub mod sshd;
 
