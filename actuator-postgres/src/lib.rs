@@ -3,7 +3,7 @@
 //! One state that every run sees — from laptops and CI runners alike — with a lease that names
 //! its holder and frees itself when the holder dies, and writes fenced so that a run whose
 //! lease was taken over can never write again. It implements the core's
-//! [`StateStore`](actuator::state::StateStore) (see [`PgStore`]), so everything above the store —
+//! [`actuator::state::StateStore`] (see [`PgStore`]), so everything above the store —
 //! the journal's intent-before-each-cloud-call, group commit, `plan`, `status`, `down` from the
 //! state alone — works unchanged.
 //!
