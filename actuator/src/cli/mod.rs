@@ -77,7 +77,7 @@ pub enum Command {
     },
     /// Show every variable of every role.
     Report,
-    /// Move the state between stores.
+    /// Read the state entry by entry, or move it between stores.
     State {
         /// What to do with it.
         #[command(subcommand)]

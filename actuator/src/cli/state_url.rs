@@ -1,7 +1,7 @@
 //! Where the command line keeps the state — `--state DIR|URL`, else `ACTUATOR_STATE_URL`, else
-//! `.actuator/<system>/<workspace>/` — and the commands that move a state between stores:
-//! `state pull FILE`, `state push FILE [--force]`, and `force-unlock LEASE_ID` for a shared
-//! store's lease.
+//! `.actuator/<system>/<workspace>/` — and the commands that read a state entry by entry or move
+//! it between stores: `state list`, `state show PATH`, `state pull FILE`, `state push FILE
+//! [--force]`, and `force-unlock LEASE_ID` for a shared store's lease.
 //!
 //! A URL's scheme must be registered by the model binary (see [`crate::state::location`]):
 //!
@@ -51,9 +51,17 @@ pub fn choose(orch: ActuatorOrchestration, state: Option<&Path>) -> ActuatorOrch
     }
 }
 
-/// `state pull` and `state push`.
+/// `state list`, `state show`, `state pull` and `state push`: each works on any store, and
+/// none but `push` takes the state's lock or lease.
 #[derive(Subcommand, Debug)]
 pub enum StateCommand {
+    /// List the model path of every entry, in the order they were made.
+    List,
+    /// Show one entry (kind, status, outputs or intent data, last error) as JSON.
+    Show {
+        /// Its model path, as `state list` prints it.
+        path: String,
+    },
     /// Write the state (a snapshot: every entry and its metadata) to FILE, or `-` for stdout.
     /// Takes no lock: works while a run holds the state.
     Pull {
@@ -71,9 +79,33 @@ pub enum StateCommand {
     },
 }
 
-/// Runs `state pull` / `state push`; returns the exit code.
+/// Runs a `state` subcommand; returns the exit code.
 pub fn run_state(orch: &mut ActuatorOrchestration, command: &StateCommand) -> u8 {
     match command {
+        StateCommand::List => match orch.state() {
+            Ok(state) => {
+                for e in state.iter() {
+                    println!("{}", e.key);
+                }
+                EXIT_OK
+            }
+            Err(e) => invalid(&e),
+        },
+        StateCommand::Show { path } => match orch.state() {
+            Ok(state) => match state.get(path) {
+                Some(entry) => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(entry).unwrap_or_default()
+                    );
+                    EXIT_OK
+                }
+                None => invalid(&format!(
+                    "the state has no entry `{path}` (`state list` names them)"
+                )),
+            },
+            Err(e) => invalid(&e),
+        },
         StateCommand::Pull { file } => {
             let state = match orch.pull_state() {
                 Ok(s) => s,
