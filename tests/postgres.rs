@@ -276,6 +276,16 @@ fn child_process_entry() {
             let st = PgStore::read(&url, &target()).unwrap();
             println!("entries {}", st.len());
         }
+        // The command line with no `--state`: the state is wherever ACTUATOR_STATE_URL says.
+        "cli" => {
+            let argv = std::env::var("ACTUATOR_PG_ARGV").unwrap();
+            let infra = fleet(3);
+            let o = ActuatorOrchestration::new("fleet")
+                .infra(&infra)
+                .proxy(Arc::new(SimProxy::default()));
+            let argv: Vec<&str> = argv.split_whitespace().collect();
+            println!("exit {}", cli(o, &argv));
+        }
         other => panic!("unknown child mode {other}"),
     }
 }
@@ -603,6 +613,21 @@ fn a_server_restart_during_up_is_survived_or_fails_cleanly_and_the_next_up_conve
 // ------------------------------------------------------------------------------------------------
 // Moving a state between stores
 
+/// The command line `--state STATE ARGS…` in a child process (the `cli` child, a fleet of 3);
+/// its standard output, after checking it succeeded.
+fn cli_child(state: &str, args: &str) -> String {
+    let (ok, out, err) = output(child(
+        "cli",
+        "unused",
+        &[("ACTUATOR_PG_ARGV", format!("--state {state} {args}"))],
+    ));
+    assert!(
+        ok && out.contains(&format!("exit {EXIT_OK}")),
+        "{args}: {out}\n{err}"
+    );
+    out
+}
+
 fn cli(orch: ActuatorOrchestration, argv: &[&str]) -> u8 {
     let args = Args::try_parse_from(std::iter::once("fleet").chain(argv.iter().copied())).unwrap();
     actuator::cli::run(args, orch)
@@ -642,7 +667,32 @@ fn a_state_moved_from_files_to_postgres_and_back_loses_nothing() {
     );
     let in_pg = PgStore::read(&u, &target()).unwrap();
     assert_eq!(in_pg, original);
-    // `state list` / `state show` read the same entries from either store.
+    // `state list` / `state show` print the same from either store.
+    let listed = |state: &str| {
+        let out = cli_child(state, "state list");
+        out.lines()
+            .filter_map(|l| l.split_whitespace().last())
+            .filter(|w| w.starts_with("Fleet."))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    // In the order the entries were made (the run made them concurrently).
+    let made: Vec<String> = original.iter().map(|e| e.key.clone()).collect();
+    assert_eq!(made.len(), paths(5).len());
+    assert_eq!(listed(a), made);
+    assert_eq!(listed(&u), made);
+    let shown = |state: &str| {
+        let out = cli_child(state, "state show Fleet.nodes.3");
+        let json = &out[out.find('{').unwrap()..=out.rfind('}').unwrap()];
+        serde_json::from_str::<serde_json::Value>(json).unwrap()
+    };
+    let node = shown(&u);
+    assert_eq!(node, shown(a));
+    assert_eq!(node["key"], "Fleet.nodes.3");
+    assert_eq!(
+        node["status"],
+        json!(original.get("Fleet.nodes.3").unwrap().status)
+    );
     let mut pg = orch(&u, &infra, sim.clone());
     assert_eq!(
         pg.state().unwrap().get("Fleet.nodes.3"),
@@ -673,6 +723,41 @@ fn a_state_moved_from_files_to_postgres_and_back_loses_nothing() {
     assert_eq!(back.state().unwrap(), moved_on);
     assert!(rt().block_on(back.teardown_system()), "{}", failures(&back));
     assert!(sim.live().is_empty());
+}
+
+#[test]
+fn actuator_state_url_selects_the_store_when_no_state_is_given() {
+    let u = url("env", "");
+    let (ok, out, err) = output(child(
+        "cli",
+        "unused",
+        &[
+            ("ACTUATOR_STATE_URL", u.clone()),
+            ("ACTUATOR_PG_ARGV", "up".into()),
+        ],
+    ));
+    assert!(
+        ok && out.contains(&format!("exit {EXIT_OK}")),
+        "{out}\n{err}"
+    );
+    let st = PgStore::read(&u, &target()).unwrap();
+    for p in paths(3) {
+        assert!(st.get(&p).is_some(), "{p} in the state the variable names");
+    }
+    // `status` reads it from there too.
+    let (ok, out, err) = output(child(
+        "cli",
+        "unused",
+        &[
+            ("ACTUATOR_STATE_URL", u),
+            ("ACTUATOR_PG_ARGV", "status".into()),
+        ],
+    ));
+    assert!(
+        ok && out.contains(&format!("exit {EXIT_OK}")),
+        "{out}\n{err}"
+    );
+    assert!(out.contains("Fleet.nodes.2"), "{out}");
 }
 
 // ------------------------------------------------------------------------------------------------
