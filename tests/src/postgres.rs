@@ -61,6 +61,8 @@ pub fn schema_of(url: &str) -> &str {
 /// and starts its server.
 pub struct Cluster {
     name: String,
+    /// The script's environment at every start.
+    env: Vec<(&'static str, &'static str)>,
     /// The test role's URL on it.
     pub url: String,
 }
@@ -68,22 +70,31 @@ pub struct Cluster {
 impl Cluster {
     /// Starts (initialising if needed) the cluster `name`.
     pub fn start(name: &str) -> Cluster {
-        let env = script(name, "start");
-        assert!(
-            env.status.success(),
-            "postgres.sh start: {}",
-            String::from_utf8_lossy(&env.stderr)
-        );
+        Cluster::start_with(name, Vec::new())
+    }
+
+    /// Starts the cluster `name` as [`start`](Self::start) does, durable (fsync and
+    /// synchronous commit on, unlike the test clusters): for benchmarks that compare it with
+    /// the file store, which syncs every append.
+    pub fn start_durable(name: &str) -> Cluster {
+        Cluster::start_with(name, vec![("ACTUATOR_PG_DURABLE", "1")])
+    }
+
+    fn start_with(name: &str, env: Vec<(&'static str, &'static str)>) -> Cluster {
+        let cluster = Cluster {
+            name: name.to_owned(),
+            env,
+            url: String::new(),
+        };
+        cluster.restart();
         let out = script(name, "env");
-        let url = String::from_utf8_lossy(&out.stdout)
+        let mut cluster = cluster;
+        cluster.url = String::from_utf8_lossy(&out.stdout)
             .lines()
             .find_map(|l| l.strip_prefix("export ACTUATOR_TEST_PG_URL="))
             .expect("env gives the URL")
             .to_owned();
-        Cluster {
-            name: name.to_owned(),
-            url,
-        }
+        cluster
     }
 
     /// Stops the server (fast shutdown: connections are cut).
@@ -96,14 +107,22 @@ impl Cluster {
         );
     }
 
-    /// Starts it again.
+    /// Starts it (again), with the settings it was first started with.
     pub fn restart(&self) {
-        let out = script(&self.name, "start");
+        let out = command(&self.name, "start")
+            .envs(self.env.iter().copied())
+            .output()
+            .expect("run scripts/postgres.sh");
         assert!(
             out.status.success(),
             "postgres.sh start: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// [`psql`] on this cluster.
+    pub fn psql(&self, sql: &str) -> String {
+        psql_on(&self.name, sql)
     }
 }
 
@@ -113,19 +132,27 @@ impl Drop for Cluster {
     }
 }
 
+fn command(instance: &str, cmd: &str) -> Command {
+    let mut c = Command::new(crate::repo_root().join("scripts/postgres.sh"));
+    c.arg(cmd).env("ACTUATOR_PG_INSTANCE", instance);
+    c
+}
+
 fn script(instance: &str, cmd: &str) -> std::process::Output {
-    Command::new(crate::repo_root().join("scripts/postgres.sh"))
-        .arg(cmd)
-        .env("ACTUATOR_PG_INSTANCE", instance)
+    command(instance, cmd)
         .output()
         .expect("run scripts/postgres.sh")
 }
 
 /// Runs `sql` as the superuser over the socket with `psql` (`-At`: unaligned, tuples only), on
-/// the test database; returns its output.
+/// the test database of the usual cluster; returns its output.
 pub fn psql(sql: &str) -> String {
-    let out = Command::new(crate::repo_root().join("scripts/postgres.sh"))
-        .args(["psql", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+    psql_on("postgres", sql)
+}
+
+fn psql_on(instance: &str, sql: &str) -> String {
+    let out = command(instance, "psql")
+        .args(["-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
         .output()
         .expect("run scripts/postgres.sh psql");
     assert!(
