@@ -22,6 +22,8 @@
 # socket; default `postgres`): a test that restarts its server does so on one of its own.
 # ACTUATOR_PG_DURABLE=1 at `start` turns fsync, synchronous_commit and full_page_writes on (off by
 # default: a test server); the benchmarks compare a durable PostgreSQL with the synced file store.
+# ACTUATOR_PG_TLS=1 at `start` turns TLS on with a private CA made for the cluster (`env` then
+# also exports ACTUATOR_TEST_PG_CA, the CA certificate's path).
 #
 # Where: the service directory of scripts/lib/services.sh — as root
 # /var/lib/actuator-services/<checkout hash>/postgres, owned by the user the server runs as
@@ -175,7 +177,39 @@ max_connections = 300
 shared_buffers = 64MB
 log_min_messages = warning
 EOF
+    if [ "${ACTUATOR_PG_TLS:-0}" = 1 ]; then
+        make_tls
+        cat >>"$DATA/actuator.conf" <<EOF
+ssl = on
+ssl_cert_file = '$DIR/tls/server.crt'
+ssl_key_file = '$DIR/tls/server.key'
+EOF
+    fi
     svc_is_root && chown "$SVC_USER:" "$DATA/actuator.conf"
+    return 0
+}
+
+# A private CA and a server certificate for 127.0.0.1 / localhost signed by it, made once, in
+# $DIR/tls (the tests trust ca.crt through the URL's sslrootcert).
+make_tls() {
+    local t="$DIR/tls"
+    [ -s "$t/server.crt" ] && return 0
+    command -v openssl >/dev/null || die "ACTUATOR_PG_TLS=1 needs openssl"
+    mkdir -p "$t"
+    (
+        umask 077
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+            -subj "/CN=actuator test CA" -keyout "$t/ca.key" -out "$t/ca.crt" \
+            -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -subj "/CN=127.0.0.1" -keyout "$t/server.key" -out "$t/server.csr"
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$t/ext"
+        openssl x509 -req -in "$t/server.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" -CAcreateserial \
+            -days 3650 -extfile "$t/ext" -out "$t/server.crt"
+    ) >/dev/null 2>&1 || die "could not make the test TLS certificates in $t"
+    chmod 0755 "$t"
+    chmod 0644 "$t/ca.crt"
+    svc_is_root && chown -R "$SVC_USER:" "$t"
     return 0
 }
 
@@ -226,6 +260,7 @@ env_lines() {
     pw="$(cat "$DIR/$TEST_ROLE.password")"
     echo "export PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=$TEST_ROLE PGPASSWORD=$pw PGDATABASE=$TEST_DB"
     echo "export ACTUATOR_TEST_PG_URL=postgres://$TEST_ROLE:$pw@127.0.0.1:$PORT/$TEST_DB"
+    if [ -s "$DIR/tls/ca.crt" ]; then echo "export ACTUATOR_TEST_PG_CA=$DIR/tls/ca.crt"; fi
 }
 
 # One start/stop/createdb at a time (parallel test binaries may all ask).

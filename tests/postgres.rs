@@ -906,6 +906,49 @@ fn group_commit_writes_a_batch_of_records_per_transaction() {
 }
 
 // ------------------------------------------------------------------------------------------------
+// TLS
+
+#[test]
+fn tls_to_the_server_is_verified_against_the_ca_the_url_names() {
+    let server = Cluster::start_tls("pgtls");
+    let ca = server.ca.clone().expect("the cluster serves TLS");
+    let u = url_in(
+        &server.url,
+        "tls",
+        &format!("sslmode=verify-full&sslrootcert={ca}"),
+    );
+    let mut j = Journal::open(PgStore::open(&u, &target()).unwrap()).unwrap();
+    j.set_meta("note", Some("over tls")).unwrap();
+    // The store's connections are encrypted (the server says so).
+    let encrypted = server.psql(
+        "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE s.ssl AND a.usename = 'actuator'",
+    );
+    assert_ne!(encrypted, "0", "no TLS connection");
+    assert_eq!(
+        server.psql(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                     WHERE NOT s.ssl AND a.usename = 'actuator'"
+        ),
+        "0",
+        "a connection in clear"
+    );
+    drop(j);
+    assert_eq!(
+        PgStore::read(&u, &target()).unwrap().meta()["note"],
+        "over tls"
+    );
+
+    // A certificate the client cannot trust (not signed by a CA it knows): refused, even with
+    // sslmode=require.
+    let untrusted = url_in(&server.url, "tls", "sslmode=require&retry_for=0");
+    let err = PgStore::read(&untrusted, &target())
+        .unwrap_err()
+        .to_string();
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+}
+
+// ------------------------------------------------------------------------------------------------
 // Credentials
 
 #[test]

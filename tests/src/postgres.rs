@@ -65,6 +65,8 @@ pub struct Cluster {
     env: Vec<(&'static str, &'static str)>,
     /// The test role's URL on it.
     pub url: String,
+    /// The CA certificate its server's certificate is signed by, when it serves TLS.
+    pub ca: Option<String>,
 }
 
 impl Cluster {
@@ -80,20 +82,29 @@ impl Cluster {
         Cluster::start_with(name, vec![("ACTUATOR_PG_DURABLE", "1")])
     }
 
+    /// Starts the cluster `name` serving TLS with a certificate of a private CA ([`ca`](Self::ca)).
+    pub fn start_tls(name: &str) -> Cluster {
+        Cluster::start_with(name, vec![("ACTUATOR_PG_TLS", "1")])
+    }
+
     fn start_with(name: &str, env: Vec<(&'static str, &'static str)>) -> Cluster {
         let cluster = Cluster {
             name: name.to_owned(),
             env,
             url: String::new(),
+            ca: None,
         };
         cluster.restart();
         let out = script(name, "env");
+        let env = String::from_utf8_lossy(&out.stdout);
+        let var = |name: &str| {
+            env.lines()
+                .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+                .map(str::to_owned)
+        };
         let mut cluster = cluster;
-        cluster.url = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find_map(|l| l.strip_prefix("export ACTUATOR_TEST_PG_URL="))
-            .expect("env gives the URL")
-            .to_owned();
+        cluster.url = var("ACTUATOR_TEST_PG_URL").expect("env gives the URL");
+        cluster.ca = var("ACTUATOR_TEST_PG_CA");
         cluster
     }
 
