@@ -238,9 +238,9 @@ impl ActuatorOrchestration {
     /// ```
     /// use actuator::orchestrate::ActuatorOrchestration;
     /// let o = ActuatorOrchestration::new("web").state_url("file:///var/lib/states/web");
-    /// assert_eq!(o.state_location().unwrap().to_string(), "/var/lib/states/web");
+    /// assert_eq!(o.state_location().unwrap().unwrap().to_string(), "/var/lib/states/web");
     /// let o = ActuatorOrchestration::new("web").state_url("postgres://ci:pw@db/states");
-    /// assert_eq!(o.state_location().unwrap().to_string(), "postgres://ci@db/states");
+    /// assert_eq!(o.state_location().unwrap().unwrap().to_string(), "postgres://ci@db/states");
     /// ```
     pub fn state_url(mut self, url: &str) -> Self {
         self.state = StateChoice::At(Location::parse(url));
