@@ -13,6 +13,13 @@ use actuator::orchestrate::{Action, ActuatorOrchestration, PlanOptions, TaskActi
 use actuator::prelude::*;
 use actuator::provision::SimProxy;
 
+// Where each test keeps its state (support/store.rs: a directory, or memory). tests/postgres.rs
+// includes this file with a `store` of its own, and the same tests run on PostgreSQL.
+#[allow(dead_code)]
+#[path = "support/store.rs"]
+mod store;
+use crate::store::StateAt as _;
+
 /// What the next model instance looks like (each test thread sets its own).
 #[derive(Clone)]
 struct Shape {
@@ -117,7 +124,7 @@ impl Run {
             .config(&cfg)
             .proxy(self.sim.clone())
             .handler(ev.clone())
-            .state_dir(self.state.join(self.workspace));
+            .state_at(self.state.join(self.workspace));
         (o, ev)
     }
 
@@ -413,7 +420,7 @@ fn a_fresh_state_never_adopts_what_another_state_made() {
     let run = Run::new(tmp.path(), sim.clone());
     run.up(Shape::default());
     // The state is lost; a new one starts with a new id.
-    std::fs::remove_dir_all(&run.state).unwrap();
+    crate::store::lose(&run.state);
     let (mut o, _) = run.orch(Shape::default());
     assert!(!rt().block_on(o.initiate_system()));
     let msg = format!("{:?}", o.failures());
@@ -435,12 +442,12 @@ fn a_protected_resource_is_never_deleted_unless_allowed() {
     let mut o = ActuatorOrchestration::new("converge")
         .infra(&infra)
         .proxy(run.sim.clone())
-        .state_dir(run.state.join("default"));
+        .state_at(run.state.join("default"));
     assert!(rt().block_on(o.initiate_system()));
     drop(o);
     let mut down = ActuatorOrchestration::new("converge")
         .proxy(run.sim.clone())
-        .state_dir(run.state.join("default"));
+        .state_at(run.state.join("default"));
     assert!(!rt().block_on(down.teardown_system()));
     let msg = format!("{:?}", down.failures());
     assert!(
@@ -505,7 +512,7 @@ fn state_mv_renames_without_recreating() {
     let mut o = ActuatorOrchestration::new("converge")
         .infra(&infra)
         .proxy(run.sim.clone())
-        .state_dir(run.state.join("default"));
+        .state_at(run.state.join("default"));
     let plan = rt().block_on(o.plan_with(&PlanOptions::default())).unwrap();
     assert!(!plan.has_changes(), "{:?}", plan.resources);
     assert!(rt().block_on(o.initiate_system()));
@@ -536,7 +543,7 @@ fn a_lost_state_is_found_again_by_tag_and_cleaned_up() {
     let tmp = tempfile::tempdir().unwrap();
     let run = Run::new(tmp.path(), Arc::new(SimProxy::default()));
     run.up(Shape::default());
-    std::fs::remove_dir_all(&run.state).unwrap();
+    crate::store::lose(&run.state);
     let (mut o, _) = run.orch(Shape::default());
     let found = rt().block_on(o.discover()).unwrap();
     assert_eq!(found.len(), 6);

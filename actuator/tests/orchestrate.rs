@@ -12,6 +12,13 @@ use actuator::orchestrate::{ActuatorOrchestration, Options};
 use actuator::prelude::*;
 use actuator::provision::{SimProxy, StaticProxy};
 
+// Where each test keeps its state (support/store.rs: a directory, or memory). tests/postgres.rs
+// includes this file with a `store` of its own, and the same tests run on PostgreSQL.
+#[allow(dead_code)]
+#[path = "support/store.rs"]
+mod store;
+use crate::store::StateAt as _;
+
 #[derive(InfraModel)]
 struct Web {
     #[component(Network::new("net"))]
@@ -60,7 +67,7 @@ fn up_then_down_creates_and_deletes_each_resource_once_in_order() {
         .infra(&infra)
         .proxy(sim.clone())
         .handler(ev.clone())
-        .memory_state();
+        .scratch_state();
     rt().block_on(async {
         assert!(o.initiate_system().await);
         assert_eq!(o.status(), Status::Complete);
@@ -103,7 +110,7 @@ fn failure_skips_dependents_reports_all_and_resume_creates_each_once() {
         .infra(&infra)
         .proxy(sim.clone())
         .handler(ev.clone())
-        .memory_state();
+        .scratch_state();
     rt().block_on(async {
         assert!(!o.initiate_system().await);
         assert_eq!(o.status(), Status::AbortProvision);
@@ -146,7 +153,7 @@ fn retryable_errors_are_retried_and_fatal_ones_are_not() {
         .proxy(sim.clone())
         .handler(ev.clone())
         .options(fast_retry())
-        .memory_state();
+        .scratch_state();
     rt().block_on(async { assert!(!o.initiate_system().await) });
     let retries: Vec<_> = ev
         .events()
@@ -171,7 +178,7 @@ fn retry_deadline_turns_a_retryable_error_final() {
         .infra(&infra)
         .proxy(sim.clone())
         .options(opts)
-        .memory_state();
+        .scratch_state();
     rt().block_on(async { assert!(!o.initiate_system().await) });
     assert_eq!(o.failures()[0].task, "Web.net");
     assert!(o.failures()[0].error.contains("simulated failure"));
@@ -185,11 +192,15 @@ fn cancellation_starts_nothing_new_and_up_again_resumes() {
         .infra(&infra)
         .proxy(sim.clone())
         .max_concurrency(1)
-        .memory_state();
+        .scratch_state();
     let cancel = o.cancel_token();
+    let watch = sim.clone();
     rt().block_on(async {
+        // Cancelled once the first resource exists, however long opening the state took.
         let c = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(45)).await;
+            while watch.live().is_empty() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
             cancel.cancel();
         });
         assert!(!o.initiate_system().await);
@@ -231,14 +242,14 @@ fn teardown_from_a_fresh_process_uses_the_state_alone() {
         let mut o = ActuatorOrchestration::new("t-fresh")
             .infra(&infra)
             .proxy(sim.clone())
-            .state_dir(dir.path());
+            .state_at(dir.path());
         assert!(rt().block_on(o.initiate_system()));
     }
     assert_eq!(sim.live().len(), 7);
     // No model at all: the journal says what exists, which proxy made it and in what order.
     let mut o = ActuatorOrchestration::new("t-fresh")
         .proxy(sim.clone())
-        .state_dir(dir.path());
+        .state_at(dir.path());
     assert!(rt().block_on(o.teardown_system()));
     assert!(sim.live().is_empty());
     for p in ["Web.net", "Web.db", "Web.apps.1"] {
@@ -257,7 +268,7 @@ fn a_missing_proxy_is_reported_before_any_cloud_call() {
     let mut o = ActuatorOrchestration::new("t-noproxy")
         .infra(&infra)
         .proxy(Arc::new(StaticProxy::named("only-static")))
-        .memory_state();
+        .scratch_state();
     assert!(!rt().block_on(o.initiate_system()));
     assert_eq!(o.failures().len(), 7, "every resource named at once");
     assert!(
@@ -277,7 +288,7 @@ fn events_are_delivered_exactly_once() {
         .infra(&infra)
         .proxy(sim)
         .handler(ev.clone())
-        .memory_state();
+        .scratch_state();
     assert!(rt().block_on(o.initiate_system()));
     let evs = ev.events();
     let count = |f: &dyn Fn(&Event) -> bool| evs.iter().filter(|e| f(e)).count();
@@ -364,7 +375,7 @@ fn a_new_process_reads_the_outputs_of_the_last_run_from_the_state() {
             .infra(&infra)
             .namespace(&ns)
             .proxy(sim.clone())
-            .state_dir(dir.path())
+            .state_at(dir.path())
     };
     let mut first = build();
     // Before any run the address is unknown, and the report says so.

@@ -10,6 +10,10 @@ pub mod azure;
 #[cfg(feature = "openstack")]
 pub mod openstack;
 pub mod relay;
+#[cfg(feature = "postgres")]
+pub mod dircloud;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "ssh")]
 pub mod sshd;
 

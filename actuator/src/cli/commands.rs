@@ -38,9 +38,7 @@ pub(super) fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
     if let Some(w) = &args.workspace {
         orch = orch.workspace(w.clone());
     }
-    if let Some(dir) = &args.state {
-        orch = orch.state_dir(dir.clone());
-    }
+    orch = super::state_url::choose(orch, args.state.as_deref());
     // Inputs: the environment first, then the files in order, then each `--var`; the last
     // given wins (as Terraform's).
     orch = orch.vars(inputs::from_env());
@@ -70,7 +68,9 @@ pub(super) fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
             | Command::Report
             | Command::Outputs
             | Command::Plan { .. }
-            | Command::State(StateCommand::List | StateCommand::Show { .. })
+            | Command::State(
+                StateCommand::List | StateCommand::Show { .. } | StateCommand::Pull { .. }
+            )
     );
     if reads {
         orch = orch.read_only();
@@ -154,7 +154,12 @@ pub(super) fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
             Err(e) => invalid(&e),
         },
         Command::Report => report(&mut cx, &mut orch),
+        Command::State(StateCommand::Pull { file }) => super::state_url::pull(&mut orch, &file),
+        Command::State(StateCommand::Push { file, force }) => {
+            super::state_url::push(&mut orch, &file, force)
+        }
         Command::State(sc) => state(&mut cx, &mut orch, sc),
+        Command::ForceUnlock { lease_id } => super::state_url::force_unlock(&mut orch, &lease_id),
         Command::Import { path, id } => import(&mut cx, rt, &mut orch, &path, &id),
         Command::Completions { shell } => {
             let mut cmd = Args::command();
@@ -706,7 +711,9 @@ fn down(
     }
     let where_ = orch
         .state_location()
-        .map(|d| format!(" in {}", d.display()))
+        .ok()
+        .flatten()
+        .map(|l| format!(" in {l}"))
         .unwrap_or_default();
     if plan.resources.is_empty() {
         // Nothing in the cloud to delete; task records (if any) are forgotten quietly, and a
@@ -914,7 +921,7 @@ fn status(cx: &mut Cx, orch: &mut ActuatorOrchestration) -> u8 {
         );
         return EXIT_OK;
     }
-    let dir = orch.state_location().map(|d| d.display().to_string());
+    let dir = orch.state_location().ok().flatten().map(|l| l.to_string());
     for line in render::status(
         orch.system(),
         orch.workspace_name(),
@@ -1015,6 +1022,8 @@ fn state(cx: &mut Cx, orch: &mut ActuatorOrchestration, sc: StateCommand) -> u8 
                 EXIT_FAILED
             }
         },
+        // Handled before the state is read (see `run`).
+        StateCommand::Pull { .. } | StateCommand::Push { .. } => EXIT_USAGE,
         StateCommand::Mv { from, to } => match orch.state_mv(&from, &to) {
             Ok(()) => {
                 outln!(

@@ -23,6 +23,7 @@ pub(crate) mod out;
 mod progress;
 mod render;
 mod summary;
+pub mod state_url;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -63,6 +64,7 @@ Exit codes:
 
 Environment:
   ACTUATOR_WORKSPACE  the workspace when --workspace is not given
+  ACTUATOR_STATE_URL  the state's directory or URL when --state is not given
   ACTUATOR_VAR_NAME   a value for the namespace variable NAME (before --var-file and --var)
   RUST_LOG            log filter, e.g. `RUST_LOG=actuator=debug` (tracing-subscriber's
                       syntax; overrides -v/-q). Logs go to stderr, around the live view.";
@@ -76,8 +78,9 @@ Environment:
     propagate_version = true
 )]
 pub struct Args {
-    /// Directory of the state (default: `.actuator/<system>/<workspace>/`).
-    #[arg(long, global = true, value_name = "DIR", help_heading = GLOBAL)]
+    /// Directory or URL (`postgres://…`) of the state (default: `$ACTUATOR_STATE_URL`, else
+    /// `.actuator/<system>/<workspace>/`).
+    #[arg(long, global = true, value_name = "DIR|URL", help_heading = GLOBAL)]
     pub state: Option<PathBuf>,
     /// The workspace (environment): its own state and its own resources, side by side with the
     /// others' (default: `default`).
@@ -226,9 +229,14 @@ pub enum Command {
     /// Show each role's host and address and the outputs the model marks, as the last `up`
     /// left them.
     Outputs,
-    /// Look at or edit the state.
+    /// Look at, edit or move the state (between a directory and a shared store).
     #[command(subcommand)]
     State(StateCommand),
+    /// Free a shared state's lease held by a run that is gone (the id the "in use" error names).
+    ForceUnlock {
+        /// The lease's id.
+        lease_id: String,
+    },
     /// Adopt an existing cloud resource as the model resource at PATH.
     Import {
         /// Model path of the resource.
@@ -252,6 +260,21 @@ pub enum StateCommand {
     Show {
         /// Model path (or `task:…` key).
         path: String,
+    },
+    /// Write the state (a snapshot: every entry and its metadata) to FILE, or `-` for stdout.
+    /// Takes no lock: works while a run holds the state.
+    Pull {
+        /// Where to write it (mode 0600), or `-`.
+        file: PathBuf,
+    },
+    /// Replace the state by FILE (as `state pull` wrote it; `-` for stdin). Refused when the
+    /// state has records FILE lacks (a newer record, another state altogether) unless --force.
+    Push {
+        /// The snapshot to push, or `-`.
+        file: PathBuf,
+        /// Replace the state even if it holds records FILE lacks.
+        #[arg(long)]
+        force: bool,
     },
     /// Rename a model path in the state (a renamed field, a moved component): nothing is
     /// recreated.

@@ -59,7 +59,8 @@ use crate::model::{At, Instance, Model};
 use crate::namespace::{NamespaceModel, RoleReport, Var};
 use crate::provision::{self, ProvisionerProxy, Scope, StaticProxy};
 use crate::secret::Redactor;
-use crate::state::{FileStore, Journal, MemoryStore, StateStore};
+use crate::state::location::Pushed;
+use crate::state::{FileStore, Journal, Location, MemoryStore, State, StateStore, Target};
 
 pub use crate::events::{Failure, FailureKind};
 pub use outputs::{OutputSource, OutputValue, RoleOutput, SystemOutputs};
@@ -75,8 +76,9 @@ type GraphFn = Arc<dyn Fn() -> TaskGraph + Send + Sync>;
 type ReportFn = Arc<dyn Fn() -> Vec<RoleReport> + Send + Sync>;
 
 enum StateChoice {
+    /// `.actuator/<system>/<workspace>/`.
     Default,
-    Dir(PathBuf),
+    At(Location),
     Memory,
 }
 
@@ -240,19 +242,43 @@ impl ActuatorOrchestration {
         &self.workspace
     }
 
-    /// Where the state is kept: its directory, or `None` for a state in memory.
-    pub fn state_location(&self) -> Option<PathBuf> {
+    /// Keeps the state in `dir` instead of `.actuator/<system>/<workspace>/`.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state = StateChoice::At(Location::Dir(dir.into()));
+        self
+    }
+
+    /// Keeps the state at `url`: a directory, `file://PATH`, or the URL of a shared store whose
+    /// scheme the binary registered (`actuator_postgres::register()` for `postgres://…`; see
+    /// [`crate::state::location`]). Several systems and workspaces share one such URL: the
+    /// store keys each state by system and workspace.
+    ///
+    /// ```
+    /// use actuator::orchestrate::ActuatorOrchestration;
+    /// let o = ActuatorOrchestration::new("web").state_url("file:///var/lib/states/web");
+    /// assert_eq!(o.state_location().unwrap().unwrap().to_string(), "/var/lib/states/web");
+    /// let o = ActuatorOrchestration::new("web").state_url("postgres://ci:pw@db/states");
+    /// assert_eq!(o.state_location().unwrap().unwrap().to_string(), "postgres://ci@db/states");
+    /// ```
+    pub fn state_url(mut self, url: &str) -> Self {
+        self.state = StateChoice::At(Location::parse(url));
+        self
+    }
+
+    /// Where the state is kept (`None` for [`Self::memory_state`]); displays without
+    /// credentials.
+    pub fn state_location(&self) -> Result<Option<Location>, String> {
         match &self.state {
-            StateChoice::Default => FileStore::workspace_dir(&self.system, &self.workspace).ok(),
-            StateChoice::Dir(d) => Some(d.clone()),
-            StateChoice::Memory => None,
+            StateChoice::Default => Location::default_for(&self.target())
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            StateChoice::At(l) => Ok(Some(l.clone())),
+            StateChoice::Memory => Ok(None),
         }
     }
 
-    /// Keeps the state in `dir` instead of `.actuator/<system>/<workspace>/`.
-    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.state = StateChoice::Dir(dir.into());
-        self
+    fn target(&self) -> Target {
+        Target::new(&self.system, &self.workspace)
     }
 
     /// Keeps the state in memory only (tests; nothing survives the process).
@@ -358,11 +384,73 @@ impl ActuatorOrchestration {
         self
     }
 
-    /// The state as journalled so far.
-    pub fn state(&mut self) -> Result<crate::state::State, String> {
-        let j = self.journal()?;
-        let g = j.lock();
-        Ok(g.state().clone())
+    /// The state as journalled so far. Takes no lock or lease: it reads while another run
+    /// writes (the state as of its last durable record).
+    pub fn state(&mut self) -> Result<State, String> {
+        self.read_state()
+    }
+
+    /// The state to read from: this orchestration's open journal, or — when no run of it has
+    /// opened the state — a read of the store that takes no lock or lease, so `status`, `plan`
+    /// and `report` work while another process runs `up`.
+    fn read_state(&mut self) -> Result<State, String> {
+        if let Some(j) = &self.journal {
+            return Ok(j.lock().state().clone());
+        }
+        let Some(location) = self.state_location()? else {
+            // A memory state lives only in this orchestration's journal.
+            return Ok(self.journal()?.lock().state().clone());
+        };
+        let state = location.read(&self.target()).map_err(|e| e.to_string())?;
+        self.check_owner(&state)?;
+        Ok(state)
+    }
+
+    /// A state belongs to one system and workspace: pointing `--state` at another's is refused.
+    fn check_owner(&self, state: &State) -> Result<(), String> {
+        for (name, mine) in [("system", &self.system), ("workspace", &self.workspace)] {
+            if let Some(theirs) = state.meta().get(name)
+                && theirs != mine
+            {
+                return Err(format!(
+                    "this state belongs to {name} `{theirs}`, not `{mine}`; choose its own state \
+                     (--state, --workspace)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The state, read without a lock (`state pull`): write it to a file with
+    /// `serde_json::to_writer(file, &state)`, push it elsewhere with [`Self::push_state`].
+    pub fn pull_state(&mut self) -> Result<State, String> {
+        self.read_state()
+    }
+
+    /// Replaces this orchestration's state by `state` (`state push`), refusing when the
+    /// destination has records `state` lacks unless `force` ([`crate::state::location::push`]).
+    /// Moves a state between stores: pull from one location, push to another.
+    pub fn push_state(&mut self, state: &State, force: bool) -> Result<Pushed, String> {
+        if self.journal.is_some() {
+            return Err("this orchestration has the state open; push from a fresh one".into());
+        }
+        let location = self
+            .state_location()?
+            .ok_or("a memory state cannot be pushed to")?;
+        crate::state::location::push(state, &location, &self.target(), force)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Frees the shared state's lease `lease_id` (the id the "in use" error names), so that the
+    /// next run takes over at once instead of waiting for it to expire. The old holder, if it
+    /// still runs, can no longer write.
+    pub fn force_unlock(&mut self, lease_id: &str) -> Result<String, String> {
+        let location = self
+            .state_location()?
+            .ok_or("a memory state has no lease")?;
+        location
+            .force_unlock(&self.target(), lease_id)
+            .map_err(|e| e.to_string())
     }
 
     /// Starts a run: a new run id, no failures yet, a fresh token if the last run was cancelled,
@@ -431,34 +519,21 @@ impl ActuatorOrchestration {
         if let Some(j) = &self.journal {
             return Ok(j.clone());
         }
-        let dir = match &self.state {
-            StateChoice::Default => Some(
-                FileStore::workspace_dir(&self.system, &self.workspace)
-                    .map_err(|e| e.to_string())?,
-            ),
-            StateChoice::Dir(d) => Some(d.clone()),
-            StateChoice::Memory => None,
-        };
-        self.state_path = dir.clone();
-        let store: Box<dyn StateStore + Send> = match dir {
-            Some(d) if self.read_only => {
-                Box::new(FileStore::open_read_only(d).map_err(|e| e.to_string())?)
+        let store: Box<dyn StateStore + Send> = match self.state_location()? {
+            Some(Location::Dir(d)) => {
+                self.state_path = Some(d.clone());
+                let store = if self.read_only {
+                    FileStore::open_read_only(d)
+                } else {
+                    FileStore::open(d)
+                };
+                Box::new(store.map_err(|e| e.to_string())?)
             }
-            Some(d) => Box::new(FileStore::open(d).map_err(|e| e.to_string())?),
+            Some(location) => location.open(&self.target()).map_err(|e| e.to_string())?,
             None => Box::new(MemoryStore::new()),
         };
         let journal = Journal::open(store).map_err(|e| e.to_string())?;
-        // A state belongs to one system and workspace: pointing `--state` at another's is refused.
-        for (name, mine) in [("system", &self.system), ("workspace", &self.workspace)] {
-            if let Some(theirs) = journal.state().meta().get(name)
-                && theirs != mine
-            {
-                return Err(format!(
-                    "this state belongs to {name} `{theirs}`, not `{mine}`; choose its own state \
-                     (--state, --workspace)"
-                ));
-            }
-        }
+        self.check_owner(journal.state())?;
         let j = JournalHandle::new(journal);
         self.journal = Some(j.clone());
         Ok(j)
@@ -485,15 +560,13 @@ impl ActuatorOrchestration {
         Ok((self.scope_with(&id), salt))
     }
 
-    /// The identity as far as the state knows it, without recording one (plans write nothing).
-    fn peek_identity(&mut self) -> Result<(Scope, String), String> {
-        let journal = self.journal()?;
-        let j = journal.lock();
-        let meta = j.state().meta();
-        Ok((
+    /// The identity as far as `state` knows it, without recording one (plans write nothing).
+    fn peek_identity(&self, state: &State) -> (Scope, String) {
+        let meta = state.meta();
+        (
             self.scope_with(meta.get("state_id").map_or("(new)", String::as_str)),
             meta.get("salt").cloned().unwrap_or_default(),
-        ))
+        )
     }
 
     fn scope_with(&self, state_id: &str) -> Scope {
@@ -518,16 +591,18 @@ impl ActuatorOrchestration {
     /// arguments, `plan`, `report`) sees a previous run's ids and addresses, in this process or a
     /// new one.
     fn restore_outputs(&mut self) -> Result<(), String> {
-        let journal = self.journal()?;
-        let j = journal.lock();
-        let outputs: HashMap<&str, provision::Outputs> = j
-            .state()
+        let state = self.read_state()?;
+        self.restore_outputs_from(&state);
+        Ok(())
+    }
+
+    fn restore_outputs_from(&self, state: &State) {
+        let outputs: HashMap<&str, provision::Outputs> = state
             .iter()
             .filter(|e| e.status == crate::state::Status::Created)
             .map(|e| (e.key.as_str(), plan::recorded_outputs(&e.data)))
             .collect();
         self.set_outputs_by_key(|key| outputs.get(key).cloned());
-        Ok(())
     }
 
     /// Puts what a refresh read into the model.
@@ -623,24 +698,22 @@ impl ActuatorOrchestration {
     /// the state and — with [`PlanOptions::refresh`] — the cloud. Writes nothing; a refresh only
     /// reads.
     pub async fn plan_with(&mut self, opts: &PlanOptions) -> Result<Plan, String> {
-        self.restore_outputs()?;
-        let (scope, salt) = self.peek_identity()?;
+        let state = self.read_state()?;
+        self.restore_outputs_from(&state);
+        let (scope, salt) = self.peek_identity(&state);
         let observed = if opts.refresh {
             refresh::read_all(self, &scope, false).await?
         } else {
             HashMap::new()
         };
-        let journal = self.journal()?;
-        let state = journal.lock().state().clone();
         self.diff(&state, &scope, &salt, &observed, opts)
     }
 
     /// What `up` would do, from the state alone (no refresh).
     pub fn plan(&mut self) -> Result<Plan, String> {
-        self.restore_outputs()?;
-        let (scope, salt) = self.peek_identity()?;
-        let journal = self.journal()?;
-        let state = journal.lock().state().clone();
+        let state = self.read_state()?;
+        self.restore_outputs_from(&state);
+        let (scope, salt) = self.peek_identity(&state);
         self.diff(
             &state,
             &scope,

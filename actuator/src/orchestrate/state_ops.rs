@@ -80,6 +80,7 @@ impl ActuatorOrchestration {
     /// Adopts the existing cloud resource `id` as the model resource at `path`: its proxy reads
     /// and tags it, and the state records it as if `up` had created it.
     pub async fn import(&mut self, path: &str, id: &str) -> Result<(), String> {
+        self.journal()?;
         self.restore_outputs()?;
         let (scope, salt) = self.identity()?;
         let (at, kind, proxy, deps) = self.find_resource(path)?;
@@ -161,12 +162,10 @@ impl ActuatorOrchestration {
     /// Everything the clouds hold tagged for this system and workspace, of any state — what a
     /// lost or damaged state left behind. Kinds are those of the model and the state.
     pub async fn discover(&mut self) -> Result<Vec<Discovered>, String> {
-        self.restore_outputs()?;
-        let (scope, _) = self.peek_identity()?;
-        let mut kinds: BTreeSet<String> = self
-            .journal()?
-            .lock()
-            .state()
+        let state = self.read_state()?;
+        self.restore_outputs_from(&state);
+        let (scope, _) = self.peek_identity(&state);
+        let mut kinds: BTreeSet<String> = state
             .iter()
             .filter(|e| !e.key.starts_with(TASK_PREFIX))
             .map(|e| e.kind.clone())

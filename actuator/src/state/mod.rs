@@ -24,6 +24,7 @@
 //! ```
 
 mod journal;
+pub mod location;
 mod record;
 pub mod store;
 mod view;
@@ -35,6 +36,7 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use journal::Journal;
+pub use location::{Location, StoreOpener, Target, register_opener};
 pub use record::{Op, Record};
 pub use store::{FileStore, MemoryStore, StateStore};
 pub use view::{Entry, State, Status};
@@ -146,6 +148,51 @@ pub enum Error {
     Poisoned {
         /// The journal file.
         path: PathBuf,
+    },
+    /// A state URL whose scheme no registered [`StoreOpener`] handles.
+    #[error(
+        "no state store handles `{scheme}://` URLs (this binary knows: {known}); a model binary \
+         registers one in its `main`, e.g. `actuator_postgres::register()`"
+    )]
+    UnknownScheme {
+        /// The URL's scheme.
+        scheme: String,
+        /// The schemes that are registered, comma-separated.
+        known: String,
+    },
+    /// A shared store holds the state's lease for another run.
+    #[error("state {location} is in use: {holder}")]
+    Held {
+        /// The state, as [`Location`] displays it (never with a password).
+        location: String,
+        /// Who holds it and until when, and how to free it, as the store says it.
+        holder: String,
+    },
+    /// This run's lease on a shared state was taken over (it expired while the run was stopped
+    /// or cut off, or an operator forced it): the run may not write another record.
+    #[error("state {location}: lease lost, nothing more is written: {reason}")]
+    LeaseLost {
+        /// The state (never with a password).
+        location: String,
+        /// Who holds it now, as far as known.
+        reason: String,
+    },
+    /// A store-specific failure (a database error, an unreachable server), already worded
+    /// without credentials.
+    #[error("state {location}: {message}")]
+    Store {
+        /// The state (never with a password).
+        location: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// `state push` refused to overwrite a state (see [`location::push`]).
+    #[error("state {location}: push refused: {reason}")]
+    PushRefused {
+        /// The destination (never with a password).
+        location: String,
+        /// Why.
+        reason: String,
     },
 }
 

@@ -287,6 +287,27 @@ impl FileStore {
         &self.dir
     }
 
+    /// Reads the state in `dir` without taking its lock, creating or changing nothing: what
+    /// `status` and `plan` use while another process may be writing. The view is consistent
+    /// (the snapshot and the journal records after it); a compaction that replaces the
+    /// snapshot between the two reads cannot tear it, and a torn last line being written right
+    /// now is left out. A directory that does not exist reads as an empty state.
+    ///
+    /// ```
+    /// use actuator::state::{FileStore, Journal};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut j = Journal::open(FileStore::open(dir.path()).unwrap()).unwrap();
+    /// j.set_meta("system", Some("web")).unwrap();
+    /// // The writer still holds the lock; a reader is not kept out.
+    /// assert_eq!(FileStore::read(dir.path()).unwrap().meta()["system"], "web");
+    /// assert!(FileStore::read(dir.path().join("nothing-here")).unwrap().is_empty());
+    /// ```
+    pub fn read(dir: impl AsRef<Path>) -> Result<State> {
+        // A read-only store reads the journal before the snapshot, which a compaction cannot
+        // tear (see `load`), and creates nothing.
+        Self::open_read_only(dir.as_ref())?.load()
+    }
+
     fn compact_files(&mut self, state: &State) -> Result<()> {
         self.journal_file()?;
         let tmp = self.dir.join(SNAPSHOT_TMP);
@@ -400,7 +421,7 @@ impl StateStore for FileStore {
                 }
             }
         }
-        self.records = records;
+        self.records = folded.records;
         Ok(state)
     }
 

@@ -1,6 +1,7 @@
 //! Where the state lives: the [`StateStore`] trait, [`FileStore`] (the
 //! embedded default) and [`MemoryStore`] (tests). A shared store for teams
-//! (a database with a lease lock) would be another implementation.
+//! (PostgreSQL with a lease, in `actuator-postgres`) is another implementation, opened by URL
+//! through [`location`](super::location).
 //!
 //! ```
 //! use actuator::state::{FileStore, Journal, MemoryStore, StateStore};
@@ -71,6 +72,26 @@ pub trait StateStore {
     /// ```
     fn compact(&mut self, state: &State) -> Result<()>;
 
+    /// Replaces the whole state by `state`, whatever the store held (`state push`): the
+    /// snapshot becomes `state` and every journal record is dropped, those after `state`'s
+    /// last one included. Appends then continue from `state.last_seq() + 1`. The default is
+    /// [`compact`](Self::compact), which does exactly that for a store whose journal holds
+    /// nothing beyond the snapshot it writes.
+    ///
+    /// ```
+    /// use actuator::state::{Journal, MemoryStore, State, StateStore};
+    /// let mut j = Journal::open(MemoryStore::new()).unwrap();
+    /// j.set_meta("system", Some("web")).unwrap();
+    /// let pulled = j.state().clone();
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut other = actuator::state::FileStore::open(dir.path()).unwrap();
+    /// other.replace(&pulled).unwrap();
+    /// assert_eq!(other.load().unwrap(), pulled);
+    /// ```
+    fn replace(&mut self, state: &State) -> Result<()> {
+        self.compact(state)
+    }
+
     /// Whether the journal has grown enough that [`compact`](Self::compact)
     /// should run now; [`Journal`](super::Journal) asks after each append.
     /// The default never asks.
@@ -105,6 +126,9 @@ impl<T: StateStore + ?Sized> StateStore for Box<T> {
     }
     fn compact(&mut self, state: &State) -> Result<()> {
         (**self).compact(state)
+    }
+    fn replace(&mut self, state: &State) -> Result<()> {
+        (**self).replace(state)
     }
     fn wants_compaction(&self, state: &State) -> bool {
         (**self).wants_compaction(state)
@@ -179,6 +203,12 @@ impl StateStore for MemoryStore {
     fn compact(&mut self, state: &State) -> Result<()> {
         // The store's state already is `state`; nothing to rewrite.
         debug_assert_eq!(state.last_seq(), self.state.last_seq());
+        self.pending = 0;
+        Ok(())
+    }
+
+    fn replace(&mut self, state: &State) -> Result<()> {
+        self.state = state.clone();
         self.pending = 0;
         Ok(())
     }
