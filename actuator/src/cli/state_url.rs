@@ -13,7 +13,7 @@
 //! ```
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::out::say;
 use super::{EXIT_INVALID, EXIT_OK};

@@ -421,7 +421,7 @@ impl StateStore for FileStore {
                 }
             }
         }
-        self.records = folded.records;
+        self.records = records;
         Ok(state)
     }
 
