@@ -246,13 +246,13 @@ fn with_a_lock_timeout_the_second_run_waits_for_the_first_and_creates_nothing_tw
 // ------------------------------------------------------------------------------------------------
 // Child processes: a run that is killed or stopped
 
-/// Runs `up` (or appends) in this process when started as a child by the tests below;
-/// otherwise does nothing.
+/// Not a test: the process the kill tests start (this binary again, asked for this function
+/// alone with `--ignored`), SIGKILL and start again.
 #[test]
+#[ignore = "the kill tests run it as their child process"]
 fn child_process_entry() {
-    let Ok(mode) = std::env::var("ACTUATOR_PG_CHILD") else {
-        return;
-    };
+    let mode = std::env::var("ACTUATOR_PG_CHILD")
+        .expect("child_process_entry is the kill tests' child process; run them instead");
     actuator_postgres::register();
     let url = std::env::var("ACTUATOR_PG_URL").unwrap();
     match mode.as_str() {
@@ -295,6 +295,7 @@ fn child(mode: &str, url: &str, env: &[(&str, String)]) -> Child {
     c.args([
         "child_process_entry",
         "--exact",
+        "--ignored",
         "--nocapture",
         "--test-threads=1",
     ])
