@@ -1448,7 +1448,7 @@ fn sigkill_during_a_replace_converges_with_no_duplicate_and_no_orphan() {
     // Replacing every instance (t3.micro → t3.small), killed at staggered moments; each run resumes
     // the last one's state.
     let mut seen = Vec::new();
-    for delay_ms in [100u64, 250, 400, 700] {
+    for delay_ms in [300u64, 400, 450, 500, 550, 600, 650, 900] {
         let mut child = child_command()
             .env("ACTUATOR_AWS_CHILD", "up")
             .env("ACTUATOR_AWS_URL", &url)
@@ -1464,8 +1464,17 @@ fn sigkill_during_a_replace_converges_with_no_duplicate_and_no_orphan() {
         child.kill().ok(); // SIGKILL
         child.wait().unwrap();
         let live = rt().block_on(instances(&ec2, "crash"));
-        seen.push((delay_ms, done, live.values().map(Vec::len).sum::<usize>()));
+        let small = live.values().flatten().filter(|i| i.1 == "t3.small").count();
+        seen.push((delay_ms, done, live.values().map(Vec::len).sum::<usize>(), small));
     }
+    // Some run was killed mid-way through the replacements (not before the first, not after the
+    // last): fewer than k live, or old and new types side by side.
+    assert!(
+        seen.iter()
+            .any(|&(_, done, n, small)| !done && (n < k || (small > 0 && small < k))),
+        "no run was killed during a replace: {seen:?}"
+    );
+    eprintln!("killed runs (ms, finished, live, replaced): {seen:?}");
     set_knobs(Knobs {
         instance_type: "t3.small",
         ..Knobs::default()
