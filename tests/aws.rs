@@ -18,9 +18,9 @@ use parking_lot::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use actuator::events::{Collect, Event, Phase};
-use actuator::orchestrate::{ActuatorOrchestration, Options};
+use actuator::orchestrate::{Action, ActuatorOrchestration, Options, Plan, PlanOptions};
 use actuator::prelude::*;
-use actuator::provision::{Provisioned, ProvisionerProxy};
+use actuator::provision::{Provisioned, ProvisionerProxy, Scope};
 use actuator_aws::{
     ApiLimits, AwsProxy, Instance, KeyPair, SecurityGroup, SecurityGroupRule, Subnet, Vpc,
 };
@@ -122,39 +122,35 @@ fn a_second_up_and_a_second_down_change_nothing() {
             .options(options())
             .state_dir(dir.path());
         assert!(o.initiate_system().await, "{}", failures(&o));
+        // A second up only reads (the plan's refresh: a look-up per resource at most, concurrent
+        // ones of a kind batched), and changes nothing.
         aws.reset_stats();
         assert!(o.initiate_system().await, "{}", failures(&o));
-        assert_eq!(
-            aws.stats().total(),
-            0,
-            "a resumed up with everything done calls nothing"
+        let calls = aws.stats().calls;
+        assert!(
+            calls.keys().all(|k| k.starts_with("Describe")),
+            "a second up changed something: {calls:?}"
         );
-        // A fresh process that lost its state would find everything by tag instead of creating.
-        let dir2 = tempfile::tempdir().unwrap();
-        let mut o2 = ActuatorOrchestration::new("again")
-            .infra(&infra)
-            .proxy(aws.clone())
-            .options(options())
-            .state_dir(dir2.path());
-        assert!(o2.initiate_system().await, "{}", failures(&o2));
+        assert!(
+            calls.values().sum::<u64>() <= fleet_tagged(2) as u64,
+            "{calls:?}"
+        );
         let t = tagged(&ec2, "again").await;
         assert_eq!(t.len(), fleet_tagged(2));
         assert!(t.values().all(|&n| n == 1), "{t:#?}");
-        let creates: u64 = aws
-            .stats()
-            .calls
-            .iter()
-            // A route has no tags: CreateRoute answers RouteAlreadyExists, which is checked.
-            .filter(|(k, _)| {
-                (k.starts_with("Create") && k.as_str() != "CreateRoute")
-                    || k.as_str() == "RunInstances"
-            })
-            .map(|(_, n)| n)
-            .sum();
-        assert_eq!(creates, 0, "{:?}", aws.stats().calls);
+        // Without the refresh it calls nothing at all.
+        aws.reset_stats();
+        let no_refresh = PlanOptions {
+            refresh: false,
+            ..PlanOptions::default()
+        };
+        assert!(o.up(&no_refresh).await, "{}", failures(&o));
+        assert_eq!(aws.stats().total(), 0, "{:?}", aws.stats().calls);
         assert!(o.teardown_system().await, "{}", failures(&o));
-        // The second state's down finds everything already gone.
-        assert!(o2.teardown_system().await, "{}", failures(&o2));
+        // A second down finds nothing recorded and calls nothing.
+        aws.reset_stats();
+        o.teardown_system().await;
+        assert_eq!(aws.stats().total(), 0, "{:?}", aws.stats().calls);
         assert_eq!(leaks(&ec2).await, Vec::<String>::new());
     });
 }
@@ -526,7 +522,7 @@ fn rules_are_revoked_on_teardown_and_pre_existing_rules_are_left_alone() {
         // Revoke the two rules through the proxy, as teardown does, and keep the group.
         for k in ["Fw.https", "Fw.v6", "Fw.all_out"] {
             let rec = Provisioned {
-                system: String::new(),
+                scope: scope_of(&mut o),
                 kind: "aws.SecurityGroupRule".into(),
                 key: k.into(),
                 outputs: outputs(k),
@@ -656,8 +652,9 @@ fn dependency_violations_are_retried_until_the_dependent_is_gone() {
     rt().block_on(async {
         assert!(o.initiate_system().await, "{}", failures(&o));
         let st = o.state().unwrap();
+        let scope = scope_of(&mut o);
         let rec = |k: &str, kind: &str| Provisioned {
-            system: String::new(),
+            scope: scope.clone(),
             kind: kind.into(),
             key: k.into(),
             outputs: serde_json::from_value(st.get(k).unwrap().data["outputs"].clone()).unwrap(),
@@ -926,6 +923,12 @@ fn child_process_entry() {
     let url = std::env::var("ACTUATOR_AWS_URL").unwrap();
     let dir = std::env::var("ACTUATOR_AWS_STATE").unwrap();
     let k: usize = std::env::var("ACTUATOR_AWS_K").unwrap().parse().unwrap();
+    if let Ok(t) = std::env::var("ACTUATOR_AWS_TYPE") {
+        set_knobs(Knobs {
+            instance_type: t.leak(),
+            ..Knobs::default()
+        });
+    }
     let infra = fleet(k);
     let aws = match mode.as_str() {
         // Only the standard variables: AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID …
@@ -1072,4 +1075,437 @@ fn the_standard_environment_variables_configure_the_proxy() {
         assert!(o.teardown_system().await, "{}", failures(&o));
         assert_eq!(leaks(&ec2).await, Vec::<String>::new());
     });
+}
+
+// ------------------------------------------------------------------------------------------------
+// Convergence: the plan is a diff, applied (scale-down, update in place, replace), environments
+// kept apart by their tags, a lost state recovered by discovery.
+
+/// A fleet of `k` as `system` in `workspace`, its state in `dir`.
+fn orch(
+    system: &str,
+    workspace: &str,
+    infra: &actuator::model::Instance<Fleet>,
+    url: &str,
+    dir: &Path,
+) -> ActuatorOrchestration {
+    ActuatorOrchestration::new(system)
+        .workspace(workspace)
+        .infra(infra)
+        .proxy(Arc::new(proxy(url)))
+        .options(options())
+        .state_dir(dir)
+}
+
+/// Whose the resources of `o`'s state are, as its meta records it.
+fn scope_of(o: &mut ActuatorOrchestration) -> Scope {
+    let st = o.state().unwrap();
+    let meta = st.meta();
+    Scope {
+        system: meta["system"].clone(),
+        workspace: meta["workspace"].clone(),
+        state_id: meta["state_id"].clone(),
+    }
+}
+
+fn action(plan: &Plan, key: &str) -> Action {
+    plan.resources
+        .iter()
+        .find(|r| r.key == key)
+        .unwrap_or_else(|| panic!("{key} is not in the plan"))
+        .action
+}
+
+fn live_ids(m: &BTreeMap<String, Vec<(String, String, String)>>) -> Vec<String> {
+    m.values().flatten().map(|(id, ..)| id.clone()).collect()
+}
+
+#[test]
+fn scale_down_six_to_two_terminates_exactly_four_instances_and_their_addresses() {
+    let (_turn, url) = moto();
+    set_knobs(Knobs::default());
+    let ec2 = client(&url);
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let six = fleet(6);
+        let mut o = orch("scale", "default", &six, &url, dir.path());
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        let before = instances(&ec2, "scale").await;
+        assert_eq!(before.len(), 6);
+        assert_eq!(addresses(&ec2).await.len(), 6);
+
+        drop(o); // its state lock
+        let two = fleet(2);
+        let mut o = orch("scale", "default", &two, &url, dir.path());
+        let plan = o.plan_with(&PlanOptions::default()).await.unwrap();
+        for i in 2..6 {
+            for what in ["web", "ips", "nics"] {
+                assert_eq!(action(&plan, &format!("Fleet.{what}.{i}")), Action::Destroy);
+            }
+        }
+        assert_eq!(action(&plan, "Fleet.web.1"), Action::Unchanged);
+        assert_eq!(plan.summary.destroy, 12, "{}", plan.summary_line());
+        assert!(o.initiate_system().await, "{}", failures(&o));
+
+        let after = instances(&ec2, "scale").await;
+        assert_eq!(
+            after.keys().collect::<Vec<_>>(),
+            ["Fleet.web.0", "Fleet.web.1"]
+        );
+        // The two kept are the very same instances.
+        assert_eq!(after["Fleet.web.0"], before["Fleet.web.0"]);
+        assert_eq!(after["Fleet.web.1"], before["Fleet.web.1"]);
+        let ips = addresses(&ec2).await;
+        assert_eq!(ips.len(), 2, "{ips:?}");
+        let kept = live_ids(&after);
+        assert!(ips.values().all(|i| kept.contains(i)), "{ips:?} {kept:?}");
+        let t = tagged(&ec2, "scale").await;
+        assert_eq!(t.len(), fleet_tagged(2), "{t:#?}");
+        // A second run has nothing to do.
+        let again = o.plan_with(&PlanOptions::default()).await.unwrap();
+        assert!(!again.has_changes(), "{}", again.summary_line());
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        assert_eq!(leaks(&ec2).await, Vec::<String>::new());
+    });
+}
+
+#[test]
+fn a_changed_rule_is_modified_in_place_and_instance_tags_are_updated() {
+    let (_turn, url) = moto();
+    set_knobs(Knobs::default());
+    let ec2 = client(&url);
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let infra = fleet(1);
+        let mut o = orch("rule", "default", &infra, &url, dir.path());
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        let rule_id = |o: &mut ActuatorOrchestration| {
+            o.state().unwrap().get("Fleet.http").unwrap().data["outputs"]["rule_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let first = rule_id(&mut o);
+        let instance = instances(&ec2, "rule").await;
+
+        set_knobs(Knobs {
+            http_port: 8080,
+            http_description: "HTTP on 8080",
+            tier: "front",
+            ..Knobs::default()
+        });
+        drop(o); // its state lock
+        let infra = fleet(1);
+        let mut o = orch("rule", "default", &infra, &url, dir.path());
+        let plan = o.plan_with(&PlanOptions::default()).await.unwrap();
+        assert_eq!(action(&plan, "Fleet.http"), Action::Update);
+        assert_eq!(action(&plan, "Fleet.web.0"), Action::Update);
+        assert_eq!(action(&plan, "Fleet.ssh"), Action::Unchanged);
+        assert!(o.initiate_system().await, "{}", failures(&o));
+
+        // The same rule, changed: never revoked and re-added.
+        assert_eq!(rule_id(&mut o), first);
+        let rules = ec2
+            .describe_security_group_rules()
+            .filters(f("security-group-rule-id", &[first.as_str()]))
+            .send()
+            .await
+            .unwrap();
+        let r = &rules.security_group_rules()[0];
+        assert_eq!((r.from_port(), r.to_port()), (Some(8080), Some(8080)));
+        assert_eq!(r.description(), Some("HTTP on 8080"));
+        // The same instance, retagged.
+        let now = instances(&ec2, "rule").await;
+        assert_eq!(now["Fleet.web.0"][0].0, instance["Fleet.web.0"][0].0);
+        assert_eq!(now["Fleet.web.0"][0].2, "front");
+        let again = o.plan_with(&PlanOptions::default()).await.unwrap();
+        assert!(!again.has_changes(), "{}", again.summary_line());
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        assert_eq!(leaks(&ec2).await, Vec::<String>::new());
+    });
+    set_knobs(Knobs::default());
+}
+
+#[test]
+fn a_changed_instance_type_replaces_the_instance_and_its_address_follows() {
+    let (_turn, url) = moto();
+    set_knobs(Knobs::default());
+    let ec2 = client(&url);
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let infra = fleet(2);
+        let mut o = orch("swap", "default", &infra, &url, dir.path());
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        let before = instances(&ec2, "swap").await;
+        let ips_before = addresses(&ec2).await;
+
+        set_knobs(Knobs {
+            instance_type: "t3.small",
+            ..Knobs::default()
+        });
+        drop(o); // its state lock
+        let infra = fleet(2);
+        let mut o = orch("swap", "default", &infra, &url, dir.path());
+        let plan = o.plan_with(&PlanOptions::default()).await.unwrap();
+        for i in 0..2 {
+            let web = plan
+                .resources
+                .iter()
+                .find(|r| r.key == format!("Fleet.web.{i}"))
+                .unwrap();
+            assert_eq!(web.action, Action::Replace);
+            // Its interface can be attached to one instance only.
+            assert!(!web.create_before_destroy);
+            assert!(
+                web.changes
+                    .iter()
+                    .any(|c| c.arg == "instance_type" && c.forces_replacement),
+                "{:?}",
+                web.changes
+            );
+            assert_eq!(action(&plan, &format!("Fleet.ips.{i}")), Action::Update);
+            assert_eq!(action(&plan, &format!("Fleet.nics.{i}")), Action::Unchanged);
+        }
+        assert!(o.initiate_system().await, "{}", failures(&o));
+
+        let after = instances(&ec2, "swap").await;
+        assert_eq!(after.len(), 2, "{after:?}");
+        for (path, v) in &after {
+            assert_eq!(v.len(), 1, "{path}: {v:?}");
+            assert_eq!(v[0].1, "t3.small");
+            assert_ne!(v[0].0, before[path][0].0, "{path} was not replaced");
+        }
+        // The same addresses (allocation ids), now on the new instances.
+        let ips_after = addresses(&ec2).await;
+        assert_eq!(
+            ips_after.keys().collect::<Vec<_>>(),
+            ips_before.keys().collect::<Vec<_>>()
+        );
+        let new_ids = live_ids(&after);
+        assert!(
+            ips_after.values().all(|i| new_ids.contains(i)),
+            "{ips_after:?}"
+        );
+        let again = o.plan_with(&PlanOptions::default()).await.unwrap();
+        assert!(!again.has_changes(), "{}", again.summary_line());
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        assert_eq!(leaks(&ec2).await, Vec::<String>::new());
+    });
+    set_knobs(Knobs::default());
+}
+
+#[test]
+fn two_workspaces_live_side_by_side_and_down_of_one_leaves_the_other_complete() {
+    let (_turn, url) = moto();
+    set_knobs(Knobs::default());
+    let ec2 = client(&url);
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    rt().block_on(async {
+        let infra = fleet(2);
+        let mut a = orch("twin", "staging", &infra, &url, da.path());
+        let mut b = orch("twin", "prod", &infra, &url, db.path());
+        assert!(a.initiate_system().await, "{}", failures(&a));
+        assert!(b.initiate_system().await, "{}", failures(&b));
+        for ws in ["staging", "prod"] {
+            let t = tagged_in(&ec2, "twin", Some(ws)).await;
+            assert_eq!(t.len(), fleet_tagged(2), "{ws}: {t:#?}");
+            assert!(t.values().all(|&n| n == 1), "{ws}: {t:#?}");
+        }
+        // No id is in both states.
+        let ids = |o: &mut ActuatorOrchestration| -> Vec<String> {
+            o.state()
+                .unwrap()
+                .iter()
+                .filter_map(|e| e.data["outputs"]["id"].as_str().map(str::to_owned))
+                .collect()
+        };
+        let (ia, ib) = (ids(&mut a), ids(&mut b));
+        assert!(ia.iter().all(|i| !ib.contains(i)), "{ia:?} / {ib:?}");
+
+        assert!(a.teardown_system().await, "{}", failures(&a));
+        assert_eq!(tagged_in(&ec2, "twin", Some("staging")).await.len(), 0);
+        let t = tagged_in(&ec2, "twin", Some("prod")).await;
+        assert_eq!(t.len(), fleet_tagged(2), "{t:#?}");
+        // prod is still complete: a refreshed plan has nothing to do.
+        let plan = b.plan_with(&PlanOptions::default()).await.unwrap();
+        assert!(!plan.has_changes(), "{}", plan.summary_line());
+        assert_eq!(instances(&ec2, "twin").await.len(), 2);
+        assert!(b.teardown_system().await, "{}", failures(&b));
+        assert_eq!(leaks(&ec2).await, Vec::<String>::new());
+    });
+}
+
+#[test]
+fn a_lost_state_is_not_adopted_and_discover_then_down_leaves_nothing() {
+    let (_turn, url) = moto();
+    set_knobs(Knobs::default());
+    let ec2 = client(&url);
+    let old = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let infra = fleet(2);
+        let mut o = orch("lost", "default", &infra, &url, old.path());
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        let n = tagged(&ec2, "lost").await.len();
+        drop(o);
+
+        // The state is lost: a fresh one must not adopt what the old one made.
+        let fresh = tempfile::tempdir().unwrap();
+        let mut o = orch("lost", "default", &infra, &url, fresh.path());
+        assert!(
+            !o.initiate_system().await,
+            "adopted another state's resources"
+        );
+        let why = failures(&o);
+        assert!(
+            why.contains("another state") && why.contains("Fleet.vpc"),
+            "{why}"
+        );
+        // Nothing was made twice.
+        assert!(tagged(&ec2, "lost").await.values().all(|&c| c == 1));
+
+        let found = o.discover().await.unwrap();
+        assert_eq!(found.len(), n, "{found:#?}");
+        assert!(o.down_discovered(&found).await, "{}", failures(&o));
+        assert_eq!(leaks(&ec2).await, Vec::<String>::new());
+    });
+}
+
+#[test]
+fn a_resource_of_another_workspace_is_never_read_as_ours() {
+    let (_turn, url) = moto();
+    set_knobs(Knobs::default());
+    let ec2 = client(&url);
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    rt().block_on(async {
+        let infra = fleet(1);
+        let mut a = orch("peer", "a", &infra, &url, da.path());
+        assert!(a.initiate_system().await, "{}", failures(&a));
+        // b has nothing: discovery finds nothing of b, and a's resources are untouched by b's
+        // discover-and-down.
+        let mut b = orch("peer", "b", &infra, &url, db.path());
+        let found = b.discover().await.unwrap();
+        assert!(found.is_empty(), "{found:#?}");
+        let t = tagged_in(&ec2, "peer", Some("a")).await;
+        assert_eq!(t.len(), fleet_tagged(1));
+        assert!(a.teardown_system().await, "{}", failures(&a));
+        assert_eq!(leaks(&ec2).await, Vec::<String>::new());
+    });
+}
+
+#[test]
+fn bad_arguments_are_refused_before_any_call() {
+    #[derive(InfraModel)]
+    struct Bad {
+        #[component(Vpc::new("vpc", "10.0.0.0/33"))]
+        vpc: Vpc,
+        #[component(SecurityGroup::new("sg", "x", ctx.model.vpc))]
+        sg: SecurityGroup,
+        #[component(SecurityGroupRule::ingress("r", ctx.model.sg, "tcp", 90, 80, "0.0.0.0/0"))]
+        rule: SecurityGroupRule,
+        #[component(Instance::new("i", AMI).instance_type("large").tag("actuator:state", "x"))]
+        web: Instance,
+    }
+    let (_turn, url) = moto();
+    let aws = Arc::new(proxy(&url));
+    let infra = Bad::instance("bad");
+    let mut o = ActuatorOrchestration::new("bad")
+        .infra(&infra)
+        .proxy(aws.clone())
+        .memory_state();
+    rt().block_on(async {
+        aws.reset_stats();
+        assert!(!o.initiate_system().await);
+        let why = failures(&o);
+        for needle in [
+            "cidr_block",
+            "10.0.0.0/33",
+            "from_port",
+            "instance_type",
+            "\"large\"",
+            "actuator:state",
+        ] {
+            assert!(why.contains(needle), "{needle} missing from: {why}");
+        }
+        assert_eq!(aws.stats().total(), 0, "EC2 was called");
+    });
+}
+
+#[test]
+fn sigkill_during_a_replace_converges_with_no_duplicate_and_no_orphan() {
+    let (_turn, url) = moto();
+    set_knobs(Knobs::default());
+    let k = 2;
+    let ec2 = client(&url);
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let infra = fleet(k);
+        let mut o = orch("crash", "default", &infra, &url, dir.path());
+        assert!(o.initiate_system().await, "{}", failures(&o));
+    });
+    // Replacing every instance (t3.micro → t3.small), killed at staggered moments; each run resumes
+    // the last one's state.
+    let mut seen = Vec::new();
+    for delay_ms in [300u64, 400, 450, 500, 550, 600, 650, 900] {
+        let mut child = child_command()
+            .env("ACTUATOR_AWS_CHILD", "up")
+            .env("ACTUATOR_AWS_URL", &url)
+            .env("ACTUATOR_AWS_STATE", dir.path())
+            .env("ACTUATOR_AWS_K", k.to_string())
+            .env("ACTUATOR_AWS_TYPE", "t3.small")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let done = child.try_wait().unwrap().is_some();
+        child.kill().ok(); // SIGKILL
+        child.wait().unwrap();
+        let live = rt().block_on(instances(&ec2, "crash"));
+        let small = live
+            .values()
+            .flatten()
+            .filter(|i| i.1 == "t3.small")
+            .count();
+        seen.push((
+            delay_ms,
+            done,
+            live.values().map(Vec::len).sum::<usize>(),
+            small,
+        ));
+    }
+    // Some run was killed mid-way through the replacements (not before the first, not after the
+    // last): fewer than k live, or old and new types side by side.
+    assert!(
+        seen.iter()
+            .any(|&(_, done, n, small)| !done && (n < k || (small > 0 && small < k))),
+        "no run was killed during a replace: {seen:?}"
+    );
+    eprintln!("killed runs (ms, finished, live, replaced): {seen:?}");
+    set_knobs(Knobs {
+        instance_type: "t3.small",
+        ..Knobs::default()
+    });
+    let infra = fleet(k);
+    let mut o = orch("crash", "default", &infra, &url, dir.path());
+    rt().block_on(async {
+        assert!(o.initiate_system().await, "{} after {seen:?}", failures(&o));
+        let live = instances(&ec2, "crash").await;
+        assert_eq!(live.len(), k, "{live:?} after {seen:?}");
+        for (path, v) in &live {
+            assert_eq!(v.len(), 1, "{path} duplicated: {v:?} after {seen:?}");
+            assert_eq!(v[0].1, "t3.small", "{path}");
+        }
+        let ips = addresses(&ec2).await;
+        assert_eq!(ips.len(), k, "{ips:?}");
+        let ids = live_ids(&live);
+        assert!(ips.values().all(|i| ids.contains(i)), "{ips:?} vs {ids:?}");
+        let t = tagged(&ec2, "crash").await;
+        assert_eq!(t.len(), fleet_tagged(k), "{t:#?} after {seen:?}");
+        assert!(t.values().all(|&n| n == 1), "{t:#?} after {seen:?}");
+        let again = o.plan_with(&PlanOptions::default()).await.unwrap();
+        assert!(!again.has_changes(), "{}", again.summary_line());
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        assert_eq!(leaks(&ec2).await, Vec::<String>::new());
+    });
+    set_knobs(Knobs::default());
 }

@@ -46,9 +46,9 @@ impl Caller {
     }
 }
 
-/// The batched finders of one region, by the type they find and the system (each an
-/// `Arc<Batcher<String, T>>`).
-type Finders = HashMap<(TypeId, String), Arc<dyn Any + Send + Sync>>;
+/// The batched finders of one region, by the type they find, the system and the workspace (each
+/// an `Arc<Batcher<String, Vec<T>>>`).
+type Finders = HashMap<(TypeId, String, String), Arc<dyn Any + Send + Sync>>;
 type ImageCells = HashMap<(String, String), Arc<OnceCell<String>>>;
 
 /// Everything the proxy keeps per region.
@@ -87,13 +87,15 @@ impl RegionCx {
         })
     }
 
-    /// The batched finder of `T`s of `system`.
-    pub fn finder<T: Tagged>(&self, system: &str) -> Arc<Batcher<String, T>> {
+    /// The batched finder of `T`s of `system`'s `workspace`.
+    pub fn finder<T: Tagged>(&self, system: &str, workspace: &str) -> Arc<Batcher<String, Vec<T>>> {
         let any = self
             .finders
             .lock()
-            .entry((TypeId::of::<T>(), system.to_owned()))
-            .or_insert_with(|| find::finder::<T>(self.caller.clone(), system.to_owned()))
+            .entry((TypeId::of::<T>(), system.to_owned(), workspace.to_owned()))
+            .or_insert_with(|| {
+                find::finder::<T>(self.caller.clone(), system.to_owned(), workspace.to_owned())
+            })
             .clone();
         any.downcast()
             .expect("finders are keyed by the type they find")

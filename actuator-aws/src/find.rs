@@ -1,7 +1,10 @@
-//! Finding what this system created by its tags — the crash-safety half of every create, and what
-//! [`inventory`](crate::AwsProxy::inventory) lists. Each EC2 type says how it is described
-//! ([`Tagged`], implemented beside the type's create and delete in `ops/`); this module turns that
-//! into batched look-ups by model path: concurrent look-ups of one kind share one `Describe*`.
+//! Finding what this system created by its tags — the crash-safety half of every create, what
+//! [`inventory`](crate::AwsProxy::inventory) lists and what `discover` finds. Each EC2 type says
+//! how it is described ([`Tagged`], implemented beside the type's create and delete in `ops/`);
+//! this module turns that into batched look-ups by model path within one system and workspace:
+//! concurrent look-ups of one kind share one `Describe*`. A look-up returns every match of the
+//! path, whatever state it is tagged for; the caller decides what is its own
+//! ([`Scope::owns`](actuator::provision::Scope::owns)).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -10,13 +13,15 @@ use std::sync::Arc;
 use aws_sdk_ec2::types::{Filter, Tag};
 use futures::FutureExt;
 
+use actuator::provision::tags;
+
 use super::api::{AwsError, Batcher, Fetch};
 use super::client::Caller;
 
 /// The tag holding the system name.
-pub const SYSTEM_TAG: &str = "actuator:system";
+pub const SYSTEM_TAG: &str = tags::SYSTEM;
 /// The tag holding the resource's model path.
-pub const PATH_TAG: &str = "actuator:path";
+pub const PATH_TAG: &str = tags::PATH;
 
 /// Most keys in one batched request (EC2 accepts up to 200 values per filter).
 pub(crate) const BATCH: usize = 100;
@@ -48,6 +53,12 @@ pub(crate) trait Tagged: Clone + Send + Sync + 'static {
     fn retained(&self) -> bool {
         false
     }
+
+    /// The outputs its create would have recorded (besides `region`), as far as its description
+    /// says: what `discover` and `import` give the state, enough for its delete.
+    fn outputs_of(&self) -> Vec<(&'static str, String)> {
+        vec![("id", self.id_of().unwrap_or_default().to_owned())]
+    }
 }
 
 /// The value of tag `key`.
@@ -67,6 +78,17 @@ pub(crate) fn filter(name: &str, values: impl IntoIterator<Item = impl Into<Stri
 
 fn system_filter(system: &str) -> Filter {
     filter(&format!("tag:{SYSTEM_TAG}"), [system])
+}
+
+/// Narrows a look-up to one workspace of the system.
+pub(crate) fn workspace_filter(workspace: &str) -> Filter {
+    filter(&format!("tag:{}", tags::WORKSPACE), [workspace])
+}
+
+/// A tagged resource's tags as `(key, value)` pairs, for [`Scope::owns`](actuator::provision::Scope::owns).
+pub(crate) fn pairs(tags: &[Tag]) -> impl Iterator<Item = (&str, &str)> {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())))
 }
 
 /// Every `T` tagged with `system`, narrowed by `filters`.
@@ -92,13 +114,22 @@ pub(crate) async fn tagged_ids<T: Tagged>(
         .collect())
 }
 
-/// A batched finder of `T`s tagged with `system`, keyed by model path.
-pub(crate) fn finder<T: Tagged>(caller: Arc<Caller>, system: String) -> Arc<Batcher<String, T>> {
-    let fetch: Fetch<String, T> = Arc::new(move |paths: Vec<String>| {
+/// A batched finder of `T`s tagged with `system` and `workspace`, keyed by model path: every
+/// match of a path (one per state that made it, normally one).
+pub(crate) fn finder<T: Tagged>(
+    caller: Arc<Caller>,
+    system: String,
+    workspace: String,
+) -> Arc<Batcher<String, Vec<T>>> {
+    let fetch: Fetch<String, Vec<T>> = Arc::new(move |paths: Vec<String>| {
         let c = caller.clone();
         let system = system.clone();
+        let workspace = workspace.clone();
         async move {
-            let mut filters = vec![filter(&format!("tag:{PATH_TAG}"), paths)];
+            let mut filters = vec![
+                workspace_filter(&workspace),
+                filter(&format!("tag:{PATH_TAG}"), paths),
+            ];
             filters.extend(T::live());
             Ok(by_path(tagged::<T>(&c, &system, filters).await?))
         }
@@ -107,21 +138,12 @@ pub(crate) fn finder<T: Tagged>(caller: Arc<Caller>, system: String) -> Arc<Batc
     Batcher::new(BATCH, fetch)
 }
 
-fn by_path<T: Tagged>(items: Vec<T>) -> HashMap<String, T> {
-    let mut m = HashMap::new();
+fn by_path<T: Tagged>(items: Vec<T>) -> HashMap<String, Vec<T>> {
+    let mut m: HashMap<String, Vec<T>> = HashMap::new();
     for v in items {
-        let Some(path) = tag(v.tags_of(), PATH_TAG) else {
-            continue;
-        };
-        if m.contains_key(path) {
-            tracing::warn!(
-                kind = T::KIND,
-                path,
-                "two cloud resources carry the same model path tag; using the first"
-            );
-            continue;
+        if let Some(path) = tag(v.tags_of(), PATH_TAG) {
+            m.entry(path.to_owned()).or_default().push(v);
         }
-        m.insert(path.to_owned(), v);
     }
     m
 }

@@ -7,8 +7,14 @@
 //!
 //! What it does for you:
 //!
-//! * **Tags.** Every resource is created with `actuator:system`, `actuator:path` (its model path)
-//!   and `Name` tags, in the create call itself (`TagSpecifications`), so nothing exists untagged.
+//! * **Tags.** Every resource is created with its identity tags — `actuator:system`,
+//!   `actuator:workspace`, `actuator:state` and `actuator:path` (its model path) — and `Name`, in
+//!   the create call itself (`TagSpecifications`), so nothing exists untagged. Only what is tagged
+//!   for this very state is adopted: another state's resource is reported, never taken over.
+//! * **Converging.** `read` (drift), `update` of what EC2 changes in place (declared per type with
+//!   `#[resource(update(…))]`: rule ranges, ports and descriptions, instance tags, a subnet's
+//!   public-IP mapping, an address's target), `discover` of everything tagged for the system and
+//!   workspace, `import` of an existing resource, and `validate` before any call.
 //! * **Crash safety.** Every create first looks for a resource carrying its tags, and every later
 //!   step converges (attach if not attached …): an `up` killed at any point and run again finds
 //!   what the last one made instead of making a twin. `RunInstances`, `CreateNetworkInterface` and
@@ -59,6 +65,7 @@ mod client;
 mod find;
 mod ops;
 mod resources;
+mod validate;
 
 pub use api::{ApiLimits, CallStats, RetrySettings};
 pub use find::{PATH_TAG, SYSTEM_TAG};
@@ -82,7 +89,8 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 use actuator::provision::{
-    AttemptError, Observed, Outputs, ProvisionCx, Provisioned, ProvisionerProxy,
+    AttemptError, Discovered, Invalid, Observed, Outputs, ProvisionCx, Provisioned,
+    ProvisionerProxy, Scope,
 };
 use actuator::secret::Secret;
 use api::Stats;
@@ -447,8 +455,33 @@ impl ProvisionerProxy for AwsProxy {
         resources::KINDS.contains(&kind)
     }
 
+    fn validate(&self, cx: &ProvisionCx) -> Vec<Invalid> {
+        validate::validate(cx)
+    }
+
     async fn provision(&self, cx: &ProvisionCx) -> Result<Outputs, AttemptError> {
         ops::provision(self, cx).await
+    }
+
+    async fn update(
+        &self,
+        cx: &ProvisionCx,
+        rec: &Provisioned,
+        _changed: &[String],
+    ) -> Result<Outputs, AttemptError> {
+        ops::update(self, cx, rec).await
+    }
+
+    async fn discover(
+        &self,
+        scope: &Scope,
+        kinds: &[&str],
+    ) -> Result<Vec<Discovered>, AttemptError> {
+        ops::discover(self, scope, kinds).await
+    }
+
+    async fn import(&self, cx: &ProvisionCx, id: &str) -> Result<Outputs, AttemptError> {
+        ops::import(self, cx, id).await
     }
 
     async fn read(&self, rec: &Provisioned) -> Result<Observed, AttemptError> {

@@ -6,6 +6,7 @@
 //! model uses several) and `.region(region)` (else the proxy's default region). Unlike the
 //! original, the two are separate: the proxy's name is not a region.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use actuator::Resource;
@@ -112,7 +113,7 @@ impl Vpc {
 /// assert_eq!(s.availability_zone.as_deref(), Some("eu-west-2a"));
 /// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "aws.Subnet", outputs(id: String, vpc_id: String, availability_zone: String, region: String))]
+#[resource(kind = "aws.Subnet", outputs(id: String, vpc_id: String, availability_zone: String, region: String), update(map_public_ip_on_launch))]
 pub struct Subnet {
     name: String,
     /// The proxy that provisions it.
@@ -482,6 +483,9 @@ impl ArgValue for RuleKind {
 
 /// One rule of a security group. Unlike the original's, it is revoked on teardown.
 ///
+/// Its peer range, ports, protocol and description change in place (`ModifySecurityGroupRules`
+/// keeps the rule's id); a change of group or direction replaces it.
+///
 /// Outputs: `group_id`, `rule_id`, `region`.
 ///
 /// ```
@@ -501,7 +505,11 @@ impl ArgValue for RuleKind {
 /// assert_eq!(fw.get::<SecurityGroupRule>(&fw.root().ssh).unwrap().kind, RuleKind::Ingress);
 /// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "aws.SecurityGroupRule", outputs(group_id: String, rule_id: String, region: String))]
+#[resource(
+    kind = "aws.SecurityGroupRule",
+    outputs(group_id: String, rule_id: String, region: String),
+    update(cidrip, from_port, to_port, ip_protocol, description)
+)]
 pub struct SecurityGroupRule {
     name: String,
     /// The proxy that provisions it.
@@ -520,6 +528,8 @@ pub struct SecurityGroupRule {
     pub to_port: i32,
     /// `tcp`, `udp`, `icmp`, a protocol number, or `-1` for all.
     pub ip_protocol: String,
+    /// What the rule is for (shown in the console; at most 255 characters).
+    pub description: Option<String>,
 }
 placement!(SecurityGroupRule);
 
@@ -544,7 +554,13 @@ impl SecurityGroupRule {
             from_port,
             to_port,
             ip_protocol: ip_protocol.into(),
+            description: None,
         }
+    }
+    /// Describes the rule.
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        self.description = Some(text.into());
+        self
     }
     /// An ingress rule for `protocol` ports `from..=to` from `cidr`.
     pub fn ingress(
@@ -805,7 +821,12 @@ impl ArgValue for IpTarget {
 /// assert_eq!(one.get::<PublicIp>(&one.root().ip).unwrap().domain, "vpc");
 /// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "aws.PublicIp", outputs(ip: String, allocation_id: String, association_id: String, region: String), addressable)]
+#[resource(
+    kind = "aws.PublicIp",
+    outputs(ip: String, allocation_id: String, association_id: String, region: String),
+    addressable,
+    update(target)
+)]
 pub struct PublicIp {
     name: String,
     /// The proxy that provisions it.
@@ -947,6 +968,11 @@ impl From<Out<String>> for Image {
 /// `interfaces` of the model (attached in order; security groups then belong on the interfaces),
 /// or neither (the default VPC).
 ///
+/// Its own [`tags`](Instance::tag) change in place; any other change (the instance type
+/// included: EC2 changes it only on a stopped instance) replaces it, and an Elastic IP of the
+/// model follows it (it is re-associated). The old instance is terminated before the new one is
+/// launched: an interface of the model can be attached to one instance only.
+///
 /// Outputs: `id`, `ip`, `private_ip`, `public_ip` (empty if none), `region`.
 ///
 /// ```
@@ -980,7 +1006,12 @@ impl From<Out<String>> for Image {
 /// assert_eq!(infra.get::<Instance>(&infra.root().web).unwrap().instance_type.as_deref(), Some("t3.micro"));
 /// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "aws.Instance", outputs(id: String, ip: String, private_ip: String, public_ip: String, region: String), addressable)]
+#[resource(
+    kind = "aws.Instance",
+    outputs(id: String, ip: String, private_ip: String, public_ip: String, region: String),
+    addressable,
+    update(tags)
+)]
 pub struct Instance {
     name: String,
     /// The proxy that provisions it.
@@ -1001,6 +1032,8 @@ pub struct Instance {
     pub network_interfaces: Vec<Ref<NetworkInterface>>,
     /// User data (cloud-init), as text.
     pub user_data: Option<String>,
+    /// Tags of your own (besides `Name` and the `actuator:` identity tags); they change in place.
+    pub tags: BTreeMap<String, String>,
 }
 placement!(Instance);
 
@@ -1018,7 +1051,13 @@ impl Instance {
             subnet: None,
             network_interfaces: Vec::new(),
             user_data: None,
+            tags: BTreeMap::new(),
         }
+    }
+    /// Adds a tag of your own (changing it later updates the instance in place).
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
     }
     /// Sets the instance type, e.g. `t3.micro`.
     pub fn instance_type(mut self, t: impl Into<String>) -> Self {

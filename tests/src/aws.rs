@@ -26,6 +26,44 @@ pub const AMI: &str = "ami-087534078663b6450";
 // ------------------------------------------------------------------------------------------------
 // The models
 
+/// What the next [`fleet`] looks like: the arguments the convergence tests change between runs
+/// (each test thread sets its own with [`set_knobs`]).
+#[derive(Clone, Debug)]
+pub struct Knobs {
+    /// The instances' type.
+    pub instance_type: &'static str,
+    /// The HTTP rule's port.
+    pub http_port: i32,
+    /// The HTTP rule's description.
+    pub http_description: &'static str,
+    /// The instances' `tier` tag.
+    pub tier: &'static str,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Knobs {
+            instance_type: "t3.micro",
+            http_port: 80,
+            http_description: "HTTP",
+            tier: "web",
+        }
+    }
+}
+
+thread_local! {
+    static KNOBS: std::cell::RefCell<Knobs> = std::cell::RefCell::new(Knobs::default());
+}
+
+/// Sets the arguments of the fleets this thread builds next.
+pub fn set_knobs(k: Knobs) {
+    KNOBS.with(|c| *c.borrow_mut() = k);
+}
+
+fn knobs() -> Knobs {
+    KNOBS.with(|c| c.borrow().clone())
+}
+
 #[derive(InfraModel)]
 pub struct Fleet {
     #[component(Vpc::new("vpc", "10.0.0.0/16"))]
@@ -42,7 +80,9 @@ pub struct Fleet {
     sg: SecurityGroup,
     #[component(SecurityGroupRule::ingress("ssh", ctx.model.sg, "tcp", 22, 22, "0.0.0.0/0"))]
     ssh: SecurityGroupRule,
-    #[component(SecurityGroupRule::ingress("http", ctx.model.sg, "tcp", 80, 80, "0.0.0.0/0"))]
+    #[component(SecurityGroupRule::ingress(
+        "http", ctx.model.sg, "tcp", knobs().http_port, knobs().http_port, "0.0.0.0/0")
+        .description(knobs().http_description))]
     http: SecurityGroupRule,
     #[component(KeyPair::new("fleet-key").ensure_unique(true))]
     keypair: KeyPair,
@@ -52,7 +92,8 @@ pub struct Fleet {
     nics: MultiResource<NetworkInterface>,
     #[component(MultiResource::new(
         Instance::new("web", Image::latest("amazon", "al2023-ami-2023*-x86_64"))
-            .instance_type("t3.micro")
+            .instance_type(knobs().instance_type)
+            .tag("tier", knobs().tier)
             .key_pair(ctx.comp.container.container.keypair)
             .interfaces([ctx.comp.container.container.nics[ctx.name]])))]
     web: MultiResource<Instance>,
@@ -255,8 +296,23 @@ pub async fn leaks(ec2: &actuator_aws::sdk::Client) -> Vec<String> {
 
 /// How many live resources of each kind carry `system`'s tag, by model path.
 pub async fn tagged(ec2: &actuator_aws::sdk::Client, system: &str) -> BTreeMap<String, usize> {
+    tagged_in(ec2, system, None).await
+}
+
+/// [`tagged`], of one workspace of the system if `workspace` is given.
+pub async fn tagged_in(
+    ec2: &actuator_aws::sdk::Client,
+    system: &str,
+    workspace: Option<&str>,
+) -> BTreeMap<String, usize> {
     let mut m: BTreeMap<String, usize> = BTreeMap::new();
-    let sys = || f("tag:actuator:system", &[system]);
+    let sys = || {
+        let mut v = vec![f("tag:actuator:system", &[system])];
+        if let Some(w) = workspace {
+            v.push(f("tag:actuator:workspace", &[w]));
+        }
+        Some(v)
+    };
     let path = |tags: &[actuator_aws::sdk::types::Tag]| {
         tags.iter()
             .find(|t| t.key() == Some("actuator:path"))
@@ -267,7 +323,7 @@ pub async fn tagged(ec2: &actuator_aws::sdk::Client, system: &str) -> BTreeMap<S
     let mut add = |p: String| *m.entry(p).or_default() += 1;
     for v in ec2
         .describe_vpcs()
-        .filters(sys())
+        .set_filters(sys())
         .send()
         .await
         .unwrap()
@@ -277,7 +333,7 @@ pub async fn tagged(ec2: &actuator_aws::sdk::Client, system: &str) -> BTreeMap<S
     }
     for v in ec2
         .describe_subnets()
-        .filters(sys())
+        .set_filters(sys())
         .send()
         .await
         .unwrap()
@@ -287,7 +343,7 @@ pub async fn tagged(ec2: &actuator_aws::sdk::Client, system: &str) -> BTreeMap<S
     }
     for v in ec2
         .describe_internet_gateways()
-        .filters(sys())
+        .set_filters(sys())
         .send()
         .await
         .unwrap()
@@ -297,7 +353,7 @@ pub async fn tagged(ec2: &actuator_aws::sdk::Client, system: &str) -> BTreeMap<S
     }
     for v in ec2
         .describe_route_tables()
-        .filters(sys())
+        .set_filters(sys())
         .send()
         .await
         .unwrap()
@@ -307,7 +363,7 @@ pub async fn tagged(ec2: &actuator_aws::sdk::Client, system: &str) -> BTreeMap<S
     }
     for v in ec2
         .describe_security_groups()
-        .filters(sys())
+        .set_filters(sys())
         .send()
         .await
         .unwrap()
@@ -317,7 +373,7 @@ pub async fn tagged(ec2: &actuator_aws::sdk::Client, system: &str) -> BTreeMap<S
     }
     for v in ec2
         .describe_security_group_rules()
-        .filters(sys())
+        .set_filters(sys())
         .send()
         .await
         .unwrap()
@@ -327,7 +383,7 @@ pub async fn tagged(ec2: &actuator_aws::sdk::Client, system: &str) -> BTreeMap<S
     }
     for v in ec2
         .describe_key_pairs()
-        .filters(sys())
+        .set_filters(sys())
         .send()
         .await
         .unwrap()
@@ -337,7 +393,7 @@ pub async fn tagged(ec2: &actuator_aws::sdk::Client, system: &str) -> BTreeMap<S
     }
     for v in ec2
         .describe_network_interfaces()
-        .filters(sys())
+        .set_filters(sys())
         .send()
         .await
         .unwrap()
@@ -347,7 +403,7 @@ pub async fn tagged(ec2: &actuator_aws::sdk::Client, system: &str) -> BTreeMap<S
     }
     for v in ec2
         .describe_addresses()
-        .filters(sys())
+        .set_filters(sys())
         .send()
         .await
         .unwrap()
@@ -357,7 +413,7 @@ pub async fn tagged(ec2: &actuator_aws::sdk::Client, system: &str) -> BTreeMap<S
     }
     let r = ec2
         .describe_instances()
-        .filters(sys())
+        .set_filters(sys())
         .filters(f("instance-state-name", &["pending", "running"]))
         .send()
         .await
@@ -368,6 +424,53 @@ pub async fn tagged(ec2: &actuator_aws::sdk::Client, system: &str) -> BTreeMap<S
         }
     }
     m
+}
+
+/// The live (not terminating) instances of `system`: model path → (id, type, `tier` tag).
+pub async fn instances(
+    ec2: &actuator_aws::sdk::Client,
+    system: &str,
+) -> BTreeMap<String, Vec<(String, String, String)>> {
+    let r = ec2
+        .describe_instances()
+        .filters(f("tag:actuator:system", &[system]))
+        .filters(f("instance-state-name", &["pending", "running"]))
+        .send()
+        .await
+        .unwrap();
+    let mut m: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
+    for i in r.reservations().iter().flat_map(|r| r.instances()) {
+        let tag = |k: &str| {
+            i.tags()
+                .iter()
+                .find(|t| t.key() == Some(k))
+                .and_then(|t| t.value())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        m.entry(tag("actuator:path")).or_default().push((
+            i.instance_id().unwrap().to_owned(),
+            i.instance_type()
+                .map(|t| t.as_str().to_owned())
+                .unwrap_or_default(),
+            tag("tier"),
+        ));
+    }
+    m
+}
+
+/// Every Elastic IP: allocation id → the instance it is associated with ("" if none).
+pub async fn addresses(ec2: &actuator_aws::sdk::Client) -> BTreeMap<String, String> {
+    let r = ec2.describe_addresses().send().await.unwrap();
+    r.addresses()
+        .iter()
+        .map(|a| {
+            (
+                a.allocation_id().unwrap().to_owned(),
+                a.instance_id().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
 }
 
 pub fn failures(o: &ActuatorOrchestration) -> String {

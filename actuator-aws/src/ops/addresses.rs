@@ -28,6 +28,13 @@ impl Tagged for t::Address {
     fn id_of(&self) -> Option<&str> {
         self.allocation_id()
     }
+    fn outputs_of(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("ip", s(self.public_ip())),
+            ("allocation_id", s(self.allocation_id())),
+            ("association_id", s(self.association_id())),
+        ]
+    }
 }
 
 pub(super) async fn create_public_ip(
@@ -145,6 +152,8 @@ pub(super) async fn create_public_ip(
                     op.ec2()
                         .associate_address()
                         .allocation_id(&alloc)
+                        // Moves it from a replaced target (its in-place update).
+                        .allow_reassociation(true)
                         .set_instance_id(instance.clone())
                         .set_network_interface_id(eni.clone())
                         .set_private_ip_address(private.clone())

@@ -1,7 +1,7 @@
 //! Instances and their network interfaces; the batched state polls and terminations every
 //! instance of a region shares.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,7 +80,7 @@ pub(super) async fn create_interface(
         .iter()
         .map(|x| cx.resolve(x))
         .collect::<Result<Vec<_>, _>>()?;
-    let token = op.px.client_token(op.region(), &op.path);
+    let token = op.px.client_token(op.region(), &op.token_key());
     let (n, _) = op
         .find_or_create(Policy::AfterCreate, || async {
             let r = op
@@ -172,6 +172,23 @@ impl Tagged for t::Instance {
     }
     fn id_of(&self) -> Option<&str> {
         self.instance_id()
+    }
+    fn outputs_of(&self) -> Vec<(&'static str, String)> {
+        let private = s(self.private_ip_address());
+        let public = s(self.public_ip_address());
+        vec![
+            ("id", s(self.instance_id())),
+            (
+                "ip",
+                if public.is_empty() {
+                    private.clone()
+                } else {
+                    public.clone()
+                },
+            ),
+            ("private_ip", private),
+            ("public_ip", public),
+        ]
     }
     /// One shutting down or terminated is gone: the create makes a new one.
     fn live() -> Vec<Filter> {
@@ -351,7 +368,7 @@ pub(super) async fn create_instance(
                     if let Some(i) = op.lookup::<t::Instance>().await? {
                         return Ok(s(i.instance_id()));
                     }
-                    let token = op.px.client_token(op.region(), &op.path);
+                    let token = op.px.client_token(op.region(), &op.token_key());
                     let r = op
                         .call(
                             Api::RunInstances,
@@ -369,7 +386,9 @@ pub(super) async fn create_instance(
                                 .set_network_interfaces(nics.clone())
                                 .set_user_data(user_data.clone())
                                 .client_token(&token)
-                                .tag_specifications(op.tag_spec(ResourceType::Instance))
+                                .tag_specifications(
+                                    op.tag_spec_with(ResourceType::Instance, &v.tags),
+                                )
                                 .tag_specifications(op.tag_spec(ResourceType::Volume))
                                 .send(),
                         )
@@ -387,7 +406,7 @@ pub(super) async fn create_instance(
                             if e.is("IdempotentInstanceTerminated")
                                 || e.is("IdempotentParameterMismatch") =>
                         {
-                            op.px.forget_client_token(op.region(), &op.path);
+                            op.px.forget_client_token(op.region(), &op.token_key());
                             Err(AwsError {
                                 kind: ErrKind::Transient,
                                 ..e
@@ -497,4 +516,87 @@ pub(super) async fn delete_instance(op: &Op<'_>, rec: &Provisioned) -> Result<()
     wait_instance(op, &id, true).await?;
     op.px.forget_client_token(op.region(), &rec.key);
     Ok(())
+}
+
+/// Whether a tag is the model's own (not `Name`, an identity tag or one of AWS's).
+fn own_tag(key: &str) -> bool {
+    key != "Name" && !key.starts_with("actuator:") && !key.starts_with("aws:")
+}
+
+/// The in-place update of an instance: its own tags (everything else replaces it). Tags set by
+/// hand that the model never had are removed too: the model is the truth.
+pub(super) async fn update_instance(
+    op: &Op<'_>,
+    rec: &Provisioned,
+    v: Instance,
+) -> Result<Outputs, AttemptError> {
+    let id = rec
+        .outputs
+        .get("id")
+        .filter(|i| !i.is_empty())
+        .cloned()
+        .ok_or_else(|| fatal(format!("{}: no instance id recorded to update", op.path)))?;
+    let inst = op
+        .retry(Policy::Basic, &format!("describe {}", op.path), || async {
+            let r = op
+                .call(
+                    Api::Describe,
+                    "DescribeInstances",
+                    op.ec2().describe_instances().instance_ids(&id).send(),
+                )
+                .await?;
+            Ok(r.reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .next()
+                .cloned())
+        })
+        .await?
+        .ok_or_else(|| AttemptError::fatal(format!("{}: instance {id} is gone", op.path)))?;
+    let now: BTreeMap<&str, &str> = inst
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())))
+        .filter(|(k, _)| own_tag(k))
+        .collect();
+    let stale: Vec<Tag> = now
+        .keys()
+        .filter(|k| !v.tags.contains_key(**k))
+        .map(|k| Tag::builder().key(*k).build())
+        .collect();
+    let set: Vec<Tag> = v
+        .tags
+        .iter()
+        .filter(|(k, val)| now.get(k.as_str()) != Some(&val.as_str()))
+        .map(|(k, val)| Tag::builder().key(k).value(val).build())
+        .collect();
+    if !stale.is_empty() {
+        op.retry(Policy::Basic, &format!("untag {}", op.path), || {
+            op.call(
+                Api::Mutating,
+                "DeleteTags",
+                op.ec2()
+                    .delete_tags()
+                    .resources(&id)
+                    .set_tags(Some(stale.clone()))
+                    .send(),
+            )
+        })
+        .await?;
+    }
+    if !set.is_empty() {
+        op.retry(Policy::Basic, &format!("tag {}", op.path), || {
+            op.call(
+                Api::Mutating,
+                "CreateTags",
+                op.ec2()
+                    .create_tags()
+                    .resources(&id)
+                    .set_tags(Some(set.clone()))
+                    .send(),
+            )
+        })
+        .await?;
+    }
+    Ok(rec.outputs.clone())
 }

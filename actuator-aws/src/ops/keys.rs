@@ -36,6 +36,13 @@ impl Tagged for t::KeyPairInfo {
     fn id_of(&self) -> Option<&str> {
         self.key_name()
     }
+    fn outputs_of(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("key_name", s(self.key_name())),
+            ("id", s(self.key_pair_id())),
+            ("fingerprint", s(self.key_fingerprint())),
+        ]
+    }
     fn retained(&self) -> bool {
         tag(self.tags(), RETAIN_TAG) == Some("true")
     }

@@ -25,17 +25,22 @@ mod network;
 mod op;
 mod security;
 
+use std::collections::BTreeSet;
+
 use aws_sdk_ec2::types as t;
 use futures::try_join;
 
-use crate::find::{Tagged, tagged_ids};
+use crate::api::{Api, Policy};
+use crate::find::{PATH_TAG, Tagged, pairs, tag, tagged, tagged_ids, workspace_filter};
 use crate::resources::{
     Instance, InternetGateway, KeyPair, NetworkInterface, Placed, PublicIp, Route, RouteTable,
     SecurityGroup, SecurityGroupRule, Subnet, Vpc,
 };
 use crate::{AwsProxy, Inventory};
 use actuator::model::Element;
-use actuator::provision::{AttemptError, Observed, Outputs, ProvisionCx, Provisioned};
+use actuator::provision::{
+    AttemptError, Discovered, Observed, Outputs, Ownership, ProvisionCx, Provisioned, Scope, tags,
+};
 use op::{Op, fatal};
 
 /// Creates the resource of `cx`, as its kind's family module does.
@@ -85,11 +90,12 @@ pub(super) async fn read(px: &AwsProxy, rec: &Provisioned) -> Result<Observed, A
 /// [`read`] of a tagged resource: whether a `T` carries its tags.
 async fn exists<T: Tagged>(px: &AwsProxy, rec: &Provisioned) -> Result<Observed, AttemptError> {
     let op = Op::for_teardown(px, rec).await?;
-    let found = op.find::<T>().await;
+    let found = op.exists::<T>(rec).await;
     op.finish();
-    Ok(match found? {
-        Some(_) => Observed::Exists(rec.outputs.clone()),
-        None => Observed::Gone,
+    Ok(if found? {
+        Observed::Exists(rec.outputs.clone())
+    } else {
+        Observed::Gone
     })
 }
 
@@ -113,6 +119,166 @@ pub(super) async fn deprovision(px: &AwsProxy, rec: &Provisioned) -> Result<(), 
             rec.key
         ))),
     };
+    op.finish();
+    r
+}
+
+/// Applies the changed arguments of the resource of `cx` in place — only those its type declares
+/// with `#[resource(update(…))]`; the plan replaces it for any other change.
+pub(super) async fn update(
+    px: &AwsProxy,
+    cx: &ProvisionCx,
+    rec: &Provisioned,
+) -> Result<Outputs, AttemptError> {
+    // (Plain code, not `create` with closures: async_trait's `Send` bound cannot see through
+    // higher-ranked async closures that borrow `rec`.)
+    macro_rules! with_op {
+        ($t:ty, |$op:ident, $v:ident| $body:expr) => {{
+            let $v: $t = cx.resource()?;
+            let region = $v.region.clone();
+            let $op = Op::for_provision(px, cx, region.as_deref()).await?;
+            let out = $body.await;
+            $op.finish();
+            out
+        }};
+    }
+    match cx.kind().as_str() {
+        // Creates converge: the subnet's attribute is set, the address re-associated with its
+        // (replaced) target.
+        Subnet::KIND => with_op!(Subnet, |op, v| network::create_subnet(&op, cx, v)),
+        PublicIp::KIND => with_op!(PublicIp, |op, v| addresses::create_public_ip(&op, cx, v)),
+        SecurityGroupRule::KIND => {
+            with_op!(SecurityGroupRule, |op, v| security::update_rule(
+                &op, rec, v
+            ))
+        }
+        Instance::KIND => with_op!(Instance, |op, v| instances::update_instance(&op, rec, v)),
+        k => Err(fatal(format!(
+            "{}: EC2 changes nothing of a `{k}` in place",
+            cx.path()
+        ))),
+    }
+}
+
+/// Everything of `kinds` tagged for `scope`'s system and workspace (any state), in the default
+/// region and every region this proxy has used.
+pub(super) async fn discover(
+    px: &AwsProxy,
+    scope: &Scope,
+    kinds: &[&str],
+) -> Result<Vec<Discovered>, AttemptError> {
+    let mut regions: BTreeSet<String> = px.regions.lock().keys().cloned().collect();
+    if let Ok(r) = px.region_name(None).await {
+        regions.insert(r);
+    }
+    let mut found = Vec::new();
+    for region in regions {
+        let rc = px.region_cx(&region).await?;
+        for &kind in kinds {
+            let c = &rc.caller;
+            let got = match kind {
+                Vpc::KIND => discovered::<t::Vpc>(c, scope).await,
+                Subnet::KIND => discovered::<t::Subnet>(c, scope).await,
+                InternetGateway::KIND => discovered::<t::InternetGateway>(c, scope).await,
+                RouteTable::KIND => discovered::<t::RouteTable>(c, scope).await,
+                SecurityGroup::KIND => discovered::<t::SecurityGroup>(c, scope).await,
+                SecurityGroupRule::KIND => discovered::<t::SecurityGroupRule>(c, scope).await,
+                KeyPair::KIND => discovered::<t::KeyPairInfo>(c, scope).await,
+                NetworkInterface::KIND => discovered::<t::NetworkInterface>(c, scope).await,
+                PublicIp::KIND => discovered::<t::Address>(c, scope).await,
+                Instance::KIND => discovered::<t::Instance>(c, scope).await,
+                // Routes carry no tags: they go with their table.
+                _ => Ok(Vec::new()),
+            }
+            .map_err(|e| fatal(format!("discover {kind} in {region}: {e}")))?;
+            found.extend(got.into_iter().map(|mut d| {
+                d.outputs.insert("region".into(), region.clone());
+                d
+            }));
+        }
+    }
+    Ok(found)
+}
+
+async fn discovered<T: Tagged>(
+    c: &crate::client::Caller,
+    scope: &Scope,
+) -> Result<Vec<Discovered>, crate::api::AwsError> {
+    let mut filters = vec![workspace_filter(&scope.workspace)];
+    filters.extend(T::live());
+    let all = tagged::<T>(c, &scope.system, filters).await?;
+    Ok(all
+        .into_iter()
+        .filter(|v| !v.retained() && scope.owns(pairs(v.tags_of())) != Ownership::Foreign)
+        .map(|v| Discovered {
+            kind: T::KIND.to_owned(),
+            key: tag(v.tags_of(), PATH_TAG).unwrap_or_default().to_owned(),
+            state_id: tag(v.tags_of(), tags::STATE).unwrap_or_default().to_owned(),
+            outputs: v
+                .outputs_of()
+                .into_iter()
+                .map(|(k, x)| (k.to_owned(), x))
+                .collect(),
+        })
+        .collect())
+}
+
+/// Adopts the existing resource `id` as the resource of `cx`: tags it for `cx`'s scope (which
+/// makes it this state's), then reads it back by those tags for its outputs.
+pub(super) async fn import(
+    px: &AwsProxy,
+    cx: &ProvisionCx,
+    id: &str,
+) -> Result<Outputs, AttemptError> {
+    match cx.kind().as_str() {
+        Vpc::KIND => adopt::<t::Vpc>(px, cx, id).await,
+        Subnet::KIND => adopt::<t::Subnet>(px, cx, id).await,
+        InternetGateway::KIND => adopt::<t::InternetGateway>(px, cx, id).await,
+        RouteTable::KIND => adopt::<t::RouteTable>(px, cx, id).await,
+        SecurityGroup::KIND => adopt::<t::SecurityGroup>(px, cx, id).await,
+        NetworkInterface::KIND => adopt::<t::NetworkInterface>(px, cx, id).await,
+        PublicIp::KIND => adopt::<t::Address>(px, cx, id).await,
+        Instance::KIND => adopt::<t::Instance>(px, cx, id).await,
+        k => Err(fatal(format!(
+            "{}: a `{k}` cannot be imported (import its parent, let `up` create this one)",
+            cx.path()
+        ))),
+    }
+}
+
+async fn adopt<T: Tagged>(
+    px: &AwsProxy,
+    cx: &ProvisionCx,
+    id: &str,
+) -> Result<Outputs, AttemptError> {
+    // Every AWS resource has a `region` argument (`null`: the proxy's default).
+    let args = cx.args("");
+    let region = args.get("region").and_then(|r| r.as_str());
+    let op = Op::for_provision(px, cx, region).await?;
+    let r = async {
+        op.retry(Policy::Basic, &format!("tag {id} as {}", op.path), || {
+            op.call(
+                Api::Mutating,
+                "CreateTags",
+                op.ec2()
+                    .create_tags()
+                    .resources(id)
+                    .set_tags(Some(op.tags()))
+                    .send(),
+            )
+        })
+        .await?;
+        match op.find::<T>().await? {
+            Some(v) => Ok(op.outputs(v.outputs_of())),
+            None => Err(fatal(format!(
+                "{}: {id} is not a {} in {} (or it is being deleted)",
+                op.path,
+                T::KIND,
+                op.region()
+            ))),
+        }
+    }
+    .await;
     op.finish();
     r
 }

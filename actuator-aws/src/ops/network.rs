@@ -30,6 +30,9 @@ impl Tagged for t::Vpc {
     fn id_of(&self) -> Option<&str> {
         self.vpc_id()
     }
+    fn outputs_of(&self) -> Vec<(&'static str, String)> {
+        vec![("id", s(self.vpc_id())), ("cidr", s(self.cidr_block()))]
+    }
 }
 
 pub(super) async fn create_vpc(
@@ -89,6 +92,13 @@ impl Tagged for t::Subnet {
     fn id_of(&self) -> Option<&str> {
         self.subnet_id()
     }
+    fn outputs_of(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("id", s(self.subnet_id())),
+            ("vpc_id", s(self.vpc_id())),
+            ("availability_zone", s(self.availability_zone())),
+        ]
+    }
 }
 
 pub(super) async fn create_subnet(
@@ -117,7 +127,8 @@ pub(super) async fn create_subnet(
         })
         .await?;
     let id = s(sn.subnet_id());
-    if v.map_public_ip_on_launch && sn.map_public_ip_on_launch() != Some(true) {
+    // Converges both ways: this is also the subnet's in-place update of the attribute.
+    if sn.map_public_ip_on_launch().unwrap_or(false) != v.map_public_ip_on_launch {
         op.retry(
             Policy::AfterCreate,
             &format!("map public IPs in {}", op.path),
@@ -129,7 +140,9 @@ pub(super) async fn create_subnet(
                         .modify_subnet_attribute()
                         .subnet_id(&id)
                         .map_public_ip_on_launch(
-                            AttributeBooleanValue::builder().value(true).build(),
+                            AttributeBooleanValue::builder()
+                                .value(v.map_public_ip_on_launch)
+                                .build(),
                         )
                         .send(),
                 )
@@ -177,6 +190,10 @@ impl Tagged for t::InternetGateway {
     }
     fn id_of(&self) -> Option<&str> {
         self.internet_gateway_id()
+    }
+    fn outputs_of(&self) -> Vec<(&'static str, String)> {
+        let vpc = self.attachments().first().and_then(|a| a.vpc_id());
+        vec![("id", s(self.internet_gateway_id())), ("vpc_id", s(vpc))]
     }
 }
 
@@ -308,6 +325,18 @@ impl Tagged for t::RouteTable {
     fn id_of(&self) -> Option<&str> {
         self.route_table_id()
     }
+    fn outputs_of(&self) -> Vec<(&'static str, String)> {
+        let assocs: Vec<&str> = self
+            .associations()
+            .iter()
+            .filter(|a| a.main() != Some(true))
+            .filter_map(|a| a.route_table_association_id())
+            .collect();
+        vec![
+            ("id", s(self.route_table_id())),
+            ("associations", assocs.join(",")),
+        ]
+    }
 }
 
 /// Route table `id` as it is now (its associations and routes).
@@ -329,7 +358,7 @@ pub(super) async fn create_route_table(
 ) -> Result<Outputs, AttemptError> {
     let vpc_id = op.parent_id(cx, &v.vpc)?;
     let subnets = op.parent_ids(cx, &v.subnets)?;
-    let token = op.px.client_token(op.region(), &op.path);
+    let token = op.px.client_token(op.region(), &op.token_key());
     let (rt, _) = op
         .find_or_create(Policy::AfterCreate, || async {
             let r = op

@@ -1,7 +1,12 @@
-//! [`Op`]: one resource's create or delete — its region's client, its identity (system, model
-//! path, cloud-side name), its retries and a count of its round trips — and the steps every
-//! resource family is made of (find by tag, find or create, delete unless gone, outputs).
+//! [`Op`]: one resource's create or delete — its region's client, its identity (system, workspace,
+//! state, model path, cloud-side name), its retries and a count of its round trips — and the steps
+//! every resource family is made of (find by tag, find or create, delete unless gone, outputs).
+//!
+//! A look-up by tag sees every resource of the path in the system's workspace, whatever state made
+//! it, and keeps only its own ([`Ownership::Mine`]): a create that finds only another state's
+//! resource fails naming it (never adopting it), a delete leaves it alone.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,15 +19,20 @@ use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use crate::AwsProxy;
 use crate::api::{Api, AwsError, Policy};
 use crate::client::RegionCx;
-use crate::find::{PATH_TAG, SYSTEM_TAG, Tagged};
+use crate::find::{Tagged, pairs};
 use actuator::model::Located;
-use actuator::provision::{AttemptError, Outputs, ProvisionCx, Provisioned};
+use actuator::provision::{AttemptError, Outputs, Ownership, ProvisionCx, Provisioned, Scope};
 
 /// One resource's work against EC2.
 pub(crate) struct Op<'a> {
     pub px: &'a AwsProxy,
     pub rc: Arc<RegionCx>,
-    system: Option<String>,
+    /// Whose it is (`None`: a record without a system, and a proxy that cannot tell it).
+    scope: Option<Scope>,
+    /// For a create: the resource it replaces (create-before-destroy), never a previous attempt.
+    replaces: Option<Provisioned>,
+    /// A create fails on finding only another state's resource; a delete ignores it.
+    creating: bool,
     /// The model path: the resource's key in the state, and its `actuator:path` tag.
     pub path: String,
     /// The cloud-side name (`Name` tag, security-group and key-pair names).
@@ -65,7 +75,7 @@ impl<'a> Op<'a> {
     async fn new(
         px: &'a AwsProxy,
         region: Option<&str>,
-        system: Option<String>,
+        scope: Option<Scope>,
         path: String,
         display: String,
     ) -> Result<Op<'a>, AttemptError> {
@@ -74,7 +84,9 @@ impl<'a> Op<'a> {
         Ok(Op {
             px,
             rc,
-            system,
+            scope,
+            replaces: None,
+            creating: false,
             path,
             display,
             trips: AtomicU64::new(0),
@@ -88,14 +100,17 @@ impl<'a> Op<'a> {
         region: Option<&str>,
     ) -> Result<Op<'a>, AttemptError> {
         px.learn_system(cx.system());
-        Op::new(
+        let mut op = Op::new(
             px,
             region,
-            Some(cx.system().to_owned()),
+            Some(cx.scope().clone()),
             cx.path(),
             cx.display_name(),
         )
-        .await
+        .await?;
+        op.replaces = cx.replaces().cloned();
+        op.creating = true;
+        Ok(op)
     }
 
     /// For deleting what `rec` records.
@@ -104,11 +119,16 @@ impl<'a> Op<'a> {
         Op::new(
             px,
             region,
-            // The state says which system a resource belongs to; a proxy configured with
-            // `.system(..)` or one that provisioned it in this process knows it too.
-            Some(rec.scope.system.clone())
-                .filter(|s| !s.is_empty())
-                .or_else(|| px.known_system()),
+            // The state says whose a resource is; for a record without a system, a proxy
+            // configured with `.system(..)` or one that provisioned it in this process knows it.
+            if rec.scope.system.is_empty() {
+                px.known_system().map(|system| Scope {
+                    system,
+                    ..rec.scope.clone()
+                })
+            } else {
+                Some(rec.scope.clone())
+            },
             rec.key.clone(),
             rec.key.clone(),
         )
@@ -178,29 +198,61 @@ impl<'a> Op<'a> {
         .await
     }
 
-    /// The tags every resource is created with: `Name`, its model path and its system.
+    /// What the client token of this create is kept under: the model path, or for the
+    /// replacement of a resource, the path and the replaced resource (so that a replacement made
+    /// by the process that created the old one cannot get the old one back for its token).
+    pub fn token_key(&self) -> String {
+        match &self.replaces {
+            Some(old) => format!(
+                "{}#replacing:{}",
+                self.path,
+                old.outputs.get("id").map_or("", String::as_str)
+            ),
+            None => self.path.clone(),
+        }
+    }
+
+    /// The tags every resource is created with: `Name`, and its identity — system, workspace,
+    /// state and model path ([`Scope::tags`]).
     pub fn tags(&self) -> Vec<Tag> {
-        let mut v = vec![
-            Tag::builder().key("Name").value(&self.display).build(),
-            Tag::builder().key(PATH_TAG).value(&self.path).build(),
-        ];
-        if let Some(s) = &self.system {
-            v.push(Tag::builder().key(SYSTEM_TAG).value(s).build());
+        let mut v = vec![Tag::builder().key("Name").value(&self.display).build()];
+        if let Some(scope) = &self.scope {
+            v.extend(
+                scope
+                    .tags(&self.path)
+                    .into_iter()
+                    .map(|(k, val)| Tag::builder().key(k).value(val).build()),
+            );
         }
         v
     }
 
     /// [`Op::tags`] for a create call of a resource of type `rt`.
     pub fn tag_spec(&self, rt: ResourceType) -> TagSpecification {
+        self.tag_spec_with(rt, &BTreeMap::new())
+    }
+
+    /// [`Op::tag_spec`] plus tags of the model's own.
+    pub fn tag_spec_with(
+        &self,
+        rt: ResourceType,
+        own: &BTreeMap<String, String>,
+    ) -> TagSpecification {
+        let own = own
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build());
         TagSpecification::builder()
             .resource_type(rt)
-            .set_tags(Some(self.tags()))
+            .set_tags(Some(self.tags().into_iter().chain(own).collect()))
             .build()
     }
 
-    /// This resource as found by its tags (one try; batched with concurrent look-ups).
+    /// This resource as found by its tags (one try; batched with concurrent look-ups): the one
+    /// tagged for this very state, unless it is the resource this create replaces. A create that
+    /// finds only another state's resource of this path fails naming it: adopting it would take
+    /// it from the state that owns it (a copied or lost state; `down --discover` cleans it up).
     pub async fn lookup<T: Tagged>(&self) -> Result<Option<T>, AwsError> {
-        let Some(system) = &self.system else {
+        let Some(scope) = &self.scope else {
             return Err(AwsError::local(
                 "find",
                 format!(
@@ -211,8 +263,77 @@ impl<'a> Op<'a> {
                 ),
             ));
         };
+        let (mut mine, other) = self.classify::<T>(scope).await?;
+        if !mine.is_empty() {
+            return Ok(Some(mine.swap_remove(0)));
+        }
+        match other {
+            Some((state, v)) if self.creating => Err(AwsError::local(
+                "find",
+                format!(
+                    "{} {} is tagged for {} of system `{}` workspace `{}`, but for another \
+                     state ({}) than this one ({}); it is not adopted. Delete it with \
+                     `down --discover`, or `import` it",
+                    T::KIND,
+                    v.id_of().unwrap_or_default(),
+                    self.path,
+                    scope.system,
+                    scope.workspace,
+                    if state.is_empty() { "none" } else { &state },
+                    scope.state_id
+                ),
+            )),
+            _ => Ok(None),
+        }
+    }
+
+    /// Every match of this resource's path in its workspace, split into this state's (less the
+    /// resource this create replaces) and one of another state's, if any.
+    async fn classify<T: Tagged>(
+        &self,
+        scope: &Scope,
+    ) -> Result<(Vec<T>, Option<(String, T)>), AwsError> {
         self.trip();
-        self.rc.finder::<T>(system).get(self.path.clone()).await
+        let all = self
+            .rc
+            .finder::<T>(&scope.system, &scope.workspace)
+            .get(self.path.clone())
+            .await?
+            .unwrap_or_default();
+        let replaced = |v: &T| {
+            self.replaces.as_ref().is_some_and(|old| {
+                v.id_of()
+                    .is_some_and(|id| old.outputs.values().any(|o| o == id))
+            })
+        };
+        let (mut mine, mut other) = (Vec::new(), None);
+        for v in all {
+            match scope.owns(pairs(v.tags_of())) {
+                Ownership::Mine if !replaced(&v) => mine.push(v),
+                Ownership::OtherState(state) => other = Some((state, v)),
+                _ => {}
+            }
+        }
+        Ok((mine, other))
+    }
+
+    /// Whether the resource `rec` records is there: tagged for this state and, when its id is
+    /// recorded, that very one (a replacement and the resource it replaces share their tags).
+    pub async fn exists<T: Tagged>(&self, rec: &Provisioned) -> Result<bool, AttemptError> {
+        let Some(scope) = &self.scope else {
+            return Err(fatal(format!("{}: no system to find it by", self.path)));
+        };
+        let mine = self
+            .retry(Policy::Basic, &format!("read {}", self.path), || {
+                self.classify::<T>(scope)
+            })
+            .await?
+            .0;
+        let recorded: Vec<&String> = rec.outputs.values().filter(|v| !v.is_empty()).collect();
+        Ok(mine.iter().any(|v| match v.id_of() {
+            Some(id) => recorded.is_empty() || recorded.iter().any(|r| *r == id),
+            None => true,
+        }))
     }
 
     /// This resource as found by its tags, retried through throttling.

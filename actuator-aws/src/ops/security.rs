@@ -2,7 +2,7 @@
 
 use aws_sdk_ec2::types::{self as t, Filter, IpPermission, IpRange, Ipv6Range, ResourceType, Tag};
 
-use super::op::{Op, gone_ok, s};
+use super::op::{Op, fatal, gone_ok, s};
 use crate::api::{Api, AwsError, Policy};
 use crate::client::Caller;
 use crate::find::Tagged;
@@ -115,21 +115,49 @@ impl Tagged for t::SecurityGroupRule {
     fn id_of(&self) -> Option<&str> {
         self.security_group_rule_id()
     }
+    fn outputs_of(&self) -> Vec<(&'static str, String)> {
+        let egress = self.is_egress() == Some(true);
+        vec![
+            ("group_id", s(self.group_id())),
+            ("rule_id", s(self.security_group_rule_id())),
+            ("kind", if egress { "egress" } else { "ingress" }.to_owned()),
+            ("protocol", s(self.ip_protocol())),
+            ("from_port", self.from_port().unwrap_or(-1).to_string()),
+            ("to_port", self.to_port().unwrap_or(-1).to_string()),
+            ("cidr", s(self.cidr_ipv4().or(self.cidr_ipv6()))),
+        ]
+    }
 }
 
 /// Marks a rule that was there before this system asked for it (so it is left on teardown).
 const PRE_EXISTING: &str = "pre-existing";
 
 fn permission(protocol: &str, from: i32, to: i32, cidr: &str) -> IpPermission {
+    permission_with(protocol, from, to, cidr, None)
+}
+
+fn permission_with(
+    protocol: &str,
+    from: i32,
+    to: i32,
+    cidr: &str,
+    description: Option<&str>,
+) -> IpPermission {
     let b = IpPermission::builder()
         .ip_protocol(protocol)
         .from_port(from)
         .to_port(to);
+    let d = description.map(str::to_owned);
     if cidr.contains(':') {
-        b.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(cidr).build())
-            .build()
+        b.ipv6_ranges(
+            Ipv6Range::builder()
+                .cidr_ipv6(cidr)
+                .set_description(d)
+                .build(),
+        )
+        .build()
     } else {
-        b.ip_ranges(IpRange::builder().cidr_ip(cidr).build())
+        b.ip_ranges(IpRange::builder().cidr_ip(cidr).set_description(d).build())
             .build()
     }
 }
@@ -140,7 +168,13 @@ pub(super) async fn create_rule(
     v: SecurityGroupRule,
 ) -> Result<Outputs, AttemptError> {
     let group = op.parent_id(cx, &v.security_group)?;
-    let perm = permission(&v.ip_protocol, v.from_port, v.to_port, &v.cidrip);
+    let perm = permission_with(
+        &v.ip_protocol,
+        v.from_port,
+        v.to_port,
+        &v.cidrip,
+        v.description.as_deref(),
+    );
     let egress = v.kind == RuleKind::Egress;
     let (r, _) = op
         .find_or_create(Policy::AfterCreate, || async {
@@ -264,4 +298,64 @@ pub(super) async fn delete_rule(op: &Op<'_>, rec: &Provisioned) -> Result<(), At
         gone_ok(r)
     })
     .await
+}
+
+/// The in-place update of a rule: its peer range, ports, protocol and description, by rule id
+/// (`ModifySecurityGroupRules`), so the rule is never missing while it changes. A rule that was
+/// there before this system (recorded as retained) is not this system's to change.
+pub(super) async fn update_rule(
+    op: &Op<'_>,
+    rec: &Provisioned,
+    v: SecurityGroupRule,
+) -> Result<Outputs, AttemptError> {
+    let o = &rec.outputs;
+    let (Some(group), Some(rule)) = (
+        o.get("group_id").filter(|x| !x.is_empty()),
+        o.get("rule_id").filter(|x| !x.is_empty()),
+    ) else {
+        return Err(fatal(format!(
+            "{}: the rule was there before this system asked for it (or its id was never \
+             recorded), so it is not changed in place; remove it from the model or change it by \
+             hand",
+            op.path
+        )));
+    };
+    if o.get("retain").map(String::as_str) == Some("true") {
+        return Err(fatal(format!(
+            "{}: rule {rule} was there before this system asked for it; not changed",
+            op.path
+        )));
+    }
+    let mut req = t::SecurityGroupRuleRequest::builder()
+        .ip_protocol(&v.ip_protocol)
+        .from_port(v.from_port)
+        .to_port(v.to_port)
+        .set_description(v.description.clone());
+    req = if v.cidrip.contains(':') {
+        req.cidr_ipv6(&v.cidrip)
+    } else {
+        req.cidr_ipv4(&v.cidrip)
+    };
+    let update = t::SecurityGroupRuleUpdate::builder()
+        .security_group_rule_id(rule)
+        .security_group_rule(req.build())
+        .build();
+    op.retry(Policy::Basic, &format!("modify {}", op.path), || {
+        op.call(
+            Api::Mutating,
+            "ModifySecurityGroupRules",
+            op.ec2()
+                .modify_security_group_rules()
+                .group_id(group)
+                .security_group_rules(update.clone())
+                .send(),
+        )
+    })
+    .await?;
+    let mut out = o.clone();
+    out.insert("protocol".into(), v.ip_protocol.clone());
+    out.insert("from_port".into(), v.from_port.to_string());
+    out.insert("to_port".into(), v.to_port.to_string());
+    out.insert("cidr".into(), v.cidrip.clone());
+    Ok(out)
 }
