@@ -370,7 +370,7 @@ pub(crate) async fn provision(
     cx: &ProvisionCx,
 ) -> Result<Outputs, AttemptError> {
     let kind = cx.kind();
-    let r = match kind.as_str() {
+    match kind.as_str() {
         Network::KIND => network::create_network(p, cx).await,
         Subnet::KIND => network::create_subnet(p, cx).await,
         Router::KIND => network::create_router(p, cx).await,
@@ -385,8 +385,7 @@ pub(crate) async fn provision(
         other => Err(AttemptError::fatal(format!(
             "kind {other} is not OpenStack's"
         ))),
-    };
-    r
+    }
 }
 
 pub(crate) async fn read(p: &OpenStackProxy, rec: &Provisioned) -> Result<Observed, AttemptError> {

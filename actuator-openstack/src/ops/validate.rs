@@ -86,7 +86,7 @@ fn rule(inv: &mut Vec<Invalid>, r: &SecurityGroupRule) {
     let proto = r.ip_protocol.as_deref().map(str::to_ascii_lowercase);
     if let Some(p) = &proto
         && !PROTOCOLS.contains(&p.as_str())
-        && !p.parse::<u8>().is_ok()
+        && p.parse::<u8>().is_err()
     {
         inv.push(Invalid::new(
             "ip_protocol",
