@@ -1,32 +1,21 @@
 //! Code generation: `quote!` only. Everything generated reaches the runtime through
 //! `::actuator::__private`, the one private path the macros depend on.
 
-use std::collections::HashSet;
-
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Expr, Lit};
 
 use crate::check;
-use crate::ir::{Kind, Model};
-use crate::parse::Parsed;
+use crate::ir::{Kind, Model, Value};
 use crate::rewrite;
 
-pub fn model(parsed: Parsed) -> TokenStream {
-    let Parsed { model, cx } = parsed;
-    let Some(mut m) = model else {
-        return cx.into_tokens();
-    };
-    check::check(&cx, &m);
-    // Keep the first of duplicated names so the generated items stay valid: one error, no cascade.
-    let mut seen = HashSet::new();
-    m.comps.retain(|c| seen.insert(c.name.to_string()));
-    let mut seen = HashSet::new();
-    m.vars.retain(|v| seen.insert(v.name.to_string()));
-    let errors = cx.into_tokens();
-    let body = generate(&m);
-    quote! { #errors #body }
+mod resource;
+pub use resource::resource;
+
+/// The items of a checked model.
+pub fn model(m: &Model) -> TokenStream {
+    generate(m)
 }
 
 fn generate(m: &Model) -> TokenStream {
@@ -201,17 +190,23 @@ fn generate(m: &Model) -> TokenStream {
     let unresolved = m.kind == Kind::Config && m.bound.is_none();
     let builds = m.comps.iter().zip(&offsets).map(|(c, off)| {
         let ty = &c.ty;
-        let span = c.expr.as_ref().map(|e| e.span()).unwrap_or_else(|| c.name.span());
-        let value = match &c.expr {
+        let span = match &c.value {
+            Value::Expr(e) => e.span(),
+            _ => c.name.span(),
+        };
+        let value = match &c.value {
             // Already reported: a placeholder of the component's type, never run.
-            _ if c.invalid || unresolved => {
+            _ if unresolved => {
                 quote_spanned!(span=> ::core::unreachable!("component expression with a compile error"))
             }
-            Some(e) => {
+            Value::Invalid | Value::Assigned(_) | Value::Missing => {
+                quote_spanned!(span=> ::core::unreachable!("component expression with a compile error"))
+            }
+            Value::Expr(e) => {
                 let e = rewrite::expr(e.clone());
                 quote_spanned!(span=> ::core::convert::Into::<#ty>::into(#e))
             }
-            None => quote_spanned!(span=> <#ty as ::core::default::Default>::default()),
+            Value::Default => quote_spanned!(span=> <#ty as ::core::default::Default>::default()),
         };
         quote! {
             <#ty as #p::Component>::build::<#p::Within<#path_ty, __U>>(
