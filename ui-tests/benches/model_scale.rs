@@ -18,7 +18,8 @@
 //!
 //! Options: `--sizes 50,200,1000,2000`, `--repeat 3` (runs per figure; a figure whose first run
 //! exceeds `--long 120` seconds is not repeated), `--runs 20` (instance builds per binary),
-//! `--timeout 1200` (seconds one rustc may take before it is killed and reported as such),
+//! `--timeout 1200` (seconds one rustc may take before it is killed and reported as such; a figure
+//! killed at one size is not tried at larger ones),
 //! `--jobs J` (cargo's `-j`), and `--baseline DIR`: the workspace root of another checkout of
 //! actuator (e.g. an older commit exported with `git archive`), measured alternately with this one
 //! in the same invocation so the two columns share the machine's conditions (`--baseline-only`
@@ -73,9 +74,25 @@ fn main() {
         for v in &variants {
             v.prepare(n);
         }
-        let mut rows: Vec<Row> = variants.iter().map(|_| Row::default()).collect();
+        // A figure killed at a smaller size is not tried again at a larger one.
+        let mut rows: Vec<Row> = variants
+            .iter()
+            .map(|v| {
+                let mut row = Row::default();
+                for f in [Figure::Check, Figure::Debug, Figure::Release] {
+                    let killed_before = results
+                        .iter()
+                        .any(|((_, l), r)| l == v.label && r.killed(f));
+                    row.figure(f).killed = killed_before;
+                }
+                row
+            })
+            .collect();
         // `check` is measured after a touch, so a first, untimed check fills the incremental cache.
-        for v in &variants {
+        for (v, row) in variants.iter().zip(rows.iter_mut()) {
+            if row.check.killed {
+                continue;
+            }
             let r = v.cargo("check", n);
             eprintln!(
                 "  {:<8} N={n:<5} check   (untimed, first): {:.1} s{}",
@@ -83,6 +100,7 @@ fn main() {
                 r.secs,
                 if r.killed { " (killed)" } else { "" }
             );
+            row.check.killed = r.killed;
         }
         for (kind, cmd) in [
             (Figure::Check, "check"),
@@ -93,7 +111,7 @@ fn main() {
                 // A and B alternate run by run: slow drifts of the machine hit both.
                 for (v, row) in variants.iter().zip(rows.iter_mut()) {
                     let runs = row.figure(kind);
-                    if rep > 0 && (runs.killed || runs.secs.first().is_some_and(|s| *s > opts.long))
+                    if runs.killed || (rep > 0 && runs.secs.first().is_some_and(|s| *s > opts.long))
                     {
                         continue;
                     }
@@ -179,6 +197,13 @@ struct Row {
 }
 
 impl Row {
+    fn killed(&self, f: Figure) -> bool {
+        match f {
+            Figure::Check => self.check.killed,
+            Figure::Debug => self.debug.killed,
+            Figure::Release => self.release.killed,
+        }
+    }
     fn figure(&mut self, f: Figure) -> &mut Runs {
         match f {
             Figure::Check => &mut self.check,
