@@ -71,13 +71,13 @@ fn generate(m: &Model) -> TokenStream {
                 /// Typed references to the namespace's variables (`ns.v.NAME`).
                 pub v: #vars_ty,
             ),
-            quote!(v: #vars_ty { #( #var_names: #p::VarRef::new(at, #var_strs), )* },),
+            quote!(v: #vars_ty { #( #var_names: #p::VarRef::new(__actuator_at, #var_strs), )* },),
             quote! {
-                #[doc = concat!("The variables declared by [`", stringify!(#ident), "`].")]
+                #[doc = ::core::concat!("The variables declared by [`", ::core::stringify!(#ident), "`].")]
                 #[allow(non_snake_case)]
                 #[derive(Clone, Copy, Debug)]
                 #vis struct #vars_ty {
-                    #( #[doc = concat!("Variable `", #var_strs, "`.")] pub #var_names: #p::VarRef, )*
+                    #( #[doc = ::core::concat!("Variable `", #var_strs, "`.")] pub #var_names: #p::VarRef, )*
                 }
             },
         )
@@ -86,11 +86,11 @@ fn generate(m: &Model) -> TokenStream {
     };
 
     let path_struct = quote! {
-        #[doc = concat!("Typed paths into a [`", stringify!(#ident), "`]: one field per component.")]
+        #[doc = ::core::concat!("Typed paths into a [`", ::core::stringify!(#ident), "`]: one field per component.")]
         #[derive(Clone, Copy)]
         #vis struct #path_ty {
             __at: #p::At,
-            #( #[doc = concat!("Component `", #name_strs, "`.")] #(#docs)* pub #names: <#tys as #p::Component>::Path, )*
+            #( #[doc = ::core::concat!("Component `", #name_strs, "`.")] #(#docs)* pub #names: <#tys as #p::Component>::Path, )*
             #vars_field
         }
         impl #p::Located for #path_ty {
@@ -101,7 +101,7 @@ fn generate(m: &Model) -> TokenStream {
         }
         impl ::core::fmt::Debug for #path_ty {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                write!(f, "{}@{:?}", stringify!(#ident), self.__at)
+                ::core::write!(f, "{}@{:?}", ::core::stringify!(#ident), self.__at)
             }
         }
         impl ::core::cmp::PartialEq for #path_ty {
@@ -117,14 +117,15 @@ fn generate(m: &Model) -> TokenStream {
     // namespace is rustc's "no field `ns`" at the user's token.
     let mut nexus_fields = Vec::new();
     let mut nexus_inits = Vec::new();
-    let self_model = quote!(<#ident as #p::Members>::members_path(#p::At::root(at.model)));
+    let self_model =
+        quote!(<#ident as #p::Members>::members_path(#p::At::root(__actuator_at.model)));
     match m.kind {
         Kind::Infra => {
             nexus_fields.push(quote!(pub inf: #path_ty));
             nexus_inits.push(quote!(inf: #self_model));
             if let Some(ns) = &m.namespace {
                 nexus_fields.push(quote!(pub ns: <#ns as #p::Members>::Path));
-                nexus_inits.push(quote!(ns: <#ns as #p::Members>::members_path(#p::At::root(#p::model_id(w, #p::ModelKind::Namespace)))));
+                nexus_inits.push(quote!(ns: <#ns as #p::Members>::members_path(#p::At::root(#p::model_id(__actuator_w, #p::ModelKind::Namespace)))));
             }
         }
         Kind::Namespace | Kind::RoleGroup => {
@@ -134,7 +135,7 @@ fn generate(m: &Model) -> TokenStream {
             }
             if let Some(inf) = &m.bound {
                 nexus_fields.push(quote!(pub inf: <#inf as #p::Members>::Path));
-                nexus_inits.push(quote!(inf: <#inf as #p::Members>::members_path(#p::At::root(#p::model_id(w, #p::ModelKind::Infra)))));
+                nexus_inits.push(quote!(inf: <#inf as #p::Members>::members_path(#p::At::root(#p::model_id(__actuator_w, #p::ModelKind::Infra)))));
             }
         }
         Kind::Config => {
@@ -142,18 +143,19 @@ fn generate(m: &Model) -> TokenStream {
             nexus_inits.push(quote!(cfg: #self_model));
             if let Some(ns) = &m.bound {
                 nexus_fields.push(quote!(pub ns: <#ns as #p::Members>::Path));
-                nexus_inits.push(quote!(ns: <#ns as #p::Members>::members_path(#p::At::root(#p::model_id(w, #p::ModelKind::Namespace)))));
+                nexus_inits.push(quote!(ns: <#ns as #p::Members>::members_path(#p::At::root(#p::model_id(__actuator_w, #p::ModelKind::Namespace)))));
                 nexus_fields.push(
                     quote!(pub inf: <<#ns as #p::NamespaceModel>::Infra as #p::Members>::Path),
                 );
-                nexus_inits
-                    .push(quote!(inf: #p::infra_path::<<#ns as #p::NamespaceModel>::Infra>(w)));
+                nexus_inits.push(
+                    quote!(inf: #p::infra_path::<<#ns as #p::NamespaceModel>::Infra>(__actuator_w)),
+                );
             }
         }
         Kind::InfraGroup => {}
     }
     let nexus_struct = quote! {
-        #[doc = concat!("`ctx.nexus` of [`", stringify!(#ident), "`]: the connected models.")]
+        #[doc = ::core::concat!("`ctx.nexus` of [`", ::core::stringify!(#ident), "`]: the connected models.")]
         #[derive(Clone, Copy, Debug)]
         #vis struct #nexus_ty { #( #[allow(missing_docs)] #nexus_fields, )* }
     };
@@ -176,11 +178,11 @@ fn generate(m: &Model) -> TokenStream {
     let ctx_new = quote! {
         #[allow(unused_variables)]
         let ctx = &#p::Ctx {
-            model: __model,
-            nexus: __nexus,
-            comp: #p::Comp { container: cv.clone(), idx: env.idx.clone(), at: env.at },
-            name: &env.name,
-            env,
+            model: __actuator_model,
+            nexus: __actuator_nexus,
+            comp: #p::Comp { container: __actuator_cv.clone(), idx: __actuator_env.idx.clone(), at: __actuator_env.at },
+            name: &__actuator_env.name,
+            env: __actuator_env,
         };
         #bindings
     };
@@ -209,11 +211,11 @@ fn generate(m: &Model) -> TokenStream {
             Value::Default => quote_spanned!(span=> <#ty as ::core::default::Default>::default()),
         };
         quote! {
-            <#ty as #p::Component>::build::<#p::Within<#path_ty, __U>>(
-                w,
-                at.offset(#off),
-                view.clone(),
-                #p::Arc::new(move |env: &#p::Env<'_>, cv: &<#ty as #p::Component>::View<#p::Within<#path_ty, __U>>| -> #ty {
+            <#ty as #p::Component>::build::<#p::Within<#path_ty, __ActuatorUp>>(
+                __actuator_w,
+                __actuator_at.offset(#off),
+                __actuator_view.clone(),
+                #p::Arc::new(move |__actuator_env: &#p::Env<'_>, __actuator_cv: &<#ty as #p::Component>::View<#p::Within<#path_ty, __ActuatorUp>>| -> #ty {
                     #ctx_new
                     #value
                 }),
@@ -227,14 +229,14 @@ fn generate(m: &Model) -> TokenStream {
             let in_env = v.in_env;
             match &v.value {
                 Expr::Lit(l) if matches!(l.lit, Lit::Str(_)) => {
-                    quote!(__set.add(#p::Var::new(#name, #l).in_env(#in_env));)
+                    quote!(__actuator_set.add(#p::Var::new(#name, #l).in_env(#in_env));)
                 }
                 e => {
                     let e = rewrite::expr(e.clone());
                     quote! {
-                        __set.add(#p::Var::lazy(#name, #p::Arc::new({
-                            let cv = view.clone();
-                            move |env: &#p::Env<'_>| -> #p::VarValue {
+                        __actuator_set.add(#p::Var::lazy(#name, #p::Arc::new({
+                            let __actuator_cv = __actuator_view.clone();
+                            move |__actuator_env: &#p::Env<'_>| -> #p::VarValue {
                                 #ctx_new
                                 #p::VarValue::from(#e)
                             }
@@ -245,9 +247,9 @@ fn generate(m: &Model) -> TokenStream {
         });
         quote! {
             {
-                let mut __set = #p::VarSet::default();
+                let mut __actuator_set = #p::VarSet::default();
                 #( #vs )*
-                #p::set_vars(w, at, __set);
+                #p::set_vars(__actuator_w, __actuator_at, __actuator_set);
             }
         }
     } else {
@@ -269,23 +271,23 @@ fn generate(m: &Model) -> TokenStream {
                 #touch
                 #( <#tys as #p::Component>::layout(nodes, me, #p::Step::Field(#name_strs)); )*
             }
-            fn members_path(at: #p::At) -> #path_ty {
+            fn members_path(__actuator_at: #p::At) -> #path_ty {
                 #path_ty {
-                    __at: at,
-                    #( #names: <#tys as #p::Component>::path(at.offset(#offsets)), )*
+                    __at: __actuator_at,
+                    #( #names: <#tys as #p::Component>::path(__actuator_at.offset(#offsets)), )*
                     #vars_init
                 }
             }
             #[allow(unused_variables, clippy::redundant_clone, clippy::needless_borrows_for_generic_args)]
-            fn build_members<__U: Clone + Send + Sync + 'static>(
-                w: &#p::Shared,
-                at: #p::At,
-                view: #p::Within<#path_ty, __U>,
+            fn build_members<__ActuatorUp: Clone + Send + Sync + 'static>(
+                __actuator_w: &#p::Shared,
+                __actuator_at: #p::At,
+                __actuator_view: #p::Within<#path_ty, __ActuatorUp>,
             ) {
-                let __model = #model_path;
-                let __nexus = #nexus_ty { #( #nexus_inits, )* };
+                let __actuator_model = #model_path;
+                let __actuator_nexus = #nexus_ty { #( #nexus_inits, )* };
                 #[allow(unused_variables)]
-                let env = &#p::Env { world: w, at, name: view.key.clone(), idx: view.idx.clone() };
+                let __actuator_env = &#p::Env { world: __actuator_w, at: __actuator_at, name: __actuator_view.key.clone(), idx: __actuator_view.idx.clone() };
                 #var_builds
                 #( #builds )*
             }
@@ -302,7 +304,7 @@ fn generate(m: &Model) -> TokenStream {
         quote! {
             impl #p::Model for #ident {
                 const KIND: #p::ModelKind = #p::ModelKind::#kind_tok;
-                const NAME: &'static str = stringify!(#ident);
+                const NAME: &'static str = ::core::stringify!(#ident);
                 const LONG_NAMES: bool = #long_names;
                 fn class_id() -> #p::ModelId {
                     static ID: ::std::sync::OnceLock<#p::ModelId> = ::std::sync::OnceLock::new();
@@ -353,8 +355,8 @@ fn generate(m: &Model) -> TokenStream {
                 impl #p::ConfigModel for #ident {
                     type Namespace = #ns;
                     #[allow(unused_variables)]
-                    fn defaults(w: &#p::Shared) -> #p::ConfigDefaults {
-                        let ns = <#ns as #p::Members>::members_path(#p::At::root(#p::model_id(w, #p::ModelKind::Namespace)));
+                    fn defaults(__actuator_w: &#p::Shared) -> #p::ConfigDefaults {
+                        let ns = <#ns as #p::Members>::members_path(#p::At::root(#p::model_id(__actuator_w, #p::ModelKind::Namespace)));
                         let q = ns;
                         #p::ConfigDefaults::default() #( .#dkeys(#dvals) )*
                     }
