@@ -354,7 +354,8 @@ fn deps(cx: &Ctxt, m: &Model) {
     }
 }
 
-/// The rules of `#[derive(Resource)]`: known options only, a kind, named fields with a `name`.
+/// The rules of `#[derive(Resource)]`: known options only, a kind, named fields with a `name`,
+/// `update(…)` naming recorded fields.
 pub fn resource(cx: &Ctxt, r: &Resource) {
     unknown_options(cx, &r.unknown);
     if r.kind.is_none() {
@@ -367,6 +368,15 @@ pub fn resource(cx: &Ctxt, r: &Resource) {
         Shape::Named => {}
         Shape::Unnamed(_) => cx.error(&r.ident, "a resource has named fields"),
         Shape::NotStruct => cx.error(&r.ident, "a resource is a struct"),
+    }
+    let ident = &r.ident;
+    for u in &r.update {
+        if !r.fields.iter().any(|f| !f.skip && f.ident == *u) {
+            cx.error(
+                u,
+                format!("`{u}` is not a recorded argument of `{ident}`: `update(…)` names fields"),
+            );
+        }
     }
     // Asked last and alone: a resource whose declaration is wrong elsewhere gets that error only.
     if !cx.has_errors() && !r.fields.iter().any(|f| f.ident == "name") {
@@ -403,5 +413,27 @@ mod tests {
         let names: Vec<Ident> = (0..5000).map(|i| quote::format_ident!("t{i}")).collect();
         let e = edges(quote! { struct C for N { deps { #(#names)|* } } });
         assert_eq!(e.len(), 4999);
+    }
+
+    fn resource_errors(input: proc_macro2::TokenStream) -> String {
+        let cx = Ctxt::new();
+        let r = crate::parse::resource(&cx, &syn::parse2(input).expect("a derive input"));
+        resource(&cx, &r);
+        cx.into_tokens().to_string()
+    }
+
+    #[test]
+    fn update_names_recorded_fields_only() {
+        let ok = resource_errors(quote! {
+            #[resource(kind = "t.B", update(tags), create_before_destroy)]
+            struct B { name: String, tags: Vec<String> }
+        });
+        assert!(ok.is_empty(), "{ok}");
+        let skipped = resource_errors(quote! {
+            #[resource(kind = "t.B", update(tags, size))]
+            struct B { name: String, #[resource(skip)] tags: Vec<String> }
+        });
+        assert!(skipped.contains("`tags` is not a recorded argument of `B`"), "{skipped}");
+        assert!(skipped.contains("`size` is not a recorded argument of `B`"), "{skipped}");
     }
 }

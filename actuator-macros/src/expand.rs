@@ -294,6 +294,12 @@ fn generate(m: &Model) -> TokenStream {
         }
     };
 
+    // Namespace groups may hold variables (`RoleGroup::new(..).var(..)`); infra groups may not.
+    let namespace_members = if m.kind == Kind::RoleGroup {
+        quote!(impl #p::NamespaceMembers for #ident {})
+    } else {
+        quote!()
+    };
     let kind_tok = match m.kind {
         Kind::Infra => quote!(Infra),
         Kind::Namespace => quote!(Namespace),
@@ -381,6 +387,7 @@ fn generate(m: &Model) -> TokenStream {
         #path_struct
         #nexus_struct
         #members
+        #namespace_members
         #model_impl
         #ctor
     }

@@ -176,12 +176,17 @@ pub struct Resource {
     /// `outputs(name: Type, …)`.
     pub outputs: Vec<(Ident, Type)>,
     pub addressable: bool,
+    /// `update(arg, …)`: arguments a proxy changes in place (others replace the resource).
+    pub update: Vec<Ident>,
+    /// `create_before_destroy`: a replacement is created before the old one goes.
+    pub create_before_destroy: bool,
     pub fields: Vec<ResourceField>,
     pub unknown: Vec<Unknown>,
 }
 
 pub struct ResourceField {
     pub ident: Ident,
-    /// `#[resource(skip)]`: not walked for references.
+    pub ty: Type,
+    /// `#[resource(skip)]`: neither walked for references nor recorded as an argument.
     pub skip: bool,
 }

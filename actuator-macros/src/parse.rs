@@ -16,7 +16,7 @@ use crate::ir::{
 };
 
 const INFRA_OPTIONS: &str = "unknown infra option; expected `long_names` or `namespace = Type`";
-const RESOURCE_OPTIONS: &str = "expected `kind = \"…\"`, `outputs(name: Type, …)` or `addressable`";
+const RESOURCE_OPTIONS: &str = "expected `kind = \"…\"`, `outputs(name: Type, …)`, `addressable`, `update(arg, …)` or `create_before_destroy`";
 const RESOURCE_FIELD_OPTIONS: &str = "unknown resource field option; expected `skip`";
 
 /// Skips the value of an unknown option (`= …` or `(…)`), up to the next `,` of its list, so the
@@ -155,6 +155,8 @@ pub fn resource(cx: &Ctxt, input: &DeriveInput) -> Resource {
         kind: None,
         outputs: Vec::new(),
         addressable: false,
+        update: Vec::new(),
+        create_before_destroy: false,
         fields: Vec::new(),
         unknown: Vec::new(),
     };
@@ -164,6 +166,13 @@ pub fn resource(cx: &Ctxt, input: &DeriveInput) -> Resource {
                 r.kind = Some(meta.value()?.parse()?);
             } else if meta.path.is_ident("addressable") {
                 r.addressable = true;
+            } else if meta.path.is_ident("create_before_destroy") {
+                r.create_before_destroy = true;
+            } else if meta.path.is_ident("update") {
+                meta.parse_nested_meta(|u| {
+                    r.update.push(u.path.require_ident()?.clone());
+                    Ok(())
+                })?;
             } else if meta.path.is_ident("outputs") {
                 meta.parse_nested_meta(|o| {
                     let name = o.path.require_ident()?.clone();
@@ -206,7 +215,11 @@ pub fn resource(cx: &Ctxt, input: &DeriveInput) -> Resource {
                 cx.push(e);
             }
         }
-        r.fields.push(ResourceField { ident, skip });
+        r.fields.push(ResourceField {
+            ident,
+            ty: f.ty.clone(),
+            skip,
+        });
     }
     r
 }

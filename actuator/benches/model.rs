@@ -11,6 +11,7 @@ mod common;
 use std::process::Command;
 use std::time::Instant;
 
+use actuator::dag::{Dag, NodeId};
 use actuator::infra::test::{Database, Network, Queue, Server};
 use actuator::prelude::*;
 
@@ -41,28 +42,15 @@ namespace! {
     }
 }
 
-/// Kahn's algorithm over the edges: proves the graph is complete and acyclic, as the engine would.
+/// The engine's topological order over the edges: proves the graph is complete and acyclic.
 fn order(n_nodes: usize, edges: &[(u32, u32)]) -> usize {
-    let mut indeg = vec![0u32; n_nodes];
-    let mut succ: Vec<Vec<u32>> = vec![Vec::new(); n_nodes];
+    let mut dag = Dag::new(n_nodes);
     for &(a, b) in edges {
-        indeg[b as usize] += 1;
-        succ[a as usize].push(b);
+        dag.add_edge(NodeId(a), NodeId(b));
     }
-    let mut ready: Vec<u32> = (0..n_nodes as u32)
-        .filter(|&i| indeg[i as usize] == 0)
-        .collect();
-    let mut seen = 0;
-    while let Some(i) = ready.pop() {
-        seen += 1;
-        for &s in &succ[i as usize] {
-            indeg[s as usize] -= 1;
-            if indeg[s as usize] == 0 {
-                ready.push(s);
-            }
-        }
-    }
-    seen
+    dag.check_acyclic()
+        .expect("the model's edges are acyclic")
+        .len()
 }
 
 fn resources(n: usize) {

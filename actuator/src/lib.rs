@@ -5,8 +5,8 @@
 //! rejected by the compiler.
 //!
 //! * [`infra`]: `#[derive(InfraModel)]` structs of resources, groups and keyed containers.
-//! * [`namespace`]: `namespace!` roles with `host_ref`s into the infra and `!{VAR}` variables.
-//! * [`config`]: `config!` tasks bound to roles, ordered with `a | b` and `a & b`.
+//! * [`namespace`](mod@namespace): `namespace!` roles with `host_ref`s into the infra and `!{VAR}` variables.
+//! * [`config`](mod@config): `config!` tasks bound to roles, ordered with `a | b` and `a & b`.
 //! * [`model`]: the typed paths, references and context all three share.
 //!
 //! The runtime layer (used by the orchestrator, which never reaches into the declaration layer's
@@ -46,6 +46,7 @@ extern crate self as actuator;
 
 pub mod cli;
 pub mod config;
+pub mod dag;
 pub mod engine;
 pub mod events;
 pub mod exec;
@@ -79,6 +80,8 @@ pub mod prelude {
 pub mod __private {
     pub use crate::__leaf_component;
     pub use crate::config::{ConfigDefaults, ConfigModel};
+    pub use crate::model::args::{ArgCx, ArgValue, Args, ChangePolicy};
+    pub use crate::model::build::NamespaceMembers;
     pub use crate::model::build::{__index, __instantiate, model_id, new_world};
     pub use crate::model::{
         At, Comp, Component, Ctx, Element, Env, FromAt, Group, Instance, IntoRef, Located, Members,

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use actuator::config::{IntoDep, NodeRole, TaskGraph, TaskKind};
+use actuator::config::{CommandLine, IntoDep, NodeRole, TaskGraph, TaskKind};
 use actuator::model::{At, Located, Model};
 use actuator::namespace::{HostRef, expand_for};
 use actuator::prelude::*;
@@ -590,7 +590,7 @@ fn b36_task_templates_expand_for_the_task_role() {
     let g = cfg.graph();
     for n in g.nodes.iter().filter(|n| n.role == NodeRole::Task) {
         let t = n.task.as_ref().unwrap();
-        let TaskKind::Command(cmd) = &t.kind else {
+        let TaskKind::Command(CommandLine::Line(cmd)) = &t.kind else {
             panic!("{:?}", t.kind)
         };
         let out = expand_for(ns.world(), t.role.unwrap(), cmd).unwrap();

@@ -467,7 +467,6 @@ fn b24_infra_reads_namespace_vars() {
     infra
         .world()
         .lock()
-        .unwrap()
         .set_output(infra.root().s.at(), "ip", "10.9.9.9");
     assert_eq!(
         ns.var_value(&ns.root().r, "S_URL").unwrap(),
@@ -574,7 +573,7 @@ fn b28_variable_joining_components() {
             "ALL_NODES",
             Arc::new(move |env: &Env<'_>| {
                 let roles = nodes.all().select(env.world);
-                let w = env.world.lock().unwrap();
+                let w = env.world.lock();
                 let names: Vec<String> = roles
                     .iter()
                     .map(|r| w.tree(r.model).display_name(r.node))

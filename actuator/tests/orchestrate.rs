@@ -331,11 +331,16 @@ namespace! {
 #[test]
 fn a_resource_argument_can_read_a_namespace_variable() {
     use actuator::model::Located;
-    use actuator::provision::ProvisionCx;
+    use actuator::provision::{ProvisionCx, Scope};
     let infra = Sized::instance("s");
     let _ns = Sizing::instance("n", &infra);
     let db: Server = infra.get(&infra.root().db).unwrap();
-    let cx = ProvisionCx::new(infra.world().clone(), infra.root().db.at(), "sys");
+    let scope = Scope {
+        system: "sys".into(),
+        workspace: "default".into(),
+        state_id: "s1".into(),
+    };
+    let cx = ProvisionCx::new(infra.world().clone(), infra.root().db.at(), scope);
     let mem: String = cx.resolve(db.mem.as_ref().unwrap()).unwrap();
     assert_eq!(mem, "4096");
 }

@@ -11,7 +11,8 @@
 //! with a mistake in its declaration gets that one error, not a cascade.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{Ident, LitStr};
 
 use crate::ir::Resource;
@@ -110,6 +111,7 @@ fn element_impl(r: &Resource) -> TokenStream {
         .filter(|f| !f.skip && f.ident != "name")
         .map(|f| &f.ident);
     let addressable = r.addressable;
+    let args = args_fns(r);
     quote! {
         impl #p::Element for #ident {
             fn kind(&self) -> &'static str { Self::KIND }
@@ -119,6 +121,36 @@ fn element_impl(r: &Resource) -> TokenStream {
             }
             fn addressable(&self) -> bool { #addressable }
             #cloud
+            #args
+        }
+    }
+}
+
+/// `Element::args` and `Element::change_policy`: every argument but skipped ones is recorded in
+/// the state, so a later run sees what changed and whether that replaces the resource.
+fn args_fns(r: &Resource) -> TokenStream {
+    let p = quote!(::actuator::__private);
+    let inserts = r.fields.iter().filter(|f| !f.skip).map(|f| {
+        let (i, ty) = (&f.ident, &f.ty);
+        let s = i.to_string();
+        // At the field's type: a type without `ArgValue` is reported at the user's field.
+        quote_spanned! {ty.span()=>
+            __actuator_args.insert(#s, <#ty as #p::ArgValue>::arg(&self.#i, __actuator_cx));
+        }
+    });
+    let update: Vec<String> = r.update.iter().map(Ident::to_string).collect();
+    let create_before_destroy = r.create_before_destroy;
+    quote! {
+        fn args(&self, __actuator_cx: &#p::ArgCx<'_>) -> #p::Args {
+            let mut __actuator_args = #p::Args::new();
+            #( #inserts )*
+            __actuator_args
+        }
+        fn change_policy(&self) -> #p::ChangePolicy {
+            #p::ChangePolicy {
+                update_in_place: &[#( #update ),*],
+                create_before_destroy: #create_before_destroy,
+            }
         }
     }
 }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::events::{EventHandler, Fanout, JsonLines, TracingHandler};
-use crate::orchestrate::{ActuatorOrchestration, FailureKind, GraphFormat};
+use crate::orchestrate::{Action, ActuatorOrchestration, FailureKind, GraphFormat, TaskAction};
 
 /// Success.
 pub const EXIT_OK: u8 = 0;
@@ -42,7 +42,7 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 #[derive(Parser, Debug)]
 #[command(about = "Provision, configure and tear down the system this binary models")]
 pub struct Args {
-    /// Directory of the state (default: .actuator/<system>/).
+    /// Directory of the state (default: `.actuator/<system>/`).
     #[arg(long, global = true)]
     pub state: Option<PathBuf>,
     /// Print one JSON event per line on stdout instead of the progress view.
@@ -100,20 +100,18 @@ pub fn main(build: impl FnOnce() -> ActuatorOrchestration) -> ExitCode {
 
 /// Runs one command; returns the exit code.
 pub fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // Client libraries that log credentials at debug level never get past INFO, whatever
+    // RUST_LOG asks for.
+    for target in orch.secret_log_targets() {
+        if let Ok(d) = format!("{target}=info").parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
-                // The AWS SDK's request signing logs the access key id at debug level: never
-                // let it through, whatever RUST_LOG asks for.
-                .add_directive("aws_sigv4=info".parse().expect("a valid directive"))
-                .add_directive(
-                    "aws_smithy_runtime=info"
-                        .parse()
-                        .expect("a valid directive"),
-                ),
-        )
+        .with_env_filter(filter)
         .try_init();
     let mut orch = orch.max_concurrency(args.max_concurrency);
     if let Some(dir) = &args.state {
@@ -210,23 +208,45 @@ fn plan(orch: &mut ActuatorOrchestration, json: bool) -> u8 {
     if json {
         println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
     } else {
-        println!("resources ({}), in creation order:", p.resources.len());
-        for r in &p.resources {
-            let how = match &r.proxy {
-                Ok(px) if r.exists => format!("exists ({px})"),
-                Ok(px) => format!("create with {px}"),
-                Err(e) => format!("ERROR: {e}"),
+        for r in p.resources.iter().filter(|r| r.action != Action::Unchanged) {
+            let why = r
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            println!("  {:<3} {:<40} {:<18}{why}", r.action.sign(), r.key, r.kind);
+            for c in &r.changes {
+                let forces = if c.forces_replacement && r.action == Action::Replace {
+                    "  # forces replacement"
+                } else {
+                    ""
+                };
+                println!("        {}: {} -> {}{forces}", c.arg, c.old, c.new);
+            }
+        }
+        for t in p.tasks.iter().filter(|t| t.action != TaskAction::Skip) {
+            let why = t
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            let verb = if t.action == TaskAction::Run {
+                "run"
+            } else {
+                "re-run"
             };
-            println!("  {:<40} {:<18} {how}", r.key, r.kind);
+            println!("  {verb:<6} {}{why}", t.name);
         }
-        println!("tasks ({}), in run order:", p.tasks.len());
-        for t in &p.tasks {
-            println!("  {t}");
+        for u in &p.unresolved {
+            println!(
+                "  unresolved: {}: {} needs {}",
+                u.role, u.variable, u.missing
+            );
         }
-        println!("unresolved variables ({}):", p.unresolved.len());
-        for (role, var, missing) in &p.unresolved {
-            println!("  {role}: {var} needs {missing}");
+        for e in &p.errors {
+            println!("  error: {}: {}", e.key, e.error);
         }
+        println!("{}", p.summary_line());
     }
     if p.has_errors() {
         EXIT_INVALID

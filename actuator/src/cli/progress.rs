@@ -1,7 +1,7 @@
 //! The live terminal view (per-phase bar, a line per finished or failed task, elapsed time), and a
 //! plain line printer for when stderr is not a terminal.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -25,7 +25,7 @@ impl Progress {
 
 impl EventHandler for Progress {
     fn event(&self, e: &Event) {
-        let mut bar = self.bar.lock().unwrap_or_else(|p| p.into_inner());
+        let mut bar = self.bar.lock();
         match e {
             Event::EngineStarting { phase, nodes } => {
                 let pb = self.multi.add(ProgressBar::new(*nodes as u64));

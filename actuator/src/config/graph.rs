@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use super::ConfigDefaults;
 use super::ConfigModel;
 use super::deps::Dep;
-use super::tasks::{MultiTask, MultiTemplate, Nested, Task};
-use crate::model::build::{Instance, Shared, lock};
+use super::tasks::{MultiTask, MultiTemplate, Nested, NestedTask, Task};
+use crate::dag::{Dag, NodeId};
+use crate::model::build::{Instance, Shared};
 use crate::model::{At, Located};
 
 /// What a graph node is.
@@ -62,34 +63,26 @@ impl TaskGraph {
             .collect()
     }
 
-    /// A topological order, or the names on a cycle.
-    pub fn topo_order(&self) -> Result<Vec<usize>, Vec<String>> {
-        let n = self.nodes.len();
-        let mut indeg = vec![0usize; n];
-        let mut succ = vec![Vec::new(); n];
+    /// The dependency graph: one node per graph node, one edge per ordering constraint.
+    pub fn dag(&self) -> Dag {
+        let mut dag = Dag::new(self.nodes.len());
         for &(a, b) in &self.edges {
-            indeg[b] += 1;
-            succ[a].push(b);
+            dag.add_edge(NodeId(a as u32), NodeId(b as u32));
         }
-        let mut ready: Vec<usize> = (0..n).rev().filter(|&i| indeg[i] == 0).collect();
-        let mut order = Vec::with_capacity(n);
-        while let Some(i) = ready.pop() {
-            order.push(i);
-            for &s in &succ[i] {
-                indeg[s] -= 1;
-                if indeg[s] == 0 {
-                    ready.push(s);
-                }
-            }
-        }
-        if order.len() == n {
-            Ok(order)
-        } else {
-            Err((0..n)
-                .filter(|&i| indeg[i] > 0)
-                .map(|i| self.nodes[i].name.clone())
-                .collect())
-        }
+        dag
+    }
+
+    /// A topological order, or the names of the tasks on a cycle.
+    pub fn topo_order(&self) -> Result<Vec<usize>, Vec<String>> {
+        self.dag()
+            .check_acyclic()
+            .map(|order| order.into_iter().map(NodeId::index).collect())
+            .map_err(|e| {
+                e.cycle
+                    .iter()
+                    .map(|n| self.nodes[n.index()].name.clone())
+                    .collect()
+            })
     }
 }
 
@@ -119,7 +112,7 @@ impl Builder<'_> {
         defaults: &ConfigDefaults,
     ) -> (Vec<usize>, Vec<usize>) {
         let leaves: Vec<(At, String)> = {
-            let g = lock(self.w);
+            let g = self.w.lock();
             let t = g.tree(root.model);
             t.leaves()
                 .map(|(n, _)| {
@@ -137,13 +130,13 @@ impl Builder<'_> {
         let first = self.g.nodes.len();
         for (at, path) in leaves {
             let (task, multi, nested) = {
-                let g = lock(self.w);
+                let g = self.w.lock();
                 let t = g.tree(at.model);
-                let e = g.element(at).expect("leaf has a value");
                 (
                     t.get::<Task>(at.node).cloned(),
                     t.get::<MultiTask>(at.node).cloned(),
-                    e.nested().map(|n| (e.base_name().to_owned(), n)),
+                    t.get::<NestedTask>(at.node)
+                        .map(|n| (n.name.clone(), n.inner.clone())),
                 )
             };
             if let Some(mut task) = task {
@@ -164,7 +157,7 @@ impl Builder<'_> {
                     self.g.edges.push((head, rdv));
                 }
                 for role in roles {
-                    let role_name = lock(self.w).tree(role.model).node(role.node).name.clone();
+                    let role_name = self.w.lock().tree(role.model).node(role.node).name.clone();
                     let (i, x) = match &mt.template {
                         MultiTemplate::Task(t) => {
                             let mut t = (**t).clone();
@@ -299,6 +292,6 @@ impl<C: ConfigModel> Instance<C> {
     /// The path of a task in this model, for messages.
     pub fn task_path(&self, p: &impl Located) -> String {
         let at = p.at();
-        lock(self.world()).describe(at)
+        self.world().lock().describe(at)
     }
 }

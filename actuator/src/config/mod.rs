@@ -39,7 +39,7 @@ pub use defaults::ConfigDefaults;
 pub use deps::{Dep, IntoDep};
 pub use graph::{GraphNode, NodeRole, TaskGraph};
 pub use tasks::{
-    CommandTask, ConfigClassTask, ConfigClassTaskPath, CopyFileTask, LocalCommandTask,
+    CommandLine, CommandTask, ConfigClassTask, ConfigClassTaskPath, CopyFileTask, LocalCommandTask,
     LocalShellCommandTask, MultiTask, MultiTaskPath, Nested, NullTask, PingTask,
     ProcessCopyFileTask, ScriptTask, Selection, ShellTask, Task, TaskKind, TaskPath,
 };

@@ -18,9 +18,10 @@ pub enum TaskKind {
     Null,
     /// Connects to the host and returns.
     Ping,
-    /// A command run without a shell: argv split with shell-words rules, no expansion.
-    Command(String),
-    /// A command line run by `/bin/sh -c`.
+    /// A program and its arguments, run without a shell (see [`CommandLine`]).
+    Command(CommandLine),
+    /// A command line run by `/bin/sh -c`. `!{VAR}`s are expanded into the line as text, so the
+    /// shell reads their values as syntax (see [`ShellTask`]).
     Shell(String),
     /// A local script copied to the host, run with `args`, then removed.
     Script {
@@ -43,9 +44,49 @@ pub enum TaskKind {
         template: bool,
     },
     /// A command run on the machine running actuator, without a shell; never opens SSH.
-    LocalCommand(String),
+    LocalCommand(CommandLine),
     /// A shell command line run locally; never opens SSH.
     LocalShell(String),
+}
+
+/// The program and arguments of a [`CommandTask`] or [`LocalCommandTask`], as declared; each
+/// word is a template whose `!{VAR}`s are expanded for the task's role when it runs.
+///
+/// However the words are given, a value is always (part of) exactly the one argument its
+/// `!{VAR}` stands in: `x; touch F`, `two words`, `say "hi" \ back` and `O'Brien` each arrive
+/// as one argument, exactly as they are. No shell reads them, locally or over SSH.
+///
+/// ```
+/// use actuator::config::CommandLine;
+///
+/// // A line is split into words first (quotes and backslashes group and escape, as in a shell)…
+/// let line = CommandLine::Line(r#"grep -q "listen !{PORT}" !{DIR}/app.conf"#.into());
+/// assert_eq!(line.words().unwrap(), ["grep", "-q", "listen !{PORT}", "!{DIR}/app.conf"]);
+/// // …then each word is expanded on its own. Or give the words one by one:
+/// let argv = CommandLine::Argv(vec!["grep".into(), "-q".into(), "listen !{PORT}".into()]);
+/// assert_eq!(argv.words().unwrap(), ["grep", "-q", "listen !{PORT}"]);
+///
+/// assert_eq!(CommandLine::Line("echo 'open".into()).words().unwrap_err(), "missing closing quote");
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub enum CommandLine {
+    /// One line, split into words with shell-words rules (single and double quotes, backslash
+    /// escapes; `$`, `;`, `|`, backticks and globs are plain text) *before* any `!{VAR}` is
+    /// expanded.
+    Line(String),
+    /// The words one by one: each is one argument.
+    Argv(Vec<String>),
+}
+
+impl CommandLine {
+    /// The words, each still a template. A line with an unclosed quote or a trailing backslash
+    /// is an error saying so.
+    pub fn words(&self) -> Result<Vec<String>, String> {
+        match self {
+            CommandLine::Line(line) => shell_words::split(line).map_err(|e| e.to_string()),
+            CommandLine::Argv(words) => Ok(words.clone()),
+        }
+    }
 }
 
 /// One task of a config model.
@@ -191,9 +232,65 @@ task_ctor!(/// A task that does nothing.
     NullTask() => TaskKind::Null);
 task_ctor!(/// Checks the host is reachable.
     PingTask() => TaskKind::Ping);
-task_ctor!(/// Runs a command without a shell.
-    CommandTask(cmd: impl Into<String>) => TaskKind::Command(cmd.into()));
-task_ctor!(/// Runs a shell command line.
+task_ctor!(
+    /// Runs a program with arguments, without a shell.
+    ///
+    /// `CommandTask::new(name, line)` splits `line` into words (shell-words rules) and then
+    /// expands the `!{VAR}`s inside each word, so a variable's value is always (part of) exactly
+    /// the one argument it stands in, whatever spaces, quotes or shell syntax it holds;
+    /// [`CommandTask::argv`] takes the words one by one. See [`CommandLine`].
+    ///
+    /// ```
+    /// use actuator::config::{CommandLine, CommandTask, TaskKind};
+    ///
+    /// let t = CommandTask::new("greet", "printf '%s\\n' !{WHO}");
+    /// assert_eq!(t.kind, TaskKind::Command(CommandLine::Line("printf '%s\\n' !{WHO}".into())));
+    /// // With WHO = `O'Brien; rm -rf /`, printf gets exactly two arguments: `%s\n` and the value.
+    /// ```
+    CommandTask(line: impl Into<String>) => TaskKind::Command(CommandLine::Line(line.into())));
+impl CommandTask {
+    /// A command given word by word: `words[0]` is the program, each further word one argument
+    /// (its `!{VAR}`s expanded for the task's role).
+    ///
+    /// ```
+    /// use actuator::config::{CommandLine, CommandTask, TaskKind};
+    ///
+    /// let t = CommandTask::argv("touch", ["touch", "!{DIR}/a file with spaces"]);
+    /// let TaskKind::Command(CommandLine::Argv(words)) = &t.kind else { unreachable!() };
+    /// assert_eq!(words, &["touch", "!{DIR}/a file with spaces"]);
+    /// ```
+    pub fn argv<S: Into<String>>(
+        name: impl Into<String>,
+        words: impl IntoIterator<Item = S>,
+    ) -> Task {
+        Task::new(
+            name,
+            TaskKind::Command(CommandLine::Argv(
+                words.into_iter().map(Into::into).collect(),
+            )),
+        )
+    }
+}
+task_ctor!(
+    /// Runs a command line with `/bin/sh -c`: pipes, redirections, `&&` and `$VAR` work.
+    ///
+    /// **A `!{VAR}` in the line is injection by design.** It is expanded into the line as text
+    /// before the shell reads it, so a value holding `;`, quotes, `$(…)` or a newline is shell
+    /// syntax: `ShellTask::new("note", "echo !{MSG} > note")` with `MSG = "hi; rm -rf ~"` runs
+    /// `rm`. Use `!{VAR}` in a shell line only for values you write yourself, never for input.
+    ///
+    /// **The safe form** reads the variable from the environment: every namespace variable the
+    /// task's role sees (except `hidden` ones) is exported to the task, so write `"$VAR"` —
+    /// double-quoted, so the shell neither splits nor globs it — and the value stays one
+    /// literal word: `ShellTask::new("note", r#"printf '%s\n' "$MSG" > note"#)`. Or use a
+    /// [`CommandTask`], which runs no shell at all.
+    ///
+    /// ```
+    /// use actuator::config::{ShellTask, TaskKind};
+    ///
+    /// let safe = ShellTask::new("note", r#"printf '%s\n' "$MSG" > "$WORKDIR/note""#);
+    /// assert!(matches!(safe.kind, TaskKind::Shell(_)));
+    /// ```
     ShellTask(cmd: impl Into<String>) => TaskKind::Shell(cmd.into()));
 task_ctor!(/// Uploads and runs a local script.
     ScriptTask(path: impl Into<PathBuf>) => TaskKind::Script { path: path.into(), args: Vec::new(), template: false });
@@ -201,9 +298,30 @@ task_ctor!(/// Copies files or content to the host.
     CopyFileTask(dest: impl Into<String>) => TaskKind::CopyFile { dest: dest.into(), src: None, content: None, template: false });
 task_ctor!(/// Copies files or content, expanded through the role's variables.
     ProcessCopyFileTask(dest: impl Into<String>) => TaskKind::CopyFile { dest: dest.into(), src: None, content: None, template: true });
-task_ctor!(/// Runs a command locally.
-    LocalCommandTask(cmd: impl Into<String>) => TaskKind::LocalCommand(cmd.into()));
-task_ctor!(/// Runs a shell command line locally.
+task_ctor!(/// Runs a command locally, without a shell; its line is split as [`CommandTask`]'s is.
+    LocalCommandTask(line: impl Into<String>) => TaskKind::LocalCommand(CommandLine::Line(line.into())));
+impl LocalCommandTask {
+    /// A local command given word by word, as [`CommandTask::argv`].
+    ///
+    /// ```
+    /// use actuator::config::{CommandLine, LocalCommandTask, TaskKind};
+    ///
+    /// let t = LocalCommandTask::argv("mark", ["touch", "!{STAMP}"]);
+    /// assert!(matches!(t.kind, TaskKind::LocalCommand(CommandLine::Argv(_))));
+    /// ```
+    pub fn argv<S: Into<String>>(
+        name: impl Into<String>,
+        words: impl IntoIterator<Item = S>,
+    ) -> Task {
+        Task::new(
+            name,
+            TaskKind::LocalCommand(CommandLine::Argv(
+                words.into_iter().map(Into::into).collect(),
+            )),
+        )
+    }
+}
+task_ctor!(/// Runs a shell command line locally (`!{VAR}`s in it are injection, as for [`ShellTask`]).
     LocalShellCommandTask(cmd: impl Into<String>) => TaskKind::LocalShell(cmd.into()));
 
 impl Element for Task {
@@ -430,7 +548,21 @@ impl<C: ConfigModel> Nested for ConfigClassTask<C> {
     }
 }
 
-impl<C: ConfigModel> Element for ConfigClassTask<C> {
+/// What a [`ConfigClassTask`] leaves in the model tree: the same task with its model type erased,
+/// so the graph can find it without knowing `C`.
+#[derive(Clone)]
+pub(crate) struct NestedTask {
+    pub(crate) name: String,
+    pub(crate) inner: Arc<dyn Nested>,
+}
+
+impl std::fmt::Debug for NestedTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ConfigClassTask({})", self.name)
+    }
+}
+
+impl Element for NestedTask {
     fn kind(&self) -> &'static str {
         "config.ConfigClassTask"
     }
@@ -438,10 +570,7 @@ impl<C: ConfigModel> Element for ConfigClassTask<C> {
         &self.name
     }
     fn visit_refs(&self, f: &mut dyn FnMut(At)) {
-        self.role.iter().for_each(|a| f(*a))
-    }
-    fn nested(&self) -> Option<Box<dyn Nested>> {
-        Some(Box::new(self.clone()))
+        self.inner.role().iter().for_each(|a| f(*a))
     }
 }
 
@@ -461,6 +590,12 @@ impl<C: ConfigModel> crate::model::Component for ConfigClassTask<C> {
         up: CV,
         make: crate::model::Make<Self, CV>,
     ) {
-        crate::model::build::build_leaf(w, at, up, &*make)
+        crate::model::build::build_leaf(w, at, up, &|env, cv| {
+            let task = make(env, cv);
+            NestedTask {
+                name: task.name.clone(),
+                inner: Arc::new(task),
+            }
+        })
     }
 }

@@ -7,8 +7,9 @@
 //! token from each of them at once.
 //!
 //! [`Limiter`] is synchronous and takes the current time as an argument, so
-//! the walker (the only caller) never sleeps inside it and tests can drive it
-//! with made-up instants.
+//! the walker never sleeps inside it and tests can drive it with made-up
+//! instants. Its buckets are [`Gcra`]s, which callers outside the walker (a
+//! proxy's per-API buckets) use directly through [`Gcra::reserve`].
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -65,25 +66,78 @@ pub struct LimitError {
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KeyId(pub u32);
 
-/// Token bucket as GCRA: one "theoretical arrival time" in integer
-/// nanoseconds instead of a fractional token count, so the next admission
-/// time is exact (no float drift, no 1 ns re-polling).
-#[derive(Debug)]
-struct Gcra {
+/// A running [`TokenBucket`], as GCRA: one "theoretical arrival time" in
+/// integer nanoseconds instead of a fractional token count, so the next
+/// admission time is exact (no float drift, no 1 ns re-polling).
+///
+/// Synchronous and clock-free: every method takes the current time. A caller
+/// that waits for its token (instead of being scheduled, as the walker's
+/// nodes are) [`reserve`](Gcra::reserve)s one and sleeps until the instant it
+/// gets back:
+///
+/// ```
+/// use std::time::Duration;
+/// use actuator::engine::limits::{Gcra, TokenBucket};
+/// use tokio::time::Instant;
+///
+/// let t0 = Instant::now();
+/// let mut b = Gcra::new(TokenBucket { burst: 2, per_second: 10.0 }, t0).unwrap();
+/// let starts: Vec<Duration> = (0..4).map(|_| b.reserve(t0) - t0).collect();
+/// let ms = Duration::from_millis;
+/// assert_eq!(starts, [ms(0), ms(0), ms(100), ms(200)]); // a burst of 2, then 10 per second
+/// ```
+#[derive(Clone, Debug)]
+pub struct Gcra {
     interval: Duration,  // time to refill one token
     tolerance: Duration, // (burst - 1) * interval
     tat: Instant,
 }
 
 impl Gcra {
-    fn admits(&self, now: Instant) -> bool {
+    /// A full bucket at `now`.
+    ///
+    /// # Errors
+    /// Why `bucket` could never admit anything: a burst of 0, or a rate that
+    /// is not in (0, 1e9] per second.
+    pub fn new(bucket: TokenBucket, now: Instant) -> Result<Self, &'static str> {
+        let TokenBucket { burst, per_second } = bucket;
+        if burst == 0 {
+            return Err("burst must be at least 1");
+        }
+        if !(per_second.is_finite() && per_second > 0.0 && per_second <= 1e9) {
+            return Err("per_second must be in (0, 1e9]");
+        }
+        let interval = Duration::from_secs_f64(1.0 / per_second);
+        Ok(Gcra {
+            interval,
+            tolerance: interval * (burst - 1),
+            tat: now,
+        })
+    }
+
+    /// Whether a token is available at `now`.
+    pub fn admits(&self, now: Instant) -> bool {
         self.tat <= now + self.tolerance
     }
-    fn take(&mut self, now: Instant) {
+
+    /// Takes a token at `now` (after [`admits`](Gcra::admits) said yes).
+    pub fn take(&mut self, now: Instant) {
         self.tat = self.tat.max(now) + self.interval;
     }
-    fn ready_at(&self) -> Instant {
+
+    /// The earliest instant a token is available (in the past if one is now).
+    pub fn ready_at(&self) -> Instant {
         self.tat.checked_sub(self.tolerance).unwrap_or(self.tat)
+    }
+
+    /// Takes the next free token — now if one is available, else the first
+    /// one the refill brings — and returns the instant it is for: the caller
+    /// starts then. Concurrent callers each get their own instant, spaced as
+    /// the bucket allows, so nobody polls.
+    pub fn reserve(&mut self, now: Instant) -> Instant {
+        let start = self.ready_at().max(now);
+        self.take(start);
+        start
     }
 }
 
@@ -135,23 +189,11 @@ impl Limiter {
             if limit.max_concurrent == Some(0) {
                 return Err(bad("max_concurrent must be at least 1"));
             }
-            let bucket = match limit.rate {
-                None => None,
-                Some(TokenBucket { burst, per_second }) => {
-                    if burst == 0 {
-                        return Err(bad("burst must be at least 1"));
-                    }
-                    if !(per_second.is_finite() && per_second > 0.0 && per_second <= 1e9) {
-                        return Err(bad("per_second must be in (0, 1e9]"));
-                    }
-                    let interval = Duration::from_secs_f64(1.0 / per_second);
-                    Some(Gcra {
-                        interval,
-                        tolerance: interval * (burst - 1),
-                        tat: now,
-                    })
-                }
-            };
+            let bucket = limit
+                .rate
+                .map(|rate| Gcra::new(rate, now))
+                .transpose()
+                .map_err(bad)?;
             l.ids.insert(name.clone(), KeyId(l.keys.len() as u32));
             l.keys.push(KeyState {
                 max: limit.max_concurrent,
@@ -295,6 +337,32 @@ mod tests {
     }
 
     #[test]
+    fn reserved_tokens_are_spaced_and_refill_while_idle() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut b = Gcra::new(
+            TokenBucket {
+                burst: 2,
+                per_second: 10.0,
+            },
+            t0,
+        )
+        .unwrap();
+        // Four callers at once: the burst, then one every 100 ms.
+        let starts: Vec<Instant> = (0..4).map(|_| b.reserve(t0)).collect();
+        assert_eq!(starts, [ms(0), ms(0), ms(100), ms(200)]);
+        // A caller arriving after the last reservation but before its slot queues behind it.
+        assert_eq!(b.reserve(ms(150)), ms(300));
+        // Idle long enough for the whole burst to refill: two at once again, no more.
+        assert_eq!(b.reserve(ms(1000)), ms(1000));
+        assert_eq!(b.reserve(ms(1000)), ms(1000));
+        assert_eq!(b.reserve(ms(1000)), ms(1100));
+        // Reserving agrees with the walker's admit-and-take.
+        assert!(!b.admits(ms(1100)) && b.admits(ms(1200)));
+        assert_eq!(b.ready_at(), ms(1200));
+    }
+
+    #[test]
     fn invalid_limits_are_rejected() {
         let t = Instant::now();
         for (limit, reason) in [
@@ -305,6 +373,17 @@ mod tests {
         ] {
             let map = HashMap::from([("k".to_string(), limit)]);
             assert_eq!(Limiter::new(&map, t).unwrap_err().reason, reason);
+            if let Some(rate) = limit.rate {
+                assert_eq!(Gcra::new(rate, t).unwrap_err(), reason);
+            }
         }
+        let huge = TokenBucket {
+            burst: 1,
+            per_second: 2e9,
+        };
+        assert_eq!(
+            Gcra::new(huge, t).unwrap_err(),
+            "per_second must be in (0, 1e9]"
+        );
     }
 }

@@ -9,15 +9,15 @@
 //! * [`retry`]: node errors and exponential backoff with jitter.
 //! * [`walk`](mod@walk): the async walker that ties them together.
 
-pub mod dag;
 pub mod limits;
 pub mod queue;
 pub mod retry;
 pub mod walk;
 
-pub use dag::{CycleError, Dag, NodeId};
+// The graph lives below both layers (the config graph orders its tasks with it too).
+pub use crate::dag::{self, CycleError, Dag, NodeId};
 pub use limits::{Limit, TokenBucket};
-pub use retry::{Jitter, NodeError, RetryPolicy};
+pub use retry::{AttemptError, Jitter, RetryPolicy};
 pub use walk::{FnWork, NullObserver, Observer, WalkError, WalkOptions, WalkReport, Work, walk};
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use rand::{Rng, RngExt};
 /// Why a node's attempt failed, and whether trying again may help.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
-pub struct NodeError {
+pub struct AttemptError {
     /// Human-readable cause.
     pub message: String,
     /// Transient (throttling, timeouts, eventual consistency): worth retrying.
@@ -16,10 +16,10 @@ pub struct NodeError {
     pub retry_after: Option<Duration>,
 }
 
-impl NodeError {
+impl AttemptError {
     /// A transient error that the walker may retry.
     pub fn retryable(message: impl Into<String>) -> Self {
-        NodeError {
+        AttemptError {
             message: message.into(),
             retryable: true,
             retry_after: None,
@@ -28,7 +28,7 @@ impl NodeError {
 
     /// A permanent error: the node fails at once.
     pub fn fatal(message: impl Into<String>) -> Self {
-        NodeError {
+        AttemptError {
             message: message.into(),
             retryable: false,
             retry_after: None,
@@ -38,6 +38,18 @@ impl NodeError {
     /// Sets the minimum wait before the next attempt.
     pub fn with_retry_after(mut self, wait: Duration) -> Self {
         self.retry_after = Some(wait);
+        self
+    }
+
+    /// The same error with `what` (a resource's path, a task's name) in front of its message.
+    ///
+    /// ```
+    /// use actuator::engine::AttemptError;
+    /// let e = AttemptError::retryable("throttled").context("infra.vpc");
+    /// assert_eq!((e.message.as_str(), e.retryable), ("infra.vpc: throttled", true));
+    /// ```
+    pub fn context(mut self, what: &str) -> Self {
+        self.message = format!("{what}: {}", self.message);
         self
     }
 }
@@ -63,7 +75,7 @@ pub enum Jitter {
 ///
 /// ```
 /// use std::time::Duration;
-/// use actuator::engine::retry::{Jitter, NodeError, RetryPolicy};
+/// use actuator::engine::retry::{Jitter, AttemptError, RetryPolicy};
 ///
 /// let policy = RetryPolicy {
 ///     max_attempts: 4,
@@ -72,7 +84,7 @@ pub enum Jitter {
 ///     deadline: None,
 ///     jitter: Jitter::None,
 /// };
-/// let err = NodeError::retryable("throttled");
+/// let err = AttemptError::retryable("throttled");
 /// let mut rng = rand::rng();
 /// let delays: Vec<_> = (1..=4)
 ///     .map(|attempt| policy.next_delay(attempt, Duration::ZERO, &err, &mut rng))
@@ -146,7 +158,7 @@ impl RetryPolicy {
         &self,
         attempt: u32,
         elapsed: Duration,
-        err: &NodeError,
+        err: &AttemptError,
         rng: &mut R,
     ) -> Option<Duration> {
         if !err.retryable || attempt >= self.max_attempts {
@@ -208,10 +220,10 @@ mod tests {
     fn only_retryable_errors_within_attempts_and_deadline_are_retried() {
         let mut rng = SmallRng::seed_from_u64(1);
         let mut p = policy(Jitter::None);
-        let transient = NodeError::retryable("throttled");
+        let transient = AttemptError::retryable("throttled");
         let ms = Duration::from_millis;
         assert_eq!(
-            p.next_delay(1, ms(0), &NodeError::fatal("denied"), &mut rng),
+            p.next_delay(1, ms(0), &AttemptError::fatal("denied"), &mut rng),
             None
         );
         assert_eq!(p.next_delay(9, ms(0), &transient, &mut rng), Some(ms(1000)));

@@ -2,8 +2,10 @@
 //! so timing assertions are exact and never flaky.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -82,7 +84,7 @@ struct Probe {
     latency: Duration,
     latency_of: HashMap<NodeId, Duration>,
     /// Attempt `k` fails with `errors[k - 1]` if present, else succeeds.
-    errors: HashMap<NodeId, Vec<NodeError>>,
+    errors: HashMap<NodeId, Vec<AttemptError>>,
     panics: HashSet<NodeId>,
     keys: HashMap<NodeId, Vec<String>>,
     on_start: Option<Box<dyn Fn(NodeId) + Send + Sync>>,
@@ -113,7 +115,7 @@ impl Probe {
     }
 
     fn starts(&self) -> Vec<Start> {
-        self.starts.lock().unwrap().clone()
+        self.starts.lock().clone()
     }
 
     fn start_times(&self, node: NodeId) -> Vec<Duration> {
@@ -129,17 +131,17 @@ impl Probe {
     }
 
     fn end_seq(&self) -> HashMap<NodeId, usize> {
-        self.ends.lock().unwrap().iter().copied().collect()
+        self.ends.lock().iter().copied().collect()
     }
 }
 
 struct Script(Arc<Probe>);
 
 impl Work for Script {
-    fn run(&self, node: NodeId, attempt: u32) -> BoxFuture<'static, Result<(), NodeError>> {
+    fn run(&self, node: NodeId, attempt: u32) -> BoxFuture<'static, Result<(), AttemptError>> {
         let p = self.0.clone();
         let seq = p.seq.fetch_add(1, SeqCst);
-        p.starts.lock().unwrap().push(Start {
+        p.starts.lock().push(Start {
             node,
             attempt,
             at: p.t0.elapsed(),
@@ -172,10 +174,7 @@ impl Work for Script {
             {
                 Some(err) => Err(err.clone()),
                 None => {
-                    p.ends
-                        .lock()
-                        .unwrap()
-                        .push((node, p.seq.fetch_add(1, SeqCst)));
+                    p.ends.lock().push((node, p.seq.fetch_add(1, SeqCst)));
                     Ok(())
                 }
             }
@@ -201,7 +200,7 @@ struct Recorder(Mutex<Vec<Event>>);
 
 impl Recorder {
     fn push(&self, e: Event) {
-        self.0.lock().unwrap().push(e);
+        self.0.lock().push(e);
     }
 }
 
@@ -212,10 +211,10 @@ impl Observer for Recorder {
     fn finished(&self, node: NodeId) {
         self.push(Event::Finished(node));
     }
-    fn retrying(&self, node: NodeId, attempt: u32, _err: &NodeError, delay: Duration) {
+    fn retrying(&self, node: NodeId, attempt: u32, _err: &AttemptError, delay: Duration) {
         self.push(Event::Retrying(node, attempt, delay));
     }
-    fn failed(&self, node: NodeId, err: &NodeError) {
+    fn failed(&self, node: NodeId, err: &AttemptError) {
         self.push(Event::Failed(node, err.message.clone()));
     }
     fn skipped(&self, node: NodeId, because: NodeId) {
@@ -247,7 +246,7 @@ async fn go_with(
         dag.nodes().collect::<Vec<_>>(),
         "report partitions the nodes: {report:?}"
     );
-    let events = rec.0.into_inner().unwrap();
+    let events = rec.0.into_inner();
     let starts = events
         .iter()
         .filter(|e| matches!(e, Event::Starting(..)))
@@ -417,8 +416,8 @@ async fn failure_skips_exactly_its_dependents_while_independent_work_completes()
     // 1 and 7 fail for good.
     let dag = graph(10, &[(0, 1), (1, 2), (1, 3), (4, 3), (3, 8), (5, 6)]);
     let errors = HashMap::from([
-        (NodeId(1), vec![NodeError::fatal("denied")]),
-        (NodeId(7), vec![NodeError::fatal("quota")]),
+        (NodeId(1), vec![AttemptError::fatal("denied")]),
+        (NodeId(7), vec![AttemptError::fatal("quota")]),
     ]);
     let latency_of = HashMap::from([(NodeId(9), ms(100))]);
     let probe = Arc::new(Probe {
@@ -434,8 +433,8 @@ async fn failure_skips_exactly_its_dependents_while_independent_work_completes()
     assert_eq!(
         failed,
         [
-            (NodeId(1), NodeError::fatal("denied")),
-            (NodeId(7), NodeError::fatal("quota"))
+            (NodeId(1), AttemptError::fatal("denied")),
+            (NodeId(7), AttemptError::fatal("quota"))
         ]
     );
     let mut skipped = report.skipped.clone();
@@ -461,7 +460,7 @@ async fn failure_skips_exactly_its_dependents_while_independent_work_completes()
 
 #[tokio::test(start_paused = true)]
 async fn retryable_errors_are_retried_with_exponential_backoff() {
-    let errors = HashMap::from([(NodeId(0), vec![NodeError::retryable("throttled"); 2])]);
+    let errors = HashMap::from([(NodeId(0), vec![AttemptError::retryable("throttled"); 2])]);
     let probe = Arc::new(Probe {
         errors,
         ..Probe::new()
@@ -490,7 +489,7 @@ async fn retryable_errors_are_retried_with_exponential_backoff() {
 
 #[tokio::test(start_paused = true)]
 async fn retry_after_overrides_a_shorter_backoff() {
-    let throttled = NodeError::retryable("slow down").with_retry_after(Duration::from_secs(3));
+    let throttled = AttemptError::retryable("slow down").with_retry_after(Duration::from_secs(3));
     let errors = HashMap::from([(NodeId(0), vec![throttled])]);
     let probe = Arc::new(Probe {
         errors,
@@ -506,7 +505,7 @@ async fn retry_after_overrides_a_shorter_backoff() {
 
 #[tokio::test(start_paused = true)]
 async fn non_retryable_error_fails_at_once() {
-    let errors = HashMap::from([(NodeId(0), vec![NodeError::fatal("invalid AMI")])]);
+    let errors = HashMap::from([(NodeId(0), vec![AttemptError::fatal("invalid AMI")])]);
     let probe = Arc::new(Probe {
         errors,
         ..Probe::new()
@@ -518,7 +517,7 @@ async fn non_retryable_error_fails_at_once() {
     let (report, events) = go_with(&Dag::new(1), &probe, &o, CancellationToken::new()).await;
     assert_eq!(
         report.failed,
-        [(NodeId(0), NodeError::fatal("invalid AMI"))]
+        [(NodeId(0), AttemptError::fatal("invalid AMI"))]
     );
     assert_eq!(probe.starts().len(), 1);
     assert_eq!(
@@ -533,7 +532,7 @@ async fn non_retryable_error_fails_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn deadline_and_attempt_limit_stop_retries() {
-    let errors = HashMap::from([(NodeId(0), vec![NodeError::retryable("timeout"); 50])]);
+    let errors = HashMap::from([(NodeId(0), vec![AttemptError::retryable("timeout"); 50])]);
     // Attempts at 0, 100 and 300 ms; the next would start at 700 > 350.
     let probe = Arc::new(Probe {
         errors: errors.clone(),
@@ -547,7 +546,7 @@ async fn deadline_and_attempt_limit_stop_retries() {
     assert_eq!(probe.start_times(NodeId(0)), [ms(0), ms(100), ms(300)]);
     assert_eq!(
         report.failed,
-        [(NodeId(0), NodeError::retryable("timeout"))]
+        [(NodeId(0), AttemptError::retryable("timeout"))]
     );
     assert_eq!(
         probe.t0.elapsed(),
@@ -617,7 +616,7 @@ async fn cancellation_starts_nothing_new_and_reports_the_rest() {
 #[tokio::test(start_paused = true)]
 async fn cancellation_interrupts_retry_sleep() {
     // 0 keeps failing with a 10 s backoff; 1 depends on it; 2 is independent.
-    let errors = HashMap::from([(NodeId(0), vec![NodeError::retryable("throttled"); 5])]);
+    let errors = HashMap::from([(NodeId(0), vec![AttemptError::retryable("throttled"); 5])]);
     let probe = Arc::new(Probe {
         errors,
         ..Probe::new()
@@ -640,7 +639,7 @@ async fn cancellation_interrupts_retry_sleep() {
     );
     assert_eq!(
         report.failed,
-        [(NodeId(0), NodeError::retryable("throttled"))]
+        [(NodeId(0), AttemptError::retryable("throttled"))]
     );
     assert_eq!(report.skipped, [(NodeId(1), NodeId(0))]);
     assert_eq!(report.succeeded, ids(&[2]));
@@ -705,7 +704,10 @@ async fn a_retrying_node_frees_its_limit_slot_and_reacquires_it() {
     let keys = (0..2)
         .map(|i| (NodeId(i), vec!["host:127.0.0.2".to_string()]))
         .collect();
-    let errors = HashMap::from([(NodeId(0), vec![NodeError::retryable("connection refused")])]);
+    let errors = HashMap::from([(
+        NodeId(0),
+        vec![AttemptError::retryable("connection refused")],
+    )]);
     let latency_of = HashMap::from([(NodeId(1), ms(50))]);
     let probe = Arc::new(Probe {
         keys,
@@ -762,8 +764,8 @@ async fn observer_sees_every_event_exactly_once() {
     // 0 succeeds; 1 succeeds on its second attempt; 2 fails, so 3 and 4
     // (via 3) are skipped.
     let errors = HashMap::from([
-        (NodeId(1), vec![NodeError::retryable("busy")]),
-        (NodeId(2), vec![NodeError::fatal("bad config")]),
+        (NodeId(1), vec![AttemptError::retryable("busy")]),
+        (NodeId(2), vec![AttemptError::fatal("bad config")]),
     ]);
     let probe = Arc::new(Probe {
         errors,
@@ -809,7 +811,7 @@ async fn panicking_work_fails_its_node() {
     let report = go(&graph(3, &[(0, 1)]), &probe, &opts(2)).await;
     assert_eq!(
         report.failed,
-        [(NodeId(0), NodeError::fatal("panicked: boom"))]
+        [(NodeId(0), AttemptError::fatal("panicked: boom"))]
     );
     assert_eq!(report.skipped, [(NodeId(1), NodeId(0))]);
     assert_eq!(report.succeeded, ids(&[2]));

@@ -16,7 +16,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use actuator::engine::dag::{Dag, NodeId};
-//! use actuator::engine::retry::NodeError;
+//! use actuator::engine::retry::AttemptError;
 //! use actuator::engine::walk::{FnWork, NullObserver, WalkOptions, walk};
 //! use tokio_util::sync::CancellationToken;
 //!
@@ -26,12 +26,12 @@
 //! dag.add_edge(NodeId(0), NodeId(1));
 //! dag.add_edge(NodeId(1), NodeId(2));
 //! let work = Arc::new(FnWork(|node: NodeId, _attempt: u32| async move {
-//!     if node == NodeId(1) { Err(NodeError::fatal("quota exceeded")) } else { Ok(()) }
+//!     if node == NodeId(1) { Err(AttemptError::fatal("quota exceeded")) } else { Ok(()) }
 //! }));
 //! let opts = WalkOptions { max_concurrency: 1, ..WalkOptions::default() };
 //! let report = walk(&dag, work, &opts, CancellationToken::new(), &NullObserver).await.unwrap();
 //! assert_eq!(report.succeeded, [NodeId(0), NodeId(3)]);
-//! assert_eq!(report.failed, [(NodeId(1), NodeError::fatal("quota exceeded"))]);
+//! assert_eq!(report.failed, [(NodeId(1), AttemptError::fatal("quota exceeded"))]);
 //! assert_eq!(report.skipped, [(NodeId(2), NodeId(1))]);
 //! assert!(!report.is_success());
 //! # });
@@ -54,14 +54,14 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::dag::{CycleError, Dag, NodeId};
 use crate::engine::limits::{KeyId, Limit, LimitError, Limiter};
 use crate::engine::queue::ReadyQueue;
-use crate::engine::retry::{NodeError, RetryPolicy};
+use crate::engine::retry::{AttemptError, RetryPolicy};
 
 /// What running a node means; implemented by the layer that knows the
 /// resources (provision, configure, destroy ...).
 pub trait Work: Send + Sync + 'static {
     /// Performs attempt `attempt` (1-based) of `node`. The future must own
     /// what it needs (clone `Arc`s in); a panic counts as a fatal error.
-    fn run(&self, node: NodeId, attempt: u32) -> BoxFuture<'static, Result<(), NodeError>>;
+    fn run(&self, node: NodeId, attempt: u32) -> BoxFuture<'static, Result<(), AttemptError>>;
 
     /// Limit keys the node consumes, e.g. `"api:aws:RunInstances"`. Asked at
     /// most once per node, and only if [`WalkOptions::limits`] is non-empty;
@@ -79,9 +79,9 @@ pub struct FnWork<F>(pub F);
 impl<F, Fut> Work for FnWork<F>
 where
     F: Fn(NodeId, u32) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), NodeError>> + Send + 'static,
+    Fut: Future<Output = Result<(), AttemptError>> + Send + 'static,
 {
-    fn run(&self, node: NodeId, attempt: u32) -> BoxFuture<'static, Result<(), NodeError>> {
+    fn run(&self, node: NodeId, attempt: u32) -> BoxFuture<'static, Result<(), AttemptError>> {
         Box::pin((self.0)(node, attempt))
     }
 }
@@ -95,9 +95,9 @@ pub trait Observer: Send + Sync {
     fn finished(&self, _node: NodeId) {}
     /// Attempt `attempt` of `node` failed with `err`; the next attempt
     /// becomes eligible after `delay`.
-    fn retrying(&self, _node: NodeId, _attempt: u32, _err: &NodeError, _delay: Duration) {}
+    fn retrying(&self, _node: NodeId, _attempt: u32, _err: &AttemptError, _delay: Duration) {}
     /// `node` failed for good with `err`.
-    fn failed(&self, _node: NodeId, _err: &NodeError) {}
+    fn failed(&self, _node: NodeId, _err: &AttemptError) {}
     /// `node` will not run because `because` failed.
     fn skipped(&self, _node: NodeId, _because: NodeId) {}
 }
@@ -142,7 +142,7 @@ pub struct WalkReport {
     /// Nodes that succeeded, in completion order.
     pub succeeded: Vec<NodeId>,
     /// Nodes that failed for good, with their last error, in order.
-    pub failed: Vec<(NodeId, NodeError)>,
+    pub failed: Vec<(NodeId, AttemptError)>,
     /// Nodes not run because the second node (a failed one) is a transitive
     /// prerequisite.
     pub skipped: Vec<(NodeId, NodeId)>,
@@ -239,7 +239,7 @@ pub async fn walk<W: Work + ?Sized>(
 struct PendingRetry {
     attempt: u32,
     first_start: Instant,
-    last_err: NodeError,
+    last_err: AttemptError,
 }
 
 /// What a node task hands back to the coordinator.
@@ -247,7 +247,7 @@ struct Outcome {
     node: NodeId,
     attempt: u32,
     first_start: Instant,
-    result: Result<(), NodeError>,
+    result: Result<(), AttemptError>,
 }
 
 struct Walker<'a, W: ?Sized> {
@@ -430,7 +430,7 @@ impl<W: Work + ?Sized> Walker<'_, W> {
         self.retries.insert(o.node, pending);
     }
 
-    fn fail(&mut self, node: NodeId, err: NodeError) {
+    fn fail(&mut self, node: NodeId, err: AttemptError) {
         tracing::warn!(%node, error = %err, "node failed");
         self.observer.failed(node, &err);
         for (skipped, because) in self.queue.fail(node) {
@@ -478,11 +478,11 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-fn panicked(payload: Box<dyn Any + Send>) -> NodeError {
+fn panicked(payload: Box<dyn Any + Send>) -> AttemptError {
     let msg = payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic".into());
-    NodeError::fatal(format!("panicked: {msg}"))
+    AttemptError::fatal(format!("panicked: {msg}"))
 }

@@ -3,8 +3,8 @@
 //! delivered exactly once, to any number of handlers: `tracing` logs, JSON lines, a live terminal
 //! view (in `cli`), or your own.
 
+use parking_lot::Mutex;
 use std::io::Write;
-use std::sync::Mutex;
 
 use serde::Serialize;
 
@@ -12,7 +12,9 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
-    /// Creating infra resources.
+    /// Reading recorded resources from their clouds (drift).
+    Refresh,
+    /// Creating, changing and deleting infra resources as the plan says.
     Provision,
     /// Running config tasks.
     Configure,
@@ -210,7 +212,7 @@ impl<W: Write + Send> JsonLines<W> {
 
 impl<W: Write + Send> EventHandler for JsonLines<W> {
     fn event(&self, e: &Event) {
-        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = self.out.lock();
         if let Ok(line) = serde_json::to_string(e) {
             // A closed pipe must not stop the orchestration; the state journal is the record.
             let _ = writeln!(out, "{line}");
@@ -228,19 +230,13 @@ pub struct Collect {
 impl Collect {
     /// The events so far.
     pub fn events(&self) -> Vec<Event> {
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.events.lock().clone()
     }
 }
 
 impl EventHandler for Collect {
     fn event(&self, e: &Event) {
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(e.clone());
+        self.events.lock().push(e.clone());
     }
 }
 

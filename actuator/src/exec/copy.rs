@@ -8,7 +8,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, fchown, lchown, symlink};
 use std::path::Path;
 
-use crate::exec::{CopySpec, ExecError, Template, sys};
+use crate::exec::support::{group_id, render, user_id};
+use crate::exec::{CopySpec, ExecError, Template};
 
 /// Copies as `spec` says. `src` and `dest` are already resolved against the
 /// agent's root and the task's working directory; `spec.src`/`spec.dest`
@@ -23,17 +24,13 @@ pub(crate) fn copy(
         task,
         mode: spec.mode,
         template: spec.template.as_ref(),
-        uid: resolve_id(task, "user", spec.owner.as_deref(), sys::user_id)?,
-        gid: resolve_id(task, "group", spec.group.as_deref(), sys::group_id)?,
+        uid: resolve_id(task, "user", spec.owner.as_deref(), user_id)?,
+        gid: resolve_id(task, "group", spec.group.as_deref(), group_id)?,
     };
-    if spec.dest.is_empty() {
-        return Err(copier.invalid("copy needs a `dest`".into()));
-    }
+    // `support::validate` has checked `dest` and that exactly one of `src` and `content` is set.
     let dest_is_dir = spec.dest.ends_with('/') || dest.is_dir();
     match (&spec.content, src) {
-        (Some(_), Some(_)) | (None, None) => {
-            Err(copier.invalid("copy needs exactly one of `src` and `content`".into()))
-        }
+        (Some(_), Some(_)) | (None, None) => unreachable!("validated: one source"),
         (Some(content), None) => {
             if dest_is_dir {
                 return Err(copier.invalid(format!(
@@ -265,27 +262,6 @@ impl Copier<'_> {
 /// Whether a path as written ends with `/` (copy a directory's contents).
 fn ends_with_slash(p: &Path) -> bool {
     p.as_os_str().as_bytes().ends_with(b"/")
-}
-
-/// A copied file's bytes, passed through `template` if there is one (the file must then be UTF-8
-/// text). Shared by the local and the SSH agent so both fail the same way.
-pub(crate) fn render(
-    template: Option<&Template>,
-    task: &str,
-    from: &Path,
-    data: Vec<u8>,
-) -> Result<Vec<u8>, ExecError> {
-    let Some(template) = template else {
-        return Ok(data);
-    };
-    let template_error = |message: String| ExecError::Template {
-        task: task.into(),
-        file: Some(from.to_path_buf()),
-        message,
-    };
-    let text = String::from_utf8(data)
-        .map_err(|_| template_error("not UTF-8 text (binary file?)".into()))?;
-    Ok(template(&text).map_err(template_error)?.into_bytes())
 }
 
 #[cfg(test)]

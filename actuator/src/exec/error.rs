@@ -79,7 +79,8 @@ pub enum ExecError {
         /// What went wrong, e.g. the unresolved variable.
         message: String,
     },
-    /// The command line could not be split into arguments, or is empty.
+    /// The command is unusable: it names no program (an empty argv). (A configuration model
+    /// reports a `CommandTask` line it cannot split before any task runs.)
     #[error("task `{task}`: bad command: {message}")]
     BadCommand {
         /// Task name.

@@ -8,25 +8,17 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use tracing::debug;
 
-use crate::exec::quote::valid_env_name;
-use crate::exec::{Action, ExecAgent, ExecError, ExecOutput, ExecTask, copy, sys};
-
-// Output handling shared with the SSH agent, so both report a failure the same way.
-
-/// How many lines of standard error a [`ExecError::Failed`] keeps.
-pub(crate) const STDERR_TAIL_LINES: usize = 20;
-/// At most this much of each output stream is kept (the end of it).
-pub(crate) const MAX_CAPTURE: usize = 16 << 20;
-/// After the process exits, how long to keep reading output that is still
-/// being written by processes it left in the background.
-pub(crate) const DRAIN_GRACE: Duration = Duration::from_millis(200);
+use crate::exec::support::{
+    DRAIN_GRACE, STDERR_TAIL_LINES, Shebang, push_capped, tail_lines, validate,
+};
+use crate::exec::{Action, ExecAgent, ExecError, ExecOutput, ExecTask, copy};
 
 /// Runs tasks on this machine.
 ///
@@ -46,7 +38,7 @@ pub(crate) const DRAIN_GRACE: Duration = Duration::from_millis(200);
 /// # async fn main() {
 /// let dir = tempfile::tempdir().unwrap();
 /// let agent = LocalAgent::with_root(dir.path());
-/// let task = ExecTask::new("make marker", Action::Command("touch made".into())).creates("made");
+/// let task = ExecTask::new("make marker", Action::command(["touch", "made"])).creates("made");
 ///
 /// let first = agent.run(task.clone()).await.unwrap();
 /// assert!(first.skipped.is_none() && dir.path().join("made").exists());
@@ -130,12 +122,7 @@ impl LocalAgent {
     }
 
     async fn execute_inner(&self, task: &ExecTask) -> Result<ExecOutput, ExecError> {
-        if let Some((bad, _)) = task.env.iter().find(|(k, _)| !valid_env_name(k)) {
-            return Err(ExecError::Invalid {
-                task: task.name.clone(),
-                message: format!("invalid environment variable name `{bad}`"),
-            });
-        }
+        validate(task)?;
         if let Action::Ping = task.action {
             return Ok(ExecOutput {
                 stdout: "pong".into(),
@@ -152,17 +139,8 @@ impl LocalAgent {
         }
         match &task.action {
             Action::Ping => unreachable!("handled above"),
-            Action::Command(line) => {
-                let argv = shell_words::split(line).map_err(|e| ExecError::BadCommand {
-                    task: task.name.clone(),
-                    message: e.to_string(),
-                })?;
-                let Some((program, args)) = argv.split_first() else {
-                    return Err(ExecError::BadCommand {
-                        task: task.name.clone(),
-                        message: "empty command".into(),
-                    });
-                };
+            Action::Command(argv) => {
+                let (program, args) = argv.split_first().expect("validated: not empty");
                 // A relative path with a `/` means relative to the working directory.
                 let program_path = if program.contains('/') {
                     resolve(workdir.as_deref(), Path::new(program))
@@ -219,7 +197,8 @@ impl LocalAgent {
         };
         match tokio::fs::metadata(&path).await {
             Ok(meta) if meta.is_dir() => Ok(Some(path)),
-            Ok(_) => Err(chdir_error(io::ErrorKind::NotADirectory.into())),
+            // The OS's own error, as a remote agent reports it.
+            Ok(_) => Err(chdir_error(nix::errno::Errno::ENOTDIR.into())),
             Err(e) => Err(chdir_error(e)),
         }
     }
@@ -285,10 +264,12 @@ impl LocalAgent {
         // Run through the interpreter ourselves rather than exec'ing the
         // file: same meaning as the kernel's `#!`, and no ETXTBSY race with
         // other threads forking while the file was open for writing.
-        let (interpreter, interpreter_arg) = interpreter(&text);
-        let mut cmd = Command::new(&interpreter);
-        cmd.args(interpreter_arg).arg(&script).args(args);
-        let label = interpreter.to_string_lossy().into_owned();
+        let shebang = Shebang::parse(&text);
+        let mut cmd = Command::new(OsStr::from_bytes(shebang.program));
+        cmd.args(shebang.arg.map(OsStr::from_bytes))
+            .arg(&script)
+            .args(args);
+        let label = String::from_utf8_lossy(shebang.program).into_owned();
         let result = run_process(task, cmd, &label, workdir).await;
         if let Err(e) = dir.close() {
             debug!(task = %task.name, error = %e, "cannot remove temporary script directory");
@@ -339,27 +320,6 @@ async fn skip_reason(task: &ExecTask, workdir: Option<&Path>) -> Result<Option<S
     Ok(None)
 }
 
-/// The interpreter for a script: its `#!` line split as the kernel does
-/// (program, then the rest of the line as one optional argument), else
-/// `/bin/sh`.
-fn interpreter(text: &[u8]) -> (PathBuf, Option<&OsStr>) {
-    if let Some(rest) = text.strip_prefix(b"#!") {
-        let line = rest.split(|&b| b == b'\n').next().unwrap_or_default();
-        let line = line.trim_ascii();
-        if !line.is_empty() {
-            return match line.iter().position(|&b| b == b' ' || b == b'\t') {
-                Some(at) => {
-                    let arg = line[at..].trim_ascii();
-                    let program = PathBuf::from(OsStr::from_bytes(&line[..at]));
-                    (program, (!arg.is_empty()).then(|| OsStr::from_bytes(arg)))
-                }
-                None => (PathBuf::from(OsStr::from_bytes(line)), None),
-            };
-        }
-    }
-    (PathBuf::from("/bin/sh"), None)
-}
-
 /// Kills a process group when dropped, unless disarmed.
 struct GroupKiller(Option<u32>);
 
@@ -372,7 +332,7 @@ impl GroupKiller {
 impl Drop for GroupKiller {
     fn drop(&mut self) {
         if let Some(pgid) = self.0 {
-            sys::kill_group(pgid);
+            kill_group(pgid);
         }
     }
 }
@@ -486,60 +446,13 @@ async fn read_some<R: AsyncRead + Unpin>(
     }
 }
 
-/// Appends `data`, keeping only about the last [`MAX_CAPTURE`] bytes.
-pub(crate) fn push_capped(buf: &mut Vec<u8>, data: &[u8]) {
-    buf.extend_from_slice(data);
-    if buf.len() > 2 * MAX_CAPTURE {
-        buf.drain(..buf.len() - MAX_CAPTURE);
-    }
-}
-
-/// The last `n` lines of `text`, without the final newline.
-pub(crate) fn tail_lines(text: &str, n: usize) -> String {
-    let trimmed = text.trim_end_matches('\n');
-    let lines: Vec<&str> = trimmed.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn interpreter_follows_shebang_rules() {
-        assert_eq!(interpreter(b"echo hi\n"), (PathBuf::from("/bin/sh"), None));
-        assert_eq!(
-            interpreter(b"#!/bin/bash\necho"),
-            (PathBuf::from("/bin/bash"), None)
-        );
-        assert_eq!(
-            interpreter(b"#! /usr/bin/env  python3 -u \r\nprint()"),
-            (
-                PathBuf::from("/usr/bin/env"),
-                Some(OsStr::new("python3 -u"))
-            )
-        );
-        assert_eq!(interpreter(b"#!\n"), (PathBuf::from("/bin/sh"), None));
-    }
-
-    #[test]
-    fn tail_keeps_last_lines() {
-        let text: String = (1..=30).map(|i| format!("line {i}\n")).collect();
-        let tail = tail_lines(&text, 20);
-        assert!(tail.starts_with("line 11\n") && tail.ends_with("line 30"));
-        assert_eq!(tail.lines().count(), 20);
-        assert_eq!(tail_lines("", 20), "");
-        assert_eq!(tail_lines("one", 20), "one");
-    }
-
-    #[test]
-    fn capture_keeps_the_end() {
-        let mut buf = Vec::new();
-        let chunk = vec![b'a'; MAX_CAPTURE];
-        push_capped(&mut buf, &chunk);
-        push_capped(&mut buf, &chunk);
-        push_capped(&mut buf, b"end");
-        assert_eq!(buf.len(), MAX_CAPTURE);
-        assert!(buf.ends_with(b"end"));
+/// Sends SIGKILL to every process in process group `pgid` (never our own group or init's).
+fn kill_group(pgid: u32) {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+    if let Ok(pgid) = i32::try_from(pgid)
+        && pgid > 1
+    {
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
     }
 }

@@ -36,11 +36,10 @@
 
 mod copy;
 mod error;
+mod fingerprint;
 mod local;
 mod quote;
-#[cfg(feature = "ssh")]
-pub mod ssh;
-mod sys;
+pub mod support;
 #[cfg(test)]
 mod tests;
 
@@ -54,8 +53,6 @@ use futures::future::BoxFuture;
 pub use error::{ExecError, InvalidEnvName};
 pub use local::LocalAgent;
 pub use quote::{export_line, shell_quote};
-#[cfg(feature = "ssh")]
-pub use ssh::{HostKeyPolicy, SshAgent, SshOptions};
 
 /// A text transformation applied by [`Action::Copy`] to the copied text.
 ///
@@ -92,7 +89,7 @@ pub type Template = Arc<dyn Fn(&str) -> Result<String, String> + Send + Sync>;
 /// use std::time::Duration;
 /// use actuator::exec::{Action, ExecTask};
 ///
-/// let task = ExecTask::new("WebConfig.apps[3]", Action::Command("make install".into()))
+/// let task = ExecTask::new("WebConfig.apps[3]", Action::command(["make", "install"]))
 ///     .host("web1")
 ///     .env("DB_PASSWORD", "s3cret")
 ///     .chdir("/srv/app")
@@ -249,17 +246,23 @@ impl fmt::Debug for ExecTask {
 /// ```
 /// use actuator::exec::Action;
 ///
-/// assert_eq!(Action::Command("ls -l".into()).kind(), "command");
+/// assert_eq!(Action::command(["ls", "-l"]).kind(), "command");
 /// assert_eq!(Action::Ping.kind(), "ping");
 /// ```
 #[derive(Clone)]
 pub enum Action {
     /// Checks that the host is reachable (locally: always succeeds, prints `pong`).
     Ping,
-    /// A program and its arguments, split by shell-words rules and run with
-    /// no shell: `echo $HOME; rm x` passes `$HOME;`, `rm` and `x` to `echo`
-    /// literally. A quoting error is [`ExecError::BadCommand`].
-    Command(String),
+    /// A program and its arguments, one string per argument, run with no
+    /// shell: `["echo", "$HOME;", "rm x"]` passes `$HOME;` and `rm x` to `echo`
+    /// literally, as two arguments (remote agents quote each one). The program
+    /// is looked up in `PATH` unless it contains a `/` (then it is relative to
+    /// the working directory). An empty list is [`ExecError::BadCommand`].
+    ///
+    /// Build it with [`Action::command`]; a configuration model's
+    /// `CommandTask` splits its line into words *before* expanding the
+    /// `!{VAR}`s in each, so a value is always (part of) exactly one argument.
+    Command(Vec<String>),
     /// A line run by `/bin/sh -c`: pipes, redirections and `$VAR` work.
     Shell(String),
     /// A script copied to a private temporary file (mode 0700), run with
@@ -280,6 +283,18 @@ pub enum Action {
 }
 
 impl Action {
+    /// [`Action::Command`] of `argv`: the program, then its arguments.
+    ///
+    /// ```
+    /// use actuator::exec::Action;
+    ///
+    /// let Action::Command(argv) = Action::command(["touch", "a file; rm -rf /"]) else { unreachable!() };
+    /// assert_eq!(argv, ["touch", "a file; rm -rf /"]);
+    /// ```
+    pub fn command<S: Into<String>>(argv: impl IntoIterator<Item = S>) -> Action {
+        Action::Command(argv.into_iter().map(Into::into).collect())
+    }
+
     /// A short name for the action kind, for logs and messages.
     ///
     /// ```
@@ -427,7 +442,7 @@ pub struct ExecOutput {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let agent: Arc<dyn ExecAgent> = Arc::new(LocalAgent::new());
-/// let runs = (0..3).map(|i| agent.run(ExecTask::new(format!("t{i}"), Action::Command(format!("echo {i}")))));
+/// let runs = (0..3).map(|i| agent.run(ExecTask::new(format!("t{i}"), Action::command(["echo".to_string(), i.to_string()]))));
 /// let outs = futures::future::join_all(runs).await;
 /// let texts: Vec<String> = outs.into_iter().map(|o| o.unwrap().stdout).collect();
 /// assert_eq!(texts, ["0\n", "1\n", "2\n"]);

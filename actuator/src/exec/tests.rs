@@ -32,8 +32,8 @@ async fn run_ok(task: ExecTask) -> ExecOutput {
     }
 }
 
-fn command(line: &str) -> ExecTask {
-    ExecTask::new("test.command", Action::Command(line.into()))
+fn command(argv: &[&str]) -> ExecTask {
+    ExecTask::new("test.command", Action::command(argv.iter().copied()))
 }
 
 fn shell(line: &str) -> ExecTask {
@@ -122,19 +122,39 @@ async fn ping_succeeds() {
 
 #[tokio::test]
 async fn command_passes_hostile_arguments_literally() {
-    let out = run_ok(command(
-        r#"printf '%s|' '$(id)' "`id`" $HOME; rm -rf x "a b" && |"#,
-    ))
+    let out = run_ok(command(&[
+        "printf",
+        "%s|",
+        "$(id)",
+        "`id`",
+        "$HOME;",
+        "rm -rf x",
+        "a b",
+        "O'Brien",
+        "say \"hi\" \\ back",
+        "&& |",
+        "two\nlines",
+        "",
+    ]))
     .await;
-    assert_eq!(out.stdout, "$(id)|`id`|$HOME;|rm|-rf|x|a b|&&|||");
+    assert_eq!(
+        out.stdout,
+        "$(id)|`id`|$HOME;|rm -rf x|a b|O'Brien|say \"hi\" \\ back|&& ||two\nlines||"
+    );
 }
 
 #[tokio::test]
 async fn command_creates_files_with_hostile_names_literally() {
     let dir = tmp();
     fs::write(dir.path().join("victim"), "keep").unwrap();
-    let task = command(r#"touch '; rm -rf victim' '$(touch pwned)' "`touch pwned2`" 'a b'"#)
-        .chdir(dir.path().to_str().unwrap());
+    let task = command(&[
+        "touch",
+        "; rm -rf victim",
+        "$(touch pwned)",
+        "`touch pwned2`",
+        "a b",
+    ])
+    .chdir(dir.path().to_str().unwrap());
     run_ok(task).await;
     assert_eq!(
         names_in(dir.path()),
@@ -153,25 +173,28 @@ async fn command_creates_files_with_hostile_names_literally() {
 }
 
 #[tokio::test]
-async fn command_quoting_error_is_bad_command() {
-    let err = run(command("echo 'unterminated")).await.unwrap_err();
+async fn command_without_a_program_or_with_a_nul_byte_is_refused() {
+    let err = run(command(&[])).await.unwrap_err();
     assert!(
-        matches!(&err, ExecError::BadCommand { task, .. } if task == "test.command"),
+        matches!(&err, ExecError::BadCommand { task, message } if task == "test.command" && message == "empty command"),
         "{err:?}"
     );
-    assert!(err.to_string().contains("test.command"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "task `test.command`: bad command: empty command"
+    );
     assert!(!err.retryable());
 
-    let err = run(command("   ")).await.unwrap_err();
-    assert!(
-        matches!(&err, ExecError::BadCommand { message, .. } if message == "empty command"),
-        "{err:?}"
+    let err = run(command(&["echo", "a\0b"])).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "task `test.command`: invalid task: the command contains a NUL byte"
     );
 }
 
 #[tokio::test]
 async fn command_missing_program_is_spawn_error() {
-    let err = run(command("no-such-program-actuator --flag"))
+    let err = run(command(&["no-such-program-actuator", "--flag"]))
         .await
         .unwrap_err();
     match &err {
@@ -195,7 +218,7 @@ async fn command_relative_program_resolves_against_chdir() {
     let dir = tmp();
     fs::create_dir(dir.path().join("bin")).unwrap();
     symlink("/bin/echo", dir.path().join("bin/say")).unwrap();
-    let out = run_ok(command("./bin/say hello").chdir(dir.path().to_str().unwrap())).await;
+    let out = run_ok(command(&["./bin/say", "hello"]).chdir(dir.path().to_str().unwrap())).await;
     assert_eq!(out.stdout, "hello\n");
 }
 
@@ -242,7 +265,7 @@ async fn env_is_visible_to_child_and_never_interpolated() {
     assert_eq!(out.stdout, hostile);
 
     let out = run_ok(
-        command("printenv FOO BAR")
+        command(&["printenv", "FOO", "BAR"])
             .env("FOO", hostile)
             .env("BAR", "")
             .chdir(dir.path().to_str().unwrap()),
@@ -277,7 +300,7 @@ async fn invalid_env_name_is_rejected() {
 async fn chdir_sets_the_working_directory() {
     let dir = tmp();
     let real = fs::canonicalize(dir.path()).unwrap();
-    let out = run_ok(command("pwd").chdir(real.to_str().unwrap())).await;
+    let out = run_ok(command(&["pwd"]).chdir(real.to_str().unwrap())).await;
     assert_eq!(out.stdout, format!("{}\n", real.display()));
 
     // A relative chdir is relative to the agent's root.
@@ -294,7 +317,7 @@ async fn chdir_sets_the_working_directory() {
 async fn missing_chdir_is_an_error_naming_it() {
     let dir = tmp();
     let missing = dir.path().join("no-such-dir");
-    let err = run(command("pwd").chdir(missing.to_str().unwrap()))
+    let err = run(command(&["pwd"]).chdir(missing.to_str().unwrap()))
         .await
         .unwrap_err();
     match &err {
@@ -326,7 +349,7 @@ async fn creates_skips_when_the_path_exists_and_does_not_run() {
     fs::write(dir.path().join("done"), "").unwrap();
     for task in [
         shell("touch side_effect"),
-        command("touch side_effect"),
+        command(&["touch", "side_effect"]),
         script("touch side_effect", &[]),
     ] {
         // `creates` is relative to chdir.
@@ -373,7 +396,7 @@ async fn removes_runs_when_the_path_exists() {
     let dir = tmp();
     fs::write(dir.path().join("target"), "").unwrap();
     let out = run_ok(
-        command("rm target")
+        command(&["rm", "target"])
             .chdir(dir.path().to_str().unwrap())
             .removes("target"),
     )

@@ -14,7 +14,7 @@ use crate::Resource;
 /// assert_eq!(here.get::<StaticServer>(&here.root().host).unwrap().address(), "127.0.0.1");
 /// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "static.Server", outputs(ip: String), addressable)]
+#[resource(kind = "static.Server", outputs(ip: String), addressable, update(address))]
 pub struct StaticServer {
     name: String,
     address: String,

@@ -59,7 +59,7 @@ impl Subnet {
 
 /// A server: addressable, so roles can run on it.
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "test.Server", outputs(id: String, ip: String), addressable)]
+#[resource(kind = "test.Server", outputs(id: String, ip: String), addressable, update(mem, meta))]
 pub struct Server {
     name: String,
     /// The image it boots.
@@ -102,7 +102,13 @@ impl Server {
 
 /// A public address attached to a server: addressable.
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "test.FloatingIp", outputs(ip: String), addressable)]
+#[resource(
+    kind = "test.FloatingIp",
+    outputs(ip: String),
+    addressable,
+    update(server, fixed_ip),
+    create_before_destroy
+)]
 pub struct FloatingIp {
     name: String,
     /// The server it is attached to.
@@ -136,7 +142,7 @@ impl FloatingIp {
 
 /// A database, optionally on a server.
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "test.Database", outputs(url: String))]
+#[resource(kind = "test.Database", outputs(url: String), update(port))]
 pub struct Database {
     name: String,
     /// The server it runs on, if any.
@@ -163,7 +169,7 @@ impl Database {
 
 /// A message queue with consumers.
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "test.Queue", outputs(url: String))]
+#[resource(kind = "test.Queue", outputs(url: String), update(consumers))]
 pub struct Queue {
     name: String,
     /// Servers consuming from it.

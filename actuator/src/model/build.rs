@@ -3,18 +3,15 @@
 
 use std::marker::PhantomData;
 use std::ops::Deref;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use super::ids::{At, IntoKey, Key, ModelId, Step};
 use super::tree::{Element, ModelKind, MultiNode, Node, NodeKind, Tree, World};
 
 /// The shared, growable system every typed handle points into.
 pub type Shared = Arc<Mutex<World>>;
-
-pub(crate) fn lock(w: &Shared) -> MutexGuard<'_, World> {
-    // A panic inside a user's component expression must not make the model unusable afterwards.
-    w.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// What the runtime knows about the component being built; generated code turns it into a typed
 /// [`Ctx`].
@@ -143,7 +140,7 @@ pub fn push_node(nodes: &mut Vec<Node>, parent: u32, step: Step, kind: NodeKind)
 }
 
 pub(crate) fn env_for<'w>(w: &'w Shared, at: At) -> Env<'w> {
-    let g = lock(w);
+    let g = w.lock();
     let t = g.tree(at.model);
     let n = t.node(at.node);
     let name = match &n.step {
@@ -162,11 +159,11 @@ pub(crate) fn env_for<'w>(w: &'w Shared, at: At) -> Env<'w> {
 pub fn build_leaf<C: Element, CV>(w: &Shared, at: At, up: CV, make: &dyn Fn(&Env, &CV) -> C) {
     let env = env_for(w, at);
     let value = make(&env, &up);
-    let mut g = lock(w);
+    let mut g = w.lock();
     let node = &mut g.tree_mut(at.model).nodes[at.node as usize];
     // A keyed instance is renamed `<name><sep><key>` by its container afterwards.
     node.name = value.base_name().to_owned();
-    node.value = Some(Box::new(value));
+    node.value = Some(Arc::new(value));
 }
 
 /// Implements [`Component`] for a leaf type. Used by `#[derive(Resource)]` and the library.
@@ -204,7 +201,7 @@ macro_rules! __leaf_component {
 /// (`#[derive(ResourceGroup)]`, `namespace! { group … }`). Aliases: `ResourceGroup`, `RoleGroup`.
 pub struct Group<G> {
     name: Option<String>,
-    vars: Vec<crate::namespace::Var>,
+    vars: Vec<crate::model::vars::Var>,
     _g: PhantomData<fn() -> G>,
 }
 
@@ -217,12 +214,37 @@ impl<G> Group<G> {
             _g: PhantomData,
         }
     }
-    /// Adds a variable visible to every member (namespace groups).
-    pub fn var(mut self, name: &str, value: impl Into<crate::namespace::VarValue>) -> Self {
-        self.vars.push(crate::namespace::Var::new(name, value));
+}
+
+impl<G: Members> Group<G> {
+    /// Adds a variable visible to every member. Only namespace groups have variables: on an infra
+    /// group this is a compile error.
+    pub fn var(mut self, name: &str, value: impl Into<crate::model::vars::VarValue>) -> Self
+    where
+        Self: HasVars,
+    {
+        self.vars.push(crate::model::vars::Var::new(name, value));
         self
     }
 }
+
+/// Components that hold variables: roles, namespace groups and keyed containers of them. `.var()`
+/// exists only on these, so variables on infra containers (which nothing would read) do not
+/// compile.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no variables: `.var()` belongs to namespace components",
+    label = "variables are declared on roles, role groups and keyed containers of roles",
+    note = "declare the variable in the namespace model (`vars {{ … }}`, or `.var()` on a role)"
+)]
+pub trait HasVars {}
+
+impl<G: NamespaceMembers> HasVars for Group<G> {}
+impl<T: HasVars> HasVars for Multi<T> {}
+
+/// Marks the members of a namespace group (`namespace! { group … }`), whose containers may hold
+/// variables. Implemented by the macro.
+#[doc(hidden)]
+pub trait NamespaceMembers: Members {}
 
 impl<G> Default for Group<G> {
     fn default() -> Self {
@@ -249,7 +271,7 @@ impl<G: Members> Component for Group<G> {
         let env = env_for(w, at);
         let spec = make(&env, &up);
         {
-            let mut g = lock(w);
+            let mut g = w.lock();
             let tree = g.tree_mut(at.model);
             let node = &tree.nodes[at.node as usize];
             let name = match (spec.name, &node.step) {
@@ -264,7 +286,7 @@ impl<G: Members> Component for Group<G> {
             }
         }
         if !spec.vars.is_empty() {
-            crate::namespace::set_vars(w, at, spec.vars.into_iter().collect());
+            crate::model::vars::set_vars(w, at, spec.vars.into_iter().collect());
         }
         let view = Within {
             path: G::members_path(at),
@@ -282,7 +304,7 @@ impl<G: Members> Component for Group<G> {
 pub struct Multi<T> {
     template: T,
     namesep: Option<String>,
-    vars: Vec<crate::namespace::Var>,
+    vars: Vec<crate::model::vars::Var>,
 }
 
 impl<T> Multi<T> {
@@ -294,9 +316,13 @@ impl<T> Multi<T> {
             vars: Vec::new(),
         }
     }
-    /// Adds a variable on the container, visible to every instance (namespace models).
-    pub fn var(mut self, name: &str, value: impl Into<crate::namespace::VarValue>) -> Self {
-        self.vars.push(crate::namespace::Var::new(name, value));
+    /// Adds a variable on the container, visible to every instance. Only keyed containers of
+    /// roles and role groups have variables: on an infra container this is a compile error.
+    pub fn var(mut self, name: &str, value: impl Into<crate::model::vars::VarValue>) -> Self
+    where
+        Self: HasVars,
+    {
+        self.vars.push(crate::model::vars::Var::new(name, value));
         self
     }
     /// The separator between the template's name and the key in instance names (default `_`).
@@ -385,7 +411,7 @@ impl<T: Component> Component for Multi<T> {
         };
         let maker = move |w: &Shared, multi: At, key: Key| -> u32 {
             let inst = {
-                let mut g = lock(w);
+                let mut g = w.lock();
                 let tree = g.tree_mut(multi.model);
                 let first = tree.nodes.len() as u32;
                 T::layout(&mut tree.nodes, multi.node, Step::Key(key.clone()));
@@ -400,12 +426,12 @@ impl<T: Component> Component for Multi<T> {
                 let spec = make(env, cv);
                 if let Some(sep) = spec.namesep
                     && let NodeKind::Multi(m) =
-                        &mut lock(&sep_w).tree_mut(multi.model).nodes[multi.node as usize].kind
+                        &mut sep_w.lock().tree_mut(multi.model).nodes[multi.node as usize].kind
                 {
                     m.namesep = Some(sep);
                 }
                 if !spec.vars.is_empty() {
-                    crate::namespace::set_vars(&sep_w, multi, spec.vars.into_iter().collect());
+                    crate::model::vars::set_vars(&sep_w, multi, spec.vars.into_iter().collect());
                 }
                 spec.template
             });
@@ -414,7 +440,7 @@ impl<T: Component> Component for Multi<T> {
                 node: inst,
             };
             T::build(w, at, view.clone(), template);
-            let mut g = lock(w);
+            let mut g = w.lock();
             let tree = g.tree_mut(multi.model);
             let sep = tree
                 .multi(multi.node)
@@ -424,7 +450,7 @@ impl<T: Component> Component for Multi<T> {
             node.name = format!("{}{}{}", node.name, sep, key);
             inst
         };
-        lock(w).makers.insert(at, Arc::new(maker));
+        w.lock().makers.insert(at, Arc::new(maker));
     }
 }
 
@@ -454,7 +480,7 @@ impl<T: Component> Keyed<T::Path> for MultiPath<T> {
 /// If `multi` is a class-level path (class-level references never create instances).
 pub fn instance(w: &Shared, multi: At, key: Key) -> u32 {
     let maker = {
-        let g = lock(w);
+        let g = w.lock();
         // A class-level path names the model type's skeleton, which is no tree of any system.
         assert!(
             g.trees.iter().any(|t| t.id == multi.model),
@@ -511,7 +537,7 @@ pub trait Model: Members {
 pub fn __instantiate<M: Model>(w: Shared, name: &str) -> Instance<M> {
     let id = model_id(&w, M::KIND);
     {
-        let mut g = lock(&w);
+        let mut g = w.lock();
         assert!(
             !g.trees.iter().any(|t| t.id == id),
             "this system already has a {:?} model; create another system for a second one",
@@ -560,6 +586,42 @@ impl<M: Model> Instance<M> {
         &self.world
     }
 
+    /// Protects the resource at `path`: no plan deletes or replaces it (`down` and pruning refuse,
+    /// naming it) unless told to (`--allow-destroy-protected`). The state records it, so a `down`
+    /// without the model refuses too.
+    ///
+    /// ```
+    /// use actuator::prelude::*;
+    /// use actuator::infra::test::Database;
+    ///
+    /// #[derive(InfraModel)]
+    /// struct Data {
+    ///     #[component(Database::new("orders", 5432))]
+    ///     db: Database,
+    /// }
+    /// let data = Data::instance("data");
+    /// data.protect(&data.root().db);
+    /// assert!(data.is_protected(&data.root().db));
+    /// ```
+    pub fn protect(&self, path: &impl Located) {
+        let at = path.at();
+        self.world
+            .lock()
+            .tree_mut(at.model)
+            .protected
+            .insert(at.node);
+    }
+
+    /// Whether the resource at `path` is protected.
+    pub fn is_protected(&self, path: &impl Located) -> bool {
+        let at = path.at();
+        self.world
+            .lock()
+            .tree(at.model)
+            .protected
+            .contains(&at.node)
+    }
+
     /// The instance of a keyed container for `key`, created (with everything it references) if new.
     pub fn index<E, K: Keyed<E>>(&self, multi: K, key: impl IntoKey) -> E {
         multi.instance(&self.world, key.into_key())
@@ -589,24 +651,24 @@ impl<M: Model> Instance<M> {
 
     /// Runs `f` with this instance's tree.
     pub fn with<R>(&self, f: impl FnOnce(&Tree) -> R) -> R {
-        f(lock(&self.world).tree(self.id))
+        f(self.world.lock().tree(self.id))
     }
 
     /// Runs `f` with the whole system.
     pub fn with_world<R>(&self, f: impl FnOnce(&World) -> R) -> R {
-        f(&lock(&self.world))
+        f(&self.world.lock())
     }
 
     /// The path of `p` from the model root: field names and keys.
     pub fn path(&self, p: &impl Located) -> Vec<String> {
         let at = p.at();
-        lock(&self.world).tree(at.model).path(at.node)
+        self.world.lock().tree(at.model).path(at.node)
     }
 
     /// The display name of the component at `p`.
     pub fn name(&self, p: &impl Located) -> String {
         let at = p.at();
-        lock(&self.world).tree(at.model).display_name(at.node)
+        self.world.lock().tree(at.model).display_name(at.node)
     }
 
     /// The keys of the keyed container `multi`, in creation order.
@@ -669,7 +731,7 @@ pub fn new_world() -> Shared {
 /// model may refer to its namespace's variables before the namespace exists).
 #[doc(hidden)]
 pub fn model_id(w: &Shared, kind: ModelKind) -> ModelId {
-    let mut g = lock(w);
+    let mut g = w.lock();
     let slot = match kind {
         ModelKind::Infra => &mut g.infra,
         ModelKind::Namespace => &mut g.namespace,
@@ -682,7 +744,7 @@ pub fn model_id(w: &Shared, kind: ModelKind) -> ModelId {
 /// registered as the system's config model. Returns its root.
 pub(crate) fn instantiate_nested<M: Model>(w: &Shared) -> At {
     let id = ModelId::fresh();
-    lock(w).trees.push(skeleton::<M>(id, M::NAME, M::KIND));
+    w.lock().trees.push(skeleton::<M>(id, M::NAME, M::KIND));
     build_root::<M>(w, id)
 }
 
@@ -699,6 +761,7 @@ fn skeleton<M: Model + ?Sized>(id: ModelId, name: &str, kind: ModelKind) -> Tree
         nodes,
         long_names: M::LONG_NAMES,
         vars: Default::default(),
+        protected: Default::default(),
     }
 }
 

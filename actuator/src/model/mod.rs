@@ -1,11 +1,13 @@
 //! The declaration layer's core: identities, typed paths and references, keyed containers, the
 //! context component expressions see, and selection queries.
 
+pub mod args;
 pub mod build;
 mod ids;
 pub mod query;
 mod refs;
 mod tree;
+pub mod vars;
 
 pub use build::{
     Comp, Component, Ctx, Env, FromAt, Group, Instance, Keyed, Located, Make, Members, Model,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use regex::Regex;
 
-use super::build::{Located, MultiPath, Shared, lock};
+use super::build::{Located, MultiPath, Shared};
 use super::ids::{At, IntoKey, Key};
 
 #[derive(Clone)]
@@ -127,7 +127,7 @@ impl<T> Query<T> {
     }
     /// The selected instances, in creation order, without duplicates.
     pub fn select(&self, w: &Shared) -> Vec<At> {
-        let g = lock(w);
+        let g = w.lock();
         let mut out = Vec::new();
         for (at, tests) in &self.parts {
             if let Some(m) = g.tree(at.model).multi(at.node) {

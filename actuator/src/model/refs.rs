@@ -132,11 +132,11 @@ pub enum Val<T> {
     /// Another component's output.
     Out(Out<T>),
     /// A namespace variable (`ctx.nexus.ns.v.NAME`), expanded when the value is needed.
-    Var(crate::namespace::VarRef),
+    Var(crate::model::vars::VarRef),
 }
 
-impl<T> From<crate::namespace::VarRef> for Val<T> {
-    fn from(v: crate::namespace::VarRef) -> Self {
+impl<T> From<crate::model::vars::VarRef> for Val<T> {
+    fn from(v: crate::model::vars::VarRef) -> Self {
         Val::Var(v)
     }
 }

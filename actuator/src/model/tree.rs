@@ -9,7 +9,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use super::ids::{At, Key, ModelId, Step};
-use crate::namespace::VarSet;
+use super::vars::VarSet;
 
 /// What a leaf component is at run time: a resource, a role, a task.
 ///
@@ -31,10 +31,14 @@ pub trait Element: Any + Send + Sync + fmt::Debug {
     fn cloud(&self) -> Option<&str> {
         None
     }
-    /// A nested config model (`ConfigClassTask`), expanded into the task graph.
-    #[doc(hidden)]
-    fn nested(&self) -> Option<Box<dyn crate::config::Nested>> {
-        None
+    /// A resource's arguments as the state records them (roles and tasks record none).
+    fn args(&self, cx: &super::args::ArgCx<'_>) -> super::args::Args {
+        let _ = cx;
+        super::args::Args::new()
+    }
+    /// How a change of the arguments is applied (resources; default: every change replaces).
+    fn change_policy(&self) -> super::args::ChangePolicy {
+        super::args::ChangePolicy::REPLACE
     }
 }
 
@@ -83,7 +87,7 @@ pub struct Node {
     /// Structural kind.
     pub kind: NodeKind,
     /// The built value of a leaf (None until built, and for containers).
-    pub value: Option<Box<dyn Element>>,
+    pub value: Option<Arc<dyn Element>>,
 }
 
 /// One model instance: an arena of nodes, root first, static skeleton laid out contiguously.
@@ -102,6 +106,8 @@ pub struct Tree {
     pub long_names: bool,
     /// Variables and overrides per container node (namespace models only).
     pub vars: HashMap<u32, VarSet>,
+    /// Resources that plans must never delete or replace (`Instance::protect`).
+    pub protected: std::collections::HashSet<u32>,
 }
 
 impl Tree {
@@ -306,6 +312,16 @@ impl World {
             .get(at.node as usize)?
             .value
             .as_deref()
+    }
+
+    /// The element at `at`, shared: to use it after releasing the world's lock (recording a
+    /// resource's arguments may read namespace variables, which lock the world again).
+    pub fn element_arc(&self, at: At) -> Option<Arc<dyn Element>> {
+        self.tree(at.model)
+            .nodes
+            .get(at.node as usize)?
+            .value
+            .clone()
     }
 
     /// Output `attr` of the component at `at`, once provisioning has recorded it.

@@ -18,13 +18,11 @@
 mod report;
 mod vars;
 
+pub use crate::model::vars::{Var, VarRef, VarSet, VarValue, add_override, add_var, set_vars};
 pub use report::{RoleReport, VarReport};
-pub use vars::{
-    Var, VarError, VarRef, VarSet, VarValue, add_override, add_var, expand_for, expand_partial,
-    find_var, set_vars, var_value, visible_vars,
-};
+pub use vars::{VarError, expand_for, expand_partial, find_var, var_value, visible_vars};
 
-use crate::model::build::{Instance, Located, Members, Model, Shared, Unbound, lock};
+use crate::model::build::{Instance, Located, Members, Model, Shared, Unbound};
 use crate::model::{At, FromAt, IntoRef, Node, Ref};
 
 /// Where a role runs: an addressable infra component, or a host name / IP (may be a template).
@@ -112,6 +110,8 @@ impl Role {
         &self.name
     }
 }
+
+impl crate::model::build::HasVars for Role {}
 
 impl crate::model::Element for Role {
     fn kind(&self) -> &'static str {
@@ -229,7 +229,7 @@ impl<M: NamespaceModel> Instance<M> {
     /// The infra components the roles need: their hosts and the components their variables read.
     pub fn required_resources(&self) -> Vec<At> {
         let roles = self.roles();
-        let g = lock(self.world());
+        let g = self.world().lock();
         let mut out: Vec<At> = Vec::new();
         for r in roles {
             if let Some(e) = g.element(r) {

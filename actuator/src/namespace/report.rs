@@ -5,7 +5,7 @@ use std::fmt;
 use super::vars::{expand_partial, visible_vars};
 use super::{HostRef, Role};
 use crate::model::At;
-use crate::model::build::{Shared, lock};
+use crate::model::build::Shared;
 
 /// One variable as one role sees it.
 #[derive(Clone, Debug, PartialEq)]
@@ -68,7 +68,7 @@ pub(super) fn report(w: &Shared, roles: &[At]) -> Vec<RoleReport> {
         .iter()
         .map(|&r| {
             let (role, host) = {
-                let g = lock(w);
+                let g = w.lock();
                 let host = g.tree(r.model).get::<Role>(r.node).and_then(|role| {
                     role.host.as_ref().map(|h| match h {
                         HostRef::Infra(at) => g.describe(*at),
@@ -89,7 +89,7 @@ pub(super) fn report(w: &Shared, roles: &[At]) -> Vec<RoleReport> {
                         resolved: p.missing.is_empty() && missing.is_empty(),
                         value: p.text,
                         missing,
-                        from: lock(w).describe(owner),
+                        from: w.lock().describe(owner),
                         in_env: v.in_env,
                         name: v.name,
                     }

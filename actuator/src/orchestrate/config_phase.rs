@@ -9,14 +9,16 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::json;
 
-use super::teardown::TASK_PREFIX;
-use super::{ActuatorOrchestration, Failure, FailureKind, JournalHandle, PhaseWalk, walk_phase};
-use crate::config::{NodeRole, Task, TaskGraph, TaskKind};
-use crate::engine::{Dag, Limit, NodeError, NodeId, Work};
+use super::plan::{PlanOptions, Renewed, TASK_PREFIX, TaskAction, TaskChange};
+use super::{
+    ActuatorOrchestration, Failure, FailureKind, JournalHandle, PhaseWalk, Plan, walk_phase,
+};
+use crate::config::{CommandLine, NodeRole, Task, TaskGraph, TaskKind};
+use crate::engine::{AttemptError, Limit, NodeId, Work};
 use crate::events::Phase;
 use crate::exec::{Action, CopySpec, ExecAgent, ExecTask, LocalAgent};
 use crate::model::At;
-use crate::model::build::{Shared, lock};
+use crate::model::build::Shared;
 use crate::namespace::{HostRef, Role, expand_for, visible_vars};
 use crate::state::Status as EntryStatus;
 
@@ -31,13 +33,15 @@ struct Ready {
 
 struct ConfigWork {
     tasks: Vec<Ready>,
+    /// Each task's fingerprint, recorded when it finishes.
+    prints: Vec<Option<String>>,
     agent: Arc<dyn ExecAgent>,
     local: Arc<dyn ExecAgent>,
     journal: JournalHandle,
 }
 
 impl Work for ConfigWork {
-    fn run(&self, node: NodeId, _attempt: u32) -> BoxFuture<'static, Result<(), NodeError>> {
+    fn run(&self, node: NodeId, _attempt: u32) -> BoxFuture<'static, Result<(), AttemptError>> {
         let t = &self.tasks[node.index()];
         let Some(exec) = t.exec.clone() else {
             return async { Ok(()) }.boxed();
@@ -49,6 +53,7 @@ impl Work for ConfigWork {
         };
         let (key, attempts, interval, journal) =
             (t.key.clone(), t.attempts, t.interval, self.journal.clone());
+        let print = self.prints[node.index()].clone();
         async move {
             let k = key.clone();
             journal
@@ -62,7 +67,11 @@ impl Work for ConfigWork {
                 }
                 match agent.run(exec.clone()).await {
                     Ok(out) => {
-                        let data = json!({ "status": out.status, "skipped": out.skipped });
+                        let data = json!({
+                            "status": out.status,
+                            "skipped": out.skipped,
+                            "inputs": print,
+                        });
                         return journal.record(move |j| j.done(&key, data)).await;
                     }
                     Err(e) => last = Some(e),
@@ -71,11 +80,7 @@ impl Work for ConfigWork {
             let e = last.expect("at least one attempt");
             let msg = e.to_string();
             let _ = journal.record(move |j| j.failed(&key, &msg)).await;
-            Err(NodeError {
-                message: e.to_string(),
-                retryable: false,
-                retry_after: None,
-            })
+            Err(AttemptError::fatal(e.to_string()))
         }
         .boxed()
     }
@@ -92,7 +97,7 @@ impl Work for ConfigWork {
 /// component's `ip` output.
 fn host_of(w: &Shared, role: At) -> Result<String, String> {
     let (host, who) = {
-        let g = lock(w);
+        let g = w.lock();
         let r = g.tree(role.model).get::<Role>(role.node).cloned();
         (r.and_then(|r| r.host), g.describe(role))
     };
@@ -100,7 +105,7 @@ fn host_of(w: &Shared, role: At) -> Result<String, String> {
         None => Err(format!("role {who} has no host_ref")),
         Some(HostRef::Name(n)) => expand_for(w, role, &n).map_err(|e| e.to_string()),
         Some(HostRef::Infra(at)) => {
-            let g = lock(w);
+            let g = w.lock();
             g.output(at, "ip").map(str::to_owned).ok_or_else(|| {
                 format!(
                     "role {who}'s host {} has no address yet (was it provisioned?)",
@@ -127,7 +132,14 @@ fn resolve(w: &Shared, name: &str, task: &Task) -> Result<ExecTask, String> {
     let action = match &task.kind {
         TaskKind::Null => unreachable!("null tasks run in-process and are never resolved"),
         TaskKind::Ping => Action::Ping,
-        TaskKind::Command(c) | TaskKind::LocalCommand(c) => Action::Command(x(c)?),
+        // Split first, then expand each word: a value is always (part of) exactly one argument.
+        TaskKind::Command(c) | TaskKind::LocalCommand(c) => {
+            let words = c.words().map_err(|e| match c {
+                CommandLine::Line(line) => format!("task `{name}`: bad command `{line}`: {e}"),
+                CommandLine::Argv(_) => format!("task `{name}`: bad command: {e}"),
+            })?;
+            Action::Command(words.iter().map(|w| x(w)).collect::<Result<_, _>>()?)
+        }
         TaskKind::Shell(c) | TaskKind::LocalShell(c) => Action::Shell(x(c)?),
         TaskKind::Script {
             path,
@@ -155,10 +167,10 @@ fn resolve(w: &Shared, name: &str, task: &Task) -> Result<ExecTask, String> {
             template,
         } => {
             let expander: Option<crate::exec::Template> = template.then(|| {
-                let (w, task_name) = (w.clone(), name.to_owned());
-                Arc::new(move |s: &str| {
-                    expand_for(&w, role, s).map_err(|e| format!("task `{task_name}`: {e}"))
-                }) as crate::exec::Template
+                let w = w.clone();
+                // The agent's `ExecError::Template` names the task and the file.
+                Arc::new(move |s: &str| expand_for(&w, role, s).map_err(|e| e.to_string()))
+                    as crate::exec::Template
             });
             Action::Copy(CopySpec {
                 dest: x(dest)?,
@@ -186,11 +198,168 @@ fn resolve(w: &Shared, name: &str, task: &Task) -> Result<ExecTask, String> {
     })
 }
 
+/// Every task of the graph resolved (role, host, variables, arguments) for its key in the state;
+/// problems are collected, not returned on the first.
+struct Resolved {
+    tasks: Vec<Ready>,
+    /// Each task's fingerprint (`None` for structural nodes and unresolvable tasks).
+    prints: Vec<Option<String>>,
+    /// The infra resource each task's host is (`None`: a named host or none).
+    hosts: Vec<Option<String>>,
+    errors: Vec<Failure>,
+}
+
+fn resolve_all(w: &Shared, graph: &TaskGraph) -> Resolved {
+    let mut r = Resolved {
+        tasks: Vec::new(),
+        prints: Vec::new(),
+        hosts: Vec::new(),
+        errors: Vec::new(),
+    };
+    for n in &graph.nodes {
+        let key = format!("{TASK_PREFIX}{}/{}", n.path, n.name);
+        let (mut exec, mut local, mut attempts, mut interval, mut host) =
+            (None, false, 1, Default::default(), None);
+        if let (NodeRole::Task, Some(t)) = (&n.role, &n.task)
+            && t.kind != TaskKind::Null
+        {
+            local = matches!(t.kind, TaskKind::LocalCommand(_) | TaskKind::LocalShell(_));
+            host = host_resource(w, t);
+            match resolve(w, &n.name, t) {
+                Ok(e) => (exec, attempts, interval) = (Some(e), t.repeat_count, t.repeat_interval),
+                Err(e) => r.errors.push(Failure {
+                    kind: FailureKind::Model,
+                    phase: Phase::Configure,
+                    task: n.name.clone(),
+                    error: e,
+                }),
+            }
+        }
+        r.prints.push(exec.as_ref().map(ExecTask::fingerprint));
+        r.hosts.push(host);
+        r.tasks.push(Ready {
+            key,
+            exec,
+            local,
+            attempts,
+            interval,
+        });
+    }
+    r
+}
+
+/// The infra resource a task's commands land on (its `run_from` role's, else its role's host).
+fn host_resource(w: &Shared, task: &Task) -> Option<String> {
+    let role = task.run_from.or(task.role)?;
+    let g = w.lock();
+    match g.tree(role.model).get::<Role>(role.node)?.host.as_ref()? {
+        HostRef::Infra(at) => Some(g.describe(*at)),
+        HostRef::Name(_) => None,
+    }
+}
+
+/// Which tasks run, in the graph's order: a task runs when it never finished, when its
+/// fingerprint changed, when its host is created or replaced in this run, when it is asked to,
+/// or when a task before it runs (make-like). Everything else is skipped as done.
+fn decide(
+    graph: &TaskGraph,
+    r: &Resolved,
+    state: &crate::state::State,
+    renewed: &Renewed,
+    opts: &PlanOptions,
+) -> Vec<TaskChange> {
+    let order = graph.topo_order().unwrap_or_default();
+    let dag = graph.dag();
+    let mut out: Vec<Option<TaskChange>> = vec![None; graph.nodes.len()];
+    let mut runs = vec![false; graph.nodes.len()];
+    for i in order {
+        let n = &graph.nodes[i];
+        let structural = r.tasks[i].exec.is_none() && n.role != NodeRole::Task;
+        let pred_runs = dag.preds(NodeId(i as u32)).iter().find(|p| runs[p.index()]);
+        let entry = state.get(&r.tasks[i].key);
+        let recorded = entry
+            .filter(|e| e.status == EntryStatus::Created)
+            .and_then(|e| e.data.get("inputs"))
+            .and_then(|v| v.as_str());
+        let (action, reason) = if structural
+            || n.task.as_ref().is_some_and(|t| t.kind == TaskKind::Null)
+        {
+            // Heads, joins and null tasks do nothing: they pass a predecessor's run on.
+            (
+                if pred_runs.is_some() {
+                    TaskAction::Rerun
+                } else {
+                    TaskAction::Skip
+                },
+                None,
+            )
+        } else if entry.is_none_or(|e| e.status != EntryStatus::Created) {
+            (TaskAction::Run, None)
+        } else if opts.reconfigure_all || opts.reconfigure.contains(&n.name) {
+            (
+                TaskAction::Rerun,
+                Some("asked for (--reconfigure)".to_owned()),
+            )
+        } else if let Some(h) = r.hosts[i].as_ref().filter(|h| renewed.contains_key(*h)) {
+            (TaskAction::Rerun, Some(format!("its host {h} is new")))
+        } else if recorded.is_some() && r.prints[i].is_some() && recorded != r.prints[i].as_deref()
+        {
+            (TaskAction::Rerun, Some("its inputs changed".to_owned()))
+        } else if let Some(p) = pred_runs {
+            (
+                TaskAction::Rerun,
+                Some(format!("`{}` before it runs", graph.nodes[p.index()].name)),
+            )
+        } else {
+            (TaskAction::Skip, None)
+        };
+        runs[i] = action != TaskAction::Skip;
+        out[i] = Some(TaskChange {
+            name: n.name.clone(),
+            action,
+            reason,
+        });
+    }
+    out.into_iter()
+        .map(|c| c.expect("every node in the order"))
+        .collect()
+}
+
+impl ActuatorOrchestration {
+    /// The task part of a plan: each task's run / re-run / skip, predicted from the state and the
+    /// outputs known now (a host created in this run re-runs its tasks).
+    pub(super) fn plan_tasks(
+        &self,
+        plan: &mut Plan,
+        state: &crate::state::State,
+        opts: &PlanOptions,
+    ) -> Result<(), String> {
+        let (Some(w), Some(graph)) = (&self.world, &self.graph) else {
+            return Ok(());
+        };
+        let graph = graph();
+        let order = graph
+            .topo_order()
+            .map_err(|c| format!("dependency cycle among tasks: {}", c.join(", ")))?;
+        let resolved = resolve_all(w, &graph);
+        let changes = decide(&graph, &resolved, state, &plan.renewed(), opts);
+        plan.tasks = order
+            .into_iter()
+            .filter(|&i| graph.nodes[i].role == NodeRole::Task)
+            .map(|i| changes[i].clone())
+            .collect();
+        plan.task_edges = graph.edge_names();
+        Ok(())
+    }
+}
+
 pub(super) async fn run(
     o: &mut ActuatorOrchestration,
     w: &Shared,
     graph: &TaskGraph,
     journal: &JournalHandle,
+    renewed: &Renewed,
+    opts: &PlanOptions,
 ) -> bool {
     if let Err(cycle) = graph.topo_order() {
         o.failures.push(Failure {
@@ -201,65 +370,20 @@ pub(super) async fn run(
         });
         return false;
     }
-    let mut tasks = Vec::new();
-    let mut errors = Vec::new();
-    for n in &graph.nodes {
-        let key = format!("{TASK_PREFIX}{}/{}", n.path, n.name);
-        let (exec, local, attempts, interval) = match (&n.role, &n.task) {
-            (NodeRole::Task, Some(t)) if t.kind != TaskKind::Null => {
-                let local = matches!(t.kind, TaskKind::LocalCommand(_) | TaskKind::LocalShell(_));
-                match resolve(w, &n.name, t) {
-                    Ok(e) => (Some(e), local, t.repeat_count, t.repeat_interval),
-                    Err(e) => {
-                        errors.push(Failure {
-                            kind: FailureKind::Model,
-                            phase: Phase::Configure,
-                            task: n.name.clone(),
-                            error: e,
-                        });
-                        (None, local, 1, Default::default())
-                    }
-                }
-            }
-            _ => (None, false, 1, Default::default()),
-        };
-        tasks.push(Ready {
-            key,
-            exec,
-            local,
-            attempts,
-            interval,
-        });
-    }
-    if !errors.is_empty() {
-        o.failures.extend(errors);
+    // Everything is resolved before anything runs: every problem is reported at once.
+    let resolved = resolve_all(w, graph);
+    if !resolved.errors.is_empty() {
+        o.failures.extend(resolved.errors);
         return false;
     }
-    let mut dag = Dag::new(graph.nodes.len());
-    for &(a, b) in &graph.edges {
-        dag.add_edge(NodeId(a as u32), NodeId(b as u32));
-    }
-    let mut done: HashSet<NodeId> = {
-        let j = journal.lock();
-        tasks
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| {
-                j.state()
-                    .get(&t.key)
-                    .is_some_and(|e| e.status == EntryStatus::Created)
-            })
-            .map(|(i, _)| NodeId(i as u32))
-            .collect()
-    };
-    // Structural nodes (heads, joins, null tasks) are not journalled: one counts as done when
-    // everything before it is, so a resumed run starts exactly where the last one stopped.
-    let order = graph.topo_order().unwrap_or_default();
-    for i in order {
-        if tasks[i].exec.is_none() && dag.preds(NodeId(i as u32)).iter().all(|p| done.contains(p)) {
-            done.insert(NodeId(i as u32));
-        }
-    }
+    let decisions = decide(graph, &resolved, journal.lock().state(), renewed, opts);
+    let done: HashSet<NodeId> = decisions
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.action == TaskAction::Skip)
+        .map(|(i, _)| NodeId(i as u32))
+        .collect();
+    let Resolved { tasks, prints, .. } = resolved;
     let quiet: Vec<bool> = tasks.iter().map(|t| t.exec.is_none()).collect();
     let limits: HashMap<String, Limit> = tasks
         .iter()
@@ -274,6 +398,7 @@ pub(super) async fn run(
     let names: Vec<String> = graph.nodes.iter().map(|n| n.name.clone()).collect();
     let work = Arc::new(ConfigWork {
         tasks,
+        prints,
         agent: o.agent.clone(),
         local: Arc::new(LocalAgent::default()),
         journal: journal.clone(),
@@ -282,7 +407,7 @@ pub(super) async fn run(
         o,
         PhaseWalk {
             phase: Phase::Configure,
-            dag,
+            dag: graph.dag(),
             names: Arc::new(names),
             work,
             limits,

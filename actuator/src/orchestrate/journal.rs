@@ -3,10 +3,12 @@
 //! each worker. A record is still durable before its worker goes on (an intent before its cloud
 //! call), but a thousand concurrent workers share syncs instead of queueing for them.
 
+use std::sync::Arc;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::engine::NodeError;
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::engine::AttemptError;
 use crate::state::{Journal, StateStore};
 
 pub(super) type Store = Box<dyn StateStore + Send>;
@@ -34,8 +36,8 @@ struct Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        drop(self.tx.lock().unwrap_or_else(|p| p.into_inner()).take());
-        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        drop(self.tx.lock().take());
+        if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
         }
     }
@@ -73,7 +75,7 @@ impl JournalHandle {
                     let (ops, acks): (Vec<Op>, Vec<_>) =
                         reqs.into_iter().map(|r| (r.op, r.ack)).unzip();
                     let outcome = {
-                        let mut j = writer.lock().unwrap_or_else(|p| p.into_inner());
+                        let mut j = writer.lock();
                         j.batch(|j| {
                             ops.into_iter()
                                 .map(|op| op(j).map_err(|e| e.to_string()))
@@ -108,13 +110,13 @@ impl JournalHandle {
     pub(super) async fn record(
         &self,
         op: impl FnOnce(&mut Journal<Store>) -> crate::state::Result<()> + Send + 'static,
-    ) -> Result<(), NodeError> {
+    ) -> Result<(), AttemptError> {
         let Some(writer) = &self.writer else {
             return op(&mut self.lock())
-                .map_err(|e| NodeError::fatal(format!("state journal: {e}")));
+                .map_err(|e| AttemptError::fatal(format!("state journal: {e}")));
         };
         let (ack, done) = tokio::sync::oneshot::channel();
-        let sent = match &*writer.tx.lock().unwrap_or_else(|p| p.into_inner()) {
+        let sent = match &*writer.tx.lock() {
             Some(tx) => tx
                 .send(Req {
                     op: Box::new(op),
@@ -129,11 +131,11 @@ impl JournalHandle {
                 .unwrap_or_else(|_| Err("the journal writer stopped".into())),
             Err(_) => Err("the journal writer stopped".into()),
         };
-        result.map_err(|e| NodeError::fatal(format!("state journal: {e}")))
+        result.map_err(|e| AttemptError::fatal(format!("state journal: {e}")))
     }
 
     /// The journal, for reading (and for writes outside a walk).
     pub(super) fn lock(&self) -> MutexGuard<'_, Journal<Store>> {
-        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+        self.shared.lock()
     }
 }

@@ -31,11 +31,12 @@
 //! # });
 //! ```
 
+mod apply;
 mod config_phase;
 mod journal;
 mod plan;
-mod provision_phase;
-mod teardown;
+mod refresh;
+mod state_ops;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -45,16 +46,19 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigModel, TaskGraph};
-use crate::engine::{Limit, NodeError, NodeId, Observer, RetryPolicy};
+use crate::engine::{AttemptError, Limit, NodeId, Observer, RetryPolicy};
 use crate::events::{Event, EventHandler, Phase, Status, TracingHandler};
 use crate::exec::{ExecAgent, LocalAgent};
 use crate::model::build::Shared;
 use crate::model::{Instance, Model};
 use crate::namespace::{NamespaceModel, RoleReport};
-use crate::provision::{ProvisionerProxy, StaticProxy};
+use crate::provision::{self, ProvisionerProxy, Scope, StaticProxy};
 use crate::state::{FileStore, Journal, MemoryStore, StateStore};
 
-pub use plan::{GraphFormat, Plan, PlannedResource};
+pub use plan::{
+    Action, ArgChange, GraphFormat, PLAN_SCHEMA, Plan, PlanError, PlanOptions, ResourceChange,
+    Summary, TaskAction, TaskChange, Unresolved,
+};
 
 use journal::JournalHandle;
 type GraphFn = Arc<dyn Fn() -> TaskGraph + Send + Sync>;
@@ -119,6 +123,7 @@ impl Default for Options {
 /// that provision the infra's resources.
 pub struct ActuatorOrchestration {
     system: String,
+    workspace: String,
     world: Option<Shared>,
     graph: Option<GraphFn>,
     report: Option<ReportFn>,
@@ -134,10 +139,12 @@ pub struct ActuatorOrchestration {
 }
 
 impl ActuatorOrchestration {
-    /// An orchestration of system `system` (the name keys its state: `.actuator/<system>/`).
+    /// An orchestration of system `system` (the name keys its state:
+    /// `.actuator/<system>/<workspace>/`).
     pub fn new(system: impl Into<String>) -> Self {
         ActuatorOrchestration {
             system: system.into(),
+            workspace: DEFAULT_WORKSPACE.into(),
             world: None,
             graph: None,
             report: None,
@@ -191,7 +198,8 @@ impl ActuatorOrchestration {
         self
     }
 
-    /// The agent that runs config tasks (default: [`LocalAgent`]; SSH arrives behind the same trait).
+    /// The agent that runs config tasks (default: [`LocalAgent`]; `actuator_ssh::SshAgent` for
+    /// remote hosts).
     pub fn agent(mut self, a: Arc<dyn ExecAgent>) -> Self {
         self.agent = a;
         self
@@ -203,7 +211,19 @@ impl ActuatorOrchestration {
         self
     }
 
-    /// Keeps the state in `dir` instead of `.actuator/<system>/`.
+    /// The workspace (environment) to run: each workspace of a system has its own state and its
+    /// own resources, tagged with its name, so several run side by side in one account.
+    pub fn workspace(mut self, name: impl Into<String>) -> Self {
+        self.workspace = name.into();
+        self
+    }
+
+    /// The workspace name.
+    pub fn workspace_name(&self) -> &str {
+        &self.workspace
+    }
+
+    /// Keeps the state in `dir` instead of `.actuator/<system>/<workspace>/`.
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.state = StateChoice::Dir(dir.into());
         self
@@ -284,49 +304,134 @@ impl ActuatorOrchestration {
             return Ok(j.clone());
         }
         let store: Box<dyn StateStore + Send> = match &self.state {
-            StateChoice::Default => {
-                Box::new(FileStore::for_system(&self.system).map_err(|e| e.to_string())?)
-            }
+            StateChoice::Default => Box::new(
+                FileStore::for_workspace(&self.system, &self.workspace)
+                    .map_err(|e| e.to_string())?,
+            ),
             StateChoice::Dir(d) => Box::new(FileStore::open(d.clone()).map_err(|e| e.to_string())?),
             StateChoice::Memory => Box::new(MemoryStore::new()),
         };
-        let j = JournalHandle::new(Journal::open(store).map_err(|e| e.to_string())?);
+        let journal = Journal::open(store).map_err(|e| e.to_string())?;
+        // A state belongs to one system and workspace: pointing `--state` at another's is refused.
+        for (name, mine) in [("system", &self.system), ("workspace", &self.workspace)] {
+            if let Some(theirs) = journal.state().meta().get(name)
+                && theirs != mine
+            {
+                return Err(format!(
+                    "this state belongs to {name} `{theirs}`, not `{mine}`; choose its own state \
+                     (--state, --workspace)"
+                ));
+            }
+        }
+        let j = JournalHandle::new(journal);
         self.journal = Some(j.clone());
         Ok(j)
+    }
+
+    /// Whose resources these are, and the salt for hashing secret arguments: from the state, or
+    /// made now (and recorded) for a state that has none yet.
+    fn identity(&mut self) -> Result<(Scope, String), String> {
+        let journal = self.journal()?;
+        let mut j = journal.lock();
+        let meta = j.state().meta();
+        if let (Some(id), Some(salt)) = (meta.get("state_id"), meta.get("salt")) {
+            return Ok((self.scope_with(id), salt.clone()));
+        }
+        let (id, salt) = (random_hex(), random_hex());
+        for (k, v) in [
+            ("system", self.system.as_str()),
+            ("workspace", self.workspace.as_str()),
+            ("state_id", id.as_str()),
+            ("salt", salt.as_str()),
+        ] {
+            j.set_meta(k, Some(v)).map_err(|e| e.to_string())?;
+        }
+        Ok((self.scope_with(&id), salt))
+    }
+
+    /// The identity as far as the state knows it, without recording one (plans write nothing).
+    fn peek_identity(&mut self) -> Result<(Scope, String), String> {
+        let journal = self.journal()?;
+        let j = journal.lock();
+        let meta = j.state().meta();
+        Ok((
+            self.scope_with(meta.get("state_id").map_or("(new)", String::as_str)),
+            meta.get("salt").cloned().unwrap_or_default(),
+        ))
+    }
+
+    fn scope_with(&self, state_id: &str) -> Scope {
+        Scope {
+            system: self.system.clone(),
+            workspace: self.workspace.clone(),
+            state_id: state_id.to_owned(),
+        }
+    }
+
+    fn fail_state(&mut self, phase: Phase, error: String) {
+        self.failures.push(Failure {
+            kind: FailureKind::State,
+            phase,
+            task: "state".into(),
+            error,
+        });
     }
 
     /// Puts the outputs the state records back into the model, so that what reads them (variables,
     /// arguments, `plan`, `report`) sees a previous run's ids and addresses, in this process or a
     /// new one.
     fn restore_outputs(&mut self) -> Result<(), String> {
-        let Some(w) = self.world.clone() else {
-            return Ok(());
-        };
         let journal = self.journal()?;
         let j = journal.lock();
-        let mut g = crate::model::build::lock(&w);
-        let Some(infra) = g.infra() else {
-            return Ok(());
-        };
-        let id = infra.id;
-        let leaves: Vec<(crate::model::At, String)> = infra
-            .leaves()
-            .map(|(n, _)| {
-                let at = crate::model::At { model: id, node: n };
-                (at, g.describe(at))
-            })
+        let outputs: HashMap<&str, provision::Outputs> = j
+            .state()
+            .iter()
+            .filter(|e| e.status == crate::state::Status::Created)
+            .map(|e| (e.key.as_str(), plan::recorded_outputs(&e.data)))
             .collect();
-        for (at, key) in leaves {
-            if let Some(e) = j.state().get(&key)
-                && e.status == crate::state::Status::Created
-                && let Some(serde_json::Value::Object(outs)) = e.data.get("outputs")
-            {
+        self.set_outputs_by_key(|key| outputs.get(key).cloned());
+        Ok(())
+    }
+
+    /// Puts what a refresh read into the model.
+    fn set_observed_outputs(&self, observed: &HashMap<String, provision::Observed>) {
+        self.set_outputs_by_key(|key| match observed.get(key) {
+            Some(provision::Observed::Exists(o)) => Some(o.clone()),
+            _ => None,
+        });
+    }
+
+    fn set_outputs_by_key(&self, outputs_of: impl Fn(&str) -> Option<provision::Outputs>) {
+        let Some(w) = &self.world else { return };
+        let mut g = w.lock();
+        let Some(infra) = g.infra() else { return };
+        let id = infra.id;
+        let leaves: Vec<crate::model::At> = infra
+            .leaves()
+            .map(|(n, _)| crate::model::At { model: id, node: n })
+            .collect();
+        for at in leaves {
+            let key = g.describe(at);
+            if let Some(outs) = outputs_of(&key) {
                 for (k, v) in outs {
-                    g.set_output(at, k, v.as_str().unwrap_or_default());
+                    g.set_output(at, &k, v);
                 }
             }
         }
-        Ok(())
+    }
+
+    /// The log targets any of the proxies asks to keep at INFO or above
+    /// ([`ProvisionerProxy::secret_log_targets`]).
+    pub fn secret_log_targets(&self) -> Vec<&'static str> {
+        let mut t: Vec<_> = self
+            .proxies
+            .iter()
+            .flat_map(|p| p.secret_log_targets())
+            .copied()
+            .collect();
+        t.sort_unstable();
+        t.dedup();
+        t
     }
 
     fn all_proxies(&self) -> Vec<Arc<dyn ProvisionerProxy>> {
@@ -355,20 +460,159 @@ impl ActuatorOrchestration {
         success
     }
 
-    /// Provisions the infra, pauses, then runs the config model's tasks. Returns `true` on success;
-    /// on failure `false`, with every failure logged and available from [`Self::failures`]. Calling
-    /// it again resumes: what was done is not done again.
-    pub async fn initiate_system(&mut self) -> bool {
-        let journal = match self.start(Phase::Provision) {
+    /// What `up` (or, with [`PlanOptions::destroy`], `down`) would do: the diff between the model,
+    /// the state and — with [`PlanOptions::refresh`] — the cloud. Writes nothing; a refresh only
+    /// reads.
+    pub async fn plan_with(&mut self, opts: &PlanOptions) -> Result<Plan, String> {
+        self.restore_outputs()?;
+        let (scope, salt) = self.peek_identity()?;
+        let observed = if opts.refresh {
+            refresh::read_all(self, &scope, false).await?
+        } else {
+            HashMap::new()
+        };
+        let journal = self.journal()?;
+        let state = journal.lock().state().clone();
+        self.diff(&state, &scope, &salt, &observed, opts)
+    }
+
+    /// What `up` would do, from the state alone (no refresh).
+    pub fn plan(&mut self) -> Result<Plan, String> {
+        self.restore_outputs()?;
+        let (scope, salt) = self.peek_identity()?;
+        let journal = self.journal()?;
+        let state = journal.lock().state().clone();
+        self.diff(
+            &state,
+            &scope,
+            &salt,
+            &HashMap::new(),
+            &PlanOptions::default(),
+        )
+    }
+
+    /// The variable report of the namespace, if one was given, with the outputs the state records
+    /// (so variables reading a previous run's addresses resolve).
+    pub fn report(&mut self) -> Option<Vec<crate::namespace::RoleReport>> {
+        if let Err(e) = self.restore_outputs() {
+            tracing::warn!(error = %e, "the report shows no provisioned outputs");
+        }
+        self.report.as_ref().map(|r| r())
+    }
+
+    /// Reads every resource the state records from its cloud and records what changed: outputs
+    /// that moved, resources that are gone (forgotten, so the next `up` creates them again).
+    pub async fn refresh(&mut self) -> bool {
+        let journal = match self.start(Phase::Refresh) {
             Ok(j) => j,
             Err(()) => return self.finish(Status::AbortProvision),
         };
-        if let Some(w) = self.world.clone()
-            && crate::model::build::lock(&w).infra().is_some()
-        {
+        let result = match self.identity() {
+            Ok((scope, _)) => refresh::read_all(self, &scope, true).await,
+            Err(e) => Err(e),
+        };
+        drop(journal);
+        match result {
+            Ok(_) => self.finish(Status::Complete),
+            Err(e) => {
+                self.fail_state(Phase::Refresh, e);
+                self.finish(Status::AbortProvision)
+            }
+        }
+    }
+
+    /// Provisions the infra, pauses, then runs the config model's tasks: a plan with a refresh,
+    /// then its application. Returns `true` on success; on failure `false`, with every failure
+    /// logged and available from [`Self::failures`]. Calling it again resumes and converges.
+    pub async fn initiate_system(&mut self) -> bool {
+        self.up(&PlanOptions {
+            refresh: true,
+            ..PlanOptions::default()
+        })
+        .await
+    }
+
+    /// Plans with `opts` and applies the plan (`up`).
+    pub async fn up(&mut self, opts: &PlanOptions) -> bool {
+        let Ok(journal) = self.start(Phase::Provision) else {
+            return self.finish(Status::AbortProvision);
+        };
+        let plan = match self.plan_with(opts).await {
+            Ok(p) => p,
+            Err(e) => {
+                self.failures.push(Failure {
+                    kind: FailureKind::Model,
+                    phase: Phase::Provision,
+                    task: "plan".into(),
+                    error: e,
+                });
+                return self.finish(Status::AbortProvision);
+            }
+        };
+        self.apply_started(&plan, opts, journal).await
+    }
+
+    /// Applies `plan` (made by [`Self::plan_with`] for this state; refused if the state has moved
+    /// since, so a saved plan is applied exactly or not at all).
+    pub async fn apply(&mut self, plan: &Plan, opts: &PlanOptions) -> bool {
+        let Ok(journal) = self.start(Phase::Provision) else {
+            return self.finish(Status::AbortProvision);
+        };
+        self.apply_started(plan, opts, journal).await
+    }
+
+    async fn apply_started(
+        &mut self,
+        plan: &Plan,
+        opts: &PlanOptions,
+        journal: JournalHandle,
+    ) -> bool {
+        if let Some(e) = plan.errors.first() {
+            for e in &plan.errors {
+                self.failures.push(Failure {
+                    kind: FailureKind::Model,
+                    phase: Phase::Provision,
+                    task: e.key.clone(),
+                    error: e.error.clone(),
+                });
+            }
+            tracing::debug!(first = %e.error, "the plan has errors; nothing was applied");
+            return self.finish(if opts.destroy {
+                Status::AbortDeprov
+            } else {
+                Status::AbortProvision
+            });
+        }
+        let seq = journal.lock().state().last_seq();
+        if seq != plan.state_seq {
+            self.fail_state(
+                Phase::Provision,
+                format!(
+                    "the state moved since this plan was made (record {} then, {seq} now): plan again",
+                    plan.state_seq
+                ),
+            );
+            return self.finish(Status::AbortProvision);
+        }
+        if let Err(e) = self.identity() {
+            self.fail_state(Phase::Provision, e);
+            return self.finish(Status::AbortProvision);
+        }
+        if opts.destroy {
+            self.status = Status::PerformingDeprov;
+            self.emit(Event::TeardownStarting);
+            let ok = apply::run(self, plan, &journal).await && self.forget_tasks(&journal);
+            self.emit(Event::TeardownFinished { success: ok });
+            return self.finish(if ok {
+                Status::DeprovComplete
+            } else {
+                Status::AbortDeprov
+            });
+        }
+        if !plan.items.is_empty() {
             self.status = Status::PerformingProvision;
             self.emit(Event::ProvisioningStarting);
-            let ok = provision_phase::run(self, &w, &journal).await;
+            let ok = apply::run(self, plan, &journal).await;
             self.emit(Event::ProvisioningFinished { success: ok });
             if !ok {
                 return self.finish(Status::AbortProvision);
@@ -383,7 +627,7 @@ impl ActuatorOrchestration {
         if let (Some(w), Some(graph)) = (self.world.clone(), self.graph.clone()) {
             self.status = Status::PerformingConfig;
             self.emit(Event::ConfigurationStarting);
-            let ok = config_phase::run(self, &w, &graph(), &journal).await;
+            let ok = config_phase::run(self, &w, &graph(), &journal, &plan.renewed(), opts).await;
             self.emit(Event::ConfigurationFinished { success: ok });
             if !ok {
                 return self.finish(Status::AbortConfig);
@@ -395,23 +639,62 @@ impl ActuatorOrchestration {
         self.finish(Status::Complete)
     }
 
-    /// Deletes everything the state records as created, dependents first, and only that. Works
-    /// without any model (a new process with the same system name and proxies).
+    /// Deletes everything the state records, dependents first, and only that; config tasks are
+    /// forgotten (the next `up` runs them again). Works without any model (a new process with the
+    /// same system name and proxies).
     pub async fn teardown_system(&mut self) -> bool {
-        let journal = match self.start(Phase::Teardown) {
-            Ok(j) => j,
-            Err(()) => return self.finish(Status::AbortDeprov),
-        };
-        self.status = Status::PerformingDeprov;
-        self.emit(Event::TeardownStarting);
-        let ok = teardown::run(self, &journal).await;
-        self.emit(Event::TeardownFinished { success: ok });
-        self.finish(if ok {
-            Status::DeprovComplete
-        } else {
-            Status::AbortDeprov
-        })
+        self.down(&PlanOptions::default()).await
     }
+
+    /// `down` with options (`--target`, `--exclude`, `--allow-destroy-protected`).
+    pub async fn down(&mut self, opts: &PlanOptions) -> bool {
+        let opts = PlanOptions {
+            destroy: true,
+            refresh: false,
+            ..opts.clone()
+        };
+        let Ok(journal) = self.start(Phase::Teardown) else {
+            return self.finish(Status::AbortDeprov);
+        };
+        let plan = match self.plan_with(&opts).await {
+            Ok(p) => p,
+            Err(e) => {
+                self.fail_state(Phase::Teardown, e);
+                return self.finish(Status::AbortDeprov);
+            }
+        };
+        self.apply_started(&plan, &opts, journal).await
+    }
+
+    /// Forgets every task record: the next `up` runs the tasks again.
+    fn forget_tasks(&mut self, journal: &JournalHandle) -> bool {
+        let tasks: Vec<String> = journal
+            .lock()
+            .state()
+            .iter()
+            .filter(|e| e.key.starts_with(plan::TASK_PREFIX))
+            .map(|e| e.key.clone())
+            .collect();
+        for t in tasks {
+            if let Err(e) = journal.lock().forget(&t) {
+                self.fail_state(Phase::Teardown, e.to_string());
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// The workspace a system runs in unless told otherwise.
+pub const DEFAULT_WORKSPACE: &str = "default";
+
+/// 128 random bits as hex.
+fn random_hex() -> String {
+    format!(
+        "{:016x}{:016x}",
+        rand::random::<u64>(),
+        rand::random::<u64>()
+    )
 }
 
 /// Turns engine callbacks into events with node names.
@@ -443,7 +726,7 @@ impl Observer for Names {
             task: self.names[node.index()].clone(),
         });
     }
-    fn retrying(&self, node: NodeId, attempt: u32, err: &NodeError, delay: Duration) {
+    fn retrying(&self, node: NodeId, attempt: u32, err: &AttemptError, delay: Duration) {
         self.handler.event(&Event::TaskRetry {
             phase: self.phase,
             task: self.names[node.index()].clone(),
@@ -452,7 +735,7 @@ impl Observer for Names {
             delay_ms: delay.as_millis() as u64,
         });
     }
-    fn failed(&self, node: NodeId, err: &NodeError) {
+    fn failed(&self, node: NodeId, err: &AttemptError) {
         self.handler.event(&Event::TaskFailed {
             phase: self.phase,
             task: self.names[node.index()].clone(),

@@ -1,61 +1,328 @@
-//! `plan`: what `up` would do — resources in order with their proxies and whether the state already
-//! has them, the task graph, and every variable that does not resolve yet — without any cloud call.
+//! `plan`: the diff between the model, the state and — after a refresh — the cloud. Per resource:
+//! create, update in place (each changed argument, old → new), replace (naming the argument that
+//! forces it), destroy (in the state, not in the model) or unchanged; per config task: run,
+//! re-run (and why) or skip. `up` applies exactly this; `down` is the plan that destroys
+//! everything the state records.
+//!
+//! The plan is computed from the state's recorded arguments, so it needs no cloud call; a refresh
+//! ([`PlanOptions::refresh`]) asks each proxy to [`read`](crate::provision::ProvisionerProxy::read)
+//! what the state records first, and a resource deleted behind the tool's back is planned for
+//! creation again.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::ActuatorOrchestration;
-use crate::engine::{Dag, NodeId};
+use crate::dag::{Dag, NodeId};
 use crate::model::At;
-use crate::model::build::lock;
-use crate::provision::select;
-use crate::state::Status as EntryStatus;
+use crate::provision::{Observed, Outputs, Provisioned, ProvisionerProxy, Scope, select};
+use crate::state::{Entry, State, Status as EntryStatus};
 
-/// One resource in the plan.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct PlannedResource {
-    /// Model path.
+/// Version of the plan's JSON form (`plan --json`, `plan --out`); see `docs/plan.schema.json`.
+pub const PLAN_SCHEMA: u32 = 1;
+
+/// Keys of config-task records start with this; they are forgotten, never deleted.
+pub(super) const TASK_PREFIX: &str = "task:";
+/// A resource set aside while its replacement is created (create-before-destroy) is recorded
+/// under its path with this suffix until it is deleted.
+pub(super) const DEPOSED: &str = "#deposed";
+
+/// What `up` does to one resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// `+` create it.
+    Create,
+    /// `~` change arguments in place.
+    Update,
+    /// `-/+` delete and create again (an argument that cannot change in place changed).
+    Replace,
+    /// `-` delete it (the state has it, the model no longer does).
+    Destroy,
+    /// `=` nothing to do.
+    Unchanged,
+}
+
+impl Action {
+    /// The sign the plan prints: `+`, `~`, `-/+`, `-`, `=`.
+    pub fn sign(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Destroy => "-",
+            Action::Unchanged => "=",
+        }
+    }
+}
+
+/// One changed argument.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArgChange {
+    /// The argument.
+    pub arg: String,
+    /// The value the state records (`null`: none).
+    pub old: Value,
+    /// The value the model gives (`"(known after apply)"` when it depends on a resource that is
+    /// created or replaced in this run).
+    pub new: Value,
+    /// Whether this change forces a replacement (the resource type does not update it in place).
+    pub forces_replacement: bool,
+}
+
+/// What `up` does to one resource, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    /// Model path (the key in the state).
     pub key: String,
     /// Kind.
     pub kind: String,
-    /// The proxy that would provision it, or why none can.
-    pub proxy: Result<String, String>,
+    /// The proxy that carries it out.
+    pub proxy: String,
+    /// What happens.
+    pub action: Action,
+    /// Why, when the arguments alone do not say (drift, an interrupted run, `--replace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The changed arguments (update and replace).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<ArgChange>,
+    /// A replacement is created before the old resource is deleted.
+    #[serde(default)]
+    pub create_before_destroy: bool,
     /// Model paths it depends on.
+    #[serde(default)]
     pub deps: Vec<String>,
-    /// Whether the state records it as created (so `up` will not create it again).
-    pub exists: bool,
+    /// Protected: never deleted or replaced unless allowed.
+    #[serde(default)]
+    pub protect: bool,
 }
 
-/// What `up` would do.
-#[derive(Clone, Debug, Serialize, Default)]
+/// What `up` does to one config task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskAction {
+    /// Never ran (or did not finish): run it.
+    Run,
+    /// Ran before, but something it depends on changed: run it again.
+    Rerun,
+    /// Ran before with the same inputs: skip it.
+    Skip,
+}
+
+/// One config task in the plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskChange {
+    /// The task's name.
+    pub name: String,
+    /// What happens.
+    pub action: TaskAction,
+    /// Why it re-runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A variable that does not resolve yet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Unresolved {
+    /// The role reading it.
+    pub role: String,
+    /// The variable.
+    pub variable: String,
+    /// What it is missing.
+    pub missing: String,
+}
+
+/// Something that stops the plan from being applied, found before any cloud call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanError {
+    /// The resource or task it is about.
+    pub key: String,
+    /// What is wrong.
+    pub error: String,
+}
+
+/// How many of each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Resources to create.
+    pub add: usize,
+    /// Resources to update in place.
+    pub change: usize,
+    /// Resources to replace.
+    pub replace: usize,
+    /// Resources to delete.
+    pub destroy: usize,
+    /// Resources left as they are.
+    pub unchanged: usize,
+    /// Tasks to run or re-run.
+    pub tasks_to_run: usize,
+    /// Tasks skipped as done.
+    pub tasks_skipped: usize,
+}
+
+/// What `up` (or `down`) will do.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Plan {
-    /// Resources in an order `up` may create them.
-    pub resources: Vec<PlannedResource>,
-    /// Config tasks (by name) in an order they may run.
-    pub tasks: Vec<String>,
+    /// [`PLAN_SCHEMA`].
+    pub schema: u32,
+    /// The system.
+    pub system: String,
+    /// The workspace.
+    pub workspace: String,
+    /// The state's last record when the plan was made: a saved plan is applied only to that state.
+    pub state_seq: u64,
+    /// Whether the cloud was read first.
+    pub refreshed: bool,
+    /// Resources, in the order `up` may act on them.
+    pub resources: Vec<ResourceChange>,
+    /// Config tasks, in an order they may run.
+    pub tasks: Vec<TaskChange>,
     /// Task dependencies by name.
     pub task_edges: Vec<(String, String)>,
-    /// `(role, variable, what is missing)` for every variable that does not resolve yet. Variables
-    /// waiting for provisioning outputs resolve during `up`; others are errors to fix.
-    pub unresolved: Vec<(String, String, String)>,
+    /// Variables that do not resolve yet: those waiting for provisioning outputs resolve during
+    /// `up`; the others are errors to fix.
+    pub unresolved: Vec<Unresolved>,
+    /// Why the plan cannot be applied (no proxy for a resource, an invalid argument, a protected
+    /// resource that would be deleted).
+    pub errors: Vec<PlanError>,
+    /// Counts.
+    pub summary: Summary,
+    /// What applying needs beyond the printable plan.
+    #[serde(skip)]
+    pub(super) items: Vec<Item>,
+}
+
+/// A resource step with what applying it needs.
+#[derive(Clone)]
+pub(super) struct Item {
+    pub key: String,
+    pub kind: String,
+    pub proxy: Arc<dyn ProvisionerProxy>,
+    /// Where it is in the model (`None`: only the state has it).
+    pub at: Option<At>,
+    pub action: Action,
+    /// Changed arguments the proxy updates in place (updates).
+    pub changed: Vec<String>,
+    pub cbd: bool,
+    /// The resource as the state records it (update, replace, destroy).
+    pub old: Option<Provisioned>,
+    /// A create that must not adopt this resource: the old one of a replacement, set aside.
+    pub replaces: Option<Provisioned>,
+    /// The model paths the state records it depending on (what it held on to when created).
+    pub recorded_deps: Vec<String>,
+    /// The model paths it depends on now.
+    pub deps: Vec<String>,
+    pub protect: bool,
+}
+
+impl std::fmt::Debug for Item {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.action.sign(), self.key)
+    }
+}
+
+/// What to plan for.
+#[derive(Clone, Debug, Default)]
+pub struct PlanOptions {
+    /// Read every recorded resource from its cloud first (drift, resources deleted behind the
+    /// tool's back). `plan` and `up` do by default.
+    pub refresh: bool,
+    /// Replace these resources (model paths) even if nothing changed (`--replace`).
+    pub replace: Vec<String>,
+    /// Re-run these tasks (by name; empty with `reconfigure_all`) even if their inputs did not change.
+    pub reconfigure: Vec<String>,
+    /// Re-run every task (`--reconfigure` without names).
+    pub reconfigure_all: bool,
+    /// Only these paths (and what they need): `--target`. Empty: everything.
+    pub targets: Vec<String>,
+    /// Leave these paths (and what needs them) alone: `--exclude`.
+    pub excludes: Vec<String>,
+    /// Plan the deletion of everything the state records (`down`).
+    pub destroy: bool,
+    /// Allow deleting or replacing protected resources.
+    pub allow_destroy_protected: bool,
 }
 
 impl Plan {
-    /// Whether some resource has no proxy (then `up` would fail before any cloud call).
+    /// Whether applying it changes anything (resources or tasks).
+    pub fn has_changes(&self) -> bool {
+        let s = &self.summary;
+        s.add + s.change + s.replace + s.destroy + s.tasks_to_run > 0
+    }
+
+    /// Whether something stops it from being applied.
     pub fn has_errors(&self) -> bool {
-        self.resources.iter().any(|r| r.proxy.is_err())
+        !self.errors.is_empty()
+    }
+
+    /// `Plan: 3 to add, 1 to change, 2 to replace, 4 to destroy; 7 tasks to run.`
+    pub fn summary_line(&self) -> String {
+        let s = &self.summary;
+        format!(
+            "Plan: {} to add, {} to change, {} to replace, {} to destroy; {} task{} to run.",
+            s.add,
+            s.change,
+            s.replace,
+            s.destroy,
+            s.tasks_to_run,
+            if s.tasks_to_run == 1 { "" } else { "s" }
+        )
+    }
+
+    fn count(&mut self) {
+        let mut s = Summary::default();
+        for r in &self.resources {
+            match r.action {
+                Action::Create => s.add += 1,
+                Action::Update => s.change += 1,
+                Action::Replace => s.replace += 1,
+                Action::Destroy => s.destroy += 1,
+                Action::Unchanged => s.unchanged += 1,
+            }
+        }
+        for t in &self.tasks {
+            match t.action {
+                TaskAction::Skip => s.tasks_skipped += 1,
+                _ => s.tasks_to_run += 1,
+            }
+        }
+        self.summary = s;
+    }
+
+    /// The actions of two plans agree (a saved plan against a fresh one for the same state).
+    pub fn same_actions(&self, other: &Plan) -> bool {
+        let key = |p: &Plan| {
+            let mut r: Vec<(String, Action)> = p
+                .resources
+                .iter()
+                .map(|r| (r.key.clone(), r.action))
+                .collect();
+            r.sort();
+            let mut t: Vec<(String, TaskAction)> =
+                p.tasks.iter().map(|t| (t.name.clone(), t.action)).collect();
+            t.sort_by(|a, b| a.0.cmp(&b.0));
+            (r, t)
+        };
+        key(self) == key(other)
     }
 
     /// The dependency graph in Graphviz `dot` or Mermaid syntax.
     pub fn graph(&self, format: GraphFormat) -> String {
         let mut nodes: Vec<&str> = Vec::new();
         let mut edges: Vec<(&str, &str)> = Vec::new();
-        for r in &self.resources {
+        for r in self
+            .resources
+            .iter()
+            .filter(|r| r.action != Action::Destroy)
+        {
             nodes.push(&r.key);
             edges.extend(r.deps.iter().map(|d| (d.as_str(), r.key.as_str())));
         }
-        nodes.extend(self.tasks.iter().map(String::as_str));
+        nodes.extend(self.tasks.iter().map(|t| t.name.as_str()));
         edges.extend(
             self.task_edges
                 .iter()
@@ -67,7 +334,7 @@ impl Plan {
             GraphFormat::Dot => {
                 out.push_str("digraph actuator {\n");
                 for n in &nodes {
-                    out.push_str(&format!("  {:?};\n", n));
+                    out.push_str(&format!("  {n:?};\n"));
                 }
                 for (a, b) in &edges {
                     out.push_str(&format!("  {a:?} -> {b:?};\n"));
@@ -80,7 +347,9 @@ impl Plan {
                     out.push_str(&format!("  n{i}[\"{}\"]\n", n.replace('"', "'")));
                 }
                 for (a, b) in &edges {
-                    out.push_str(&format!("  n{} --> n{}\n", id[a], id[b]));
+                    if let (Some(a), Some(b)) = (id.get(a), id.get(b)) {
+                        out.push_str(&format!("  n{a} --> n{b}\n"));
+                    }
                 }
             }
         }
@@ -97,83 +366,506 @@ pub enum GraphFormat {
     Mermaid,
 }
 
+/// Whether `key` is `path` or inside it (`Infra.workers` selects `Infra.workers.3`).
+fn selects(path: &str, key: &str) -> bool {
+    key == path
+        || key
+            .strip_prefix(path)
+            .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('#'))
+}
+
+/// The model paths a recorded argument value refers to (`{"ref": path}` at any depth).
+fn refs_in<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(p)) = m.get("ref") {
+                out.push(p);
+            }
+            m.values().for_each(|v| refs_in(v, out));
+        }
+        Value::Array(a) => a.iter().for_each(|v| refs_in(v, out)),
+        _ => {}
+    }
+}
+
+/// The recorded dependencies of a state entry.
+pub(super) fn recorded_deps(data: &Value) -> Vec<String> {
+    data.get("deps")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The outputs recorded in a state entry.
+pub(super) fn recorded_outputs(data: &Value) -> Outputs {
+    data.get("outputs")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A state entry as the proxy that made it sees it.
+pub(super) fn provisioned(scope: &Scope, e: &Entry) -> Provisioned {
+    Provisioned {
+        scope: scope.clone(),
+        kind: e.kind.clone(),
+        key: e.key.clone(),
+        outputs: recorded_outputs(&e.data),
+    }
+}
+
+/// One model resource while planning.
+struct ModelRes {
+    at: At,
+    key: String,
+    kind: String,
+    proxy: Option<Arc<dyn ProvisionerProxy>>,
+    deps: Vec<usize>,
+    protect: bool,
+    policy: crate::model::args::ChangePolicy,
+}
+
 impl ActuatorOrchestration {
-    /// What `up` would do; reads the state (to say what exists) but calls no cloud.
-    pub fn plan(&mut self) -> Result<Plan, String> {
-        self.restore_outputs()?;
-        let state = self.state()?;
-        let proxies = self.all_proxies();
-        let mut plan = Plan::default();
-        if let Some(w) = self.world.clone() {
-            let g = lock(&w);
-            if let Some(infra) = g.infra() {
-                let leaves: Vec<(At, String, String, Option<String>)> = infra
-                    .leaves()
-                    .map(|(n, e)| {
-                        let at = At {
-                            model: infra.id,
-                            node: n,
-                        };
-                        (
-                            at,
-                            g.describe(at),
-                            e.kind().to_owned(),
-                            e.cloud().map(str::to_owned),
-                        )
-                    })
-                    .collect();
-                let index: HashMap<At, usize> =
-                    leaves.iter().enumerate().map(|(i, l)| (l.0, i)).collect();
-                let mut dag = Dag::new(leaves.len());
-                let mut deps: Vec<Vec<String>> = vec![Vec::new(); leaves.len()];
-                for (a, b) in g.edges() {
-                    if let (Some(&ia), Some(&ib)) = (index.get(&a), index.get(&b)) {
-                        dag.add_edge(NodeId(ia as u32), NodeId(ib as u32));
-                        deps[ib].push(leaves[ia].1.clone());
-                    }
-                }
-                let order = dag.check_acyclic().map_err(|e| e.to_string())?;
-                for n in order {
-                    let (_, key, kind, cloud) = &leaves[n.index()];
-                    plan.resources.push(PlannedResource {
-                        proxy: select(&proxies, kind, cloud.as_deref(), key)
-                            .map(|p| p.name().to_owned())
-                            .map_err(|e| e.to_string()),
-                        exists: state
-                            .get(key)
-                            .is_some_and(|e| e.status == EntryStatus::Created),
-                        deps: deps[n.index()].clone(),
+    /// The resources of the model, in a topological order, with their proxies; every selection
+    /// and validation problem is reported, none stops the collection.
+    fn model_resources(
+        &self,
+        proxies: &[Arc<dyn ProvisionerProxy>],
+        errors: &mut Vec<PlanError>,
+    ) -> Result<Vec<ModelRes>, String> {
+        let Some(w) = &self.world else {
+            return Ok(Vec::new());
+        };
+        let g = w.lock();
+        let Some(infra) = g.infra() else {
+            return Ok(Vec::new());
+        };
+        let mut res: Vec<ModelRes> = Vec::new();
+        for (n, e) in infra.leaves() {
+            let at = At {
+                model: infra.id,
+                node: n,
+            };
+            let key = g.describe(at);
+            let proxy = match select(proxies, e.kind(), e.cloud(), &key) {
+                Ok(p) => Some(p.clone()),
+                Err(err) => {
+                    errors.push(PlanError {
                         key: key.clone(),
-                        kind: kind.clone(),
+                        error: err.to_string(),
+                    });
+                    None
+                }
+            };
+            res.push(ModelRes {
+                at,
+                key,
+                kind: e.kind().to_owned(),
+                proxy,
+                deps: Vec::new(),
+                protect: infra.protected.contains(&n),
+                policy: e.change_policy(),
+            });
+        }
+        let index: HashMap<At, usize> = res.iter().enumerate().map(|(i, r)| (r.at, i)).collect();
+        let mut dag = Dag::new(res.len());
+        for (a, b) in g.edges() {
+            if let (Some(&ia), Some(&ib)) = (index.get(&a), index.get(&b)) {
+                dag.add_edge(NodeId(ia as u32), NodeId(ib as u32));
+                res[ib].deps.push(ia);
+            }
+        }
+        let order = dag.check_acyclic().map_err(|e| {
+            let names: Vec<&str> = e
+                .cycle
+                .iter()
+                .map(|n| res[n.index()].key.as_str())
+                .collect();
+            format!("dependency cycle among resources: {}", names.join(" -> "))
+        })?;
+        // Reorder so that dependencies come first; deps are remapped to the new positions.
+        let mut pos = vec![0usize; res.len()];
+        for (new, old) in order.iter().enumerate() {
+            pos[old.index()] = new;
+        }
+        let mut slots: Vec<Option<ModelRes>> = res.into_iter().map(Some).collect();
+        Ok(order
+            .iter()
+            .map(|old| {
+                let mut r = slots[old.index()].take().expect("each node once");
+                for d in &mut r.deps {
+                    *d = pos[*d];
+                }
+                r
+            })
+            .collect())
+    }
+
+    /// Validation by each resource's proxy, before any cloud call.
+    fn validate(&self, res: &[ModelRes], scope: &Scope, errors: &mut Vec<PlanError>) {
+        let Some(w) = &self.world else { return };
+        for r in res {
+            if let Some(p) = &r.proxy {
+                let cx = crate::provision::ProvisionCx::new(w.clone(), r.at, scope.clone());
+                for invalid in p.validate(&cx) {
+                    errors.push(PlanError {
+                        key: r.key.clone(),
+                        error: invalid.to_string(),
                     });
                 }
             }
         }
-        if let Some(graph) = &self.graph {
-            let g = graph();
-            let order = g
-                .topo_order()
-                .map_err(|c| format!("dependency cycle among {}", c.join(", ")))?;
-            plan.tasks = order.into_iter().map(|i| g.nodes[i].name.clone()).collect();
-            plan.task_edges = g.edge_names();
+    }
+
+    /// Computes the plan. `observed` holds what a refresh read (empty without one).
+    pub(super) fn diff(
+        &self,
+        state: &State,
+        scope: &Scope,
+        salt: &str,
+        observed: &HashMap<String, Observed>,
+        opts: &PlanOptions,
+    ) -> Result<Plan, String> {
+        let proxies = self.all_proxies();
+        let mut errors = Vec::new();
+        let model = if opts.destroy {
+            Vec::new()
+        } else {
+            let m = self.model_resources(&proxies, &mut errors)?;
+            self.validate(&m, scope, &mut errors);
+            m
+        };
+        let mut items: Vec<Item> = Vec::with_capacity(model.len());
+        let mut changes: Vec<ResourceChange> = Vec::with_capacity(model.len());
+        // Resources whose identity changes in this run (created or replaced): what refers to them
+        // sees new ids.
+        let mut renewed: HashSet<&str> = HashSet::new();
+        let in_model: HashSet<&str> = model.iter().map(|r| r.key.as_str()).collect();
+        for r in &model {
+            let Some(proxy) = r.proxy.clone() else {
+                continue;
+            };
+            let entry = state.get(&r.key);
+            let deps: Vec<String> = r.deps.iter().map(|&d| model[d].key.clone()).collect();
+            let mut change = ResourceChange {
+                key: r.key.clone(),
+                kind: r.kind.clone(),
+                proxy: proxy.name().to_owned(),
+                action: Action::Unchanged,
+                reason: None,
+                changes: Vec::new(),
+                create_before_destroy: r.policy.create_before_destroy,
+                deps: deps.clone(),
+                protect: r.protect,
+            };
+            let mut updatable = Vec::new();
+            match entry {
+                None => change.action = Action::Create,
+                Some(e) => match e.status {
+                    EntryStatus::Creating | EntryStatus::CreateFailed => {
+                        change.action = Action::Create;
+                        change.reason = Some("a previous create did not finish".into());
+                    }
+                    EntryStatus::Deleting | EntryStatus::DeleteFailed => {
+                        change.action = Action::Replace;
+                        change.create_before_destroy = false;
+                        change.reason = Some("a previous delete did not finish".into());
+                    }
+                    EntryStatus::Created | EntryStatus::Updating => {
+                        if observed.get(&r.key) == Some(&Observed::Gone) {
+                            change.action = Action::Create;
+                            change.reason = Some("deleted outside actuator (drift)".into());
+                        } else {
+                            let new = crate::provision::recorded_args(
+                                self.world.as_ref().expect("a model"),
+                                r.at,
+                                salt,
+                            );
+                            let old = e.data.get("args").and_then(Value::as_object);
+                            let mut names: Vec<&str> = new.keys().copied().collect();
+                            if let Some(old) = old {
+                                names.extend(old.keys().map(String::as_str));
+                            }
+                            names.sort_unstable();
+                            names.dedup();
+                            for name in names {
+                                let o = old.and_then(|o| o.get(name)).unwrap_or(&Value::Null);
+                                let n = new.get(name).unwrap_or(&Value::Null);
+                                let mut refs = Vec::new();
+                                refs_in(n, &mut refs);
+                                let renews = refs.iter().any(|p| renewed.contains(p));
+                                if o != n || renews {
+                                    let in_place = r.policy.updates_in_place(name);
+                                    change.changes.push(ArgChange {
+                                        arg: name.to_owned(),
+                                        old: o.clone(),
+                                        new: if o == n {
+                                            Value::String("(known after apply)".into())
+                                        } else {
+                                            n.clone()
+                                        },
+                                        forces_replacement: !in_place,
+                                    });
+                                    if in_place {
+                                        updatable.push(name.to_owned());
+                                    }
+                                }
+                            }
+                            if opts.replace.iter().any(|p| selects(p, &r.key)) {
+                                change.action = Action::Replace;
+                                change.reason = Some("asked for (--replace)".into());
+                            } else if change.changes.iter().any(|c| c.forces_replacement) {
+                                change.action = Action::Replace;
+                            } else if !change.changes.is_empty() {
+                                change.action = Action::Update;
+                            } else if e.status == EntryStatus::Updating {
+                                change.action = Action::Update;
+                                change.reason = Some("a previous update did not finish".into());
+                            }
+                        }
+                    }
+                },
+            }
+            if matches!(change.action, Action::Create | Action::Replace) {
+                renewed.insert(&r.key);
+            }
+            let old = entry.map(|e| provisioned(scope, e));
+            // A replacement cut short leaves the old resource set aside: the create that resumes
+            // it must not take the old one for a previous attempt of its own.
+            let deposed = state.get(&format!("{}{DEPOSED}", r.key));
+            let replaces = match change.action {
+                Action::Replace if change.create_before_destroy => old.clone(),
+                Action::Create | Action::Replace => deposed.map(|e| provisioned(scope, e)),
+                _ => None,
+            };
+            items.push(Item {
+                key: r.key.clone(),
+                kind: r.kind.clone(),
+                proxy,
+                at: Some(r.at),
+                action: change.action,
+                changed: updatable,
+                cbd: change.create_before_destroy,
+                old,
+                replaces,
+                recorded_deps: entry.map(|e| recorded_deps(&e.data)).unwrap_or_default(),
+                deps,
+                protect: r.protect
+                    || entry.is_some_and(|e| e.data.get("protect") == Some(&Value::Bool(true))),
+            });
+            changes.push(change);
+        }
+        // What the state has and the model does not: deleted, dependents first (the apply walk
+        // orders them; listed here in reverse recording order).
+        for e in state.iter().rev() {
+            if e.key.starts_with(TASK_PREFIX) || in_model.contains(e.key.as_str()) {
+                continue;
+            }
+            let want = e.data.get("proxy").and_then(Value::as_str).unwrap_or("");
+            let Some(proxy) = proxies.iter().find(|p| p.name() == want).cloned() else {
+                errors.push(PlanError {
+                    key: e.key.clone(),
+                    error: format!(
+                        "created by proxy `{want}`, which this orchestration was not given"
+                    ),
+                });
+                continue;
+            };
+            let protect = e.data.get("protect") == Some(&Value::Bool(true));
+            let reason = match observed.get(&e.key) {
+                Some(Observed::Gone) => Some("already gone".to_owned()),
+                _ if e.key.ends_with(DEPOSED) => Some("replaced".to_owned()),
+                _ if opts.destroy => None,
+                _ => Some("no longer in the model".to_owned()),
+            };
+            changes.push(ResourceChange {
+                key: e.key.clone(),
+                kind: e.kind.clone(),
+                proxy: want.to_owned(),
+                action: Action::Destroy,
+                reason,
+                changes: Vec::new(),
+                create_before_destroy: false,
+                deps: Vec::new(),
+                protect,
+            });
+            items.push(Item {
+                key: e.key.clone(),
+                kind: e.kind.clone(),
+                proxy,
+                at: None,
+                action: Action::Destroy,
+                changed: Vec::new(),
+                cbd: false,
+                old: Some(provisioned(scope, e)),
+                replaces: None,
+                recorded_deps: recorded_deps(&e.data),
+                deps: Vec::new(),
+                protect,
+            });
+        }
+        narrow(&mut items, &mut changes, opts);
+        for (i, c) in items.iter().zip(&changes) {
+            let deletes =
+                matches!(c.action, Action::Destroy | Action::Replace) && !c.key.ends_with(DEPOSED);
+            if deletes && i.protect && !opts.allow_destroy_protected {
+                errors.push(PlanError {
+                    key: c.key.clone(),
+                    error: format!(
+                        "is protected and would be {}: remove the protection or allow it (--allow-destroy-protected)",
+                        if c.action == Action::Destroy { "deleted" } else { "replaced" }
+                    ),
+                });
+            }
+        }
+        let mut plan = Plan {
+            schema: PLAN_SCHEMA,
+            system: scope.system.clone(),
+            workspace: scope.workspace.clone(),
+            state_seq: state.last_seq(),
+            refreshed: opts.refresh,
+            resources: changes,
+            errors,
+            items,
+            ..Plan::default()
+        };
+        if !opts.destroy {
+            self.plan_tasks(&mut plan, state, opts)?;
         }
         if let Some(report) = &self.report {
             for r in report() {
                 for v in r.unresolved() {
-                    plan.unresolved
-                        .push((r.role.clone(), v.name.clone(), v.missing.join(", ")));
+                    plan.unresolved.push(Unresolved {
+                        role: r.role.clone(),
+                        variable: v.name.clone(),
+                        missing: v.missing.join(", "),
+                    });
                 }
             }
         }
+        plan.count();
         Ok(plan)
     }
+}
 
-    /// The variable report of the namespace, if one was given, with the outputs the state records
-    /// (so variables reading a previous run's addresses resolve).
-    pub fn report(&mut self) -> Option<Vec<crate::namespace::RoleReport>> {
-        if let Err(e) = self.restore_outputs() {
-            tracing::warn!(error = %e, "the report shows no provisioned outputs");
+/// Applies `--target` and `--exclude`: a target keeps what it needs (its dependencies, or for a
+/// deletion what depends on it), an exclusion drops what needs it. Dropped steps stay in the
+/// plan as unchanged, so the plan lists what was left out.
+fn narrow(items: &mut [Item], changes: &mut [ResourceChange], opts: &PlanOptions) {
+    if opts.targets.is_empty() && opts.excludes.is_empty() {
+        return;
+    }
+    let index: HashMap<&str, usize> = items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| (it.key.as_str(), i))
+        .collect();
+    // Edges "a needs b": a model dependency, or a recorded one (for deletions).
+    let needs = |i: usize| -> Vec<usize> {
+        let it = &items[i];
+        it.deps
+            .iter()
+            .chain(&it.recorded_deps)
+            .filter_map(|d| index.get(d.as_str()).copied())
+            .collect()
+    };
+    let n = items.len();
+    let mut needed_by: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for i in 0..n {
+        for d in needs(i) {
+            needed_by[d].push(i);
         }
-        self.report.as_ref().map(|r| r())
+    }
+    let closure = |seeds: Vec<usize>, next: &dyn Fn(usize) -> Vec<usize>| {
+        let mut seen = vec![false; n];
+        let mut stack = seeds;
+        while let Some(i) = stack.pop() {
+            if !std::mem::replace(&mut seen[i], true) {
+                stack.extend(next(i));
+            }
+        }
+        seen
+    };
+    let mut keep = vec![true; n];
+    if !opts.targets.is_empty() {
+        let seeds: Vec<usize> = (0..n)
+            .filter(|&i| opts.targets.iter().any(|t| selects(t, &items[i].key)))
+            .collect();
+        // Creating or changing a target needs what it depends on; deleting it needs what
+        // depends on it deleted first.
+        keep = closure(seeds, &|i| {
+            if items[i].action == Action::Destroy {
+                needed_by[i].clone()
+            } else {
+                needs(i)
+            }
+        });
+    }
+    if !opts.excludes.is_empty() {
+        let seeds: Vec<usize> = (0..n)
+            .filter(|&i| opts.excludes.iter().any(|x| selects(x, &items[i].key)))
+            .collect();
+        let dropped = closure(seeds, &|i| {
+            if items[i].action == Action::Destroy {
+                needs(i)
+            } else {
+                needed_by[i].clone()
+            }
+        });
+        for i in 0..n {
+            keep[i] &= !dropped[i];
+        }
+    }
+    for i in 0..n {
+        if !keep[i] && items[i].action != Action::Unchanged {
+            items[i].action = Action::Unchanged;
+            changes[i].action = Action::Unchanged;
+            changes[i].reason = Some("left out (--target / --exclude)".into());
+            changes[i].changes.clear();
+        }
+    }
+}
+
+/// A resource's identity as planning reads it: used to find the host resource of a role.
+pub(super) type Renewed = BTreeMap<String, Action>;
+
+impl Plan {
+    /// The resources this plan creates or replaces (their outputs change).
+    pub(super) fn renewed(&self) -> Renewed {
+        self.resources
+            .iter()
+            .filter(|r| matches!(r.action, Action::Create | Action::Replace))
+            .map(|r| (r.key.clone(), r.action))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_selects_itself_and_what_is_inside_it() {
+        assert!(selects("I.workers", "I.workers"));
+        assert!(selects("I.workers", "I.workers.3"));
+        assert!(selects("I.workers.3", "I.workers.3#deposed"));
+        assert!(!selects("I.workers", "I.workers2"));
+    }
+
+    #[test]
+    fn refs_are_found_at_any_depth() {
+        let v = serde_json::json!([{"ref": "I.a"}, {"x": {"ref": "I.b", "output": "ip"}}]);
+        let mut out = Vec::new();
+        refs_in(&v, &mut out);
+        assert_eq!(out, ["I.a", "I.b"]);
     }
 }

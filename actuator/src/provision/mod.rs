@@ -1,19 +1,36 @@
 //! Provisioner proxies: the bridge between infra resources and a cloud API.
 //!
-//! A proxy says which resource kinds it handles, creates a resource from its model value (with
-//! references to other resources resolved to their outputs), and deletes one from what the state
-//! recorded — so teardown works from the state alone, in a new process.
+//! The contract every cloud implements ([`ProvisionerProxy`]):
+//!
+//! * [`validate`](ProvisionerProxy::validate) — everything about a resource that can be known
+//!   without a cloud call; the pre-flight runs it for every resource before `plan` or `up` touch
+//!   anything;
+//! * [`provision`](ProvisionerProxy::provision) — create, finding a previous attempt (a crash
+//!   between the call and its record) by tag or client token first, never adopting a resource
+//!   tagged for another state;
+//! * [`read`](ProvisionerProxy::read) — the resource as the cloud has it now, or gone (refresh and
+//!   drift);
+//! * [`update`](ProvisionerProxy::update) — apply changed arguments in place (only the ones the
+//!   resource type declares updatable; every other change replaces the resource);
+//! * [`deprovision`](ProvisionerProxy::deprovision) — delete from what the state recorded, so
+//!   teardown works from the state alone, in a new process;
+//! * [`discover`](ProvisionerProxy::discover) and [`import`](ProvisionerProxy::import) — find what
+//!   is tagged for a system and workspace when the state is lost, adopt an existing resource.
+//!
+//! Which arguments update in place is declared once per resource type
+//! (`#[resource(update(arg, …))]`, [`ChangePolicy`](crate::model::args::ChangePolicy)), not per
+//! call site: the plan decides between update and replace, the proxy only carries it out.
 //!
 //! Each resource is given to one proxy, chosen as the original chose: the resource's `cloud` name,
 //! or else the single proxy that handles its kind. A [`StaticProxy`] for `StaticServer`s is always
 //! present.
 
-#[cfg(feature = "aws")]
-pub mod aws;
 mod select;
 pub mod sim;
 mod static_proxy;
 
+/// The error every proxy call returns: the engine retries it when it says so.
+pub use crate::engine::AttemptError;
 pub use select::{SelectError, select};
 pub use sim::SimProxy;
 pub use static_proxy::StaticProxy;
@@ -22,110 +39,247 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
 
-use futures::future::BoxFuture;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::Limit;
-use crate::model::build::{Shared, lock};
+use crate::model::args::{ArgCx, Args};
+use crate::model::build::Shared;
+use crate::model::vars::VarRef;
 use crate::model::{At, Element, Located, Val};
 
 /// What provisioning learnt about a resource: ids, addresses. Recorded in the state and readable by
 /// other components as outputs (`ctx.model.server.ip`).
 pub type Outputs = BTreeMap<String, String>;
 
-/// A proxy's failure, classified so the engine knows whether to retry.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("{message}")]
-pub struct ProxyError {
-    /// What went wrong, naming the resource.
+/// Tag keys every created resource carries (as tags, labels or metadata, as the cloud calls them).
+pub mod tags {
+    /// The system name.
+    pub const SYSTEM: &str = "actuator:system";
+    /// The workspace (environment) of the system.
+    pub const WORKSPACE: &str = "actuator:workspace";
+    /// The id of the state that created it: a resource tagged for another state is never adopted.
+    pub const STATE: &str = "actuator:state";
+    /// The resource's model path.
+    pub const PATH: &str = "actuator:path";
+}
+
+/// Whose resources these are: a system, one of its workspaces, and the state that records them.
+/// Two workspaces of one binary in one account never touch each other's resources, and a state
+/// that was lost and started afresh never silently adopts what the old one made.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Scope {
+    /// The system name.
+    pub system: String,
+    /// The workspace (`default` unless chosen).
+    pub workspace: String,
+    /// The state's random id, made when the state was first written.
+    pub state_id: String,
+}
+
+impl Scope {
+    /// The identity tags of a resource at model path `path` of this scope.
+    ///
+    /// ```
+    /// use actuator::provision::Scope;
+    /// let s = Scope { system: "web".into(), workspace: "prod".into(), state_id: "3f2a".into() };
+    /// let t = s.tags("Web.vpc");
+    /// assert_eq!(t[1], ("actuator:workspace".to_string(), "prod".to_string()));
+    /// assert_eq!(t.len(), 4);
+    /// ```
+    pub fn tags(&self, path: &str) -> Vec<(String, String)> {
+        vec![
+            (tags::SYSTEM.into(), self.system.clone()),
+            (tags::WORKSPACE.into(), self.workspace.clone()),
+            (tags::STATE.into(), self.state_id.clone()),
+            (tags::PATH.into(), path.to_owned()),
+        ]
+    }
+
+    /// Whether a resource carrying `tags` belongs to this scope's system and workspace (whatever
+    /// its state), and, if it does, whether to this very state.
+    ///
+    /// ```
+    /// use actuator::provision::{Ownership, Scope};
+    /// let s = Scope { system: "web".into(), workspace: "prod".into(), state_id: "a".into() };
+    /// let mine = |state: &str| s.owns([("actuator:system", "web"), ("actuator:workspace", "prod"),
+    ///                                   ("actuator:state", state)]);
+    /// assert_eq!(mine("a"), Ownership::Mine);
+    /// assert_eq!(mine("b"), Ownership::OtherState("b".into()));
+    /// assert_eq!(s.owns([("actuator:system", "web"), ("actuator:workspace", "dev")]), Ownership::Foreign);
+    /// ```
+    pub fn owns<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        tags: impl IntoIterator<Item = (K, V)>,
+    ) -> Ownership {
+        let (mut system, mut workspace, mut state) = (None, None, None);
+        for (k, v) in tags {
+            match k.as_ref() {
+                tags::SYSTEM => system = Some(v.as_ref().to_owned()),
+                tags::WORKSPACE => workspace = Some(v.as_ref().to_owned()),
+                tags::STATE => state = Some(v.as_ref().to_owned()),
+                _ => {}
+            }
+        }
+        if system.as_deref() != Some(self.system.as_str())
+            || workspace.as_deref() != Some(self.workspace.as_str())
+        {
+            return Ownership::Foreign;
+        }
+        match state {
+            Some(s) if s == self.state_id => Ownership::Mine,
+            Some(s) => Ownership::OtherState(s),
+            None => Ownership::OtherState(String::new()),
+        }
+    }
+}
+
+/// What a resource's tags say about who owns it (see [`Scope::owns`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ownership {
+    /// Tagged for this system, workspace and state: a previous attempt of ours, adopt it.
+    Mine,
+    /// This system and workspace, but another state (a lost or copied state): never adopt it;
+    /// report it (`down --discover` cleans it up).
+    OtherState(String),
+    /// Another system or workspace: not ours at all.
+    Foreign,
+}
+
+/// What [`ProvisionerProxy::read`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Observed {
+    /// The resource exists; its outputs as the cloud has them now.
+    Exists(Outputs),
+    /// The resource no longer exists (deleted behind the tool's back).
+    Gone,
+}
+
+/// A resource [`ProvisionerProxy::discover`] found tagged for a system and workspace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Discovered {
+    /// Its kind.
+    pub kind: String,
+    /// The model path its tag gives.
+    pub key: String,
+    /// The state its tag gives (`""` when untagged).
+    pub state_id: String,
+    /// What identifies it, as [`ProvisionerProxy::provision`] would have recorded it (at least its
+    /// id), so [`ProvisionerProxy::deprovision`] can delete it.
+    pub outputs: Outputs,
+}
+
+/// A problem [`ProvisionerProxy::validate`] found, naming the argument and its value.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("argument `{arg}`: {message}")]
+pub struct Invalid {
+    /// The argument.
+    pub arg: String,
+    /// What is wrong, with the value.
     pub message: String,
-    /// Whether trying again may help (throttling, eventual consistency, dependency still attached).
-    pub retryable: bool,
-    /// How long the cloud asked us to wait, if it said.
-    pub retry_after: Option<std::time::Duration>,
 }
 
-impl ProxyError {
-    /// A failure that retrying will not fix.
-    pub fn fatal(message: impl Into<String>) -> Self {
-        ProxyError {
+impl Invalid {
+    /// Argument `arg` is wrong: `message` says how, quoting the value.
+    pub fn new(arg: impl Into<String>, message: impl Into<String>) -> Self {
+        Invalid {
+            arg: arg.into(),
             message: message.into(),
-            retryable: false,
-            retry_after: None,
-        }
-    }
-    /// A failure worth retrying.
-    pub fn retryable(message: impl Into<String>) -> Self {
-        ProxyError {
-            message: message.into(),
-            retryable: true,
-            retry_after: None,
         }
     }
 }
 
-/// What a proxy sees of the resource it provisions.
+/// What a proxy sees of the resource it provisions, updates or validates.
 pub struct ProvisionCx {
-    pub(crate) world: Shared,
-    pub(crate) at: At,
-    pub(crate) system: String,
+    world: Shared,
+    at: At,
+    scope: Scope,
+    replaces: Option<Provisioned>,
 }
 
 impl ProvisionCx {
-    /// A context for the resource at `at` of `world` (tests of proxies use this directly).
-    pub fn new(world: Shared, at: At, system: impl Into<String>) -> Self {
+    /// A context for the resource at `at` of `world`, owned by `scope` (tests of proxies use this
+    /// directly).
+    pub fn new(world: Shared, at: At, scope: Scope) -> Self {
         ProvisionCx {
             world,
             at,
-            system: system.into(),
+            scope,
+            replaces: None,
         }
+    }
+    /// Marks this create as the replacement of `old` (create-before-destroy): a resource found by
+    /// tag that *is* `old` is not a previous attempt of this create.
+    pub fn replacing(mut self, old: Provisioned) -> Self {
+        self.replaces = Some(old);
+        self
+    }
+    /// The resource this create replaces, if it does: skip it when looking for a previous attempt.
+    pub fn replaces(&self) -> Option<&Provisioned> {
+        self.replaces.as_ref()
     }
     /// The resource's model value, as its concrete type.
     ///
     /// # Errors
     /// If the resource is not a `T` (a proxy registered for a kind it does not implement).
-    pub fn resource<T: Element + Clone>(&self) -> Result<T, ProxyError> {
-        let g = lock(&self.world);
+    pub fn resource<T: Element + Clone>(&self) -> Result<T, AttemptError> {
+        let g = self.world.lock();
         g.tree(self.at.model)
             .get::<T>(self.at.node)
             .cloned()
             .ok_or_else(|| {
-                ProxyError::fatal(format!(
+                AttemptError::fatal(format!(
                     "{} is not a {}",
                     g.describe(self.at),
                     std::any::type_name::<T>()
                 ))
             })
     }
+    /// The resource's kind, e.g. `aws.Vpc`.
+    pub fn kind(&self) -> String {
+        self.world
+            .lock()
+            .element(self.at)
+            .map_or_else(String::new, |e| e.kind().to_owned())
+    }
     /// The model path, e.g. `WebInfra.apps.3`: the resource's key in the state.
     pub fn path(&self) -> String {
-        lock(&self.world).describe(self.at)
+        self.world.lock().describe(self.at)
     }
     /// The name to give the resource in the cloud (long name if the model asks for it).
     pub fn display_name(&self) -> String {
-        lock(&self.world)
+        self.world
+            .lock()
             .tree(self.at.model)
             .display_name(self.at.node)
     }
-    /// The system name (tag every created resource with it).
-    pub fn system(&self) -> &str {
-        &self.system
+    /// The resource's arguments as the state records them (references by model path, variables
+    /// by value, secrets as hashes salted with `salt`).
+    pub fn args(&self, salt: &str) -> Args {
+        recorded_args(&self.world, self.at, salt)
     }
-    /// The tags every created resource should carry, so a crash between a create and its record
-    /// can be reconciled: the system and the model path.
+    /// Whose resource this is: system, workspace and state.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+    /// The system name.
+    pub fn system(&self) -> &str {
+        &self.scope.system
+    }
+    /// The tags every created resource must carry (in the create call itself where the cloud
+    /// allows), so a crash between a create and its record can be reconciled and a lost state
+    /// rediscovered: system, workspace, state and model path ([`Scope::tags`]).
     pub fn tags(&self) -> Vec<(String, String)> {
-        vec![
-            ("actuator:system".into(), self.system.clone()),
-            ("actuator:path".into(), self.path()),
-        ]
+        self.scope.tags(&self.path())
     }
     /// Output `attr` of another component (e.g. the id of the network a subnet belongs to).
     ///
     /// # Errors
     /// If the component has not recorded that output (it was not provisioned first).
-    pub fn output_of(&self, r: &impl Located, attr: &str) -> Result<String, ProxyError> {
-        let g = lock(&self.world);
+    pub fn output_of(&self, r: &impl Located, attr: &str) -> Result<String, AttemptError> {
+        let g = self.world.lock();
         g.output(r.at(), attr).map(str::to_owned).ok_or_else(|| {
-            ProxyError::fatal(format!(
+            AttemptError::fatal(format!(
                 "{} needs output `{attr}` of {}, which has none",
                 g.describe(self.at),
                 g.describe(r.at())
@@ -136,7 +290,7 @@ impl ProvisionCx {
     ///
     /// # Errors
     /// If the output is missing or does not parse.
-    pub fn resolve<T: FromStr + Clone>(&self, v: &Val<T>) -> Result<T, ProxyError>
+    pub fn resolve<T: FromStr + Clone>(&self, v: &Val<T>) -> Result<T, AttemptError>
     where
         T::Err: fmt::Display,
     {
@@ -144,9 +298,9 @@ impl ProvisionCx {
             Val::Lit(x) => Ok(x.clone()),
             Val::Var(v) => {
                 let s = crate::namespace::var_value(&self.world, v.at(), v.name())
-                    .map_err(|e| ProxyError::fatal(format!("{}: {e}", self.path())))?;
+                    .map_err(|e| AttemptError::fatal(format!("{}: {e}", self.path())))?;
                 s.parse().map_err(|e| {
-                    ProxyError::fatal(format!(
+                    AttemptError::fatal(format!(
                         "variable `{}` = {s:?} does not parse: {e}",
                         v.name()
                     ))
@@ -155,18 +309,32 @@ impl ProvisionCx {
             Val::Out(o) => {
                 let s = self.output_of(o, o.attr())?;
                 s.parse().map_err(|e| {
-                    ProxyError::fatal(format!("output `{}` = {s:?} does not parse: {e}", o.attr()))
+                    AttemptError::fatal(format!(
+                        "output `{}` = {s:?} does not parse: {e}",
+                        o.attr()
+                    ))
                 })
             }
         }
     }
 }
 
-/// A resource as the state recorded it: enough to delete it without the model.
+/// The arguments of the resource at `at` as the state records them ([`Element::args`]).
+pub fn recorded_args(world: &Shared, at: At, salt: &str) -> Args {
+    // The element is taken out of the world first: reading a variable locks the world again.
+    let Some(element) = world.lock().element_arc(at) else {
+        return Args::new();
+    };
+    let path = |at: At| world.lock().describe(at);
+    let var = |v: &VarRef| crate::namespace::var_value(world, v.at(), v.name()).ok();
+    element.args(&ArgCx::new(&path, &var, salt))
+}
+
+/// A resource as the state recorded it: enough to read, update or delete it without the model.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Provisioned {
-    /// The system it belongs to (what its `actuator:system` tag says).
-    pub system: String,
+    /// Whose it is (what its identity tags say).
+    pub scope: Scope,
     /// Its kind, e.g. `aws.Vpc`.
     pub kind: String,
     /// Its model path.
@@ -176,6 +344,28 @@ pub struct Provisioned {
 }
 
 /// A provisioner proxy for one cloud (or one kind of pre-existing thing).
+///
+/// Users implement it for their own clouds; the `Send` futures come from `#[async_trait]`:
+///
+/// ```
+/// use actuator::provision::*;
+///
+/// struct Dns;
+///
+/// #[async_trait::async_trait]
+/// impl ProvisionerProxy for Dns {
+///     fn name(&self) -> &str { "dns" }
+///     fn handles(&self, kind: &str) -> bool { kind == "dns.Record" }
+///     async fn provision(&self, cx: &ProvisionCx) -> Result<Outputs, AttemptError> {
+///         Ok(Outputs::from([("id".into(), format!("rec-{}", cx.path()))]))
+///     }
+///     async fn read(&self, rec: &Provisioned) -> Result<Observed, AttemptError> {
+///         Ok(Observed::Exists(rec.outputs.clone()))
+///     }
+///     async fn deprovision(&self, _: &Provisioned) -> Result<(), AttemptError> { Ok(()) }
+/// }
+/// ```
+#[async_trait]
 pub trait ProvisionerProxy: Send + Sync + 'static {
     /// The proxy's name; a resource's `cloud` argument selects a proxy by it.
     fn name(&self) -> &str;
@@ -190,11 +380,66 @@ pub trait ProvisionerProxy: Send + Sync + 'static {
         let _ = kind;
         vec![format!("proxy:{}", self.name())]
     }
-    /// Creates the resource; returns its outputs. Must be safe to call again after a crash
-    /// (find by tag or client token before creating).
-    fn provision<'a>(&'a self, cx: &'a ProvisionCx) -> BoxFuture<'a, Result<Outputs, ProxyError>>;
+    /// Log targets of this proxy's client library that print credentials below INFO level (the
+    /// AWS SDK's request signing logs the access key id at DEBUG). The command line caps them at
+    /// INFO whatever `RUST_LOG` asks for.
+    fn secret_log_targets(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Everything about the resource that can be known without a cloud call (argument formats,
+    /// combinations, names the cloud requires to be unique or well-formed). The pre-flight runs it
+    /// for every resource before any cloud call; an empty list means valid.
+    fn validate(&self, cx: &ProvisionCx) -> Vec<Invalid> {
+        let _ = cx;
+        Vec::new()
+    }
+    /// Creates the resource; returns its outputs. Must be safe to call again after a crash: find a
+    /// previous attempt by its tags ([`ProvisionCx::tags`]) or a client token before creating,
+    /// adopt it only when [`Scope::owns`] says [`Ownership::Mine`] (and it is not
+    /// [`ProvisionCx::replaces`]), and fail naming it when it belongs to another state.
+    async fn provision(&self, cx: &ProvisionCx) -> Result<Outputs, AttemptError>;
+    /// The resource as the cloud has it now, or [`Observed::Gone`].
+    async fn read(&self, rec: &Provisioned) -> Result<Observed, AttemptError>;
+    /// Applies changed arguments in place; `changed` names them (only ones the resource type
+    /// declares updatable). Returns the outputs afterwards.
+    async fn update(
+        &self,
+        cx: &ProvisionCx,
+        rec: &Provisioned,
+        changed: &[String],
+    ) -> Result<Outputs, AttemptError> {
+        let _ = (cx, changed);
+        Err(AttemptError::fatal(format!(
+            "proxy `{}` cannot update {} ({}) in place",
+            self.name(),
+            rec.key,
+            rec.kind
+        )))
+    }
     /// Deletes what `rec` describes. Deleting something already gone succeeds.
-    fn deprovision<'a>(&'a self, rec: &'a Provisioned) -> BoxFuture<'a, Result<(), ProxyError>>;
+    async fn deprovision(&self, rec: &Provisioned) -> Result<(), AttemptError>;
+    /// Every resource of `kinds` the cloud holds tagged for `scope`'s system and workspace, of any
+    /// state: what a lost state left behind (`down --discover`).
+    async fn discover(
+        &self,
+        scope: &Scope,
+        kinds: &[&str],
+    ) -> Result<Vec<Discovered>, AttemptError> {
+        let _ = (scope, kinds);
+        Err(AttemptError::fatal(format!(
+            "proxy `{}` cannot discover resources by tag",
+            self.name()
+        )))
+    }
+    /// Adopts the existing cloud resource `id` as the resource of `cx` (`import PATH ID`): reads it,
+    /// tags it for `cx`'s scope and returns its outputs.
+    async fn import(&self, cx: &ProvisionCx, id: &str) -> Result<Outputs, AttemptError> {
+        Err(AttemptError::fatal(format!(
+            "proxy `{}` cannot import {id} as {}",
+            self.name(),
+            cx.path()
+        )))
+    }
 }
 
 impl fmt::Debug for dyn ProvisionerProxy {

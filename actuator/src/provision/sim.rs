@@ -1,38 +1,52 @@
 //! A simulated cloud for the cloud-free test resources (`infra::test`): it keeps what exists in
-//! memory, hands out ids and loopback addresses, can take time and can fail on purpose. The
-//! orchestrator's tests and benchmarks use it, and so can a model under development.
+//! memory, tagged like a real cloud's resources, hands out ids and loopback addresses, can take
+//! time, can fail on purpose, and can lose a resource behind the tool's back. The orchestrator's
+//! tests and benchmarks use it, and so can a model under development.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
+use async_trait::async_trait;
+use parking_lot::{Mutex, MutexGuard};
+use serde_json::Value;
 
-use super::{Outputs, ProvisionCx, Provisioned, ProvisionerProxy, ProxyError};
+use super::{
+    AttemptError, Discovered, Observed, Outputs, Ownership, ProvisionCx, Provisioned,
+    ProvisionerProxy, Scope, tags,
+};
 
 /// The simulated cloud's proxy; handles every `test.*` kind.
 #[derive(Debug)]
 pub struct SimProxy {
     name: String,
     latency: Duration,
-    next: AtomicU32,
     state: Mutex<SimState>,
 }
 
 #[derive(Debug, Default)]
 struct SimState {
-    /// Per model path: its id while it exists, and how often it was created and deleted.
-    resources: HashMap<String, SimResource>,
+    next: u32,
+    /// Every resource that exists, by id.
+    live: HashMap<u32, SimResource>,
+    /// Ids per model path (of any system or workspace), for the look-up by tag before a create.
+    by_path: HashMap<String, Vec<u32>>,
+    /// Per model path: creates, updates and deletes so far.
+    counts: HashMap<String, Counts>,
     faults: HashMap<String, (u32, bool)>,
     delete_faults: HashMap<String, (u32, bool)>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct SimResource {
-    id: Option<u32>,
+    kind: String,
+    tags: BTreeMap<String, String>,
+    args: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
     creates: u32,
+    updates: u32,
     deletes: u32,
 }
 
@@ -42,13 +56,30 @@ impl Default for SimProxy {
     }
 }
 
+fn sim_id(n: u32) -> String {
+    format!("sim-{n}")
+}
+
+fn parse_id(outputs: &Outputs) -> Option<u32> {
+    outputs.get("id")?.strip_prefix("sim-")?.parse().ok()
+}
+
+fn outputs(n: u32) -> Outputs {
+    Outputs::from([
+        ("id".to_owned(), sim_id(n)),
+        (
+            "ip".to_owned(),
+            format!("127.0.{}.{}", 1 + n / 250, 2 + n % 250),
+        ),
+    ])
+}
+
 impl SimProxy {
     /// A simulated cloud named `name`, answering at once.
     pub fn new(name: impl Into<String>) -> Self {
         SimProxy {
             name: name.into(),
             latency: Duration::ZERO,
-            next: AtomicU32::new(0),
             state: Mutex::default(),
         }
     }
@@ -67,26 +98,73 @@ impl SimProxy {
             .delete_faults
             .insert(path.to_owned(), (times, retryable));
     }
-    /// How many times `path` was created.
+    /// How many times `path` was created (in any workspace).
     pub fn creates(&self, path: &str) -> u32 {
-        self.st().resources.get(path).map_or(0, |r| r.creates)
+        self.st().counts.get(path).map_or(0, |c| c.creates)
+    }
+    /// How many times `path` was updated in place.
+    pub fn updates(&self, path: &str) -> u32 {
+        self.st().counts.get(path).map_or(0, |c| c.updates)
     }
     /// How many times `path` was deleted.
     pub fn deletes(&self, path: &str) -> u32 {
-        self.st().resources.get(path).map_or(0, |r| r.deletes)
+        self.st().counts.get(path).map_or(0, |c| c.deletes)
     }
-    /// The model paths that exist now, with their ids.
+    /// The model paths that exist now (in any workspace), with their ids.
     pub fn live(&self) -> BTreeMap<String, String> {
         self.st()
-            .resources
+            .live
             .iter()
-            .filter_map(|(k, r)| r.id.map(|id| (k.clone(), format!("sim-{id}"))))
+            .map(|(n, r)| (r.tags[tags::PATH].clone(), sim_id(*n)))
             .collect()
     }
-    fn st(&self) -> std::sync::MutexGuard<'_, SimState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    /// The model paths that exist now in `workspace`, with their ids.
+    pub fn live_in(&self, workspace: &str) -> BTreeMap<String, String> {
+        self.st()
+            .live
+            .iter()
+            .filter(|(_, r)| r.tags.get(tags::WORKSPACE).map(String::as_str) == Some(workspace))
+            .map(|(n, r)| (r.tags[tags::PATH].clone(), sim_id(*n)))
+            .collect()
     }
-    fn fault(map: &mut HashMap<String, (u32, bool)>, path: &str) -> Option<ProxyError> {
+    /// The arguments `path` was last created or updated with (as the state records them).
+    pub fn args_of(&self, path: &str) -> Option<BTreeMap<String, Value>> {
+        let st = self.st();
+        let id = st.by_path.get(path)?.last()?;
+        Some(st.live.get(id)?.args.clone())
+    }
+    /// Creates a resource of `kind` outside the tool (untagged, as a console would); returns its
+    /// id, for `import`.
+    pub fn create_unmanaged(&self, kind: &str) -> String {
+        let mut st = self.st();
+        let n = st.next;
+        st.next += 1;
+        st.live.insert(
+            n,
+            SimResource {
+                kind: kind.to_owned(),
+                tags: BTreeMap::from([(tags::PATH.to_owned(), String::new())]),
+                args: BTreeMap::new(),
+            },
+        );
+        st.by_path.entry(String::new()).or_default().push(n);
+        sim_id(n)
+    }
+    /// Deletes every resource at `path` behind the tool's back (drift); returns how many.
+    pub fn delete_behind(&self, path: &str) -> usize {
+        let mut st = self.st();
+        let ids = st.by_path.remove(path).unwrap_or_default();
+        ids.iter().filter(|n| st.live.remove(n).is_some()).count()
+    }
+    fn st(&self) -> MutexGuard<'_, SimState> {
+        self.state.lock()
+    }
+    async fn wait(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+    }
+    fn fault(map: &mut HashMap<String, (u32, bool)>, path: &str) -> Option<AttemptError> {
         let f = map.get_mut(path)?;
         if f.0 == 0 {
             return None;
@@ -94,65 +172,171 @@ impl SimProxy {
         f.0 -= 1;
         let msg = format!("simulated failure for {path}");
         Some(if f.1 {
-            ProxyError::retryable(msg)
+            AttemptError::retryable(msg)
         } else {
-            ProxyError::fatal(msg)
+            AttemptError::fatal(msg)
         })
     }
 }
 
+impl SimState {
+    /// The resource a look-up by tags finds for `path` in `scope`'s system and workspace.
+    fn find(&self, scope: &Scope, path: &str, except: Option<u32>) -> Option<(u32, Ownership)> {
+        self.by_path.get(path)?.iter().find_map(|&n| {
+            if Some(n) == except {
+                return None;
+            }
+            match scope.owns(&self.live.get(&n)?.tags) {
+                Ownership::Foreign => None,
+                owned => Some((n, owned)),
+            }
+        })
+    }
+
+    fn remove(&mut self, n: u32) -> Option<SimResource> {
+        let r = self.live.remove(&n)?;
+        let path = &r.tags[tags::PATH];
+        if let Some(ids) = self.by_path.get_mut(path) {
+            ids.retain(|&i| i != n);
+        }
+        self.counts.entry(path.clone()).or_default().deletes += 1;
+        Some(r)
+    }
+}
+
+#[async_trait]
 impl ProvisionerProxy for SimProxy {
     fn name(&self) -> &str {
         &self.name
     }
+
     fn handles(&self, kind: &str) -> bool {
         kind.starts_with("test.")
     }
-    fn provision<'a>(&'a self, cx: &'a ProvisionCx) -> BoxFuture<'a, Result<Outputs, ProxyError>> {
-        async move {
-            if !self.latency.is_zero() {
-                tokio::time::sleep(self.latency).await;
-            }
-            let path = cx.path();
-            let mut st = self.st();
-            if let Some(e) = Self::fault(&mut st.faults, &path) {
-                return Err(e);
-            }
-            // Idempotent like a real proxy finding its resource by tag: a second create returns it.
-            let r = st.resources.entry(path).or_default();
-            let n = match r.id {
-                Some(n) => n,
-                None => {
-                    let n = self.next.fetch_add(1, Ordering::Relaxed);
-                    r.id = Some(n);
-                    r.creates += 1;
-                    n
-                }
-            };
-            let ip = format!("127.0.{}.{}", 1 + n / 250, 2 + n % 250);
-            Ok(Outputs::from([
-                ("id".to_owned(), format!("sim-{n}")),
-                ("ip".to_owned(), ip),
-            ]))
+
+    async fn provision(&self, cx: &ProvisionCx) -> Result<Outputs, AttemptError> {
+        self.wait().await;
+        let path = cx.path();
+        let args = cx.args("");
+        let kind = cx.kind();
+        let mut st = self.st();
+        if let Some(e) = Self::fault(&mut st.faults, &path) {
+            return Err(e);
         }
-        .boxed()
+        // Idempotent like a real proxy finding its resource by tag: a second create returns it.
+        let except = cx.replaces().and_then(|old| parse_id(&old.outputs));
+        match st.find(cx.scope(), &path, except) {
+            Some((n, Ownership::Mine)) => return Ok(outputs(n)),
+            Some((n, Ownership::OtherState(other))) => {
+                return Err(AttemptError::fatal(format!(
+                    "{} exists already for this workspace but belongs to state `{other}` (another \
+                     copy of the state, or one that was lost): not adopting it; `down --discover` \
+                     finds it",
+                    sim_id(n)
+                )));
+            }
+            _ => {}
+        }
+        let n = st.next;
+        st.next += 1;
+        st.live.insert(
+            n,
+            SimResource {
+                kind,
+                tags: cx.tags().into_iter().collect(),
+                args: args.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            },
+        );
+        st.by_path.entry(path.clone()).or_default().push(n);
+        st.counts.entry(path).or_default().creates += 1;
+        Ok(outputs(n))
     }
-    fn deprovision<'a>(&'a self, rec: &'a Provisioned) -> BoxFuture<'a, Result<(), ProxyError>> {
-        async move {
-            if !self.latency.is_zero() {
-                tokio::time::sleep(self.latency).await;
-            }
-            let mut st = self.st();
-            if let Some(e) = Self::fault(&mut st.delete_faults, &rec.key) {
-                return Err(e);
-            }
-            if let Some(r) = st.resources.get_mut(&rec.key)
-                && r.id.take().is_some()
-            {
-                r.deletes += 1;
-            }
-            Ok(())
+
+    async fn read(&self, rec: &Provisioned) -> Result<Observed, AttemptError> {
+        self.wait().await;
+        let st = self.st();
+        Ok(match parse_id(&rec.outputs) {
+            Some(n) if st.live.contains_key(&n) => Observed::Exists(outputs(n)),
+            _ => Observed::Gone,
+        })
+    }
+
+    async fn update(
+        &self,
+        cx: &ProvisionCx,
+        rec: &Provisioned,
+        _changed: &[String],
+    ) -> Result<Outputs, AttemptError> {
+        self.wait().await;
+        let args = cx.args("");
+        let mut st = self.st();
+        let n = parse_id(&rec.outputs)
+            .filter(|n| st.live.contains_key(n))
+            .ok_or_else(|| AttemptError::fatal(format!("{} no longer exists", rec.key)))?;
+        if let Some(r) = st.live.get_mut(&n) {
+            r.args = args.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         }
-        .boxed()
+        st.counts.entry(rec.key.clone()).or_default().updates += 1;
+        Ok(outputs(n))
+    }
+
+    async fn deprovision(&self, rec: &Provisioned) -> Result<(), AttemptError> {
+        self.wait().await;
+        let mut st = self.st();
+        if let Some(e) = Self::fault(&mut st.delete_faults, &rec.key) {
+            return Err(e);
+        }
+        // Without a recorded id (a create cut short before its record), look it up by tag.
+        let n = parse_id(&rec.outputs).or_else(|| {
+            st.find(&rec.scope, &rec.key, None)
+                .and_then(|(n, o)| (o == Ownership::Mine).then_some(n))
+        });
+        if let Some(n) = n {
+            st.remove(n);
+        }
+        Ok(())
+    }
+
+    async fn discover(
+        &self,
+        scope: &Scope,
+        kinds: &[&str],
+    ) -> Result<Vec<Discovered>, AttemptError> {
+        self.wait().await;
+        let st = self.st();
+        let mut found: Vec<Discovered> = st
+            .live
+            .iter()
+            .filter(|(_, r)| kinds.contains(&r.kind.as_str()))
+            .filter(|(_, r)| scope.owns(&r.tags) != Ownership::Foreign)
+            .map(|(&n, r)| Discovered {
+                kind: r.kind.clone(),
+                key: r.tags[tags::PATH].clone(),
+                state_id: r.tags.get(tags::STATE).cloned().unwrap_or_default(),
+                outputs: outputs(n),
+            })
+            .collect();
+        found.sort_by(|a, b| a.outputs["id"].cmp(&b.outputs["id"]));
+        Ok(found)
+    }
+
+    async fn import(&self, cx: &ProvisionCx, id: &str) -> Result<Outputs, AttemptError> {
+        self.wait().await;
+        let path = cx.path();
+        let mut st = self.st();
+        let n = id
+            .strip_prefix("sim-")
+            .and_then(|n| n.parse().ok())
+            .filter(|n| st.live.contains_key(n))
+            .ok_or_else(|| AttemptError::fatal(format!("no resource `{id}` to import")))?;
+        let old = st.live[&n].tags[tags::PATH].clone();
+        if let Some(ids) = st.by_path.get_mut(&old) {
+            ids.retain(|&i| i != n);
+        }
+        st.by_path.entry(path).or_default().push(n);
+        if let Some(r) = st.live.get_mut(&n) {
+            r.tags = cx.tags().into_iter().collect();
+        }
+        Ok(outputs(n))
     }
 }

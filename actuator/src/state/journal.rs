@@ -137,6 +137,37 @@ impl<S: StateStore> Journal<S> {
         self.write_known(Op::Undone, key, Value::Null)
     }
 
+    /// Records the intent to change `key` in place (before the update call); [`Journal::done`]
+    /// completes it with the new data, [`Journal::failed`] leaves the entry created.
+    ///
+    /// ```
+    /// # use actuator::state::{Journal, MemoryStore, Status};
+    /// let mut j = Journal::open(MemoryStore::new()).unwrap();
+    /// j.intent("infra.fw", "aws.SecurityGroup", serde_json::json!({})).unwrap();
+    /// j.done("infra.fw", serde_json::json!({"args": {"port": 22}})).unwrap();
+    /// j.updating("infra.fw").unwrap();
+    /// assert_eq!(j.state().get("infra.fw").unwrap().status, Status::Updating);
+    /// j.failed("infra.fw", "throttled").unwrap();
+    /// assert_eq!(j.state().get("infra.fw").unwrap().status, Status::Created);
+    /// ```
+    pub fn updating(&mut self, key: &str) -> Result<()> {
+        self.write_known(Op::Update, key, Value::Null)
+    }
+
+    /// Renames entry `from` to `to` (replacing an entry `to`, if any), keeping its status and data.
+    ///
+    /// ```
+    /// # use actuator::state::{Journal, MemoryStore};
+    /// let mut j = Journal::open(MemoryStore::new()).unwrap();
+    /// j.intent("infra.web", "test.Server", serde_json::json!({"id": "s-1"})).unwrap();
+    /// j.rename("infra.web", "infra.front").unwrap();
+    /// assert!(j.state().get("infra.web").is_none());
+    /// assert_eq!(j.state().get("infra.front").unwrap().data["id"], "s-1");
+    /// ```
+    pub fn rename(&mut self, from: &str, to: &str) -> Result<()> {
+        self.write_known(Op::Rename, from, Value::from(to))
+    }
+
     /// Drops `key` without deleting anything (reconciliation found it gone).
     ///
     /// ```

@@ -96,11 +96,27 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// The journal's sequence numbers skip: records are missing between the snapshot and the
+    /// journal or inside it (a lost snapshot, a truncated or hand-edited journal). Reading on
+    /// would silently forget resources that exist.
+    #[error(
+        "{}: record {found} follows record {expected_after}: {} — refusing to read a state with a hole in it",
+        path.display(),
+        if *.expected_after == 0 { "the snapshot that held the earlier records is missing" } else { "records are missing" }
+    )]
+    Gap {
+        /// The journal file.
+        path: PathBuf,
+        /// The last sequence number before the hole (0: nothing before it was found).
+        expected_after: u64,
+        /// The sequence number found instead of the next one.
+        found: u64,
+    },
     /// A completion or undo names a key the state does not have.
     #[error("no state entry for `{0}`")]
     UnknownKey(String),
-    /// A system name that cannot be a directory name.
-    #[error("invalid system name `{0}`: must be non-empty, not `.` or `..`, without `/` or NUL")]
+    /// A system or workspace name that cannot be a directory name.
+    #[error("invalid name `{0}`: must be non-empty, not `.` or `..`, without `/` or NUL")]
     InvalidName(String),
     /// An earlier append failed part-way; the journal's tail is unknown until
     /// the store is reopened (which drops a torn tail).

@@ -43,6 +43,13 @@ pub enum Op {
     /// Set the state's metadata entry `key` to `data` (a JSON string), or
     /// remove it when `data` is `null`.
     Meta,
+    /// About to change `key` in place; the entry keeps its data (the old arguments) until the
+    /// completion, so a crash in between is seen as the same change still to make.
+    Update,
+    /// The entry `key` is now known as `data` (a JSON string): a model path renamed without
+    /// recreating anything, or a resource set aside (`<path>#deposed`) while its replacement is
+    /// created.
+    Rename,
 }
 
 /// One line of the journal.

@@ -309,6 +309,69 @@ fn unparsable_line_before_the_end_is_corruption() {
 }
 
 #[test]
+fn a_complete_last_line_that_does_not_parse_is_corruption_not_a_tear() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path());
+    j.intent("a", "t", json!({})).unwrap();
+    drop(j);
+    let path = dir.path().join(store::JOURNAL_FILE);
+    let mut f = fs::OpenOptions::new().append(true).open(&path).unwrap();
+    f.write_all(b"{\"seq\":2,\"garbage\n").unwrap();
+    let err = Journal::open(FileStore::open(dir.path()).unwrap()).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { line: 2, .. }), "{err:?}");
+}
+
+#[test]
+fn a_gap_in_the_sequence_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path());
+    for k in ["a", "b", "c"] {
+        j.intent(k, "t", json!({})).unwrap();
+    }
+    drop(j);
+    let path = dir.path().join(store::JOURNAL_FILE);
+    let lines = journal_lines(dir.path());
+    fs::write(&path, format!("{}\n{}\n", lines[0], lines[2])).unwrap();
+    let err = Journal::open(FileStore::open(dir.path()).unwrap()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Gap {
+                expected_after: 1,
+                found: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("records are missing"), "{err}");
+}
+
+#[test]
+fn a_lost_snapshot_is_refused_not_read_as_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path());
+    j.intent("a", "t", json!({})).unwrap();
+    j.compact().unwrap();
+    j.intent("b", "t", json!({})).unwrap();
+    drop(j);
+    fs::remove_file(dir.path().join(store::SNAPSHOT_FILE)).unwrap();
+    let err = Journal::open(FileStore::open(dir.path()).unwrap()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Gap {
+                expected_after: 0,
+                found: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("snapshot"), "{err}");
+}
+
+#[test]
 fn unreadable_snapshot_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join(store::SNAPSHOT_FILE), "{not json").unwrap();
@@ -570,7 +633,10 @@ fn memory_store_folds_like_the_file_store() {
 fn system_names_cannot_escape_the_state_directory() {
     for bad in ["", ".", "..", "a/b", "../x", "a\0b"] {
         assert!(
-            matches!(FileStore::for_system(bad), Err(Error::InvalidName(_))),
+            matches!(
+                FileStore::for_workspace(bad, "default"),
+                Err(Error::InvalidName(_))
+            ),
             "{bad:?}"
         );
     }

@@ -30,6 +30,9 @@ pub enum Status {
     /// The delete call failed: the resource most likely still exists and
     /// `data` still holds its ids.
     DeleteFailed,
+    /// An in-place update was started and has not completed: the resource
+    /// exists, with the old or the new arguments.
+    Updating,
 }
 
 impl Status {
@@ -42,7 +45,7 @@ impl Status {
     /// assert!(!Status::CreateFailed.is_in_doubt());
     /// ```
     pub fn is_in_doubt(self) -> bool {
-        matches!(self, Self::Creating | Self::Deleting)
+        matches!(self, Self::Creating | Self::Deleting | Self::Updating)
     }
 }
 
@@ -145,6 +148,8 @@ impl State {
             Op::Failed => {
                 let status = match self.get(&rec.key).map(|e| e.status) {
                     Some(Status::Deleting | Status::DeleteFailed) => Status::DeleteFailed,
+                    // A failed update leaves the resource as it was: still created.
+                    Some(Status::Updating | Status::Created) => Status::Created,
                     _ => Status::CreateFailed,
                 };
                 let msg = rec
@@ -161,6 +166,22 @@ impl State {
             Op::Undone | Op::Forget => {
                 if let Some(order) = self.index.remove(&rec.key) {
                     self.entries.remove(&order);
+                }
+            }
+            Op::Update if self.index.contains_key(&rec.key) => {
+                self.upsert(rec, Status::Updating, None, None)
+            }
+            Op::Update => {}
+            Op::Rename => {
+                if let (Some(order), Some(to)) = (self.index.remove(&rec.key), rec.data.as_str()) {
+                    // A target of the same name is replaced: the rename is the newer truth.
+                    if let Some(old) = self.index.insert(to.to_owned(), order) {
+                        self.entries.remove(&old);
+                    }
+                    if let Some(e) = self.entries.get_mut(&order) {
+                        e.key = to.to_owned();
+                        e.updated_at_ms = rec.at_ms;
+                    }
                 }
             }
             Op::Meta => {

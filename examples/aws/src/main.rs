@@ -6,15 +6,15 @@
 //! Against moto (installs and starts it on 127.0.0.1:5055 the first time):
 //!
 //! ```sh
-//! scripts/moto.sh run cargo run -p aws-example --features aws -- up
-//! scripts/moto.sh run cargo run -p aws-example --features aws -- down
+//! scripts/moto.sh run cargo run -p aws-example -- up
+//! scripts/moto.sh run cargo run -p aws-example -- down
 //! ```
 //!
 //! Against an account: the usual credentials (environment, `~/.aws` profiles, SSO, instance
 //! metadata) and `AWS_REGION` (default `eu-west-2`):
 //!
 //! ```sh
-//! AWS_PROFILE=dev cargo run -p aws-example --features aws -- plan | up | status | report | down
+//! AWS_PROFILE=dev cargo run -p aws-example -- plan | up | status | report | down
 //! ```
 //!
 //! `AWS_EXAMPLE_INSTANCES` sets K (default 3). The created key pair's private key is written to
@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use actuator::orchestrate::ActuatorOrchestration;
 use actuator::prelude::*;
-use actuator::provision::aws::{
+use actuator_aws::{
     ApiLimits, AwsProxy, Image, Instance, InternetGateway, KeyPair, NetworkInterface, PublicIp,
     Route, RouteTable, SecurityGroup, SecurityGroupRule, Subnet, Vpc,
 };

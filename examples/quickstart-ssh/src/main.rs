@@ -28,10 +28,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use actuator::cli::{self, Args, Command};
-use actuator::exec::ssh::{HostKeyPolicy, SshAgent, SshOptions};
 use actuator::exec::{Action, ExecAgent, ExecTask};
 use actuator::orchestrate::ActuatorOrchestration;
 use actuator::prelude::*;
+use actuator_ssh::{HostKeyPolicy, SshAgent, SshOptions};
 
 /// The work directory on every host.
 const WORKDIR: &str = "/tmp/actuator-quickstart-ssh";
@@ -90,8 +90,10 @@ config! {
     /// The quickstart's tasks: make the work directory on every host, write each app's config
     /// from a template, check it, then gather the apps' URLs on the front.
     struct Setup for Site {
-        workdir: MultiTask = MultiTask::new("workdir", ShellTask::new("workdir", "mkdir -p !{WORKDIR}"), q.apps.all()),
-        front_dir: Task = ShellTask::new("front_dir", "mkdir -p !{WORKDIR}").role(ns.front),
+        // Shell lines read variables from the environment, double-quoted ("$WORKDIR"): a `!{VAR}`
+        // in a shell line would be pasted in as shell syntax (see `ShellTask`).
+        workdir: MultiTask = MultiTask::new("workdir", ShellTask::new("workdir", r#"mkdir -p "$WORKDIR""#), q.apps.all()),
+        front_dir: Task = ShellTask::new("front_dir", r#"mkdir -p "$WORKDIR""#).role(ns.front),
         app_conf: MultiTask = MultiTask::new(
             "app_conf",
             ProcessCopyFileTask::new("app_conf", "!{WORKDIR}/!{APP_HOST}.conf")
@@ -100,7 +102,7 @@ config! {
             q.apps.all()),
         check: MultiTask = MultiTask::new(
             "check", CommandTask::new("check", "grep -q listen !{WORKDIR}/!{APP_HOST}.conf"), q.apps.all()),
-        front: Task = ShellTask::new("front", "printf '%s\\n' \"$APP_URL\" > !{WORKDIR}/front-url.txt; ls !{WORKDIR} > !{WORKDIR}/listing.txt")
+        front: Task = ShellTask::new("front", r#"printf '%s\n' "$APP_URL" > "$WORKDIR/front-url.txt"; ls "$WORKDIR" > "$WORKDIR/listing.txt""#)
             .role(ns.front)
             .creates("!{WORKDIR}/listing.txt"),
         deps { workdir & front_dir | app_conf | check | front }

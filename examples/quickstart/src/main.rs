@@ -51,7 +51,9 @@ config! {
     /// Make the work directory, write each app's config from a template, check them, then write the
     /// front's upstream list once every app is done.
     struct Setup for Site {
-        workdir: Task = ShellTask::new("workdir", "mkdir -p !{WORKDIR}").role(ns.front),
+        // Shell lines read variables from the environment, double-quoted ("$WORKDIR"): a `!{VAR}`
+        // in a shell line would be pasted in as shell syntax (see `ShellTask`).
+        workdir: Task = ShellTask::new("workdir", r#"mkdir -p "$WORKDIR""#).role(ns.front),
         app_conf: MultiTask = MultiTask::new(
             "app_conf",
             ProcessCopyFileTask::new("app_conf", "!{WORKDIR}/!{APP_HOST}.conf")
@@ -60,7 +62,7 @@ config! {
             q.apps.all()),
         check: MultiTask = MultiTask::new(
             "check", CommandTask::new("check", "grep -q listen !{WORKDIR}/!{APP_HOST}.conf"), q.apps.all()),
-        front: Task = ShellTask::new("front", "cat !{WORKDIR}/app*.conf | grep url > !{WORKDIR}/upstreams.txt")
+        front: Task = ShellTask::new("front", r#"cat "$WORKDIR"/app*.conf | grep url > "$WORKDIR/upstreams.txt""#)
             .role(ns.front)
             .creates("!{WORKDIR}/upstreams.txt"),
         deps { workdir | app_conf | check | front }

@@ -112,7 +112,7 @@ impl FileStore {
             &lock_path,
             OpenOptions::new().read(true).write(true).create(true),
         )?;
-        match lock.try_lock() {
+        match try_lock_briefly(&lock) {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let holder = fs::read_to_string(&lock_path).unwrap_or_default();
@@ -155,18 +155,21 @@ impl FileStore {
         })
     }
 
-    /// Opens the state of `system` in the default directory,
-    /// `.actuator/<system>/` under the current directory.
+    /// Opens the state of `workspace` of `system` in the default directory,
+    /// `.actuator/<system>/<workspace>/` under the current directory.
     ///
     /// ```
     /// use actuator::state::{Error, FileStore};
-    /// assert!(matches!(FileStore::for_system("../etc"), Err(Error::InvalidName(_))));
+    /// assert!(matches!(FileStore::for_workspace("../etc", "default"), Err(Error::InvalidName(_))));
+    /// assert!(matches!(FileStore::for_workspace("web", "a/b"), Err(Error::InvalidName(_))));
     /// ```
-    pub fn for_system(system: &str) -> Result<Self> {
-        if system.is_empty() || system == "." || system == ".." || system.contains(['/', '\0']) {
-            return Err(Error::InvalidName(system.to_owned()));
+    pub fn for_workspace(system: &str, workspace: &str) -> Result<Self> {
+        for name in [system, workspace] {
+            if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+                return Err(Error::InvalidName(name.to_owned()));
+            }
         }
-        Self::open(Path::new(".actuator").join(system))
+        Self::open(Path::new(".actuator").join(system).join(workspace))
     }
 
     /// Sets the minimum journal length (in records) before automatic
@@ -252,25 +255,35 @@ impl StateStore for FileStore {
             .peekable();
         while let Some((i, line)) = lines.next() {
             let last = lines.peek().is_none();
+            let terminated = line.ends_with(b"\n");
             match serde_json::from_slice::<Record>(line) {
-                Ok(rec) if line.ends_with(b"\n") => {
+                Ok(rec) if terminated => {
                     // Records the snapshot already holds are left over from a
                     // crash between snapshot rename and journal truncation.
                     if rec.seq > state.last_seq() {
+                        if rec.seq != state.last_seq() + 1 {
+                            return Err(Error::Gap {
+                                path,
+                                expected_after: state.last_seq(),
+                                found: rec.seq,
+                            });
+                        }
                         state.apply(&rec);
                     }
                     valid += line.len();
                     records += 1;
                 }
-                Err(source) if !last => {
+                // A complete line that does not parse was acknowledged once: corruption,
+                // wherever it is. Only an unterminated last line is a torn append.
+                Err(source) if !last || terminated => {
                     return Err(Error::Corrupt {
                         path,
                         line: i + 1,
                         source,
                     });
                 }
-                // Unterminated or unparsable, and last: an append torn by a
-                // crash, never acknowledged to the caller.
+                // Unterminated and last: an append torn by a crash, never
+                // acknowledged to the caller.
                 _ => {
                     tracing::warn!(
                         path = %path.display(),
@@ -387,5 +400,20 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error 
         action,
         path,
         source,
+    }
+}
+
+/// Takes the lock, trying again for a moment before giving up: a child process forked by another
+/// thread of this process (a config task starting) holds a copy of every descriptor until it
+/// execs, so a lock released just now can look held for a few milliseconds.
+fn try_lock_briefly(lock: &File) -> std::result::Result<(), TryLockError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    loop {
+        match lock.try_lock() {
+            Err(TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
     }
 }

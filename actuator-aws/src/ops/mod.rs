@@ -1,0 +1,170 @@
+//! Provisioning and deprovisioning, dispatched by kind to one module per resource family:
+//!
+//! | module | resources |
+//! |---|---|
+//! | [`network`] | `Vpc`, `Subnet`, `InternetGateway`, `RouteTable`, `Route` |
+//! | [`security`] | `SecurityGroup`, `SecurityGroupRule` |
+//! | [`keys`] | `KeyPair` |
+//! | [`instances`] | `NetworkInterface`, `Instance` |
+//! | [`addresses`] | `PublicIp` (Elastic IPs) |
+//!
+//! Each family module holds, per resource type, its look-up by tag (a [`Tagged`] impl on the
+//! SDK's type), its create and its delete, built from the steps of [`Op`].
+//!
+//! Every create is *find by tag, else create with the tags attached atomically* (`TagSpecifications`),
+//! and every later step converges (attach if not attached, associate if not associated …), so a
+//! create interrupted at any point — a crash, a lost response, a retry — completes without a twin.
+//! Every delete treats "not found" as done, so deleting twice is harmless.
+//!
+//! [`Tagged`]: crate::find::Tagged
+
+mod addresses;
+pub(crate) mod instances;
+mod keys;
+mod network;
+mod op;
+mod security;
+
+use aws_sdk_ec2::types as t;
+use futures::try_join;
+
+use crate::find::{Tagged, tagged_ids};
+use crate::resources::{
+    Instance, InternetGateway, KeyPair, NetworkInterface, Placed, PublicIp, Route, RouteTable,
+    SecurityGroup, SecurityGroupRule, Subnet, Vpc,
+};
+use crate::{AwsProxy, Inventory};
+use actuator::model::Element;
+use actuator::provision::{AttemptError, Observed, Outputs, ProvisionCx, Provisioned};
+use op::{Op, fatal};
+
+/// Creates the resource of `cx`, as its kind's family module does.
+pub(super) async fn provision(px: &AwsProxy, cx: &ProvisionCx) -> Result<Outputs, AttemptError> {
+    match cx.kind().as_str() {
+        Vpc::KIND => create(px, cx, network::create_vpc).await,
+        Subnet::KIND => create(px, cx, network::create_subnet).await,
+        InternetGateway::KIND => create(px, cx, network::create_internet_gateway).await,
+        RouteTable::KIND => create(px, cx, network::create_route_table).await,
+        Route::KIND => create(px, cx, network::create_route).await,
+        SecurityGroup::KIND => create(px, cx, security::create_group).await,
+        SecurityGroupRule::KIND => create(px, cx, security::create_rule).await,
+        KeyPair::KIND => create(px, cx, keys::create_key_pair).await,
+        NetworkInterface::KIND => create(px, cx, instances::create_interface).await,
+        PublicIp::KIND => create(px, cx, addresses::create_public_ip).await,
+        Instance::KIND => create(px, cx, instances::create_instance).await,
+        k => Err(fatal(format!(
+            "{}: kind `{k}` is not an AWS resource",
+            cx.path()
+        ))),
+    }
+}
+
+/// Whether the recorded resource still exists: found by its tags, as its kind's look-up does.
+/// (Outputs are as recorded.)
+pub(super) async fn read(px: &AwsProxy, rec: &Provisioned) -> Result<Observed, AttemptError> {
+    match rec.kind.as_str() {
+        Vpc::KIND => exists::<t::Vpc>(px, rec).await,
+        Subnet::KIND => exists::<t::Subnet>(px, rec).await,
+        InternetGateway::KIND => exists::<t::InternetGateway>(px, rec).await,
+        RouteTable::KIND => exists::<t::RouteTable>(px, rec).await,
+        // A route has no tags of its own: it exists while its table does.
+        Route::KIND => Ok(Observed::Exists(rec.outputs.clone())),
+        SecurityGroup::KIND => exists::<t::SecurityGroup>(px, rec).await,
+        SecurityGroupRule::KIND => exists::<t::SecurityGroupRule>(px, rec).await,
+        KeyPair::KIND => exists::<t::KeyPairInfo>(px, rec).await,
+        NetworkInterface::KIND => exists::<t::NetworkInterface>(px, rec).await,
+        PublicIp::KIND => exists::<t::Address>(px, rec).await,
+        Instance::KIND => exists::<t::Instance>(px, rec).await,
+        k => Err(fatal(format!(
+            "{}: kind `{k}` is not an AWS resource",
+            rec.key
+        ))),
+    }
+}
+
+/// [`read`] of a tagged resource: whether a `T` carries its tags.
+async fn exists<T: Tagged>(px: &AwsProxy, rec: &Provisioned) -> Result<Observed, AttemptError> {
+    let op = Op::for_teardown(px, rec).await?;
+    let found = op.find::<T>().await;
+    op.finish();
+    Ok(match found? {
+        Some(_) => Observed::Exists(rec.outputs.clone()),
+        None => Observed::Gone,
+    })
+}
+
+/// Deletes what `rec` records, as its kind's family module does.
+pub(super) async fn deprovision(px: &AwsProxy, rec: &Provisioned) -> Result<(), AttemptError> {
+    let op = Op::for_teardown(px, rec).await?;
+    let r = match rec.kind.as_str() {
+        Vpc::KIND => network::delete_vpc(&op, rec).await,
+        Subnet::KIND => network::delete_subnet(&op, rec).await,
+        InternetGateway::KIND => network::delete_internet_gateway(&op, rec).await,
+        RouteTable::KIND => network::delete_route_table(&op, rec).await,
+        Route::KIND => network::delete_route(&op, rec).await,
+        SecurityGroup::KIND => security::delete_group(&op, rec).await,
+        SecurityGroupRule::KIND => security::delete_rule(&op, rec).await,
+        KeyPair::KIND => keys::delete_key_pair(&op, rec).await,
+        NetworkInterface::KIND => instances::delete_interface(&op, rec).await,
+        PublicIp::KIND => addresses::delete_public_ip(&op, rec).await,
+        Instance::KIND => instances::delete_instance(&op, rec).await,
+        k => Err(fatal(format!(
+            "{}: kind `{k}` is not an AWS resource",
+            rec.key
+        ))),
+    };
+    op.finish();
+    r
+}
+
+/// Runs `create` for the resource of `cx` (a `T`) in its region, and records its round trips.
+async fn create<T, F>(px: &AwsProxy, cx: &ProvisionCx, create: F) -> Result<Outputs, AttemptError>
+where
+    T: Element + Placed + Clone,
+    F: for<'o> AsyncFn(&'o Op<'o>, &'o ProvisionCx, T) -> Result<Outputs, AttemptError>,
+{
+    let r: T = cx.resource()?;
+    let op = Op::for_provision(px, cx, r.region()).await?;
+    let out = create(&op, cx, r).await;
+    op.finish();
+    out
+}
+
+/// What `AwsProxy::inventory` lists: everything of `system` still in `region`, kind by kind,
+/// from the same look-ups by tag the creates use.
+pub(super) async fn inventory(
+    px: &AwsProxy,
+    region: Option<&str>,
+    system: &str,
+) -> Result<Inventory, AttemptError> {
+    let rc = px.region_cx(&px.region_name(region).await?).await?;
+    let c = &rc.caller;
+    let e = |e| fatal(format!("inventory of {system}: {e}"));
+    let (vpcs, subnets, internet_gateways, route_tables, security_groups, key_pairs) = try_join!(
+        tagged_ids::<t::Vpc>(c, system, vec![]),
+        tagged_ids::<t::Subnet>(c, system, vec![]),
+        tagged_ids::<t::InternetGateway>(c, system, vec![]),
+        tagged_ids::<t::RouteTable>(c, system, vec![]),
+        tagged_ids::<t::SecurityGroup>(c, system, vec![]),
+        tagged_ids::<t::KeyPairInfo>(c, system, vec![]),
+    )
+    .map_err(e)?;
+    let (network_interfaces, addresses, instances) = try_join!(
+        instances::interfaces_of(c, system, &vpcs),
+        tagged_ids::<t::Address>(c, system, vec![]),
+        // Instances shutting down are no longer found by tag, but they are still there.
+        tagged_ids::<t::Instance>(c, system, vec![instances::not_terminated()]),
+    )
+    .map_err(e)?;
+    Ok(Inventory {
+        instances,
+        vpcs,
+        subnets,
+        internet_gateways,
+        route_tables,
+        security_groups,
+        key_pairs,
+        network_interfaces,
+        addresses,
+    })
+}

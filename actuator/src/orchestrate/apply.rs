@@ -1,0 +1,328 @@
+//! Applying a plan's resource steps: one engine walk over creates, in-place updates, replacements
+//! and deletions, each journalled around its cloud call (intent before, completion after), so a
+//! crash at any point leaves a state the next plan reconciles.
+//!
+//! The order, as edges between steps:
+//! * a resource is created or changed after what it depends on now (model edges);
+//! * a resource is deleted after what depended on it when it was created (recorded edges) has
+//!   been deleted, or — for a deleted or set-aside resource — has moved off it (updated or
+//!   replaced);
+//! * a replacement is create-then-delete (the old one set aside as `<path>#deposed`) when the
+//!   resource type allows two at once, else delete-then-create.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+
+use super::plan::{Action, DEPOSED, Item};
+use super::{ActuatorOrchestration, JournalHandle, PhaseWalk, Plan, walk_phase};
+use crate::dag::{Dag, NodeId};
+use crate::engine::{AttemptError, Work};
+use crate::events::Phase;
+use crate::model::build::Shared;
+use crate::provision::{Outputs, ProvisionCx, Scope, recorded_args};
+
+/// One cloud operation of the walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    /// Create the model resource (also the second half of a delete-first replacement).
+    Create,
+    /// Set the recorded resource aside and create its replacement.
+    CreateReplacement,
+    /// Change arguments in place.
+    Update,
+    /// Delete what the state records under the step's key.
+    Delete,
+    /// Delete the set-aside old resource of a create-first replacement.
+    DeleteDeposed,
+    /// Nothing (an unchanged resource: keeps the graph's shape).
+    Keep,
+}
+
+struct Step {
+    item: usize,
+    op: Op,
+}
+
+struct ApplyWork {
+    world: Option<Shared>,
+    scope: Scope,
+    salt: Arc<str>,
+    items: Vec<Item>,
+    steps: Vec<Step>,
+    journal: JournalHandle,
+}
+
+impl ApplyWork {
+    fn cx(&self, it: &Item) -> ProvisionCx {
+        ProvisionCx::new(
+            self.world.clone().expect("model steps have a model"),
+            it.at.expect("model steps have a place in the model"),
+            self.scope.clone(),
+        )
+    }
+}
+
+/// What the state records for a resource: its proxy, dependencies, arguments and outputs.
+fn state_record(world: &Shared, salt: &str, it: &Item, outputs: &Outputs) -> Value {
+    let args = recorded_args(world, it.at.expect("a model resource"), salt);
+    json!({
+        "proxy": it.proxy.name(),
+        "deps": it.deps,
+        "args": args,
+        "outputs": outputs,
+        "protect": it.protect,
+    })
+}
+
+impl Work for ApplyWork {
+    fn run(&self, node: NodeId, _attempt: u32) -> BoxFuture<'static, Result<(), AttemptError>> {
+        let step = &self.steps[node.index()];
+        let it = self.items[step.item].clone();
+        let journal = self.journal.clone();
+        let key = it.key.clone();
+        match step.op {
+            Op::Keep => async { Ok(()) }.boxed(),
+            Op::Create | Op::CreateReplacement => {
+                let mut cx = self.cx(&it);
+                let set_aside = step.op == Op::CreateReplacement;
+                if let Some(old) = it.replaces.clone() {
+                    cx = cx.replacing(old);
+                }
+                let (world, at) = (self.world.clone().expect("a model"), it.at.expect("model"));
+                let salt = self.salt.clone();
+                let intent = json!({ "proxy": it.proxy.name(), "deps": it.deps });
+                async move {
+                    if set_aside {
+                        let (k, d) = (key.clone(), format!("{key}{DEPOSED}"));
+                        journal.record(move |j| j.rename(&k, &d)).await?;
+                    }
+                    let (k, kind) = (key.clone(), it.kind.clone());
+                    journal.record(move |j| j.intent(&k, &kind, intent)).await?;
+                    match it.proxy.provision(&cx).await {
+                        Ok(outputs) => {
+                            set_outputs(&world, at, &outputs);
+                            let data = state_record(&world, &salt, &it, &outputs);
+                            journal.record(move |j| j.done(&key, data)).await
+                        }
+                        Err(e) => fail(&journal, &key, e).await,
+                    }
+                }
+                .boxed()
+            }
+            Op::Update => {
+                let cx = self.cx(&it);
+                let (world, at) = (self.world.clone().expect("a model"), it.at.expect("model"));
+                let salt = self.salt.clone();
+                async move {
+                    let k = key.clone();
+                    journal.record(move |j| j.updating(&k)).await?;
+                    let old = it.old.clone().expect("an update has a recorded resource");
+                    match it.proxy.update(&cx, &old, &it.changed).await {
+                        Ok(outputs) => {
+                            set_outputs(&world, at, &outputs);
+                            let data = state_record(&world, &salt, &it, &outputs);
+                            journal.record(move |j| j.done(&key, data)).await
+                        }
+                        Err(e) => fail(&journal, &key, e).await,
+                    }
+                }
+                .boxed()
+            }
+            Op::Delete | Op::DeleteDeposed => {
+                let key = if step.op == Op::DeleteDeposed {
+                    format!("{key}{DEPOSED}")
+                } else {
+                    key
+                };
+                let mut rec = it.old.clone().expect("a deletion has a recorded resource");
+                rec.key = it.key.trim_end_matches(DEPOSED).to_owned();
+                async move {
+                    // Only what the state still records is deleted: after a crash the entry may
+                    // be gone already (a finished delete) or renamed (a replacement set aside).
+                    let exists = journal.lock().state().get(&key).is_some();
+                    if !exists {
+                        return Ok(());
+                    }
+                    let k = key.clone();
+                    journal.record(move |j| j.undo_intent(&k)).await?;
+                    match it.proxy.deprovision(&rec).await {
+                        Ok(()) => journal.record(move |j| j.undone(&key)).await,
+                        Err(e) => fail(&journal, &key, e).await,
+                    }
+                }
+                .boxed()
+            }
+        }
+    }
+
+    fn limit_keys(&self, node: NodeId) -> Vec<String> {
+        let it = &self.items[self.steps[node.index()].item];
+        it.proxy.limit_keys(&it.kind)
+    }
+}
+
+fn set_outputs(world: &Shared, at: crate::model::At, outputs: &Outputs) {
+    let mut g = world.lock();
+    for (k, v) in outputs {
+        g.set_output(at, k, v.clone());
+    }
+}
+
+async fn fail(journal: &JournalHandle, key: &str, e: AttemptError) -> Result<(), AttemptError> {
+    let (k, msg) = (key.to_owned(), e.message.clone());
+    let _ = journal.record(move |j| j.failed(&k, &msg)).await;
+    Err(e.context(key))
+}
+
+/// Steps and edges for a plan's resource items.
+fn build(items: &[Item]) -> (Vec<Step>, Dag) {
+    let mut steps: Vec<Step> = Vec::new();
+    // Per item: the step that brings it into its new state, and the step that deletes what the
+    // state records for it.
+    let mut apply_of: Vec<Option<usize>> = vec![None; items.len()];
+    let mut delete_of: Vec<Option<usize>> = vec![None; items.len()];
+    let push = |steps: &mut Vec<Step>, item: usize, op: Op| {
+        steps.push(Step { item, op });
+        steps.len() - 1
+    };
+    for (i, it) in items.iter().enumerate() {
+        match it.action {
+            Action::Create => apply_of[i] = Some(push(&mut steps, i, Op::Create)),
+            Action::Update => apply_of[i] = Some(push(&mut steps, i, Op::Update)),
+            Action::Unchanged => apply_of[i] = Some(push(&mut steps, i, Op::Keep)),
+            Action::Destroy => delete_of[i] = Some(push(&mut steps, i, Op::Delete)),
+            Action::Replace if it.cbd => {
+                apply_of[i] = Some(push(&mut steps, i, Op::CreateReplacement));
+                delete_of[i] = Some(push(&mut steps, i, Op::DeleteDeposed));
+            }
+            Action::Replace => {
+                delete_of[i] = Some(push(&mut steps, i, Op::Delete));
+                apply_of[i] = Some(push(&mut steps, i, Op::Create));
+            }
+        }
+    }
+    let mut dag = Dag::new(steps.len());
+    let edge = |dag: &mut Dag, a: Option<usize>, b: Option<usize>| {
+        if let (Some(a), Some(b)) = (a, b) {
+            dag.add_edge(NodeId(a as u32), NodeId(b as u32));
+        }
+    };
+    let by_key: HashMap<&str, usize> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, it)| it.at.is_some())
+        .map(|(i, it)| (it.key.as_str(), i))
+        .collect();
+    // Model paths to the items that recorded a dependency on them.
+    let mut dependents: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, it) in items.iter().enumerate() {
+        for d in &it.recorded_deps {
+            dependents.entry(d.as_str()).or_default().push(i);
+        }
+        for d in &it.deps {
+            if let Some(&j) = by_key.get(d.as_str()) {
+                edge(&mut dag, apply_of[j], apply_of[i]);
+            }
+        }
+    }
+    for (i, it) in items.iter().enumerate() {
+        let Some(del) = delete_of[i] else { continue };
+        match it.action {
+            Action::Replace if !it.cbd => edge(&mut dag, Some(del), apply_of[i]),
+            Action::Replace => edge(&mut dag, apply_of[i], Some(del)),
+            _ => {
+                // A set-aside resource goes after its replacement exists.
+                if let Some(base) = it.key.strip_suffix(DEPOSED)
+                    && let Some(&j) = by_key.get(base)
+                {
+                    edge(&mut dag, apply_of[j], Some(del));
+                }
+            }
+        }
+        let path = it.key.trim_end_matches(DEPOSED);
+        for &d in dependents.get(path).into_iter().flatten() {
+            if d == i {
+                continue;
+            }
+            if delete_of[d].is_some() && !(items[d].action == Action::Replace && items[d].cbd) {
+                // A dependent that is deleted (or deleted first) goes before.
+                edge(&mut dag, delete_of[d], Some(del));
+            } else if it.action != Action::Replace || it.cbd {
+                // Deleting something set aside or removed: its dependents move off it first.
+                edge(&mut dag, apply_of[d], Some(del));
+                if items[d].action == Action::Replace {
+                    edge(&mut dag, delete_of[d], Some(del));
+                }
+            }
+        }
+    }
+    (steps, dag)
+}
+
+/// Applies the resource part of `plan`. Returns whether every step succeeded.
+pub(super) async fn run(
+    o: &mut ActuatorOrchestration,
+    plan: &Plan,
+    journal: &JournalHandle,
+) -> bool {
+    let (steps, dag) = build(&plan.items);
+    let done: HashSet<NodeId> = steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.op == Op::Keep)
+        .map(|(i, _)| NodeId(i as u32))
+        .collect();
+    let quiet: Vec<bool> = steps.iter().map(|s| s.op == Op::Keep).collect();
+    let names: Vec<String> = steps
+        .iter()
+        .map(|s| {
+            let key = &plan.items[s.item].key;
+            match s.op {
+                Op::DeleteDeposed => format!("{key}{DEPOSED}"),
+                _ => key.clone(),
+            }
+        })
+        .collect();
+    let mut limits = HashMap::new();
+    for p in o.all_proxies() {
+        limits.extend(p.limits());
+    }
+    let (scope, salt) = match o.identity() {
+        Ok(id) => id,
+        Err(e) => {
+            o.fail_state(Phase::Provision, e);
+            return false;
+        }
+    };
+    let work = Arc::new(ApplyWork {
+        world: o.world.clone(),
+        scope,
+        salt: salt.into(),
+        items: plan.items.clone(),
+        steps,
+        journal: journal.clone(),
+    });
+    let phase = if plan.items.iter().all(|i| i.action == Action::Destroy) && !plan.items.is_empty()
+    {
+        Phase::Teardown
+    } else {
+        Phase::Provision
+    };
+    walk_phase(
+        o,
+        PhaseWalk {
+            phase,
+            dag,
+            names: Arc::new(names),
+            work,
+            limits,
+            done,
+            quiet,
+        },
+    )
+    .await
+}

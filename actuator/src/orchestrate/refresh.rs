@@ -1,0 +1,121 @@
+//! Refresh: every resource the state records, read from its cloud through its proxy — concurrently,
+//! with the engine's limits and retries — so a plan sees drift: outputs that moved, resources
+//! deleted behind the tool's back.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use parking_lot::Mutex;
+use serde_json::Value;
+
+use super::plan::{TASK_PREFIX, provisioned, recorded_outputs};
+use super::{ActuatorOrchestration, PhaseWalk, walk_phase};
+use crate::dag::{Dag, NodeId};
+use crate::engine::{AttemptError, Work};
+use crate::events::Phase;
+use crate::provision::{Observed, Provisioned, ProvisionerProxy, Scope};
+use crate::state::Status as EntryStatus;
+
+/// Reads every recorded resource. With `persist`, records what changed: new outputs, and
+/// resources found gone are forgotten (the next `up` creates them again).
+pub(super) async fn read_all(
+    o: &mut ActuatorOrchestration,
+    scope: &Scope,
+    persist: bool,
+) -> Result<HashMap<String, Observed>, String> {
+    let journal = o.journal()?;
+    let proxies = o.all_proxies();
+    let reads: Vec<(Provisioned, Arc<dyn ProvisionerProxy>)> = {
+        let j = journal.lock();
+        j.state()
+            .iter()
+            .filter(|e| {
+                !e.key.starts_with(TASK_PREFIX)
+                    && matches!(e.status, EntryStatus::Created | EntryStatus::Updating)
+            })
+            .filter_map(|e| {
+                let want = e.data.get("proxy").and_then(Value::as_str)?;
+                let p = proxies.iter().find(|p| p.name() == want)?;
+                Some((provisioned(scope, e), p.clone()))
+            })
+            .collect()
+    };
+    if reads.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found = Arc::new(Mutex::new(vec![None; reads.len()]));
+    let names = Arc::new(reads.iter().map(|(r, _)| r.key.clone()).collect());
+    let work = Arc::new(Reads {
+        reads: reads.clone(),
+        found: found.clone(),
+    });
+    let mut limits = HashMap::new();
+    for p in &proxies {
+        limits.extend(p.limits());
+    }
+    let ok = walk_phase(
+        o,
+        PhaseWalk {
+            phase: Phase::Refresh,
+            dag: Dag::new(reads.len()),
+            names,
+            work,
+            limits,
+            done: HashSet::new(),
+            quiet: Vec::new(),
+        },
+    )
+    .await;
+    if !ok {
+        return Err("the refresh failed: some resources could not be read (see the errors)".into());
+    }
+    let found = std::mem::take(&mut *found.lock());
+    let mut observed = HashMap::new();
+    for ((rec, _), seen) in reads.into_iter().zip(found) {
+        let Some(seen) = seen else { continue };
+        if persist {
+            let mut j = journal.lock();
+            let Some(entry) = j.state().get(&rec.key).cloned() else {
+                continue;
+            };
+            let result = match &seen {
+                Observed::Gone => j.forget(&rec.key),
+                Observed::Exists(outputs) if *outputs != recorded_outputs(&entry.data) => {
+                    let mut data = (*entry.data).clone();
+                    data["outputs"] = serde_json::json!(outputs);
+                    j.done(&rec.key, data)
+                }
+                Observed::Exists(_) => Ok(()),
+            };
+            result.map_err(|e| e.to_string())?;
+        }
+        observed.insert(rec.key, seen);
+    }
+    o.set_observed_outputs(&observed);
+    Ok(observed)
+}
+
+struct Reads {
+    reads: Vec<(Provisioned, Arc<dyn ProvisionerProxy>)>,
+    found: Arc<Mutex<Vec<Option<Observed>>>>,
+}
+
+impl Work for Reads {
+    fn run(&self, node: NodeId, _attempt: u32) -> BoxFuture<'static, Result<(), AttemptError>> {
+        let (rec, proxy) = self.reads[node.index()].clone();
+        let (found, slot) = (self.found.clone(), node.index());
+        async move {
+            let seen = proxy.read(&rec).await.map_err(|e| e.context(&rec.key))?;
+            found.lock()[slot] = Some(seen);
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn limit_keys(&self, node: NodeId) -> Vec<String> {
+        let (rec, proxy) = &self.reads[node.index()];
+        proxy.limit_keys(&rec.kind)
+    }
+}

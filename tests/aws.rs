@@ -1,0 +1,1074 @@
+//! The AWS provisioner proxy against the moto EC2 server (started by `scripts/moto.sh`, reset
+//! before every test; the tests take turns on it).
+//!
+//! Whole lifecycles run through `ActuatorOrchestration`; after every `down` a leak check lists
+//! every resource kind in moto. moto has no fault injection for EC2, so a small HTTP proxy in front
+//! of it answers a share of the calls with EC2's throttling error, 5xx errors, `DependencyViolation`,
+//! or forwards a call and then loses its answer. moto does not enforce deletion order either, so
+//! the order itself is checked from the events.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use actuator::events::{Collect, Event, Phase};
+use actuator::orchestrate::{ActuatorOrchestration, Options};
+use actuator::prelude::*;
+use actuator::provision::{Provisioned, ProvisionerProxy};
+use actuator_aws::{
+    ApiLimits, AwsProxy, Instance, KeyPair, SecurityGroup, SecurityGroupRule, Subnet, Vpc,
+};
+
+use actuator_tests::aws::*;
+
+static TURN: Mutex<()> = Mutex::new(());
+static STARTED: OnceLock<String> = OnceLock::new();
+
+fn port() -> String {
+    std::env::var("MOTO_PORT").unwrap_or_else(|_| "5055".into())
+}
+
+/// Starts moto once (idempotently, through the script), waits for this test's turn, and resets
+/// the server.
+fn moto() -> (MutexGuard<'static, ()>, String) {
+    let url = STARTED.get_or_init(|| start_moto(&port()));
+    let turn = TURN.lock();
+    reset(url);
+    (turn, url.clone())
+}
+
+// ------------------------------------------------------------------------------------------------
+// Lifecycles
+
+#[test]
+fn lifecycle_creates_each_resource_once_tagged_fills_ips_and_leaves_nothing() {
+    let (_turn, url) = moto();
+    let infra = fleet(3);
+    let ns = FleetNs::instance("ns", &infra);
+    let aws = Arc::new(proxy(&url));
+    let ec2 = client(&url);
+    let mut o = ActuatorOrchestration::new("life")
+        .infra(&infra)
+        .namespace(&ns)
+        .proxy(aws.clone())
+        .options(options())
+        .memory_state();
+    rt().block_on(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        // One of each, with system and path tags: 9 fixed + 3 × (nic, instance, ip).
+        let t = tagged(&ec2, "life").await;
+        assert_eq!(t.len(), fleet_tagged(3), "{t:#?}");
+        assert!(t.values().all(|&n| n == 1), "{t:#?}");
+        assert!(t.contains_key("Fleet.web.2") && t.contains_key("Fleet.ssh"));
+        let st = o.state().unwrap();
+        let out = |k: &str, a: &str| {
+            st.get(k).unwrap().data["outputs"][a]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        // Instance IPs are outputs (the original never set them).
+        let ip: std::net::Ipv4Addr = out("Fleet.web.0", "private_ip").parse().unwrap();
+        assert!(ip.octets()[..3] == [10, 0, 1], "{ip}");
+        assert_eq!(out("Fleet.web.0", "ip"), ip.to_string());
+        assert_eq!(out("Fleet.nics.0", "private_ip"), ip.to_string());
+        // The unique key name reached the instance.
+        let key = out("Fleet.keypair", "key_name");
+        assert!(key.starts_with("fleet-key-"), "{key}");
+        let inst = ec2
+            .describe_instances()
+            .instance_ids(out("Fleet.web.1", "id"))
+            .send()
+            .await
+            .unwrap();
+        let i = &inst.reservations()[0].instances()[0];
+        assert_eq!(i.key_name(), Some(key.as_str()));
+        // The Elastic IP is associated with it and is the role's PUBLIC_IP.
+        let eip = out("Fleet.ips.1", "ip");
+        assert_eq!(i.public_ip_address(), Some(eip.as_str()));
+        let role = ns.index(ns.root().web, 1);
+        assert_eq!(ns.var_value(&role, "PUBLIC_IP").unwrap(), eip);
+        // Nothing secret in the state.
+        assert!(!serde_json::to_string(&st).unwrap().contains("PRIVATE KEY"));
+        assert!(aws.private_key("Fleet.keypair").is_some());
+
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        assert_eq!(leaks(&ec2).await, Vec::<String>::new());
+        assert!(aws.inventory(None, "life").await.unwrap().is_empty());
+        assert!(
+            aws.private_key("Fleet.keypair").is_none(),
+            "forgotten with the key pair"
+        );
+    });
+}
+
+#[test]
+fn a_second_up_and_a_second_down_change_nothing() {
+    let (_turn, url) = moto();
+    let infra = fleet(2);
+    let aws = Arc::new(proxy(&url));
+    let ec2 = client(&url);
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let mut o = ActuatorOrchestration::new("again")
+            .infra(&infra)
+            .proxy(aws.clone())
+            .options(options())
+            .state_dir(dir.path());
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        aws.reset_stats();
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        assert_eq!(
+            aws.stats().total(),
+            0,
+            "a resumed up with everything done calls nothing"
+        );
+        // A fresh process that lost its state would find everything by tag instead of creating.
+        let dir2 = tempfile::tempdir().unwrap();
+        let mut o2 = ActuatorOrchestration::new("again")
+            .infra(&infra)
+            .proxy(aws.clone())
+            .options(options())
+            .state_dir(dir2.path());
+        assert!(o2.initiate_system().await, "{}", failures(&o2));
+        let t = tagged(&ec2, "again").await;
+        assert_eq!(t.len(), fleet_tagged(2));
+        assert!(t.values().all(|&n| n == 1), "{t:#?}");
+        let creates: u64 = aws
+            .stats()
+            .calls
+            .iter()
+            // A route has no tags: CreateRoute answers RouteAlreadyExists, which is checked.
+            .filter(|(k, _)| {
+                (k.starts_with("Create") && k.as_str() != "CreateRoute")
+                    || k.as_str() == "RunInstances"
+            })
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(creates, 0, "{:?}", aws.stats().calls);
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        // The second state's down finds everything already gone.
+        assert!(o2.teardown_system().await, "{}", failures(&o2));
+        assert_eq!(leaks(&ec2).await, Vec::<String>::new());
+    });
+}
+
+#[test]
+fn instances_launch_into_subnets_and_regions_per_resource() {
+    #[derive(InfraModel)]
+    struct TwoRegions {
+        #[component(Vpc::new("home", "10.1.0.0/16"))]
+        home: Vpc,
+        #[component(Subnet::new("home-subnet", ctx.model.home, "10.1.2.0/24").map_public_ip_on_launch(true))]
+        subnet: Subnet,
+        #[component(SecurityGroup::new("sg", "", ctx.model.home))]
+        sg: SecurityGroup,
+        #[component(Instance::new("direct", AMI).instance_type("t3.micro")
+            .subnet(ctx.model.subnet).security_groups([ctx.model.sg]).user_data("#!/bin/sh\necho hi\n"))]
+        direct: Instance,
+        #[component(Vpc::new("away", "10.2.0.0/16").region("us-east-1"))]
+        away: Vpc,
+        #[component(Subnet::new("away-subnet", ctx.model.away, "10.2.3.0/24").region("us-east-1"))]
+        away_subnet: Subnet,
+    }
+    let (_turn, url) = moto();
+    let infra = TwoRegions::instance("two");
+    let aws = Arc::new(proxy(&url));
+    let (ec2, us) = rt().block_on(async {
+        (
+            aws.client(None).await.unwrap(),
+            aws.client(Some("us-east-1")).await.unwrap(),
+        )
+    });
+    let mut o = ActuatorOrchestration::new("regions")
+        .infra(&infra)
+        .proxy(aws.clone())
+        .memory_state();
+    rt().block_on(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        let st = o.state().unwrap();
+        let out = |k: &str, a: &str| {
+            st.get(k).unwrap().data["outputs"][a]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(out("TwoRegions.away", "region"), "us-east-1");
+        assert_eq!(out("TwoRegions.home", "region"), REGION);
+        assert_eq!(tagged(&us, "regions").await.len(), 2);
+        let i = out("TwoRegions.direct", "id");
+        assert!(
+            !out("TwoRegions.direct", "public_ip").is_empty(),
+            "mapped at launch"
+        );
+        assert_eq!(
+            out("TwoRegions.direct", "ip"),
+            out("TwoRegions.direct", "public_ip")
+        );
+        let d = ec2
+            .describe_instances()
+            .instance_ids(&i)
+            .send()
+            .await
+            .unwrap();
+        let inst = &d.reservations()[0].instances()[0];
+        assert_eq!(
+            inst.subnet_id(),
+            Some(out("TwoRegions.subnet", "id").as_str())
+        );
+        assert_eq!(
+            inst.network_interfaces()[0].groups()[0].group_id(),
+            Some(out("TwoRegions.sg", "id").as_str())
+        );
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        assert_eq!(leaks(&ec2).await, Vec::<String>::new());
+        assert_eq!(leaks(&us).await, Vec::<String>::new());
+    });
+}
+
+#[test]
+fn a_resource_naming_another_region_than_its_parent_fails_before_calling_ec2() {
+    #[derive(InfraModel)]
+    struct Mixed {
+        #[component(Vpc::new("vpc", "10.3.0.0/16"))]
+        vpc: Vpc,
+        #[component(Subnet::new("subnet", ctx.model.vpc, "10.3.1.0/24").region("us-west-2"))]
+        subnet: Subnet,
+    }
+    let (_turn, url) = moto();
+    let infra = Mixed::instance("m");
+    let mut o = ActuatorOrchestration::new("mixed")
+        .infra(&infra)
+        .proxy(Arc::new(proxy(&url)))
+        .memory_state();
+    rt().block_on(async {
+        assert!(!o.initiate_system().await);
+        let f = failures(&o);
+        assert!(
+            f.contains("is in us-west-2, but it refers to a resource in eu-west-2"),
+            "{f}"
+        );
+        assert!(o.teardown_system().await, "{}", failures(&o));
+    });
+}
+
+// ------------------------------------------------------------------------------------------------
+// Key pairs and secrets
+
+#[test]
+fn key_pairs_created_imported_reused_and_retained() {
+    let (_turn, url) = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("keys/created.pem");
+    let pubkey = dir.path().join("id_ed25519.pub");
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(dir.path().join("id_ed25519"))
+        .status()
+        .expect("ssh-keygen");
+    assert!(st.success());
+    let (pem_s, pub_s) = (pem.display().to_string(), pubkey.display().to_string());
+
+    #[derive(InfraModel)]
+    struct Keys {
+        #[component(KeyPair::new("created").key_type("ed25519").private_key_file(PEM.get().unwrap()))]
+        created: KeyPair,
+        #[component(KeyPair::new("imported").public_key_file(PUB.get().unwrap()))]
+        imported: KeyPair,
+        #[component(KeyPair::new("existing"))]
+        existing: KeyPair,
+        #[component(KeyPair::new("kept").retain_on_reverse(true))]
+        kept: KeyPair,
+    }
+    // Component expressions cannot capture locals: the model reads the paths from statics.
+    static PEM: OnceLock<String> = OnceLock::new();
+    static PUB: OnceLock<String> = OnceLock::new();
+    PEM.set(pem_s).unwrap();
+    PUB.set(pub_s).unwrap();
+    let ec2 = client(&url);
+    rt().block_on(async {
+        ec2.create_key_pair()
+            .key_name("existing")
+            .send()
+            .await
+            .unwrap();
+    });
+    let infra = Keys::instance("k");
+    // The answer to the first CreateKeyPair (with the only copy of the private key) is lost.
+    let fp = FaultProxy::start(&url, Faults::default());
+    fp.set(Faults {
+        scripted: vec![Script {
+            action: "CreateKeyPair",
+            needle: "KeyName=created",
+            times: 1,
+            status: 500,
+            code: "InternalError",
+            lost: true,
+        }],
+        ..Faults::default()
+    });
+    let aws = Arc::new(proxy(&fp.url));
+    let state = tempfile::tempdir().unwrap();
+    let mut o = ActuatorOrchestration::new("keys")
+        .infra(&infra)
+        .proxy(aws.clone())
+        .state_dir(state.path());
+    rt().block_on(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        let material = std::fs::read_to_string(&pem).unwrap();
+        assert!(material.contains("PRIVATE KEY"), "{material}");
+        assert_eq!(
+            std::fs::metadata(&pem).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(aws.private_key("Keys.created").unwrap().expose(), material);
+        // Found by its tag without its private key, so deleted and made again.
+        let count = |a: &str| fp.actions().iter().filter(|x| *x == a).count();
+        assert_eq!(fp.injected()["InternalError (lost answer)"], 1);
+        assert_eq!((count("CreateKeyPair"), count("DeleteKeyPair")), (3, 1));
+        // Nothing of it in the state files, the outputs or Debug.
+        for e in std::fs::read_dir(state.path()).unwrap() {
+            let text = std::fs::read_to_string(e.unwrap().path()).unwrap_or_default();
+            assert!(!text.contains("PRIVATE KEY"));
+        }
+        assert!(!format!("{aws:?}").contains("PRIVATE KEY"));
+        let names: Vec<String> = ec2
+            .describe_key_pairs()
+            .send()
+            .await
+            .unwrap()
+            .key_pairs()
+            .iter()
+            .map(|k| k.key_name().unwrap().to_owned())
+            .collect();
+        for n in ["created", "imported", "existing", "kept"] {
+            assert!(names.contains(&n.to_owned()), "{names:?}");
+        }
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        let left: Vec<String> = ec2
+            .describe_key_pairs()
+            .send()
+            .await
+            .unwrap()
+            .key_pairs()
+            .iter()
+            .map(|k| k.key_name().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            left,
+            ["existing", "kept"],
+            "pre-existing and retained keys stay"
+        );
+    });
+
+    // An existing key with a public key file to import is an error, as in the original.
+    #[derive(InfraModel)]
+    struct Clash {
+        #[component(KeyPair::new("existing").public_key_file(PUB.get().unwrap()))]
+        existing: KeyPair,
+    }
+    let infra = Clash::instance("c");
+    let mut o = ActuatorOrchestration::new("clash")
+        .infra(&infra)
+        .proxy(Arc::new(proxy(&url)))
+        .memory_state();
+    rt().block_on(async {
+        assert!(!o.initiate_system().await);
+        assert!(failures(&o).contains("already exists"), "{}", failures(&o));
+    });
+}
+
+#[test]
+fn credentials_never_reach_debug_events_or_state() {
+    let (_turn, url) = moto();
+    let infra = fleet(1);
+    let aws =
+        Arc::new(proxy(&url).credentials("AKIASECRETACCESSKEY1", Secret::new("very/secret+key")));
+    let ev = Arc::new(Collect::default());
+    let state = tempfile::tempdir().unwrap();
+    let mut o = ActuatorOrchestration::new("secrets")
+        .infra(&infra)
+        .proxy(aws.clone())
+        .handler(ev.clone())
+        .state_dir(state.path());
+    // Every log line at every level, the SDK's included, goes into `logs`. (A single-threaded
+    // runtime, so the subscriber set for this thread sees all of it.)
+    #[derive(Clone, Default)]
+    struct Logs(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Logs {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let logs = Logs::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let single = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        single.block_on(async {
+            assert!(o.initiate_system().await, "{}", failures(&o));
+            assert!(o.teardown_system().await, "{}", failures(&o));
+        })
+    });
+    let logs = String::from_utf8_lossy(&logs.0.lock()).to_string();
+    assert!(
+        logs.contains("RunInstances"),
+        "the SDK's trace logs were captured"
+    );
+    // The secret key appears nowhere, at any level. The access key id appears nowhere either,
+    // except in the SDK's own DEBUG and TRACE lines (`aws_smithy_runtime`, `aws_sigv4`): they log
+    // the resolved identity, whose access key id AWS does not treat as secret (the secret key is
+    // redacted there).
+    let not_trace: String = logs
+        .lines()
+        .filter(|l| {
+            let sdk = [" aws_smithy_", " aws_sigv4", " aws_runtime", " aws_config"]
+                .iter()
+                .any(|t| l.contains(t));
+            !((l.contains(" TRACE ") || l.contains(" DEBUG ")) && sdk)
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut seen = format!("{aws:?}\n{:?}\n{not_trace}", ev.events());
+    for e in std::fs::read_dir(state.path()).unwrap() {
+        seen.push_str(&std::fs::read_to_string(e.unwrap().path()).unwrap_or_default());
+    }
+    if let Some(i) = seen.find("AKIASECRETACCESSKEY1") {
+        panic!(
+            "the access key id leaked: …{}…",
+            &seen[seen[..i].rfind('\n').unwrap_or(0)..(i + 50).min(seen.len())]
+                .chars()
+                .take(400)
+                .collect::<String>()
+        );
+    }
+    assert!(!logs.contains("very/secret+key"));
+    assert!(!seen.contains("very/secret+key"));
+    assert!(seen.contains("static (***)"));
+}
+
+// ------------------------------------------------------------------------------------------------
+// Rules, order and dependency violations
+
+#[test]
+fn rules_are_revoked_on_teardown_and_pre_existing_rules_are_left_alone() {
+    #[derive(InfraModel)]
+    struct Fw {
+        #[component(Vpc::new("vpc", "10.4.0.0/16"))]
+        vpc: Vpc,
+        #[component(SecurityGroup::new("fw", "firewall", ctx.model.vpc))]
+        sg: SecurityGroup,
+        #[component(SecurityGroupRule::ingress("https", ctx.model.sg, "tcp", 443, 443, "0.0.0.0/0"))]
+        https: SecurityGroupRule,
+        #[component(SecurityGroupRule::ingress("v6", ctx.model.sg, "tcp", 443, 443, "::/0"))]
+        v6: SecurityGroupRule,
+        // The group's default egress rule: already there.
+        #[component(SecurityGroupRule::egress("all-out", ctx.model.sg, "-1", -1, -1, "0.0.0.0/0"))]
+        all_out: SecurityGroupRule,
+    }
+    let (_turn, url) = moto();
+    let infra = Fw::instance("fw");
+    let aws = Arc::new(proxy(&url));
+    let ec2 = client(&url);
+    let mut o = ActuatorOrchestration::new("rules")
+        .infra(&infra)
+        .proxy(aws.clone())
+        .memory_state();
+    rt().block_on(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        let st = o.state().unwrap();
+        let outputs = |k: &str| -> BTreeMap<String, String> {
+            serde_json::from_value(st.get(k).unwrap().data["outputs"].clone()).unwrap()
+        };
+        let sg = outputs("Fw.sg")["id"].clone();
+        let rules = |ec2: actuator_aws::sdk::Client, sg: String| async move {
+            ec2.describe_security_group_rules()
+                .filters(f("group-id", &[&sg]))
+                .send()
+                .await
+                .unwrap()
+                .security_group_rules()
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} {}",
+                        if r.is_egress() == Some(true) {
+                            "out"
+                        } else {
+                            "in"
+                        },
+                        r.cidr_ipv4().or(r.cidr_ipv6()).unwrap_or("")
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut before = rules(ec2.clone(), sg.clone()).await;
+        before.sort();
+        assert_eq!(before, ["in 0.0.0.0/0", "in ::/0", "out 0.0.0.0/0"]);
+        assert_eq!(outputs("Fw.all_out")["retain"], "true");
+        // Revoke the two rules through the proxy, as teardown does, and keep the group.
+        for k in ["Fw.https", "Fw.v6", "Fw.all_out"] {
+            let rec = Provisioned {
+                system: String::new(),
+                kind: "aws.SecurityGroupRule".into(),
+                key: k.into(),
+                outputs: outputs(k),
+            };
+            aws.deprovision(&rec).await.unwrap();
+            aws.deprovision(&rec).await.unwrap(); // twice is harmless
+        }
+        assert_eq!(rules(ec2.clone(), sg.clone()).await, ["out 0.0.0.0/0"]);
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        assert_eq!(leaks(&ec2).await, Vec::<String>::new());
+    });
+}
+
+#[test]
+fn teardown_deletes_dependents_before_what_they_depend_on() {
+    let (_turn, url) = moto();
+    let ec2 = client(&url);
+    let infra = fleet(3);
+    let ev = Arc::new(Collect::default());
+    let mut o = ActuatorOrchestration::new("order")
+        .infra(&infra)
+        .proxy(Arc::new(proxy(&url)))
+        .handler(ev.clone())
+        .options(options())
+        .memory_state();
+    rt().block_on(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        let st = o.state().unwrap();
+        let deps: Vec<(String, String)> = st
+            .iter()
+            .flat_map(|e| {
+                e.data["deps"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|d| (e.key.clone(), d.as_str().unwrap().to_owned()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert!(deps.contains(&("Fleet.ips.0".into(), "Fleet.igw".into())));
+        assert!(deps.contains(&("Fleet.web.0".into(), "Fleet.nics.0".into())));
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        let (mut started, mut finished) = (HashMap::new(), HashMap::new());
+        for (i, e) in ev.events().into_iter().enumerate() {
+            match e {
+                Event::TaskStarting {
+                    phase: Phase::Teardown,
+                    task,
+                    ..
+                } => {
+                    started.entry(task).or_insert(i);
+                }
+                Event::TaskFinished {
+                    phase: Phase::Teardown,
+                    task,
+                } => {
+                    finished.insert(task, i);
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(finished.len(), fleet_size(3));
+        for (dependent, dependency) in &deps {
+            assert!(
+                finished[dependent] < started[dependency],
+                "{dependent} must be gone before {dependency} is deleted"
+            );
+        }
+        assert_eq!(leaks(&ec2).await, Vec::<String>::new());
+    });
+}
+
+#[test]
+fn dependency_violations_are_retried_until_the_dependent_is_gone() {
+    let (_turn, url) = moto();
+    let ec2 = client(&url);
+    // Injected: EC2's answer while something still uses the VPC / gateway.
+    let fp = FaultProxy::start(&url, Faults::default());
+    let violation = |action, times| Script {
+        action,
+        needle: "",
+        times,
+        status: 400,
+        code: "DependencyViolation",
+        lost: false,
+    };
+    let scripted = vec![
+        violation("DeleteVpc", 3),
+        violation("DetachInternetGateway", 2),
+    ];
+    fp.set(Faults {
+        scripted,
+        ..Faults::default()
+    });
+    let infra = fleet(1);
+    let mut o = ActuatorOrchestration::new("depviol")
+        .infra(&infra)
+        .proxy(Arc::new(proxy(&fp.url)))
+        .options(options())
+        .memory_state();
+    rt().block_on(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        assert_eq!(fp.injected()["DependencyViolation"], 5);
+        let deletes = fp.actions().iter().filter(|a| *a == "DeleteVpc").count();
+        assert_eq!(deletes, 4, "three refusals, then the delete");
+        assert_eq!(leaks(&ec2).await, Vec::<String>::new());
+    });
+
+    // A real one: moto refuses DeleteVpc while a subnet is in it. Delete the VPC first; the
+    // subnet goes a moment later, and the VPC delete, retried, then succeeds.
+    #[derive(InfraModel)]
+    struct Net {
+        #[component(Vpc::new("vpc", "10.5.0.0/16"))]
+        vpc: Vpc,
+        #[component(Subnet::new("subnet", ctx.model.vpc, "10.5.1.0/24"))]
+        subnet: Subnet,
+    }
+    reset(&url);
+    let infra = Net::instance("n");
+    let aws = Arc::new(proxy(&url));
+    let mut o = ActuatorOrchestration::new("realviol")
+        .infra(&infra)
+        .proxy(aws.clone())
+        .memory_state();
+    rt().block_on(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        let st = o.state().unwrap();
+        let rec = |k: &str, kind: &str| Provisioned {
+            system: String::new(),
+            kind: kind.into(),
+            key: k.into(),
+            outputs: serde_json::from_value(st.get(k).unwrap().data["outputs"].clone()).unwrap(),
+        };
+        let (vpc, subnet) = (rec("Net.vpc", "aws.Vpc"), rec("Net.subnet", "aws.Subnet"));
+        aws.reset_stats();
+        let (a, b) = tokio::join!(aws.deprovision(&vpc), async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            aws.deprovision(&subnet).await
+        });
+        a.unwrap();
+        b.unwrap();
+        assert!(
+            aws.stats().retried["DependencyViolation"] >= 1,
+            "{:?}",
+            aws.stats().retried
+        );
+        assert_eq!(leaks(&ec2).await, Vec::<String>::new());
+    });
+}
+
+// ------------------------------------------------------------------------------------------------
+// Throttling, faults, lost answers
+
+#[test]
+fn twenty_percent_transient_faults_still_succeed_with_no_leaks() {
+    let (_turn, url) = moto();
+    let ec2 = client(&url);
+    let fp = FaultProxy::start(
+        &url,
+        Faults {
+            throttle: 0.15,
+            server_error: 0.05,
+            ..Faults::default()
+        },
+    );
+    let infra = fleet(4);
+    let aws = Arc::new(proxy(&fp.url));
+    let mut o = ActuatorOrchestration::new("faults")
+        .infra(&infra)
+        .proxy(aws.clone())
+        .options(options())
+        .memory_state();
+    rt().block_on(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        let t = tagged(&ec2, "faults").await;
+        assert_eq!(t.len(), fleet_tagged(4), "{t:#?}");
+        assert!(t.values().all(|&n| n == 1), "{t:#?}");
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        let inj = fp.injected();
+        assert!(
+            inj["RequestLimitExceeded"] > 5 && inj["InternalError"] > 0,
+            "{inj:?}"
+        );
+        let s = aws.stats();
+        assert_eq!(
+            fp.actions().len() as u64,
+            s.total(),
+            "the SDK does not retry on its own"
+        );
+        // Every injected fault was retried (a failed batched look-up is retried by each of the
+        // resources it served, so there can be more retries than faults).
+        for (code, n) in &inj {
+            assert!(
+                s.retried.get(code).copied().unwrap_or(0) >= *n,
+                "{inj:?} vs {:?}",
+                s.retried
+            );
+        }
+        assert_eq!(leaks(&ec2).await, Vec::<String>::new());
+    });
+}
+
+#[test]
+fn not_found_right_after_a_create_is_retried_and_real_errors_are_not() {
+    let (_turn, url) = moto();
+    let ec2 = client(&url);
+    let fp = FaultProxy::start(&url, Faults::default());
+    // EC2's eventual consistency: what was just created is not visible to the next call yet.
+    let not_yet = |action, code, times| Script {
+        action,
+        needle: "",
+        times,
+        status: 400,
+        code,
+        lost: false,
+    };
+    fp.set(Faults {
+        scripted: vec![
+            not_yet("CreateSubnet", "InvalidVpcID.NotFound", 2),
+            not_yet(
+                "AttachInternetGateway",
+                "InvalidInternetGatewayID.NotFound",
+                2,
+            ),
+            not_yet("AssociateAddress", "InvalidAllocationID.NotFound", 1),
+            not_yet("CreateNetworkInterface", "InvalidSubnetID.NotFound", 1),
+        ],
+        ..Faults::default()
+    });
+    let infra = fleet(1);
+    let aws = Arc::new(proxy(&fp.url));
+    let mut o = ActuatorOrchestration::new("consistency")
+        .infra(&infra)
+        .proxy(aws.clone())
+        .options(options())
+        .memory_state();
+    rt().block_on(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        let r = aws.stats().retried;
+        assert_eq!(r["InvalidVpcID.NotFound"], 2, "{r:?}");
+        assert_eq!(r["InvalidInternetGatewayID.NotFound"], 2, "{r:?}");
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        assert_eq!(leaks(&ec2).await, Vec::<String>::new());
+    });
+
+    // A real error is not retried: that branch fails at once, independent work finishes, and
+    // everything is reported; `down` cleans up what was made.
+    reset(&url);
+    fp.set(Faults {
+        scripted: vec![Script {
+            action: "RunInstances",
+            needle: "",
+            times: 100,
+            status: 400,
+            code: "InsufficientInstanceCapacity",
+            lost: false,
+        }],
+        ..Faults::default()
+    });
+    let infra = fleet(2);
+    let mut o = ActuatorOrchestration::new("fatal")
+        .infra(&infra)
+        .proxy(Arc::new(proxy(&fp.url)))
+        .options(options())
+        .memory_state();
+    rt().block_on(async {
+        let t = Instant::now();
+        assert!(!o.initiate_system().await);
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "not retried: {:?}",
+            t.elapsed()
+        );
+        let mut failed: Vec<&str> = o.failures().iter().map(|f| f.task.as_str()).collect();
+        failed.sort();
+        assert_eq!(failed, ["Fleet.web.0", "Fleet.web.1"], "{}", failures(&o));
+        assert!(failures(&o).contains("InsufficientInstanceCapacity"));
+        let st = o.state().unwrap();
+        assert!(st.get("Fleet.nics.1").is_some() && st.get("Fleet.ips.0").is_none());
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        assert_eq!(leaks(&ec2).await, Vec::<String>::new());
+    });
+}
+
+#[test]
+fn a_create_whose_answer_is_lost_is_found_by_tag_not_made_twice() {
+    let (_turn, url) = moto();
+    let ec2 = client(&url);
+    // Every create reaches moto, but a third of the answers are replaced by a 500.
+    let fp = FaultProxy::start(
+        &url,
+        Faults {
+            lost: 0.35,
+            ..Faults::default()
+        },
+    );
+    let infra = fleet(4);
+    let aws = Arc::new(proxy(&fp.url));
+    let mut o = ActuatorOrchestration::new("lost")
+        .infra(&infra)
+        .proxy(aws.clone())
+        .options(options())
+        .memory_state();
+    rt().block_on(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        let lost = fp
+            .injected()
+            .get("InternalError (lost answer)")
+            .copied()
+            .unwrap_or(0);
+        assert!(lost >= 3, "{:?}", fp.injected());
+        let t = tagged(&ec2, "lost").await;
+        assert_eq!(t.len(), fleet_tagged(4), "{t:#?}");
+        assert!(t.values().all(|&n| n == 1), "twins: {t:#?}");
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        assert_eq!(leaks(&ec2).await, Vec::<String>::new());
+    });
+}
+
+#[test]
+fn token_buckets_slow_a_large_model_down_instead_of_being_throttled() {
+    let (_turn, url) = moto();
+    let infra = fleet(6);
+    let aws = Arc::new(proxy(&url).limits(ApiLimits {
+        run_instances: actuator::engine::limits::TokenBucket {
+            burst: 2,
+            per_second: 10.0,
+        },
+        ..ApiLimits::default()
+    }));
+    let mut o = ActuatorOrchestration::new("buckets")
+        .infra(&infra)
+        .proxy(aws.clone())
+        .options(options())
+        .memory_state();
+    rt().block_on(async {
+        let t0 = Instant::now();
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        // 6 launches through a bucket of 2 refilled at 10/s: the last waits ≥ 400 ms.
+        assert!(t0.elapsed() >= Duration::from_millis(400));
+        let s = aws.stats();
+        assert!(
+            s.throttle_wait >= Duration::from_millis(300),
+            "{:?}",
+            s.throttle_wait
+        );
+        assert_eq!(s.calls["RunInstances"], 6);
+        assert!(o.teardown_system().await, "{}", failures(&o));
+    });
+}
+
+#[test]
+fn instance_waits_and_terminations_are_batched() {
+    let (_turn, url) = moto();
+    let ec2 = client(&url);
+    let infra = fleet(12);
+    let aws = Arc::new(proxy(&url));
+    let mut o = ActuatorOrchestration::new("batched")
+        .infra(&infra)
+        .proxy(aws.clone())
+        .options(Options {
+            max_concurrency: 64,
+            ..Options::default()
+        })
+        .memory_state();
+    rt().block_on(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        let up = aws.stats();
+        // 12 instances, 12 interfaces, 12 addresses: their tag look-ups and running-waits share
+        // requests.
+        let describes = up.calls["DescribeInstances"];
+        assert!(
+            describes < 12,
+            "{describes} DescribeInstances for 12 instances"
+        );
+        assert!(up.calls["DescribeNetworkInterfaces"] < 12, "{:?}", up.calls);
+        aws.reset_stats();
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        let down = aws.stats();
+        assert!(down.calls["TerminateInstances"] < 12, "{:?}", down.calls);
+        assert_eq!(leaks(&ec2).await, Vec::<String>::new());
+    });
+}
+
+// ------------------------------------------------------------------------------------------------
+// Crash safety: kill the process during `up`
+
+/// Not a test: the process the kill tests start (this binary again, asked for this function
+/// alone with `--ignored`), SIGKILL and start again. It runs `up` as `ACTUATOR_AWS_*` describe.
+#[test]
+#[ignore = "the kill tests run it as their child process"]
+fn child_process_entry() {
+    let mode = std::env::var("ACTUATOR_AWS_CHILD")
+        .expect("child_process_entry is the kill tests' child process; run them instead");
+    let url = std::env::var("ACTUATOR_AWS_URL").unwrap();
+    let dir = std::env::var("ACTUATOR_AWS_STATE").unwrap();
+    let k: usize = std::env::var("ACTUATOR_AWS_K").unwrap().parse().unwrap();
+    let infra = fleet(k);
+    let aws = match mode.as_str() {
+        // Only the standard variables: AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID …
+        "env" => AwsProxy::new("aws"),
+        _ => proxy(&url),
+    };
+    let mut o = ActuatorOrchestration::new("crash")
+        .infra(&infra)
+        .proxy(Arc::new(aws))
+        .options(options())
+        .state_dir(dir);
+    let ok = rt().block_on(o.initiate_system());
+    assert!(ok, "{}", failures(&o));
+}
+
+/// This test binary, set to run [`child_process_entry`] alone.
+fn child_command() -> Command {
+    let mut c = Command::new(std::env::current_exe().unwrap());
+    c.args([
+        "child_process_entry",
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    c
+}
+
+fn spawn_child(mode: &str, url: &str, dir: &Path, k: usize) -> std::process::Child {
+    child_command()
+        .env("ACTUATOR_AWS_CHILD", mode)
+        .env("ACTUATOR_AWS_URL", url)
+        .env("ACTUATOR_AWS_STATE", dir)
+        .env("ACTUATOR_AWS_K", k.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn up_killed_at_any_point_then_up_again_converges_without_duplicates() {
+    let (_turn, url) = moto();
+    let k = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let ec2 = client(&url);
+    // Kill several runs at staggered moments; each resumes the last one's state.
+    let mut seen = Vec::new();
+    for delay_ms in [150u64, 300, 450, 600, 900] {
+        let mut child = spawn_child("up", &url, dir.path(), k);
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let done = child.try_wait().unwrap().is_some();
+        child.kill().ok(); // SIGKILL
+        child.wait().unwrap();
+        let n = rt().block_on(tagged(&ec2, "crash")).values().sum::<usize>();
+        seen.push((delay_ms, done, n));
+    }
+    assert!(
+        seen.iter().any(|&(_, done, n)| !done && n > 0),
+        "some run must be killed mid-way: {seen:?}"
+    );
+    let infra = fleet(k);
+    let aws = Arc::new(proxy(&url));
+    let mut o = ActuatorOrchestration::new("crash")
+        .infra(&infra)
+        .proxy(aws.clone())
+        .options(options())
+        .state_dir(dir.path());
+    rt().block_on(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        let t = tagged(&ec2, "crash").await;
+        assert_eq!(t.len(), fleet_tagged(k), "{t:#?} after {seen:?}");
+        assert!(
+            t.values().all(|&n| n == 1),
+            "duplicates: {t:#?} after {seen:?}"
+        );
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        assert_eq!(leaks(&ec2).await, Vec::<String>::new());
+    });
+}
+
+#[test]
+fn down_after_a_killed_up_finds_unrecorded_resources_by_tag() {
+    let (_turn, url) = moto();
+    let k = 3;
+    let ec2 = client(&url);
+    for delay_ms in [250u64, 500, 800] {
+        reset(&url);
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = spawn_child("up", &url, dir.path(), k);
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().ok();
+        child.wait().unwrap();
+        // A new process, no model: only the state and a proxy that knows the system's name.
+        let mut o = ActuatorOrchestration::new("crash")
+            .proxy(Arc::new(proxy(&url).system("crash")))
+            .state_dir(dir.path());
+        rt().block_on(async {
+            assert!(o.teardown_system().await, "{}", failures(&o));
+            assert_eq!(
+                leaks(&ec2).await,
+                Vec::<String>::new(),
+                "killed after {delay_ms} ms"
+            );
+        });
+    }
+}
+
+#[test]
+fn the_standard_environment_variables_configure_the_proxy() {
+    let (_turn, url) = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = child_command()
+        .env("ACTUATOR_AWS_CHILD", "env")
+        .env("ACTUATOR_AWS_URL", "unused")
+        .env("ACTUATOR_AWS_STATE", dir.path())
+        .env("ACTUATOR_AWS_K", "1")
+        .env("AWS_ENDPOINT_URL", &url)
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", dir.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "{err}");
+    let ec2 = client(&url);
+    let t = rt().block_on(tagged(&ec2, "crash"));
+    assert_eq!(t.len(), fleet_tagged(1), "{t:#?}");
+    let mut o = ActuatorOrchestration::new("crash")
+        .proxy(Arc::new(proxy(&url)))
+        .state_dir(dir.path());
+    rt().block_on(async {
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        assert_eq!(leaks(&ec2).await, Vec::<String>::new());
+    });
+}
