@@ -433,7 +433,13 @@ mod tests {
             #[resource(kind = "t.B", update(tags, size))]
             struct B { name: String, #[resource(skip)] tags: Vec<String> }
         });
-        assert!(skipped.contains("`tags` is not a recorded argument of `B`"), "{skipped}");
-        assert!(skipped.contains("`size` is not a recorded argument of `B`"), "{skipped}");
+        assert!(
+            skipped.contains("`tags` is not a recorded argument of `B`"),
+            "{skipped}"
+        );
+        assert!(
+            skipped.contains("`size` is not a recorded argument of `B`"),
+            "{skipped}"
+        );
     }
 }

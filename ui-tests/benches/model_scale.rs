@@ -10,8 +10,9 @@
 //!   first, untimed check fills the cache);
 //! * `debug`: a full debug build of the model crate (`CARGO_INCREMENTAL=0`, after a touch);
 //! * `release`: a release build of the model crate (after a touch);
-//! * rustc's peak resident memory in each (VmHWM of the rustc process, sampled every 20 ms by this
-//!   binary acting as `RUSTC_WORKSPACE_WRAPPER`, so dependencies and the linker are not counted);
+//! * rustc's peak resident memory and CPU time in each (VmHWM and utime+stime of the rustc process,
+//!   sampled every 20 ms by this binary acting as `RUSTC_WORKSPACE_WRAPPER`, so dependencies and
+//!   the linker are not counted; on a shared machine the CPU time is the steadier figure);
 //! * the release binary's size, whether the debug binary builds the instances on the main thread
 //!   without overflowing its stack, and the release binary's instance build time;
 //! * the growth exponent of each figure from the smallest size ≥ 200 to the largest.
@@ -20,7 +21,8 @@
 //! exceeds `--long 120` seconds is not repeated), `--runs 20` (instance builds per binary),
 //! `--timeout 1200` (seconds one rustc may take before it is killed and reported as such; a figure
 //! killed at one size is not tried at larger ones),
-//! `--jobs J` (cargo's `-j`), and `--baseline DIR`: the workspace root of another checkout of
+//! `--jobs J` (cargo's `-j`), `--figures check,debug,release` (which builds to measure), and
+//! `--baseline DIR`: the workspace root of another checkout of
 //! actuator (e.g. an older commit exported with `git archive`), measured alternately with this one
 //! in the same invocation so the two columns share the machine's conditions (`--baseline-only`
 //! measures the baseline alone).
@@ -90,7 +92,7 @@ fn main() {
             .collect();
         // `check` is measured after a touch, so a first, untimed check fills the incremental cache.
         for (v, row) in variants.iter().zip(rows.iter_mut()) {
-            if row.check.killed {
+            if row.check.killed || !opts.figures.iter().any(|f| f == "check") {
                 continue;
             }
             let r = v.cargo("check", n);
@@ -107,6 +109,9 @@ fn main() {
             (Figure::Debug, "debug"),
             (Figure::Release, "release"),
         ] {
+            if !opts.figures.iter().any(|f| f == cmd) {
+                continue;
+            }
             for rep in 0..opts.repeat {
                 // A and B alternate run by run: slow drifts of the machine hit both.
                 for (v, row) in variants.iter().zip(rows.iter_mut()) {
@@ -117,10 +122,11 @@ fn main() {
                     }
                     let r = v.cargo(cmd, n);
                     eprintln!(
-                        "  {:<8} N={n:<5} {cmd:<7} run {}: {:.1} s, rustc peak {} MB{}",
+                        "  {:<8} N={n:<5} {cmd:<7} run {}: {:.1} s (rustc cpu {:.1} s), rustc peak {} MB{}",
                         v.label,
                         rep + 1,
                         r.secs,
+                        r.cpu,
                         r.peak_kb / 1024,
                         if r.killed { " (killed)" } else { "" }
                     );
@@ -153,6 +159,7 @@ enum Figure {
 #[derive(Default)]
 struct Runs {
     secs: Vec<f64>,
+    cpu: Vec<f64>,
     peak_kb: Vec<u64>,
     killed: bool,
     ok: bool,
@@ -161,6 +168,7 @@ struct Runs {
 impl Runs {
     fn push(&mut self, r: Measured) {
         self.secs.push(r.secs);
+        self.cpu.push(r.cpu);
         self.peak_kb.push(r.peak_kb);
         self.killed |= r.killed;
         self.ok = r.ok;
@@ -178,9 +186,12 @@ impl Runs {
         if !self.ok {
             return "failed".into();
         }
+        let cpu = stats(&self.cpu).map_or(String::new(), |c| format!(" ({:.1})", c[1]));
         match self.secs() {
-            Some([lo, med, hi]) if self.secs.len() > 1 => format!("{lo:.1}/{med:.1}/{hi:.1}"),
-            Some([_, med, _]) => format!("{med:.1}"),
+            Some([lo, med, hi]) if self.secs.len() > 1 => {
+                format!("{lo:.1}/{med:.1}/{hi:.1}{cpu}")
+            }
+            Some([_, med, _]) => format!("{med:.1}{cpu}"),
             None => "-".into(),
         }
     }
@@ -224,7 +235,7 @@ fn print_table(results: &BTreeMap<(usize, String), Row>, opts: &Opts) {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n{:<8} {:>5}  {:>15} {:>15} {:>17}  {:>22}  {:>9}  {:>14}  {:>17}",
+        "\n{:<8} {:>5}  {:>22} {:>22} {:>22}  {:>22}  {:>9}  {:>14}  {:>17}",
         "variant",
         "N",
         "check s",
@@ -239,7 +250,7 @@ fn print_table(results: &BTreeMap<(usize, String), Row>, opts: &Opts) {
         let mb = |x: &Runs| x.peak_mb().map_or("-".into(), |m| format!("{m:.0}"));
         let _ = writeln!(
             out,
-            "{label:<8} {n:>5}  {:>15} {:>15} {:>17}  {:>22}  {:>9}  {:>14}  {:>17}",
+            "{label:<8} {n:>5}  {:>22} {:>22} {:>22}  {:>22}  {:>9}  {:>14}  {:>17}",
             r.check.show(opts.timeout),
             r.debug.show(opts.timeout),
             r.release.show(opts.timeout),
@@ -255,6 +266,10 @@ fn print_table(results: &BTreeMap<(usize, String), Row>, opts: &Opts) {
             )),
         );
     }
+    let _ = writeln!(
+        out,
+        "(seconds of wall time: min/median/max over the runs, with the median of rustc's CPU time in parentheses)"
+    );
     // Growth exponent k of value ∝ N^k, from the smallest size ≥ 200 to the largest, by variant.
     let labels: Vec<&String> = {
         let mut l: Vec<_> = results.keys().map(|(_, l)| l).collect();
@@ -282,12 +297,22 @@ fn print_table(results: &BTreeMap<(usize, String), Row>, opts: &Opts) {
             _ => "n/a".into(),
         };
         let med = |r: &Runs| if r.ok { r.secs().map(|s| s[1]) } else { None };
+        let cpu = |r: &Runs| {
+            if r.ok {
+                stats(&r.cpu).map(|s| s[1])
+            } else {
+                None
+            }
+        };
         let _ = writeln!(
             out,
-            "{label:<8} growth exponent N={lo_n}..{hi_n}: check {}, debug {}, release {}, rustc memory (release) {}, binary {}, instance build {}",
+            "{label:<8} growth exponent N={lo_n}..{hi_n}: check {} (cpu {}), debug {} (cpu {}), release {} (cpu {}), rustc memory (release) {}, binary {}, instance build {}",
             k(med(&lo.check), med(&hi.check)),
+            k(cpu(&lo.check), cpu(&hi.check)),
             k(med(&lo.debug), med(&hi.debug)),
+            k(cpu(&lo.debug), cpu(&hi.debug)),
             k(med(&lo.release), med(&hi.release)),
+            k(cpu(&lo.release), cpu(&hi.release)),
             k(lo.release.peak_mb(), hi.release.peak_mb()),
             k(
                 lo.binary_bytes.map(|b| b as f64),
@@ -308,6 +333,7 @@ struct Opts {
     jobs: Option<String>,
     baseline: Option<PathBuf>,
     baseline_only: bool,
+    figures: Vec<String>,
 }
 
 impl Opts {
@@ -321,6 +347,7 @@ impl Opts {
             jobs: None,
             baseline: None,
             baseline_only: false,
+            figures: vec!["check".into(), "debug".into(), "release".into()],
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -339,6 +366,7 @@ impl Opts {
                 "--jobs" => o.jobs = Some(val()),
                 "--baseline" => o.baseline = Some(PathBuf::from(val())),
                 "--baseline-only" => o.baseline_only = true,
+                "--figures" => o.figures = val().split(',').map(|f| f.trim().to_string()).collect(),
                 // `cargo bench` passes `--bench` to harness-less benches.
                 "--bench" => {}
                 other => {
@@ -365,6 +393,9 @@ struct Variant {
 /// One cargo command's figures.
 struct Measured {
     secs: f64,
+    /// rustc's CPU time (all its threads), which the other builds on a shared machine inflate less
+    /// than the wall time.
+    cpu: f64,
     peak_kb: u64,
     killed: bool,
     ok: bool,
@@ -482,18 +513,21 @@ impl Variant {
         let text = std::fs::read_to_string(&peaks).unwrap_or_default();
         let crate_name = format!("n{n}");
         let mut peak_kb = 0;
+        let mut cpu = 0.0;
         let mut killed = false;
         for line in text.lines() {
             let f: Vec<&str> = line.split_whitespace().collect();
-            if let [name, kb, how] = f[..]
+            if let [name, kb, how, secs] = f[..]
                 && name == crate_name
             {
                 peak_kb = peak_kb.max(kb.parse().unwrap_or(0));
+                cpu += secs.parse::<f64>().unwrap_or(0.0);
                 killed |= how == "killed";
             }
         }
         Measured {
             secs,
+            cpu,
             peak_kb,
             killed,
             ok: status.success(),
@@ -577,8 +611,10 @@ fn wrap_rustc(file: &Path) -> ! {
         .spawn()
         .expect("spawn rustc");
     let status_file = format!("/proc/{}/status", child.id());
+    let stat_file = format!("/proc/{}/stat", child.id());
     let start = Instant::now();
     let mut peak_kb = 0u64;
+    let mut cpu_ticks = 0u64;
     let mut killed = false;
     let status = loop {
         if let Ok(s) = std::fs::read_to_string(&status_file)
@@ -588,6 +624,20 @@ fn wrap_rustc(file: &Path) -> ! {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         {
             peak_kb = peak_kb.max(kb);
+        }
+        // utime + stime of all its threads (fields 14 and 15, after the parenthesized name).
+        if let Ok(stat) = std::fs::read_to_string(&stat_file)
+            && let Some((_, rest)) = stat.rsplit_once(')')
+        {
+            let f: Vec<u64> = rest
+                .split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            if f.len() == 2 {
+                cpu_ticks = cpu_ticks.max(f[0] + f[1]);
+            }
         }
         if let Some(s) = child.try_wait().expect("wait for rustc") {
             break s;
@@ -606,7 +656,9 @@ fn wrap_rustc(file: &Path) -> ! {
         } else {
             "failed"
         };
-        let line = format!("{name} {peak_kb} {how}\n");
+        // Clock ticks are 1/100 s on Linux (USER_HZ).
+        let cpu = cpu_ticks as f64 / 100.0;
+        let line = format!("{name} {peak_kb} {how} {cpu:.2}\n");
         let _ = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
