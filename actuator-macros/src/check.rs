@@ -1,6 +1,11 @@
-//! Cross-cutting checks over a whole model, all errors reported together: duplicate and reserved
-//! names, `!{VAR}` names that nothing declares, static variable cycles, and config dependencies that
-//! name unknown tasks or form a cycle.
+//! Every rule the macros enforce, over the IR, all errors reported together at the user's tokens:
+//! the declaration's shape and options, component attributes, duplicate and reserved names,
+//! `!{VAR}` names that nothing declares, static variable cycles, config dependencies that name
+//! unknown tasks or form a cycle, and the rules of `#[derive(Resource)]`.
+//!
+//! After reporting, the checks leave the model in a state expansion can emit without a cascade:
+//! members already reported are dropped or marked invalid (their expression replaced by a
+//! placeholder), so one mistake gives one error.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -8,12 +13,23 @@ use syn::visit::Visit;
 use syn::{Expr, ExprMethodCall, Ident, Lit, LitStr};
 
 use crate::ctxt::Ctxt;
-use crate::ir::{Dep, Kind, Model};
+use crate::ir::{Dep, Kind, Model, Resource, Shape, Unknown, Value};
 
-/// Names generated code uses on path structs.
+/// Names generated code uses on path structs or binds for component expressions.
 const RESERVED: &[&str] = &["v", "ctx", "infra", "ns", "q"];
 
-pub fn check(cx: &Ctxt, m: &Model) {
+/// Checks a model. Returns `false` when its items must not be generated at all (a generic model:
+/// generated items name the model without generics, so it gets its error alone).
+pub fn model(cx: &Ctxt, m: &mut Model) -> bool {
+    let generic = !m.generics.params.is_empty();
+    if generic {
+        cx.error(
+            &m.generics,
+            "models cannot be generic: their typed paths are generated per concrete type",
+        );
+    }
+    declaration(cx, m);
+    components(cx, m);
     names(cx, m);
     if m.kind.has_vars() {
         templates(cx, m);
@@ -21,15 +37,92 @@ pub fn check(cx: &Ctxt, m: &Model) {
     if m.kind == Kind::Config {
         deps(cx, m);
     }
+    // Keep the first of duplicated names so the generated items stay valid: one error, no cascade.
+    let mut seen = HashSet::new();
+    m.comps.retain(|c| seen.insert(c.name.to_string()));
+    let mut seen = HashSet::new();
+    m.vars.retain(|v| seen.insert(v.name.to_string()));
+    !generic
+}
+
+/// What the declaration itself may say for its kind of model.
+fn declaration(cx: &Ctxt, m: &Model) {
+    unknown_options(cx, &m.unknown);
+    match &m.shape {
+        Shape::Named => {}
+        Shape::Unnamed(fields) => cx.error(
+            fields,
+            "a model is a struct with named fields, one per component",
+        ),
+        Shape::NotStruct => cx.error(&m.ident, "a model must be a struct with named fields"),
+    }
+    let config = m.kind == Kind::Config;
+    if config && let Some(group) = m.group_kw {
+        cx.push(syn::Error::new(
+            group,
+            "config models are declared with `struct`, not `group`",
+        ));
+    }
+    if config && let Some(vars) = m.vars_kw {
+        cx.push(syn::Error::new(
+            vars,
+            "variables belong to namespace models, not config models",
+        ));
+    }
+    if !config && let Some(deps) = m.deps_kw {
+        cx.push(syn::Error::new(deps, "`deps { }` belongs to config models"));
+    }
+    if !config && let Some(defaults) = m.defaults_kw {
+        cx.push(syn::Error::new(
+            defaults,
+            "`defaults { }` belongs to config models",
+        ));
+    }
+    if config && m.bound.is_none() {
+        cx.error(
+            &m.ident,
+            "a config model names its namespace: `struct Name for MyNamespace { … }`",
+        );
+    }
+}
+
+fn unknown_options(cx: &Ctxt, unknown: &[Unknown]) {
+    for u in unknown {
+        cx.error(&u.path, u.expected);
+    }
+}
+
+/// A derive's fields: each needs `#[component]` or `#[component(expr)]`.
+fn components(cx: &Ctxt, m: &mut Model) {
+    for c in &mut m.comps {
+        match &c.value {
+            Value::Missing => {
+                let name = &c.name;
+                cx.error(
+                    name,
+                    format_args!(
+                        "field `{name}` has no `#[component(...)]` attribute; every field of a model is a component"
+                    ),
+                );
+            }
+            Value::Assigned(nv) => {
+                cx.error(
+                    nv,
+                    "write `#[component(expression)]`, not `#[component = ...]`",
+                );
+                // Still declared, with a placeholder value: paths to it type-check.
+                c.value = Value::Invalid;
+            }
+            Value::Default | Value::Expr(_) | Value::Invalid => {}
+        }
+    }
+    // A field without the attribute is no component: it gets no path and no build.
+    m.comps.retain(|c| !matches!(c.value, Value::Missing));
 }
 
 fn names(cx: &Ctxt, m: &Model) {
     let mut seen: HashSet<String> = HashSet::new();
-    let what = match m.kind {
-        Kind::Infra | Kind::InfraGroup => "component",
-        Kind::Namespace | Kind::RoleGroup => "role",
-        Kind::Config => "task",
-    };
+    let what = m.kind.member();
     for c in &m.comps {
         let n = c.name.to_string();
         if !seen.insert(n.clone()) {
@@ -71,7 +164,7 @@ fn templates(cx: &Ctxt, m: &Model) {
         lits.visit_expr(&v.value);
     }
     for c in &m.comps {
-        if let Some(e) = &c.expr {
+        if let Value::Expr(e) = &c.value {
             lits.visit_expr(e);
         }
     }
@@ -137,37 +230,57 @@ impl<'ast> Visit<'ast> for Literals {
     }
 }
 
-/// Static edges of the dependency expressions (by component name), in declaration order.
+/// Static edges of the dependency expressions (by task name), in declaration order, each once.
 pub fn dep_edges(deps: &[Dep]) -> Vec<(Ident, Ident)> {
-    fn walk(d: &Dep, edges: &mut Vec<(Ident, Ident)>) -> (Vec<Ident>, Vec<Ident>) {
+    /// Adds the edges inside `d`; returns the tasks it starts with and the tasks it ends with.
+    fn walk<'a>(d: &'a Dep, edges: &mut Edges<'a>) -> (Vec<&'a Ident>, Vec<&'a Ident>) {
         match d {
-            Dep::Task(t) => (vec![t.clone()], vec![t.clone()]),
-            Dep::Seq(a, b) => {
-                let (ea, xa) = walk(a, edges);
-                let (eb, xb) = walk(b, edges);
-                for x in &xa {
-                    for e in &eb {
-                        if !edges.iter().any(|(p, q)| p == x && q == e) {
-                            edges.push((x.clone(), e.clone()));
+            Dep::Task(t) => (vec![t], vec![t]),
+            Dep::Seq(ds) => {
+                let (entries, mut exits) = walk(&ds[0], edges);
+                for d in &ds[1..] {
+                    let (next_entries, next_exits) = walk(d, edges);
+                    for x in &exits {
+                        for e in &next_entries {
+                            edges.add(x, e);
                         }
                     }
+                    exits = next_exits;
                 }
-                (ea, xb)
+                (entries, exits)
             }
-            Dep::Par(a, b) => {
-                let (mut ea, mut xa) = walk(a, edges);
-                let (eb, xb) = walk(b, edges);
-                ea.extend(eb);
-                xa.extend(xb);
-                (ea, xa)
+            Dep::Par(ds) => {
+                let (mut entries, mut exits) = (Vec::new(), Vec::new());
+                for d in ds {
+                    let (e, x) = walk(d, edges);
+                    entries.extend(e);
+                    exits.extend(x);
+                }
+                (entries, exits)
             }
         }
     }
-    let mut edges = Vec::new();
+    #[derive(Default)]
+    struct Edges<'a> {
+        seen: HashSet<(String, String)>,
+        list: Vec<(&'a Ident, &'a Ident)>,
+    }
+    impl<'a> Edges<'a> {
+        fn add(&mut self, a: &'a Ident, b: &'a Ident) {
+            if self.seen.insert((a.to_string(), b.to_string())) {
+                self.list.push((a, b));
+            }
+        }
+    }
+    let mut edges = Edges::default();
     for d in deps {
         walk(d, &mut edges);
     }
     edges
+        .list
+        .into_iter()
+        .map(|(a, b)| (a.clone(), b.clone()))
+        .collect()
 }
 
 fn deps(cx: &Ctxt, m: &Model) {
@@ -184,7 +297,7 @@ fn deps(cx: &Ctxt, m: &Model) {
         d.tasks(&mut named);
     }
     let mut bad = false;
-    for t in &named {
+    for t in named {
         if !tasks.contains(&t.to_string()) {
             bad = true;
             cx.error(t, format_args!("no task named `{t}` in `{}`", m.ident));
@@ -238,5 +351,95 @@ fn deps(cx: &Ctxt, m: &Model) {
                 },
             }
         }
+    }
+}
+
+/// The rules of `#[derive(Resource)]`: known options only, a kind, named fields with a `name`,
+/// `update(…)` naming recorded fields.
+pub fn resource(cx: &Ctxt, r: &Resource) {
+    unknown_options(cx, &r.unknown);
+    if r.kind.is_none() {
+        cx.error(
+            &r.ident,
+            "a resource needs `#[resource(kind = \"cloud.Kind\")]`",
+        );
+    }
+    match r.shape {
+        Shape::Named => {}
+        Shape::Unnamed(_) => cx.error(&r.ident, "a resource has named fields"),
+        Shape::NotStruct => cx.error(&r.ident, "a resource is a struct"),
+    }
+    let ident = &r.ident;
+    for u in &r.update {
+        if !r.fields.iter().any(|f| !f.skip && f.ident == *u) {
+            cx.error(
+                u,
+                format!("`{u}` is not a recorded argument of `{ident}`: `update(…)` names fields"),
+            );
+        }
+    }
+    // Asked last and alone: a resource whose declaration is wrong elsewhere gets that error only.
+    if !cx.has_errors() && !r.fields.iter().any(|f| f.ident == "name") {
+        cx.error(&r.ident, "a resource has a `name: String` field");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn edges(tokens: proc_macro2::TokenStream) -> Vec<String> {
+        let cx = Ctxt::new();
+        let m = crate::parse::macro_model(&cx, tokens, crate::ir::Family::Config).expect("model");
+        assert!(cx.into_tokens().is_empty());
+        dep_edges(&m.deps)
+            .into_iter()
+            .map(|(a, b)| format!("{a}>{b}"))
+            .collect()
+    }
+
+    #[test]
+    fn sequences_and_groups_give_every_edge_once() {
+        let e = edges(quote! {
+            struct C for N { a: Task, b: Task, c: Task, d: Task,
+                deps { a | b & c | d, a | b } }
+        });
+        assert_eq!(e, ["a>b", "a>c", "b>d", "c>d"]);
+    }
+
+    #[test]
+    fn a_long_chain_is_flat() {
+        let names: Vec<Ident> = (0..5000).map(|i| quote::format_ident!("t{i}")).collect();
+        let e = edges(quote! { struct C for N { deps { #(#names)|* } } });
+        assert_eq!(e.len(), 4999);
+    }
+
+    fn resource_errors(input: proc_macro2::TokenStream) -> String {
+        let cx = Ctxt::new();
+        let r = crate::parse::resource(&cx, &syn::parse2(input).expect("a derive input"));
+        resource(&cx, &r);
+        cx.into_tokens().to_string()
+    }
+
+    #[test]
+    fn update_names_recorded_fields_only() {
+        let ok = resource_errors(quote! {
+            #[resource(kind = "t.B", update(tags), create_before_destroy)]
+            struct B { name: String, tags: Vec<String> }
+        });
+        assert!(ok.is_empty(), "{ok}");
+        let skipped = resource_errors(quote! {
+            #[resource(kind = "t.B", update(tags, size))]
+            struct B { name: String, #[resource(skip)] tags: Vec<String> }
+        });
+        assert!(
+            skipped.contains("`tags` is not a recorded argument of `B`"),
+            "{skipped}"
+        );
+        assert!(
+            skipped.contains("`size` is not a recorded argument of `B`"),
+            "{skipped}"
+        );
     }
 }

@@ -1,129 +1,106 @@
-//! Parsing: derive input and the `namespace!` / `config!` syntax into [`crate::ir::Model`].
+//! Parsing: derive input and the `namespace!` / `config!` syntax into the IR ([`crate::ir`]).
+//!
+//! Only syntax is reported here — what cannot be read into the IR. Everything that can be read but
+//! is not allowed (a generic model, a field without `#[component]`, `group` on a config model, an
+//! unknown option …) is recorded in the IR and reported by `check`.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
+use syn::meta::ParseNestedMeta;
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Data, DeriveInput, Expr, Fields, Ident, Token, Type, Visibility, braced};
 
 use crate::ctxt::Ctxt;
-use crate::ir::{Comp, Dep, Family, Kind, Model, VarDecl};
+use crate::ir::{
+    Comp, Dep, Family, Kind, Model, Resource, ResourceField, Shape, Unknown, Value, VarDecl,
+};
 
-/// The parse result: a model (possibly partial) and the errors found on the way.
-pub struct Parsed {
-    pub model: Option<Model>,
-    pub cx: Ctxt,
+const INFRA_OPTIONS: &str = "unknown infra option; expected `long_names` or `namespace = Type`";
+const RESOURCE_OPTIONS: &str = "expected `kind = \"…\"`, `outputs(name: Type, …)`, `addressable`, `update(arg, …)` or `create_before_destroy`";
+const RESOURCE_FIELD_OPTIONS: &str = "unknown resource field option; expected `skip`";
+
+/// Skips the value of an unknown option (`= …` or `(…)`), up to the next `,` of its list, so the
+/// options after it are still read.
+fn skip_option_value(meta: &ParseNestedMeta) -> syn::Result<()> {
+    meta.input.step(|cursor| {
+        let mut rest = *cursor;
+        while let Some((tt, next)) = rest.token_tree() {
+            if matches!(&tt, TokenTree::Punct(p) if p.as_char() == ',') {
+                break;
+            }
+            rest = next;
+        }
+        Ok(((), rest))
+    })
 }
 
-pub fn from_derive(input: DeriveInput, kind: Kind) -> Parsed {
-    let cx = Ctxt::default();
-    let mut model = Model {
-        kind,
-        attrs: Vec::new(),
-        vis: input.vis.clone(),
-        ident: input.ident.clone(),
-        bound: None,
-        namespace: None,
-        long_names: false,
-        vars: Vec::new(),
-        externs: Vec::new(),
-        comps: Vec::new(),
-        deps: Vec::new(),
-        defaults: Vec::new(),
-        broken: Vec::new(),
-        emit_struct: false,
-    };
-    // Generated items name the model without generics, so a generic model gets the error alone.
-    let generic = !input.generics.params.is_empty();
-    if generic {
-        cx.error(
-            &input.generics,
-            "models cannot be generic: their typed paths are generated per concrete type",
-        );
-    }
-    for attr in &input.attrs {
-        if attr.path().is_ident("infra") {
-            let r = attr.parse_nested_meta(|meta| {
-                if meta.path.is_ident("long_names") {
-                    model.long_names = true;
-                    Ok(())
-                } else if meta.path.is_ident("namespace") {
-                    model.namespace = Some(meta.value()?.parse()?);
-                    Ok(())
-                } else {
-                    Err(meta
-                        .error("unknown infra option; expected `long_names` or `namespace = Type`"))
-                }
-            });
-            if let Err(e) = r {
-                cx.push(e);
-            }
-        }
-    }
-    let fields = match input.data {
-        Data::Struct(s) => match s.fields {
-            Fields::Named(f) => f.named,
-            other => {
-                cx.error(
-                    &other,
-                    "a model is a struct with named fields, one per component",
-                );
-                Punctuated::new()
-            }
+fn shape(data: &Data) -> (Shape, Vec<&syn::Field>) {
+    match data {
+        Data::Struct(s) => match &s.fields {
+            Fields::Named(f) => (Shape::Named, f.named.iter().collect()),
+            other => (Shape::Unnamed(quote::quote!(#other)), Vec::new()),
         },
-        _ => {
-            cx.error(&input.ident, "a model must be a struct with named fields");
-            Punctuated::new()
+        _ => (Shape::NotStruct, Vec::new()),
+    }
+}
+
+/// `#[derive(InfraModel)]` and `#[derive(ResourceGroup)]`.
+pub fn derive_model(cx: &Ctxt, input: DeriveInput, kind: Kind) -> Model {
+    let mut model = Model::new(kind, input.vis.clone(), input.ident.clone(), false);
+    model.generics = input.generics.clone();
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("infra")) {
+        let r = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("long_names") {
+                model.long_names = true;
+            } else if meta.path.is_ident("namespace") {
+                model.namespace = Some(meta.value()?.parse()?);
+            } else {
+                model.unknown.push(Unknown {
+                    path: meta.path.clone(),
+                    expected: INFRA_OPTIONS,
+                });
+                skip_option_value(&meta)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = r {
+            cx.push(e);
         }
-    };
+    }
+    let (shape, fields) = shape(&input.data);
+    model.shape = shape;
     for f in fields {
         let Some(name) = f.ident.clone() else {
             continue;
         };
-        let attr = f.attrs.iter().find(|a| a.path().is_ident("component"));
-        let Some(attr) = attr else {
-            cx.error(
-                &name,
-                format_args!(
-                    "field `{name}` has no `#[component(...)]` attribute; every field of a model is a component"
-                ),
-            );
-            continue;
-        };
         // A component whose attribute is malformed stays declared (with a placeholder value), so
         // paths to it still type-check: one mistake, one error.
-        let (expr, invalid) = match &attr.meta {
-            syn::Meta::Path(_) => (None, false),
-            syn::Meta::List(l) => match l.parse_args::<Expr>() {
-                Ok(e) => (Some(e), false),
-                Err(e) => {
-                    cx.push(e);
-                    (None, true)
-                }
+        let value = match f.attrs.iter().find(|a| a.path().is_ident("component")) {
+            None => Value::Missing,
+            Some(attr) => match &attr.meta {
+                syn::Meta::Path(_) => Value::Default,
+                syn::Meta::List(l) => match l.parse_args::<Expr>() {
+                    Ok(e) => Value::Expr(e),
+                    Err(e) => {
+                        cx.push(e);
+                        Value::Invalid
+                    }
+                },
+                syn::Meta::NameValue(nv) => Value::Assigned(nv.clone()),
             },
-            syn::Meta::NameValue(nv) => {
-                cx.error(
-                    nv,
-                    "write `#[component(expression)]`, not `#[component = ...]`",
-                );
-                (None, true)
-            }
         };
         model.comps.push(Comp {
             name,
-            ty: f.ty,
-            expr,
+            ty: f.ty.clone(),
+            value,
             attrs: Vec::new(),
-            invalid,
         });
     }
-    Parsed {
-        model: (!generic).then_some(model),
-        cx,
-    }
+    model
 }
 
-pub fn from_macro(input: TokenStream, family: Family) -> Parsed {
-    let cx = Ctxt::default();
+/// `namespace! { … }` and `config! { … }`; `None` when not even the declaration could be read.
+pub fn macro_model(cx: &Ctxt, input: TokenStream, family: Family) -> Option<Model> {
     // The body recovers from a malformed item and goes on, so the items are still emitted. syn then
     // also reports the tokens a failed nested parse left unread; that repeats an error already
     // recorded, so it is dropped when the body recovered from one.
@@ -137,7 +114,7 @@ pub fn from_macro(input: TokenStream, family: Family) -> Parsed {
         if let Err(e) = result {
             cx.push(e);
         }
-        return Parsed { model: None, cx };
+        return None;
     };
     if let Err(e) = result
         && m.errors.is_empty()
@@ -147,62 +124,104 @@ pub fn from_macro(input: TokenStream, family: Family) -> Parsed {
     for e in m.errors.drain(..) {
         cx.push(e);
     }
-    let kind = match (family, m.group.is_some()) {
-        (Family::Namespace, false) => Kind::Namespace,
-        (Family::Namespace, true) => Kind::RoleGroup,
+    let kind = match (family, m.group) {
+        (Family::Namespace, None) => Kind::Namespace,
+        (Family::Namespace, Some(_)) => Kind::RoleGroup,
         (Family::Config, _) => Kind::Config,
     };
-    if family == Family::Config
-        && let Some(group) = m.group
-    {
-        cx.push(syn::Error::new(
-            group,
-            "config models are declared with `struct`, not `group`",
-        ));
+    let mut model = Model::new(kind, m.vis, m.ident, true);
+    model.attrs = m.attrs;
+    model.group_kw = m.group;
+    model.bound = m.bound;
+    model.vars_kw = m.vars_kw;
+    model.vars = m.vars;
+    model.externs = m.externs;
+    model.comps = m.comps;
+    model.deps_kw = m.deps_kw;
+    model.deps = m.deps;
+    model.defaults_kw = m.defaults_kw;
+    model.defaults = m.defaults;
+    model.broken = m.broken;
+    Some(model)
+}
+
+/// `#[derive(Resource)]`.
+pub fn resource(cx: &Ctxt, input: &DeriveInput) -> Resource {
+    let (shape, fields) = shape(&input.data);
+    let mut r = Resource {
+        vis: input.vis.clone(),
+        ident: input.ident.clone(),
+        shape,
+        kind: None,
+        outputs: Vec::new(),
+        addressable: false,
+        update: Vec::new(),
+        create_before_destroy: false,
+        fields: Vec::new(),
+        unknown: Vec::new(),
+    };
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("resource")) {
+        let res = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("kind") {
+                r.kind = Some(meta.value()?.parse()?);
+            } else if meta.path.is_ident("addressable") {
+                r.addressable = true;
+            } else if meta.path.is_ident("create_before_destroy") {
+                r.create_before_destroy = true;
+            } else if meta.path.is_ident("update") {
+                meta.parse_nested_meta(|u| {
+                    r.update.push(u.path.require_ident()?.clone());
+                    Ok(())
+                })?;
+            } else if meta.path.is_ident("outputs") {
+                meta.parse_nested_meta(|o| {
+                    let name = o.path.require_ident()?.clone();
+                    o.input.parse::<Token![:]>()?;
+                    r.outputs.push((name, o.input.parse()?));
+                    Ok(())
+                })?;
+            } else {
+                r.unknown.push(Unknown {
+                    path: meta.path.clone(),
+                    expected: RESOURCE_OPTIONS,
+                });
+                skip_option_value(&meta)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = res {
+            cx.push(e);
+        }
     }
-    if family == Family::Config
-        && let Some(vars) = m.vars_kw
-    {
-        cx.push(syn::Error::new(
-            vars,
-            "variables belong to namespace models, not config models",
-        ));
+    for f in fields {
+        let Some(ident) = f.ident.clone() else {
+            continue;
+        };
+        let mut skip = false;
+        for attr in f.attrs.iter().filter(|a| a.path().is_ident("resource")) {
+            let res = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("skip") {
+                    skip = true;
+                } else {
+                    r.unknown.push(Unknown {
+                        path: meta.path.clone(),
+                        expected: RESOURCE_FIELD_OPTIONS,
+                    });
+                    skip_option_value(&meta)?;
+                }
+                Ok(())
+            });
+            if let Err(e) = res {
+                cx.push(e);
+            }
+        }
+        r.fields.push(ResourceField {
+            ident,
+            ty: f.ty.clone(),
+            skip,
+        });
     }
-    if family == Family::Namespace
-        && let Some(deps) = m.deps_kw
-    {
-        cx.push(syn::Error::new(deps, "`deps { }` belongs to config models"));
-    }
-    if family == Family::Namespace
-        && let Some((key, _)) = m.defaults.first()
-    {
-        cx.error(key, "`defaults { }` belongs to config models");
-    }
-    if kind == Kind::Config && m.bound.is_none() {
-        cx.error(
-            &m.ident,
-            "a config model names its namespace: `struct Name for MyNamespace { … }`",
-        );
-    }
-    Parsed {
-        model: Some(Model {
-            kind,
-            attrs: m.attrs,
-            vis: m.vis,
-            ident: m.ident,
-            bound: m.bound,
-            namespace: None,
-            long_names: false,
-            vars: m.vars,
-            externs: m.externs,
-            comps: m.comps,
-            deps: m.deps,
-            defaults: m.defaults,
-            broken: m.broken,
-            emit_struct: true,
-        }),
-        cx,
-    }
+    r
 }
 
 struct MacroModel {
@@ -218,6 +237,7 @@ struct MacroModel {
     comps: Vec<Comp>,
     deps: Vec<Dep>,
     deps_kw: Option<Span>,
+    defaults_kw: Option<Span>,
     defaults: Vec<(Ident, Expr)>,
     broken: Vec<Ident>,
     /// Errors in the body's items, each followed by recovery at the next `,`.
@@ -311,6 +331,7 @@ impl Parse for MacroModel {
             comps: Vec::new(),
             deps: Vec::new(),
             deps_kw: None,
+            defaults_kw: None,
             defaults: Vec::new(),
             broken: Vec::new(),
             errors: Vec::new(),
@@ -339,7 +360,8 @@ impl Parse for MacroModel {
                             starts_named_item,
                         );
                     } else if body.peek(kw::defaults) {
-                        body.parse::<kw::defaults>()?;
+                        let kw = body.parse::<kw::defaults>()?;
+                        m.defaults_kw.get_or_insert(kw.span);
                         let inner;
                         braced!(inner in body);
                         let defaults = &mut m.defaults;
@@ -429,16 +451,15 @@ fn parse_comp(
     let mut comp = Comp {
         name,
         ty,
-        expr: None,
+        value: Value::Default,
         attrs,
-        invalid: false,
     };
     if input.peek(Token![=]) {
         input.parse::<Token![=]>()?;
         match input.parse::<Expr>() {
-            Ok(e) => comp.expr = Some(e),
+            Ok(e) => comp.value = Value::Expr(e),
             Err(e) => {
-                comp.invalid = true;
+                comp.value = Value::Invalid;
                 comps.push(comp);
                 return Err(e);
             }
@@ -450,11 +471,10 @@ fn parse_comp(
 
 // `a | b & c`: `&` binds tighter than `|`, as in Rust and in the original's Python operators.
 fn parse_dep(input: ParseStream) -> syn::Result<Dep> {
-    let mut lhs = parse_par(input)?;
+    let mut seq = vec![parse_par(input)?];
     while input.peek(Token![|]) && !input.peek(Token![||]) {
         input.parse::<Token![|]>()?;
-        let rhs = parse_par(input)?;
-        lhs = Dep::Seq(Box::new(lhs), Box::new(rhs));
+        seq.push(parse_par(input)?);
     }
     if input.peek(Token![||]) {
         return Err(input.error(
@@ -466,17 +486,25 @@ fn parse_dep(input: ParseStream) -> syn::Result<Dep> {
             "`&&` is not a dependency operator; write `a & b` (together) or `a | b` (a before b)",
         ));
     }
-    Ok(lhs)
+    Ok(flat(seq, Dep::Seq))
 }
 
 fn parse_par(input: ParseStream) -> syn::Result<Dep> {
-    let mut lhs = parse_atom(input)?;
+    let mut par = vec![parse_atom(input)?];
     while input.peek(Token![&]) && !input.peek(Token![&&]) {
         input.parse::<Token![&]>()?;
-        let rhs = parse_atom(input)?;
-        lhs = Dep::Par(Box::new(lhs), Box::new(rhs));
+        par.push(parse_atom(input)?);
     }
-    Ok(lhs)
+    Ok(flat(par, Dep::Par))
+}
+
+/// One operand stands for itself; several make a list.
+fn flat(mut ds: Vec<Dep>, list: fn(Vec<Dep>) -> Dep) -> Dep {
+    if ds.len() == 1 {
+        ds.pop().expect("one operand")
+    } else {
+        list(ds)
+    }
 }
 
 fn parse_atom(input: ParseStream) -> syn::Result<Dep> {

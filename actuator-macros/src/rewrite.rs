@@ -4,8 +4,9 @@
 use proc_macro2::Span;
 use quote::quote_spanned;
 use syn::spanned::Spanned;
+use syn::visit::Visit;
 use syn::visit_mut::VisitMut;
-use syn::{Expr, parse_quote_spanned};
+use syn::{Expr, ExprIndex, parse_quote_spanned};
 
 struct Keyed;
 
@@ -29,4 +30,17 @@ impl VisitMut for Keyed {
 pub fn expr(mut e: Expr) -> Expr {
     Keyed.visit_expr_mut(&mut e);
     e
+}
+
+/// Whether the expression has an `a[k]` to rewrite (most have none, and are emitted as they are).
+pub fn has_index(e: &Expr) -> bool {
+    struct Find(bool);
+    impl<'ast> Visit<'ast> for Find {
+        fn visit_expr_index(&mut self, _: &'ast ExprIndex) {
+            self.0 = true;
+        }
+    }
+    let mut f = Find(false);
+    f.visit_expr(e);
+    f.0
 }

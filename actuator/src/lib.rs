@@ -85,9 +85,13 @@ pub mod __private {
     pub use crate::model::args::{ArgCx, ArgValue, Args, ChangePolicy};
     pub use crate::model::build::NamespaceMembers;
     pub use crate::model::build::{__index, __instantiate, model_id, new_world};
+    pub use crate::model::codegen::{
+        BuildMember, Layout, Member, Scope, Up, VarDef, build_table, edge_table, layout_table,
+        offsets, path, total, var_table,
+    };
     pub use crate::model::{
         At, Comp, Component, Ctx, Element, Env, FromAt, Group, Instance, IntoRef, Located, Members,
-        Model, ModelId, ModelKind, Node, Out, Ref, Refs, Shared, Step, Unbound, Within,
+        Model, ModelId, ModelKind, Node, Out, Paths, Ref, Refs, Shared, Step, Unbound, Within,
     };
     pub use crate::namespace::{
         Addressable, NamespaceModel, NoInfra, Var, VarRef, VarSet, VarValue, infra_path, set_vars,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::codegen::Paths;
 use super::ids::{At, IntoKey, Key, ModelId, Step};
 use super::tree::{Element, ModelKind, MultiNode, Node, NodeKind, Tree, World};
 
@@ -26,15 +27,12 @@ pub struct Env<'w> {
     pub idx: Option<Key>,
 }
 
-/// The context of a component expression: `ctx.model`, `ctx.comp`, `ctx.name`, `ctx.nexus`.
+/// The context of a component expression: `ctx.model`, `ctx.nexus`, `ctx.comp`, `ctx.name`.
 ///
 /// `model` and `nexus` are typed paths, so `ctx.model.nett` is a compile error; `comp.container`
-/// climbs out through nested groups and keyed containers.
+/// climbs out through nested groups and keyed containers. `model` and `nexus` are shared by every
+/// component of a model, so they are reached through `Deref` to [`Paths`], never copied.
 pub struct Ctx<'e, MP, NX, CV> {
-    /// Typed paths of the model the component belongs to ([`Unbound`] inside reusable groups).
-    pub model: MP,
-    /// Typed paths of the connected models (`ctx.nexus.inf`, `ctx.nexus.ns` …).
-    pub nexus: NX,
     /// The component itself: its container and index.
     pub comp: Comp<CV>,
     /// The component's name: its field name, or its key in a keyed container.
@@ -42,6 +40,7 @@ pub struct Ctx<'e, MP, NX, CV> {
     /// Runtime access for generated code (keyed steps).
     #[doc(hidden)]
     pub env: &'e Env<'e>,
+    pub(super) paths: &'e Paths<MP, NX>,
 }
 
 /// `ctx.comp`: the component being built.

@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod build;
+pub mod codegen;
 mod ids;
 pub mod query;
 mod refs;
@@ -13,6 +14,7 @@ pub use build::{
     Comp, Component, Ctx, Env, FromAt, Group, Instance, Keyed, Located, Make, Members, Model,
     Multi, MultiPath, Relocate, Shared, Unbound, Within, build_leaf, push_node,
 };
+pub use codegen::Paths;
 pub use ids::{At, IntoKey, Key, ModelId, Step};
 pub use query::Query;
 pub use refs::{IntoRef, Out, Ref, Refs, Val};

@@ -1,0 +1,164 @@
+//! `#[derive(Resource)]`: a resource type's `KIND`, its typed path (with its outputs), `Element`
+//! (name, kind and every reference its arguments hold) and conversions.
+//!
+//! ```text
+//! #[derive(Resource, Clone, Debug)]
+//! #[resource(kind = "test.Server", outputs(ip: IpAddr, id: String), addressable)]
+//! pub struct Server { name: String, nics: Vec<Ref<Network>>, … }
+//! ```
+//!
+//! On a reported error the items are still emitted (with placeholders), so a model using a resource
+//! with a mistake in its declaration gets that one error, not a cascade.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Ident, LitStr};
+
+use crate::ir::Resource;
+
+/// The items of a checked resource.
+pub fn resource(r: &Resource) -> TokenStream {
+    let items = [
+        kind_const(r),
+        path_struct(r),
+        path_impls(r),
+        element_impl(r),
+        component_impl(r),
+    ];
+    quote!(#(#items)*)
+}
+
+fn path_ty(r: &Resource) -> Ident {
+    format_ident!("{}Path", r.ident)
+}
+
+/// `Type::KIND`: the kind string, written once in the attribute and used everywhere else.
+fn kind_const(r: &Resource) -> TokenStream {
+    let ident = &r.ident;
+    let vis = &r.vis;
+    let kind = r
+        .kind
+        .clone()
+        .unwrap_or_else(|| LitStr::new("", ident.span()));
+    quote! {
+        impl #ident {
+            #[doc = ::core::concat!("The kind of every [`", ::core::stringify!(#ident), "`]: `", #kind, "`.")]
+            #vis const KIND: &'static str = #kind;
+        }
+    }
+}
+
+fn path_struct(r: &Resource) -> TokenStream {
+    let p = quote!(::actuator::__private);
+    let (ident, vis, path_ty) = (&r.ident, &r.vis, path_ty(r));
+    let (names, tys): (Vec<_>, Vec<_>) = r.outputs.iter().map(|(n, t)| (n, t)).unzip();
+    let strs: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    quote! {
+        #[doc = ::core::concat!("Typed path to a [`", ::core::stringify!(#ident), "`] component, with its outputs.")]
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        #vis struct #path_ty {
+            __at: #p::At,
+            #( #[doc = ::core::concat!("Output `", #strs, "`, known after provisioning.")] pub #names: #p::Out<#tys>, )*
+        }
+    }
+}
+
+fn path_impls(r: &Resource) -> TokenStream {
+    let p = quote!(::actuator::__private);
+    let (ident, path_ty) = (&r.ident, path_ty(r));
+    let names: Vec<_> = r.outputs.iter().map(|(n, _)| n).collect();
+    let strs: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let addressable = r
+        .addressable
+        .then(|| quote!(impl #p::Addressable for #path_ty {}));
+    quote! {
+        impl #p::Located for #path_ty {
+            fn at(&self) -> #p::At { self.__at }
+        }
+        impl #p::FromAt for #path_ty {
+            fn from_at(at: #p::At) -> Self {
+                #path_ty { __at: at, #( #names: #p::Out::new(at, #strs), )* }
+            }
+        }
+        impl #p::IntoRef<#ident> for #path_ty {
+            fn into_ref(self) -> #p::Ref<#ident> { #p::Ref::new(self.__at) }
+        }
+        #addressable
+    }
+}
+
+fn element_impl(r: &Resource) -> TokenStream {
+    let p = quote!(::actuator::__private);
+    let ident = &r.ident;
+    let has = |name: &str| r.fields.iter().any(|f| f.ident == name);
+    let base_name = if has("name") {
+        quote!(&self.name)
+    } else {
+        quote!("")
+    };
+    // `cloud: Option<String>`: the provisioner proxy the resource asks for (`Element::cloud`).
+    let cloud = has("cloud").then(|| {
+        quote! {
+            fn cloud(&self) -> ::core::option::Option<&str> {
+                ::core::option::Option::as_deref(&self.cloud)
+            }
+        }
+    });
+    let walked = r
+        .fields
+        .iter()
+        .filter(|f| !f.skip && f.ident != "name")
+        .map(|f| &f.ident);
+    let addressable = r.addressable;
+    let args = args_fns(r);
+    quote! {
+        impl #p::Element for #ident {
+            fn kind(&self) -> &'static str { Self::KIND }
+            fn base_name(&self) -> &str { #base_name }
+            fn visit_refs(&self, f: &mut dyn FnMut(#p::At)) {
+                #( #p::Refs::visit_refs(&self.#walked, f); )*
+            }
+            fn addressable(&self) -> bool { #addressable }
+            #cloud
+            #args
+        }
+    }
+}
+
+/// `Element::args` and `Element::change_policy`: every argument but skipped ones is recorded in
+/// the state, so a later run sees what changed and whether that replaces the resource.
+fn args_fns(r: &Resource) -> TokenStream {
+    let p = quote!(::actuator::__private);
+    let inserts = r.fields.iter().filter(|f| !f.skip).map(|f| {
+        let (i, ty) = (&f.ident, &f.ty);
+        let s = i.to_string();
+        // At the field's type: a type without `ArgValue` is reported at the user's field.
+        quote_spanned! {ty.span()=>
+            __actuator_args.insert(#s, <#ty as #p::ArgValue>::arg(&self.#i, __actuator_cx));
+        }
+    });
+    let update: Vec<String> = r.update.iter().map(Ident::to_string).collect();
+    let create_before_destroy = r.create_before_destroy;
+    quote! {
+        fn args(&self, __actuator_cx: &#p::ArgCx<'_>) -> #p::Args {
+            let mut __actuator_args = #p::Args::new();
+            #( #inserts )*
+            __actuator_args
+        }
+        fn change_policy(&self) -> #p::ChangePolicy {
+            #p::ChangePolicy {
+                update_in_place: &[#( #update ),*],
+                create_before_destroy: #create_before_destroy,
+            }
+        }
+    }
+}
+
+fn component_impl(r: &Resource) -> TokenStream {
+    let p = quote!(::actuator::__private);
+    let (ident, path_ty) = (&r.ident, path_ty(r));
+    quote! {
+        #p::__leaf_component!(#ident, #path_ty, <#path_ty as #p::FromAt>::from_at);
+    }
+}
