@@ -139,7 +139,11 @@ fn main() {
         plans.push(t.elapsed());
         assert_eq!(p.summary.change, n.div_ceil(100), "{}", p.summary_line());
         let t = Instant::now();
-        assert!(rt.block_on(orch.apply(&p, &no_refresh)), "{:?}", orch.failures());
+        assert!(
+            rt.block_on(orch.apply(&p, &no_refresh)),
+            "{:?}",
+            orch.failures()
+        );
         applies.push(t.elapsed());
     }
     report("plan, 1% changed", plans, up);

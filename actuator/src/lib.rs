@@ -62,6 +62,7 @@ pub use actuator_macros::{InfraModel, Resource, ResourceGroup, config, namespace
 
 /// Everything a model file needs.
 pub mod prelude {
+    pub use crate::cli;
     pub use crate::config::{
         CommandTask, ConfigClassTask, ConfigModel, CopyFileTask, Dep, LocalCommandTask,
         LocalShellCommandTask, MultiTask, NullTask, PingTask, ProcessCopyFileTask, ScriptTask,
@@ -73,7 +74,6 @@ pub mod prelude {
     pub use crate::namespace::{NamespaceModel, Role, Var};
     pub use crate::orchestrate::ActuatorOrchestration;
     pub use crate::secret::Secret;
-    pub use crate::cli;
     pub use crate::{InfraModel, Resource, ResourceGroup, config, namespace};
 }
 

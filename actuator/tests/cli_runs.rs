@@ -1404,12 +1404,25 @@ fn live_view() {
 /// malformed one is a usage error before anything runs.
 fn inputs_environment_files_flags() {
     let mut s = Workdir::new();
-    std::fs::write(s.dir().join("a.toml"), "ZONE = \"from-file\"\nCITY = \"file-city\"\n").unwrap();
+    std::fs::write(
+        s.dir().join("a.toml"),
+        "ZONE = \"from-file\"\nCITY = \"file-city\"\n",
+    )
+    .unwrap();
     std::fs::write(s.dir().join("b.json"), r#"{"CITY": "json-city"}"#).unwrap();
     s.set("ACTUATOR_VAR_ZONE", "from-env")
         .set("ACTUATOR_VAR_PLANET", "earth");
     let r = s.ok(
-        &["report", "--json", "--var-file", "a.toml", "--var-file", "b.json", "--var", "ZONE=from-flag"],
+        &[
+            "report",
+            "--json",
+            "--var-file",
+            "a.toml",
+            "--var-file",
+            "b.json",
+            "--var",
+            "ZONE=from-flag",
+        ],
         0,
     );
     let roles: Value = serde_json::from_str(&r.stdout).unwrap();

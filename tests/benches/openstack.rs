@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use actuator::orchestrate::ActuatorOrchestration;
 use actuator::prelude::*;
 use actuator_openstack::{
-    CallStats, FloatingIp, Network, OpenStackProxy, Router, RouterGateway, RouterInterface,
-    SecurityGroup, SecurityGroupRule, Server, Subnet,
+    CallStats, FloatingIp, Network, Router, RouterGateway, RouterInterface, SecurityGroup,
+    SecurityGroupRule, Server, Subnet,
 };
 
 use actuator_tests::openstack::*;

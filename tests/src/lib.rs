@@ -7,13 +7,13 @@
 pub mod aws;
 #[cfg(feature = "azure")]
 pub mod azure;
-#[cfg(feature = "openstack")]
-pub mod openstack;
-pub mod relay;
 #[cfg(feature = "postgres")]
 pub mod dircloud;
+#[cfg(feature = "openstack")]
+pub mod openstack;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod relay;
 #[cfg(feature = "ssh")]
 pub mod sshd;
 

@@ -19,8 +19,8 @@ use super::{
 };
 use crate::events::{EventHandler, Fanout, JsonLines, Phase};
 use crate::orchestrate::{
-    inputs, ActuatorOrchestration, FAILURE_LOG_TARGET, FailureKind, GraphFormat, PLAN_SCHEMA, Plan,
-    PlanOptions,
+    ActuatorOrchestration, FAILURE_LOG_TARGET, FailureKind, GraphFormat, PLAN_SCHEMA, Plan,
+    PlanOptions, inputs,
 };
 
 /// What every command needs besides the orchestration.
@@ -564,15 +564,7 @@ fn up(
     let again = format!("{} up", cx.bin);
     rt.block_on(async {
         let ctrl_c = watch_ctrl_c(&orch, in_flight, again);
-        let code = up_run(
-            cx,
-            &mut orch,
-            &opts,
-            saved.as_ref(),
-            plan_file,
-            started,
-        )
-        .await;
+        let code = up_run(cx, &mut orch, &opts, saved.as_ref(), plan_file, started).await;
         ctrl_c.abort();
         code
     })

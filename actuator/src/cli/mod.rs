@@ -22,8 +22,8 @@ mod commands;
 pub(crate) mod out;
 mod progress;
 mod render;
-mod summary;
 pub mod state_url;
+mod summary;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
