@@ -448,7 +448,7 @@ fn creates_whose_answers_are_lost_are_found_not_made_twice() {
         move |r: &relay::Request| {
             let coll = r.path.split('?').next().unwrap_or_default().to_owned();
             (r.method == "POST" && seen.lock().insert(coll)).then(|| {
-                if alternate && n.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+                if alternate && n.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
                     Fault::ReplaceAnswer(502, "{}".into())
                 } else {
                     Fault::LoseAnswer
