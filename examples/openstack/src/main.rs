@@ -113,9 +113,9 @@ struct MultipleServers {
     fip: FloatingIp,
     #[component(MultiResource::new(
         Server::new("worker", image(), flavor())
-            .nics([ctx.comp.container.container.net])
-            .security_groups([ctx.comp.container.container.sg])
-            .key_pair(ctx.comp.container.container.key)))]
+            .nics([ctx.model.net])
+            .security_groups([ctx.model.sg])
+            .key_pair(ctx.model.key)))]
     workers: MultiResource<Server>,
 }
 
