@@ -9,11 +9,11 @@
 //! Every macro is the same pipeline, in this order and in separate modules (as serde_derive,
 //! thiserror and clap_derive do):
 //!
-//! 1. [`parse`]: the input into the IR ([`ir`]); only syntax errors are reported here.
-//! 2. [`check`]: every rule, over the IR, all errors at once at the user's tokens.
-//! 3. [`expand`]: the IR into code, one function per generated item.
+//! 1. `parse`: the input into the IR (`ir`); only syntax errors are reported here.
+//! 2. `check`: every rule, over the IR, all errors at once at the user's tokens.
+//! 3. `expand`: the IR into code, one function per generated item.
 //!
-//! Errors are collected in a [`ctxt::Ctxt`] and emitted next to the generated items: on error the
+//! Errors are collected in a `ctxt::Ctxt` and emitted next to the generated items: on error the
 //! macro still emits the model's items (with placeholders for what was reported), so one mistake
 //! gives one error, not a cascade.
 
