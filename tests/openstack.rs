@@ -722,7 +722,7 @@ async fn ensure_flavor(admin: &OpenStackProxy, name: &str, ram_mb: u64, vcpus: u
             "POST",
             &["flavors"],
             &[],
-            Some(json!({ "flavor": { "name": name, "ram": ram_mb, "vcpus": vcpus, "disk": 0 } })),
+            Some(json!({ "flavor": { "name": name, "ram": ram_mb, "vcpus": vcpus, "disk": 1 } })),
         )
         .await
         .unwrap();
