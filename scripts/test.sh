@@ -43,6 +43,9 @@ scripts/private-checkout-check.sh
 echo "== cargo test (unit, integration, doc and UI tests; end-to-end suites against the services)"
 cargo test --workspace --features actuator-tests/ssh,actuator-tests/aws,actuator-tests/azure,actuator-tests/postgres
 
+echo "== the examples' binaries (cargo test builds only their test harnesses)"
+cargo build -p aws-example -p azure-example
+
 echo "== the AWS example against moto: up, then down"
 EXAMPLE="${CARGO_TARGET_DIR:-target}/debug/aws-example"
 mkdir -p target/aws-example
