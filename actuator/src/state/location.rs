@@ -33,7 +33,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 
 use parking_lot::RwLock;
@@ -92,7 +92,7 @@ pub trait StoreOpener: Send + Sync {
     /// # use actuator::state::{State, StateStore, StoreOpener, Target};
     /// # struct S;
     /// # impl StoreOpener for S {
-    /// #   fn open(&self, _: &str, _: &Target) -> actuator::state::Result<Box<dyn StateStore + Send>> { unimplemented!() }
+    /// #   fn open(&self, _: &str, _: &Target) -> actuator::state::Result<Box<dyn StateStore + Send>> { Ok(Box::new(actuator::state::MemoryStore::new())) }
     /// #   fn read(&self, _: &str, _: &Target) -> actuator::state::Result<State> { Ok(State::new()) }
     /// # }
     /// let err = S.force_unlock("s://x", &Target::new("web", "default"), "L1").unwrap_err();
@@ -198,16 +198,7 @@ impl Location {
     /// assert!(Location::default_for(&Target::new("../x", "prod")).is_err());
     /// ```
     pub fn default_for(target: &Target) -> Result<Location> {
-        for name in [&target.system, &target.workspace] {
-            if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
-                return Err(Error::InvalidName(name.clone()));
-            }
-        }
-        Ok(Location::Dir(
-            Path::new(".actuator")
-                .join(&target.system)
-                .join(&target.workspace),
-        ))
+        FileStore::workspace_dir(&target.system, &target.workspace).map(Location::Dir)
     }
 
     /// Opens the state for writing, exclusively (see [`StoreOpener::open`]).
