@@ -6,8 +6,11 @@
 #     from the Debian archive when absent);
 #   - the moto EC2 server on loopback for the AWS proxy (scripts/moto.sh; installs moto[server]
 #     from PyPI into target/moto-venv when absent);
-#   - the ARM fake for the Azure example (scripts/azure-fake.sh; the Azure tests start their own).
+#   - the ARM fake for the Azure example (scripts/azure-fake.sh, started by the example's own test;
+#     the Azure suite starts fakes of its own).
 #   - PostgreSQL for the shared state store's suite (scripts/postgres.sh, started by the suite).
+# The examples under examples/ are run as users run them (up, plan, down) by their own
+# integration tests, which also makes `cargo test` build their binaries with the same features.
 # The OpenStack suite (real Keystone, Neutron, Nova on loopback: scripts/openstack.sh) is not part
 # of this command for now: on a freshly made stack it fails (see the README's OpenStack section);
 # run it with `cargo test -p actuator-tests --features openstack --test openstack`. Its code is
@@ -42,18 +45,3 @@ scripts/private-checkout-check.sh
 
 echo "== cargo test (unit, integration, doc and UI tests; end-to-end suites against the services)"
 cargo test --workspace --features actuator-tests/ssh,actuator-tests/aws,actuator-tests/azure,actuator-tests/postgres
-
-echo "== the examples' binaries (cargo test builds only their test harnesses)"
-cargo build -p aws-example -p azure-example
-
-echo "== the AWS example against moto: up, then down"
-EXAMPLE="${CARGO_TARGET_DIR:-target}/debug/aws-example"
-mkdir -p target/aws-example
-AWS_EXAMPLE_KEY_FILE=target/aws-example/key.pem scripts/moto.sh run "$EXAMPLE" up --state target/aws-example/state
-scripts/moto.sh run "$EXAMPLE" down --yes --state target/aws-example/state
-
-echo "== the Azure example against the ARM fake (scripts/azure-fake.sh, 127.0.0.1:5443/5444): up, then down"
-AZURE_EXAMPLE="${CARGO_TARGET_DIR:-target}/debug/azure-example"
-mkdir -p target/azure-example
-scripts/azure-fake.sh run "$AZURE_EXAMPLE" up --state target/azure-example/state
-scripts/azure-fake.sh run "$AZURE_EXAMPLE" down --yes --state target/azure-example/state
