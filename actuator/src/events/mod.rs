@@ -39,7 +39,7 @@ use std::time::SystemTime;
 use serde::{Serialize, Serializer};
 
 use crate::exec::Stream;
-use crate::orchestrate::{Summary as PlanSummary, SystemOutputs};
+use crate::orchestrate::{Graph, Summary as PlanSummary, SystemOutputs};
 
 /// Version of the event stream's JSON form (the `schema` field of every line); see
 /// `docs/events.schema.json`.
@@ -281,6 +281,32 @@ pub enum Event {
     Outputs(SystemOutputs),
     /// The run's counts; the last event of every run.
     Summary(RunSummary),
+    /// The graph of resources, roles and tasks (`graph --json`).
+    Graph(Graph),
+    /// What `import PATH ID` did (`import --json`).
+    Import {
+        /// The model path the resource was adopted as.
+        path: String,
+        /// The cloud's id of the resource.
+        id: String,
+        /// Whether the state now records it.
+        success: bool,
+        /// Why not.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// What `state mv FROM TO` did (`state mv --json`).
+    StateMv {
+        /// The path the state recorded.
+        from: String,
+        /// The path it records now.
+        to: String,
+        /// Whether the entry was moved.
+        success: bool,
+        /// Why not.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
 }
 
 /// What went wrong in a run, of what kind (part of [`RunSummary`]).
@@ -312,6 +338,21 @@ pub struct Failure {
     pub output: Vec<OutputLine>,
 }
 
+/// How a run ended (the summary's `outcome`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// No run yet.
+    #[default]
+    None,
+    /// Everything the run set out to do was done.
+    Complete,
+    /// Something failed (every failure is in the summary's `failures`).
+    Failed,
+    /// Stopped by Ctrl-C (the orchestration's cancel token): the same command again resumes.
+    Interrupted,
+}
+
 /// What a run did, counted from its events: `ActuatorOrchestration::summary()` and the last event
 /// of every run.
 ///
@@ -328,6 +369,8 @@ pub struct RunSummary {
     pub status: Status,
     /// Whether the run succeeded.
     pub success: bool,
+    /// How it ended: complete, failed or interrupted.
+    pub outcome: RunOutcome,
     /// Resources created.
     pub created: usize,
     /// Resources changed in place.
@@ -351,6 +394,8 @@ pub struct RunSummary {
     pub retries: usize,
     /// Resources and tasks not started because the run was cancelled (Ctrl-C).
     pub not_started: usize,
+    /// Planned steps that neither finished nor failed: `blocked` plus `not_started`.
+    pub not_done: usize,
     /// Wall-clock duration of the run, in milliseconds.
     pub elapsed_ms: u64,
     /// Every failure of the run, those found before anything ran included.
@@ -381,6 +426,7 @@ impl RunSummary {
             Event::EngineFinished { not_started, .. } => self.not_started += not_started,
             _ => {}
         }
+        self.not_done = self.blocked + self.not_started;
     }
 
     /// `Created 3, updated 1, replaced 0, destroyed 0; 7 tasks run, 2 skipped; 0 failed (4.2 s).`

@@ -122,6 +122,13 @@ impl Work for ConfigWork {
                                 delay_ms: interval.as_millis() as u64,
                             });
                         }
+                        // The failure carries the output's last lines: its message leaves out
+                        // the standard error those lines hold, so each is shown once.
+                        let msg = if tail.is_empty() {
+                            msg
+                        } else {
+                            events.redact(&e.brief())
+                        };
                         last = Some((msg, tail));
                     }
                 }
