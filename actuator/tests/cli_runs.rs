@@ -1381,6 +1381,10 @@ fn up_summary() {
         (summary["command"].as_str(), summary["destroyed"].as_u64()),
         (Some("down"), Some(5))
     );
+    // Nothing left to delete: no run, and stdout stays JSON-only (empty); the note is on stderr.
+    let r = s.ok(&["down", "--yes", "--json"], 0);
+    assert_eq!(r.stdout, "", "{r:?}");
+    assert!(r.stderr.contains("Nothing to delete"), "{r:?}");
 }
 
 fn workspaces() {

@@ -299,7 +299,10 @@ fn secrets_declared_in_the_namespace_macro() {
         assert!(var(name).secret, "{name}");
         assert_eq!(var(name).value, "***", "{name}");
     }
-    assert!(var("LITERAL").resolved, "a `!{{` in a secret is no reference");
+    assert!(
+        var("LITERAL").resolved,
+        "a `!{{` in a secret is no reference"
+    );
     assert!(!var("UNEXPORTED").in_env);
     assert!(!var("secret").secret && var("secret").value == "plain");
 

@@ -31,6 +31,18 @@ struct Cx {
     bin: String,
 }
 
+impl Cx {
+    /// A line for people: on stdout, but on stderr under `--json`, whose stdout holds only
+    /// JSON.
+    fn human(&mut self, line: std::fmt::Arguments<'_>) {
+        if self.json {
+            say!("{line}");
+        } else {
+            self.out.line(line);
+        }
+    }
+}
+
 pub(super) fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
     init_logging(&args, &orch);
     let mut orch = orch.max_concurrency(args.max_concurrency as usize);
@@ -697,15 +709,15 @@ fn down(
         // state with nothing at all in it is left as it is.
         let recorded = orch.state().map(|st| !st.is_empty()).unwrap_or(false);
         let ok = !recorded || rt.block_on(orch.apply(&plan, &opts));
-        outln!(
-            cx.out,
+        let bin = cx.bin.clone();
+        cx.human(format_args!(
             "Nothing to delete: the state{where_} records no resources of {} (workspace {}). \
              If they were made with a state that is now lost, `{} down --discover` finds them by \
              their tags.",
             orch.system(),
             orch.workspace_name(),
-            cx.bin
-        );
+            bin
+        ));
         return if ok {
             EXIT_OK
         } else {
@@ -714,20 +726,19 @@ fn down(
     }
     if plan.has_errors() {
         for line in render::plan(&plan, false) {
-            outln!(cx.out, "{line}");
+            cx.human(format_args!("{line}"));
         }
         return EXIT_INVALID;
     }
     if plan.summary.destroy == 0 {
-        outln!(
-            cx.out,
+        cx.human(format_args!(
             "Nothing to delete: every recorded resource was left out by --target / --exclude."
-        );
+        ));
         return EXIT_OK;
     }
     if !cx.json || !yes {
         for line in render::plan(&plan, false) {
-            outln!(cx.out, "{line}");
+            cx.human(format_args!("{line}"));
         }
         cx.out.flush();
     }
@@ -815,25 +826,23 @@ fn down_discovered(
         }
     };
     if found.is_empty() {
-        outln!(
-            cx.out,
+        cx.human(format_args!(
             "Nothing tagged for {} (workspace {}) was found: nothing to delete.",
             orch.system(),
             orch.workspace_name()
-        );
+        ));
         return EXIT_OK;
     }
     let mine = this_state_id(&mut orch);
-    outln!(
-        cx.out,
+    cx.human(format_args!(
         "Found {} resource{} tagged for {} (workspace {}):",
         found.len(),
         if found.len() == 1 { "" } else { "s" },
         orch.system(),
         orch.workspace_name()
-    );
+    ));
     for line in render::discovered(&found, mine.as_deref()) {
-        outln!(cx.out, "{line}");
+        cx.human(format_args!("{line}"));
     }
     cx.out.flush();
     let question = format!(

@@ -12,10 +12,13 @@
 //! the JSON Schema `docs/events.schema.json` of the repository (checked against real output by the
 //! tests). `schema` is [`EVENT_SCHEMA`]: it changes when a field is removed or changes meaning;
 //! new event kinds and new fields may appear without a change, so consumers ignore what they do
-//! not know. `run` is one id per orchestration run (`up`, `down`, `refresh`), also the name of
-//! the run's task output log (`<state>/runs/<run>.log`). Secret values never appear in it.
+//! not know. `run` is one id per orchestration run (`up` — its refresh and plan included, with
+//! `ActuatorOrchestration::up_with` — `down`, `refresh`), also the name of the run's task output
+//! log (`<state>/runs/<run>.log`); the command line's `graph`, `import` and `state mv` write one
+//! event each under an id of their own. Secret values never appear in it.
 //!
-//! Every run ends with a [`Event::Summary`] whose counts are those of the events before it:
+//! Every run ends with one [`Event::Summary`] (the command line writes no other) whose counts are
+//! those of the events before it:
 //! `created` is the number of `task_finished` events with outcome `created`, `failed` the number
 //! of `task_failed` events, and so on (see [`RunSummary`]).
 //!
