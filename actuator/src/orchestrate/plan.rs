@@ -328,9 +328,11 @@ impl Plan {
     /// DOT and Mermaid forms), kind and name, and each edge by node ids with its label.
     ///
     /// ```
+    /// use std::sync::Arc;
     /// use actuator::orchestrate::{ActuatorOrchestration, GraphNodeKind};
     /// use actuator::infra::test::{Network, Server};
     /// use actuator::prelude::*;
+    /// use actuator::provision::SimProxy;
     ///
     /// #[derive(InfraModel)]
     /// struct Small {
@@ -341,7 +343,10 @@ impl Plan {
     /// }
     ///
     /// let infra = Small::instance("small");
-    /// let mut orch = ActuatorOrchestration::new("doc-graph").infra(&infra).memory_state();
+    /// let mut orch = ActuatorOrchestration::new("doc-graph")
+    ///     .infra(&infra)
+    ///     .proxy(Arc::new(SimProxy::default()))
+    ///     .memory_state();
     /// let g = orch.plan().unwrap().graph_data();
     /// assert!(g.nodes.iter().all(|n| n.kind == GraphNodeKind::Resource));
     /// let id = |name: &str| g.nodes.iter().find(|n| n.name == name).unwrap().id.clone();
