@@ -572,6 +572,10 @@ fn saved_plans() {
         r.stderr.contains("is a plan for site (workspace default)"),
         "{r:?}"
     );
+    assert!(
+        !s.state_dir("other").exists(),
+        "refused before its state was opened"
+    );
 }
 
 fn replace_reconfigure_target_exclude() {

@@ -569,10 +569,23 @@ fn up(
         },
         None => (plan_options(changes, selection, false), None),
     };
+    // Another system's or workspace's plan is refused before this one's state is opened.
+    if let (Some(saved), Some(file)) = (&saved, plan_file)
+        && (saved.system.as_str(), saved.workspace.as_str())
+            != (orch.system(), orch.workspace_name())
+    {
+        return invalid(&format!(
+            "{} is a plan for {} (workspace {}), not {} (workspace {})",
+            file.display(),
+            saved.system,
+            saved.workspace,
+            orch.system(),
+            orch.workspace_name()
+        ));
+    }
     let (handler, in_flight) = run_handlers(cx);
     let mut orch = orch.handler(handler);
     let again = format!("{} up", cx.bin);
-    let this = (orch.system().to_owned(), orch.workspace_name().to_owned());
     rt.block_on(async {
         let ctrl_c = watch_ctrl_c(&orch, in_flight, again);
         // Plan and application are one run (one run id in every event): the plan is checked
@@ -581,7 +594,7 @@ fn up(
             .up_with(&opts, |plan| {
                 check_selection(plan, &opts)?;
                 if let (Some(saved), Some(file)) = (&saved, plan_file) {
-                    check_saved(saved, file, plan, &this)?;
+                    check_saved(saved, file, plan)?;
                 }
                 show_plan(cx, plan);
                 Ok(())
@@ -599,19 +612,8 @@ fn up(
 }
 
 /// A saved plan is applied only if a fresh one does exactly the same, to the same state.
-fn check_saved(
-    saved: &Plan,
-    file: &Path,
-    plan: &Plan,
-    (system, workspace): &(String, String),
-) -> Result<(), String> {
+fn check_saved(saved: &Plan, file: &Path, plan: &Plan) -> Result<(), String> {
     let name = file.display();
-    if (&saved.system, &saved.workspace) != (system, workspace) {
-        return Err(format!(
-            "{name} is a plan for {} (workspace {}), not {system} (workspace {workspace})",
-            saved.system, saved.workspace,
-        ));
-    }
     if saved.state_seq != plan.state_seq {
         return Err(format!(
             "the state moved since {name} was made (record {} then, {} now): nothing was \
