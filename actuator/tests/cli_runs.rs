@@ -84,10 +84,11 @@ fn fixture() -> ActuatorOrchestration {
         front,
         Var::new("DIR", env_or("FIXTURE_WORK", "/nonexistent")),
     );
-    ns.add_var(
-        front,
-        Var::new("GREETING", env_or("FIXTURE_GREETING", "hello")).in_env(false),
-    );
+    // `FIXTURE_GREETING=-`: the extern is left for the command line to give.
+    let greeting = env_or("FIXTURE_GREETING", "hello");
+    if greeting != "-" {
+        ns.add_var(front, Var::new("GREETING", greeting).in_env(false));
+    }
     ns.add_var(front, Var::new("SLOW", env_or("FIXTURE_SLOW", "0")));
     ns.add_var(front, Var::new("FAIL", env_or("FIXTURE_FAIL", "0")));
     ns.add_var(front, Var::new("NOISE", env_or("FIXTURE_NOISE", "0")));
@@ -1541,6 +1542,19 @@ fn inputs_environment_files_flags() {
     let r = s.ok(&["plan", "--var-file", "missing.toml"], 2);
     assert!(r.stderr.contains("missing.toml"), "{r:?}");
     assert!(!s.state_dir("default").join("journal.jsonl").exists());
+    // An extern nothing gives: named, before anything runs; given on the command line, fine.
+    s.set("FIXTURE_GREETING", "-");
+    let r = s.ok(&["up"], 3);
+    assert!(
+        r.stderr.contains("`GREETING`") && r.stderr.contains("--var GREETING="),
+        "{r:?}"
+    );
+    assert!(s.cloud().live().is_empty(), "nothing was created: {r:?}");
+    s.ok(&["up", "-q", "--var", "GREETING=bonjour"], 0);
+    assert_eq!(
+        std::fs::read_to_string(s.dir().join("work/hello")).unwrap(),
+        "bonjour"
+    );
 }
 
 /// A finished `up` shows the roles' hosts and addresses before its summary; `outputs` shows
