@@ -526,6 +526,13 @@ fn refresh_command() {
     // The plan now sees a plain create, from the state alone.
     let p = s.ok(&["plan", "--refresh=false"], 0).stdout;
     assert_eq!(line_of(&p, "Site.apps.3"), "  +   Site.apps.3  test.Server");
+    // As a stream: one run, its reads counted in its summary.
+    let r = s.ok(&["refresh", "--json"], 0);
+    let summary = one_run(&json_lines(&r.stdout));
+    assert_eq!(
+        (summary["command"].as_str(), summary["read"].as_u64()),
+        (Some("refresh"), Some(5))
+    );
 }
 
 fn saved_plans() {
