@@ -160,7 +160,8 @@ fn templates(cx: &Ctxt, m: &Model) {
     let mut declared: HashSet<String> = m.vars.iter().map(|v| v.name.to_string()).collect();
     declared.extend(m.externs.iter().map(Ident::to_string));
     let mut lits = Literals::default();
-    for v in &m.vars {
+    // A secret is taken literally: a `!{` in it is text, not a reference.
+    for v in m.vars.iter().filter(|v| !v.secret) {
         lits.visit_expr(&v.value);
     }
     for c in &m.comps {
@@ -183,6 +184,7 @@ fn templates(cx: &Ctxt, m: &Model) {
     let defs: BTreeMap<String, String> = m
         .vars
         .iter()
+        .filter(|v| !v.secret)
         .filter_map(|v| match &v.value {
             Expr::Lit(l) => match &l.lit {
                 Lit::Str(s) => Some((v.name.to_string(), s.value())),

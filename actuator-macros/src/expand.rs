@@ -19,6 +19,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{Expr, Ident, Lit, Type};
 
 use crate::check;
@@ -470,14 +471,25 @@ impl<'a> Gen<'a> {
                     name,
                     value,
                     in_env,
+                    secret,
                 } = v;
                 let name_str = name.to_string();
+                let f = format_ident!("__actuator_var_{}", name);
+                if *secret {
+                    // Made once, without a reader: `ctx` is not in scope, a secret is the same
+                    // for everyone.
+                    fns.push(quote_spanned! {value.span()=>
+                        fn #f() -> #a::Secret {
+                            #a::Secret::new(#value)
+                        }
+                    });
+                    return quote!(#a::VarDef::Secret { name: #name_str, in_env: #in_env, make: #f });
+                }
                 if let Expr::Lit(l) = value
                     && let Lit::Str(s) = &l.lit
                 {
                     return quote!(#a::VarDef::Lit { name: #name_str, value: #s, in_env: #in_env });
                 }
-                let f = format_ident!("__actuator_var_{}", name);
                 let (e, _) = expression(value);
                 fns.push(quote! {
                     fn #f<__ActuatorUp: #a::Up>(

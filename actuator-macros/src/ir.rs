@@ -122,6 +122,8 @@ pub struct VarDecl {
     pub name: Ident,
     pub value: Expr,
     pub in_env: bool,
+    /// `secret NAME = …`: the value is a `Secret` (exported, shown as `***`, taken literally).
+    pub secret: bool,
 }
 
 pub struct Comp {

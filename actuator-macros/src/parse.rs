@@ -250,6 +250,7 @@ mod kw {
     syn::custom_keyword!(deps);
     syn::custom_keyword!(defaults);
     syn::custom_keyword!(hidden);
+    syn::custom_keyword!(secret);
 }
 
 /// After a malformed item: skips to just past the next `,` of this level (or to the end).
@@ -412,11 +413,19 @@ impl Parse for MacroModel {
 }
 
 fn parse_var(input: ParseStream, vars: &mut Vec<VarDecl>) -> syn::Result<()> {
+    // `hidden` and `secret` are keywords only before a name: `secret = "x"` is a variable
+    // named `secret`.
     let in_env = if input.peek(kw::hidden) && !input.peek2(Token![=]) {
         input.parse::<kw::hidden>()?;
         false
     } else {
         true
+    };
+    let secret = if input.peek(kw::secret) && !input.peek2(Token![=]) {
+        input.parse::<kw::secret>()?;
+        true
+    } else {
+        false
     };
     let name: Ident = input
         .parse()
@@ -431,6 +440,7 @@ fn parse_var(input: ParseStream, vars: &mut Vec<VarDecl>) -> syn::Result<()> {
             .cloned()
             .unwrap_or_else(|_| syn::parse_quote!("")),
         in_env,
+        secret,
     });
     value.map(drop)
 }

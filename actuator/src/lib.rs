@@ -96,5 +96,6 @@ pub mod __private {
     pub use crate::namespace::{
         Addressable, NamespaceModel, NoInfra, Var, VarRef, VarSet, VarValue, infra_path, set_vars,
     };
+    pub use crate::secret::Secret;
     pub use std::sync::Arc;
 }

@@ -39,9 +39,14 @@ struct Site {
     apps: MultiResource<Server>,
 }
 
+/// The secret the model declares (`secret API_KEY = …`): the `check` task writes it to
+/// `work/api_key` and prints it; nothing the user sees may hold it.
+const API_KEY: &str = "k3y-0f-the-site-4711";
+
 namespace! {
     struct SiteNs for Site {
         extern { GREETING }
+        vars { secret API_KEY = "k3y-0f-the-site-4711" }
         front: Role = Role::new("front").host_ref(infra.front),
     }
 }
@@ -52,7 +57,8 @@ config! {
         hello: Task = ProcessCopyFileTask::new("hello", "!{DIR}/hello").content("!{GREETING}"),
         after: Task = ShellTask::new("after", r#"cat "$DIR/hello" > "$DIR/after""#),
         slow: Task = ShellTask::new("slow", r#"sleep "$SLOW""#),
-        check: Task = ShellTask::new("check", r#"[ "$FAIL" != 1 ] || { echo "check: FAIL is set" >&2; exit 7; }"#),
+        check: Task = ShellTask::new("check", r#"printf '%s' "$API_KEY" > "$DIR/api_key"; echo "key: $API_KEY"
+            [ "$FAIL" != 1 ] || { seq 1 "$NOISE" | sed 's/^/noise /'; echo "check: FAIL is set" >&2; exit 7; }"#),
         deps { hello | after, slow }
     }
 }
@@ -78,12 +84,14 @@ fn fixture() -> ActuatorOrchestration {
         front,
         Var::new("DIR", env_or("FIXTURE_WORK", "/nonexistent")),
     );
-    ns.add_var(
-        front,
-        Var::new("GREETING", env_or("FIXTURE_GREETING", "hello")).in_env(false),
-    );
+    // `FIXTURE_GREETING=-`: the extern is left for the command line to give.
+    let greeting = env_or("FIXTURE_GREETING", "hello");
+    if greeting != "-" {
+        ns.add_var(front, Var::new("GREETING", greeting).in_env(false));
+    }
     ns.add_var(front, Var::new("SLOW", env_or("FIXTURE_SLOW", "0")));
     ns.add_var(front, Var::new("FAIL", env_or("FIXTURE_FAIL", "0")));
+    ns.add_var(front, Var::new("NOISE", env_or("FIXTURE_NOISE", "0")));
     let cfg = SiteCfg::instance("cfg", &ns);
     let sim = SimProxy::persisted("sim", env_or("FIXTURE_CLOUD", "cloud.json"))
         .expect("FIXTURE_CLOUD: a readable simulated cloud");
@@ -158,6 +166,18 @@ fn main() -> ExitCode {
         trial("outputs_after_up_and_on_their_own", outputs_shown),
         trial("verbose_streams_task_output", verbose_streams_output),
         trial("the_live_view_is_never_torn_by_log_lines", live_view),
+        trial(
+            "a_failed_task_shows_its_error_once_its_last_lines_and_the_log",
+            failed_task_tail,
+        ),
+        trial(
+            "a_secret_declared_in_the_dsl_reaches_the_task_and_nothing_shown",
+            dsl_secret,
+        ),
+        trial(
+            "graph_import_and_state_mv_speak_json",
+            json_of_graph_import_mv,
+        ),
     ];
     libtest_mimic::run(&Arguments::from_args(), tests).exit()
 }
@@ -274,6 +294,64 @@ fn line_of<'a>(out: &'a str, key: &str) -> &'a str {
     out.lines()
         .find(|l| l.split_whitespace().nth(1) == Some(key))
         .unwrap_or_else(|| panic!("no line for {key} in:\n{out}"))
+}
+
+/// `docs/events.schema.json`, which every `--json` line must follow.
+fn events_schema() -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/events.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    jsonschema::validator_for(&schema).unwrap()
+}
+
+/// The `--json` lines of a run, each checked against the schema.
+fn json_lines(stdout: &str) -> Vec<Value> {
+    let schema = events_schema();
+    stdout
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            let errors: Vec<String> = schema.iter_errors(&v).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{l}: {errors:?}");
+            v
+        })
+        .collect()
+}
+
+/// A whole run's stream: one run id throughout, `orchestration_starting` first, exactly one
+/// summary and it last, its counts those of the events before it. Returns the summary.
+fn one_run(events: &[Value]) -> Value {
+    let run = events[0]["run"].as_str().unwrap();
+    assert!(!run.is_empty());
+    assert!(
+        events.iter().all(|e| e["run"] == run),
+        "one run id in every event: {events:#?}"
+    );
+    assert_eq!(events[0]["event"], "orchestration_starting");
+    let summaries = events.iter().filter(|e| e["event"] == "summary").count();
+    assert_eq!(summaries, 1, "exactly one summary: {events:#?}");
+    assert!(!events.iter().any(|e| e["event"] == "run_summary"));
+    let summary = events.last().unwrap().clone();
+    assert_eq!(summary["event"], "summary");
+    let finished = |outcome: &str| {
+        events
+            .iter()
+            .filter(|e| e["event"] == "task_finished" && e["outcome"] == outcome)
+            .count()
+    };
+    for (key, outcome) in [
+        ("created", "created"),
+        ("updated", "updated"),
+        ("replaced", "replaced"),
+        ("destroyed", "destroyed"),
+        ("read", "read"),
+        ("tasks_run", "ran"),
+    ] {
+        assert_eq!(summary[key], finished(outcome), "{key}: {summary}");
+    }
+    let count = |kind: &str| events.iter().filter(|e| e["event"] == kind).count();
+    assert_eq!(summary["failed"], count("task_failed"), "{summary}");
+    assert_eq!(summary["blocked"], count("task_skipped"), "{summary}");
+    summary
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -448,6 +526,13 @@ fn refresh_command() {
     // The plan now sees a plain create, from the state alone.
     let p = s.ok(&["plan", "--refresh=false"], 0).stdout;
     assert_eq!(line_of(&p, "Site.apps.3"), "  +   Site.apps.3  test.Server");
+    // As a stream: one run, its reads counted in its summary.
+    let r = s.ok(&["refresh", "--json"], 0);
+    let summary = one_run(&json_lines(&r.stdout));
+    assert_eq!(
+        (summary["command"].as_str(), summary["read"].as_u64()),
+        (Some("refresh"), Some(5))
+    );
 }
 
 fn saved_plans() {
@@ -494,6 +579,10 @@ fn saved_plans() {
     assert!(
         r.stderr.contains("is a plan for site (workspace default)"),
         "{r:?}"
+    );
+    assert!(
+        !s.state_dir("other").exists(),
+        "refused before its state was opened"
     );
 }
 
@@ -1259,15 +1348,15 @@ fn up_summary() {
         .set("FIXTURE_IMAGE", "debian-13")
         .set("FIXTURE_GREETING", "hi");
     let r = s.ok(&["up", "--json"], 0);
-    let events: Vec<Value> = r
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let summary = events.last().unwrap();
-    assert_eq!(summary["event"], "run_summary");
+    let events = json_lines(&r.stdout);
+    // The refresh before the plan is part of the run: same id, counted in the summary.
+    let summary = &one_run(&events);
+    assert_eq!(summary["command"], "up");
     assert_eq!(summary["outcome"], "complete");
+    assert_eq!(summary["status"], "complete");
+    assert!(summary["elapsed_ms"].is_u64(), "{summary}");
     for (k, n) in [
+        ("read", 6),
         ("created", 0),
         ("updated", 1),
         ("replaced", 1),
@@ -1290,6 +1379,24 @@ fn up_summary() {
     let r = s.ok(&["up", "-q", "--reconfigure"], 0);
     assert_eq!(r.stderr, "", "{r:?}");
     assert!(r.stdout.contains("; 4 tasks run, 0 skipped."), "{r:?}");
+    // A failed run: its failure in the summary, counted once.
+    s.set("FIXTURE_FAIL", "1");
+    let r = s.ok(&["up", "--json", "--reconfigure", "check"], 1);
+    let summary = one_run(&json_lines(&r.stdout));
+    assert_eq!(summary["outcome"], "failed", "{summary}");
+    assert_eq!(summary["failures"][0]["task"], "check", "{summary}");
+    assert_eq!(summary["failures"][0]["kind"], "run", "{summary}");
+    // `down` too: one run, one summary.
+    let r = s.ok(&["down", "--yes", "--json"], 0);
+    let summary = one_run(&json_lines(&r.stdout));
+    assert_eq!(
+        (summary["command"].as_str(), summary["destroyed"].as_u64()),
+        (Some("down"), Some(5))
+    );
+    // Nothing left to delete: no run, and stdout stays JSON-only (empty); the note is on stderr.
+    let r = s.ok(&["down", "--yes", "--json"], 0);
+    assert_eq!(r.stdout, "", "{r:?}");
+    assert!(r.stderr.contains("Nothing to delete"), "{r:?}");
 }
 
 fn workspaces() {
@@ -1442,6 +1549,19 @@ fn inputs_environment_files_flags() {
     let r = s.ok(&["plan", "--var-file", "missing.toml"], 2);
     assert!(r.stderr.contains("missing.toml"), "{r:?}");
     assert!(!s.state_dir("default").join("journal.jsonl").exists());
+    // An extern nothing gives: named, before anything runs; given on the command line, fine.
+    s.set("FIXTURE_GREETING", "-");
+    let r = s.ok(&["up"], 3);
+    assert!(
+        r.stderr.contains("`GREETING`") && r.stderr.contains("--var GREETING="),
+        "{r:?}"
+    );
+    assert!(s.cloud().live().is_empty(), "nothing was created: {r:?}");
+    s.ok(&["up", "-q", "--var", "GREETING=bonjour"], 0);
+    assert_eq!(
+        std::fs::read_to_string(s.dir().join("work/hello")).unwrap(),
+        "bonjour"
+    );
 }
 
 /// A finished `up` shows the roles' hosts and addresses before its summary; `outputs` shows
@@ -1474,4 +1594,209 @@ fn verbose_streams_output() {
     );
     let r = s.ok(&["up"], 1);
     assert!(!r.stderr.contains("| check: FAIL is set"), "{r:?}");
+}
+
+/// A failed task: its error once, then the last 20 lines of what it printed (not the first
+/// ones), then where the whole of it is.
+fn failed_task_tail() {
+    let mut s = Workdir::new();
+    s.set("FIXTURE_FAIL", "1").set("FIXTURE_NOISE", "25");
+    let r = s.ok(&["up"], 1);
+    let err: Vec<&str> = r.stderr.lines().collect();
+    let at = err
+        .iter()
+        .position(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("{r:?}"));
+    assert_eq!(
+        err[at], "error: configure check: task `check` failed with exit status 7",
+        "{r:?}"
+    );
+    assert_eq!(
+        err.iter().filter(|l| l.starts_with("error: ")).count(),
+        1,
+        "{r:?}"
+    );
+    let head = err[at + 1];
+    let (prefix, log) = head
+        .split_once("; all of it is in ")
+        .unwrap_or_else(|| panic!("{r:?}"));
+    assert_eq!(prefix, "  its output, the last 20 lines", "{r:?}");
+    let log = s.dir().join(log.strip_suffix(':').unwrap());
+    let tail = &err[at + 2..at + 22];
+    assert!(tail.iter().all(|l| l.starts_with("    ")), "{r:?}");
+    assert!(tail.contains(&"    noise 25"), "{r:?}");
+    assert!(tail.contains(&"    check: FAIL is set"), "{r:?}");
+    assert!(
+        !tail.contains(&"    noise 1"),
+        "the first lines are cut: {r:?}"
+    );
+    assert_eq!(err.len(), at + 22, "nothing after the tail: {r:?}");
+    assert_eq!(r.stderr.matches("check: FAIL is set").count(), 1, "{r:?}");
+    // The log has every line.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("stdout| noise 1\n"), "{text}");
+    assert!(text.contains("stderr| check: FAIL is set"), "{text}");
+    assert!(log.starts_with(s.state_dir("default").join("runs")));
+}
+
+/// `vars { secret API_KEY = "…" }`: the task gets the value, everything shown masks it —
+/// the report, plans, the event stream, a failure's output, the state and the run logs.
+fn dsl_secret() {
+    let mut s = Workdir::new();
+    let clean = |what: &str, text: &str| {
+        assert!(!text.contains(API_KEY), "the secret is in {what}:\n{text}");
+    };
+    let r = s.ok(&["plan"], 0);
+    clean("the plan", &r.stdout);
+    clean("the plan (JSON)", &s.ok(&["plan", "--json"], 0).stdout);
+    let r = s.ok(&["up", "--json"], 0);
+    clean("the events", &r.stdout);
+    assert!(r.stdout.contains(r#""line":"key: ***""#), "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(s.dir().join("work/api_key")).unwrap(),
+        API_KEY,
+        "the task got the real value"
+    );
+    let report = s.ok(&["report"], 0).stdout;
+    clean("the report", &report);
+    let line = report.lines().find(|l| l.contains("API_KEY")).unwrap();
+    assert!(
+        line.contains("***") && line.contains("(secret)"),
+        "{report}"
+    );
+    let roles: Value = serde_json::from_str(&s.ok(&["report", "--json"], 0).stdout).unwrap();
+    let var = roles[0]["vars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "API_KEY")
+        .unwrap()
+        .clone();
+    assert_eq!(var["value"], "***", "{var}");
+    assert_eq!(var["exported"], true, "{var}");
+    // A failure whose output holds it: masked on the terminal and in the stream.
+    s.set("FIXTURE_FAIL", "1");
+    let r = s.ok(&["up", "-v", "--reconfigure", "check"], 1);
+    clean("a failed run's terminal output", &format!("{r:?}"));
+    assert!(
+        r.stderr.contains("    key: ***"),
+        "in the failure's tail: {r:?}"
+    );
+    let r = s.ok(&["up", "--json", "--reconfigure", "check"], 1);
+    clean("a failed run's events", &r.stdout);
+    clean("the later plan", &s.ok(&["plan", "-v"], 0).stdout);
+    // The state and the run logs.
+    let mut dirs = vec![s.state_dir("default")];
+    let mut seen = 0;
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                seen += 1;
+                clean(
+                    &p.display().to_string(),
+                    &String::from_utf8_lossy(&std::fs::read(&p).unwrap()),
+                );
+            }
+        }
+    }
+    assert!(seen >= 3, "the journal and the run logs were read");
+}
+
+/// `graph`, `import` and `state mv` with `--json`: one enveloped event each, in the schema.
+fn json_of_graph_import_mv() {
+    let mut s = Workdir::new();
+    let r = s.ok(&["graph", "--json"], 0);
+    let ev = json_lines(&r.stdout);
+    assert_eq!(ev.len(), 1, "{r:?}");
+    let g = &ev[0];
+    assert_eq!(g["event"], "graph");
+    assert_eq!(g["schema"], 1);
+    assert!(!g["run"].as_str().unwrap().is_empty());
+    let nodes = g["nodes"].as_array().unwrap();
+    let id = |kind: &str, name: &str| -> String {
+        nodes
+            .iter()
+            .find(|n| n["kind"] == kind && n["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name} in {g}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (front, role, hello, after) = (
+        id("resource", "Site.front"),
+        id("role", "SiteNs.front"),
+        id("task", "hello"),
+        id("task", "after"),
+    );
+    let edges = g["edges"].as_array().unwrap();
+    let has = |from: &str, to: &str, label: Option<&str>| {
+        edges.iter().any(|e| {
+            e["from"] == from && e["to"] == to && e.get("label").and_then(Value::as_str) == label
+        })
+    };
+    assert!(has(&front, &hello, Some("host")), "{g}");
+    assert!(has(&role, &hello, Some("role")), "{g}");
+    assert!(has(&hello, &after, None), "{g}");
+    assert!(has(&id("resource", "Site.net"), &front, None), "{g}");
+
+    s.ok(&["up", "-q"], 0);
+    let unmanaged = s.cloud().create_unmanaged("test.Server");
+    s.set("FIXTURE_APPS", "1,2,3,9");
+    let r = s.ok(&["import", "--json", "Site.apps.9", &unmanaged], 0);
+    let ev = json_lines(&r.stdout);
+    assert_eq!(ev.len(), 1, "{r:?}");
+    assert_eq!(
+        (
+            &ev[0]["event"],
+            &ev[0]["path"],
+            &ev[0]["id"],
+            &ev[0]["success"]
+        ),
+        (
+            &Value::from("import"),
+            &Value::from("Site.apps.9"),
+            &Value::from(unmanaged.as_str()),
+            &Value::from(true)
+        )
+    );
+    assert!(ev[0].get("error").is_none(), "{r:?}");
+    let r = s.ok(&["import", "--json", "Site.nope", "sim-99"], 1);
+    let ev = json_lines(&r.stdout);
+    assert_eq!(ev[0]["success"], false);
+    assert!(
+        ev[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("the model has no resource `Site.nope`"),
+        "{r:?}"
+    );
+
+    s.set("FIXTURE_APPS", "1,2,3,8");
+    let r = s.ok(&["state", "mv", "--json", "Site.apps.9", "Site.apps.8"], 0);
+    let ev = json_lines(&r.stdout);
+    assert_eq!(ev.len(), 1, "{r:?}");
+    assert_eq!(ev[0]["event"], "state_mv");
+    assert_eq!(
+        (&ev[0]["from"], &ev[0]["to"]),
+        (&Value::from("Site.apps.9"), &Value::from("Site.apps.8"))
+    );
+    assert_eq!(ev[0]["success"], true);
+    let p = s.ok(&["plan", "--refresh=false"], 0).stdout;
+    assert!(
+        p.contains("Plan: 0 to add, 0 to change, 0 to replace, 0 to destroy"),
+        "{p}"
+    );
+    let r = s.ok(&["state", "mv", "--json", "Site.nope", "Site.x"], 1);
+    let ev = json_lines(&r.stdout);
+    assert_eq!(ev[0]["success"], false);
+    assert!(
+        ev[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("the state records nothing at `Site.nope`"),
+        "{r:?}"
+    );
 }

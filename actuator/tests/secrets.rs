@@ -260,3 +260,76 @@ fn a_resource_argument_reading_a_secret_variable_is_recorded_as_its_hash() {
     assert_clean("the plan", &shown);
     assert!(!shown.contains("another-secret-value"), "{shown}");
 }
+
+namespace! {
+    struct Declared {
+        extern { DIR }
+        vars {
+            // Taken literally: `!{` in a secret is text, not a reference.
+            secret LITERAL = "lit-s3cret-!{NOT_A_VAR}",
+            secret COMPUTED = format!("computed-{}", 4711),
+            hidden secret UNEXPORTED = "never-in-env-0815",
+            // `secret` before `=` is a variable's name, not the keyword.
+            secret = "plain",
+        }
+        web: Role = Role::new("web").host_ref("127.0.0.1"),
+    }
+}
+
+config! {
+    struct DeclaredCfg for Declared {
+        defaults { role = ns.web }
+        write: Task = ShellTask::new(
+            "write",
+            r#"printf '%s|%s|%s|%s' "$LITERAL" "$COMPUTED" "${UNEXPORTED:-unset}" "$secret" > "$DIR/seen"; echo "seen: $LITERAL $COMPUTED""#),
+    }
+}
+
+/// `secret NAME = …` in `namespace!`'s `vars { }`: the same as `Var::secret` — exported (unless
+/// `hidden`) and expanded for the task, masked in the report, the events and the state.
+#[test]
+fn secrets_declared_in_the_namespace_macro() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let ns = Declared::instance("d");
+    let cfg = DeclaredCfg::instance("c", &ns);
+    let report = &ns.report()[0];
+    let var = |name: &str| report.vars.iter().find(|v| v.name == name).unwrap();
+    for name in ["LITERAL", "COMPUTED", "UNEXPORTED"] {
+        assert!(var(name).secret, "{name}");
+        assert_eq!(var(name).value, "***", "{name}");
+    }
+    assert!(
+        var("LITERAL").resolved,
+        "a `!{{` in a secret is no reference"
+    );
+    assert!(!var("UNEXPORTED").in_env);
+    assert!(!var("secret").secret && var("secret").value == "plain");
+
+    let json = Buffer::default();
+    let mut o = ActuatorOrchestration::new("declared")
+        .namespace(&ns)
+        .config(&cfg)
+        .handler(Arc::new(JsonLines::new(json.clone())))
+        .state_dir(&state)
+        .var("DIR", tmp.path().display().to_string());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    assert!(rt.block_on(o.initiate_system()), "{:?}", o.failures());
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("seen")).unwrap(),
+        "lit-s3cret-!{NOT_A_VAR}|computed-4711|unset|plain"
+    );
+    let shown = [
+        json.text(),
+        format!("{:?}", o.report()),
+        serde_json::to_string(&o.plan().unwrap()).unwrap(),
+    ]
+    .join("\n");
+    assert!(shown.contains("seen: *** ***"), "{shown}");
+    drop(o);
+    let stored: String = files(&state).into_iter().map(|(_, t)| t).collect();
+    for s in ["lit-s3cret", "computed-4711", "never-in-env-0815"] {
+        assert!(!shown.contains(s), "{s} shown:\n{shown}");
+        assert!(!stored.contains(s), "{s} stored:\n{stored}");
+    }
+}

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use clap::CommandFactory;
 use serde::{Deserialize, Serialize};
@@ -12,12 +11,12 @@ use serde_json::Value;
 
 use super::out::{Out, outln, say};
 use super::progress::{InFlight, Lines, LogWriter, Progress, TaskLines};
-use super::summary::run_summary;
+use super::summary::{self, phase_word};
 use super::{
     Args, Changes, Command, EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK,
     EXIT_USAGE, Format, Selection, StateCommand, render,
 };
-use crate::events::{EventHandler, Fanout, JsonLines, Phase};
+use crate::events::{Event, EventHandler, Fanout, JsonLines, Record, RunOutcome};
 use crate::orchestrate::{
     ActuatorOrchestration, FAILURE_LOG_TARGET, FailureKind, GraphFormat, PLAN_SCHEMA, Plan,
     PlanOptions, inputs,
@@ -30,6 +29,18 @@ struct Cx {
     verbose: u8,
     quiet: bool,
     bin: String,
+}
+
+impl Cx {
+    /// A line for people: on stdout, but on stderr under `--json`, whose stdout holds only
+    /// JSON.
+    fn human(&mut self, line: std::fmt::Arguments<'_>) {
+        if self.json {
+            say!("{line}");
+        } else {
+            self.out.line(line);
+        }
+    }
 }
 
 pub(super) fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
@@ -144,6 +155,10 @@ pub(super) fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
         Command::Status => status(&mut cx, &mut orch),
         Command::Outputs => outputs(&mut cx, &mut orch),
         Command::Graph { format } => match orch.plan() {
+            Ok(p) if cx.json => {
+                json_event(&mut cx, &Event::Graph(p.graph_data()));
+                EXIT_OK
+            }
             Ok(p) => {
                 cx.out.text(&p.graph(match format {
                     Format::Dot => GraphFormat::Dot,
@@ -200,6 +215,17 @@ fn init_logging(args: &Args, orch: &ActuatorOrchestration) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(filter)
         .try_init();
+}
+
+/// The one event of a command that is not a run (`graph`, `import`, `state mv`) with `--json`:
+/// enveloped like a run's, under a run id of its own.
+fn json_event(cx: &mut Cx, e: &Event) {
+    let run = crate::orchestrate::new_run_id();
+    outln!(
+        cx.out,
+        "{}",
+        serde_json::to_string(&Record::now(&run, e)).unwrap_or_default()
+    );
 }
 
 fn invalid(msg: &str) -> u8 {
@@ -270,15 +296,6 @@ fn plan_failed(orch: &ActuatorOrchestration, error: &str) -> u8 {
     }
     say!("error: {error}");
     EXIT_FAILED
-}
-
-fn phase_word(p: Phase) -> &'static str {
-    match p {
-        Phase::Refresh => "refresh",
-        Phase::Provision => "provision",
-        Phase::Configure => "configure",
-        Phase::Teardown => "teardown",
-    }
 }
 
 fn plan(
@@ -507,24 +524,18 @@ fn watch_ctrl_c(
     })
 }
 
-/// The end of a run: the summary (stdout), each failure once (stderr), the exit code. `command`
-/// is what ran and what to run again to resume it.
-fn finish_run(
-    cx: &mut Cx,
-    (command, again): (&'static str, &'static str),
-    orch: &ActuatorOrchestration,
-    started: Instant,
-    ok: bool,
-) -> u8 {
+/// The end of a run: the summary (stdout), each failure once (stderr), the exit code. `again` is
+/// what to run to resume it. With `--json` the stream's last event, `summary`, was the summary.
+fn finish_run(cx: &mut Cx, again: &str, orch: &ActuatorOrchestration, ok: bool) -> u8 {
     super::progress::close();
-    let interrupted = !ok && orch.cancel_token().is_cancelled();
-    let s = run_summary(command, orch, started.elapsed(), interrupted);
-    if cx.json {
-        outln!(cx.out, "{}", serde_json::to_string(&s).unwrap_or_default());
-    } else {
-        outln!(cx.out, "{}", s.line());
+    let s = orch.summary();
+    let interrupted = !ok && s.outcome == RunOutcome::Interrupted;
+    if !cx.json {
+        outln!(cx.out, "{}", summary::line(&s));
         for f in &s.failures {
-            say!("error: {} {}: {}", phase_word(f.phase), f.task, f.error);
+            for line in summary::failure(f, s.log.as_deref()) {
+                say!("{line}");
+            }
         }
     }
     if interrupted {
@@ -558,92 +569,80 @@ fn up(
         },
         None => (plan_options(changes, selection, false), None),
     };
+    // Another system's or workspace's plan is refused before this one's state is opened.
+    if let (Some(saved), Some(file)) = (&saved, plan_file)
+        && (saved.system.as_str(), saved.workspace.as_str())
+            != (orch.system(), orch.workspace_name())
+    {
+        return invalid(&format!(
+            "{} is a plan for {} (workspace {}), not {} (workspace {})",
+            file.display(),
+            saved.system,
+            saved.workspace,
+            orch.system(),
+            orch.workspace_name()
+        ));
+    }
     let (handler, in_flight) = run_handlers(cx);
     let mut orch = orch.handler(handler);
-    let started = Instant::now();
     let again = format!("{} up", cx.bin);
     rt.block_on(async {
         let ctrl_c = watch_ctrl_c(&orch, in_flight, again);
-        let code = up_run(cx, &mut orch, &opts, saved.as_ref(), plan_file, started).await;
+        // Plan and application are one run (one run id in every event): the plan is checked
+        // and shown in between.
+        let ok = orch
+            .up_with(&opts, |plan| {
+                check_selection(plan, &opts)?;
+                if let (Some(saved), Some(file)) = (&saved, plan_file) {
+                    check_saved(saved, file, plan)?;
+                }
+                show_plan(cx, plan);
+                Ok(())
+            })
+            .await;
         ctrl_c.abort();
-        code
+        // The outputs of a finished `up`, before its summary (which stays the last line); in
+        // `--json` its `outputs` event carried them.
+        if ok && !cx.json && !cx.quiet {
+            super::progress::close();
+            show_outputs(cx, &mut orch);
+        }
+        finish_run(cx, "up", &orch, ok)
     })
 }
 
-async fn up_run(
-    cx: &mut Cx,
-    orch: &mut ActuatorOrchestration,
-    opts: &PlanOptions,
-    saved: Option<&Plan>,
-    plan_file: Option<&Path>,
-    started: Instant,
-) -> u8 {
-    let plan = match orch.plan_with(opts).await {
-        Ok(p) => p,
-        Err(e) if orch.cancel_token().is_cancelled() => {
-            let _ = e;
-            return finish_run(cx, ("up", "up"), orch, started, false);
-        }
-        Err(e) => {
-            super::progress::close();
-            return plan_failed(orch, &e);
-        }
-    };
-    if orch.cancel_token().is_cancelled() {
-        return finish_run(cx, ("up", "up"), orch, started, false);
+/// A saved plan is applied only if a fresh one does exactly the same, to the same state.
+fn check_saved(saved: &Plan, file: &Path, plan: &Plan) -> Result<(), String> {
+    let name = file.display();
+    if saved.state_seq != plan.state_seq {
+        return Err(format!(
+            "the state moved since {name} was made (record {} then, {} now): nothing was \
+             applied; plan again",
+            saved.state_seq, plan.state_seq
+        ));
     }
-    if let Err(e) = check_selection(&plan, opts) {
-        super::progress::close();
-        return invalid(&e);
+    if !saved.same_actions(plan) {
+        return Err(format!(
+            "{name} no longer matches what `up` would do ({}): nothing was applied; plan again",
+            differences(saved, plan)
+        ));
     }
-    if let (Some(saved), Some(file)) = (saved, plan_file) {
-        let name = file.display();
-        if (saved.system.as_str(), saved.workspace.as_str())
-            != (orch.system(), orch.workspace_name())
-        {
-            super::progress::close();
-            return invalid(&format!(
-                "{name} is a plan for {} (workspace {}), not {} (workspace {})",
-                saved.system,
-                saved.workspace,
-                orch.system(),
-                orch.workspace_name()
-            ));
-        }
-        if saved.state_seq != plan.state_seq {
-            super::progress::close();
-            return invalid(&format!(
-                "the state moved since {name} was made (record {} then, {} now): nothing was \
-                 applied; plan again",
-                saved.state_seq, plan.state_seq
-            ));
-        }
-        if !saved.same_actions(&plan) {
-            super::progress::close();
-            return invalid(&format!(
-                "{name} no longer matches what `up` would do ({}): nothing was applied; plan again",
-                differences(saved, &plan)
-            ));
-        }
+    Ok(())
+}
+
+/// What `up` is about to do: its summary line (`-v`: the whole plan).
+fn show_plan(cx: &mut Cx, plan: &Plan) {
+    if cx.json {
+        return;
     }
-    if !cx.json {
-        if cx.verbose > 0 {
-            for line in render::plan(&plan, true) {
-                outln!(cx.out, "{line}");
-            }
-        } else {
-            outln!(cx.out, "{}", plan.summary_line());
+    if cx.verbose > 0 {
+        for line in render::plan(plan, true) {
+            outln!(cx.out, "{line}");
         }
-        cx.out.flush();
+    } else {
+        outln!(cx.out, "{}", plan.summary_line());
     }
-    let ok = orch.apply(&plan, opts).await;
-    // The outputs of a finished `up`, before its summary (which stays the last line); in
-    // `--json` its `outputs` event carried them.
-    if ok && !cx.json && !cx.quiet {
-        super::progress::close();
-        show_outputs(cx, orch);
-    }
-    finish_run(cx, ("up", "up"), orch, started, ok)
+    cx.out.flush();
 }
 
 /// Each role's host and address and the marked outputs, when the model has any.
@@ -712,37 +711,36 @@ fn down(
         // state with nothing at all in it is left as it is.
         let recorded = orch.state().map(|st| !st.is_empty()).unwrap_or(false);
         let ok = !recorded || rt.block_on(orch.apply(&plan, &opts));
-        outln!(
-            cx.out,
+        let bin = cx.bin.clone();
+        cx.human(format_args!(
             "Nothing to delete: the state{where_} records no resources of {} (workspace {}). \
              If they were made with a state that is now lost, `{} down --discover` finds them by \
              their tags.",
             orch.system(),
             orch.workspace_name(),
-            cx.bin
-        );
+            bin
+        ));
         return if ok {
             EXIT_OK
         } else {
-            finish_run(cx, ("down", "down"), &orch, Instant::now(), ok)
+            finish_run(cx, "down", &orch, ok)
         };
     }
     if plan.has_errors() {
         for line in render::plan(&plan, false) {
-            outln!(cx.out, "{line}");
+            cx.human(format_args!("{line}"));
         }
         return EXIT_INVALID;
     }
     if plan.summary.destroy == 0 {
-        outln!(
-            cx.out,
+        cx.human(format_args!(
             "Nothing to delete: every recorded resource was left out by --target / --exclude."
-        );
+        ));
         return EXIT_OK;
     }
     if !cx.json || !yes {
         for line in render::plan(&plan, false) {
-            outln!(cx.out, "{line}");
+            cx.human(format_args!("{line}"));
         }
         cx.out.flush();
     }
@@ -756,13 +754,12 @@ fn down(
     if let Err(code) = confirm(cx, &question, yes) {
         return code;
     }
-    let started = Instant::now();
     let again = format!("{} down", cx.bin);
     rt.block_on(async {
         let ctrl_c = watch_ctrl_c(&orch, in_flight, again);
         let ok = orch.apply(&plan, &opts).await;
         ctrl_c.abort();
-        finish_run(cx, ("down", "down"), &orch, started, ok)
+        finish_run(cx, "down", &orch, ok)
     })
 }
 
@@ -831,25 +828,23 @@ fn down_discovered(
         }
     };
     if found.is_empty() {
-        outln!(
-            cx.out,
+        cx.human(format_args!(
             "Nothing tagged for {} (workspace {}) was found: nothing to delete.",
             orch.system(),
             orch.workspace_name()
-        );
+        ));
         return EXIT_OK;
     }
     let mine = this_state_id(&mut orch);
-    outln!(
-        cx.out,
+    cx.human(format_args!(
         "Found {} resource{} tagged for {} (workspace {}):",
         found.len(),
         if found.len() == 1 { "" } else { "s" },
         orch.system(),
         orch.workspace_name()
-    );
+    ));
     for line in render::discovered(&found, mine.as_deref()) {
-        outln!(cx.out, "{line}");
+        cx.human(format_args!("{line}"));
     }
     cx.out.flush();
     let question = format!(
@@ -860,13 +855,12 @@ fn down_discovered(
     if let Err(code) = confirm(cx, &question, yes) {
         return code;
     }
-    let started = Instant::now();
     let again = format!("{} down --discover", cx.bin);
     rt.block_on(async {
         let ctrl_c = watch_ctrl_c(&orch, in_flight, again);
         let ok = orch.down_discovered(&found).await;
         ctrl_c.abort();
-        finish_run(cx, ("down", "down --discover"), &orch, started, ok)
+        finish_run(cx, "down --discover", &orch, ok)
     })
 }
 
@@ -880,7 +874,6 @@ fn refresh(cx: &mut Cx, rt: &tokio::runtime::Runtime, orch: ActuatorOrchestratio
             return invalid(&e);
         }
     };
-    let started = Instant::now();
     let again = format!("{} refresh", cx.bin);
     let ok = rt.block_on(async {
         let ctrl_c = watch_ctrl_c(&orch, in_flight, again);
@@ -897,7 +890,7 @@ fn refresh(cx: &mut Cx, rt: &tokio::runtime::Runtime, orch: ActuatorOrchestratio
         }
         return EXIT_OK;
     }
-    finish_run(cx, ("refresh", "refresh"), &orch, started, ok)
+    finish_run(cx, "refresh", &orch, ok)
 }
 
 fn status(cx: &mut Cx, orch: &mut ActuatorOrchestration) -> u8 {
@@ -1016,19 +1009,35 @@ fn state(cx: &mut Cx, orch: &mut ActuatorOrchestration, sc: StateCommand) -> u8 
         },
         // Handled before the state is read (see `run`).
         StateCommand::Pull { .. } | StateCommand::Push { .. } => EXIT_USAGE,
-        StateCommand::Mv { from, to } => match orch.state_mv(&from, &to) {
-            Ok(()) => {
-                outln!(
-                    cx.out,
-                    "Moved {from} to {to}: the next plan finds it there."
+        StateCommand::Mv { from, to } => {
+            let result = orch.state_mv(&from, &to);
+            if cx.json {
+                let ok = result.is_ok();
+                json_event(
+                    cx,
+                    &Event::StateMv {
+                        from,
+                        to,
+                        success: ok,
+                        error: result.err(),
+                    },
                 );
-                EXIT_OK
+                return if ok { EXIT_OK } else { EXIT_FAILED };
             }
-            Err(e) => {
-                say!("error: {e}");
-                EXIT_FAILED
+            match result {
+                Ok(()) => {
+                    outln!(
+                        cx.out,
+                        "Moved {from} to {to}: the next plan finds it there."
+                    );
+                    EXIT_OK
+                }
+                Err(e) => {
+                    say!("error: {e}");
+                    EXIT_FAILED
+                }
             }
-        },
+        }
     }
 }
 
@@ -1043,7 +1052,21 @@ fn import(
     if let Err(e) = orch.state() {
         return invalid(&e);
     }
-    match rt.block_on(orch.import(path, id)) {
+    let result = rt.block_on(orch.import(path, id));
+    if cx.json {
+        let ok = result.is_ok();
+        json_event(
+            cx,
+            &Event::Import {
+                path: path.to_owned(),
+                id: id.to_owned(),
+                success: ok,
+                error: result.err(),
+            },
+        );
+        return if ok { EXIT_OK } else { EXIT_FAILED };
+    }
+    match result {
         Ok(()) => {
             outln!(
                 cx.out,

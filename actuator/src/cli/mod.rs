@@ -88,8 +88,9 @@ pub struct Args {
           help_heading = GLOBAL,
           value_parser = parse_workspace)]
     pub workspace: Option<String>,
-    /// Machine-readable output on stdout: `plan` and `status` as one JSON document, `up`,
-    /// `down` and `refresh` as one JSON event per line ending with a `run_summary` line.
+    /// Machine-readable output on stdout: `plan`, `status`, `report`, `outputs` and `state`
+    /// as one JSON document; `up`, `down` and `refresh` as one JSON event per line, ending with
+    /// the run's `summary` event; `graph`, `import` and `state mv` as one such event.
     #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
     /// Most resources or tasks in flight at once.

@@ -12,10 +12,13 @@
 //! the JSON Schema `docs/events.schema.json` of the repository (checked against real output by the
 //! tests). `schema` is [`EVENT_SCHEMA`]: it changes when a field is removed or changes meaning;
 //! new event kinds and new fields may appear without a change, so consumers ignore what they do
-//! not know. `run` is one id per orchestration run (`up`, `down`, `refresh`), also the name of
-//! the run's task output log (`<state>/runs/<run>.log`). Secret values never appear in it.
+//! not know. `run` is one id per orchestration run (`up` — its refresh and plan included, with
+//! `ActuatorOrchestration::up_with` — `down`, `refresh`), also the name of the run's task output
+//! log (`<state>/runs/<run>.log`); the command line's `graph`, `import` and `state mv` write one
+//! event each under an id of their own. Secret values never appear in it.
 //!
-//! Every run ends with a [`Event::Summary`] whose counts are those of the events before it:
+//! Every run ends with one [`Event::Summary`] (the command line writes no other) whose counts are
+//! those of the events before it:
 //! `created` is the number of `task_finished` events with outcome `created`, `failed` the number
 //! of `task_failed` events, and so on (see [`RunSummary`]).
 //!
@@ -39,7 +42,7 @@ use std::time::SystemTime;
 use serde::{Serialize, Serializer};
 
 use crate::exec::Stream;
-use crate::orchestrate::{Summary as PlanSummary, SystemOutputs};
+use crate::orchestrate::{Graph, Summary as PlanSummary, SystemOutputs};
 
 /// Version of the event stream's JSON form (the `schema` field of every line); see
 /// `docs/events.schema.json`.
@@ -281,6 +284,32 @@ pub enum Event {
     Outputs(SystemOutputs),
     /// The run's counts; the last event of every run.
     Summary(RunSummary),
+    /// The graph of resources, roles and tasks (`graph --json`).
+    Graph(Graph),
+    /// What `import PATH ID` did (`import --json`).
+    Import {
+        /// The model path the resource was adopted as.
+        path: String,
+        /// The cloud's id of the resource.
+        id: String,
+        /// Whether the state now records it.
+        success: bool,
+        /// Why not.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// What `state mv FROM TO` did (`state mv --json`).
+    StateMv {
+        /// The path the state recorded.
+        from: String,
+        /// The path it records now.
+        to: String,
+        /// Whether the entry was moved.
+        success: bool,
+        /// Why not.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
 }
 
 /// What went wrong in a run, of what kind (part of [`RunSummary`]).
@@ -312,6 +341,21 @@ pub struct Failure {
     pub output: Vec<OutputLine>,
 }
 
+/// How a run ended (the summary's `outcome`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// No run yet.
+    #[default]
+    None,
+    /// Everything the run set out to do was done.
+    Complete,
+    /// Something failed (every failure is in the summary's `failures`).
+    Failed,
+    /// Stopped by Ctrl-C (the orchestration's cancel token): the same command again resumes.
+    Interrupted,
+}
+
 /// What a run did, counted from its events: `ActuatorOrchestration::summary()` and the last event
 /// of every run.
 ///
@@ -328,6 +372,8 @@ pub struct RunSummary {
     pub status: Status,
     /// Whether the run succeeded.
     pub success: bool,
+    /// How it ended: complete, failed or interrupted.
+    pub outcome: RunOutcome,
     /// Resources created.
     pub created: usize,
     /// Resources changed in place.
@@ -351,6 +397,8 @@ pub struct RunSummary {
     pub retries: usize,
     /// Resources and tasks not started because the run was cancelled (Ctrl-C).
     pub not_started: usize,
+    /// Planned steps that neither finished nor failed: `blocked` plus `not_started`.
+    pub not_done: usize,
     /// Wall-clock duration of the run, in milliseconds.
     pub elapsed_ms: u64,
     /// Every failure of the run, those found before anything ran included.
@@ -381,6 +429,7 @@ impl RunSummary {
             Event::EngineFinished { not_started, .. } => self.not_started += not_started,
             _ => {}
         }
+        self.not_done = self.blocked + self.not_started;
     }
 
     /// `Created 3, updated 1, replaced 0, destroyed 0; 7 tasks run, 2 skipped; 0 failed (4.2 s).`

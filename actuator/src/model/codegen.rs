@@ -180,6 +180,17 @@ pub enum VarDef<MP, NX, V> {
         /// Whether it is exported to task environments.
         in_env: bool,
     },
+    /// `secret NAME = expression`: a [`Var::secret`], its value made once, when the model is
+    /// built (a secret is the same for every reader, and known to be one before anyone reads
+    /// it: the orchestration masks it in everything it shows).
+    Secret {
+        /// Its name.
+        name: &'static str,
+        /// Whether it is exported to task environments.
+        in_env: bool,
+        /// The value.
+        make: fn() -> crate::secret::Secret,
+    },
     /// `NAME = expression`: evaluated for each reader.
     Lazy {
         /// Its name.
@@ -206,6 +217,7 @@ where
                 value,
                 in_env,
             } => Var::new(name, value).in_env(in_env),
+            VarDef::Secret { name, in_env, make } => Var::secret(name, make()).in_env(in_env),
             VarDef::Lazy { name, in_env, make } => {
                 let shared = Arc::clone(scope);
                 Var::lazy(

@@ -122,6 +122,13 @@ impl Work for ConfigWork {
                                 delay_ms: interval.as_millis() as u64,
                             });
                         }
+                        // The failure carries the output's last lines: its message leaves out
+                        // the standard error those lines hold, so each is shown once.
+                        let msg = if tail.is_empty() {
+                            msg
+                        } else {
+                            events.redact(&e.brief())
+                        };
                         last = Some((msg, tail));
                     }
                 }
@@ -295,6 +302,11 @@ fn resolve(w: &Shared, name: &str, task: &Task) -> Result<ExecTask, Unresolvable
             content,
             template,
         } => {
+            // Inline content is expanded here too, and the result dropped: a variable nothing
+            // gives is found before anything runs, not when the agent expands it on the host.
+            if *template && let Some(text) = content {
+                x(text)?;
+            }
             let expander: Option<crate::exec::Template> = template.then(|| {
                 let w = w.clone();
                 // The agent's `ExecError::Template` names the task and the file (and the

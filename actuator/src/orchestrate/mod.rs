@@ -51,7 +51,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{ConfigModel, TaskGraph};
 use crate::engine::{AttemptError, Limit, NodeId, Observer, RetryPolicy};
 use crate::events::{
-    Event, EventHandler, Outcome, Phase, RunCommand, RunSummary, Status, TracingHandler,
+    Event, EventHandler, Outcome, Phase, RunCommand, RunOutcome, RunSummary, Status, TracingHandler,
 };
 use crate::exec::{ExecAgent, LocalAgent};
 use crate::model::build::Shared;
@@ -65,12 +65,13 @@ use crate::state::{FileStore, Journal, Location, MemoryStore, State, StateStore,
 pub use crate::events::{Failure, FailureKind};
 pub use outputs::{OutputSource, OutputValue, RoleOutput, SystemOutputs};
 pub use plan::{
-    Action, ArgChange, GraphFormat, PLAN_SCHEMA, Plan, PlanError, PlanOptions, ResourceChange,
-    Summary, TaskAction, TaskChange, Unresolved,
+    Action, ArgChange, Graph, GraphEdge, GraphFormat, GraphNode, GraphNodeKind, PLAN_SCHEMA, Plan,
+    PlanError, PlanOptions, ResourceChange, Summary, TaskAction, TaskChange, Unresolved,
 };
 pub use run::{KEEP_RUN_LOGS, MAX_RUN_LOG, MAX_TASK_LOG, TAIL_LINES};
 
 use journal::JournalHandle;
+pub(crate) use run::new_run_id;
 use run::{RunEvents, RunLog, WalkInfo};
 type GraphFn = Arc<dyn Fn() -> TaskGraph + Send + Sync>;
 type ReportFn = Arc<dyn Fn() -> Vec<RoleReport> + Send + Sync>;
@@ -686,6 +687,13 @@ impl ActuatorOrchestration {
         summary.command = self.command;
         summary.status = status;
         summary.success = success;
+        summary.outcome = if success {
+            RunOutcome::Complete
+        } else if self.cancel.is_cancelled() {
+            RunOutcome::Interrupted
+        } else {
+            RunOutcome::Failed
+        };
         summary.elapsed_ms = self.started.map_or(0, |t| t.elapsed().as_millis() as u64);
         summary.failures = self.failures.clone();
         summary.log = self.run_log();
@@ -766,30 +774,64 @@ impl ActuatorOrchestration {
 
     /// Plans with `opts` and applies the plan (`up`).
     pub async fn up(&mut self, opts: &PlanOptions) -> bool {
+        self.up_with(opts, |_| Ok(())).await
+    }
+
+    /// [`Self::up`], with `check` shown the plan before anything is applied: it may print it,
+    /// or refuse it (its error is the run's failure, of kind `model`, and nothing is applied).
+    /// Plan and application are one run — one run id in every event, its refresh counted in its
+    /// summary — where [`Self::plan_with`] then [`Self::apply`] are two.
+    pub async fn up_with(
+        &mut self,
+        opts: &PlanOptions,
+        check: impl FnOnce(&Plan) -> Result<(), String>,
+    ) -> bool {
         let Ok(journal) = self.start(Phase::Provision, RunCommand::Up) else {
             return self.finish(Status::AbortProvision);
         };
+        let refused = |o: &mut Self, error: String| {
+            o.failures.push(Failure {
+                kind: FailureKind::Model,
+                phase: Phase::Provision,
+                task: "plan".into(),
+                error,
+                output: Vec::new(),
+            });
+            o.finish(Status::AbortProvision)
+        };
         let plan = match self.plan_with(opts).await {
             Ok(p) => p,
-            Err(e) => {
-                self.failures.push(Failure {
-                    kind: FailureKind::Model,
-                    phase: Phase::Provision,
-                    task: "plan".into(),
-                    error: e,
-                    output: Vec::new(),
-                });
+            // A refresh that was interrupted, or whose reads failed (each one is a failure
+            // already), says so by itself.
+            Err(_) if self.cancel.is_cancelled() || !self.failures.is_empty() => {
                 return self.finish(Status::AbortProvision);
             }
+            Err(e) => return refused(self, e),
         };
+        if self.cancel.is_cancelled() {
+            return self.finish(Status::AbortProvision);
+        }
+        if let Err(e) = check(&plan) {
+            return refused(self, e);
+        }
         self.apply_started(&plan, opts, journal).await
     }
 
     /// Applies `plan` (made by [`Self::plan_with`] for this state; refused if the state has moved
-    /// since, so a saved plan is applied exactly or not at all).
+    /// since, so a saved plan is applied exactly or not at all). A destroy plan
+    /// ([`PlanOptions::destroy`]) makes the run a `down`.
     pub async fn apply(&mut self, plan: &Plan, opts: &PlanOptions) -> bool {
-        let Ok(journal) = self.start(Phase::Provision, RunCommand::Apply) else {
-            return self.finish(Status::AbortProvision);
+        let started = if opts.destroy {
+            self.start(Phase::Teardown, RunCommand::Down)
+        } else {
+            self.start(Phase::Provision, RunCommand::Apply)
+        };
+        let Ok(journal) = started else {
+            return self.finish(if opts.destroy {
+                Status::AbortDeprov
+            } else {
+                Status::AbortProvision
+            });
         };
         self.apply_started(plan, opts, journal).await
     }

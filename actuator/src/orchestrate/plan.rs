@@ -321,13 +321,49 @@ impl Plan {
     /// comes first: resource to the resource that refers to it, task to the task after it, a
     /// task's host resource to the task (`host`), and its role to it (`role`).
     pub fn graph(&self, format: GraphFormat) -> String {
+        self.graph_builder().render(format)
+    }
+
+    /// The same graph as data (`graph --json`): each node with its id (`n0`, `n1`, … as in the
+    /// DOT and Mermaid forms), kind and name, and each edge by node ids with its label.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use actuator::orchestrate::{ActuatorOrchestration, GraphNodeKind};
+    /// use actuator::infra::test::{Network, Server};
+    /// use actuator::prelude::*;
+    /// use actuator::provision::SimProxy;
+    ///
+    /// #[derive(InfraModel)]
+    /// struct Small {
+    ///     #[component(Network::new("net"))]
+    ///     net: Network,
+    ///     #[component(Server::new("web", "debian-12").nics([ctx.model.net]))]
+    ///     web: Server,
+    /// }
+    ///
+    /// let infra = Small::instance("small");
+    /// let mut orch = ActuatorOrchestration::new("doc-graph")
+    ///     .infra(&infra)
+    ///     .proxy(Arc::new(SimProxy::default()))
+    ///     .memory_state();
+    /// let g = orch.plan().unwrap().graph_data();
+    /// assert!(g.nodes.iter().all(|n| n.kind == GraphNodeKind::Resource));
+    /// let id = |name: &str| g.nodes.iter().find(|n| n.name == name).unwrap().id.clone();
+    /// assert_eq!((g.edges[0].from.clone(), g.edges[0].to.clone()), (id("Small.net"), id("Small.web")));
+    /// ```
+    pub fn graph_data(&self) -> Graph {
+        self.graph_builder().data()
+    }
+
+    fn graph_builder(&self) -> GraphBuilder<'_> {
         let mut g = GraphBuilder::default();
         for r in self
             .resources
             .iter()
             .filter(|r| r.action != Action::Destroy)
         {
-            g.node(NodeKind::Resource, &r.key);
+            g.node(GraphNodeKind::Resource, &r.key);
         }
         for r in self
             .resources
@@ -335,48 +371,88 @@ impl Plan {
             .filter(|r| r.action != Action::Destroy)
         {
             for d in &r.deps {
-                g.edge((NodeKind::Resource, d), (NodeKind::Resource, &r.key), None);
+                g.edge(
+                    (GraphNodeKind::Resource, d),
+                    (GraphNodeKind::Resource, &r.key),
+                    None,
+                );
             }
         }
         for t in &self.tasks {
-            g.node(NodeKind::Task, &t.name);
+            g.node(GraphNodeKind::Task, &t.name);
             if let Some(role) = &t.role {
-                g.node(NodeKind::Role, role);
+                g.node(GraphNodeKind::Role, role);
                 g.edge(
-                    (NodeKind::Role, role),
-                    (NodeKind::Task, &t.name),
+                    (GraphNodeKind::Role, role),
+                    (GraphNodeKind::Task, &t.name),
                     Some("role"),
                 );
             }
             if let Some(host) = &t.host {
                 g.edge(
-                    (NodeKind::Resource, host),
-                    (NodeKind::Task, &t.name),
+                    (GraphNodeKind::Resource, host),
+                    (GraphNodeKind::Task, &t.name),
                     Some("host"),
                 );
             }
         }
         for (a, b) in &self.task_edges {
-            g.edge((NodeKind::Task, a), (NodeKind::Task, b), None);
+            g.edge((GraphNodeKind::Task, a), (GraphNodeKind::Task, b), None);
         }
-        g.render(format)
+        g
     }
 }
 
 /// The kinds of node in [`Plan::graph`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum NodeKind {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GraphNodeKind {
+    /// An infra resource (its model path).
     Resource,
+    /// A namespace role.
     Role,
+    /// A config task.
     Task,
 }
 
-impl NodeKind {
+/// [`Plan::graph`] as data ([`Plan::graph_data`]; the `graph` event of `graph --json`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Graph {
+    /// Every node, each once.
+    pub nodes: Vec<GraphNode>,
+    /// Every edge, from what comes first.
+    pub edges: Vec<GraphEdge>,
+}
+
+/// A node of a [`Graph`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GraphNode {
+    /// `n0`, `n1`, …: the id the edges use (and the DOT / Mermaid forms).
+    pub id: String,
+    /// Resource, role or task.
+    pub kind: GraphNodeKind,
+    /// The resource's or role's model path, or the task's name.
+    pub name: String,
+}
+
+/// An edge of a [`Graph`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GraphEdge {
+    /// The node that comes first.
+    pub from: String,
+    /// The node after it.
+    pub to: String,
+    /// `host` (a task's host resource), `role` (a task's role), or none (a dependency).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<&'static str>,
+}
+
+impl GraphNodeKind {
     fn name(self) -> &'static str {
         match self {
-            NodeKind::Resource => "resource",
-            NodeKind::Role => "role",
-            NodeKind::Task => "task",
+            GraphNodeKind::Resource => "resource",
+            GraphNodeKind::Role => "role",
+            GraphNodeKind::Task => "task",
         }
     }
 }
@@ -385,13 +461,13 @@ impl NodeKind {
 /// once, in the order first seen.
 #[derive(Default)]
 struct GraphBuilder<'p> {
-    nodes: Vec<(NodeKind, &'p str)>,
-    ids: HashMap<(NodeKind, &'p str), usize>,
+    nodes: Vec<(GraphNodeKind, &'p str)>,
+    ids: HashMap<(GraphNodeKind, &'p str), usize>,
     edges: Vec<(usize, usize, Option<&'static str>)>,
 }
 
 impl<'p> GraphBuilder<'p> {
-    fn node(&mut self, kind: NodeKind, name: &'p str) -> usize {
+    fn node(&mut self, kind: GraphNodeKind, name: &'p str) -> usize {
         let next = self.nodes.len();
         *self.ids.entry((kind, name)).or_insert_with(|| {
             self.nodes.push((kind, name));
@@ -402,12 +478,36 @@ impl<'p> GraphBuilder<'p> {
     /// An edge between known nodes (an edge to something the plan does not show is left out).
     fn edge(
         &mut self,
-        from: (NodeKind, &'p str),
-        to: (NodeKind, &'p str),
+        from: (GraphNodeKind, &'p str),
+        to: (GraphNodeKind, &'p str),
         label: Option<&'static str>,
     ) {
         if let (Some(&a), Some(&b)) = (self.ids.get(&from), self.ids.get(&to)) {
             self.edges.push((a, b, label));
+        }
+    }
+
+    fn data(&self) -> Graph {
+        Graph {
+            nodes: self
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(i, (kind, name))| GraphNode {
+                    id: format!("n{i}"),
+                    kind: *kind,
+                    name: (*name).to_owned(),
+                })
+                .collect(),
+            edges: self
+                .edges
+                .iter()
+                .map(|(a, b, label)| GraphEdge {
+                    from: format!("n{a}"),
+                    to: format!("n{b}"),
+                    label: *label,
+                })
+                .collect(),
         }
     }
 
@@ -418,9 +518,9 @@ impl<'p> GraphBuilder<'p> {
                 out.push_str("digraph actuator {\n");
                 for (i, (kind, name)) in self.nodes.iter().enumerate() {
                     let shape = match kind {
-                        NodeKind::Resource => "box",
-                        NodeKind::Role => "ellipse",
-                        NodeKind::Task => "box, style=rounded",
+                        GraphNodeKind::Resource => "box",
+                        GraphNodeKind::Role => "ellipse",
+                        GraphNodeKind::Task => "box, style=rounded",
                     };
                     out.push_str(&format!(
                         "  n{i} [label={name:?}, shape={shape}, kind={:?}];\n",
@@ -443,9 +543,9 @@ impl<'p> GraphBuilder<'p> {
                 for (i, (kind, name)) in self.nodes.iter().enumerate() {
                     let text = name.replace('"', "'");
                     out.push_str(&match kind {
-                        NodeKind::Resource => format!("  n{i}[\"{text}\"]\n"),
-                        NodeKind::Role => format!("  n{i}([\"{text}\"])\n"),
-                        NodeKind::Task => format!("  n{i}(\"{text}\")\n"),
+                        GraphNodeKind::Resource => format!("  n{i}[\"{text}\"]\n"),
+                        GraphNodeKind::Role => format!("  n{i}([\"{text}\"])\n"),
+                        GraphNodeKind::Task => format!("  n{i}(\"{text}\")\n"),
                     });
                 }
                 for (a, b, label) in &self.edges {
@@ -454,7 +554,11 @@ impl<'p> GraphBuilder<'p> {
                         None => out.push_str(&format!("  n{a} --> n{b}\n")),
                     }
                 }
-                for kind in [NodeKind::Resource, NodeKind::Role, NodeKind::Task] {
+                for kind in [
+                    GraphNodeKind::Resource,
+                    GraphNodeKind::Role,
+                    GraphNodeKind::Task,
+                ] {
                     let members: Vec<String> = (0..self.nodes.len())
                         .filter(|&i| self.nodes[i].0 == kind)
                         .map(|i| format!("n{i}"))

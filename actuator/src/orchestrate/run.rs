@@ -29,7 +29,7 @@ pub const TAIL_LINES: usize = 20;
 
 /// A new run id: the UTC start time to the millisecond, then 32 random bits —
 /// `20250501T101502.123Z-9f3a1c2e`. Ids sort by start time, which is how old logs are pruned.
-pub(super) fn new_run_id() -> String {
+pub(crate) fn new_run_id() -> String {
     let t = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
     let compact: String = t.chars().filter(|c| *c != '-' && *c != ':').collect();
     format!("{compact}-{:08x}", rand::random::<u32>())
