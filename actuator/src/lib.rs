@@ -69,7 +69,9 @@ pub mod prelude {
         ShellTask, Task,
     };
     pub use crate::infra::{MultiResource, MultiResourceGroup, ResourceGroup, StaticServer};
-    pub use crate::model::{Instance, IntoKey, Key, Located, Model, Out, Query, Ref, Val};
+    pub use crate::model::{
+        Instance, InstanceKey, IntoInstanceKey, Located, Model, Out, Query, Ref, Val,
+    };
     pub use crate::namespace::{MultiRole, MultiRoleGroup, RoleGroup};
     pub use crate::namespace::{NamespaceModel, Role, Var};
     pub use crate::orchestrate::ActuatorOrchestration;

@@ -33,8 +33,8 @@
 
 mod apply;
 mod config_phase;
+mod group_commit;
 pub mod inputs;
-mod journal;
 mod outputs;
 mod plan;
 mod refresh;
@@ -51,7 +51,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{ConfigModel, TaskGraph};
 use crate::engine::{AttemptError, Limit, NodeId, Observer, RetryPolicy};
 use crate::events::{
-    Event, EventHandler, Outcome, Phase, RunCommand, RunSummary, Status, TracingHandler,
+    Event, EventHandler, Outcome, Phase, RunCommand, RunStatus, RunSummary, TracingHandler,
 };
 use crate::exec::{ExecAgent, LocalAgent};
 use crate::model::build::Shared;
@@ -62,7 +62,7 @@ use crate::secret::Redactor;
 use crate::state::location::Pushed;
 use crate::state::{FileStore, Journal, Location, MemoryStore, State, StateStore, Target};
 
-pub use crate::events::{Failure, FailureKind};
+pub use crate::events::{FailureKind, RunFailure};
 pub use outputs::{OutputSource, OutputValue, RoleOutput, SystemOutputs};
 pub use plan::{
     Action, ArgChange, GraphFormat, PLAN_SCHEMA, Plan, PlanError, PlanOptions, ResourceChange,
@@ -70,7 +70,7 @@ pub use plan::{
 };
 pub use run::{KEEP_RUN_LOGS, MAX_RUN_LOG, MAX_TASK_LOG, TAIL_LINES};
 
-use journal::JournalHandle;
+use group_commit::JournalHandle;
 use run::{RunEvents, RunLog, WalkInfo};
 type GraphFn = Arc<dyn Fn() -> TaskGraph + Send + Sync>;
 type ReportFn = Arc<dyn Fn() -> Vec<RoleReport> + Send + Sync>;
@@ -120,8 +120,8 @@ pub struct ActuatorOrchestration {
     state: StateChoice,
     journal: Option<JournalHandle>,
     options: Options,
-    status: Status,
-    failures: Vec<Failure>,
+    status: RunStatus,
+    failures: Vec<RunFailure>,
     cancel: CancellationToken,
     /// The current (or last) run's events: id, stamping, counting, masking.
     run: Option<Arc<RunEvents>>,
@@ -158,7 +158,7 @@ impl ActuatorOrchestration {
             state: StateChoice::Default,
             journal: None,
             options: Options::default(),
-            status: Status::NotStarted,
+            status: RunStatus::NotStarted,
             failures: Vec::new(),
             cancel: CancellationToken::new(),
             run: None,
@@ -300,12 +300,12 @@ impl ActuatorOrchestration {
     }
 
     /// The current status.
-    pub fn status(&self) -> Status {
+    pub fn status(&self) -> RunStatus {
         self.status
     }
 
     /// The failures of the last run, all of them.
-    pub fn failures(&self) -> &[Failure] {
+    pub fn failures(&self) -> &[RunFailure] {
         &self.failures
     }
 
@@ -475,7 +475,7 @@ impl ActuatorOrchestration {
             command,
         });
         let journal = self.journal().map_err(|error| {
-            self.failures.push(Failure {
+            self.failures.push(RunFailure {
                 kind: FailureKind::State,
                 phase,
                 task: "state".into(),
@@ -578,7 +578,7 @@ impl ActuatorOrchestration {
     }
 
     fn fail_state(&mut self, phase: Phase, error: String) {
-        self.failures.push(Failure {
+        self.failures.push(RunFailure {
             kind: FailureKind::State,
             phase,
             task: "state".into(),
@@ -599,7 +599,7 @@ impl ActuatorOrchestration {
     fn restore_outputs_from(&self, state: &State) {
         let outputs: HashMap<&str, provision::Outputs> = state
             .iter()
-            .filter(|e| e.status == crate::state::Status::Created)
+            .filter(|e| e.status == crate::state::EntryStatus::Created)
             .map(|e| (e.key.as_str(), plan::recorded_outputs(&e.data)))
             .collect();
         self.set_outputs_by_key(|key| outputs.get(key).cloned());
@@ -656,9 +656,9 @@ impl ActuatorOrchestration {
 
     /// Ends a run: its status recorded, every failure logged (secrets masked), the outputs of an
     /// `up`, the finishing event, and the summary as the last event.
-    fn finish(&mut self, status: Status) -> bool {
+    fn finish(&mut self, status: RunStatus) -> bool {
         self.status = status;
-        let success = matches!(status, Status::Complete | Status::DeprovComplete);
+        let success = matches!(status, RunStatus::Complete | RunStatus::DeprovComplete);
         let events = self.events();
         // Under their own target, so a front end that prints failures itself (the CLI) can
         // leave these out and show each failure once.
@@ -737,7 +737,7 @@ impl ActuatorOrchestration {
     pub async fn refresh(&mut self) -> bool {
         let journal = match self.start(Phase::Refresh, RunCommand::Refresh) {
             Ok(j) => j,
-            Err(()) => return self.finish(Status::AbortProvision),
+            Err(()) => return self.finish(RunStatus::AbortProvision),
         };
         let result = match self.identity() {
             Ok((scope, _)) => refresh::read_all(self, &scope, true).await,
@@ -745,10 +745,10 @@ impl ActuatorOrchestration {
         };
         drop(journal);
         match result {
-            Ok(_) => self.finish(Status::Complete),
+            Ok(_) => self.finish(RunStatus::Complete),
             Err(e) => {
                 self.fail_state(Phase::Refresh, e);
-                self.finish(Status::AbortProvision)
+                self.finish(RunStatus::AbortProvision)
             }
         }
     }
@@ -767,19 +767,19 @@ impl ActuatorOrchestration {
     /// Plans with `opts` and applies the plan (`up`).
     pub async fn up(&mut self, opts: &PlanOptions) -> bool {
         let Ok(journal) = self.start(Phase::Provision, RunCommand::Up) else {
-            return self.finish(Status::AbortProvision);
+            return self.finish(RunStatus::AbortProvision);
         };
         let plan = match self.plan_with(opts).await {
             Ok(p) => p,
             Err(e) => {
-                self.failures.push(Failure {
+                self.failures.push(RunFailure {
                     kind: FailureKind::Model,
                     phase: Phase::Provision,
                     task: "plan".into(),
                     error: e,
                     output: Vec::new(),
                 });
-                return self.finish(Status::AbortProvision);
+                return self.finish(RunStatus::AbortProvision);
             }
         };
         self.apply_started(&plan, opts, journal).await
@@ -789,7 +789,7 @@ impl ActuatorOrchestration {
     /// since, so a saved plan is applied exactly or not at all).
     pub async fn apply(&mut self, plan: &Plan, opts: &PlanOptions) -> bool {
         let Ok(journal) = self.start(Phase::Provision, RunCommand::Apply) else {
-            return self.finish(Status::AbortProvision);
+            return self.finish(RunStatus::AbortProvision);
         };
         self.apply_started(plan, opts, journal).await
     }
@@ -802,7 +802,7 @@ impl ActuatorOrchestration {
     ) -> bool {
         if let Some(e) = plan.errors.first() {
             for e in &plan.errors {
-                self.failures.push(Failure {
+                self.failures.push(RunFailure {
                     kind: FailureKind::Model,
                     phase: Phase::Provision,
                     task: e.key.clone(),
@@ -812,9 +812,9 @@ impl ActuatorOrchestration {
             }
             tracing::debug!(first = %e.error, "the plan has errors; nothing was applied");
             return self.finish(if opts.destroy {
-                Status::AbortDeprov
+                RunStatus::AbortDeprov
             } else {
-                Status::AbortProvision
+                RunStatus::AbortProvision
             });
         }
         let seq = journal.lock().state().last_seq();
@@ -826,31 +826,31 @@ impl ActuatorOrchestration {
                     plan.state_seq
                 ),
             );
-            return self.finish(Status::AbortProvision);
+            return self.finish(RunStatus::AbortProvision);
         }
         if let Err(e) = self.identity() {
             self.fail_state(Phase::Provision, e);
-            return self.finish(Status::AbortProvision);
+            return self.finish(RunStatus::AbortProvision);
         }
         self.emit(Event::PlanSummary(plan.summary));
         if opts.destroy {
-            self.status = Status::PerformingDeprov;
+            self.status = RunStatus::PerformingDeprov;
             self.emit(Event::TeardownStarting);
             let ok = apply::run(self, plan, &journal).await && self.forget_tasks(&journal);
             self.emit(Event::TeardownFinished { success: ok });
             return self.finish(if ok {
-                Status::DeprovComplete
+                RunStatus::DeprovComplete
             } else {
-                Status::AbortDeprov
+                RunStatus::AbortDeprov
             });
         }
         if !plan.items.is_empty() {
-            self.status = Status::PerformingProvision;
+            self.status = RunStatus::PerformingProvision;
             self.emit(Event::ProvisioningStarting);
             let ok = apply::run(self, plan, &journal).await;
             self.emit(Event::ProvisioningFinished { success: ok });
             if !ok {
-                return self.finish(Status::AbortProvision);
+                return self.finish(RunStatus::AbortProvision);
             }
             if !self.options.post_prov_pause.is_zero() {
                 tokio::select! {
@@ -860,18 +860,18 @@ impl ActuatorOrchestration {
             }
         }
         if let (Some(w), Some(graph)) = (self.world.clone(), self.graph.clone()) {
-            self.status = Status::PerformingConfig;
+            self.status = RunStatus::PerformingConfig;
             self.emit(Event::ConfigurationStarting);
             let ok = config_phase::run(self, &w, &graph(), &journal, &plan.renewed(), opts).await;
             self.emit(Event::ConfigurationFinished { success: ok });
             if !ok {
-                return self.finish(Status::AbortConfig);
+                return self.finish(RunStatus::AbortConfig);
             }
         }
         if self.cancel.is_cancelled() {
-            return self.finish(Status::AbortProvision);
+            return self.finish(RunStatus::AbortProvision);
         }
-        self.finish(Status::Complete)
+        self.finish(RunStatus::Complete)
     }
 
     /// Deletes everything the state records, dependents first, and only that; config tasks are
@@ -889,13 +889,13 @@ impl ActuatorOrchestration {
             ..opts.clone()
         };
         let Ok(journal) = self.start(Phase::Teardown, RunCommand::Down) else {
-            return self.finish(Status::AbortDeprov);
+            return self.finish(RunStatus::AbortDeprov);
         };
         let plan = match self.plan_with(&opts).await {
             Ok(p) => p,
             Err(e) => {
                 self.fail_state(Phase::Teardown, e);
-                return self.finish(Status::AbortDeprov);
+                return self.finish(RunStatus::AbortDeprov);
             }
         };
         self.apply_started(&plan, &opts, journal).await
@@ -1079,7 +1079,7 @@ async fn walk_phase(o: &mut ActuatorOrchestration, w: PhaseWalk) -> bool {
                 not_started: r.not_started.len() + r.aborted.len(),
             });
             for (n, e) in &r.failed {
-                o.failures.push(Failure {
+                o.failures.push(RunFailure {
                     kind: FailureKind::Run,
                     phase,
                     task: names[n.index()].clone(),
@@ -1090,7 +1090,7 @@ async fn walk_phase(o: &mut ActuatorOrchestration, w: PhaseWalk) -> bool {
             r.failed.is_empty() && !r.cancelled
         }
         Ok(Err(e)) => {
-            o.failures.push(Failure {
+            o.failures.push(RunFailure {
                 kind: FailureKind::Model,
                 phase,
                 task: "engine".into(),
@@ -1100,7 +1100,7 @@ async fn walk_phase(o: &mut ActuatorOrchestration, w: PhaseWalk) -> bool {
             false
         }
         Err(e) => {
-            o.failures.push(Failure {
+            o.failures.push(RunFailure {
                 kind: FailureKind::Run,
                 phase,
                 task: "engine".into(),

@@ -16,7 +16,7 @@ use crate::dag::{Dag, NodeId};
 use crate::engine::{AttemptError, Work};
 use crate::events::{Outcome, Phase};
 use crate::provision::{Observed, Provisioned, ProvisionerProxy, Scope};
-use crate::state::Status as EntryStatus;
+use crate::state::EntryStatus;
 
 /// Reads every recorded resource. With `persist`, records what changed: new outputs, and
 /// resources found gone are forgotten (the next `up` creates them again).

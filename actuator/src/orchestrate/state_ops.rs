@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde_json::{Value, json};
 
 use super::plan::{Action, Item, TASK_PREFIX};
-use super::{ActuatorOrchestration, Plan, RunCommand, Status, apply};
+use super::{ActuatorOrchestration, Plan, RunCommand, RunStatus, apply};
 use crate::events::Phase;
 use crate::model::At;
 use crate::provision::{Discovered, ProvisionCx, Provisioned, Scope, recorded_args, select};
@@ -65,7 +65,7 @@ impl ActuatorOrchestration {
                     touched |= rewrite_refs(v, from, to);
                 }
             }
-            if touched && e.status == crate::state::Status::Created {
+            if touched && e.status == crate::state::EntryStatus::Created {
                 rewrites.push((e.key.clone(), data));
             }
         }
@@ -199,11 +199,11 @@ impl ActuatorOrchestration {
     /// model says (proxies retry what is still in use).
     pub async fn down_discovered(&mut self, found: &[Discovered]) -> bool {
         let Ok(journal) = self.start(Phase::Teardown, RunCommand::Down) else {
-            return self.finish(Status::AbortDeprov);
+            return self.finish(RunStatus::AbortDeprov);
         };
         if let Err(e) = self.identity() {
             self.fail_state(Phase::Teardown, e);
-            return self.finish(Status::AbortDeprov);
+            return self.finish(RunStatus::AbortDeprov);
         }
         let proxies = self.all_proxies();
         // Dependencies between model paths, for the order of the deletes.
@@ -246,7 +246,7 @@ impl ActuatorOrchestration {
             };
             if let Err(e) = recorded {
                 self.fail_state(Phase::Teardown, e.to_string());
-                return self.finish(Status::AbortDeprov);
+                return self.finish(RunStatus::AbortDeprov);
             }
             items.push(Item {
                 key,
@@ -275,12 +275,12 @@ impl ActuatorOrchestration {
             items,
             ..Plan::default()
         };
-        self.status = Status::PerformingDeprov;
+        self.status = RunStatus::PerformingDeprov;
         let ok = apply::run(self, &plan, &journal).await;
         self.finish(if ok {
-            Status::DeprovComplete
+            RunStatus::DeprovComplete
         } else {
-            Status::AbortDeprov
+            RunStatus::AbortDeprov
         })
     }
 }
