@@ -33,6 +33,7 @@
 
 mod apply;
 mod config_phase;
+mod error;
 mod group_commit;
 pub mod inputs;
 mod outputs;
@@ -63,6 +64,7 @@ use crate::state::location::Pushed;
 use crate::state::{FileStore, Journal, Location, MemoryStore, State, StateStore, Target};
 
 pub use crate::events::{FailureKind, RunFailure};
+pub use error::OrchestrationError;
 pub use outputs::{OutputSource, OutputValue, RoleOutput, SystemOutputs};
 pub use plan::{
     Action, ArgChange, GraphFormat, PLAN_SCHEMA, Plan, PlanError, PlanOptions, ResourceChange,
@@ -267,11 +269,9 @@ impl ActuatorOrchestration {
 
     /// Where the state is kept (`None` for [`Self::memory_state`]); displays without
     /// credentials.
-    pub fn state_location(&self) -> Result<Option<Location>, String> {
+    pub fn state_location(&self) -> Result<Option<Location>, OrchestrationError> {
         match &self.state {
-            StateChoice::Default => Location::default_for(&self.target())
-                .map(Some)
-                .map_err(|e| e.to_string()),
+            StateChoice::Default => Ok(Some(Location::default_for(&self.target())?)),
             StateChoice::At(l) => Ok(Some(l.clone())),
             StateChoice::Memory => Ok(None),
         }
@@ -386,14 +386,14 @@ impl ActuatorOrchestration {
 
     /// The state as journalled so far. Takes no lock or lease: it reads while another run
     /// writes (the state as of its last durable record).
-    pub fn state(&mut self) -> Result<State, String> {
+    pub fn state(&mut self) -> Result<State, OrchestrationError> {
         self.read_state()
     }
 
     /// The state to read from: this orchestration's open journal, or — when no run of it has
     /// opened the state — a read of the store that takes no lock or lease, so `status`, `plan`
     /// and `report` work while another process runs `up`.
-    fn read_state(&mut self) -> Result<State, String> {
+    fn read_state(&mut self) -> Result<State, OrchestrationError> {
         if let Some(j) = &self.journal {
             return Ok(j.lock().state().clone());
         }
@@ -401,21 +401,22 @@ impl ActuatorOrchestration {
             // A memory state lives only in this orchestration's journal.
             return Ok(self.journal()?.lock().state().clone());
         };
-        let state = location.read(&self.target()).map_err(|e| e.to_string())?;
+        let state = location.read(&self.target())?;
         self.check_owner(&state)?;
         Ok(state)
     }
 
     /// A state belongs to one system and workspace: pointing `--state` at another's is refused.
-    fn check_owner(&self, state: &State) -> Result<(), String> {
-        for (name, mine) in [("system", &self.system), ("workspace", &self.workspace)] {
-            if let Some(theirs) = state.meta().get(name)
+    fn check_owner(&self, state: &State) -> Result<(), OrchestrationError> {
+        for (what, mine) in [("system", &self.system), ("workspace", &self.workspace)] {
+            if let Some(theirs) = state.meta().get(what)
                 && theirs != mine
             {
-                return Err(format!(
-                    "this state belongs to {name} `{theirs}`, not `{mine}`; choose its own state \
-                     (--state, --workspace)"
-                ));
+                return Err(OrchestrationError::ForeignState {
+                    what,
+                    theirs: theirs.clone(),
+                    mine: mine.clone(),
+                });
             }
         }
         Ok(())
@@ -423,34 +424,40 @@ impl ActuatorOrchestration {
 
     /// The state, read without a lock (`state pull`): write it to a file with
     /// `serde_json::to_writer(file, &state)`, push it elsewhere with [`Self::push_state`].
-    pub fn pull_state(&mut self) -> Result<State, String> {
+    pub fn pull_state(&mut self) -> Result<State, OrchestrationError> {
         self.read_state()
     }
 
     /// Replaces this orchestration's state by `state` (`state push`), refusing when the
     /// destination has records `state` lacks unless `force` ([`crate::state::location::push`]).
     /// Moves a state between stores: pull from one location, push to another.
-    pub fn push_state(&mut self, state: &State, force: bool) -> Result<Pushed, String> {
+    pub fn push_state(&mut self, state: &State, force: bool) -> Result<Pushed, OrchestrationError> {
         if self.journal.is_some() {
-            return Err("this orchestration has the state open; push from a fresh one".into());
+            return Err(OrchestrationError::StateOpen);
         }
         let location = self
             .state_location()?
-            .ok_or("a memory state cannot be pushed to")?;
-        crate::state::location::push(state, &location, &self.target(), force)
-            .map_err(|e| e.to_string())
+            .ok_or(OrchestrationError::NoSharedState(
+                "a memory state cannot be pushed to",
+            ))?;
+        Ok(crate::state::location::push(
+            state,
+            &location,
+            &self.target(),
+            force,
+        )?)
     }
 
     /// Frees the shared state's lease `lease_id` (the id the "in use" error names), so that the
     /// next run takes over at once instead of waiting for it to expire. The old holder, if it
     /// still runs, can no longer write.
-    pub fn force_unlock(&mut self, lease_id: &str) -> Result<String, String> {
+    pub fn force_unlock(&mut self, lease_id: &str) -> Result<String, OrchestrationError> {
         let location = self
             .state_location()?
-            .ok_or("a memory state has no lease")?;
-        location
-            .force_unlock(&self.target(), lease_id)
-            .map_err(|e| e.to_string())
+            .ok_or(OrchestrationError::NoSharedState(
+                "a memory state has no lease",
+            ))?;
+        Ok(location.force_unlock(&self.target(), lease_id)?)
     }
 
     /// Starts a run: a new run id, no failures yet, a fresh token if the last run was cancelled,
@@ -479,7 +486,7 @@ impl ActuatorOrchestration {
                 kind: FailureKind::State,
                 phase,
                 task: "state".into(),
-                error,
+                error: error.to_string(),
                 output: Vec::new(),
             })
         })?;
@@ -515,7 +522,7 @@ impl ActuatorOrchestration {
         self.events().event(&e);
     }
 
-    fn journal(&mut self) -> Result<JournalHandle, String> {
+    fn journal(&mut self) -> Result<JournalHandle, OrchestrationError> {
         if let Some(j) = &self.journal {
             return Ok(j.clone());
         }
@@ -527,12 +534,12 @@ impl ActuatorOrchestration {
                 } else {
                     FileStore::open(d)
                 };
-                Box::new(store.map_err(|e| e.to_string())?)
+                Box::new(store?)
             }
-            Some(location) => location.open(&self.target()).map_err(|e| e.to_string())?,
+            Some(location) => location.open(&self.target())?,
             None => Box::new(MemoryStore::new()),
         };
-        let journal = Journal::open(store).map_err(|e| e.to_string())?;
+        let journal = Journal::open(store)?;
         self.check_owner(journal.state())?;
         let j = JournalHandle::new(journal);
         self.journal = Some(j.clone());
@@ -541,7 +548,7 @@ impl ActuatorOrchestration {
 
     /// Whose resources these are, and the salt for hashing secret arguments: from the state, or
     /// made now (and recorded) for a state that has none yet.
-    fn identity(&mut self) -> Result<(Scope, String), String> {
+    fn identity(&mut self) -> Result<(Scope, String), OrchestrationError> {
         let journal = self.journal()?;
         let mut j = journal.lock();
         let meta = j.state().meta();
@@ -555,7 +562,7 @@ impl ActuatorOrchestration {
             ("state_id", id.as_str()),
             ("salt", salt.as_str()),
         ] {
-            j.set_meta(k, Some(v)).map_err(|e| e.to_string())?;
+            j.set_meta(k, Some(v))?;
         }
         Ok((self.scope_with(&id), salt))
     }
@@ -577,12 +584,12 @@ impl ActuatorOrchestration {
         }
     }
 
-    fn fail_state(&mut self, phase: Phase, error: String) {
+    fn fail_state(&mut self, phase: Phase, error: impl ToString) {
         self.failures.push(RunFailure {
             kind: FailureKind::State,
             phase,
             task: "state".into(),
-            error,
+            error: error.to_string(),
             output: Vec::new(),
         });
     }
@@ -590,7 +597,7 @@ impl ActuatorOrchestration {
     /// Puts the outputs the state records back into the model, so that what reads them (variables,
     /// arguments, `plan`, `report`) sees a previous run's ids and addresses, in this process or a
     /// new one.
-    fn restore_outputs(&mut self) -> Result<(), String> {
+    fn restore_outputs(&mut self) -> Result<(), OrchestrationError> {
         let state = self.read_state()?;
         self.restore_outputs_from(&state);
         Ok(())
@@ -697,7 +704,13 @@ impl ActuatorOrchestration {
     /// What `up` (or, with [`PlanOptions::destroy`], `down`) would do: the diff between the model,
     /// the state and — with [`PlanOptions::refresh`] — the cloud. Writes nothing; a refresh only
     /// reads.
-    pub async fn plan_with(&mut self, opts: &PlanOptions) -> Result<Plan, String> {
+    ///
+    /// # Errors
+    /// The state cannot be read ([`OrchestrationError::State`], [`OrchestrationError::ForeignState`]),
+    /// a recorded resource cannot be read from its cloud ([`OrchestrationError::Cloud`]; each is
+    /// also in [`Self::failures`]), or the plan cannot be made for the model
+    /// ([`OrchestrationError::Model`]).
+    pub async fn plan_with(&mut self, opts: &PlanOptions) -> Result<Plan, OrchestrationError> {
         let state = self.read_state()?;
         self.restore_outputs_from(&state);
         let (scope, salt) = self.peek_identity(&state);
@@ -707,10 +720,14 @@ impl ActuatorOrchestration {
             HashMap::new()
         };
         self.diff(&state, &scope, &salt, &observed, opts)
+            .map_err(OrchestrationError::Model)
     }
 
     /// What `up` would do, from the state alone (no refresh).
-    pub fn plan(&mut self) -> Result<Plan, String> {
+    ///
+    /// # Errors
+    /// As [`Self::plan_with`], without [`OrchestrationError::Cloud`].
+    pub fn plan(&mut self) -> Result<Plan, OrchestrationError> {
         let state = self.read_state()?;
         self.restore_outputs_from(&state);
         let (scope, salt) = self.peek_identity(&state);
@@ -721,6 +738,7 @@ impl ActuatorOrchestration {
             &HashMap::new(),
             &PlanOptions::default(),
         )
+        .map_err(OrchestrationError::Model)
     }
 
     /// The variable report of the namespace, if one was given, with the outputs the state records
@@ -776,7 +794,7 @@ impl ActuatorOrchestration {
                     kind: FailureKind::Model,
                     phase: Phase::Provision,
                     task: "plan".into(),
-                    error: e,
+                    error: e.to_string(),
                     output: Vec::new(),
                 });
                 return self.finish(RunStatus::AbortProvision);
