@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use actuator::cli::{Args, EXIT_OK};
 use actuator::events::Collect;
 use actuator::infra::test::{Network, Server};
-use actuator::orchestrate::{ActuatorOrchestration, FailureKind};
+use actuator::orchestrate::{ActuatorOrchestration, FailureKind, OrchestrationError};
 use actuator::prelude::*;
 use actuator::provision::SimProxy;
 use actuator::state::{Journal, StateStore, Target};
@@ -711,7 +711,14 @@ fn a_state_moved_from_files_to_postgres_and_back_loses_nothing() {
     // Pushing the older file over it would lose records: refused.
     let mut stale = orch(&u, &infra, sim.clone());
     let err = stale.push_state(&original, false).unwrap_err();
-    assert!(err.contains("newer records"), "{err}");
+    assert!(
+        matches!(
+            err,
+            OrchestrationError::State(actuator::state::Error::PushRefused { .. })
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("newer records"), "{err}");
     assert_eq!(PgStore::read(&u, &target()).unwrap(), moved_on);
 
     // PostgreSQL → file, through the API.

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-use actuator::state::{Error, Op, Record, Result, State, StateStore, Target};
+use actuator::state::{Error, Record, RecordOp, Result, State, StateStore, Target};
 use deadpool_postgres::Client;
 use parking_lot::Mutex;
 use tokio_postgres::IsolationLevel;
@@ -408,17 +408,17 @@ impl Batch {
     }
 }
 
-fn op_name(op: Op) -> &'static str {
+fn op_name(op: RecordOp) -> &'static str {
     match op {
-        Op::Intent => "intent",
-        Op::Done => "done",
-        Op::Failed => "failed",
-        Op::UndoIntent => "undo_intent",
-        Op::Undone => "undone",
-        Op::Forget => "forget",
-        Op::Meta => "meta",
-        Op::Update => "update",
-        Op::Rename => "rename",
+        RecordOp::Intent => "intent",
+        RecordOp::Done => "done",
+        RecordOp::Failed => "failed",
+        RecordOp::UndoIntent => "undo_intent",
+        RecordOp::Undone => "undone",
+        RecordOp::Forget => "forget",
+        RecordOp::Meta => "meta",
+        RecordOp::Update => "update",
+        RecordOp::Rename => "rename",
     }
 }
 

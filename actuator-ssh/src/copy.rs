@@ -13,7 +13,7 @@ use futures::future::BoxFuture;
 use russh_sftp::protocol::FileAttributes;
 
 use super::pool::Conn;
-use super::run::{self, Deadline, Failure};
+use super::run::{self, Deadline, RemoteFailure};
 use super::script::{self, Marker};
 use super::sftp::Sftp;
 use actuator::exec::{CopySpec, ExecError, ExecOutput, ExecTask, Template};
@@ -67,9 +67,9 @@ pub(crate) async fn copy(
     task: &ExecTask,
     spec: &CopySpec,
     deadline: Option<Deadline>,
-) -> Result<ExecOutput, Failure> {
+) -> Result<ExecOutput, RemoteFailure> {
     let invalid = |message: String| {
-        Failure::Exec(ExecError::Invalid {
+        RemoteFailure::Exec(ExecError::Invalid {
             task: task.name.clone(),
             message,
         })
@@ -90,7 +90,7 @@ pub(crate) async fn copy(
         let remote = script::copy_preflight(task, owner_name, group_name);
         let raw = run::exec(conn, task, &remote, deadline).await?;
         if let Some(decided) = run::checks(task, &raw) {
-            return decided.map_err(Failure::Exec);
+            return decided.map_err(RemoteFailure::Exec);
         }
         match script::marker(&raw.stderr) {
             Some(Marker::Info) if raw.status == 0 => {
@@ -111,7 +111,7 @@ pub(crate) async fn copy(
                 }
             }
             _ => {
-                return Err(Failure::Exec(ExecError::Failed {
+                return Err(RemoteFailure::Exec(ExecError::Failed {
                     task: task.name.clone(),
                     status: raw.status,
                     stderr_tail: String::from_utf8_lossy(&raw.stderr).trim_end().to_owned(),
@@ -121,9 +121,9 @@ pub(crate) async fn copy(
     }
     let (session, home) = conn.sftp().await.map_err(|message| {
         if conn.handle.is_closed() {
-            Failure::Broken(message)
+            RemoteFailure::Broken(message)
         } else {
-            Failure::Exec(ExecError::Connection {
+            RemoteFailure::Exec(ExecError::Connection {
                 task: task.name.clone(),
                 host: conn.label.clone(),
                 message,
@@ -154,7 +154,7 @@ pub(crate) async fn copy(
         Some((at, limit)) => match tokio::time::timeout_at(at, job).await {
             Ok(joined) => joined,
             Err(_) => {
-                return Err(Failure::Exec(ExecError::Timeout {
+                return Err(RemoteFailure::Exec(ExecError::Timeout {
                     task: task.name.clone(),
                     after: limit,
                 }));
@@ -165,14 +165,14 @@ pub(crate) async fn copy(
     match joined {
         Ok(result) => result
             .map(|()| ExecOutput::default())
-            .map_err(Failure::Exec),
+            .map_err(RemoteFailure::Exec),
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => Err(invalid(format!("copy was cancelled: {e}"))),
     }
 }
 
-fn unknown(task: &ExecTask, kind: &'static str, name: &str) -> Failure {
-    Failure::Exec(ExecError::UnknownOwner {
+fn unknown(task: &ExecTask, kind: &'static str, name: &str) -> RemoteFailure {
+    RemoteFailure::Exec(ExecError::UnknownOwner {
         task: task.name.clone(),
         kind,
         name: name.into(),

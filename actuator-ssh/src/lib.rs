@@ -312,7 +312,7 @@ impl SshAgent {
             loop {
                 let conn = self.inner.pool.get(&task.name, &login).await?;
                 match job.run(&conn, task, deadline).await {
-                    Err(run::Failure::Broken(message)) => {
+                    Err(run::RemoteFailure::Broken(message)) => {
                         self.inner.pool.evict(&login, &conn);
                         if retried {
                             return Err(ExecError::Connection {
@@ -324,7 +324,7 @@ impl SshAgent {
                         debug!(task = %task.name, %message, "connection broken; reconnecting");
                         retried = true;
                     }
-                    Err(run::Failure::Exec(e)) => return Err(e),
+                    Err(run::RemoteFailure::Exec(e)) => return Err(e),
                     Ok(out) => return Ok(out),
                 }
             }
@@ -394,7 +394,7 @@ impl Job {
         conn: &Arc<Conn>,
         task: &ExecTask,
         deadline: Option<run::Deadline>,
-    ) -> Result<ExecOutput, run::Failure> {
+    ) -> Result<ExecOutput, run::RemoteFailure> {
         match (self, &task.action) {
             (Job::Line(remote), _) => run::line(conn, task, remote, deadline).await,
             (Job::Copy, Action::Copy(spec)) => copy::copy(conn, task, spec, deadline).await,

@@ -32,7 +32,7 @@ pub(crate) struct Login {
     pub password: Option<Secret>,
 }
 
-type Key = (String, u16, String);
+type LoginKey = (String, u16, String);
 
 impl Login {
     /// The login for `task`: its host (with an optional port), its user, else
@@ -58,7 +58,7 @@ impl Login {
         })
     }
 
-    fn key(&self) -> Key {
+    fn key(&self) -> LoginKey {
         (self.host.clone(), self.port, self.user.clone())
     }
 
@@ -218,7 +218,7 @@ struct Counters {
 type Slot = Arc<tokio::sync::Mutex<Option<Arc<Conn>>>>;
 
 pub(crate) struct Pool {
-    slots: Mutex<HashMap<Key, Slot>>,
+    slots: Mutex<HashMap<LoginKey, Slot>>,
     handshakes: Semaphore,
     config: Arc<client::Config>,
     policy: Arc<HostKeyPolicy>,
@@ -260,7 +260,7 @@ impl Pool {
         }
     }
 
-    fn slot(&self, key: Key) -> Slot {
+    fn slot(&self, key: LoginKey) -> Slot {
         let mut slots = self.slots.lock();
         slots.entry(key).or_default().clone()
     }

@@ -22,16 +22,16 @@ use actuator::exec::{Action, ExecError, ExecOutput, ExecTask};
 pub(crate) type Deadline = (Instant, Duration);
 
 /// Why running on a connection failed.
-pub(crate) enum Failure {
+pub(crate) enum RemoteFailure {
     /// The connection is unusable and nothing ran: reconnect and try again.
     Broken(String),
     /// The task's own failure.
     Exec(ExecError),
 }
 
-impl From<ExecError> for Failure {
+impl From<ExecError> for RemoteFailure {
     fn from(e: ExecError) -> Self {
-        Failure::Exec(e)
+        RemoteFailure::Exec(e)
     }
 }
 
@@ -51,7 +51,7 @@ pub(crate) async fn line(
     task: &ExecTask,
     remote: &Remote,
     deadline: Option<Deadline>,
-) -> Result<ExecOutput, Failure> {
+) -> Result<ExecOutput, RemoteFailure> {
     let raw = exec(conn, task, remote, deadline).await?;
     Ok(interpret(task, raw)?)
 }
@@ -180,9 +180,9 @@ pub(crate) async fn exec(
     task: &ExecTask,
     remote: &Remote,
     deadline: Option<Deadline>,
-) -> Result<Raw, Failure> {
+) -> Result<Raw, RemoteFailure> {
     let connection_error = |message: String| {
-        Failure::Exec(ExecError::Connection {
+        RemoteFailure::Exec(ExecError::Connection {
             task: task.name.clone(),
             host: conn.label.clone(),
             message,
@@ -192,11 +192,11 @@ pub(crate) async fn exec(
         .channels
         .acquire()
         .await
-        .map_err(|_| Failure::Broken("the connection is closing".into()))?;
+        .map_err(|_| RemoteFailure::Broken("the connection is closing".into()))?;
     let channel = open_channel(conn).await.map_err(|(e, broken)| {
         let message = format!("cannot open a channel: {e}");
         if broken {
-            Failure::Broken(message)
+            RemoteFailure::Broken(message)
         } else {
             connection_error(message)
         }
@@ -205,7 +205,9 @@ pub(crate) async fn exec(
     let (mut rx, tx) = channel.split();
     let guard = CloseGuard(Some(tx));
     if let Err(e) = guard.tx().exec(true, remote.line.as_bytes()).await {
-        return Err(Failure::Broken(format!("cannot send the command: {e}")));
+        return Err(RemoteFailure::Broken(format!(
+            "cannot send the command: {e}"
+        )));
     }
     let mut input = Box::pin(async {
         if let Some(data) = &remote.stdin {
@@ -272,7 +274,7 @@ pub(crate) async fn exec(
     }
     if timed_out {
         let after = deadline.map(|(_, limit)| limit).unwrap_or_default();
-        return Err(Failure::Exec(ExecError::Timeout {
+        return Err(RemoteFailure::Exec(ExecError::Timeout {
             task: task.name.clone(),
             after,
         }));

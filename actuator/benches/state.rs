@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use actuator::state::{FileStore, Journal, Op, Record, StateStore, now_ms};
+use actuator::state::{FileStore, Journal, Record, RecordOp, StateStore, now_ms};
 use serde_json::json;
 
 fn temp_dir() -> tempfile::TempDir {
@@ -49,9 +49,12 @@ fn load(records: usize, compacted: bool) -> Duration {
     let recs: Vec<Record> = (0..records)
         .map(|s| {
             let (op, data) = match s % 2 {
-                0 => (Op::Intent, json!({"client_token": format!("tok-{s}")})),
+                0 => (
+                    RecordOp::Intent,
+                    json!({"client_token": format!("tok-{s}")}),
+                ),
                 _ => (
-                    Op::Done,
+                    RecordOp::Done,
                     json!({"id": format!("i-{s:017x}"), "private_ip": "10.0.3.17"}),
                 ),
             };

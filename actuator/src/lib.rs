@@ -2,16 +2,104 @@
 //!
 //! Declare a whole system as typed Rust models — its infrastructure, a namespace of roles, hosts and
 //! variables, and the configuration tasks to run on those hosts — and have mistakes in the model
-//! rejected by the compiler.
+//! rejected by the compiler. An orchestrator then provisions it, configures its hosts and tears it
+//! down, journalling every step so that a run cut short resumes.
 //!
+//! ## The layers
+//!
+//! **Declaration** — what the system is; builds no cloud client and runs nothing:
 //! * [`infra`]: `#[derive(InfraModel)]` structs of resources, groups and keyed containers.
 //! * [`namespace`](mod@namespace): `namespace!` roles with `host_ref`s into the infra and `!{VAR}` variables.
 //! * [`config`](mod@config): `config!` tasks bound to roles, ordered with `a | b` and `a & b`.
 //! * [`model`]: the typed paths, references and context all three share.
 //!
-//! The runtime layer (used by the orchestrator, which never reaches into the declaration layer's
-//! internals): [`engine`], the DAG scheduler shared by provisioning, configuration and teardown, and
-//! [`state`], the append-only journal of what was done.
+//! **Runtime** — how it is carried out; knows the models only through their records:
+//! * [`engine`] (over [`dag`]): the DAG scheduler shared by provisioning, configuration and
+//!   teardown, with concurrency limits and retries.
+//! * [`provision`]: the [`ProvisionerProxy`](provision::ProvisionerProxy) contract a cloud
+//!   implements, with [`StaticProxy`](provision::StaticProxy) for hosts that already exist and
+//!   [`SimProxy`](provision::SimProxy), a simulated cloud.
+//! * [`exec`]: the [`ExecAgent`](exec::ExecAgent) contract that runs tasks on hosts, with
+//!   [`LocalAgent`](exec::LocalAgent) for this machine.
+//! * [`state`]: the append-only journal of what was done; [`events`]: what a run reports.
+//!
+//! **Front** — [`orchestrate`]'s [`ActuatorOrchestration`](orchestrate::ActuatorOrchestration)
+//! (plan, up, down, refresh, state operations) and [`cli`], the ready-made command line a model
+//! binary's `main` hands its orchestration to ([`cli::main`]).
+//!
+//! Clouds, transports and stores are crates of their own, each depending on `actuator` and its
+//! own SDK only: [`actuator-ssh`](https://docs.rs/actuator-ssh) (the SSH agent),
+//! [`actuator-aws`](https://docs.rs/actuator-aws), [`actuator-azure`](https://docs.rs/actuator-azure)
+//! and [`actuator-openstack`](https://docs.rs/actuator-openstack) (provisioner proxies), and
+//! [`actuator-postgres`](https://docs.rs/actuator-postgres) (a shared state store). The macros
+//! live in [`actuator-macros`](https://docs.rs/actuator-macros), the `!{NAME}` template language in
+//! [`actuator-template`](https://docs.rs/actuator-template).
+//!
+//! ## Running a system
+//!
+//! A server on a network, a role on the server whose variables read the server's address, and
+//! a task that writes a file from a template; provisioned on the simulated cloud, configured by
+//! the local agent, then torn down:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use actuator::prelude::*;
+//! use actuator::infra::test::{Network, Server};
+//! use actuator::provision::SimProxy;
+//!
+//! #[derive(InfraModel)]
+//! struct Lab {
+//!     #[component(Network::new("net"))]
+//!     net: Network,
+//!     #[component(Server::new("web", "debian-12").nics([ctx.model.net]))]
+//!     web: Server,
+//! }
+//!
+//! namespace! {
+//!     struct Site for Lab {
+//!         extern { OUT }   // given when the system is run
+//!         vars { WEB_IP = infra.web.ip, GREETING = "hello from !{WEB_IP}" }
+//!         web: Role = Role::new("web").host_ref(infra.web),
+//!     }
+//! }
+//!
+//! config! {
+//!     struct Setup for Site {
+//!         greet: Task = ProcessCopyFileTask::new("greet", "!{OUT}")
+//!             .content("!{GREETING}\n")
+//!             .role(ns.web),
+//!     }
+//! }
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let out = dir.path().join("greeting.txt");
+//! let infra = Lab::instance("lab");
+//! let ns = Site::instance("site", &infra);
+//! let cfg = Setup::instance("setup", &ns);
+//! let sim = Arc::new(SimProxy::default());
+//! let mut orch = ActuatorOrchestration::new("doc-lab")
+//!     .infra(&infra)
+//!     .namespace(&ns)
+//!     .config(&cfg)
+//!     .var("OUT", out.display().to_string())
+//!     .proxy(sim.clone()) // one per cloud; the local agent is the default
+//!     .memory_state(); // a model binary keeps it in .actuator/<system>/<workspace>/
+//!
+//! let rt = tokio::runtime::Runtime::new().unwrap();
+//! assert!(rt.block_on(orch.initiate_system()), "{:?}", orch.failures()); // up
+//! assert_eq!(sim.live().len(), 2);
+//! let greeting = std::fs::read_to_string(&out).unwrap();
+//! assert!(greeting.starts_with("hello from 127.0."), "{greeting}"); // the simulated address
+//!
+//! assert!(rt.block_on(orch.teardown_system()), "{:?}", orch.failures()); // down
+//! assert!(sim.live().is_empty());
+//! assert_eq!(orch.summary().destroyed, 2);
+//! ```
+//!
+//! ## Growing a model
+//!
+//! Keyed containers grow on first use, across models: indexing a role into a namespace creates
+//! the infra it points at.
 //!
 //! ```
 //! use actuator::prelude::*;
@@ -69,7 +157,9 @@ pub mod prelude {
         ShellTask, Task,
     };
     pub use crate::infra::{MultiResource, MultiResourceGroup, ResourceGroup, StaticServer};
-    pub use crate::model::{Instance, IntoKey, Key, Located, Model, Out, Query, Ref, Val};
+    pub use crate::model::{
+        Instance, InstanceKey, IntoInstanceKey, Located, Model, Out, Query, Ref, Val,
+    };
     pub use crate::namespace::{MultiRole, MultiRoleGroup, RoleGroup};
     pub use crate::namespace::{NamespaceModel, Role, Var};
     pub use crate::orchestrate::ActuatorOrchestration;

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actuator::events::{Collect, Event, Phase, Status};
+use actuator::events::{Collect, Event, Phase, RunStatus};
 use actuator::orchestrate::ActuatorOrchestration;
 use actuator::prelude::*;
 
@@ -170,7 +170,7 @@ fn an_unresolved_variable_fails_the_run_before_any_task_runs() {
         .memory_state();
     assert!(!rt().block_on(o.initiate_system()));
     // Nothing defines `MISSING`: the plan says so, before provisioning.
-    assert_eq!(o.status(), Status::AbortProvision);
+    assert_eq!(o.status(), RunStatus::AbortProvision);
     let f = &o.failures()[0];
     assert_eq!(f.task, "bad");
     assert_eq!(f.kind, actuator::orchestrate::FailureKind::Model);
@@ -428,7 +428,7 @@ fn a_command_line_that_cannot_be_split_fails_before_any_task_runs() {
         .memory_state();
     assert!(!rt().block_on(o.initiate_system()));
     // Nothing defines `MISSING`: the plan says so, before provisioning.
-    assert_eq!(o.status(), Status::AbortProvision);
+    assert_eq!(o.status(), RunStatus::AbortProvision);
     let f = &o.failures()[0];
     assert_eq!(f.task, "bad");
     assert_eq!(f.kind, actuator::orchestrate::FailureKind::Model);

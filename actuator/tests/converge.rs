@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use actuator::events::{Collect, Event, Phase};
 use actuator::infra::test::{FloatingIp, Network, Server};
-use actuator::orchestrate::{Action, ActuatorOrchestration, PlanOptions, TaskAction};
+use actuator::orchestrate::{
+    Action, ActuatorOrchestration, OrchestrationError, PlanOptions, TaskAction,
+};
 use actuator::prelude::*;
 use actuator::provision::SimProxy;
 
@@ -498,11 +500,9 @@ fn state_mv_renames_without_recreating() {
     // The model's third app is now keyed 4: move the state along instead of recreating it.
     let (mut o, _) = run.orch(Shape::default());
     o.state_mv("Site.apps.3", "Site.apps.4").unwrap();
-    assert!(
-        o.state_mv("Site.nope", "Site.x")
-            .unwrap_err()
-            .contains("records nothing")
-    );
+    let err = o.state_mv("Site.nope", "Site.x").unwrap_err();
+    assert!(matches!(err, OrchestrationError::Path(_)), "{err:?}");
+    assert!(err.to_string().contains("records nothing"), "{err}");
     drop(o);
     SHAPE.with(|c| *c.borrow_mut() = Shape::default());
     let infra = Site::instance("site");
@@ -528,6 +528,8 @@ fn import_adopts_an_existing_resource() {
     let (mut o, _) = run.orch(Shape::default());
     rt().block_on(o.import("Site.net", &id)).unwrap();
     let err = rt().block_on(o.import("Site.nett", &id)).unwrap_err();
+    assert!(matches!(err, OrchestrationError::Path(_)), "{err:?}");
+    let err = err.to_string();
     assert!(
         err.contains("no resource `Site.nett`") && err.contains("Site.net"),
         "{err}"

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actuator::engine::RetryPolicy;
-use actuator::events::{Collect, Event, Phase, Status};
+use actuator::events::{Collect, Event, Phase, RunStatus};
 use actuator::infra::test::{Database, Network, Server};
 use actuator::orchestrate::{ActuatorOrchestration, Options};
 use actuator::prelude::*;
@@ -70,13 +70,13 @@ fn up_then_down_creates_and_deletes_each_resource_once_in_order() {
         .scratch_state();
     rt().block_on(async {
         assert!(o.initiate_system().await);
-        assert_eq!(o.status(), Status::Complete);
+        assert_eq!(o.status(), RunStatus::Complete);
         assert_eq!(sim.live().len(), 7);
         for p in ["Web.net", "Web.front", "Web.db", "Web.apps.0", "Web.apps.2"] {
             assert_eq!(sim.creates(p), 1, "{p}");
         }
         assert!(o.teardown_system().await);
-        assert_eq!(o.status(), Status::DeprovComplete);
+        assert_eq!(o.status(), RunStatus::DeprovComplete);
         assert!(sim.live().is_empty());
     });
     let finished = |phase: Phase| -> Vec<String> {
@@ -113,7 +113,7 @@ fn failure_skips_dependents_reports_all_and_resume_creates_each_once() {
         .scratch_state();
     rt().block_on(async {
         assert!(!o.initiate_system().await);
-        assert_eq!(o.status(), Status::AbortProvision);
+        assert_eq!(o.status(), RunStatus::AbortProvision);
         let mut failed: Vec<_> = o.failures().iter().map(|f| f.task.clone()).collect();
         failed.sort();
         assert_eq!(failed, ["Web.apps.1", "Web.front"]);

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use actuator::engine::RetryPolicy;
 use actuator::events::{
-    Collect, Event, EventHandler, Fanout, JsonLines, Outcome, Phase, RunSummary, Status,
+    Collect, Event, EventHandler, Fanout, JsonLines, Outcome, Phase, RunStatus, RunSummary,
 };
 use actuator::exec::Stream;
 use actuator::infra::test::{FloatingIp, Network, Server};
@@ -211,7 +211,7 @@ fn the_event_stream_of_whole_runs_matches_the_schema_and_the_summaries() {
         (3, 1, 1, 1, 1),
         "{s:?}"
     );
-    assert_eq!((s.status, s.success), (Status::AbortConfig, false));
+    assert_eq!((s.status, s.success), (RunStatus::AbortConfig, false));
     drop(o); // (releases the state's lock)
 
     // 2: fixed; the task that ran before is unchanged, the rest runs.
@@ -525,7 +525,7 @@ fn a_missing_input_is_refused_before_anything_runs_and_inputs_reach_the_tasks() 
     assert!(plan.has_errors());
     assert!(!rt().block_on(o.initiate_system()));
     assert!(f.sim.live().is_empty(), "nothing was provisioned");
-    assert_eq!(o.status(), Status::AbortProvision);
+    assert_eq!(o.status(), RunStatus::AbortProvision);
     let failure = &o.failures()[0];
     assert_eq!(
         (failure.kind, failure.task.as_str()),

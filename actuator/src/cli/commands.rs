@@ -18,8 +18,8 @@ use super::{
 };
 use crate::events::{Event, EventHandler, Fanout, JsonLines, Record, RunOutcome};
 use crate::orchestrate::{
-    ActuatorOrchestration, FAILURE_LOG_TARGET, FailureKind, GraphFormat, PLAN_SCHEMA, Plan,
-    PlanOptions, inputs,
+    ActuatorOrchestration, FAILURE_LOG_TARGET, FailureKind, GraphFormat, OrchestrationError,
+    PLAN_SCHEMA, Plan, PlanOptions, inputs,
 };
 
 /// What every command needs besides the orchestration.
@@ -166,7 +166,7 @@ pub(super) fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
                 }));
                 EXIT_OK
             }
-            Err(e) => invalid(&e),
+            Err(e) => failed(&e),
         },
         Command::Report => report(&mut cx, &mut orch),
         Command::State(StateCommand::Pull { file }) => super::state_url::pull(&mut orch, &file),
@@ -282,20 +282,28 @@ fn check_selection(p: &Plan, o: &PlanOptions) -> Result<(), String> {
 
 /// A plan that could not be made: a refresh whose reads failed is a failed run (1); anything
 /// else (a state that cannot be opened, a cycle) means the model or state cannot be used (3).
-fn plan_failed(orch: &ActuatorOrchestration, error: &str) -> u8 {
-    let reads: Vec<_> = orch
-        .failures()
-        .iter()
-        .filter(|f| f.kind == FailureKind::Run)
-        .collect();
-    if reads.is_empty() {
-        return invalid(error);
+/// A plan that could not be made: the reads that failed (each resource once), then why.
+fn plan_failed(orch: &ActuatorOrchestration, error: &OrchestrationError) -> u8 {
+    if let OrchestrationError::Cloud(_) = error {
+        for f in orch
+            .failures()
+            .iter()
+            .filter(|f| f.kind == FailureKind::Run)
+        {
+            say!("error: {} {}: {}", phase_word(f.phase), f.task, f.error);
+        }
     }
-    for f in reads {
-        say!("error: {} {}: {}", phase_word(f.phase), f.task, f.error);
-    }
+    failed(error)
+}
+
+/// Prints `error` and gives its exit code: [`EXIT_FAILED`] for what went wrong in the cloud or
+/// with the path a command names, [`EXIT_INVALID`] for a model or state that cannot be used.
+pub(super) fn failed(error: &OrchestrationError) -> u8 {
     say!("error: {error}");
-    EXIT_FAILED
+    match error {
+        OrchestrationError::Path(_) | OrchestrationError::Cloud(_) => EXIT_FAILED,
+        _ => EXIT_INVALID,
+    }
 }
 
 fn plan(
@@ -777,7 +785,7 @@ fn discover_list(
 ) -> u8 {
     let found = match rt.block_on(orch.discover()) {
         Ok(f) => f,
-        Err(e) => return invalid(&e),
+        Err(e) => return failed(&e),
     };
     let mine = this_state_id(orch);
     if cx.json {
@@ -824,7 +832,7 @@ fn down_discovered(
         Ok(f) => f,
         Err(e) => {
             super::progress::close();
-            return invalid(&e);
+            return failed(&e);
         }
     };
     if found.is_empty() {
@@ -871,7 +879,7 @@ fn refresh(cx: &mut Cx, rt: &tokio::runtime::Runtime, orch: ActuatorOrchestratio
         Ok(s) => s,
         Err(e) => {
             super::progress::close();
-            return invalid(&e);
+            return failed(&e);
         }
     };
     let again = format!("{} refresh", cx.bin);
@@ -896,7 +904,7 @@ fn refresh(cx: &mut Cx, rt: &tokio::runtime::Runtime, orch: ActuatorOrchestratio
 fn status(cx: &mut Cx, orch: &mut ActuatorOrchestration) -> u8 {
     let st = match orch.state() {
         Ok(s) => s,
-        Err(e) => return invalid(&e),
+        Err(e) => return failed(&e),
     };
     if cx.json {
         outln!(
@@ -922,7 +930,7 @@ fn status(cx: &mut Cx, orch: &mut ActuatorOrchestration) -> u8 {
 fn outputs(cx: &mut Cx, orch: &mut ActuatorOrchestration) -> u8 {
     let o = match orch.outputs() {
         Ok(o) => o,
-        Err(e) => return invalid(&e),
+        Err(e) => return failed(&e),
     };
     if cx.json {
         outln!(
@@ -939,7 +947,7 @@ fn outputs(cx: &mut Cx, orch: &mut ActuatorOrchestration) -> u8 {
 fn report(cx: &mut Cx, orch: &mut ActuatorOrchestration) -> u8 {
     // The report shows what the state records; a state that cannot be read is said so.
     if let Err(e) = orch.state() {
-        return invalid(&e);
+        return failed(&e);
     }
     let roles = orch.report().unwrap_or_default();
     if cx.json {
@@ -972,7 +980,7 @@ fn report(cx: &mut Cx, orch: &mut ActuatorOrchestration) -> u8 {
 fn state(cx: &mut Cx, orch: &mut ActuatorOrchestration, sc: StateCommand) -> u8 {
     let st = match orch.state() {
         Ok(s) => s,
-        Err(e) => return invalid(&e),
+        Err(e) => return failed(&e),
     };
     match sc {
         StateCommand::List => {
@@ -1019,7 +1027,7 @@ fn state(cx: &mut Cx, orch: &mut ActuatorOrchestration, sc: StateCommand) -> u8 
                         from,
                         to,
                         success: ok,
-                        error: result.err(),
+                        error: result.err().map(|e| e.to_string()),
                     },
                 );
                 return if ok { EXIT_OK } else { EXIT_FAILED };
@@ -1032,10 +1040,7 @@ fn state(cx: &mut Cx, orch: &mut ActuatorOrchestration, sc: StateCommand) -> u8 
                     );
                     EXIT_OK
                 }
-                Err(e) => {
-                    say!("error: {e}");
-                    EXIT_FAILED
-                }
+                Err(e) => failed(&e),
             }
         }
     }
@@ -1050,7 +1055,7 @@ fn import(
 ) -> u8 {
     // A state that cannot be opened is a different failure from an import that fails.
     if let Err(e) = orch.state() {
-        return invalid(&e);
+        return failed(&e);
     }
     let result = rt.block_on(orch.import(path, id));
     if cx.json {
@@ -1061,7 +1066,7 @@ fn import(
                 path: path.to_owned(),
                 id: id.to_owned(),
                 success: ok,
-                error: result.err(),
+                error: result.err().map(|e| e.to_string()),
             },
         );
         return if ok { EXIT_OK } else { EXIT_FAILED };
@@ -1074,9 +1079,6 @@ fn import(
             );
             EXIT_OK
         }
-        Err(e) => {
-            say!("error: {e}");
-            EXIT_FAILED
-        }
+        Err(e) => failed(&e),
     }
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::orchestrate::{Action, Plan, TaskAction};
 use crate::provision::Discovered;
-use crate::state::{Entry, State, Status};
+use crate::state::{Entry, EntryStatus, State};
 
 /// How a recorded or planned argument value reads in a diff: JSON, with `(none)` for a missing
 /// one.
@@ -152,14 +152,14 @@ pub(super) fn plan(p: &Plan, verbose: bool) -> Vec<String> {
     out
 }
 
-fn status_word(s: Status) -> &'static str {
+fn status_word(s: EntryStatus) -> &'static str {
     match s {
-        Status::Creating => "creating (interrupted)",
-        Status::Created => "created",
-        Status::CreateFailed => "create failed",
-        Status::Deleting => "deleting (interrupted)",
-        Status::DeleteFailed => "delete failed",
-        Status::Updating => "updating (interrupted)",
+        EntryStatus::Creating => "creating (interrupted)",
+        EntryStatus::Created => "created",
+        EntryStatus::CreateFailed => "create failed",
+        EntryStatus::Deleting => "deleting (interrupted)",
+        EntryStatus::DeleteFailed => "delete failed",
+        EntryStatus::Updating => "updating (interrupted)",
     }
 }
 
@@ -235,7 +235,10 @@ pub(super) fn status(
             ));
         }
     } else if !tasks.is_empty() {
-        let done = tasks.iter().filter(|e| e.status == Status::Created).count();
+        let done = tasks
+            .iter()
+            .filter(|e| e.status == EntryStatus::Created)
+            .count();
         out.push(format!(
             "  tasks: {done} done, {} not done (-v lists them)",
             tasks.len() - done

@@ -53,7 +53,7 @@ pub fn choose(orch: ActuatorOrchestration, state: Option<&Path>) -> ActuatorOrch
 pub(super) fn pull(orch: &mut ActuatorOrchestration, file: &Path) -> u8 {
     let state = match orch.pull_state() {
         Ok(s) => s,
-        Err(e) => return invalid(&e),
+        Err(e) => return super::commands::failed(&e),
     };
     match write_snapshot(&state, file) {
         Ok(()) => {
@@ -89,7 +89,7 @@ pub(super) fn push(orch: &mut ActuatorOrchestration, file: &Path, force: bool) -
             );
             EXIT_OK
         }
-        Err(e) => invalid(&e),
+        Err(e) => super::commands::failed(&e),
     }
 }
 
@@ -100,7 +100,7 @@ pub(super) fn force_unlock(orch: &mut ActuatorOrchestration, lease_id: &str) -> 
             say!("{what}");
             EXIT_OK
         }
-        Err(e) => invalid(&e),
+        Err(e) => super::commands::failed(&e),
     }
 }
 

@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use crate::events::{Failure, Phase, RunCommand, RunOutcome, RunSummary};
+use crate::events::{Phase, RunCommand, RunFailure, RunOutcome, RunSummary};
 
 /// `Up complete after 1.2s: 6 created, 0 updated, 0 replaced, 0 destroyed; 8 tasks run, 0
 /// skipped.`
@@ -61,7 +61,7 @@ pub(super) fn phase_word(p: Phase) -> &'static str {
 
 /// One failure as the terminal shows it: `error: configure check: <why>`, and for a task that
 /// printed something, its last lines (indented) and the run log that has all of them.
-pub(super) fn failure(f: &Failure, log: Option<&Path>) -> Vec<String> {
+pub(super) fn failure(f: &RunFailure, log: Option<&Path>) -> Vec<String> {
     let mut out = vec![format!(
         "error: {} {}: {}",
         phase_word(f.phase),
@@ -92,7 +92,7 @@ mod tests {
 
     #[test]
     fn a_failed_task_shows_its_error_then_its_tail_and_the_log() {
-        let f = Failure {
+        let f = RunFailure {
             phase: Phase::Configure,
             kind: FailureKind::Run,
             task: "check".into(),

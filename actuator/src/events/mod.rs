@@ -65,7 +65,7 @@ pub enum Phase {
 /// Where an orchestration stands (the original's status codes, with teardown-complete reachable).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub enum RunStatus {
     /// Nothing has run.
     #[default]
     NotStarted,
@@ -161,7 +161,7 @@ pub enum Event {
         /// The system name.
         system: String,
         /// Final status.
-        status: Status,
+        status: RunStatus,
         /// Whether it succeeded.
         success: bool,
     },
@@ -327,7 +327,7 @@ pub enum FailureKind {
 
 /// A failure of one resource or task, as reported at the end of a run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Failure {
+pub struct RunFailure {
     /// Which phase.
     pub phase: Phase,
     /// What kind of failure.
@@ -369,7 +369,7 @@ pub struct RunSummary {
     /// What the run did.
     pub command: RunCommand,
     /// Final status.
-    pub status: Status,
+    pub status: RunStatus,
     /// Whether the run succeeded.
     pub success: bool,
     /// How it ended: complete, failed or interrupted.
@@ -402,7 +402,7 @@ pub struct RunSummary {
     /// Wall-clock duration of the run, in milliseconds.
     pub elapsed_ms: u64,
     /// Every failure of the run, those found before anything ran included.
-    pub failures: Vec<Failure>,
+    pub failures: Vec<RunFailure>,
     /// The run's task output log, if one was written (`<state>/runs/<run>.log`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<std::path::PathBuf>,

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 
 use super::refs::{Out, Ref, Val};
 use super::vars::VarRef;
-use super::{At, Key, Located};
+use super::{At, InstanceKey, Located};
 use crate::secret::Secret;
 
 /// Argument name → recorded value. Ordered, so two records of the same arguments compare equal
@@ -116,7 +116,7 @@ macro_rules! via_display {
         }
     )*};
 }
-via_display!(IpAddr, Key);
+via_display!(IpAddr, InstanceKey);
 
 impl ArgValue for PathBuf {
     fn arg(&self, _: &ArgCx<'_>) -> Value {

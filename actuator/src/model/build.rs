@@ -8,7 +8,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::codegen::Paths;
-use super::ids::{At, IntoKey, Key, ModelId, Step};
+use super::ids::{At, InstanceKey, IntoInstanceKey, ModelId, Step};
 use super::tree::{Element, ModelKind, MultiNode, Node, NodeKind, Tree, World};
 
 /// The shared, growable system every typed handle points into.
@@ -22,9 +22,9 @@ pub struct Env<'w> {
     /// The component's node.
     pub at: At,
     /// The component's own name: its field name, or its key inside a keyed container.
-    pub name: Key,
+    pub name: InstanceKey,
     /// The nearest key at or above the component.
-    pub idx: Option<Key>,
+    pub idx: Option<InstanceKey>,
 }
 
 /// The context of a component expression: `ctx.model`, `ctx.nexus`, `ctx.comp`, `ctx.name`.
@@ -48,7 +48,7 @@ pub struct Comp<CV> {
     /// The containing group, keyed container or model, as a typed path with its own `container`.
     pub container: CV,
     /// The nearest key at or above the component (the original's `idx`).
-    pub idx: Option<Key>,
+    pub idx: Option<InstanceKey>,
     /// Where the component lives.
     pub at: At,
 }
@@ -62,9 +62,9 @@ pub struct Within<P, U> {
     /// The container's container (`()` above a model's root).
     pub container: U,
     /// The container's last path step: its key in a keyed container, else its field name.
-    pub key: Key,
+    pub key: InstanceKey,
     /// The nearest key at or above the container.
-    pub idx: Option<Key>,
+    pub idx: Option<InstanceKey>,
 }
 
 impl<P, U> Deref for Within<P, U> {
@@ -408,7 +408,7 @@ impl<T: Component> Component for Multi<T> {
             key: env.name,
             idx: env.idx,
         };
-        let maker = move |w: &Shared, multi: At, key: Key| -> u32 {
+        let maker = move |w: &Shared, multi: At, key: InstanceKey| -> u32 {
             let inst = {
                 let mut g = w.lock();
                 let tree = g.tree_mut(multi.model);
@@ -461,11 +461,11 @@ impl<T: Component> Component for Multi<T> {
 )]
 pub trait Keyed<E> {
     /// The instance for `key`, created if new.
-    fn instance(&self, w: &Shared, key: Key) -> E;
+    fn instance(&self, w: &Shared, key: InstanceKey) -> E;
 }
 
 impl<T: Component> Keyed<T::Path> for MultiPath<T> {
-    fn instance(&self, w: &Shared, key: Key) -> T::Path {
+    fn instance(&self, w: &Shared, key: InstanceKey) -> T::Path {
         T::path(At {
             model: self.at.model,
             node: instance(w, self.at, key),
@@ -477,7 +477,7 @@ impl<T: Component> Keyed<T::Path> for MultiPath<T> {
 ///
 /// # Panics
 /// If `multi` is a class-level path (class-level references never create instances).
-pub fn instance(w: &Shared, multi: At, key: Key) -> u32 {
+pub fn instance(w: &Shared, multi: At, key: InstanceKey) -> u32 {
     let maker = {
         let g = w.lock();
         // A class-level path names the model type's skeleton, which is no tree of any system.
@@ -504,7 +504,7 @@ pub fn instance(w: &Shared, multi: At, key: Key) -> u32 {
 
 /// Generated code for `a[k]` inside model expressions.
 #[doc(hidden)]
-pub fn __index<E, K: Keyed<E>, Q: IntoKey>(env: &Env, container: &K, key: Q) -> E {
+pub fn __index<E, K: Keyed<E>, Q: IntoInstanceKey>(env: &Env, container: &K, key: Q) -> E {
     container.instance(env.world, key.into_key())
 }
 
@@ -622,7 +622,7 @@ impl<M: Model> Instance<M> {
     }
 
     /// The instance of a keyed container for `key`, created (with everything it references) if new.
-    pub fn index<E, K: Keyed<E>>(&self, multi: K, key: impl IntoKey) -> E {
+    pub fn index<E, K: Keyed<E>>(&self, multi: K, key: impl IntoInstanceKey) -> E {
         multi.instance(&self.world, key.into_key())
     }
 
@@ -671,7 +671,7 @@ impl<M: Model> Instance<M> {
     }
 
     /// The keys of the keyed container `multi`, in creation order.
-    pub fn keys<T>(&self, multi: MultiPath<T>) -> Vec<Key> {
+    pub fn keys<T>(&self, multi: MultiPath<T>) -> Vec<InstanceKey> {
         self.with_world(|w| {
             w.tree(multi.at.model)
                 .multi(multi.at.node)

@@ -1,4 +1,4 @@
-//! Identities: which model instance ([`ModelId`]), which node in it ([`At`]), and instance keys ([`Key`]).
+//! Identities: which model instance ([`ModelId`]), which node in it ([`At`]), and instance keys ([`InstanceKey`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -51,35 +51,35 @@ impl At {
 ///
 /// Keys are strings, as in the original: `grid[1]` and `grid["1"]` name the same instance.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Key(Arc<str>);
+pub struct InstanceKey(Arc<str>);
 
-impl Key {
+impl InstanceKey {
     /// The key as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
-impl fmt::Debug for Key {
+impl fmt::Debug for InstanceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&*self.0, f)
     }
 }
 
-impl fmt::Display for Key {
+impl fmt::Display for InstanceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl std::ops::Deref for Key {
+impl std::ops::Deref for InstanceKey {
     type Target = str;
     fn deref(&self) -> &str {
         &self.0
     }
 }
 
-impl std::borrow::Borrow<str> for Key {
+impl std::borrow::Borrow<str> for InstanceKey {
     fn borrow(&self) -> &str {
         &self.0
     }
@@ -89,52 +89,52 @@ impl std::borrow::Borrow<str> for Key {
 /// `1`, `"1"` and `String::from("1")` are the same key.
 ///
 /// ```
-/// use actuator::model::{IntoKey, Key};
+/// use actuator::model::{IntoInstanceKey, InstanceKey};
 /// assert_eq!(1.into_key(), "1".into_key());
 /// assert_eq!(String::from("7").into_key().as_str(), "7");
 /// ```
-pub trait IntoKey {
+pub trait IntoInstanceKey {
     /// The key this value names.
-    fn into_key(self) -> Key;
+    fn into_key(self) -> InstanceKey;
 }
 
-impl IntoKey for Key {
-    fn into_key(self) -> Key {
+impl IntoInstanceKey for InstanceKey {
+    fn into_key(self) -> InstanceKey {
         self
     }
 }
-impl IntoKey for &Key {
-    fn into_key(self) -> Key {
+impl IntoInstanceKey for &InstanceKey {
+    fn into_key(self) -> InstanceKey {
         self.clone()
     }
 }
-impl IntoKey for &str {
-    fn into_key(self) -> Key {
-        Key(Arc::from(self))
+impl IntoInstanceKey for &str {
+    fn into_key(self) -> InstanceKey {
+        InstanceKey(Arc::from(self))
     }
 }
-impl IntoKey for &&str {
-    fn into_key(self) -> Key {
-        Key(Arc::from(*self))
+impl IntoInstanceKey for &&str {
+    fn into_key(self) -> InstanceKey {
+        InstanceKey(Arc::from(*self))
     }
 }
-impl IntoKey for String {
-    fn into_key(self) -> Key {
-        Key(Arc::from(self))
+impl IntoInstanceKey for String {
+    fn into_key(self) -> InstanceKey {
+        InstanceKey(Arc::from(self))
     }
 }
-impl IntoKey for &String {
-    fn into_key(self) -> Key {
-        Key(Arc::from(self.as_str()))
+impl IntoInstanceKey for &String {
+    fn into_key(self) -> InstanceKey {
+        InstanceKey(Arc::from(self.as_str()))
     }
 }
 macro_rules! int_keys {
     ($($t:ty),*) => {$(
-        impl IntoKey for $t {
-            fn into_key(self) -> Key { Key(Arc::from(self.to_string())) }
+        impl IntoInstanceKey for $t {
+            fn into_key(self) -> InstanceKey { InstanceKey(Arc::from(self.to_string())) }
         }
-        impl IntoKey for &$t {
-            fn into_key(self) -> Key { Key(Arc::from(self.to_string())) }
+        impl IntoInstanceKey for &$t {
+            fn into_key(self) -> InstanceKey { InstanceKey(Arc::from(self.to_string())) }
         }
     )*};
 }
@@ -148,7 +148,7 @@ pub enum Step {
     /// A named component (a struct field).
     Field(&'static str),
     /// An instance of a keyed container.
-    Key(Key),
+    Key(InstanceKey),
 }
 
 impl fmt::Display for Step {

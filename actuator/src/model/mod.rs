@@ -15,7 +15,7 @@ pub use build::{
     Multi, MultiPath, Relocate, Shared, Unbound, Within, build_leaf, push_node,
 };
 pub use codegen::Paths;
-pub use ids::{At, IntoKey, Key, ModelId, Step};
+pub use ids::{At, InstanceKey, IntoInstanceKey, ModelId, Step};
 pub use query::Query;
 pub use refs::{IntoRef, Out, Ref, Refs, Val};
 pub use tree::{Element, ModelKind, MultiNode, Node, NodeKind, Tree, World};

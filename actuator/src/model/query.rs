@@ -11,12 +11,12 @@ use std::sync::Arc;
 use regex::Regex;
 
 use super::build::{Located, MultiPath, Shared};
-use super::ids::{At, IntoKey, Key};
+use super::ids::{At, InstanceKey, IntoInstanceKey};
 
 #[derive(Clone)]
 enum Test {
-    Key(Key),
-    KeyIn(Vec<Key>),
+    Key(InstanceKey),
+    KeyIn(Vec<InstanceKey>),
     Match(Regex, bool),
     Pred(Arc<dyn Fn(&str) -> bool + Send + Sync>),
 }
@@ -62,11 +62,11 @@ impl<T> MultiPath<T> {
         }
     }
     /// The instance with key `k`.
-    pub fn key(&self, k: impl IntoKey) -> Query<T> {
+    pub fn key(&self, k: impl IntoInstanceKey) -> Query<T> {
         self.all().key(k)
     }
     /// The instances whose key is in `ks`.
-    pub fn keyin<K: IntoKey>(&self, ks: impl IntoIterator<Item = K>) -> Query<T> {
+    pub fn keyin<K: IntoInstanceKey>(&self, ks: impl IntoIterator<Item = K>) -> Query<T> {
         self.all().keyin(ks)
     }
     /// The instances whose key contains a match of `re`.
@@ -91,12 +91,14 @@ impl<T> Query<T> {
         self
     }
     /// Also requires key `k`.
-    pub fn key(self, k: impl IntoKey) -> Self {
+    pub fn key(self, k: impl IntoInstanceKey) -> Self {
         self.push(Test::Key(k.into_key()))
     }
     /// Also requires the key to be in `ks`.
-    pub fn keyin<K: IntoKey>(self, ks: impl IntoIterator<Item = K>) -> Self {
-        self.push(Test::KeyIn(ks.into_iter().map(IntoKey::into_key).collect()))
+    pub fn keyin<K: IntoInstanceKey>(self, ks: impl IntoIterator<Item = K>) -> Self {
+        self.push(Test::KeyIn(
+            ks.into_iter().map(IntoInstanceKey::into_key).collect(),
+        ))
     }
     /// Also requires a match of `re` in the key.
     ///

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::ids::{At, Key, ModelId, Step};
+use super::ids::{At, InstanceKey, ModelId, Step};
 use super::vars::VarSet;
 
 /// What a leaf component is at run time: a resource, a role, a task.
@@ -58,8 +58,8 @@ pub enum ModelKind {
 /// A keyed container's instances, in creation order.
 #[derive(Default)]
 pub struct MultiNode {
-    /// Key → instance node.
-    pub keys: IndexMap<Key, u32>,
+    /// InstanceKey → instance node.
+    pub keys: IndexMap<InstanceKey, u32>,
     /// Separator between the template's name and the key in instance names (default `_`).
     pub namesep: Option<String>,
 }
@@ -228,7 +228,7 @@ impl Tree {
 
     /// The nearest key at or above `n` (the original's `idx`: a keyed instance's own key, else its
     /// container's).
-    pub fn idx(&self, mut n: u32) -> Option<Key> {
+    pub fn idx(&self, mut n: u32) -> Option<InstanceKey> {
         while n != u32::MAX {
             if let Step::Key(k) = &self.node(n).step {
                 return Some(k.clone());
@@ -240,7 +240,8 @@ impl Tree {
 }
 
 /// Builds the instance of a keyed container for a new key; returns the instance's node.
-pub(crate) type Maker = Arc<dyn Fn(&crate::model::build::Shared, At, Key) -> u32 + Send + Sync>;
+pub(crate) type Maker =
+    Arc<dyn Fn(&crate::model::build::Shared, At, InstanceKey) -> u32 + Send + Sync>;
 
 /// A component's outputs by name.
 type Outputs = Vec<(Box<str>, Box<str>)>;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use super::build::{Env, Shared};
-use super::{At, Key, Located, Out};
+use super::{At, InstanceKey, Located, Out};
 
 /// A variable's value.
 #[derive(Clone)]
@@ -59,13 +59,13 @@ impl From<&String> for VarValue {
         VarValue::Str(s.clone())
     }
 }
-impl From<Key> for VarValue {
-    fn from(s: Key) -> Self {
+impl From<InstanceKey> for VarValue {
+    fn from(s: InstanceKey) -> Self {
         VarValue::Str(s.to_string())
     }
 }
-impl From<&Key> for VarValue {
-    fn from(s: &Key) -> Self {
+impl From<&InstanceKey> for VarValue {
+    fn from(s: &InstanceKey) -> Self {
         VarValue::Str(s.to_string())
     }
 }

@@ -27,7 +27,7 @@ use crate::provision::{Outputs, ProvisionCx, Scope, recorded_args};
 
 /// One cloud operation of the walk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Op {
+enum StepOp {
     /// Create the model resource (also the second half of a delete-first replacement).
     Create,
     /// Set the recorded resource aside and create its replacement.
@@ -44,7 +44,7 @@ enum Op {
 
 struct Step {
     item: usize,
-    op: Op,
+    op: StepOp,
 }
 
 struct ApplyWork {
@@ -89,21 +89,21 @@ impl Work for ApplyWork {
         let info = self.info.clone();
         // What the step did when it succeeds (a delete finding nothing to do says so itself).
         let outcome = match (step.op, it.action) {
-            (Op::Create, Action::Replace) | (Op::CreateReplacement, _) => Outcome::Replaced,
-            (Op::Create, _) => Outcome::Created,
-            (Op::Update, _) => Outcome::Updated,
-            (Op::Delete, Action::Replace) | (Op::DeleteDeposed, _) => Outcome::ReplacedOld,
+            (StepOp::Create, Action::Replace) | (StepOp::CreateReplacement, _) => Outcome::Replaced,
+            (StepOp::Create, _) => Outcome::Created,
+            (StepOp::Update, _) => Outcome::Updated,
+            (StepOp::Delete, Action::Replace) | (StepOp::DeleteDeposed, _) => Outcome::ReplacedOld,
             // Something set aside by an earlier, interrupted replacement.
-            (Op::Delete, _) if it.key.ends_with(DEPOSED) => Outcome::ReplacedOld,
-            (Op::Delete, _) => Outcome::Destroyed,
-            (Op::Keep, _) => Outcome::Nothing,
+            (StepOp::Delete, _) if it.key.ends_with(DEPOSED) => Outcome::ReplacedOld,
+            (StepOp::Delete, _) => Outcome::Destroyed,
+            (StepOp::Keep, _) => Outcome::Nothing,
         };
         info.set_outcome(node, outcome);
         match step.op {
-            Op::Keep => async { Ok(()) }.boxed(),
-            Op::Create | Op::CreateReplacement => {
+            StepOp::Keep => async { Ok(()) }.boxed(),
+            StepOp::Create | StepOp::CreateReplacement => {
                 let mut cx = self.cx(&it);
-                let set_aside = step.op == Op::CreateReplacement;
+                let set_aside = step.op == StepOp::CreateReplacement;
                 if let Some(old) = it.replaces.clone() {
                     cx = cx.replacing(old);
                 }
@@ -128,7 +128,7 @@ impl Work for ApplyWork {
                 }
                 .boxed()
             }
-            Op::Update => {
+            StepOp::Update => {
                 let cx = self.cx(&it);
                 let (world, at) = (self.world.clone().expect("a model"), it.at.expect("model"));
                 let salt = self.salt.clone();
@@ -147,8 +147,8 @@ impl Work for ApplyWork {
                 }
                 .boxed()
             }
-            Op::Delete | Op::DeleteDeposed => {
-                let key = if step.op == Op::DeleteDeposed {
+            StepOp::Delete | StepOp::DeleteDeposed => {
+                let key = if step.op == StepOp::DeleteDeposed {
                     format!("{key}{DEPOSED}")
                 } else {
                     key
@@ -201,23 +201,23 @@ fn build(items: &[Item]) -> (Vec<Step>, Dag) {
     // state records for it.
     let mut apply_of: Vec<Option<usize>> = vec![None; items.len()];
     let mut delete_of: Vec<Option<usize>> = vec![None; items.len()];
-    let push = |steps: &mut Vec<Step>, item: usize, op: Op| {
+    let push = |steps: &mut Vec<Step>, item: usize, op: StepOp| {
         steps.push(Step { item, op });
         steps.len() - 1
     };
     for (i, it) in items.iter().enumerate() {
         match it.action {
-            Action::Create => apply_of[i] = Some(push(&mut steps, i, Op::Create)),
-            Action::Update => apply_of[i] = Some(push(&mut steps, i, Op::Update)),
-            Action::Unchanged => apply_of[i] = Some(push(&mut steps, i, Op::Keep)),
-            Action::Destroy => delete_of[i] = Some(push(&mut steps, i, Op::Delete)),
+            Action::Create => apply_of[i] = Some(push(&mut steps, i, StepOp::Create)),
+            Action::Update => apply_of[i] = Some(push(&mut steps, i, StepOp::Update)),
+            Action::Unchanged => apply_of[i] = Some(push(&mut steps, i, StepOp::Keep)),
+            Action::Destroy => delete_of[i] = Some(push(&mut steps, i, StepOp::Delete)),
             Action::Replace if it.cbd => {
-                apply_of[i] = Some(push(&mut steps, i, Op::CreateReplacement));
-                delete_of[i] = Some(push(&mut steps, i, Op::DeleteDeposed));
+                apply_of[i] = Some(push(&mut steps, i, StepOp::CreateReplacement));
+                delete_of[i] = Some(push(&mut steps, i, StepOp::DeleteDeposed));
             }
             Action::Replace => {
-                delete_of[i] = Some(push(&mut steps, i, Op::Delete));
-                apply_of[i] = Some(push(&mut steps, i, Op::Create));
+                delete_of[i] = Some(push(&mut steps, i, StepOp::Delete));
+                apply_of[i] = Some(push(&mut steps, i, StepOp::Create));
             }
         }
     }
@@ -289,16 +289,16 @@ pub(super) async fn run(
     let done: HashSet<NodeId> = steps
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.op == Op::Keep)
+        .filter(|(_, s)| s.op == StepOp::Keep)
         .map(|(i, _)| NodeId(i as u32))
         .collect();
-    let quiet: Vec<bool> = steps.iter().map(|s| s.op == Op::Keep).collect();
+    let quiet: Vec<bool> = steps.iter().map(|s| s.op == StepOp::Keep).collect();
     let names: Vec<String> = steps
         .iter()
         .map(|s| {
             let key = &plan.items[s.item].key;
             match s.op {
-                Op::DeleteDeposed => format!("{key}{DEPOSED}"),
+                StepOp::DeleteDeposed => format!("{key}{DEPOSED}"),
                 _ => key.clone(),
             }
         })

@@ -12,7 +12,7 @@ use serde_json::json;
 use super::plan::{PlanError, PlanOptions, Renewed, TASK_PREFIX, TaskAction, TaskChange};
 use super::run::{RunEvents, RunLog, TaskOutput};
 use super::{
-    ActuatorOrchestration, Failure, FailureKind, JournalHandle, PhaseWalk, Plan, WalkInfo,
+    ActuatorOrchestration, FailureKind, JournalHandle, PhaseWalk, Plan, RunFailure, WalkInfo,
     walk_phase,
 };
 use crate::config::{CommandLine, NodeRole, Task, TaskGraph, TaskKind};
@@ -25,7 +25,7 @@ use crate::namespace::{
     HostRef, Missing, Role, VarError, expand_for, expand_partial, expand_revealing, visible_vars,
     why_missing,
 };
-use crate::state::Status as EntryStatus;
+use crate::state::EntryStatus;
 
 /// A task ready to run: everything resolved.
 struct Ready {
@@ -355,7 +355,7 @@ struct Resolved {
     hosts: Vec<Option<String>>,
     /// Each task's role, by model path.
     roles: Vec<Option<String>>,
-    errors: Vec<Failure>,
+    errors: Vec<RunFailure>,
     /// Of `errors`, those provisioning cannot resolve (an input not given, a role without a
     /// host): a plan that has them cannot be applied.
     model_errors: Vec<PlanError>,
@@ -389,7 +389,7 @@ fn resolve_all(w: &Shared, graph: &TaskGraph) -> Resolved {
                             error: e.message.clone(),
                         });
                     }
-                    r.errors.push(Failure {
+                    r.errors.push(RunFailure {
                         kind: FailureKind::Model,
                         phase: Phase::Configure,
                         task: n.name.clone(),
@@ -531,7 +531,7 @@ pub(super) async fn run(
     opts: &PlanOptions,
 ) -> bool {
     if let Err(cycle) = graph.topo_order() {
-        o.failures.push(Failure {
+        o.failures.push(RunFailure {
             kind: FailureKind::Model,
             phase: Phase::Configure,
             task: cycle.join(", "),

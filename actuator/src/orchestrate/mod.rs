@@ -33,8 +33,9 @@
 
 mod apply;
 mod config_phase;
+mod error;
+mod group_commit;
 pub mod inputs;
-mod journal;
 mod outputs;
 mod plan;
 mod refresh;
@@ -51,7 +52,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{ConfigModel, TaskGraph};
 use crate::engine::{AttemptError, Limit, NodeId, Observer, RetryPolicy};
 use crate::events::{
-    Event, EventHandler, Outcome, Phase, RunCommand, RunOutcome, RunSummary, Status, TracingHandler,
+    Event, EventHandler, Outcome, Phase, RunCommand, RunOutcome, RunStatus, RunSummary,
+    TracingHandler,
 };
 use crate::exec::{ExecAgent, LocalAgent};
 use crate::model::build::Shared;
@@ -62,7 +64,8 @@ use crate::secret::Redactor;
 use crate::state::location::Pushed;
 use crate::state::{FileStore, Journal, Location, MemoryStore, State, StateStore, Target};
 
-pub use crate::events::{Failure, FailureKind};
+pub use crate::events::{FailureKind, RunFailure};
+pub use error::OrchestrationError;
 pub use outputs::{OutputSource, OutputValue, RoleOutput, SystemOutputs};
 pub use plan::{
     Action, ArgChange, Graph, GraphEdge, GraphFormat, GraphNode, GraphNodeKind, PLAN_SCHEMA, Plan,
@@ -70,7 +73,7 @@ pub use plan::{
 };
 pub use run::{KEEP_RUN_LOGS, MAX_RUN_LOG, MAX_TASK_LOG, TAIL_LINES};
 
-use journal::JournalHandle;
+use group_commit::JournalHandle;
 pub(crate) use run::new_run_id;
 use run::{RunEvents, RunLog, WalkInfo};
 type GraphFn = Arc<dyn Fn() -> TaskGraph + Send + Sync>;
@@ -121,8 +124,8 @@ pub struct ActuatorOrchestration {
     state: StateChoice,
     journal: Option<JournalHandle>,
     options: Options,
-    status: Status,
-    failures: Vec<Failure>,
+    status: RunStatus,
+    failures: Vec<RunFailure>,
     cancel: CancellationToken,
     /// The current (or last) run's events: id, stamping, counting, masking.
     run: Option<Arc<RunEvents>>,
@@ -159,7 +162,7 @@ impl ActuatorOrchestration {
             state: StateChoice::Default,
             journal: None,
             options: Options::default(),
-            status: Status::NotStarted,
+            status: RunStatus::NotStarted,
             failures: Vec::new(),
             cancel: CancellationToken::new(),
             run: None,
@@ -268,11 +271,9 @@ impl ActuatorOrchestration {
 
     /// Where the state is kept (`None` for [`Self::memory_state`]); displays without
     /// credentials.
-    pub fn state_location(&self) -> Result<Option<Location>, String> {
+    pub fn state_location(&self) -> Result<Option<Location>, OrchestrationError> {
         match &self.state {
-            StateChoice::Default => Location::default_for(&self.target())
-                .map(Some)
-                .map_err(|e| e.to_string()),
+            StateChoice::Default => Ok(Some(Location::default_for(&self.target())?)),
             StateChoice::At(l) => Ok(Some(l.clone())),
             StateChoice::Memory => Ok(None),
         }
@@ -301,12 +302,12 @@ impl ActuatorOrchestration {
     }
 
     /// The current status.
-    pub fn status(&self) -> Status {
+    pub fn status(&self) -> RunStatus {
         self.status
     }
 
     /// The failures of the last run, all of them.
-    pub fn failures(&self) -> &[Failure] {
+    pub fn failures(&self) -> &[RunFailure] {
         &self.failures
     }
 
@@ -387,14 +388,14 @@ impl ActuatorOrchestration {
 
     /// The state as journalled so far. Takes no lock or lease: it reads while another run
     /// writes (the state as of its last durable record).
-    pub fn state(&mut self) -> Result<State, String> {
+    pub fn state(&mut self) -> Result<State, OrchestrationError> {
         self.read_state()
     }
 
     /// The state to read from: this orchestration's open journal, or — when no run of it has
     /// opened the state — a read of the store that takes no lock or lease, so `status`, `plan`
     /// and `report` work while another process runs `up`.
-    fn read_state(&mut self) -> Result<State, String> {
+    fn read_state(&mut self) -> Result<State, OrchestrationError> {
         if let Some(j) = &self.journal {
             return Ok(j.lock().state().clone());
         }
@@ -402,21 +403,22 @@ impl ActuatorOrchestration {
             // A memory state lives only in this orchestration's journal.
             return Ok(self.journal()?.lock().state().clone());
         };
-        let state = location.read(&self.target()).map_err(|e| e.to_string())?;
+        let state = location.read(&self.target())?;
         self.check_owner(&state)?;
         Ok(state)
     }
 
     /// A state belongs to one system and workspace: pointing `--state` at another's is refused.
-    fn check_owner(&self, state: &State) -> Result<(), String> {
-        for (name, mine) in [("system", &self.system), ("workspace", &self.workspace)] {
-            if let Some(theirs) = state.meta().get(name)
+    fn check_owner(&self, state: &State) -> Result<(), OrchestrationError> {
+        for (what, mine) in [("system", &self.system), ("workspace", &self.workspace)] {
+            if let Some(theirs) = state.meta().get(what)
                 && theirs != mine
             {
-                return Err(format!(
-                    "this state belongs to {name} `{theirs}`, not `{mine}`; choose its own state \
-                     (--state, --workspace)"
-                ));
+                return Err(OrchestrationError::ForeignState {
+                    what,
+                    theirs: theirs.clone(),
+                    mine: mine.clone(),
+                });
             }
         }
         Ok(())
@@ -424,34 +426,40 @@ impl ActuatorOrchestration {
 
     /// The state, read without a lock (`state pull`): write it to a file with
     /// `serde_json::to_writer(file, &state)`, push it elsewhere with [`Self::push_state`].
-    pub fn pull_state(&mut self) -> Result<State, String> {
+    pub fn pull_state(&mut self) -> Result<State, OrchestrationError> {
         self.read_state()
     }
 
     /// Replaces this orchestration's state by `state` (`state push`), refusing when the
     /// destination has records `state` lacks unless `force` ([`crate::state::location::push`]).
     /// Moves a state between stores: pull from one location, push to another.
-    pub fn push_state(&mut self, state: &State, force: bool) -> Result<Pushed, String> {
+    pub fn push_state(&mut self, state: &State, force: bool) -> Result<Pushed, OrchestrationError> {
         if self.journal.is_some() {
-            return Err("this orchestration has the state open; push from a fresh one".into());
+            return Err(OrchestrationError::StateOpen);
         }
         let location = self
             .state_location()?
-            .ok_or("a memory state cannot be pushed to")?;
-        crate::state::location::push(state, &location, &self.target(), force)
-            .map_err(|e| e.to_string())
+            .ok_or(OrchestrationError::NoSharedState(
+                "a memory state cannot be pushed to",
+            ))?;
+        Ok(crate::state::location::push(
+            state,
+            &location,
+            &self.target(),
+            force,
+        )?)
     }
 
     /// Frees the shared state's lease `lease_id` (the id the "in use" error names), so that the
     /// next run takes over at once instead of waiting for it to expire. The old holder, if it
     /// still runs, can no longer write.
-    pub fn force_unlock(&mut self, lease_id: &str) -> Result<String, String> {
+    pub fn force_unlock(&mut self, lease_id: &str) -> Result<String, OrchestrationError> {
         let location = self
             .state_location()?
-            .ok_or("a memory state has no lease")?;
-        location
-            .force_unlock(&self.target(), lease_id)
-            .map_err(|e| e.to_string())
+            .ok_or(OrchestrationError::NoSharedState(
+                "a memory state has no lease",
+            ))?;
+        Ok(location.force_unlock(&self.target(), lease_id)?)
     }
 
     /// Starts a run: a new run id, no failures yet, a fresh token if the last run was cancelled,
@@ -476,11 +484,11 @@ impl ActuatorOrchestration {
             command,
         });
         let journal = self.journal().map_err(|error| {
-            self.failures.push(Failure {
+            self.failures.push(RunFailure {
                 kind: FailureKind::State,
                 phase,
                 task: "state".into(),
-                error,
+                error: error.to_string(),
                 output: Vec::new(),
             })
         })?;
@@ -516,7 +524,7 @@ impl ActuatorOrchestration {
         self.events().event(&e);
     }
 
-    fn journal(&mut self) -> Result<JournalHandle, String> {
+    fn journal(&mut self) -> Result<JournalHandle, OrchestrationError> {
         if let Some(j) = &self.journal {
             return Ok(j.clone());
         }
@@ -528,12 +536,12 @@ impl ActuatorOrchestration {
                 } else {
                     FileStore::open(d)
                 };
-                Box::new(store.map_err(|e| e.to_string())?)
+                Box::new(store?)
             }
-            Some(location) => location.open(&self.target()).map_err(|e| e.to_string())?,
+            Some(location) => location.open(&self.target())?,
             None => Box::new(MemoryStore::new()),
         };
-        let journal = Journal::open(store).map_err(|e| e.to_string())?;
+        let journal = Journal::open(store)?;
         self.check_owner(journal.state())?;
         let j = JournalHandle::new(journal);
         self.journal = Some(j.clone());
@@ -542,7 +550,7 @@ impl ActuatorOrchestration {
 
     /// Whose resources these are, and the salt for hashing secret arguments: from the state, or
     /// made now (and recorded) for a state that has none yet.
-    fn identity(&mut self) -> Result<(Scope, String), String> {
+    fn identity(&mut self) -> Result<(Scope, String), OrchestrationError> {
         let journal = self.journal()?;
         let mut j = journal.lock();
         let meta = j.state().meta();
@@ -556,7 +564,7 @@ impl ActuatorOrchestration {
             ("state_id", id.as_str()),
             ("salt", salt.as_str()),
         ] {
-            j.set_meta(k, Some(v)).map_err(|e| e.to_string())?;
+            j.set_meta(k, Some(v))?;
         }
         Ok((self.scope_with(&id), salt))
     }
@@ -578,12 +586,12 @@ impl ActuatorOrchestration {
         }
     }
 
-    fn fail_state(&mut self, phase: Phase, error: String) {
-        self.failures.push(Failure {
+    fn fail_state(&mut self, phase: Phase, error: impl ToString) {
+        self.failures.push(RunFailure {
             kind: FailureKind::State,
             phase,
             task: "state".into(),
-            error,
+            error: error.to_string(),
             output: Vec::new(),
         });
     }
@@ -591,7 +599,7 @@ impl ActuatorOrchestration {
     /// Puts the outputs the state records back into the model, so that what reads them (variables,
     /// arguments, `plan`, `report`) sees a previous run's ids and addresses, in this process or a
     /// new one.
-    fn restore_outputs(&mut self) -> Result<(), String> {
+    fn restore_outputs(&mut self) -> Result<(), OrchestrationError> {
         let state = self.read_state()?;
         self.restore_outputs_from(&state);
         Ok(())
@@ -600,7 +608,7 @@ impl ActuatorOrchestration {
     fn restore_outputs_from(&self, state: &State) {
         let outputs: HashMap<&str, provision::Outputs> = state
             .iter()
-            .filter(|e| e.status == crate::state::Status::Created)
+            .filter(|e| e.status == crate::state::EntryStatus::Created)
             .map(|e| (e.key.as_str(), plan::recorded_outputs(&e.data)))
             .collect();
         self.set_outputs_by_key(|key| outputs.get(key).cloned());
@@ -657,9 +665,9 @@ impl ActuatorOrchestration {
 
     /// Ends a run: its status recorded, every failure logged (secrets masked), the outputs of an
     /// `up`, the finishing event, and the summary as the last event.
-    fn finish(&mut self, status: Status) -> bool {
+    fn finish(&mut self, status: RunStatus) -> bool {
         self.status = status;
-        let success = matches!(status, Status::Complete | Status::DeprovComplete);
+        let success = matches!(status, RunStatus::Complete | RunStatus::DeprovComplete);
         let events = self.events();
         // Under their own target, so a front end that prints failures itself (the CLI) can
         // leave these out and show each failure once.
@@ -705,7 +713,13 @@ impl ActuatorOrchestration {
     /// What `up` (or, with [`PlanOptions::destroy`], `down`) would do: the diff between the model,
     /// the state and — with [`PlanOptions::refresh`] — the cloud. Writes nothing; a refresh only
     /// reads.
-    pub async fn plan_with(&mut self, opts: &PlanOptions) -> Result<Plan, String> {
+    ///
+    /// # Errors
+    /// The state cannot be read ([`OrchestrationError::State`], [`OrchestrationError::ForeignState`]),
+    /// a recorded resource cannot be read from its cloud ([`OrchestrationError::Cloud`]; each is
+    /// also in [`Self::failures`]), or the plan cannot be made for the model
+    /// ([`OrchestrationError::Model`]).
+    pub async fn plan_with(&mut self, opts: &PlanOptions) -> Result<Plan, OrchestrationError> {
         let state = self.read_state()?;
         self.restore_outputs_from(&state);
         let (scope, salt) = self.peek_identity(&state);
@@ -715,10 +729,14 @@ impl ActuatorOrchestration {
             HashMap::new()
         };
         self.diff(&state, &scope, &salt, &observed, opts)
+            .map_err(OrchestrationError::Model)
     }
 
     /// What `up` would do, from the state alone (no refresh).
-    pub fn plan(&mut self) -> Result<Plan, String> {
+    ///
+    /// # Errors
+    /// As [`Self::plan_with`], without [`OrchestrationError::Cloud`].
+    pub fn plan(&mut self) -> Result<Plan, OrchestrationError> {
         let state = self.read_state()?;
         self.restore_outputs_from(&state);
         let (scope, salt) = self.peek_identity(&state);
@@ -729,6 +747,7 @@ impl ActuatorOrchestration {
             &HashMap::new(),
             &PlanOptions::default(),
         )
+        .map_err(OrchestrationError::Model)
     }
 
     /// The variable report of the namespace, if one was given, with the outputs the state records
@@ -745,7 +764,7 @@ impl ActuatorOrchestration {
     pub async fn refresh(&mut self) -> bool {
         let journal = match self.start(Phase::Refresh, RunCommand::Refresh) {
             Ok(j) => j,
-            Err(()) => return self.finish(Status::AbortProvision),
+            Err(()) => return self.finish(RunStatus::AbortProvision),
         };
         let result = match self.identity() {
             Ok((scope, _)) => refresh::read_all(self, &scope, true).await,
@@ -753,10 +772,10 @@ impl ActuatorOrchestration {
         };
         drop(journal);
         match result {
-            Ok(_) => self.finish(Status::Complete),
+            Ok(_) => self.finish(RunStatus::Complete),
             Err(e) => {
                 self.fail_state(Phase::Refresh, e);
-                self.finish(Status::AbortProvision)
+                self.finish(RunStatus::AbortProvision)
             }
         }
     }
@@ -787,29 +806,29 @@ impl ActuatorOrchestration {
         check: impl FnOnce(&Plan) -> Result<(), String>,
     ) -> bool {
         let Ok(journal) = self.start(Phase::Provision, RunCommand::Up) else {
-            return self.finish(Status::AbortProvision);
+            return self.finish(RunStatus::AbortProvision);
         };
         let refused = |o: &mut Self, error: String| {
-            o.failures.push(Failure {
+            o.failures.push(RunFailure {
                 kind: FailureKind::Model,
                 phase: Phase::Provision,
                 task: "plan".into(),
                 error,
                 output: Vec::new(),
             });
-            o.finish(Status::AbortProvision)
+            o.finish(RunStatus::AbortProvision)
         };
         let plan = match self.plan_with(opts).await {
             Ok(p) => p,
             // A refresh that was interrupted, or whose reads failed (each one is a failure
             // already), says so by itself.
             Err(_) if self.cancel.is_cancelled() || !self.failures.is_empty() => {
-                return self.finish(Status::AbortProvision);
+                return self.finish(RunStatus::AbortProvision);
             }
-            Err(e) => return refused(self, e),
+            Err(e) => return refused(self, e.to_string()),
         };
         if self.cancel.is_cancelled() {
-            return self.finish(Status::AbortProvision);
+            return self.finish(RunStatus::AbortProvision);
         }
         if let Err(e) = check(&plan) {
             return refused(self, e);
@@ -828,9 +847,9 @@ impl ActuatorOrchestration {
         };
         let Ok(journal) = started else {
             return self.finish(if opts.destroy {
-                Status::AbortDeprov
+                RunStatus::AbortDeprov
             } else {
-                Status::AbortProvision
+                RunStatus::AbortProvision
             });
         };
         self.apply_started(plan, opts, journal).await
@@ -844,7 +863,7 @@ impl ActuatorOrchestration {
     ) -> bool {
         if let Some(e) = plan.errors.first() {
             for e in &plan.errors {
-                self.failures.push(Failure {
+                self.failures.push(RunFailure {
                     kind: FailureKind::Model,
                     phase: Phase::Provision,
                     task: e.key.clone(),
@@ -854,9 +873,9 @@ impl ActuatorOrchestration {
             }
             tracing::debug!(first = %e.error, "the plan has errors; nothing was applied");
             return self.finish(if opts.destroy {
-                Status::AbortDeprov
+                RunStatus::AbortDeprov
             } else {
-                Status::AbortProvision
+                RunStatus::AbortProvision
             });
         }
         let seq = journal.lock().state().last_seq();
@@ -868,31 +887,31 @@ impl ActuatorOrchestration {
                     plan.state_seq
                 ),
             );
-            return self.finish(Status::AbortProvision);
+            return self.finish(RunStatus::AbortProvision);
         }
         if let Err(e) = self.identity() {
             self.fail_state(Phase::Provision, e);
-            return self.finish(Status::AbortProvision);
+            return self.finish(RunStatus::AbortProvision);
         }
         self.emit(Event::PlanSummary(plan.summary));
         if opts.destroy {
-            self.status = Status::PerformingDeprov;
+            self.status = RunStatus::PerformingDeprov;
             self.emit(Event::TeardownStarting);
             let ok = apply::run(self, plan, &journal).await && self.forget_tasks(&journal);
             self.emit(Event::TeardownFinished { success: ok });
             return self.finish(if ok {
-                Status::DeprovComplete
+                RunStatus::DeprovComplete
             } else {
-                Status::AbortDeprov
+                RunStatus::AbortDeprov
             });
         }
         if !plan.items.is_empty() {
-            self.status = Status::PerformingProvision;
+            self.status = RunStatus::PerformingProvision;
             self.emit(Event::ProvisioningStarting);
             let ok = apply::run(self, plan, &journal).await;
             self.emit(Event::ProvisioningFinished { success: ok });
             if !ok {
-                return self.finish(Status::AbortProvision);
+                return self.finish(RunStatus::AbortProvision);
             }
             if !self.options.post_prov_pause.is_zero() {
                 tokio::select! {
@@ -902,18 +921,18 @@ impl ActuatorOrchestration {
             }
         }
         if let (Some(w), Some(graph)) = (self.world.clone(), self.graph.clone()) {
-            self.status = Status::PerformingConfig;
+            self.status = RunStatus::PerformingConfig;
             self.emit(Event::ConfigurationStarting);
             let ok = config_phase::run(self, &w, &graph(), &journal, &plan.renewed(), opts).await;
             self.emit(Event::ConfigurationFinished { success: ok });
             if !ok {
-                return self.finish(Status::AbortConfig);
+                return self.finish(RunStatus::AbortConfig);
             }
         }
         if self.cancel.is_cancelled() {
-            return self.finish(Status::AbortProvision);
+            return self.finish(RunStatus::AbortProvision);
         }
-        self.finish(Status::Complete)
+        self.finish(RunStatus::Complete)
     }
 
     /// Deletes everything the state records, dependents first, and only that; config tasks are
@@ -931,13 +950,13 @@ impl ActuatorOrchestration {
             ..opts.clone()
         };
         let Ok(journal) = self.start(Phase::Teardown, RunCommand::Down) else {
-            return self.finish(Status::AbortDeprov);
+            return self.finish(RunStatus::AbortDeprov);
         };
         let plan = match self.plan_with(&opts).await {
             Ok(p) => p,
             Err(e) => {
                 self.fail_state(Phase::Teardown, e);
-                return self.finish(Status::AbortDeprov);
+                return self.finish(RunStatus::AbortDeprov);
             }
         };
         self.apply_started(&plan, &opts, journal).await
@@ -1121,7 +1140,7 @@ async fn walk_phase(o: &mut ActuatorOrchestration, w: PhaseWalk) -> bool {
                 not_started: r.not_started.len() + r.aborted.len(),
             });
             for (n, e) in &r.failed {
-                o.failures.push(Failure {
+                o.failures.push(RunFailure {
                     kind: FailureKind::Run,
                     phase,
                     task: names[n.index()].clone(),
@@ -1132,7 +1151,7 @@ async fn walk_phase(o: &mut ActuatorOrchestration, w: PhaseWalk) -> bool {
             r.failed.is_empty() && !r.cancelled
         }
         Ok(Err(e)) => {
-            o.failures.push(Failure {
+            o.failures.push(RunFailure {
                 kind: FailureKind::Model,
                 phase,
                 task: "engine".into(),
@@ -1142,7 +1161,7 @@ async fn walk_phase(o: &mut ActuatorOrchestration, w: PhaseWalk) -> bool {
             false
         }
         Err(e) => {
-            o.failures.push(Failure {
+            o.failures.push(RunFailure {
                 kind: FailureKind::Run,
                 phase,
                 task: "engine".into(),

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::ActuatorOrchestration;
+use super::{ActuatorOrchestration, OrchestrationError};
 use crate::model::{At, Located, Out, Val};
 use crate::namespace::{HostRef, Role, VarRef, expand_for, expand_revealing};
 
@@ -191,7 +191,7 @@ impl ActuatorOrchestration {
     ///
     /// # Errors
     /// If the state cannot be opened.
-    pub fn outputs(&mut self) -> Result<SystemOutputs, String> {
+    pub fn outputs(&mut self) -> Result<SystemOutputs, OrchestrationError> {
         self.restore_outputs()?;
         Ok(self.collect_outputs())
     }

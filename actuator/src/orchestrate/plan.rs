@@ -19,7 +19,7 @@ use super::ActuatorOrchestration;
 use crate::dag::{Dag, NodeId};
 use crate::model::At;
 use crate::provision::{Observed, Outputs, Provisioned, ProvisionerProxy, Scope, select};
-use crate::state::{Entry, State, Status as EntryStatus};
+use crate::state::{Entry, EntryStatus, State};
 
 /// Version of the plan's JSON form (`plan --json`, `plan --out`); see `docs/plan.schema.json`.
 pub const PLAN_SCHEMA: u32 = 1;

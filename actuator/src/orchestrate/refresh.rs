@@ -11,12 +11,12 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::plan::{TASK_PREFIX, provisioned, recorded_outputs};
-use super::{ActuatorOrchestration, PhaseWalk, WalkInfo, walk_phase};
+use super::{ActuatorOrchestration, OrchestrationError, PhaseWalk, WalkInfo, walk_phase};
 use crate::dag::{Dag, NodeId};
 use crate::engine::{AttemptError, Work};
 use crate::events::{Outcome, Phase};
 use crate::provision::{Observed, Provisioned, ProvisionerProxy, Scope};
-use crate::state::Status as EntryStatus;
+use crate::state::EntryStatus;
 
 /// Reads every recorded resource. With `persist`, records what changed: new outputs, and
 /// resources found gone are forgotten (the next `up` creates them again).
@@ -24,7 +24,7 @@ pub(super) async fn read_all(
     o: &mut ActuatorOrchestration,
     scope: &Scope,
     persist: bool,
-) -> Result<HashMap<String, Observed>, String> {
+) -> Result<HashMap<String, Observed>, OrchestrationError> {
     let journal = o.journal()?;
     let proxies = o.all_proxies();
     let reads: Vec<(Provisioned, Arc<dyn ProvisionerProxy>)> = {
@@ -71,7 +71,9 @@ pub(super) async fn read_all(
     )
     .await;
     if !ok {
-        return Err("the refresh failed: some resources could not be read (see the errors)".into());
+        return Err(OrchestrationError::Cloud(
+            "the refresh failed: some resources could not be read (see the errors)".into(),
+        ));
     }
     let found = std::mem::take(&mut *found.lock());
     let mut observed = HashMap::new();
@@ -91,7 +93,7 @@ pub(super) async fn read_all(
                 }
                 Observed::Exists(_) => Ok(()),
             };
-            result.map_err(|e| e.to_string())?;
+            result?;
         }
         observed.insert(rec.key, seen);
     }

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde_json::{Value, json};
 
 use super::plan::{Action, Item, TASK_PREFIX};
-use super::{ActuatorOrchestration, Plan, RunCommand, Status, apply};
+use super::{ActuatorOrchestration, OrchestrationError, Plan, RunCommand, RunStatus, apply};
 use crate::events::Phase;
 use crate::model::At;
 use crate::provision::{Discovered, ProvisionCx, Provisioned, Scope, recorded_args, select};
@@ -45,15 +45,23 @@ impl ActuatorOrchestration {
     /// Renames the resource recorded at model path `from` to `to` (a renamed field, a moved
     /// component), and every reference the state records to it: the next plan finds it under its
     /// new path and recreates nothing.
-    pub fn state_mv(&mut self, from: &str, to: &str) -> Result<(), String> {
+    ///
+    /// # Errors
+    /// [`OrchestrationError::Path`] when the state records nothing at `from` or something at
+    /// `to`; [`OrchestrationError::State`] when the state cannot be opened or written.
+    pub fn state_mv(&mut self, from: &str, to: &str) -> Result<(), OrchestrationError> {
         let journal = self.journal()?;
         let mut j = journal.lock();
         let st = j.state();
         if st.get(from).is_none() {
-            return Err(format!("the state records nothing at `{from}`"));
+            return Err(OrchestrationError::Path(format!(
+                "the state records nothing at `{from}`"
+            )));
         }
         if st.get(to).is_some() {
-            return Err(format!("the state already records `{to}`"));
+            return Err(OrchestrationError::Path(format!(
+                "the state already records `{to}`"
+            )));
         }
         // Entries that hold a reference to it (in their dependencies or arguments).
         let mut rewrites = Vec::new();
@@ -65,37 +73,43 @@ impl ActuatorOrchestration {
                     touched |= rewrite_refs(v, from, to);
                 }
             }
-            if touched && e.status == crate::state::Status::Created {
+            if touched && e.status == crate::state::EntryStatus::Created {
                 rewrites.push((e.key.clone(), data));
             }
         }
-        j.rename(from, to).map_err(|e| e.to_string())?;
+        j.rename(from, to)?;
         for (key, data) in rewrites {
             let key = if key == from { to.to_owned() } else { key };
-            j.done(&key, data).map_err(|e| e.to_string())?;
+            j.done(&key, data)?;
         }
         Ok(())
     }
 
     /// Adopts the existing cloud resource `id` as the model resource at `path`: its proxy reads
     /// and tags it, and the state records it as if `up` had created it.
-    pub async fn import(&mut self, path: &str, id: &str) -> Result<(), String> {
+    ///
+    /// # Errors
+    /// [`OrchestrationError::Path`] when the model has no resource at `path` or the state records
+    /// it already, [`OrchestrationError::Model`] when no proxy handles its kind,
+    /// [`OrchestrationError::Cloud`] when the proxy cannot read or tag `id`, and
+    /// [`OrchestrationError::State`] when the state cannot be opened or written.
+    pub async fn import(&mut self, path: &str, id: &str) -> Result<(), OrchestrationError> {
         self.journal()?;
         self.restore_outputs()?;
         let (scope, salt) = self.identity()?;
         let (at, kind, proxy, deps) = self.find_resource(path)?;
         if let Some(e) = self.journal()?.lock().state().get(path) {
-            return Err(format!(
+            return Err(OrchestrationError::Path(format!(
                 "the state already records `{path}` ({:?}): `state rm` it or import elsewhere",
                 e.status
-            ));
+            )));
         }
         let world = self.world.clone().expect("found in the model");
         let cx = ProvisionCx::new(world.clone(), at, scope);
         let outputs = proxy
             .import(&cx, id)
             .await
-            .map_err(|e| format!("{path}: {e}"))?;
+            .map_err(|e| OrchestrationError::Cloud(format!("{path}: {e}")))?;
         {
             let mut g = world.lock();
             for (k, v) in &outputs {
@@ -111,8 +125,8 @@ impl ActuatorOrchestration {
         let journal = self.journal()?;
         let mut j = journal.lock();
         j.intent(path, &kind, json!({ "proxy": proxy.name() }))
-            .and_then(|()| j.done(path, data))
-            .map_err(|e| e.to_string())
+            .and_then(|()| j.done(path, data))?;
+        Ok(())
     }
 
     /// The model resource at `path`: where it is, its kind, proxy and dependencies.
@@ -127,12 +141,16 @@ impl ActuatorOrchestration {
             std::sync::Arc<dyn crate::provision::ProvisionerProxy>,
             Vec<String>,
         ),
-        String,
+        OrchestrationError,
     > {
-        let w = self.world.as_ref().ok_or("no model was given")?;
+        let model = |m: &str| OrchestrationError::Model(m.to_owned());
+        let w = self
+            .world
+            .as_ref()
+            .ok_or_else(|| model("no model was given"))?;
         let proxies = self.all_proxies();
         let g = w.lock();
-        let infra = g.infra().ok_or("the model has no infra")?;
+        let infra = g.infra().ok_or_else(|| model("the model has no infra"))?;
         let mut known = Vec::new();
         for (n, e) in infra.leaves() {
             let at = At {
@@ -141,7 +159,8 @@ impl ActuatorOrchestration {
             };
             let key = g.describe(at);
             if key == path {
-                let p = select(&proxies, e.kind(), e.cloud(), &key).map_err(|e| e.to_string())?;
+                let p = select(&proxies, e.kind(), e.cloud(), &key)
+                    .map_err(|e| OrchestrationError::Model(e.to_string()))?;
                 let deps = g
                     .edges()
                     .into_iter()
@@ -153,15 +172,19 @@ impl ActuatorOrchestration {
             known.push(key);
         }
         known.sort();
-        Err(format!(
+        Err(OrchestrationError::Path(format!(
             "the model has no resource `{path}`; it has: {}",
             known.join(", ")
-        ))
+        )))
     }
 
     /// Everything the clouds hold tagged for this system and workspace, of any state — what a
     /// lost or damaged state left behind. Kinds are those of the model and the state.
-    pub async fn discover(&mut self) -> Result<Vec<Discovered>, String> {
+    ///
+    /// # Errors
+    /// [`OrchestrationError::Cloud`] when a proxy's listing fails; the state errors of
+    /// [`Self::state`].
+    pub async fn discover(&mut self) -> Result<Vec<Discovered>, OrchestrationError> {
         let state = self.read_state()?;
         self.restore_outputs_from(&state);
         let (scope, _) = self.peek_identity(&state);
@@ -188,7 +211,7 @@ impl ActuatorOrchestration {
             found.extend(
                 p.discover(&scope, &mine)
                     .await
-                    .map_err(|e| format!("proxy `{}`: {e}", p.name()))?,
+                    .map_err(|e| OrchestrationError::Cloud(format!("proxy `{}`: {e}", p.name())))?,
             );
         }
         Ok(found)
@@ -199,11 +222,11 @@ impl ActuatorOrchestration {
     /// model says (proxies retry what is still in use).
     pub async fn down_discovered(&mut self, found: &[Discovered]) -> bool {
         let Ok(journal) = self.start(Phase::Teardown, RunCommand::Down) else {
-            return self.finish(Status::AbortDeprov);
+            return self.finish(RunStatus::AbortDeprov);
         };
         if let Err(e) = self.identity() {
             self.fail_state(Phase::Teardown, e);
-            return self.finish(Status::AbortDeprov);
+            return self.finish(RunStatus::AbortDeprov);
         }
         let proxies = self.all_proxies();
         // Dependencies between model paths, for the order of the deletes.
@@ -246,7 +269,7 @@ impl ActuatorOrchestration {
             };
             if let Err(e) = recorded {
                 self.fail_state(Phase::Teardown, e.to_string());
-                return self.finish(Status::AbortDeprov);
+                return self.finish(RunStatus::AbortDeprov);
             }
             items.push(Item {
                 key,
@@ -275,12 +298,12 @@ impl ActuatorOrchestration {
             items,
             ..Plan::default()
         };
-        self.status = Status::PerformingDeprov;
+        self.status = RunStatus::PerformingDeprov;
         let ok = apply::run(self, &plan, &journal).await;
         self.finish(if ok {
-            Status::DeprovComplete
+            RunStatus::DeprovComplete
         } else {
-            Status::AbortDeprov
+            RunStatus::AbortDeprov
         })
     }
 }

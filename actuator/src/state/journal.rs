@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{Error, Op, Record, Result, State, StateStore, now_ms};
+use super::{Error, Record, RecordOp, Result, State, StateStore, now_ms};
 
 /// A loaded [`State`] plus the store it came from. Every method appends one
 /// record (durably, for [`FileStore`](super::FileStore)) *then* folds it into
@@ -12,7 +12,7 @@ use super::{Error, Op, Record, Result, State, StateStore, now_ms};
 /// hold. When the store asks for it, the journal is compacted after an append.
 ///
 /// ```
-/// use actuator::state::{Journal, MemoryStore, Status};
+/// use actuator::state::{Journal, MemoryStore, EntryStatus};
 /// use serde_json::json;
 ///
 /// let mut j = Journal::open(MemoryStore::new()).unwrap();
@@ -73,54 +73,54 @@ impl<S: StateStore> Journal<S> {
     /// mutating call, with whatever finds the resource again after a crash.
     ///
     /// ```
-    /// # use actuator::state::{Journal, MemoryStore, Status};
+    /// # use actuator::state::{Journal, MemoryStore, EntryStatus};
     /// let mut j = Journal::open(MemoryStore::new()).unwrap();
     /// j.intent("infra.net", "aws.Vpc", serde_json::json!({"client_token": "t"})).unwrap();
-    /// assert_eq!(j.state().get("infra.net").unwrap().status, Status::Creating);
+    /// assert_eq!(j.state().get("infra.net").unwrap().status, EntryStatus::Creating);
     /// ```
     pub fn intent(&mut self, key: &str, kind: &str, data: Value) -> Result<()> {
-        self.write(Op::Intent, key, kind.to_owned(), data)
+        self.write(RecordOp::Intent, key, kind.to_owned(), data)
     }
 
     /// Records that creating `key` succeeded, with its ids and outputs.
     ///
     /// ```
-    /// # use actuator::state::{Journal, MemoryStore, Status};
+    /// # use actuator::state::{Journal, MemoryStore, EntryStatus};
     /// let mut j = Journal::open(MemoryStore::new()).unwrap();
     /// assert!(j.done("infra.net", serde_json::json!({})).is_err()); // no intent
     /// j.intent("infra.net", "aws.Vpc", serde_json::Value::Null).unwrap();
     /// j.done("infra.net", serde_json::json!({"id": "vpc-1"})).unwrap();
-    /// assert_eq!(j.state().get("infra.net").unwrap().status, Status::Created);
+    /// assert_eq!(j.state().get("infra.net").unwrap().status, EntryStatus::Created);
     /// ```
     pub fn done(&mut self, key: &str, data: Value) -> Result<()> {
-        self.write_known(Op::Done, key, data)
+        self.write_known(RecordOp::Done, key, data)
     }
 
     /// Records that the last create or delete call for `key` failed.
     ///
     /// ```
-    /// # use actuator::state::{Journal, MemoryStore, Status};
+    /// # use actuator::state::{Journal, MemoryStore, EntryStatus};
     /// let mut j = Journal::open(MemoryStore::new()).unwrap();
     /// j.intent("infra.net", "aws.Vpc", serde_json::Value::Null).unwrap();
     /// j.failed("infra.net", "VpcLimitExceeded").unwrap();
     /// let e = j.state().get("infra.net").unwrap();
-    /// assert_eq!((e.status, e.error.as_deref()), (Status::CreateFailed, Some("VpcLimitExceeded")));
+    /// assert_eq!((e.status, e.error.as_deref()), (EntryStatus::CreateFailed, Some("VpcLimitExceeded")));
     /// ```
     pub fn failed(&mut self, key: &str, msg: &str) -> Result<()> {
-        self.write_known(Op::Failed, key, msg.into())
+        self.write_known(RecordOp::Failed, key, msg.into())
     }
 
     /// Records the intent to delete (or reverse) `key`; its data is kept.
     ///
     /// ```
-    /// # use actuator::state::{Journal, MemoryStore, Status};
+    /// # use actuator::state::{Journal, MemoryStore, EntryStatus};
     /// let mut j = Journal::open(MemoryStore::new()).unwrap();
     /// j.intent("infra.net", "aws.Vpc", serde_json::Value::Null).unwrap();
     /// j.undo_intent("infra.net").unwrap();
-    /// assert_eq!(j.state().get("infra.net").unwrap().status, Status::Deleting);
+    /// assert_eq!(j.state().get("infra.net").unwrap().status, EntryStatus::Deleting);
     /// ```
     pub fn undo_intent(&mut self, key: &str) -> Result<()> {
-        self.write_known(Op::UndoIntent, key, Value::Null)
+        self.write_known(RecordOp::UndoIntent, key, Value::Null)
     }
 
     /// Records that deleting `key` succeeded; the key leaves the state.
@@ -134,24 +134,24 @@ impl<S: StateStore> Journal<S> {
     /// assert!(j.state().get("infra.net").is_none());
     /// ```
     pub fn undone(&mut self, key: &str) -> Result<()> {
-        self.write_known(Op::Undone, key, Value::Null)
+        self.write_known(RecordOp::Undone, key, Value::Null)
     }
 
     /// Records the intent to change `key` in place (before the update call); [`Journal::done`]
     /// completes it with the new data, [`Journal::failed`] leaves the entry created.
     ///
     /// ```
-    /// # use actuator::state::{Journal, MemoryStore, Status};
+    /// # use actuator::state::{Journal, MemoryStore, EntryStatus};
     /// let mut j = Journal::open(MemoryStore::new()).unwrap();
     /// j.intent("infra.fw", "aws.SecurityGroup", serde_json::json!({})).unwrap();
     /// j.done("infra.fw", serde_json::json!({"args": {"port": 22}})).unwrap();
     /// j.updating("infra.fw").unwrap();
-    /// assert_eq!(j.state().get("infra.fw").unwrap().status, Status::Updating);
+    /// assert_eq!(j.state().get("infra.fw").unwrap().status, EntryStatus::Updating);
     /// j.failed("infra.fw", "throttled").unwrap();
-    /// assert_eq!(j.state().get("infra.fw").unwrap().status, Status::Created);
+    /// assert_eq!(j.state().get("infra.fw").unwrap().status, EntryStatus::Created);
     /// ```
     pub fn updating(&mut self, key: &str) -> Result<()> {
-        self.write_known(Op::Update, key, Value::Null)
+        self.write_known(RecordOp::Update, key, Value::Null)
     }
 
     /// Renames entry `from` to `to` (replacing an entry `to`, if any), keeping its status and data.
@@ -165,7 +165,7 @@ impl<S: StateStore> Journal<S> {
     /// assert_eq!(j.state().get("infra.front").unwrap().data["id"], "s-1");
     /// ```
     pub fn rename(&mut self, from: &str, to: &str) -> Result<()> {
-        self.write_known(Op::Rename, from, Value::from(to))
+        self.write_known(RecordOp::Rename, from, Value::from(to))
     }
 
     /// Drops `key` without deleting anything (reconciliation found it gone).
@@ -178,7 +178,7 @@ impl<S: StateStore> Journal<S> {
     /// assert!(j.state().is_empty());
     /// ```
     pub fn forget(&mut self, key: &str) -> Result<()> {
-        self.write_known(Op::Forget, key, Value::Null)
+        self.write_known(RecordOp::Forget, key, Value::Null)
     }
 
     /// Sets (or with `None` removes) a metadata entry: system name, status
@@ -194,7 +194,7 @@ impl<S: StateStore> Journal<S> {
     /// ```
     pub fn set_meta(&mut self, name: &str, value: Option<&str>) -> Result<()> {
         self.write(
-            Op::Meta,
+            RecordOp::Meta,
             name,
             String::new(),
             value.map_or(Value::Null, Value::from),
@@ -262,7 +262,7 @@ impl<S: StateStore> Journal<S> {
 
     /// Like [`write`](Self::write) for a key that must exist; the record
     /// carries the entry's kind so each journal line stands on its own.
-    fn write_known(&mut self, op: Op, key: &str, data: Value) -> Result<()> {
+    fn write_known(&mut self, op: RecordOp, key: &str, data: Value) -> Result<()> {
         let kind = match self.state.get(key) {
             Some(e) => e.kind.clone(),
             None => return Err(Error::UnknownKey(key.to_owned())),
@@ -270,7 +270,7 @@ impl<S: StateStore> Journal<S> {
         self.write(op, key, kind, data)
     }
 
-    fn write(&mut self, op: Op, key: &str, kind: String, data: Value) -> Result<()> {
+    fn write(&mut self, op: RecordOp, key: &str, kind: String, data: Value) -> Result<()> {
         let rec = Record {
             seq: self.state.last_seq() + 1,
             at_ms: now_ms(),

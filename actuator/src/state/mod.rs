@@ -9,7 +9,7 @@
 //! Secrets never enter the state: see [`crate::secret::Secret`].
 //!
 //! ```
-//! use actuator::state::{FileStore, Journal, Status};
+//! use actuator::state::{FileStore, Journal, EntryStatus};
 //! use serde_json::json;
 //!
 //! let dir = tempfile::tempdir().unwrap();
@@ -20,7 +20,7 @@
 //!
 //! let j = Journal::open(FileStore::open(dir.path().join("demo")).unwrap()).unwrap();
 //! let net = j.state().get("infra.net").unwrap();
-//! assert_eq!((net.status, &*net.data), (Status::Created, &json!({"id": "vpc-0abc"})));
+//! assert_eq!((net.status, &*net.data), (EntryStatus::Created, &json!({"id": "vpc-0abc"})));
 //! ```
 
 mod journal;
@@ -37,9 +37,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use journal::Journal;
 pub use location::{Location, StoreOpener, Target, register_opener};
-pub use record::{Op, Record};
+pub use record::{Record, RecordOp};
 pub use store::{FileStore, MemoryStore, StateStore};
-pub use view::{Entry, State, Status};
+pub use view::{Entry, EntryStatus, State};
 
 /// Errors of the state module.
 ///

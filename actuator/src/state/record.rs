@@ -10,20 +10,20 @@ use serde_json::Value;
 /// Mutating cloud calls are bracketed: an intent record is made durable
 /// *before* the call and a completion record *after* it. A crash between the
 /// two leaves the intent without completion, which the next run sees as
-/// [`Status::Creating`](crate::state::Status::Creating) or
-/// [`Status::Deleting`](crate::state::Status::Deleting) — "in doubt" — and
+/// [`EntryStatus::Creating`](crate::state::EntryStatus::Creating) or
+/// [`EntryStatus::Deleting`](crate::state::EntryStatus::Deleting) — "in doubt" — and
 /// reconciles (cloud resources are tagged with the system and key) instead of
 /// orphaning or duplicating the resource.
 ///
 /// On the wire the variants are `snake_case` strings:
 ///
 /// ```
-/// use actuator::state::Op;
-/// assert_eq!(serde_json::to_string(&Op::UndoIntent).unwrap(), r#""undo_intent""#);
+/// use actuator::state::RecordOp;
+/// assert_eq!(serde_json::to_string(&RecordOp::UndoIntent).unwrap(), r#""undo_intent""#);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Op {
+pub enum RecordOp {
     /// About to create (or perform) `key`; `data` holds what is needed to find
     /// it again if we crash (arguments, client token).
     Intent,
@@ -55,11 +55,11 @@ pub enum Op {
 /// One line of the journal.
 ///
 /// ```
-/// use actuator::state::{Op, Record};
+/// use actuator::state::{RecordOp, Record};
 /// use serde_json::json;
 ///
 /// let r = Record {
-///     seq: 7, at_ms: 1_700_000_000_000, op: Op::Done,
+///     seq: 7, at_ms: 1_700_000_000_000, op: RecordOp::Done,
 ///     key: "infra.workers.3.server".into(), kind: "aws.Instance".into(),
 ///     data: json!({"id": "i-0abc"}).into(),
 /// };
@@ -74,11 +74,11 @@ pub struct Record {
     /// Wall-clock time of the record, in milliseconds since the Unix epoch.
     pub at_ms: u64,
     /// What happened.
-    pub op: Op,
+    pub op: RecordOp,
     /// Model path of the resource or task (`infra.workers.3.server`), or the
-    /// metadata name for [`Op::Meta`].
+    /// metadata name for [`RecordOp::Meta`].
     pub key: String,
-    /// Resource kind (`aws.Vpc`); empty for [`Op::Meta`].
+    /// Resource kind (`aws.Vpc`); empty for [`RecordOp::Meta`].
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub kind: String,
     /// Payload; its meaning depends on `op`.

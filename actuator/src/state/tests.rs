@@ -31,7 +31,7 @@ fn keys(st: &State) -> Vec<&str> {
 }
 
 /// What a state says about its keys, without timestamps (which differ per run).
-fn summary(st: &State) -> Vec<(String, String, Status, Value, Option<String>)> {
+fn summary(st: &State) -> Vec<(String, String, EntryStatus, Value, Option<String>)> {
     st.iter()
         .map(|e| {
             (
@@ -79,8 +79,8 @@ fn records_round_trip_through_the_journal_file() {
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let ops: Vec<Op> = recs.iter().map(|r| r.op).collect();
-    use Op::*;
+    let ops: Vec<RecordOp> = recs.iter().map(|r| r.op).collect();
+    use RecordOp::*;
     assert_eq!(
         ops,
         [
@@ -123,7 +123,7 @@ fn intent_without_done_is_in_doubt_after_restart() {
     let e = j.state().get("infra.workers.3.server").unwrap();
     assert_eq!(
         (e.status, e.kind.as_str()),
-        (Status::Creating, "aws.Instance")
+        (EntryStatus::Creating, "aws.Instance")
     );
     assert_eq!(*e.data, json!({"client_token": "tok-3"}));
     assert_eq!(keys_of(j.state().in_doubt()), ["infra.workers.3.server"]);
@@ -149,7 +149,7 @@ fn done_after_intent_is_created_with_outputs() {
 
     let j = open(dir.path());
     let e = j.state().get("infra.net").unwrap();
-    assert_eq!(e.status, Status::Created);
+    assert_eq!(e.status, EntryStatus::Created);
     assert_eq!(*e.data, json!({"id": "vpc-0abc", "cidr": "10.0.0.0/16"}));
     assert_eq!(e.error, None);
     assert_eq!(keys_of(j.state().created()), ["infra.net"]);
@@ -172,7 +172,7 @@ fn undo_intent_keeps_ids_and_undone_removes() {
     let e = j.state().get("infra.server").unwrap();
     assert_eq!(
         (e.status, &*e.data),
-        (Status::Deleting, &json!({"id": "i-1"}))
+        (EntryStatus::Deleting, &json!({"id": "i-1"}))
     );
     assert_eq!(keys_of(j.state().in_doubt()), ["infra.server"]);
     j.undone("infra.server").unwrap();
@@ -195,11 +195,11 @@ fn failures_keep_data_and_say_which_call_failed() {
 
     let mut j = open(dir.path());
     let subnet = j.state().get("infra.subnet").unwrap();
-    assert_eq!(subnet.status, Status::CreateFailed);
+    assert_eq!(subnet.status, EntryStatus::CreateFailed);
     assert_eq!(subnet.error.as_deref(), Some("InvalidSubnet.Range"));
     assert_eq!(*subnet.data, json!({"vpc": "vpc-1"}));
     let server = j.state().get("infra.server").unwrap();
-    assert_eq!(server.status, Status::DeleteFailed);
+    assert_eq!(server.status, EntryStatus::DeleteFailed);
     assert_eq!(server.error.as_deref(), Some("DependencyViolation"));
     assert_eq!(*server.data, json!({"id": "i-1", "ip": "10.0.0.5"}));
     assert_eq!(keys_of(j.state().in_doubt()), ["infra.fip"]);
@@ -216,7 +216,7 @@ fn failures_keep_data_and_say_which_call_failed() {
     let subnet = j.state().get("infra.subnet").unwrap();
     assert_eq!(
         (subnet.status, subnet.error.as_ref()),
-        (Status::Created, None)
+        (EntryStatus::Created, None)
     );
 }
 
@@ -281,7 +281,7 @@ fn torn_last_line_is_dropped_and_cut_off() {
         j.done("b", json!({"id": 2})).unwrap();
         drop(j);
         let j = open(dir.path());
-        assert_eq!(j.state().get("b").unwrap().status, Status::Created);
+        assert_eq!(j.state().get("b").unwrap().status, EntryStatus::Created);
         assert_eq!(j.state().last_seq(), 4);
         assert_eq!(journal_lines(dir.path()).len(), 4);
     }

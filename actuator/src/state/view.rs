@@ -6,17 +6,17 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use super::record::{Op, Record};
+use super::record::{Record, RecordOp};
 
 /// Where a key stands after the last record about it (`snake_case` on the wire).
 ///
 /// ```
-/// use actuator::state::Status;
-/// assert_eq!(serde_json::to_string(&Status::CreateFailed).unwrap(), r#""create_failed""#);
+/// use actuator::state::EntryStatus;
+/// assert_eq!(serde_json::to_string(&EntryStatus::CreateFailed).unwrap(), r#""create_failed""#);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub enum EntryStatus {
     /// Intent recorded, no completion: the call may or may not have happened.
     /// In doubt — reconcile before creating again.
     Creating,
@@ -35,14 +35,14 @@ pub enum Status {
     Updating,
 }
 
-impl Status {
+impl EntryStatus {
     /// `true` for an intent without a completion ([`Creating`](Self::Creating),
     /// [`Deleting`](Self::Deleting)).
     ///
     /// ```
-    /// use actuator::state::Status;
-    /// assert!(Status::Deleting.is_in_doubt());
-    /// assert!(!Status::CreateFailed.is_in_doubt());
+    /// use actuator::state::EntryStatus;
+    /// assert!(EntryStatus::Deleting.is_in_doubt());
+    /// assert!(!EntryStatus::CreateFailed.is_in_doubt());
     /// ```
     pub fn is_in_doubt(self) -> bool {
         matches!(self, Self::Creating | Self::Deleting | Self::Updating)
@@ -52,11 +52,11 @@ impl Status {
 /// What the state knows about one key.
 ///
 /// ```
-/// use actuator::state::{Journal, MemoryStore, Status};
+/// use actuator::state::{Journal, MemoryStore, EntryStatus};
 /// let mut j = Journal::open(MemoryStore::new()).unwrap();
 /// j.intent("infra.net", "aws.Vpc", serde_json::json!({"cidr": "10.0.0.0/16"})).unwrap();
 /// let e = j.state().get("infra.net").unwrap();
-/// assert_eq!((e.key.as_str(), e.kind.as_str(), e.status), ("infra.net", "aws.Vpc", Status::Creating));
+/// assert_eq!((e.key.as_str(), e.kind.as_str(), e.status), ("infra.net", "aws.Vpc", EntryStatus::Creating));
 /// assert_eq!((e.data["cidr"].as_str(), e.error.as_deref(), e.order), (Some("10.0.0.0/16"), None, 1));
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,8 +66,8 @@ pub struct Entry {
     /// Resource kind, such as `aws.Vpc`.
     pub kind: String,
     /// Where the key stands.
-    pub status: Status,
-    /// Intent data while [`Status::Creating`], outputs once created; kept
+    pub status: EntryStatus,
+    /// Intent data while [`EntryStatus::Creating`], outputs once created; kept
     /// unchanged through deletion and failures.
     pub data: Arc<Value>,
     /// Message of the last failure, if the last completion was one.
@@ -88,18 +88,18 @@ pub struct Entry {
 /// reverse a valid teardown order — `down` can run from the state alone.
 ///
 /// ```
-/// use actuator::state::{Op, Record, State, Status};
+/// use actuator::state::{RecordOp, Record, State, EntryStatus};
 /// use serde_json::json;
 ///
 /// let rec = |seq, op, key: &str, data: serde_json::Value| Record {
 ///     seq, at_ms: 0, op, key: key.into(), kind: "aws.Vpc".into(), data: data.into(),
 /// };
 /// let mut st = State::new();
-/// st.apply(&rec(1, Op::Intent, "infra.net", json!({"cidr": "10.0.0.0/16"})));
-/// st.apply(&rec(2, Op::Intent, "infra.db", json!({})));
-/// st.apply(&rec(3, Op::Done, "infra.net", json!({"id": "vpc-1"})));
+/// st.apply(&rec(1, RecordOp::Intent, "infra.net", json!({"cidr": "10.0.0.0/16"})));
+/// st.apply(&rec(2, RecordOp::Intent, "infra.db", json!({})));
+/// st.apply(&rec(3, RecordOp::Done, "infra.net", json!({"id": "vpc-1"})));
 ///
-/// assert_eq!(st.get("infra.net").unwrap().status, Status::Created);
+/// assert_eq!(st.get("infra.net").unwrap().status, EntryStatus::Created);
 /// assert_eq!(*st.get("infra.net").unwrap().data, json!({"id": "vpc-1"}));
 /// assert_eq!(st.in_doubt().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["infra.db"]);
 /// let teardown: Vec<_> = st.iter().rev().map(|e| e.key.as_str()).collect();
@@ -132,9 +132,9 @@ impl State {
     /// leniently as possible, since the journal is the truth to rebuild from.
     ///
     /// ```
-    /// use actuator::state::{Op, Record, State};
+    /// use actuator::state::{RecordOp, Record, State};
     /// let mut st = State::new();
-    /// st.apply(&Record { seq: 1, at_ms: 5, op: Op::Meta, key: "system".into(),
+    /// st.apply(&Record { seq: 1, at_ms: 5, op: RecordOp::Meta, key: "system".into(),
     ///                    kind: String::new(), data: serde_json::Value::from("demo").into() });
     /// assert_eq!(st.meta().get("system").map(String::as_str), Some("demo"));
     /// assert_eq!(st.last_seq(), 1);
@@ -143,14 +143,16 @@ impl State {
         self.last_seq = self.last_seq.max(rec.seq);
         self.updated_at_ms = self.updated_at_ms.max(rec.at_ms);
         match rec.op {
-            Op::Intent => self.upsert(rec, Status::Creating, Some(&rec.data), None),
-            Op::Done => self.upsert(rec, Status::Created, Some(&rec.data), None),
-            Op::Failed => {
+            RecordOp::Intent => self.upsert(rec, EntryStatus::Creating, Some(&rec.data), None),
+            RecordOp::Done => self.upsert(rec, EntryStatus::Created, Some(&rec.data), None),
+            RecordOp::Failed => {
                 let status = match self.get(&rec.key).map(|e| e.status) {
-                    Some(Status::Deleting | Status::DeleteFailed) => Status::DeleteFailed,
+                    Some(EntryStatus::Deleting | EntryStatus::DeleteFailed) => {
+                        EntryStatus::DeleteFailed
+                    }
                     // A failed update leaves the resource as it was: still created.
-                    Some(Status::Updating | Status::Created) => Status::Created,
-                    _ => Status::CreateFailed,
+                    Some(EntryStatus::Updating | EntryStatus::Created) => EntryStatus::Created,
+                    _ => EntryStatus::CreateFailed,
                 };
                 let msg = rec
                     .data
@@ -159,20 +161,20 @@ impl State {
                 self.upsert(rec, status, None, Some(msg));
             }
             // Nothing to delete for an unknown key.
-            Op::UndoIntent if self.index.contains_key(&rec.key) => {
-                self.upsert(rec, Status::Deleting, None, None)
+            RecordOp::UndoIntent if self.index.contains_key(&rec.key) => {
+                self.upsert(rec, EntryStatus::Deleting, None, None)
             }
-            Op::UndoIntent => {}
-            Op::Undone | Op::Forget => {
+            RecordOp::UndoIntent => {}
+            RecordOp::Undone | RecordOp::Forget => {
                 if let Some(order) = self.index.remove(&rec.key) {
                     self.entries.remove(&order);
                 }
             }
-            Op::Update if self.index.contains_key(&rec.key) => {
-                self.upsert(rec, Status::Updating, None, None)
+            RecordOp::Update if self.index.contains_key(&rec.key) => {
+                self.upsert(rec, EntryStatus::Updating, None, None)
             }
-            Op::Update => {}
-            Op::Rename => {
+            RecordOp::Update => {}
+            RecordOp::Rename => {
                 if let (Some(order), Some(to)) = (self.index.remove(&rec.key), rec.data.as_str()) {
                     // A target of the same name is replaced: the rename is the newer truth.
                     if let Some(old) = self.index.insert(to.to_owned(), order) {
@@ -184,7 +186,7 @@ impl State {
                     }
                 }
             }
-            Op::Meta => {
+            RecordOp::Meta => {
                 match rec.data.as_str() {
                     Some(v) => self.meta.insert(rec.key.clone(), v.to_owned()),
                     None => self.meta.remove(&rec.key),
@@ -198,7 +200,7 @@ impl State {
     fn upsert(
         &mut self,
         rec: &Record,
-        status: Status,
+        status: EntryStatus,
         data: Option<&Arc<Value>>,
         error: Option<String>,
     ) {
@@ -241,16 +243,16 @@ impl State {
         self.entries.values()
     }
 
-    /// Entries with [`Status::Created`], in introduction order.
+    /// Entries with [`EntryStatus::Created`], in introduction order.
     ///
     /// ```
     /// assert_eq!(actuator::state::State::new().created().count(), 0);
     /// ```
     pub fn created(&self) -> impl DoubleEndedIterator<Item = &Entry> {
-        self.iter().filter(|e| e.status == Status::Created)
+        self.iter().filter(|e| e.status == EntryStatus::Created)
     }
 
-    /// Entries whose last intent has no completion ([`Status::is_in_doubt`]);
+    /// Entries whose last intent has no completion ([`EntryStatus::is_in_doubt`]);
     /// these must be reconciled against the cloud before anything else.
     ///
     /// ```
@@ -279,7 +281,7 @@ impl State {
     }
 
     /// Metadata: system name, status string, timestamps — whatever the
-    /// orchestrator records with [`Op::Meta`].
+    /// orchestrator records with [`RecordOp::Meta`].
     ///
     /// ```
     /// assert!(actuator::state::State::new().meta().is_empty());

@@ -30,10 +30,10 @@ use super::{Record, Result, State};
 /// Most code goes through [`Journal`](super::Journal); direct use looks like:
 ///
 /// ```
-/// use actuator::state::{MemoryStore, Op, Record, StateStore};
+/// use actuator::state::{MemoryStore, RecordOp, Record, StateStore};
 ///
 /// let mut store = MemoryStore::new();
-/// let rec = Record { seq: 1, at_ms: 0, op: Op::Intent, key: "infra.net".into(),
+/// let rec = Record { seq: 1, at_ms: 0, op: RecordOp::Intent, key: "infra.net".into(),
 ///                    kind: "aws.Vpc".into(), data: serde_json::Value::Null.into() };
 /// store.append(&[rec]).unwrap();
 /// let state = store.load().unwrap();

@@ -12,10 +12,10 @@ use crate::engine::AttemptError;
 use crate::state::{Journal, StateStore};
 
 pub(super) type Store = Box<dyn StateStore + Send>;
-type Op = Box<dyn FnOnce(&mut Journal<Store>) -> crate::state::Result<()> + Send>;
+type JournalWrite = Box<dyn FnOnce(&mut Journal<Store>) -> crate::state::Result<()> + Send>;
 
 struct Req {
-    op: Op,
+    op: JournalWrite,
     ack: tokio::sync::oneshot::Sender<Result<(), String>>,
 }
 
@@ -72,7 +72,7 @@ impl JournalHandle {
                             Err(_) => break,
                         }
                     }
-                    let (ops, acks): (Vec<Op>, Vec<_>) =
+                    let (ops, acks): (Vec<JournalWrite>, Vec<_>) =
                         reqs.into_iter().map(|r| (r.op, r.ack)).unzip();
                     let outcome = {
                         let mut j = writer.lock();
