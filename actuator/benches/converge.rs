@@ -8,6 +8,21 @@
 //! * a change to 1% of the servers (an argument updated in place): its `plan`, and its `apply`
 //!   beyond the plan (the runs alternate the value, so each run changes 1% again);
 //! * peak memory (VmHWM) while planning, measured after resetting the peak the `up` left.
+//!
+//! Every time is given twice: wall time, and the process's CPU time (user + system, all threads,
+//! from `/proc/self/stat`). On a machine shared with other work the CPU time is what a run costs;
+//! the wall time also counts the waits for a core.
+//!
+//! `cargo bench -p actuator --bench converge -- cost [N [RUNS]]` (default 20,000, 3 runs) measures
+//! `up`'s and `down`'s own cost per resource instead, for two shapes — `flat` (N independent
+//! networks) and `chains` (10 chains of N/10 servers, each referring to the previous one's id) —
+//! with the state in files (the journal synced as in real use). Each run times, in this order, the
+//! engine's walk alone over the same graph with work that does nothing, then `up` and `down` of
+//! the model on the zero-latency simulated cloud; it prints min / median / max per resource of
+//! each and the median's excess over the walk's. With `ACTUATOR_BENCH_PYTHON=<checkout of the
+//! Python original>` (its dependencies in `<checkout>/venv`), every run also runs
+//! `converge_original.py` on the same shape and N, alternating with ours, and the ratio of the
+//! medians is printed.
 
 mod common;
 
@@ -15,7 +30,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use actuator::infra::test::Server;
+use actuator::engine::{Dag, FnWork, NodeId, NullObserver, RetryPolicy, WalkOptions};
+use actuator::infra::test::{Network, Server};
 use actuator::orchestrate::{ActuatorOrchestration, PlanOptions};
 use actuator::prelude::*;
 use actuator::provision::SimProxy;
@@ -38,6 +54,27 @@ struct Fleet {
     servers: MultiResource<Server>,
 }
 
+#[derive(InfraModel)]
+struct Flat {
+    #[component(MultiResource::new(Network::new("net")))]
+    nets: MultiResource<Network>,
+}
+
+fn prev(k: &str) -> String {
+    let (chain, i) = k.split_once('-').expect("chain-index key");
+    format!("{chain}-{}", i.parse::<u32>().expect("index") - 1)
+}
+
+#[derive(InfraModel)]
+struct Chains {
+    #[component(MultiResource::new(if ctx.name.ends_with("-0") {
+        Server::new("link", "img")
+    } else {
+        Server::new("link", "img").mem(ctx.model.links[prev(ctx.name)].id)
+    }))]
+    links: MultiResource<Server>,
+}
+
 fn orchestration(n: usize, sim: &Arc<SimProxy>, dir: &std::path::Path) -> ActuatorOrchestration {
     let infra = Fleet::instance("fleet");
     for k in 0..n {
@@ -58,11 +95,32 @@ fn spread(mut runs: Vec<Duration>) -> (f64, f64, f64) {
     (s(runs[0]), s(runs[runs.len() / 2]), s(runs[runs.len() - 1]))
 }
 
-fn report(what: &str, runs: Vec<Duration>, baseline: Duration) {
-    let (min, median, max) = spread(runs);
+/// Wall and CPU time of one timed section.
+#[derive(Clone, Copy)]
+struct Sample {
+    wall: Duration,
+    cpu: Duration,
+}
+
+/// Runs `f`, timing it.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Sample) {
+    let (t, c) = (Instant::now(), common::cpu_time());
+    let out = f();
+    let sample = Sample {
+        wall: t.elapsed(),
+        cpu: common::cpu_time().saturating_sub(c),
+    };
+    (out, sample)
+}
+
+fn report(what: &str, runs: Vec<Sample>, baseline: Sample) {
+    let (min, median, max) = spread(runs.iter().map(|s| s.wall).collect());
+    let (cmin, cmedian, cmax) = spread(runs.iter().map(|s| s.cpu).collect());
     println!(
-        "{what:<34} min {min:>7.3} s  median {median:>7.3} s  max {max:>7.3} s  ({:.3} × up)",
-        median / baseline.as_secs_f64()
+        "{what:<34} wall min {min:>7.3} s  median {median:>7.3} s  max {max:>7.3} s  ({:.3} × up); \
+         CPU min {cmin:.2} s  median {cmedian:.2} s  max {cmax:.2} s ({:.3} × up)",
+        median / baseline.wall.as_secs_f64(),
+        cmedian / baseline.cpu.as_secs_f64().max(1e-9),
     );
 }
 
@@ -73,6 +131,11 @@ fn reset_peak() {
 
 fn main() {
     let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
+    if args.get(1).map(String::as_str) == Some("cost") {
+        let n = args.get(2).map_or(20_000, |a| a.parse().expect("N"));
+        let runs = args.get(3).map_or(3, |a| a.parse().expect("RUNS"));
+        return cost(n, runs);
+    }
     let n: usize = args.get(1).map_or(100_000, |a| a.parse().expect("N"));
     let runs: usize = args.get(2).map_or(5, |a| a.parse().expect("RUNS"));
     let dir = tempfile::tempdir().expect("temp dir");
@@ -87,15 +150,17 @@ fn main() {
         ..PlanOptions::default()
     };
 
-    let t = Instant::now();
-    let mut orch = orchestration(n, &sim, dir.path());
-    assert!(rt.block_on(orch.initiate_system()), "{:?}", orch.failures());
-    let up = t.elapsed();
+    let (orch, up) = timed(|| {
+        let mut orch = orchestration(n, &sim, dir.path());
+        assert!(rt.block_on(orch.initiate_system()), "{:?}", orch.failures());
+        orch
+    });
     assert_eq!(sim.live().len(), n);
     println!(
-        "converge {n} servers, {runs} runs; baseline: up {:.3} s ({:.2} µs/resource), peak {:.0} MB",
-        up.as_secs_f64(),
-        up.as_secs_f64() * 1e6 / n as f64,
+        "converge {n} servers, {runs} runs; baseline: up {:.3} s wall ({:.2} µs/resource), {:.2} s CPU, peak {:.0} MB",
+        up.wall.as_secs_f64(),
+        up.wall.as_secs_f64() * 1e6 / n as f64,
+        up.cpu.as_secs_f64(),
         common::peak_mb()
     );
     drop(orch);
@@ -108,13 +173,11 @@ fn main() {
     let build = t.elapsed();
     let (mut plain, mut refreshed) = (Vec::new(), Vec::new());
     for _ in 0..runs {
-        let t = Instant::now();
-        let p = rt.block_on(orch.plan_with(&no_refresh)).expect("plan");
-        plain.push(t.elapsed());
+        let (p, t) = timed(|| rt.block_on(orch.plan_with(&no_refresh)).expect("plan"));
+        plain.push(t);
         assert!(!p.has_changes(), "{}", p.summary_line());
-        let t = Instant::now();
-        let p = rt.block_on(orch.plan_with(&refresh)).expect("plan");
-        refreshed.push(t.elapsed());
+        let (p, t) = timed(|| rt.block_on(orch.plan_with(&refresh)).expect("plan"));
+        refreshed.push(t);
         assert!(!p.has_changes(), "{}", p.summary_line());
     }
     println!(
@@ -134,18 +197,195 @@ fn main() {
     for run in 0..runs {
         CHANGED.store(run % 2 == 0, Ordering::Relaxed);
         let mut orch = orchestration(n, &sim, dir.path());
-        let t = Instant::now();
-        let p = rt.block_on(orch.plan_with(&no_refresh)).expect("plan");
-        plans.push(t.elapsed());
+        let (p, t) = timed(|| rt.block_on(orch.plan_with(&no_refresh)).expect("plan"));
+        plans.push(t);
         assert_eq!(p.summary.change, n.div_ceil(100), "{}", p.summary_line());
-        let t = Instant::now();
-        assert!(
-            rt.block_on(orch.apply(&p, &no_refresh)),
-            "{:?}",
-            orch.failures()
-        );
-        applies.push(t.elapsed());
+        let (ok, t) = timed(|| rt.block_on(orch.apply(&p, &no_refresh)));
+        assert!(ok, "{:?}", orch.failures());
+        applies.push(t);
     }
     report("plan, 1% changed", plans, up);
     report("apply of the 1% beyond its plan", applies, up);
+}
+
+/// The graph of `shape` with `n` resources: none of its edges (`flat`) or 10 chains.
+fn shape_dag(shape: &str, n: usize) -> Dag {
+    let mut dag = Dag::new(n);
+    if shape == "chains" {
+        let len = n / 10;
+        for c in 0..10 {
+            for i in 1..len {
+                dag.add_edge(
+                    NodeId((c * len + i - 1) as u32),
+                    NodeId((c * len + i) as u32),
+                );
+            }
+        }
+    }
+    dag
+}
+
+/// The engine's walk alone over `shape`'s graph, with work that does nothing, as `up` drives it
+/// (spawned on a worker, at most 1000 at once).
+fn walk_alone(rt: &tokio::runtime::Runtime, shape: &str, n: usize) -> Sample {
+    let dag = shape_dag(shape, n);
+    let opts = WalkOptions {
+        max_concurrency: 1000,
+        retry: RetryPolicy::never(),
+        ..WalkOptions::default()
+    };
+    let work = Arc::new(FnWork(|_: NodeId, _: u32| async { Ok(()) }));
+    let (report, took) = timed(|| {
+        rt.block_on(async move {
+            tokio::spawn(async move {
+                actuator::engine::walk(
+                    &dag,
+                    work,
+                    &opts,
+                    tokio_util::sync::CancellationToken::new(),
+                    &NullObserver,
+                )
+                .await
+            })
+            .await
+            .expect("walk task")
+        })
+    });
+    assert_eq!(report.expect("walk").succeeded.len(), n);
+    took
+}
+
+/// `up` then `down` of `shape` with `n` resources, state in files: their times.
+fn up_down(rt: &tokio::runtime::Runtime, shape: &str, n: usize) -> (Sample, Sample) {
+    let sim = Arc::new(SimProxy::default());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let orch = ActuatorOrchestration::new(format!("bench-{shape}"))
+        .proxy(sim.clone())
+        .max_concurrency(1000)
+        .state_dir(dir.path())
+        .handler(Arc::new(actuator::events::NullHandler));
+    let mut orch = if shape == "chains" {
+        let infra = Chains::instance("chains");
+        for i in 0..n / 10 {
+            for c in 0..10 {
+                infra.index(infra.root().links, format!("{c}-{i}"));
+            }
+        }
+        orch.infra(&infra)
+    } else {
+        let infra = Flat::instance("flat");
+        for k in 0..n {
+            infra.index(infra.root().nets, k);
+        }
+        orch.infra(&infra)
+    };
+    let (ok, up) = timed(|| rt.block_on(orch.initiate_system()));
+    assert!(ok, "{:?}", orch.failures());
+    assert_eq!(sim.live().len(), n);
+    let (ok, down) = timed(|| rt.block_on(orch.teardown_system()));
+    assert!(ok, "{:?}", orch.failures());
+    assert!(sim.live().is_empty());
+    (up, down)
+}
+
+/// The Python original's `up` and `down` of the same shape (`converge_original.py`): wall and
+/// CPU time as it measures them.
+fn python(checkout: &std::path::Path, shape: &str, n: usize) -> (Sample, Sample) {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/converge_original.py");
+    let out = std::process::Command::new(checkout.join("venv/bin/python"))
+        .arg("-W")
+        .arg("ignore")
+        .arg(&script)
+        .args([shape, &n.to_string()])
+        .env("PYTHONPATH", checkout.join("src"))
+        .output()
+        .expect("run the Python original");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the Python original failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let secs = |what: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(what))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map(Duration::from_secs_f64)
+            .unwrap_or_else(|| panic!("no `{what}` line in the original's output: {text}"))
+    };
+    let sample = |what: &str| Sample {
+        wall: secs(&format!("{what} ")),
+        cpu: secs(&format!("{what}_cpu ")),
+    };
+    (sample("up"), sample("down"))
+}
+
+/// `min / median / max` per resource, in µs, of the wall (or with `cpu` the CPU) times.
+fn per_resource(runs: &[Sample], n: usize, cpu: bool) -> (f64, f64, f64) {
+    let (min, median, max) = spread(
+        runs.iter()
+            .map(|s| if cpu { s.cpu } else { s.wall })
+            .collect(),
+    );
+    let us = |s: f64| s * 1e6 / n as f64;
+    (us(min), us(median), us(max))
+}
+
+fn cost(n: usize, runs: usize) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let original = std::env::var_os("ACTUATOR_BENCH_PYTHON").map(std::path::PathBuf::from);
+    println!(
+        "cost per resource at {n} resources, {runs} runs (state in files){}",
+        if original.is_some() {
+            ", the Python original alternating"
+        } else {
+            ""
+        }
+    );
+    for shape in ["flat", "chains"] {
+        let (mut walks, mut ups, mut downs, mut py_ups, mut py_downs) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..runs {
+            walks.push(walk_alone(&rt, shape, n));
+            let (up, down) = up_down(&rt, shape, n);
+            ups.push(up);
+            downs.push(down);
+            if let Some(checkout) = &original {
+                let (up, down) = python(checkout, shape, n);
+                py_ups.push(up);
+                py_downs.push(down);
+            }
+        }
+        for (clock, cpu) in [("wall", false), ("CPU", true)] {
+            let walk = per_resource(&walks, n, cpu);
+            let line = |what: &str, (min, median, max): (f64, f64, f64)| {
+                println!(
+                    "{shape:>6} {clock:<4} {what:<22} min {min:>8.2} µs  median {median:>8.2} µs  \
+                     max {max:>8.2} µs  (median {:+.2} µs beyond the walk)",
+                    median - walk.1
+                );
+            };
+            println!(
+                "{shape:>6} {clock:<4} {:<22} min {:>8.2} µs  median {:>8.2} µs  max {:>8.2} µs",
+                "engine walk alone", walk.0, walk.1, walk.2
+            );
+            let (up, down) = (per_resource(&ups, n, cpu), per_resource(&downs, n, cpu));
+            line("up", up);
+            line("down", down);
+            if original.is_some() {
+                let (pu, pd) = (
+                    per_resource(&py_ups, n, cpu),
+                    per_resource(&py_downs, n, cpu),
+                );
+                line("up, Python original", pu);
+                line("down, Python original", pd);
+                println!(
+                    "{shape:>6} {clock:<4} ratio of medians, original ÷ ours: up {:.0}×, down {:.0}×",
+                    pu.1 / up.1,
+                    pd.1 / down.1
+                );
+            }
+        }
+    }
 }

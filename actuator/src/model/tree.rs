@@ -130,11 +130,25 @@ impl Tree {
     }
 
     /// The dotted path of a node, prefixed with the model's type name: `SingleServer.workers.3`.
-    pub fn dotted(&self, n: u32) -> String {
-        let mut s = String::from(self.type_name);
-        for p in self.path(n) {
+    pub fn dotted(&self, mut n: u32) -> String {
+        // Plans describe every resource more than once: borrow the steps instead of copying
+        // each into a `String` of its own (as `path` does).
+        let mut steps: Vec<&str> = Vec::new();
+        while n != u32::MAX && n != 0 {
+            let node = self.node(n);
+            steps.push(match &node.step {
+                Step::Root => "",
+                Step::Field(f) => *f,
+                Step::Key(k) => k.as_str(),
+            });
+            n = node.parent;
+        }
+        let len = self.type_name.len() + steps.iter().map(|p| p.len() + 1).sum::<usize>();
+        let mut s = String::with_capacity(len);
+        s.push_str(self.type_name);
+        for p in steps.iter().rev() {
             s.push('.');
-            s.push_str(&p);
+            s.push_str(p);
         }
         s
     }

@@ -38,8 +38,6 @@ enum StepOp {
     Delete,
     /// Delete the set-aside old resource of a create-first replacement.
     DeleteDeposed,
-    /// Nothing (an unchanged resource: keeps the graph's shape).
-    Keep,
 }
 
 struct Step {
@@ -51,7 +49,8 @@ struct ApplyWork {
     world: Option<Shared>,
     scope: Scope,
     salt: Arc<str>,
-    items: Vec<Item>,
+    /// Shared with each step's future rather than copied into it.
+    items: Arc<Vec<Item>>,
     steps: Vec<Step>,
     journal: JournalHandle,
     /// Where each step says what it did (the summary counts it).
@@ -83,7 +82,8 @@ fn state_record(world: &Shared, salt: &str, it: &Item, outputs: &Outputs) -> Val
 impl Work for ApplyWork {
     fn run(&self, node: NodeId, _attempt: u32) -> BoxFuture<'static, Result<(), AttemptError>> {
         let step = &self.steps[node.index()];
-        let it = self.items[step.item].clone();
+        let (items, item) = (self.items.clone(), step.item);
+        let it = &self.items[item];
         let journal = self.journal.clone();
         let key = it.key.clone();
         let info = self.info.clone();
@@ -96,13 +96,11 @@ impl Work for ApplyWork {
             // Something set aside by an earlier, interrupted replacement.
             (StepOp::Delete, _) if it.key.ends_with(DEPOSED) => Outcome::ReplacedOld,
             (StepOp::Delete, _) => Outcome::Destroyed,
-            (StepOp::Keep, _) => Outcome::Nothing,
         };
         info.set_outcome(node, outcome);
         match step.op {
-            StepOp::Keep => async { Ok(()) }.boxed(),
             StepOp::Create | StepOp::CreateReplacement => {
-                let mut cx = self.cx(&it);
+                let mut cx = self.cx(it);
                 let set_aside = step.op == StepOp::CreateReplacement;
                 if let Some(old) = it.replaces.clone() {
                     cx = cx.replacing(old);
@@ -111,6 +109,7 @@ impl Work for ApplyWork {
                 let salt = self.salt.clone();
                 let intent = json!({ "proxy": it.proxy.name(), "deps": it.deps });
                 async move {
+                    let it = &items[item];
                     if set_aside {
                         let (k, d) = (key.clone(), format!("{key}{DEPOSED}"));
                         journal.record(move |j| j.rename(&k, &d)).await?;
@@ -120,7 +119,7 @@ impl Work for ApplyWork {
                     match it.proxy.provision(&cx).await {
                         Ok(outputs) => {
                             set_outputs(&world, at, &outputs);
-                            let data = state_record(&world, &salt, &it, &outputs);
+                            let data = state_record(&world, &salt, it, &outputs);
                             journal.record(move |j| j.done(&key, data)).await
                         }
                         Err(e) => fail(&journal, &key, e).await,
@@ -129,17 +128,18 @@ impl Work for ApplyWork {
                 .boxed()
             }
             StepOp::Update => {
-                let cx = self.cx(&it);
+                let cx = self.cx(it);
                 let (world, at) = (self.world.clone().expect("a model"), it.at.expect("model"));
                 let salt = self.salt.clone();
                 async move {
+                    let it = &items[item];
                     let k = key.clone();
                     journal.record(move |j| j.updating(&k)).await?;
-                    let old = it.old.clone().expect("an update has a recorded resource");
-                    match it.proxy.update(&cx, &old, &it.changed).await {
+                    let old = it.old.as_ref().expect("an update has a recorded resource");
+                    match it.proxy.update(&cx, old, &it.changed).await {
                         Ok(outputs) => {
                             set_outputs(&world, at, &outputs);
-                            let data = state_record(&world, &salt, &it, &outputs);
+                            let data = state_record(&world, &salt, it, &outputs);
                             journal.record(move |j| j.done(&key, data)).await
                         }
                         Err(e) => fail(&journal, &key, e).await,
@@ -155,6 +155,7 @@ impl Work for ApplyWork {
                 };
                 let mut rec = it.old.clone().expect("a deletion has a recorded resource");
                 rec.key = it.key.trim_end_matches(DEPOSED).to_owned();
+                let proxy = it.proxy.clone();
                 async move {
                     // Only what the state still records is deleted: after a crash the entry may
                     // be gone already (a finished delete) or renamed (a replacement set aside).
@@ -165,7 +166,7 @@ impl Work for ApplyWork {
                     }
                     let k = key.clone();
                     journal.record(move |j| j.undo_intent(&k)).await?;
-                    match it.proxy.deprovision(&rec).await {
+                    match proxy.deprovision(&rec).await {
                         Ok(()) => journal.record(move |j| j.undone(&key)).await,
                         Err(e) => fail(&journal, &key, e).await,
                     }
@@ -194,7 +195,9 @@ async fn fail(journal: &JournalHandle, key: &str, e: AttemptError) -> Result<(),
     Err(e.context(key))
 }
 
-/// Steps and edges for a plan's resource items.
+/// Steps and edges for a plan's resource items. An unchanged item gets no step: an edge to or
+/// from it would be satisfied from the start (it is done already), so leaving it out of the walk
+/// orders nothing differently, and a 1% change of a large system walks 1% of it.
 fn build(items: &[Item]) -> (Vec<Step>, Dag) {
     let mut steps: Vec<Step> = Vec::new();
     // Per item: the step that brings it into its new state, and the step that deletes what the
@@ -209,7 +212,7 @@ fn build(items: &[Item]) -> (Vec<Step>, Dag) {
         match it.action {
             Action::Create => apply_of[i] = Some(push(&mut steps, i, StepOp::Create)),
             Action::Update => apply_of[i] = Some(push(&mut steps, i, StepOp::Update)),
-            Action::Unchanged => apply_of[i] = Some(push(&mut steps, i, StepOp::Keep)),
+            Action::Unchanged => {}
             Action::Destroy => delete_of[i] = Some(push(&mut steps, i, StepOp::Delete)),
             Action::Replace if it.cbd => {
                 apply_of[i] = Some(push(&mut steps, i, StepOp::CreateReplacement));
@@ -285,18 +288,18 @@ pub(super) async fn run(
     plan: &Plan,
     journal: &JournalHandle,
 ) -> bool {
-    let (steps, dag) = build(&plan.items);
-    let done: HashSet<NodeId> = steps
+    // Only what changes is walked (see `build`), and only that is copied for the walk's work.
+    let items: Vec<Item> = plan
+        .items
         .iter()
-        .enumerate()
-        .filter(|(_, s)| s.op == StepOp::Keep)
-        .map(|(i, _)| NodeId(i as u32))
+        .filter(|i| i.action != Action::Unchanged)
+        .cloned()
         .collect();
-    let quiet: Vec<bool> = steps.iter().map(|s| s.op == StepOp::Keep).collect();
+    let (steps, dag) = build(&items);
     let names: Vec<String> = steps
         .iter()
         .map(|s| {
-            let key = &plan.items[s.item].key;
+            let key = &items[s.item].key;
             match s.op {
                 StepOp::DeleteDeposed => format!("{key}{DEPOSED}"),
                 _ => key.clone(),
@@ -319,7 +322,7 @@ pub(super) async fn run(
         world: o.world.clone(),
         scope,
         salt: salt.into(),
-        items: plan.items.clone(),
+        items: Arc::new(items),
         steps,
         journal: journal.clone(),
         info: info.clone(),
@@ -338,8 +341,8 @@ pub(super) async fn run(
             names: Arc::new(names),
             work,
             limits,
-            done,
-            quiet,
+            done: HashSet::new(),
+            quiet: Vec::new(),
             info,
             outcome: Outcome::Nothing,
         },

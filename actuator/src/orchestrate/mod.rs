@@ -606,12 +606,13 @@ impl ActuatorOrchestration {
     }
 
     fn restore_outputs_from(&self, state: &State) {
-        let outputs: HashMap<&str, provision::Outputs> = state
-            .iter()
-            .filter(|e| e.status == crate::state::EntryStatus::Created)
-            .map(|e| (e.key.as_str(), plan::recorded_outputs(&e.data)))
-            .collect();
-        self.set_outputs_by_key(|key| outputs.get(key).cloned());
+        // Each model resource looks itself up: no map of every entry's outputs to build first.
+        self.set_outputs_by_key(|key| {
+            state
+                .get(key)
+                .filter(|e| e.status == crate::state::EntryStatus::Created)
+                .map(|e| plan::recorded_outputs(&e.data))
+        });
     }
 
     /// Puts what a refresh read into the model.
@@ -720,16 +721,40 @@ impl ActuatorOrchestration {
     /// also in [`Self::failures`]), or the plan cannot be made for the model
     /// ([`OrchestrationError::Model`]).
     pub async fn plan_with(&mut self, opts: &PlanOptions) -> Result<Plan, OrchestrationError> {
-        let state = self.read_state()?;
-        self.restore_outputs_from(&state);
-        let (scope, salt) = self.peek_identity(&state);
+        // An open journal's state is read under its lock rather than copied (a copy of a large
+        // state costs as much as a plan of it); without one, the state is read from its store.
+        let read = if self.journal.is_some() {
+            None
+        } else {
+            Some(self.read_state()?)
+        };
+        let (scope, salt) = self.with_state(read.as_ref(), |o, state| {
+            o.restore_outputs_from(state);
+            o.peek_identity(state)
+        });
         let observed = if opts.refresh {
             refresh::read_all(self, &scope, false).await?
         } else {
             HashMap::new()
         };
-        self.diff(&state, &scope, &salt, &observed, opts)
-            .map_err(OrchestrationError::Model)
+        self.with_state(read.as_ref(), |o, state| {
+            o.diff(state, &scope, &salt, &observed, opts)
+                .map_err(OrchestrationError::Model)
+        })
+    }
+
+    /// Runs `f` on `read` if given, else on the open journal's state under its lock.
+    fn with_state<R>(&self, read: Option<&State>, f: impl FnOnce(&Self, &State) -> R) -> R {
+        match read {
+            Some(state) => f(self, state),
+            None => {
+                let j = self
+                    .journal
+                    .as_ref()
+                    .expect("a state read, or a journal open");
+                f(self, j.lock().state())
+            }
+        }
     }
 
     /// What `up` would do, from the state alone (no refresh).

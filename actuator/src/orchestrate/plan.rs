@@ -854,13 +854,19 @@ impl ActuatorOrchestration {
             if matches!(change.action, Action::Create | Action::Replace) {
                 renewed.insert(&r.key);
             }
-            let old = entry.map(|e| provisioned(scope, e));
+            // Only an update, a replacement or a deletion acts on the recorded resource; an
+            // unchanged one (most of a large plan) needs no copy of it.
+            let old = match change.action {
+                Action::Unchanged | Action::Create => None,
+                _ => entry.map(|e| provisioned(scope, e)),
+            };
             // A replacement cut short leaves the old resource set aside: the create that resumes
             // it must not take the old one for a previous attempt of its own.
-            let deposed = state.get(&format!("{}{DEPOSED}", r.key));
             let replaces = match change.action {
                 Action::Replace if change.create_before_destroy => old.clone(),
-                Action::Create | Action::Replace => deposed.map(|e| provisioned(scope, e)),
+                Action::Create | Action::Replace => state
+                    .get(&format!("{}{DEPOSED}", r.key))
+                    .map(|e| provisioned(scope, e)),
                 _ => None,
             };
             items.push(Item {

@@ -47,6 +47,8 @@ pub(super) async fn read_all(
     }
     let found = Arc::new(Mutex::new(vec![None; reads.len()]));
     let names = Arc::new(reads.iter().map(|(r, _)| r.key.clone()).collect());
+    // Shared with the walk's work, not copied: a refresh of a large state reads every entry.
+    let reads = Arc::new(reads);
     let work = Arc::new(Reads {
         reads: reads.clone(),
         found: found.clone(),
@@ -77,7 +79,7 @@ pub(super) async fn read_all(
     }
     let found = std::mem::take(&mut *found.lock());
     let mut observed = HashMap::new();
-    for ((rec, _), seen) in reads.into_iter().zip(found) {
+    for ((rec, _), seen) in reads.iter().zip(found) {
         let Some(seen) = seen else { continue };
         if persist {
             let mut j = journal.lock();
@@ -95,23 +97,23 @@ pub(super) async fn read_all(
             };
             result?;
         }
-        observed.insert(rec.key, seen);
+        observed.insert(rec.key.clone(), seen);
     }
     o.set_observed_outputs(&observed);
     Ok(observed)
 }
 
 struct Reads {
-    reads: Vec<(Provisioned, Arc<dyn ProvisionerProxy>)>,
+    reads: Arc<Vec<(Provisioned, Arc<dyn ProvisionerProxy>)>>,
     found: Arc<Mutex<Vec<Option<Observed>>>>,
 }
 
 impl Work for Reads {
     fn run(&self, node: NodeId, _attempt: u32) -> BoxFuture<'static, Result<(), AttemptError>> {
-        let (rec, proxy) = self.reads[node.index()].clone();
-        let (found, slot) = (self.found.clone(), node.index());
+        let (reads, found, slot) = (self.reads.clone(), self.found.clone(), node.index());
         async move {
-            let seen = proxy.read(&rec).await.map_err(|e| e.context(&rec.key))?;
+            let (rec, proxy) = &reads[slot];
+            let seen = proxy.read(rec).await.map_err(|e| e.context(&rec.key))?;
             found.lock()[slot] = Some(seen);
             Ok(())
         }
