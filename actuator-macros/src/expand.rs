@@ -3,14 +3,15 @@
 //!
 //! **Size.** Generated code grows by a constant amount per component (issue 15: a model of
 //! thousands of components must compile in time, memory and stack linear in its size). Per
-//! component there is one row in each table (sizes, layouts, members), one field in the path
-//! struct, and one small function holding the component's expression; the loops over the tables
-//! are runtime functions (`actuator::model::codegen`), generic over the component type only, so
-//! no closure type or generic instantiation is made per component. The one generated function
-//! whose length follows the model is the path constructor, a struct literal of one call per field.
-//! Offsets are prefix sums computed once by a `const fn`, not sums spelled out per component; the
-//! typed paths every expression sees (`ctx.model`, `ctx.nexus`) are built once per model and
-//! shared, never copied per component.
+//! component there is one row in each table (sizes, layouts, members, path setters), one field in
+//! the path struct and its constant, and one small function holding the component's expression;
+//! the loops over the tables are runtime functions (`actuator::model::codegen`), generic over the
+//! component type only, so no generic closure or instantiation is made per component. The typed
+//! paths are a constant (every member placed nowhere) that the path constructor copies and then
+//! places through a table of one small function per member, so no generated function grows with
+//! the model. Offsets are prefix sums computed once by a `const fn`, not sums spelled out per
+//! component; the typed paths every expression sees (`ctx.model`, `ctx.nexus`) are built once per
+//! model and shared, never copied per component.
 //!
 //! **Hygiene.** Everything the generated code binds for itself is named `__actuator_*` (values)
 //! or `__Actuator*` (types), so a user's `fn env`, `fn at` or `fn view` stays callable inside
@@ -311,33 +312,63 @@ impl<'a> Gen<'a> {
 
     /// `Members`: the layout and the typed paths from the tables, and the build: a scope shared by
     /// every member, the variables, then the members, each through its table.
+    ///
+    /// The typed paths are a constant with every member placed nowhere (`UNPLACED`), which
+    /// `members_path` copies and then places through a table of one small function per member (and
+    /// per variable): no generated function is as long as the model.
     fn members_impl(&self) -> TokenStream {
         let Gen { a, path_ty, .. } = self;
         let ident = &self.m.ident;
-        let fields = self.comps().map(|(i, r)| {
+        let n = self.m.comps.len();
+        let unplaced = self.comps().map(|(_, r)| {
             let (name, ty) = (&r.c.name, &r.ty);
-            quote!(#name: #a::path::<#ty>(__actuator_at, &__ACTUATOR_OFFSETS, #i),)
+            quote!(#name: <#ty as #a::Component>::UNPLACED,)
         });
-        let vars = (self.m.kind == Kind::Namespace).then(|| {
+        let setters = self.comps().map(|(i, r)| {
+            let (name, ty) = (&r.c.name, &r.ty);
+            quote! {
+                |__actuator_p, __actuator_at| __actuator_p.#name =
+                    #a::path::<#ty>(__actuator_at, &__ACTUATOR_OFFSETS, #i)
+            }
+        });
+        let (vars_unplaced, vars_table, vars_place) = if self.m.kind == Kind::Namespace {
             let vars_ty = &self.vars_ty;
-            let names = self.var_names();
-            let strs = self.var_names().map(Ident::to_string);
-            quote!(v: #vars_ty { #( #names: #a::VarRef::new(__actuator_at, #strs), )* },)
-        });
+            let names: Vec<&Ident> = self.var_names().collect();
+            let strs: Vec<String> = names.iter().map(|v| v.to_string()).collect();
+            let m = names.len();
+            (
+                quote!(v: #vars_ty { #( #names: #a::VarRef::new(#a::At::UNPLACED, #strs), )* },),
+                quote! {
+                    const __ACTUATOR_PLACE_VARS: [fn(&mut #vars_ty, #a::At); #m] = [ #(
+                        |__actuator_v, __actuator_at| __actuator_v.#names = #a::VarRef::new(__actuator_at, #strs)
+                    ),* ];
+                },
+                quote!(#a::place(&mut __actuator_p.v, __actuator_at, &__ACTUATOR_PLACE_VARS);),
+            )
+        } else {
+            (quote!(), quote!(), quote!())
+        };
         let vars_build = self
             .m
             .kind
             .has_vars()
             .then(|| quote!(__actuator_vars::<__ActuatorUp>(__actuator_w, &__actuator_scope);));
         quote! {
+            const __ACTUATOR_PLACE: [fn(&mut #path_ty, #a::At); #n] = [ #(#setters),* ];
+            #vars_table
             impl #a::Members for #ident {
                 type Path = #path_ty;
                 const MEMBERS_SIZE: u32 = #a::total(&__ACTUATOR_LAYOUT);
+                const UNPLACED: #path_ty = #path_ty { __at: #a::At::UNPLACED, #(#unplaced)* #vars_unplaced };
                 fn layout_members(nodes: &mut ::std::vec::Vec<#a::Node>, me: u32) {
                     #a::layout_table(nodes, me, &__ACTUATOR_LAYOUT);
                 }
                 fn members_path(__actuator_at: #a::At) -> #path_ty {
-                    #path_ty { __at: __actuator_at, #(#fields)* #vars }
+                    let mut __actuator_p = <Self as #a::Members>::UNPLACED;
+                    __actuator_p.__at = __actuator_at;
+                    #a::place(&mut __actuator_p, __actuator_at, &__ACTUATOR_PLACE);
+                    #vars_place
+                    __actuator_p
                 }
                 fn build_members<__ActuatorUp: #a::Up>(
                     __actuator_w: &#a::Shared,

@@ -177,7 +177,7 @@ pub mod __private {
     pub use crate::model::build::{__index, __instantiate, model_id, new_world};
     pub use crate::model::codegen::{
         BuildMember, Layout, Member, Scope, Up, VarDef, build_table, edge_table, layout_table,
-        offsets, path, total, var_table,
+        offsets, path, place, total, var_table,
     };
     pub use crate::model::{
         At, Comp, Component, Ctx, Element, Env, FromAt, Group, Instance, IntoRef, Located, Members,

@@ -3,8 +3,9 @@
 //!
 //! For each size N it generates a crate (see `actuator_ui_tests::scale`: N infra components with
 //! references, a namespace with a role per server, a config with a task per role and dependencies)
-//! under `target/model-scale/`, with its dependencies built once beforehand, and measures one cargo
-//! command at a time:
+//! under `target/model-scale/`, with its dependencies built once beforehand (into one target
+//! directory that both checkouts share, so the dependencies they have in common are built once),
+//! and measures one cargo command at a time:
 //!
 //! * `check`: `cargo check` after touching the model (incremental, as a user's edit-check loop; a
 //!   first, untimed check fills the cache);
@@ -15,15 +16,19 @@
 //!   the linker are not counted; on a shared machine the CPU time is the steadier figure);
 //! * the release binary's size, whether the debug binary builds the instances on the main thread
 //!   without overflowing its stack, and the release binary's instance build time;
-//! * the growth exponent of each figure from the smallest size ≥ 200 to the largest.
+//! * the growth exponent of each figure from the smallest size ≥ 200 to the largest;
+//! * the issue's goals, met or missed, and the load average before and after each size (other
+//!   builds on the machine inflate wall times; the CPU time less so).
 //!
 //! Options: `--sizes 50,200,1000,2000`, `--repeat 3` (runs per figure; a figure whose first run
 //! exceeds `--long 120` seconds is not repeated), `--runs 20` (instance builds per binary),
-//! `--timeout 1200` (seconds one rustc may take before it is killed and reported as such; a figure
-//! killed at one size is not tried at larger ones),
+//! `--timeout 1200` (seconds one rustc may take before it is killed, reported as "killed after
+//! X s"; a figure killed at one size is not tried at larger ones), `--baseline-timeout S` (the
+//! same for the baseline, when the old code's builds are known to take far longer),
 //! `--jobs J` (cargo's `-j`), `--figures check,debug,release` (which builds to measure), and
 //! `--baseline DIR`: the workspace root of another checkout of
-//! actuator (e.g. an older commit exported with `git archive`), measured alternately with this one
+//! actuator (e.g. an older commit exported with `git archive`; the macros before issue 15's
+//! constant-size code are `git archive d362025 | tar -x -C DIR`), measured alternately with this one
 //! in the same invocation so the two columns share the machine's conditions (`--baseline-only`
 //! measures the baseline alone).
 
@@ -71,6 +76,7 @@ fn main() {
         );
         v.warm_dependencies();
     }
+    println!("load average at start: {}", load_average());
     let mut results: BTreeMap<(usize, String), Row> = BTreeMap::new();
     for &n in &opts.sizes {
         for v in &variants {
@@ -82,17 +88,17 @@ fn main() {
             .map(|v| {
                 let mut row = Row::default();
                 for f in [Figure::Check, Figure::Debug, Figure::Release] {
-                    let killed_before = results
+                    row.figure(f).killed_at = results
                         .iter()
-                        .any(|((_, l), r)| l == v.label && r.killed(f));
-                    row.figure(f).killed = killed_before;
+                        .find(|((_, l), r)| l == v.label && r.killed(f))
+                        .map(|((n, _), _)| *n);
                 }
                 row
             })
             .collect();
         // `check` is measured after a touch, so a first, untimed check fills the incremental cache.
         for (v, row) in variants.iter().zip(rows.iter_mut()) {
-            if row.check.killed || !opts.figures.iter().any(|f| f == "check") {
+            if row.check.killed_at.is_some() || !opts.figures.iter().any(|f| f == "check") {
                 continue;
             }
             let r = v.cargo("check", n);
@@ -102,7 +108,10 @@ fn main() {
                 r.secs,
                 if r.killed { " (killed)" } else { "" }
             );
-            row.check.killed = r.killed;
+            if r.killed {
+                row.check.killed_at = Some(n);
+                row.check.killed_secs = r.secs;
+            }
         }
         for (kind, cmd) in [
             (Figure::Check, "check"),
@@ -116,7 +125,8 @@ fn main() {
                 // A and B alternate run by run: slow drifts of the machine hit both.
                 for (v, row) in variants.iter().zip(rows.iter_mut()) {
                     let runs = row.figure(kind);
-                    if runs.killed || (rep > 0 && runs.secs.first().is_some_and(|s| *s > opts.long))
+                    if runs.killed_at.is_some()
+                        || (rep > 0 && runs.secs.first().is_some_and(|s| *s > opts.long))
                     {
                         continue;
                     }
@@ -130,22 +140,30 @@ fn main() {
                         r.peak_kb / 1024,
                         if r.killed { " (killed)" } else { "" }
                     );
-                    runs.push(r);
+                    runs.push(r, n);
                 }
             }
         }
         for (v, row) in variants.iter().zip(rows.iter_mut()) {
-            if !row.debug.killed && row.debug.ok {
+            if row.debug.killed_at.is_none() && row.debug.ok {
                 row.debug_run = Some(v.run_debug(n));
             }
-            if !row.release.killed && row.release.ok {
+            if row.release.killed_at.is_none() && row.release.ok {
                 row.binary_bytes = std::fs::metadata(v.bin("release", n)).map(|m| m.len()).ok();
                 row.instance_us = v.run_release(n, opts.runs);
             }
             results.insert((n, v.label.to_string()), std::mem::take(row));
         }
-        print_table(&results, &opts);
+        print_table(&results);
+        println!("load average after N={n}: {}", load_average());
     }
+}
+
+/// The 1, 5 and 15 minute load averages (`/proc/loadavg`).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 #[derive(Clone, Copy)]
@@ -161,16 +179,24 @@ struct Runs {
     secs: Vec<f64>,
     cpu: Vec<f64>,
     peak_kb: Vec<u64>,
-    killed: bool,
+    /// The size at which a rustc of this figure was killed (this one or a smaller one: then this
+    /// size was not tried).
+    killed_at: Option<usize>,
+    /// The wall time of the killed build.
+    killed_secs: f64,
     ok: bool,
 }
 
 impl Runs {
-    fn push(&mut self, r: Measured) {
+    fn push(&mut self, r: Measured, n: usize) {
+        if r.killed {
+            self.killed_at = Some(n);
+            self.killed_secs = r.secs;
+            return;
+        }
         self.secs.push(r.secs);
         self.cpu.push(r.cpu);
         self.peak_kb.push(r.peak_kb);
-        self.killed |= r.killed;
         self.ok = r.ok;
     }
     fn secs(&self) -> Option<[f64; 3]> {
@@ -179,9 +205,11 @@ impl Runs {
     fn peak_mb(&self) -> Option<f64> {
         self.peak_kb.iter().max().map(|kb| *kb as f64 / 1024.0)
     }
-    fn show(&self, timeout: f64) -> String {
-        if self.killed {
-            return format!("killed >{timeout:.0} s");
+    fn show(&self, n: usize) -> String {
+        match self.killed_at {
+            Some(k) if k == n => return format!("killed after {:.0} s", self.killed_secs),
+            Some(k) => return format!("not run (killed at {k})"),
+            None => {}
         }
         if !self.ok {
             return "failed".into();
@@ -210,9 +238,9 @@ struct Row {
 impl Row {
     fn killed(&self, f: Figure) -> bool {
         match f {
-            Figure::Check => self.check.killed,
-            Figure::Debug => self.debug.killed,
-            Figure::Release => self.release.killed,
+            Figure::Check => self.check.killed_at.is_some(),
+            Figure::Debug => self.debug.killed_at.is_some(),
+            Figure::Release => self.release.killed_at.is_some(),
         }
     }
     fn figure(&mut self, f: Figure) -> &mut Runs {
@@ -231,11 +259,11 @@ fn stats(v: &[f64]) -> Option<[f64; 3]> {
     Some([*v.first()?, v[v.len() / 2], *v.last()?])
 }
 
-fn print_table(results: &BTreeMap<(usize, String), Row>, opts: &Opts) {
+fn print_table(results: &BTreeMap<(usize, String), Row>) {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n{:<8} {:>5}  {:>22} {:>22} {:>22}  {:>22}  {:>9}  {:>14}  {:>17}",
+        "\n{:<8} {:>5}  {:>24} {:>24} {:>24}  {:>20}  {:>9}  {:>14}  {:>17}",
         "variant",
         "N",
         "check s",
@@ -250,10 +278,10 @@ fn print_table(results: &BTreeMap<(usize, String), Row>, opts: &Opts) {
         let mb = |x: &Runs| x.peak_mb().map_or("-".into(), |m| format!("{m:.0}"));
         let _ = writeln!(
             out,
-            "{label:<8} {n:>5}  {:>22} {:>22} {:>22}  {:>22}  {:>9}  {:>14}  {:>17}",
-            r.check.show(opts.timeout),
-            r.debug.show(opts.timeout),
-            r.release.show(opts.timeout),
+            "{label:<8} {n:>5}  {:>24} {:>24} {:>24}  {:>20}  {:>9}  {:>14}  {:>17}",
+            r.check.show(*n),
+            r.debug.show(*n),
+            r.release.show(*n),
             format!("{}/{}/{}", mb(&r.check), mb(&r.debug), mb(&r.release)),
             r.binary_bytes
                 .map_or("-".into(), |b| format!("{:.1}", b as f64 / 1e6)),
@@ -320,8 +348,61 @@ fn print_table(results: &BTreeMap<(usize, String), Row>, opts: &Opts) {
             ),
             k(lo.instance_us.map(|s| s[1]), hi.instance_us.map(|s| s[1])),
         );
+        let release_k = match (med(&lo.release), med(&hi.release)) {
+            (Some(a), Some(b)) => Some((b / a).ln() / (hi_n as f64 / lo_n as f64).ln()),
+            _ => None,
+        };
+        let _ = writeln!(out, "{label:<8} goals: {}", goals(&rows, release_k));
     }
     println!("{out}");
+}
+
+/// The issue's goals, each with the figure measured and whether it is met.
+fn goals(rows: &[(usize, &Row)], release_k: Option<f64>) -> String {
+    let at = |n: usize| rows.iter().find(|(m, _)| *m == n).map(|(_, r)| *r);
+    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+    let mut out = Vec::new();
+    if let Some(r) = at(1000) {
+        let secs = r.release.secs().filter(|_| r.release.ok).map(|s| s[1]);
+        let cpu = stats(&r.release.cpu).map_or(0.0, |c| c[1]);
+        let mb = r.release.peak_mb();
+        out.push(match (secs, mb) {
+            (Some(s), Some(mb)) => format!(
+                "release at 1000 ≤ 60 s with ≤ 2 GB rustc: {s:.1} s (rustc cpu {cpu:.1} s), {mb:.0} MB {}",
+                verdict(s <= 60.0 && mb * 1024.0 * 1024.0 <= 2e9)
+            ),
+            _ => format!("release at 1000: {} MISSED", r.release.show(1000)),
+        });
+        out.push(match r.check.secs().filter(|_| r.check.ok).map(|s| s[1]) {
+            Some(s) => format!(
+                "check at 1000 ≤ 3 s: {s:.1} s (rustc cpu {:.1} s) {}",
+                stats(&r.check.cpu).map_or(0.0, |c| c[1]),
+                verdict(s <= 3.0)
+            ),
+            None => format!("check at 1000: {} MISSED", r.check.show(1000)),
+        });
+    }
+    if let Some(k) = release_k {
+        out.push(format!(
+            "release growth ≤ N^1.2: N^{k:.2} {}",
+            verdict(k <= 1.2)
+        ));
+    }
+    if let Some(r) = at(2000) {
+        out.push(match r.instance_us {
+            Some([_, med, _]) => format!(
+                "instance build at 2000 ≤ 5 ms: {:.2} ms {}",
+                med / 1e3,
+                verdict(med <= 5e3)
+            ),
+            None => "instance build at 2000: no release binary MISSED".into(),
+        });
+    }
+    if out.is_empty() {
+        "(none measured at these sizes)".into()
+    } else {
+        out.join("; ")
+    }
 }
 
 struct Opts {
@@ -330,6 +411,7 @@ struct Opts {
     runs: usize,
     long: f64,
     timeout: f64,
+    baseline_timeout: Option<f64>,
     jobs: Option<String>,
     baseline: Option<PathBuf>,
     baseline_only: bool,
@@ -344,6 +426,7 @@ impl Opts {
             runs: 20,
             long: 120.0,
             timeout: 1200.0,
+            baseline_timeout: None,
             jobs: None,
             baseline: None,
             baseline_only: false,
@@ -363,6 +446,9 @@ impl Opts {
                 "--runs" => o.runs = val().parse().expect("--runs: a number"),
                 "--long" => o.long = val().parse().expect("--long: seconds"),
                 "--timeout" => o.timeout = val().parse().expect("--timeout: seconds"),
+                "--baseline-timeout" => {
+                    o.baseline_timeout = Some(val().parse().expect("--baseline-timeout: seconds"))
+                }
                 "--jobs" => o.jobs = Some(val()),
                 "--baseline" => o.baseline = Some(PathBuf::from(val())),
                 "--baseline-only" => o.baseline_only = true,
@@ -385,6 +471,8 @@ struct Variant {
     label: &'static str,
     src: PathBuf,
     ws: PathBuf,
+    /// Shared by every variant: dependencies both lock files agree on are built once.
+    target: PathBuf,
     jobs: Option<String>,
     timeout: f64,
     sizes: Vec<usize>,
@@ -415,8 +503,12 @@ impl Variant {
             label,
             src,
             ws: target.join("model-scale").join(label),
+            target: target.join("model-scale").join("target"),
             jobs: opts.jobs.clone(),
-            timeout: opts.timeout,
+            timeout: match label {
+                "baseline" => opts.baseline_timeout.unwrap_or(opts.timeout),
+                _ => opts.timeout,
+            },
             sizes: opts.sizes.clone(),
         };
         v.write_workspace();
@@ -425,6 +517,12 @@ impl Variant {
 
     fn crate_dir(&self, n: usize) -> PathBuf {
         self.ws.join(format!("n{n}"))
+    }
+
+    /// The package (and binary) name of the crate of size `n`, unique across variants, which
+    /// share a target directory.
+    fn package(&self, n: usize) -> String {
+        format!("{}_n{n}", self.label)
     }
 
     fn write_workspace(&self) {
@@ -455,8 +553,9 @@ impl Variant {
         write_if_changed(
             &dir.join("Cargo.toml"),
             &format!(
-                "[package]\nname = \"n{n}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
+                "[package]\nname = \"{}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
                  [dependencies]\nactuator = {{ path = {:?} }}\n",
+                self.package(n),
                 self.src.join("actuator")
             ),
         );
@@ -493,11 +592,11 @@ impl Variant {
             "--offline",
             "--quiet",
             "-p",
-            &format!("n{n}"),
+            &self.package(n),
             "--manifest-path",
         ])
         .arg(self.ws.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", self.ws.join("target"))
+        .env("CARGO_TARGET_DIR", &self.target)
         .env(
             "RUSTC_WORKSPACE_WRAPPER",
             std::env::current_exe().expect("own path"),
@@ -511,7 +610,7 @@ impl Variant {
         let status = c.status().expect("run cargo");
         let secs = t.elapsed().as_secs_f64();
         let text = std::fs::read_to_string(&peaks).unwrap_or_default();
-        let crate_name = format!("n{n}");
+        let crate_name = self.package(n);
         let mut peak_kb = 0;
         let mut cpu = 0.0;
         let mut killed = false;
@@ -535,7 +634,7 @@ impl Variant {
     }
 
     fn bin(&self, profile: &str, n: usize) -> PathBuf {
-        self.ws.join("target").join(profile).join(format!("n{n}"))
+        self.target.join(profile).join(self.package(n))
     }
 
     /// Builds the instances once in the debug binary, on its main thread.

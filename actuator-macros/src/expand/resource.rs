@@ -158,7 +158,14 @@ fn args_fns(r: &Resource) -> TokenStream {
 fn component_impl(r: &Resource) -> TokenStream {
     let p = quote!(::actuator::__private);
     let (ident, path_ty) = (&r.ident, path_ty(r));
+    let names = r.outputs.iter().map(|(n, _)| n);
+    let strs = r.outputs.iter().map(|(n, _)| n.to_string());
     quote! {
-        #p::__leaf_component!(#ident, #path_ty, <#path_ty as #p::FromAt>::from_at);
+        #p::__leaf_component!(
+            #ident,
+            #path_ty,
+            <#path_ty as #p::FromAt>::from_at,
+            #path_ty { __at: #p::At::UNPLACED, #( #names: #p::Out::new(#p::At::UNPLACED, #strs), )* }
+        );
     }
 }

@@ -359,8 +359,18 @@ macro_rules! task_path {
 task_path!(TaskPath, Task);
 task_path!(MultiTaskPath, MultiTask);
 task_path!(ConfigClassTaskPath, ConfigClassTask<C>, C);
-crate::__leaf_component!(Task, TaskPath, TaskPath::from_at);
-crate::__leaf_component!(MultiTask, MultiTaskPath, MultiTaskPath::from_at);
+crate::__leaf_component!(
+    Task,
+    TaskPath,
+    TaskPath::from_at,
+    TaskPath { __at: At::UNPLACED }
+);
+crate::__leaf_component!(
+    MultiTask,
+    MultiTaskPath,
+    MultiTaskPath::from_at,
+    MultiTaskPath { __at: At::UNPLACED }
+);
 
 /// Which roles a [`MultiTask`] runs for.
 #[derive(Clone, Debug)]
@@ -581,6 +591,10 @@ impl<C: ConfigModel> crate::model::Component for ConfigClassTask<C> {
     fn layout(nodes: &mut Vec<crate::model::Node>, parent: u32, step: crate::model::Step) {
         crate::model::push_node(nodes, parent, step, crate::model::NodeKind::Leaf);
     }
+    const UNPLACED: Self::Path = ConfigClassTaskPath {
+        __at: At::UNPLACED,
+        _c: PhantomData,
+    };
     fn path(at: At) -> Self::Path {
         ConfigClassTaskPath::from_at(at)
     }

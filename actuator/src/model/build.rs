@@ -93,6 +93,9 @@ pub trait Component: Sized + Send + Sync + 'static {
     fn layout(nodes: &mut Vec<Node>, parent: u32, step: Step);
     /// The typed path of the component at `at`.
     fn path(at: At) -> Self::Path;
+    /// The typed path of a component placed nowhere yet ([`At::UNPLACED`]), from which a model's
+    /// typed paths are built as a constant (see [`Members::UNPLACED`]).
+    const UNPLACED: Self::Path;
     /// Evaluates the component's expression (and, for containers, their members) at `at`.
     fn build<CV: Clone + Send + Sync + 'static>(w: &Shared, at: At, up: CV, make: Make<Self, CV>);
 }
@@ -115,6 +118,9 @@ pub trait Members: Send + Sync + 'static {
     const MEMBERS_SIZE: u32;
     /// Appends the members' skeletons under `me`.
     fn layout_members(nodes: &mut Vec<Node>, me: u32);
+    /// The typed paths of the members, placed nowhere yet: `members_path` copies this constant and
+    /// places each member in it, one small function per member.
+    const UNPLACED: Self::Path;
     /// The typed path of the group at `at`.
     fn members_path(at: At) -> Self::Path;
     /// Builds every member; `view` is what members see as `ctx.comp.container`.
@@ -169,9 +175,10 @@ pub fn build_leaf<C: Element, CV>(w: &Shared, at: At, up: CV, make: &dyn Fn(&Env
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __leaf_component {
-    ($ty:ty, $path:ty, $make_path:expr) => {
+    ($ty:ty, $path:ty, $make_path:expr, $unplaced:expr) => {
         impl $crate::model::Component for $ty {
             type Path = $path;
+            const UNPLACED: $path = $unplaced;
             type View<CV: Clone + Send + Sync + 'static> = CV;
             const SIZE: u32 = 1;
             fn layout(
@@ -263,6 +270,7 @@ impl<G: Members> Component for Group<G> {
         let me = push_node(nodes, parent, step, NodeKind::Group);
         G::layout_members(nodes, me);
     }
+    const UNPLACED: G::Path = G::UNPLACED;
     fn path(at: At) -> G::Path {
         G::members_path(at)
     }
@@ -397,6 +405,10 @@ impl<T: Component> Component for Multi<T> {
             NodeKind::Multi(Box::<MultiNode>::default()),
         );
     }
+    const UNPLACED: MultiPath<T> = MultiPath {
+        at: At::UNPLACED,
+        _t: PhantomData,
+    };
     fn path(at: At) -> MultiPath<T> {
         MultiPath::new(at)
     }

@@ -2,12 +2,12 @@
 //! and `config!` generate.
 //!
 //! A model of hundreds or thousands of components must compile in time, memory and stack that grow
-//! linearly with it. So the macros emit *tables* — member sizes, layouts, members, variables,
-//! dependency edges — and one small function per component expression, and the loops over those
-//! tables live here, generic over the component type only: no generated function grows with the
-//! model, no closure type is generated per component, and what every member's expression shares
-//! (the typed paths of its model and of the connected models) is built once per model and reached
-//! through an [`Arc`], never copied per component.
+//! linearly with it. So the macros emit *tables* — member sizes, layouts, members, typed-path
+//! setters, variables, dependency edges — and one small function per component expression, and the
+//! loops over those tables live here, generic over the component type only: no generated function
+//! grows with the model, no generic closure is generated per component, and what every member's
+//! expression shares (the typed paths of its model and of the connected models) is built once per
+//! model and reached through an [`Arc`], never copied per component.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -78,6 +78,15 @@ pub fn layout_table(nodes: &mut Vec<Node>, me: u32, table: &[Layout]) {
 /// passed by reference: indexing a constant array in place would copy all of it per member.
 pub fn path<C: Component>(at: At, offsets: &[u32], i: usize) -> C::Path {
     C::path(at.offset(offsets[i]))
+}
+
+/// Places typed paths built as a constant ([`Members::UNPLACED`](super::Members::UNPLACED)) at
+/// `at`: each row of `table` sets one field (one small generated function per member or variable),
+/// so the path constructor is this loop, not a struct literal as long as the model.
+pub fn place<P>(paths: &mut P, at: At, table: &[fn(&mut P, At)]) {
+    for set in table {
+        set(paths, at);
+    }
 }
 
 /// What `ctx` reaches through `Deref`: `ctx.model` and `ctx.nexus`, the typed paths of the
@@ -267,6 +276,7 @@ mod tests {
     impl crate::model::Members for Three {
         type Path = Unbound;
         const MEMBERS_SIZE: u32 = 2;
+        const UNPLACED: Unbound = Unbound;
         fn layout_members(_: &mut Vec<Node>, _: u32) {}
         fn members_path(_: At) -> Unbound {
             Unbound

@@ -33,6 +33,13 @@ pub struct At {
 }
 
 impl At {
+    /// No place at all (no model has id 0): what a typed path holds before it is placed. Generated
+    /// path constructors start from a constant of such paths and then place each member, so no
+    /// generated function grows with the model.
+    pub const UNPLACED: At = At {
+        model: ModelId(0),
+        node: u32::MAX,
+    };
     /// The root node of `model`.
     pub const fn root(model: ModelId) -> At {
         At { model, node: 0 }
