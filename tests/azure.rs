@@ -948,6 +948,245 @@ fn a_lost_state_is_never_adopted_and_is_found_again_by_tag_and_cleaned_up() {
 }
 
 #[test]
+fn lists_longer_than_a_page_are_followed_to_the_end() {
+    // Two items a page: discovery must follow `nextLink` through every page to find them all.
+    let fake = start_fake(FakeConfig {
+        page_size: 2,
+        ..fast()
+    });
+    let e = Endpoint::of(&fake);
+    let azure = Arc::new(proxy(&e));
+    let dir = tempfile::tempdir().unwrap();
+    let k = 4;
+    let infra = cluster(k);
+    let mut o = orch("paged", &infra, azure.clone(), dir.path());
+    rt().block_on(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+    });
+    drop(o);
+    std::fs::remove_dir_all(dir.path()).unwrap();
+    let mut o = orch("paged", &infra, azure.clone(), dir.path());
+    let lists_before = fake.stats().by_operation.get("GET resources").copied();
+    rt().block_on(async {
+        let found = o.discover().await.unwrap();
+        // Group, network, security group, and per node an IP, an interface and a VM: 15
+        // resources, 14 of them listed at 2 a page.
+        assert_eq!(found.len(), 3 + 3 * k, "{found:#?}");
+        for i in 0..k {
+            for what in ["nodes", "nics", "ips"] {
+                let key = format!("Cluster.{what}.{i}");
+                assert!(found.iter().any(|d| d.key == key), "{key} not found");
+            }
+        }
+        assert!(o.down_discovered(&found).await, "{}", failures(&o));
+    });
+    let pages = fake.stats().by_operation["GET resources"] - lists_before.unwrap_or(0);
+    assert!(pages >= 7, "14 resources at 2 a page: {pages} pages read");
+    assert_eq!(left(&fake), Vec::<String>::new());
+}
+
+thread_local! {
+    /// Whether the next `Multi` instance's interface has its second IP configuration.
+    static SECOND_CONFIG: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+fn second_config(
+    nic: actuator_azure::NetworkInterface,
+    config: actuator_azure::IpConfiguration,
+) -> actuator_azure::NetworkInterface {
+    if SECOND_CONFIG.with(std::cell::Cell::get) {
+        nic.ip_configuration(config)
+    } else {
+        nic
+    }
+}
+
+/// A VM whose interface has two IP configurations in two subnets of one network, each with its
+/// public IP (the original's `AzNIC` took a list of subnets).
+#[derive(InfraModel)]
+struct Multi {
+    #[component(ResourceGroup::new("multi").location("westeurope"))]
+    rg: ResourceGroup,
+    #[component(VirtualNetwork::new("net", ctx.model.rg, ["10.0.0.0/16"]))]
+    vnet: VirtualNetwork,
+    #[component(actuator_azure::Subnet::new("front", ctx.model.vnet, "10.0.1.0/24"))]
+    front: actuator_azure::Subnet,
+    #[component(actuator_azure::Subnet::new("back", ctx.model.vnet, "10.0.2.0/24"))]
+    back: actuator_azure::Subnet,
+    #[component(actuator_azure::PublicIp::new("front-ip", ctx.model.rg))]
+    front_ip: actuator_azure::PublicIp,
+    #[component(actuator_azure::PublicIp::new("back-ip", ctx.model.rg))]
+    back_ip: actuator_azure::PublicIp,
+    #[component(second_config(
+        actuator_azure::NetworkInterface::new("nic", ctx.model.rg, ctx.model.front)
+            .public_ip(ctx.model.front_ip),
+        actuator_azure::IpConfiguration::new("back", ctx.model.back)
+            .public_ip(ctx.model.back_ip)
+            .private_ip("10.0.2.20")))]
+    nic: actuator_azure::NetworkInterface,
+    #[component(actuator_azure::VirtualMachine::new("vm", ctx.model.rg,
+        actuator_azure::ImageReference::ubuntu_24_04(), "Standard_B1s", "azureuser")
+        .nics([ctx.model.nic]).ssh_public_key(KEY))]
+    vm: actuator_azure::VirtualMachine,
+}
+
+#[test]
+fn an_interface_takes_several_ip_configurations_and_changes_them_in_place() {
+    let fake = start_fake(fast());
+    let e = Endpoint::of(&fake);
+    let azure = Arc::new(proxy(&e));
+    let dir = tempfile::tempdir().unwrap();
+    SECOND_CONFIG.with(|c| c.set(true));
+    let infra = Multi::instance("m");
+    let mut o = ActuatorOrchestration::new("multi")
+        .infra(&infra)
+        .proxy(azure.clone())
+        .options(options())
+        .state_dir(dir.path());
+    rt().block_on(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+    });
+    let nic_id = id_of(&mut o, "Multi.nic");
+    let nic = fake.resource(&nic_id).unwrap();
+    let configs: Vec<(String, String, bool, String, String)> =
+        nic["properties"]["ipConfigurations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let p = &c["properties"];
+                let tail = |v: &serde_json::Value| {
+                    v["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .rsplit('/')
+                        .next()
+                        .unwrap()
+                        .to_owned()
+                };
+                (
+                    c["name"].as_str().unwrap().to_owned(),
+                    p["privateIPAddress"].as_str().unwrap().to_owned(),
+                    p["primary"].as_bool().unwrap(),
+                    tail(&p["subnet"]),
+                    tail(&p["publicIPAddress"]),
+                )
+            })
+            .collect();
+    assert_eq!(configs.len(), 2, "{configs:?}");
+    assert_eq!(
+        (
+            configs[0].0.as_str(),
+            configs[0].2,
+            configs[0].3.as_str(),
+            configs[0].4.as_str()
+        ),
+        ("ipconfig1", true, "front", "front-ip")
+    );
+    assert!(configs[0].1.starts_with("10.0.1."), "{configs:?}");
+    assert_eq!(
+        (
+            configs[1].0.as_str(),
+            configs[1].1.as_str(),
+            configs[1].2,
+            configs[1].3.as_str(),
+            configs[1].4.as_str()
+        ),
+        ("back", "10.0.2.20", false, "back", "back-ip")
+    );
+    // Outputs: the primary's address, then all of them; the VM's are its primary's.
+    let primary = output(&mut o, "Multi.nic", "private_ip");
+    assert_eq!(primary, configs[0].1);
+    assert_eq!(
+        output(&mut o, "Multi.nic", "private_ips"),
+        format!("{primary},10.0.2.20")
+    );
+    assert_eq!(output(&mut o, "Multi.vm", "private_ip"), primary);
+    assert_eq!(
+        output(&mut o, "Multi.vm", "public_ip"),
+        output(&mut o, "Multi.front_ip", "ip")
+    );
+
+    // Without the second configuration: the interface is updated in place, not replaced.
+    drop(o);
+    SECOND_CONFIG.with(|c| c.set(false));
+    let infra = Multi::instance("m");
+    let mut o = ActuatorOrchestration::new("multi")
+        .infra(&infra)
+        .proxy(azure.clone())
+        .options(options())
+        .state_dir(dir.path());
+    let plan = rt().block_on(o.plan_with(&PlanOptions::default())).unwrap();
+    assert_eq!(action(&plan, "Multi.nic"), Action::Update, "{plan:#?}");
+    assert_eq!(action(&plan, "Multi.vm"), Action::Unchanged, "{plan:#?}");
+    rt().block_on(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+    });
+    let nic = fake.resource(&nic_id).unwrap();
+    assert_eq!(
+        nic["properties"]["ipConfigurations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(created(&fake, &nic_id), 1, "updated, not made again");
+    let back_ip = fake.resource(&id_of(&mut o, "Multi.back_ip")).unwrap();
+    assert!(back_ip["properties"].get("ipConfiguration").is_none());
+    assert_eq!(output(&mut o, "Multi.nic", "private_ips"), primary);
+    SECOND_CONFIG.with(|c| c.set(true));
+    rt().block_on(async {
+        assert!(o.teardown_system().await, "{}", failures(&o));
+    });
+    assert_eq!(left(&fake), Vec::<String>::new());
+}
+
+#[test]
+fn bad_ip_configurations_fail_before_any_call() {
+    #[derive(InfraModel)]
+    struct BadNic {
+        #[component(ResourceGroup::new("bad").location("westeurope"))]
+        rg: ResourceGroup,
+        #[component(VirtualNetwork::new("net", ctx.model.rg, ["10.0.0.0/16"]))]
+        vnet: VirtualNetwork,
+        #[component(actuator_azure::Subnet::new("a", ctx.model.vnet, "10.0.1.0/24"))]
+        a: actuator_azure::Subnet,
+        #[component(actuator_azure::PublicIp::new("ip", ctx.model.rg))]
+        ip: actuator_azure::PublicIp,
+        #[component(actuator_azure::NetworkInterface::new("nic", ctx.model.rg, ctx.model.a)
+            .public_ip(ctx.model.ip).private_ip("10.0.1.9")
+            .ip_configuration(actuator_azure::IpConfiguration::new("IPCONFIG1", ctx.model.a))
+            .ip_configuration(actuator_azure::IpConfiguration::new("b", ctx.model.a)
+                .public_ip(ctx.model.ip).private_ip("10.0.1.9"))
+            .ip_configuration(actuator_azure::IpConfiguration::new("c-", ctx.model.a)
+                .private_ip("10.0.1")))]
+        nic: actuator_azure::NetworkInterface,
+    }
+    let fake = start_fake(fast());
+    let e = Endpoint::of(&fake);
+    let infra = BadNic::instance("b");
+    let mut o = ActuatorOrchestration::new("bad")
+        .infra(&infra)
+        .proxy(Arc::new(proxy(&e)))
+        .memory_state();
+    let plan = rt().block_on(o.plan_with(&PlanOptions::default())).unwrap();
+    let err = format!("{:?}", plan.errors);
+    for want in [
+        "BadNic.nic",
+        "ip_configurations",
+        "IPCONFIG1",
+        "names two configurations", // the primary's name taken
+        "a public IP serves one",   // one IP on two configurations
+        "10.0.1.9 is taken",        // one static address twice
+        "c-",                       // a name Azure refuses
+        "is not an IPv4 address",
+    ] {
+        assert!(err.contains(want), "{want:?} missing from: {err}");
+    }
+    assert_eq!(fake.stats().requests, 0, "no call was made");
+}
+
+#[test]
 fn import_adopts_an_existing_group_and_a_foreign_name_is_refused() {
     #[derive(InfraModel)]
     struct Mine {

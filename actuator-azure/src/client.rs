@@ -412,7 +412,8 @@ impl ArmClient {
         }
     }
 
-    /// Every item of a list, following `nextLink`.
+    /// Every item of a list: ARM pages its lists, so every page is read by following `nextLink`
+    /// (an absolute URL that carries the query and a `$skiptoken`) until a page has none.
     pub async fn list(
         &self,
         path: &str,
@@ -422,14 +423,23 @@ impl ArmClient {
         let mut out = Vec::new();
         let query: Vec<(&str, &str)> = filter.map(|f| ("$filter", f)).into_iter().collect();
         let mut a = self.send(Method::Get, path, api, &query, None).await?;
+        let mut followed: Option<String> = None;
         loop {
             if let Some(items) = a.body.get("value").and_then(Value::as_array) {
                 out.extend(items.iter().cloned());
             }
             match a.body.get("nextLink").and_then(Value::as_str) {
                 Some(next) if !next.is_empty() => {
+                    // A server that hands back the page it just served would loop forever.
+                    if followed.as_deref() == Some(next) {
+                        return Err(ArmError::local(
+                            "UnexpectedBody",
+                            format!("{path}: nextLink {next} points at the page it came with"),
+                        ));
+                    }
                     let next = next.to_owned();
                     a = self.send(Method::Get, &next, api, &[], None).await?;
+                    followed = Some(next);
                 }
                 _ => return Ok(out),
             }

@@ -16,8 +16,8 @@ use crate::error::ArmError;
 use crate::models::*;
 use crate::names::{self, NameRule};
 use crate::resources::{
-    Allocation, NetworkInterface, NetworkSecurityGroup, PublicIp, PublicIpSku, ResourceGroup,
-    SecurityRule, Subnet, VirtualMachine, VirtualNetwork,
+    Allocation, IpConfiguration, NetworkInterface, NetworkSecurityGroup, PublicIp, PublicIpSku,
+    ResourceGroup, SecurityRule, Subnet, VirtualMachine, VirtualNetwork,
 };
 
 /// `Microsoft.Resources` (resource groups, listings).
@@ -303,38 +303,65 @@ pub(crate) async fn desired(
             let n: NetworkInterface = cx.resource()?;
             let rg = cx.output_of(&n.resource_group, "id")?;
             let tags = tags_of(cx, &n.tags);
-            let public_ip = match &n.public_ip {
-                Some(ip) => Some(IdRef::to(cx.output_of(ip, "id")?)),
-                None => None,
-            };
             let nsg = match &n.nsg {
                 Some(g) => Some(IdRef::to(cx.output_of(g, "id")?)),
                 None => None,
             };
-            let config = Child {
-                name: Some("ipconfig1".into()),
-                id: None,
-                properties: IpConfigProps {
-                    subnet: Some(IdRef::to(cx.output_of(&n.subnet, "id")?)),
-                    private_allocation: Some(
-                        if n.private_ip.is_some() {
-                            "Static"
-                        } else {
-                            "Dynamic"
-                        }
-                        .into(),
-                    ),
-                    private_ip: n.private_ip.clone(),
-                    public_ip,
-                    primary: Some(true),
-                    ..Default::default()
-                },
+            let primary = IpConfiguration {
+                name: NetworkInterface::PRIMARY.into(),
+                subnet: n.subnet,
+                public_ip: n.public_ip,
+                private_ip: n.private_ip.clone(),
             };
+            let mut configs = Vec::new();
+            let mut network: Option<(String, String)> = None;
+            for (i, c) in std::iter::once(&primary)
+                .chain(&n.ip_configurations)
+                .enumerate()
+            {
+                let subnet = cx.output_of(&c.subnet, "id")?;
+                // Azure keeps every configuration of an interface in one network.
+                let vnet = network_of_subnet(&subnet);
+                match &network {
+                    None => network = Some((c.name.clone(), vnet)),
+                    Some((first, net)) if !net.eq_ignore_ascii_case(&vnet) => {
+                        return Err(fatal(format!(
+                            "argument `ip_configurations`: configuration {:?} is in subnet {subnet}, \
+                             outside the network of configuration {first:?} ({net}); an interface's \
+                             configurations share one network",
+                            c.name
+                        )));
+                    }
+                    Some(_) => {}
+                }
+                configs.push(Child {
+                    name: Some(c.name.clone()),
+                    id: None,
+                    properties: IpConfigProps {
+                        subnet: Some(IdRef::to(subnet)),
+                        private_allocation: Some(
+                            if c.private_ip.is_some() {
+                                "Static"
+                            } else {
+                                "Dynamic"
+                            }
+                            .into(),
+                        ),
+                        private_ip: c.private_ip.clone(),
+                        public_ip: match &c.public_ip {
+                            Some(ip) => Some(IdRef::to(cx.output_of(ip, "id")?)),
+                            None => None,
+                        },
+                        primary: Some(i == 0),
+                        ..Default::default()
+                    },
+                });
+            }
             let body = Tracked {
                 location: Some(location_of(cx, &n.location, &n.resource_group)?),
                 tags: Some(tags.clone()),
                 properties: NicProps {
-                    ip_configurations: vec![config],
+                    ip_configurations: configs,
                     network_security_group: nsg,
                     enable_accelerated_networking: Some(n.accelerated_networking),
                     ..Default::default()
@@ -534,6 +561,20 @@ pub(crate) async fn outputs(
                 "private_ip",
                 n.properties.primary().and_then(|c| c.private_ip.as_deref()),
             );
+            // Primary first, then the others in the interface's order.
+            let primary = n.properties.primary();
+            let others = n
+                .properties
+                .ip_configurations
+                .iter()
+                .map(|c| &c.properties)
+                .filter(|c| !primary.is_some_and(|p| std::ptr::eq(*c, p)));
+            let ips: Vec<&str> = primary
+                .into_iter()
+                .chain(others)
+                .filter_map(|c| c.private_ip.as_deref())
+                .collect();
+            put("private_ips", Some(&ips.join(",")));
             put("mac_address", n.properties.mac_address.as_deref());
         }
         Kind::Vm => {
@@ -610,6 +651,70 @@ fn check_tags(own: &BTreeMap<String, String>, cx: &ProvisionCx, out: &mut Vec<In
                     "tag {k:?}: Azure takes names of up to 512 characters without `<>%&\\?/` and values of up to 256"
                 ),
             ));
+        }
+    }
+}
+
+/// The network a subnet id belongs to: the id up to `/subnets/`.
+fn network_of_subnet(subnet_id: &str) -> String {
+    let lower = subnet_id.to_ascii_lowercase();
+    match lower.rfind("/subnets/") {
+        Some(i) => subnet_id[..i].to_owned(),
+        None => subnet_id.to_owned(),
+    }
+}
+
+/// An interface's further IP configurations: names Azure takes and unique in the interface
+/// (the primary's included), IPv4 static addresses, no public IP on two configurations, no two
+/// configurations with the same static address.
+fn check_ip_configurations(n: &NetworkInterface, out: &mut Vec<Invalid>) {
+    let mut names = vec![NetworkInterface::PRIMARY.to_ascii_lowercase()];
+    let mut public_ips = n.public_ip.iter().map(|r| r.at()).collect::<Vec<_>>();
+    let mut addresses: Vec<&str> = n.private_ip.iter().map(String::as_str).collect();
+    for c in &n.ip_configurations {
+        if let Some(e) = names::NETWORK.check(&c.name) {
+            out.push(Invalid::new("ip_configurations", format!("name {e}")));
+        }
+        let lower = c.name.to_ascii_lowercase();
+        if names.contains(&lower) {
+            out.push(Invalid::new(
+                "ip_configurations",
+                format!(
+                    "{:?} names two configurations of the interface (the primary is {:?})",
+                    c.name,
+                    NetworkInterface::PRIMARY
+                ),
+            ));
+        }
+        names.push(lower);
+        if let Some(ip) = &c.public_ip {
+            if public_ips.contains(&ip.at()) {
+                out.push(Invalid::new(
+                    "ip_configurations",
+                    format!(
+                        "configuration {:?} takes a public IP another configuration has; a public IP serves one",
+                        c.name
+                    ),
+                ));
+            }
+            public_ips.push(ip.at());
+        }
+        if let Some(a) = &c.private_ip {
+            if a.parse::<std::net::Ipv4Addr>().is_err() {
+                out.push(Invalid::new(
+                    "ip_configurations",
+                    format!("configuration {:?}: {a:?} is not an IPv4 address", c.name),
+                ));
+            } else if addresses.contains(&a.as_str()) {
+                out.push(Invalid::new(
+                    "ip_configurations",
+                    format!(
+                        "configuration {:?}: {a} is taken by another configuration",
+                        c.name
+                    ),
+                ));
+            }
+            addresses.push(a);
         }
     }
 }
@@ -763,6 +868,7 @@ pub(crate) fn validate(p: &AzureProxy, kind: Kind, cx: &ProvisionCx) -> Vec<Inva
                     format!("{a:?} is not an IPv4 address"),
                 ));
             }
+            check_ip_configurations(&n, &mut out);
             location(&n.location, &mut out);
             check_tags(&n.tags, cx, &mut out);
         }

@@ -82,10 +82,11 @@ pub use client::{Answer, ArmClient, CallStats, RetrySettings, Waits};
 pub use error::ArmError;
 pub use limits::{ApiLimits, Bucket};
 pub use resources::{
-    Access, Allocation, Direction, ImageReference, NetworkInterface, NetworkInterfacePath,
-    NetworkSecurityGroup, NetworkSecurityGroupPath, OsDisk, Protocol, PublicIp, PublicIpPath,
-    PublicIpSku, ResourceGroup, ResourceGroupPath, SecurityRule, SecurityRulePath, Subnet,
-    SubnetPath, VirtualMachine, VirtualMachinePath, VirtualNetwork, VirtualNetworkPath,
+    Access, Allocation, Direction, ImageReference, IpConfiguration, NetworkInterface,
+    NetworkInterfacePath, NetworkSecurityGroup, NetworkSecurityGroupPath, OsDisk, Protocol,
+    PublicIp, PublicIpPath, PublicIpSku, ResourceGroup, ResourceGroupPath, SecurityRule,
+    SecurityRulePath, Subnet, SubnetPath, VirtualMachine, VirtualMachinePath, VirtualNetwork,
+    VirtualNetworkPath,
 };
 
 /// The SDK core this proxy is built on (for a credential of your own:

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use actuator::Resource;
+use actuator::model::args::{ArgCx, ArgValue};
 use actuator::model::{At, IntoRef, Ref, Refs};
 use actuator::secret::Secret;
 
@@ -587,14 +588,21 @@ impl PublicIp {
 }
 
 /// A network interface in a subnet, with an optional public IP and security group (the original
-/// assumed a public IP and never attached a group). Its public IP, security group and static
-/// private address change in place.
+/// assumed a public IP and never attached a group). Its public IP, security group, static private
+/// address and further IP configurations change in place; its subnet (and with it its network)
+/// does not.
 ///
-/// Outputs: `id`, `name`, `private_ip`, `mac_address` (once a VM uses it).
+/// [`NetworkInterface::new`] gives it one IP configuration, the primary (`ipconfig1`), in
+/// `subnet`; [`NetworkInterface::ip_configuration`] adds more, each in a subnet of the same
+/// network with its own optional public IP and static address (the original's `AzNIC` took a
+/// list of subnets: one configuration per subnet).
+///
+/// Outputs: `id`, `name`, `private_ip` (the primary configuration's), `private_ips` (every
+/// configuration's, comma-separated, primary first), `mac_address` (once a VM uses it).
 ///
 /// ```
 /// use actuator::prelude::*;
-/// use actuator_azure::{NetworkInterface, PublicIp, ResourceGroup, Subnet, VirtualNetwork};
+/// use actuator_azure::{IpConfiguration, NetworkInterface, PublicIp, ResourceGroup, Subnet, VirtualNetwork};
 ///
 /// #[derive(InfraModel)]
 /// struct Net {
@@ -604,20 +612,25 @@ impl PublicIp {
 ///     vnet: VirtualNetwork,
 ///     #[component(Subnet::new("subnet", ctx.model.vnet, "10.0.1.0/24"))]
 ///     subnet: Subnet,
+///     #[component(Subnet::new("backend", ctx.model.vnet, "10.0.2.0/24"))]
+///     backend: Subnet,
 ///     #[component(PublicIp::new("ip", ctx.model.rg))]
 ///     ip: PublicIp,
 ///     #[component(NetworkInterface::new("nic", ctx.model.rg, ctx.model.subnet)
-///         .public_ip(ctx.model.ip).private_ip("10.0.1.10"))]
+///         .public_ip(ctx.model.ip).private_ip("10.0.1.10")
+///         .ip_configuration(IpConfiguration::new("backend", ctx.model.backend).private_ip("10.0.2.10")))]
 ///     nic: NetworkInterface,
 /// }
 /// let net = Net::instance("net");
-/// assert_eq!(net.get::<NetworkInterface>(&net.root().nic).unwrap().private_ip.as_deref(), Some("10.0.1.10"));
+/// let nic = net.get::<NetworkInterface>(&net.root().nic).unwrap();
+/// assert_eq!(nic.private_ip.as_deref(), Some("10.0.1.10"));
+/// assert_eq!(nic.ip_configurations[0].name, "backend");
 /// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(
     kind = "azure.NetworkInterface",
-    outputs(id: String, name: String, private_ip: std::net::IpAddr, mac_address: String),
-    update(public_ip, nsg, private_ip, accelerated_networking, tags)
+    outputs(id: String, name: String, private_ip: std::net::IpAddr, private_ips: String, mac_address: String),
+    update(public_ip, nsg, private_ip, ip_configurations, accelerated_networking, tags)
 )]
 pub struct NetworkInterface {
     name: String,
@@ -627,14 +640,16 @@ pub struct NetworkInterface {
     pub resource_group: Ref<ResourceGroup>,
     /// Its location, if not its group's (it must be its network's).
     pub location: Option<String>,
-    /// Its subnet.
+    /// The primary configuration's subnet.
     pub subnet: Ref<Subnet>,
-    /// Its public IP.
+    /// The primary configuration's public IP.
     pub public_ip: Option<Ref<PublicIp>>,
     /// Its security group.
     pub nsg: Option<Ref<NetworkSecurityGroup>>,
-    /// A static private address in the subnet (else Azure picks one).
+    /// A static private address for the primary configuration (else Azure picks one).
     pub private_ip: Option<String>,
+    /// The IP configurations after the primary, in order.
+    pub ip_configurations: Vec<IpConfiguration>,
     /// Accelerated networking (the VM size must support it).
     pub accelerated_networking: bool,
     /// Tags of your own.
@@ -644,7 +659,10 @@ common!(NetworkInterface);
 located!(NetworkInterface);
 
 impl NetworkInterface {
-    /// An interface `name` in `resource_group`, on `subnet`.
+    /// The name of the primary IP configuration.
+    pub const PRIMARY: &str = "ipconfig1";
+
+    /// An interface `name` in `resource_group`, its primary IP configuration in `subnet`.
     pub fn new(
         name: impl Into<String>,
         resource_group: impl IntoRef<ResourceGroup>,
@@ -659,11 +677,12 @@ impl NetworkInterface {
             public_ip: None,
             nsg: None,
             private_ip: None,
+            ip_configurations: Vec::new(),
             accelerated_networking: false,
             tags: BTreeMap::new(),
         }
     }
-    /// Attaches a public IP.
+    /// Attaches a public IP to the primary configuration.
     pub fn public_ip(mut self, ip: impl IntoRef<PublicIp>) -> Self {
         self.public_ip = Some(ip.into_ref());
         self
@@ -673,15 +692,74 @@ impl NetworkInterface {
         self.nsg = Some(nsg.into_ref());
         self
     }
-    /// Gives it a static private address.
+    /// Gives the primary configuration a static private address.
     pub fn private_ip(mut self, ip: impl Into<String>) -> Self {
         self.private_ip = Some(ip.into());
+        self
+    }
+    /// Adds an IP configuration after the primary (and those added before).
+    pub fn ip_configuration(mut self, config: IpConfiguration) -> Self {
+        self.ip_configurations.push(config);
         self
     }
     /// Turns accelerated networking on.
     pub fn accelerated_networking(mut self, on: bool) -> Self {
         self.accelerated_networking = on;
         self
+    }
+}
+
+/// A further IP configuration of a [`NetworkInterface`]: a private address in a subnet of the
+/// interface's network, with an optional public IP of its own.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IpConfiguration {
+    /// Its name, unique in the interface (the primary is [`NetworkInterface::PRIMARY`]).
+    pub name: String,
+    /// Its subnet: one of the interface's network.
+    pub subnet: Ref<Subnet>,
+    /// Its public IP (one public IP serves one configuration).
+    pub public_ip: Option<Ref<PublicIp>>,
+    /// A static private address in its subnet (else Azure picks one).
+    pub private_ip: Option<String>,
+}
+
+impl IpConfiguration {
+    /// A configuration `name` in `subnet`, its address picked by Azure.
+    pub fn new(name: impl Into<String>, subnet: impl IntoRef<Subnet>) -> Self {
+        IpConfiguration {
+            name: name.into(),
+            subnet: subnet.into_ref(),
+            public_ip: None,
+            private_ip: None,
+        }
+    }
+    /// Attaches a public IP.
+    pub fn public_ip(mut self, ip: impl IntoRef<PublicIp>) -> Self {
+        self.public_ip = Some(ip.into_ref());
+        self
+    }
+    /// Gives it a static private address.
+    pub fn private_ip(mut self, ip: impl Into<String>) -> Self {
+        self.private_ip = Some(ip.into());
+        self
+    }
+}
+
+impl Refs for IpConfiguration {
+    fn visit_refs(&self, f: &mut dyn FnMut(At)) {
+        self.subnet.visit_refs(f);
+        self.public_ip.visit_refs(f);
+    }
+}
+
+impl ArgValue for IpConfiguration {
+    fn arg(&self, cx: &ArgCx<'_>) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.name,
+            "subnet": self.subnet.arg(cx),
+            "public_ip": self.public_ip.arg(cx),
+            "private_ip": self.private_ip,
+        })
     }
 }
 

@@ -297,6 +297,10 @@ pub struct FakeConfig {
     /// Public IP addresses are allocated from this IPv4 CIDR. The default is a loopback range on
     /// purpose: anything that connects to a "public" address of a fake VM stays on this machine.
     pub public_ip_pool: String,
+    /// Items per page of every list; more are reached through `nextLink` (`$skiptoken`). The
+    /// default, 1000, is what ARM's resource and resource-group lists return per page; a test
+    /// sets a small one to make a client follow `nextLink`.
+    pub page_size: usize,
 }
 
 impl Default for FakeConfig {
@@ -314,6 +318,7 @@ impl Default for FakeConfig {
             async_in_use_errors: false,
             nic_reservation: Duration::ZERO,
             public_ip_pool: "127.100.0.0/16".to_string(),
+            page_size: 1000,
         }
     }
 }

@@ -2,17 +2,18 @@
 //! with `Location` only, shows `Deleting` meanwhile, refuses writes into the group
 //! (`ResourceGroupBeingDeleted`) and cascades to every member when it completes.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::ResourceKind;
 use crate::body;
 use crate::error::ArmError;
+use crate::handlers::ArmRequest;
 use crate::kind::Provider;
 use crate::listing::{Filter, parse_filter, tags_match};
 use crate::lro::{Effect, NewOp, group_job_token};
-use crate::render;
 use crate::reply::Reply;
 use crate::store::{Group, State, group_key};
+use crate::{paging, render};
 
 pub(crate) fn put(st: &mut State, sub: &str, rg: &str, bytes: &[u8]) -> Result<Reply, ArmError> {
     if !body::valid_group_name(rg) {
@@ -117,18 +118,18 @@ pub(crate) fn delete(
     Ok(st.delete_reply(&op))
 }
 
-pub(crate) fn list(st: &State, sub: &str, filter: Option<&str>) -> Result<Reply, ArmError> {
-    let filter = parse_filter(filter)?;
-    let items: Vec<Value> = st
+pub(crate) fn list(st: &State, req: &ArmRequest, sub: &str) -> Result<Reply, ArmError> {
+    let filter = parse_filter(req.query("$filter"))?;
+    let items: Vec<paging::Item> = st
         .groups
-        .values()
-        .filter(|g| g.sub.eq_ignore_ascii_case(sub))
-        .filter(|g| match &filter {
+        .iter()
+        .filter(|(_, g)| g.sub.eq_ignore_ascii_case(sub))
+        .filter(|(_, g)| match &filter {
             Filter::All => true,
             Filter::Tag { name, value } => tags_match(g.tags.as_ref(), name, value.as_deref()),
             Filter::Type(_) => false,
         })
-        .map(render::group)
+        .map(|(k, g)| (k.clone(), render::group(g)))
         .collect();
-    Ok(Reply::json(200, json!({ "value": items })))
+    paging::page(st, req, items)
 }

@@ -15,7 +15,7 @@ use crate::lro::{Effect, NewOp};
 use crate::path::{ResourcePath, Route, RouteError};
 use crate::reply::Reply;
 use crate::store::{self, Group, ProvState, Resource, State};
-use crate::{ResourceKind, compute, groups, listing, network, render};
+use crate::{ResourceKind, compute, groups, listing, network, paging, render};
 
 /// An ARM request as the handlers see it.
 pub(crate) struct ArmRequest {
@@ -125,26 +125,25 @@ fn route(st: &mut State, req: &ArmRequest) -> Result<Reply, ArmError> {
     check_version(version, accepted, arm_type)?;
     st.check_subscription(sub)?;
     let method = req.method.as_str();
-    let filter = req.query("$filter");
     match (route, method) {
-        (Route::ResourceGroups { sub }, "GET") => groups::list(st, &sub, filter),
+        (Route::ResourceGroups { sub }, "GET") => groups::list(st, req, &sub),
         (Route::ResourceGroup { sub, rg }, "PUT") => groups::put(st, &sub, &rg, &req.body),
         (Route::ResourceGroup { sub, rg }, "GET") => groups::get(st, &sub, &rg),
         (Route::ResourceGroup { sub, rg }, "HEAD") => Ok(groups::head(st, &sub, &rg)),
         (Route::ResourceGroup { sub, rg }, "PATCH") => groups::patch(st, &sub, &rg, &req.body),
         (Route::ResourceGroup { sub, rg }, "DELETE") => groups::delete(st, &sub, &rg, version),
-        (Route::SubscriptionResources { sub }, "GET") => listing::resources(st, &sub, None, filter),
+        (Route::SubscriptionResources { sub }, "GET") => listing::resources(st, req, &sub, None),
         (Route::GroupResources { sub, rg }, "GET") => {
             st.require_group(&sub, &rg)?;
-            listing::resources(st, &sub, Some(&rg), filter)
+            listing::resources(st, req, &sub, Some(&rg))
         }
         (Route::SubscriptionList { sub, kind }, "GET") => {
-            let items: Vec<Value> = st
+            let items = st
                 .of_kind(kind)
                 .filter(|r| r.sub.eq_ignore_ascii_case(&sub))
-                .map(|r| render::resource(st, r, None))
+                .map(|r| listed(st, r))
                 .collect();
-            Ok(Reply::json(200, json!({ "value": items })))
+            paging::page(st, req, items)
         }
         // Compute's Location is its status URL with `monitor=true`.
         (Route::Operation { id, result, .. }, "GET") => {
@@ -182,7 +181,7 @@ fn resource(st: &mut State, req: &ArmRequest, path: &ResourcePath) -> Result<Rep
         };
     }
     match (method, path.name.is_some()) {
-        ("GET", false) => list(st, path),
+        ("GET", false) => list(st, req, path),
         ("GET", true) => {
             let res = find(st, path)?;
             let expand = req.query("$expand");
@@ -258,22 +257,27 @@ fn find<'a>(st: &'a State, path: &ResourcePath) -> Result<&'a Resource, ArmError
     }
 }
 
-fn list(st: &State, path: &ResourcePath) -> Result<Reply, ArmError> {
+/// A resource as a list shows it, at its place in creation order.
+fn listed(st: &State, r: &Resource) -> paging::Item {
+    (paging::seq_position(r.seq), render::resource(st, r, None))
+}
+
+fn list(st: &State, req: &ArmRequest, path: &ResourcePath) -> Result<Reply, ArmError> {
     let group = st.require_group(&path.sub, &path.rg)?;
-    let items: Vec<Value> = match parent_of(st, group, path)? {
+    let items = match parent_of(st, group, path)? {
         Some(parent) => st
             .children(&parent.key())
             .into_iter()
             .filter(|r| r.kind == path.kind)
-            .map(|r| render::resource(st, r, None))
+            .map(|r| listed(st, r))
             .collect(),
         None => st
             .of_kind(path.kind)
             .filter(|r| r.group == store::group_key(&path.sub, &path.rg))
-            .map(|r| render::resource(st, r, None))
+            .map(|r| listed(st, r))
             .collect(),
     };
-    Ok(Reply::json(200, json!({ "value": items })))
+    paging::page(st, req, items)
 }
 
 /// What a kind's PUT needs to know.

@@ -84,6 +84,7 @@ mod kind;
 mod listing;
 mod lro;
 mod network;
+mod paging;
 mod path;
 mod render;
 mod reply;

@@ -1,13 +1,15 @@
 //! `GET /subscriptions/{s}/resources` and `…/resourceGroups/{rg}/resources`, with the `$filter`
 //! forms discovery by tag needs: `tagName eq 'k' and tagValue eq 'v'`, `tagName eq 'k'`, and
 //! `resourceType eq 'Namespace/type'`. Child resources (subnets, rules) are not listed, as in ARM.
+//! Answers are paged ([`crate::paging`]).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::error::ArmError;
-use crate::render;
+use crate::handlers::ArmRequest;
 use crate::reply::Reply;
 use crate::store::{self, State};
+use crate::{paging, render};
 
 /// A parsed `$filter`.
 #[derive(Debug, PartialEq)]
@@ -89,13 +91,13 @@ pub(crate) fn tags_match(
 
 pub(crate) fn resources(
     st: &State,
+    req: &ArmRequest,
     sub: &str,
     rg: Option<&str>,
-    filter: Option<&str>,
 ) -> Result<Reply, ArmError> {
-    let filter = parse_filter(filter)?;
+    let filter = parse_filter(req.query("$filter"))?;
     let group = rg.map(|rg| store::group_key(sub, rg));
-    let items: Vec<Value> = st
+    let items: Vec<paging::Item> = st
         .resources
         .values()
         .filter(|r| r.kind.tracked())
@@ -106,9 +108,9 @@ pub(crate) fn resources(
             Filter::Tag { name, value } => tags_match(r.tags.as_ref(), name, value.as_deref()),
             Filter::Type(t) => r.kind.arm_type().eq_ignore_ascii_case(t),
         })
-        .map(|r| render::generic(st, r))
+        .map(|r| (paging::seq_position(r.seq), render::generic(st, r)))
         .collect();
-    Ok(Reply::json(200, json!({ "value": items })))
+    paging::page(st, req, items)
 }
 
 #[cfg(test)]

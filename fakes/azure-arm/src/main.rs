@@ -71,6 +71,9 @@ struct Args {
     /// Seed of the fault draw.
     #[arg(long, default_value_t = 14)]
     seed: u64,
+    /// Items per page of every list (more through `nextLink`).
+    #[arg(long, default_value_t = FakeConfig::default().page_size)]
+    page_size: usize,
     /// Where to write the CA certificate (PEM).
     #[arg(long, default_value = "azure-arm-fake-ca.pem")]
     ca_file: PathBuf,
@@ -119,6 +122,7 @@ fn main() -> ExitCode {
             throttle,
         },
         seed: args.seed,
+        page_size: args.page_size,
         ..FakeConfig::default()
     };
     let fake = match ArmFake::start(config) {

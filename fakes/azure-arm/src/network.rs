@@ -738,11 +738,20 @@ pub(crate) fn put_nic(st: &mut State, ctx: &PutCtx) -> Result<Vec<String>, ArmEr
         .map(|e| store::ip_configs(e).cloned().collect())
         .unwrap_or_default();
     let mut taken: Vec<(String, Ipv4Addr)> = Vec::new();
+    // (configuration name, its network's key) and (public IP key, configuration id) so far.
+    let mut names: Vec<(String, Option<String>)> = Vec::new();
+    let mut pips: Vec<(String, String)> = Vec::new();
     let mut out = Vec::new();
     for cfg in &configs {
         let (name, mut cprops) = embedded(cfg, "ipConfigurations")?;
         body::strip(&mut cprops, &["provisioningState"]);
         let ipc_id = format!("{}/ipConfigurations/{name}", ctx.id);
+        if names.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+            return Err(ArmError::invalid_request_format(format!(
+                "Network interface {} has two IP configurations named {name}.",
+                ctx.id
+            )));
+        }
         let cval = Value::Object(cprops.clone());
         let subnet_id = ref_at(&cval, &["subnet"]).ok_or_else(|| {
             ArmError::invalid_request_format(format!(
@@ -755,6 +764,17 @@ pub(crate) fn put_nic(st: &mut State, ctx: &PutCtx) -> Result<Vec<String>, ArmEr
         {
             return Err(ArmError::invalid_reference(subnet_id, &ctx.id));
         }
+        // Every configuration of an interface is in one virtual network.
+        if let Some((first, first_vnet)) = names.first()
+            && *first_vnet != subnet.parent
+        {
+            return Err(ArmError::invalid_request_format(format!(
+                "IP configuration {ipc_id} references subnet {subnet_id}, which is not in the \
+                 virtual network of IP configuration {first}: all IP configurations of a network \
+                 interface must be in the same virtual network."
+            )));
+        }
+        names.push((name.clone(), subnet.parent.clone()));
         let subnet_key = subnet.key();
         let subnet_canonical = subnet.id.clone();
         let cidr =
@@ -767,6 +787,11 @@ pub(crate) fn put_nic(st: &mut State, ctx: &PutCtx) -> Result<Vec<String>, ArmEr
             {
                 return Err(ArmError::pip_in_use(&ipc_id, &pip_res.id, &other));
             }
+            // ... and no two configurations of this request share one.
+            if let Some((_, other)) = pips.iter().find(|(k, _)| *k == pip_res.key()) {
+                return Err(ArmError::pip_in_use(&ipc_id, &pip_res.id, other));
+            }
+            pips.push((pip_res.key(), ipc_id.clone()));
             let pid = pip_res.id.clone();
             cprops.insert("publicIPAddress".into(), json!({ "id": pid }));
         }

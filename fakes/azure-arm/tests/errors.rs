@@ -856,3 +856,152 @@ async fn a_member_that_refuses_blocks_the_group_deletion() {
         404
     );
 }
+
+/// A NIC with several IP configurations (each in its subnet, one primary): addresses from each
+/// subnet, back-references on each subnet and public IP; refused: two configurations of one
+/// name, a public IP on two configurations, a subnet of another network, no primary.
+#[tokio::test]
+async fn nic_with_several_ip_configurations() {
+    let fake = common::start(common::fast_config());
+    let c = Client::new(&fake);
+    c.create_rg("rg").await;
+    c.put_done(
+        &c.net("rg", "virtualNetworks/vnet"),
+        &json!({"location": "eastus", "properties": {
+        "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+        "subnets": [
+            {"name": "front", "properties": {"addressPrefix": "10.0.1.0/24"}},
+            {"name": "back", "properties": {"addressPrefix": "10.0.2.0/24"}}
+        ]}}),
+    )
+    .await;
+    c.put_done(
+        &c.net("rg", "virtualNetworks/other"),
+        &json!({"location": "eastus", "properties": {
+            "addressSpace": {"addressPrefixes": ["10.1.0.0/16"]},
+            "subnets": [{"name": "elsewhere", "properties": {"addressPrefix": "10.1.1.0/24"}}]}}),
+    )
+    .await;
+    let subnet = |vnet: &str, s: &str| {
+        c.id(
+            "rg",
+            &format!("Microsoft.Network/virtualNetworks/{vnet}/subnets/{s}"),
+        )
+    };
+    let (front, back, elsewhere) = (
+        subnet("vnet", "front"),
+        subnet("vnet", "back"),
+        subnet("other", "elsewhere"),
+    );
+    let (ip1, ip2) = (
+        c.create_pip("rg", "ip1").await,
+        c.create_pip("rg", "ip2").await,
+    );
+    let cfg = |name: &str, subnet: &str, pip: Option<&str>, primary: bool| {
+        let mut p = json!({"subnet": {"id": subnet}, "primary": primary});
+        if let Some(x) = pip {
+            p["publicIPAddress"] = json!({"id": x});
+        }
+        json!({"name": name, "properties": p})
+    };
+    let nic = |configs: Vec<serde_json::Value>| json!({"location": "eastus", "properties": {"ipConfigurations": configs}});
+    let path = c.net("rg", "networkInterfaces/multi");
+
+    let r = c
+        .put_done(
+            &path,
+            &nic(vec![
+                cfg("ipconfig1", &front, Some(&ip1), true),
+                cfg("back", &back, Some(&ip2), false),
+            ]),
+        )
+        .await;
+    let configs = r.body["properties"]["ipConfigurations"].as_array().unwrap();
+    let got: Vec<(&str, &str, bool)> = configs
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap(),
+                c["properties"]["privateIPAddress"].as_str().unwrap(),
+                c["properties"]["primary"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [("ipconfig1", "10.0.1.4", true), ("back", "10.0.2.4", false)]
+    );
+    let nic_id = c.id("rg", "Microsoft.Network/networkInterfaces/multi");
+    for (s, ipc) in [(&front, "ipconfig1"), (&back, "back")] {
+        let sub = fake.resource(s).unwrap();
+        assert_eq!(
+            sub["properties"]["ipConfigurations"][0]["id"]
+                .as_str()
+                .unwrap()
+                .to_ascii_lowercase(),
+            format!("{nic_id}/ipConfigurations/{ipc}").to_ascii_lowercase()
+        );
+    }
+    let pip = fake.resource(&ip2).unwrap();
+    assert!(
+        pip["properties"]["ipConfiguration"]["id"]
+            .as_str()
+            .unwrap()
+            .ends_with("/ipConfigurations/back")
+    );
+
+    let other = c.net("rg", "networkInterfaces/other");
+    expect(
+        &c.put(
+            &other,
+            &nic(vec![
+                cfg("a", &front, None, true),
+                cfg("A", &back, None, false),
+            ]),
+        )
+        .await,
+        400,
+        "InvalidRequestFormat",
+    );
+    c.delete_done(&path).await;
+    expect(
+        &c.put(
+            &other,
+            &nic(vec![
+                cfg("a", &front, Some(&ip1), true),
+                cfg("b", &back, Some(&ip1), false),
+            ]),
+        )
+        .await,
+        400,
+        "PublicIPAddressInUse",
+    );
+    expect(
+        &c.put(
+            &other,
+            &nic(vec![
+                cfg("a", &front, None, true),
+                cfg("b", &elsewhere, None, false),
+            ]),
+        )
+        .await,
+        400,
+        "InvalidRequestFormat",
+    );
+    expect(
+        &c.put(
+            &other,
+            &nic(vec![
+                cfg("a", &front, None, false),
+                cfg("b", &back, None, false),
+            ]),
+        )
+        .await,
+        400,
+        "InvalidRequestFormat",
+    );
+    assert!(
+        fake.resource(&c.id("rg", "Microsoft.Network/networkInterfaces/other"))
+            .is_none()
+    );
+}

@@ -466,3 +466,141 @@ async fn control_routes_drive_the_same_state() {
     );
     assert_eq!(http.get(ctl("nope")).send().await.unwrap().status(), 404);
 }
+
+/// Every list pages as ARM's do: `nextLink` is the same absolute URL (query kept) plus
+/// `%24skiptoken`, absent on the last page; following it yields every item exactly once, even when
+/// items are created and deleted between two pages.
+#[tokio::test]
+async fn lists_page_through_next_link() {
+    let fake = common::start(FakeConfig {
+        page_size: 2,
+        ..common::fast_config()
+    });
+    let c = Client::new(&fake);
+    let tags = json!({"actuator-system": "paged"});
+    for i in 0..5 {
+        c.put(
+            &c.rg(&format!("rg{i}")),
+            &json!({"location": "eastus", "tags": tags}),
+        )
+        .await;
+    }
+    for i in 0..5 {
+        c.put_done(
+            &c.net("rg0", &format!("publicIPAddresses/ip{i}")),
+            &json!({"location": "eastus", "tags": tags}),
+        )
+        .await;
+    }
+    c.put_done(
+        &c.net("rg0", "networkSecurityGroups/nsg"),
+        &json!({"location": "eastus", "properties": {"securityRules": (0..5).map(|i| json!({
+            "name": format!("r{i}"),
+            "properties": {"protocol": "Tcp", "sourcePortRange": "*", "destinationPortRange": format!("{}", 1000 + i),
+                "sourceAddressPrefix": "*", "destinationAddressPrefix": "*", "access": "Allow",
+                "priority": 100 + i, "direction": "Inbound"}})).collect::<Vec<_>>()}}),
+    )
+    .await;
+
+    /// Every page of a list: (names per page, the nextLinks seen).
+    async fn pages(c: &Client, first: &str) -> (Vec<Vec<String>>, Vec<String>) {
+        let (mut names, mut links) = (Vec::new(), Vec::new());
+        let mut url = first.to_string();
+        loop {
+            let r = c.get(&url).await;
+            assert_eq!(r.status, 200, "{r:?}");
+            let page: Vec<String> = r.body["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["name"].as_str().unwrap().to_string())
+                .collect();
+            names.push(page);
+            match r.body.get("nextLink") {
+                Some(next) => {
+                    url = next.as_str().unwrap().to_string();
+                    links.push(url.clone());
+                }
+                None => return (names, links),
+            }
+        }
+    }
+    let sub = &c.sub;
+    let filter = "tagName eq 'actuator-system' and tagValue eq 'paged'";
+    let lists = [
+        (
+            format!("/subscriptions/{sub}/resourcegroups?api-version=2021-04-01&$filter={filter}"),
+            5,
+        ),
+        (
+            format!("/subscriptions/{sub}/resources?api-version=2021-04-01&$filter={filter}"),
+            5,
+        ),
+        (
+            format!("/subscriptions/{sub}/resourceGroups/rg0/resources?api-version=2021-04-01"),
+            6,
+        ),
+        (c.net("rg0", "publicIPAddresses"), 5),
+        (
+            format!(
+                "/subscriptions/{sub}/providers/Microsoft.Network/publicIPAddresses?api-version=2024-03-01"
+            ),
+            5,
+        ),
+        (c.net("rg0", "networkSecurityGroups/nsg/securityRules"), 5),
+    ];
+    for (first, n) in lists {
+        let n: usize = n;
+        let (names, links) = pages(&c, &first).await;
+        let sizes: Vec<usize> = names.iter().map(Vec::len).collect();
+        let expected: Vec<usize> = (0..n.div_ceil(2)).map(|i| (n - 2 * i).min(2)).collect();
+        assert_eq!(sizes, expected, "{first}: {names:?}");
+        let mut all: Vec<String> = names.concat();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), n, "{first}: each item once");
+        for link in &links {
+            // ARM's shape: absolute, the query kept, `$skiptoken` percent-encoded.
+            assert!(
+                link.starts_with(&format!("{}/subscriptions/", fake.arm_url())),
+                "{link}"
+            );
+            assert!(link.contains("api-version="), "{link}");
+            assert!(link.contains("&%24skiptoken="), "{link}");
+            assert_eq!(
+                link.contains("%24filter="),
+                first.contains("$filter="),
+                "{link}"
+            );
+        }
+    }
+
+    // Changes between two pages: nothing that stays is repeated or skipped.
+    let first = c.net("rg0", "publicIPAddresses");
+    let r = c.get(&first).await;
+    let seen: Vec<String> = r.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(seen, ["ip0", "ip1"], "creation order");
+    c.delete_done(&c.net("rg0", "publicIPAddresses/ip0")).await;
+    c.delete_done(&c.net("rg0", "publicIPAddresses/ip2")).await;
+    c.put_done(
+        &c.net("rg0", "publicIPAddresses/ip5"),
+        &json!({"location": "eastus"}),
+    )
+    .await;
+    let (rest, _) = pages(&c, r.body["nextLink"].as_str().unwrap()).await;
+    assert_eq!(rest.concat(), ["ip3", "ip4", "ip5"]);
+
+    // A token that is not one of ours.
+    let bad = c
+        .get(&format!(
+            "{}&$skiptoken=!!",
+            c.net("rg0", "publicIPAddresses")
+        ))
+        .await;
+    assert_eq!((bad.status, bad.code()), (400, "InvalidSkipToken"));
+}
