@@ -72,9 +72,7 @@ fn lifecycle_creates_each_resource_once_tagged_fills_ips_and_leaves_nothing() {
     let infra = grid(2);
     let ns = GridNs::instance("ns", &infra);
     let ev = Arc::new(Collect::default());
-    let mut o = orch(&sys, &infra, p.clone())
-        .namespace(&ns)
-        .handler(ev);
+    let mut o = orch(&sys, &infra, p.clone()).namespace(&ns).handler(ev);
     rt.block_on(async {
         assert!(o.initiate_system().await, "{}", failures(&o));
         let t = tagged_paths(&p, &sys).await;
@@ -173,7 +171,7 @@ fn in_place_updates_keep_ids_and_replacements_make_new_ones() {
     let rt = rt();
     let before = rt.block_on(project_snapshot(&p));
     // A second flavor to move the foreman to (flavor changes replace a server).
-    rt.block_on(ensure_flavor(&admin, "actuator.small", 64, 1));
+    rt.block_on(ensure_flavor(&admin, "actuator.small", 64, 1, 1));
     let dir = tempfile::tempdir().unwrap();
     let at = |shape: Shape| {
         set_shape(shape);
@@ -396,8 +394,12 @@ fn a_lost_state_is_discovered_by_tag_and_cleaned_up_never_adopted() {
             "{}",
             failures(&second)
         );
-        // The key pair (untaggable) of the first state stays: its name is unique to it.
+        // The key pair (untaggable) of the first state stays: its name is unique to it. Key
+        // pairs that were there before the test are not its to delete.
         for k in key_pairs(&p, "grid-key-").await {
+            if before.contains(&format!("os-keypairs {k}")) {
+                continue;
+            }
             p.call("compute", "DELETE", &["os-keypairs", &k], &[], None)
                 .await
                 .unwrap();
@@ -515,10 +517,12 @@ fn a_server_that_goes_to_error_fails_with_novas_fault_and_leaves_nothing() {
     let admin = admin();
     let rt = rt();
     let before = rt.block_on(project_snapshot(&p));
-    // No host has 4 TB of memory: the scheduler puts the server in ERROR ("No valid host").
-    rt.block_on(ensure_flavor(&admin, "actuator.huge", 4 * 1024 * 1024, 1));
+    // No host has a petabyte of disk (the fake driver's has 600 TB): the scheduler puts the
+    // server in ERROR ("No valid host"). Not memory: a flavor bigger than the host's memory is
+    // bigger than the project's RAM quota too, and Nova refuses it with a 403 before scheduling.
+    rt.block_on(ensure_flavor(&admin, "actuator.nohost", 64, 1, 1_000_000));
     set_shape(Shape {
-        foreman_flavor: "actuator.huge".into(),
+        foreman_flavor: "actuator.nohost".into(),
         ..Shape::default()
     });
     let infra = grid(0);
@@ -546,11 +550,14 @@ fn a_token_revoked_mid_run_is_renewed_and_the_run_finishes() {
     let p = Arc::new(relays.proxy());
     let rt = rt();
     let before = rt.block_on(project_snapshot(&proxy()));
-    // The first server create passes; the token it carried is then revoked in Keystone.
+    // The token is revoked in Keystone as the floating IP is asked for — late in `up`, after the
+    // server is ACTIVE. Not while a server boots: Nova calls Neutron with the token of the request
+    // that created the server, so revoking it then fails the boot inside Nova (a real cloud does
+    // the same), which is not what this test is about.
     let token = Arc::new(Mutex::new(None::<String>));
     let t2 = token.clone();
-    relays.nova.set(move |r| {
-        if r.method == "POST" && r.path.ends_with("/servers") {
+    relays.neutron.set(move |r| {
+        if r.method == "POST" && r.path.ends_with("/floatingips") {
             let mut t = t2.lock();
             if t.is_none() {
                 *t = r.header("X-Auth-Token").map(str::to_owned);
@@ -560,7 +567,7 @@ fn a_token_revoked_mid_run_is_renewed_and_the_run_finishes() {
         }
         None
     });
-    let infra = grid(2);
+    let infra = grid(0);
     let mut o = orch(&sys, &infra, p.clone());
     rt.block_on(async {
         assert!(o.initiate_system().await, "{}", failures(&o));
@@ -626,6 +633,73 @@ fn the_tenth_security_group_is_reported_as_a_quota_not_retried() {
         assert!(!f.contains("gave up"), "a quota is not retried: {f}");
         assert!(o.teardown_system().await, "{}", failures(&o));
         assert_eq!(project_snapshot(&p).await, before);
+    });
+}
+
+#[test]
+fn lists_follow_marker_pages_past_the_page_size() {
+    let _t = turn();
+    let p = Arc::new(proxy().page_size(2));
+    let rt = rt();
+    let tag = format!("actuator-test:page={}", run_suffix());
+    // Deleted when the test ends, whether it passed or not.
+    struct Networks(Arc<OpenStackProxy>, Vec<String>);
+    impl Drop for Networks {
+        fn drop(&mut self) {
+            actuator_tests::openstack::rt().block_on(async {
+                for id in &self.1 {
+                    if let Err(e) = self
+                        .0
+                        .call("network", "DELETE", &["networks", id], &[], None)
+                        .await
+                    {
+                        eprintln!("delete network {id}: {e}");
+                    }
+                }
+            });
+        }
+    }
+    let mut made = Networks(p.clone(), Vec::new());
+    rt.block_on(async {
+        for i in 0..5 {
+            let n = p
+                .call(
+                    "network",
+                    "POST",
+                    &["networks"],
+                    &[],
+                    Some(json!({ "network": { "name": format!("page-{i}") } })),
+                )
+                .await
+                .unwrap();
+            let id = n["network"]["id"].as_str().unwrap().to_owned();
+            made.1.push(id.clone());
+            p.call(
+                "network",
+                "PUT",
+                &["networks", &id, "tags", &tag],
+                &[],
+                None,
+            )
+            .await
+            .unwrap();
+        }
+        p.reset_stats();
+        let listed = p
+            .list("network", &["networks"], &[("tags", &tag)], "networks")
+            .await
+            .unwrap();
+        let mut ids: Vec<String> = listed
+            .iter()
+            .map(|n| n["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        let mut want = made.1.clone();
+        want.sort();
+        assert_eq!(ids, want, "every network, once");
+        // 2 + 2 + 1: three pages, each after the last one's last id.
+        let pages = p.stats().calls.get("GET networks").copied().unwrap_or(0);
+        assert_eq!(pages, 3, "{:?}", p.stats().calls);
     });
 }
 
@@ -736,8 +810,9 @@ fn credentials_never_reach_logs_events_plans_or_state() {
     assert!(!seen.contains(&token), "the token leaked");
 }
 
-/// Creates flavor `name` (admin) unless it exists.
-async fn ensure_flavor(admin: &OpenStackProxy, name: &str, ram_mb: u64, vcpus: u32) {
+/// Creates flavor `name` (admin) unless it exists. Never with 0 GB of disk: Nova refuses such a
+/// flavor to a project member unless the server boots from a volume (403).
+async fn ensure_flavor(admin: &OpenStackProxy, name: &str, ram_mb: u64, vcpus: u32, disk_gb: u64) {
     let all = admin
         .list("compute", &["flavors"], &[], "flavors")
         .await
@@ -751,7 +826,7 @@ async fn ensure_flavor(admin: &OpenStackProxy, name: &str, ram_mb: u64, vcpus: u
             "POST",
             &["flavors"],
             &[],
-            Some(json!({ "flavor": { "name": name, "ram": ram_mb, "vcpus": vcpus, "disk": 1 } })),
+            Some(json!({ "flavor": { "name": name, "ram": ram_mb, "vcpus": vcpus, "disk": disk_gb } })),
         )
         .await
         .unwrap();
@@ -815,7 +890,7 @@ fn up_and_down_killed_at_staggered_moments_converge_without_twins_or_orphans() {
     let dir = tempfile::tempdir().unwrap();
     // `up` killed at staggered moments; each run resumes the last one's state.
     let mut seen = Vec::new();
-    for delay_ms in [300u64, 900, 1600, 2500, 4000] {
+    for delay_ms in [300u64, 900, 1600, 2500, 4000, 6500] {
         let mut child = spawn_child("up", dir.path(), k);
         std::thread::sleep(Duration::from_millis(delay_ms));
         let done = child.try_wait().unwrap().is_some();
