@@ -9,12 +9,11 @@
 #   - the ARM fake for the Azure example (scripts/azure-fake.sh, started by the example's own test;
 #     the Azure suite starts fakes of its own).
 #   - PostgreSQL for the shared state store's suite (scripts/postgres.sh, started by the suite).
+#   - a real OpenStack on loopback (Keystone, Neutron, Nova, Placement, Glance on that PostgreSQL:
+#     scripts/openstack.sh; installs its venv from PyPI when absent) for the OpenStack suite and
+#     example, started in the background while the lints build.
 # The examples under examples/ are run as users run them (up, plan, down) by their own
 # integration tests, which also makes `cargo test` build their binaries with the same features.
-# The OpenStack suite (real Keystone, Neutron, Nova on loopback: scripts/openstack.sh) is not part
-# of this command for now: on a freshly made stack it fails (see the README's OpenStack section);
-# run it with `cargo test -p actuator-tests --features openstack --test openstack`. Its code is
-# still linted and documented here (--all-features).
 # Every crate is built once per mode: clippy (check) and test (debug), each over the whole
 # workspace with every feature, so each cloud SDK compiles once for each.
 set -euo pipefail
@@ -23,12 +22,21 @@ cd "$(dirname "$0")/.."
 if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 
 cleanup() {
+    # A start still under way is ended first (its daemons are then stopped by their pid files).
+    if [ -n "${OS_START:-}" ]; then kill "$OS_START" 2>/dev/null || true; fi
+    scripts/openstack.sh stop || true
     scripts/sshd.sh stop || true
     scripts/moto.sh stop || true
     scripts/azure-fake.sh stop || true
     scripts/postgres.sh stop || true
 }
 trap cleanup EXIT
+
+# The OpenStack stack takes minutes to come up (its venv, databases and seeds on a fresh
+# checkout): it starts now and is waited for before the tests.
+mkdir -p target
+scripts/openstack.sh start >target/openstack-start.log 2>&1 &
+OS_START=$!
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -43,5 +51,14 @@ scripts/moto.sh start
 echo "== SSH from a checkout in a 0700 directory (the services must not need to read the checkout)"
 scripts/private-checkout-check.sh
 
+echo "== the OpenStack stack (started in the background above; its log: target/openstack-start.log)"
+if ! wait "$OS_START"; then
+    OS_START=
+    cat target/openstack-start.log
+    exit 1
+fi
+OS_START=
+cat target/openstack-start.log
+
 echo "== cargo test (unit, integration, doc and UI tests; end-to-end suites against the services)"
-cargo test --workspace --features actuator-tests/ssh,actuator-tests/aws,actuator-tests/azure,actuator-tests/postgres
+cargo test --workspace --features actuator-tests/ssh,actuator-tests/aws,actuator-tests/azure,actuator-tests/postgres,actuator-tests/openstack

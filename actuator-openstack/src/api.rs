@@ -5,12 +5,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use osauth::Session;
 use osauth::services::{COMPUTE, NETWORK};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use reqwest::Method;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -337,22 +338,39 @@ impl Req {
     }
 }
 
+/// Opens a new session from the proxy's credentials (authenticating once): how a token is
+/// renewed.
+pub(crate) type Reopen =
+    Box<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Session, String>> + Send>> + Send + Sync>;
+
 /// The session, the retry settings and the statistics every call shares.
 pub(crate) struct Api {
-    session: Session,
+    /// Replaced as a whole when the token is renewed: osauth 0.5's forced refresh keeps a token
+    /// that has not expired yet, even one Keystone has revoked.
+    session: RwLock<Session>,
+    reopen: Reopen,
     settings: RetrySettings,
     stats: Mutex<CallStats>,
     /// Serialises token renewals: when many calls meet an expired token at once, one renews it.
     renewal: tokio::sync::Mutex<Instant>,
+    /// Items per page of a list call.
+    page_size: usize,
 }
 
 impl Api {
-    pub fn new(session: Session, settings: RetrySettings) -> Self {
+    pub fn new(
+        session: Session,
+        reopen: Reopen,
+        settings: RetrySettings,
+        page_size: usize,
+    ) -> Self {
         Api {
-            session,
+            session: RwLock::new(session),
+            reopen,
             settings,
             stats: Mutex::default(),
             renewal: tokio::sync::Mutex::new(Instant::now()),
+            page_size,
         }
     }
 
@@ -369,8 +387,8 @@ impl Api {
     }
 
     /// The session, for the `openstack` crate's typed calls.
-    pub fn session(&self) -> &Session {
-        &self.session
+    pub fn session(&self) -> Session {
+        self.session.read().clone()
     }
 
     /// Runs `f` (one resource's provision or teardown) counting its requests under `path`.
@@ -411,11 +429,12 @@ impl Api {
     pub async fn once(&self, req: &Req) -> Result<Value, OsError> {
         let op = req.op();
         let started = Instant::now();
+        let session = self.session();
         // One arm per service type: osauth's request builder is generic over it.
         let res = match req.svc {
             Svc::Network => {
                 send(
-                    self.session.request(NETWORK, req.method.clone(), &req.path),
+                    session.request(NETWORK, req.method.clone(), &req.path),
                     req,
                     self.settings.request_timeout,
                 )
@@ -423,7 +442,7 @@ impl Api {
             }
             Svc::Compute => {
                 send(
-                    self.session
+                    session
                         .request(COMPUTE, req.method.clone(), &req.path)
                         .header("OpenStack-API-Version", NOVA_MICROVERSION),
                     req,
@@ -491,12 +510,15 @@ impl Api {
         if *last > since {
             return Ok(());
         }
-        let client = self.session.client().inner();
-        self.session
-            .auth_type()
-            .refresh(client)
-            .await
-            .map_err(|e| OsError::from_osauth("renew the token", &e))?;
+        let fresh = (self.reopen)().await.map_err(|message| OsError {
+            op: "renew the token".into(),
+            status: None,
+            code: None,
+            message,
+            kind: ErrKind::Transient,
+            retry_after: None,
+        })?;
+        *self.session.write() = fresh;
         *last = Instant::now();
         self.stats.lock().token_renewals += 1;
         tracing::info!("the cloud rejected the token: renewed it");
@@ -536,11 +558,10 @@ impl Api {
 
     /// Every item of a collection (`key`: `networks`, `servers` …), following `marker` pages.
     pub async fn list(&self, what: &str, req: Req, key: &str) -> Result<Vec<Value>, AttemptError> {
-        const PAGE: usize = 500;
         let mut out: Vec<Value> = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let mut r = req.clone().query("limit", PAGE.to_string());
+            let mut r = req.clone().query("limit", self.page_size.to_string());
             if let Some(m) = &marker {
                 r = r.query("marker", m.clone());
             }

@@ -118,6 +118,7 @@ pub struct OpenStackProxy {
     poll_interval: Duration,
     external_network: Option<String>,
     max_concurrency: Option<usize>,
+    page_size: usize,
     api: OnceCell<SharedApi>,
     /// Image, flavor and network names resolved to ids.
     lookups: Mutex<HashMap<(&'static str, String), String>>,
@@ -189,6 +190,7 @@ impl OpenStackProxy {
             poll_interval: Duration::from_millis(250),
             external_network: None,
             max_concurrency: None,
+            page_size: 500,
             api: OnceCell::new(),
             lookups: Mutex::default(),
         }
@@ -310,6 +312,19 @@ impl OpenStackProxy {
         self
     }
 
+    /// How many items one page of a list call asks for (`limit`); the next page starts after the
+    /// last item (`marker`). Default 500; at least 1.
+    ///
+    /// ```
+    /// use actuator_openstack::OpenStackProxy;
+    /// let p = OpenStackProxy::new("os").page_size(50);
+    /// # let _ = p;
+    /// ```
+    pub fn page_size(mut self, n: usize) -> Self {
+        self.page_size = n.max(1);
+        self
+    }
+
     /// What this proxy's calls did so far.
     ///
     /// ```
@@ -333,7 +348,7 @@ impl OpenStackProxy {
     /// # Errors
     /// If the session cannot be opened (credentials, Keystone unreachable).
     pub async fn openstack(&self) -> Result<openstack::Cloud, AttemptError> {
-        Ok(openstack::Cloud::from(self.api().await?.session().clone()))
+        Ok(openstack::Cloud::from(self.api().await?.session()))
     }
 
     /// Everything tagged with `system` that is still in the project (any workspace, any state):
@@ -444,7 +459,17 @@ impl OpenStackProxy {
                             AttemptError::fatal(msg)
                         }
                     })?;
-                Ok(Arc::new(Api::new(session, self.retry.clone())))
+                let (creds, endpoints) = (self.creds.clone(), self.endpoints.clone());
+                let reopen: api::Reopen = Box::new(move || {
+                    let (c, e) = (creds.clone(), endpoints.clone());
+                    Box::pin(async move { auth::session(&c, &e).await })
+                });
+                Ok(Arc::new(Api::new(
+                    session,
+                    reopen,
+                    self.retry.clone(),
+                    self.page_size,
+                )))
             })
             .await
     }

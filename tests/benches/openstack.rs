@@ -8,11 +8,23 @@
 //! ```sh
 //! cargo bench -p actuator-tests --features openstack --bench openstack
 //! OPENSTACK_BENCH_RUNS=1 OPENSTACK_BENCH_K=10 cargo bench … # fewer runs, one size
+//! OPENSTACK_BENCH_CLOUD=admin cargo bench …                  # another project than the tests'
 //! ```
 //!
 //! With `OPENSTACK_BENCH_PYTHON=<dir>` (a checkout of the Python original, haxsaw/actuator, on a
 //! venv whose `bin/python` is `<dir>/venv/bin/python`), the same model runs through the original's
 //! OpenStack proxy in the same invocation, alternating with this one, and the ratio is printed.
+//! The venv that works (its `development` branch, on shade; Python 3.8 because the C extension of
+//! `errator`, which it needs, does not build on 3.9 and later; the client libraries of 2020, since
+//! shade needs `munch` and the `openstack.cloud` of openstacksdk 0.4x, and the original calls
+//! `graph.node`, gone in networkx 2.4):
+//!
+//! ```sh
+//! git clone -b development https://github.com/haxsaw/actuator <dir>
+//! uv venv -p python3.8 <dir>/venv
+//! uv pip install --python <dir>/venv/bin/python shade==1.33.0 openstacksdk==0.46.0 munch \
+//!     networkx==2.3 errator==0.4 os-client-config paramiko netifaces six ipaddress
+//! ```
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -103,7 +115,7 @@ struct Run {
 
 fn run(k: usize) -> Run {
     let p = Arc::new(
-        proxy()
+        proxy_for(&cloud())
             .poll_interval(Duration::from_millis(250))
             .server_timeout(Duration::from_secs(900)),
     );
@@ -135,7 +147,7 @@ fn run(k: usize) -> Run {
     let critical = critical_path(&deps, &up_stats.round_trips);
     drop(o);
     // `down` as the command line runs it: a new process, the state alone.
-    let p2 = Arc::new(proxy());
+    let p2 = Arc::new(proxy_for(&cloud()));
     let mut o = ActuatorOrchestration::new("os-bench")
         .proxy(p2)
         .max_concurrency(k.max(10))
@@ -151,6 +163,13 @@ fn run(k: usize) -> Run {
     }
 }
 
+/// The cloud of the stack's clouds.yaml both run in: `OPENSTACK_BENCH_CLOUD`, else `demo`. `admin`
+/// (its own project, quotas raised as well) keeps the benchmark out of the tests' way when both
+/// run at once.
+fn cloud() -> String {
+    std::env::var("OPENSTACK_BENCH_CLOUD").unwrap_or_else(|_| var("ACTUATOR_OS_DEMO_CLOUD"))
+}
+
 /// The Python original's OpenStack proxy on the same model, if a checkout is given: its `up` and
 /// `down` wall times, as its own script measures them.
 fn python(k: usize) -> Option<(Duration, Duration)> {
@@ -161,7 +180,7 @@ fn python(k: usize) -> Option<(Duration, Duration)> {
         .arg(k.to_string())
         .env("PYTHONPATH", dir.join("src"))
         .env("OS_CLIENT_CONFIG_FILE", var("OS_CLIENT_CONFIG_FILE"))
-        .env("OS_CLOUD", var("ACTUATOR_OS_DEMO_CLOUD"))
+        .env("OS_CLOUD", cloud())
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);

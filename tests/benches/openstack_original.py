@@ -20,6 +20,26 @@ for _name in collections.abc.__all__:
     if not hasattr(collections, _name):
         setattr(collections, _name, getattr(collections.abc, _name))
 
+import shade
+
+# The original passes every optional server argument, unset ones as None or (the block device
+# mappings) as empty lists. shade takes the mere presence of `block_device_mapping_v2` for a boot
+# from volume and posts to the legacy `/os-volumes_boot` route, which Nova 34 answers with a 500
+# (its schema validation finds no body there). Drop the unset arguments so the server is created
+# through `/servers`, as the original meant.
+_create_server = shade.OpenStackCloud.create_server
+
+
+def _create_server_without_unset(self, *args, **kwargs):
+    unset = [k for k, v in kwargs.items()
+             if v is None or (k.startswith("block_device_mapping") and not v)]
+    for k in unset:
+        del kwargs[k]
+    return _create_server(self, *args, **kwargs)
+
+
+shade.OpenStackCloud.create_server = _create_server_without_unset
+
 from actuator import ActuatorOrchestration, InfraModel, MultiResource, ctxt
 from actuator.provisioners.openstack import OpenStackProvisionerProxy
 from actuator.provisioners.openstack.resources import (

@@ -37,6 +37,13 @@ pub fn service(name: &str) -> HashMap<String, String> {
         .status()
         .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
     assert!(status.success(), "scripts/{name}.sh start failed");
+    service_env(name)
+}
+
+/// What `scripts/<name>.sh env` exports, without starting anything: for a test's child process,
+/// whose parent started the service.
+pub fn service_env(name: &str) -> HashMap<String, String> {
+    let script = repo_root().join(format!("scripts/{name}.sh"));
     let out = Command::new(&script)
         .arg("env")
         .output()

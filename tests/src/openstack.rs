@@ -22,7 +22,15 @@ pub const PUBLIC_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDkOBsvse0q5xb
 /// What `scripts/openstack.sh env` exports (the stack is started once per process).
 pub fn env() -> &'static HashMap<String, String> {
     static ENV: OnceLock<HashMap<String, String>> = OnceLock::new();
-    ENV.get_or_init(|| crate::service("openstack"))
+    ENV.get_or_init(|| {
+        // The kill tests' child processes: their parent started the stack, and `start` (seconds
+        // even when everything runs) would delay their first call past the kills.
+        if std::env::var_os("ACTUATOR_OS_CHILD").is_some() {
+            crate::service_env("openstack")
+        } else {
+            crate::service("openstack")
+        }
+    })
 }
 
 pub fn var(k: &str) -> String {
@@ -108,6 +116,110 @@ pub fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// `name` made unique to this test process (`os-life` → `os-life-1f3a9c`): the identity tags of
+/// an earlier run's leftovers never match it, so a test never sees them. The kill tests' child
+/// processes inherit the suffix through `ACTUATOR_OS_RUN`.
+pub fn system(name: &str) -> String {
+    static RUN: OnceLock<String> = OnceLock::new();
+    let run = RUN.get_or_init(|| {
+        std::env::var("ACTUATOR_OS_RUN").unwrap_or_else(|_| {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            format!(
+                "{:06x}",
+                (t.as_micros() as u64 ^ u64::from(std::process::id())) & 0xff_ffff
+            )
+        })
+    });
+    format!("{name}-{run}")
+}
+
+/// The run suffix of [`system`], for the child processes of the kill tests.
+pub fn run_suffix() -> String {
+    system("").trim_start_matches('-').to_owned()
+}
+
+/// When dropped — after the test passed or while it panics — deletes what the project still holds
+/// tagged for its system in each of its workspaces (found by tag, as `discover` finds what a lost
+/// state left), and the `grid-key-` key pairs that appeared since it was made (Nova key pairs
+/// carry no tags). A failed test leaves nothing for the next one to trip over.
+pub struct Sweep {
+    system: String,
+    workspaces: Vec<Option<String>>,
+    cloud: String,
+    keys_before: BTreeSet<String>,
+}
+
+impl Sweep {
+    /// Sweeps `system`'s default workspace in the `demo` project.
+    pub fn new(system: &str) -> Sweep {
+        Sweep::in_cloud(system, &var("ACTUATOR_OS_DEMO_CLOUD"))
+    }
+
+    /// Sweeps `system`'s default workspace in `cloud`'s project.
+    pub fn in_cloud(system: &str, cloud: &str) -> Sweep {
+        let keys_before = rt()
+            .block_on(key_pairs(&proxy_for(cloud), "grid-key-"))
+            .into_iter()
+            .collect();
+        Sweep {
+            system: system.to_owned(),
+            workspaces: vec![None],
+            cloud: cloud.to_owned(),
+            keys_before,
+        }
+    }
+
+    /// Sweeps these named workspaces instead of the default one.
+    pub fn workspaces(mut self, names: &[&str]) -> Sweep {
+        self.workspaces = names.iter().map(|n| Some((*n).to_owned())).collect();
+        self
+    }
+
+    async fn sweep(&self) -> Result<usize, String> {
+        let p = std::sync::Arc::new(proxy_for(&self.cloud));
+        let mut n = 0;
+        for ws in &self.workspaces {
+            // A grid's kinds are every kind the tests make.
+            let infra = grid(0);
+            let mut o = ActuatorOrchestration::new(&self.system)
+                .infra(&infra)
+                .proxy(p.clone())
+                .options(options())
+                .memory_state();
+            if let Some(ws) = ws {
+                o = o.workspace(ws);
+            }
+            let found = o.discover().await?;
+            n += found.len();
+            if !found.is_empty() && !o.down_discovered(&found).await {
+                return Err(failures(&o));
+            }
+        }
+        for k in key_pairs(&p, "grid-key-").await {
+            if !self.keys_before.contains(&k) {
+                p.call("compute", "DELETE", &["os-keypairs", &k], &[], None)
+                    .await
+                    .map_err(|e| format!("delete key pair {k}: {e}"))?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for Sweep {
+    fn drop(&mut self) {
+        // Never panic here: this may run while the test unwinds.
+        match rt().block_on(self.sweep()) {
+            Ok(0) => {}
+            Ok(n) => eprintln!("sweep of {}: deleted {n} left-over resources", self.system),
+            Err(e) => eprintln!("sweep of {} failed: {e}", self.system),
+        }
+    }
 }
 
 pub fn failures(o: &ActuatorOrchestration) -> String {
