@@ -41,7 +41,7 @@ struct Site {
 
 namespace! {
     struct SiteNs for Site {
-        extern { GREETING }
+        extern { GREETING, DIR }
         front: Role = Role::new("front").host_ref(infra.front),
     }
 }

@@ -37,6 +37,7 @@ pub mod inputs;
 mod journal;
 mod outputs;
 mod plan;
+mod preflight;
 mod refresh;
 mod run;
 mod state_ops;
