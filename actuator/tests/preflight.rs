@@ -261,7 +261,7 @@ fn a_config_model_nested_inside_itself_is_an_error_naming_the_chain() {
     let e = &graph.errors[0];
     assert!(
         e.contains("recursive config nesting: Outer -> Inner -> Outer")
-            && e.contains("task `outer` at Inner.outer"),
+            && e.contains("task `outer` at Outer.inner/inner/Inner.outer"),
         "{e}"
     );
     assert_eq!(graph.task_names(), ["ping"]);

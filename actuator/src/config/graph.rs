@@ -96,6 +96,9 @@ struct Builder<'w> {
     /// The config models being expanded, outermost first: a model met again inside itself is a
     /// recursive nesting, reported instead of expanded (it would never end).
     stack: Vec<(ModelId, &'static str)>,
+    /// Prefixed to the model paths of a nested model's nodes: the wrapper's path and name, so
+    /// each copy of a nested pipeline has keys of its own (`Outer.per_app/pipeline-app_1/Inner.write`).
+    prefix: String,
 }
 
 impl Builder<'_> {
@@ -128,7 +131,7 @@ impl Builder<'_> {
                             model: root.model,
                             node: n,
                         },
-                        t.dotted(n),
+                        format!("{}{}", self.prefix, t.dotted(n)),
                     )
                 })
                 .collect()
@@ -260,6 +263,7 @@ impl Builder<'_> {
             return (head, rdv);
         }
         self.stack.push(model);
+        let outer_prefix = std::mem::replace(&mut self.prefix, format!("{path}/{name}/"));
         let (inner_root, inner_edges, inner_defaults) = n.instantiate(self.w);
         let eff = ConfigDefaults {
             role,
@@ -267,6 +271,7 @@ impl Builder<'_> {
         }
         .or(&inner_defaults.or(defaults));
         let (entries, exits) = self.model(inner_root, &inner_edges, &eff);
+        self.prefix = outer_prefix;
         let rdv = self.push(
             format!("{name}-rendezvous"),
             path,
@@ -310,6 +315,7 @@ impl<C: ConfigModel> Instance<C> {
             w: self.world(),
             g: TaskGraph::default(),
             stack: vec![(C::class_id(), C::NAME)],
+            prefix: String::new(),
         };
         b.model(root, &declared, &C::defaults(self.world()));
         b.g
