@@ -34,7 +34,13 @@ pub use resource::resource;
 /// `const _` block, so the helpers never clash with the user's names.
 pub fn model(m: &Model) -> TokenStream {
     let g = Gen::new(m);
-    let public = [g.decl(), g.path_struct(), g.vars_struct(), g.nexus_struct()];
+    let public = [
+        g.decl(),
+        g.path_struct(),
+        g.vars_struct(),
+        g.nexus_struct(),
+        crate::var_names::declaration(m),
+    ];
     let private = [
         g.aliases(),
         g.tables(),
@@ -47,6 +53,8 @@ pub fn model(m: &Model) -> TokenStream {
         g.field_reads(),
         g.model_impl(),
         g.kind_impls(),
+        crate::var_names::impls(m),
+        crate::var_names::config_check(m),
     ];
     // One lint list for every generated function: the user's expressions live in them.
     quote! {

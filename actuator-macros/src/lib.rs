@@ -26,6 +26,7 @@ mod expand;
 mod ir;
 mod parse;
 mod rewrite;
+mod var_names;
 
 use ctxt::Ctxt;
 use ir::{Family, Kind, Model};

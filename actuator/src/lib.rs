@@ -183,6 +183,7 @@ pub mod __private {
         At, Comp, Component, Ctx, Element, Env, FromAt, Group, Instance, IntoRef, Located, Members,
         Model, ModelId, ModelKind, Node, Out, Paths, Ref, Refs, Shared, Step, Unbound, Within,
     };
+    pub use crate::namespace::DeclaresVars;
     pub use crate::namespace::{
         Addressable, NamespaceModel, NoInfra, Var, VarRef, VarSet, VarValue, infra_path, set_vars,
     };

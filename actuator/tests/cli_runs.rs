@@ -45,7 +45,7 @@ const API_KEY: &str = "k3y-0f-the-site-4711";
 
 namespace! {
     struct SiteNs for Site {
-        extern { GREETING }
+        extern { GREETING, DIR }
         vars { secret API_KEY = "k3y-0f-the-site-4711" }
         front: Role = Role::new("front").host_ref(infra.front),
     }

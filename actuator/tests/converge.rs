@@ -67,7 +67,7 @@ struct Site {
 namespace! {
     struct SiteNs for Site {
         // Given per run (below), not exported: only the task that templates it depends on it.
-        extern { GREETING }
+        extern { GREETING, DIR }
         front: Role = Role::new("front").host_ref("127.0.0.1"),
     }
 }

@@ -160,7 +160,7 @@ fn role_at(ns: &Instance<impl NamespaceModel>, path: &[&str]) -> At {
 }
 
 fn host_of(ns: &Instance<impl NamespaceModel>, role: &impl Located) -> Option<HostRef> {
-    ns.get::<Role>(role).and_then(|r| r.host)
+    ns.get::<Role>(role).ok().and_then(|r| r.host)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -193,7 +193,7 @@ impl Sweep {
             if let Some(ws) = ws {
                 o = o.workspace(ws);
             }
-            let found = o.discover().await?;
+            let found = o.discover().await.map_err(|e| e.to_string())?;
             n += found.len();
             if !found.is_empty() && !o.down_discovered(&found).await {
                 return Err(failures(&o));

@@ -10,7 +10,7 @@ use super::deps::Dep;
 use super::tasks::{MultiTask, MultiTemplate, Nested, NestedTask, Task};
 use crate::dag::{Dag, NodeId};
 use crate::model::build::{Instance, Shared};
-use crate::model::{At, Located};
+use crate::model::{At, Located, ModelId};
 
 /// What a graph node is.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,6 +43,10 @@ pub struct TaskGraph {
     pub nodes: Vec<GraphNode>,
     /// `(before, after)` index pairs.
     pub edges: Vec<(usize, usize)>,
+    /// What makes the graph unusable, found while building it: a config model nested inside
+    /// itself (through `ConfigClassTask`s), named with its chain. The pre-flight refuses a graph
+    /// that has any.
+    pub errors: Vec<String>,
 }
 
 impl TaskGraph {
@@ -89,6 +93,12 @@ impl TaskGraph {
 struct Builder<'w> {
     w: &'w Shared,
     g: TaskGraph,
+    /// The config models being expanded, outermost first: a model met again inside itself is a
+    /// recursive nesting, reported instead of expanded (it would never end).
+    stack: Vec<(ModelId, &'static str)>,
+    /// Prefixed to the model paths of a nested model's nodes: the wrapper's path and name, so
+    /// each copy of a nested pipeline has keys of its own (`Outer.per_app/pipeline-app_1/Inner.write`).
+    prefix: String,
 }
 
 impl Builder<'_> {
@@ -121,7 +131,7 @@ impl Builder<'_> {
                             model: root.model,
                             node: n,
                         },
-                        t.dotted(n),
+                        format!("{}{}", self.prefix, t.dotted(n)),
                     )
                 })
                 .collect()
@@ -231,6 +241,29 @@ impl Builder<'_> {
         defaults: &ConfigDefaults,
     ) -> (usize, usize) {
         let head = self.push(name.clone(), path.clone(), NodeRole::Head, None);
+        let model = n.model();
+        if let Some(i) = self.stack.iter().position(|(id, _)| *id == model.0) {
+            let chain: Vec<&str> = self.stack[i..]
+                .iter()
+                .map(|(_, n)| *n)
+                .chain([model.1])
+                .collect();
+            self.g.errors.push(format!(
+                "recursive config nesting: {} (task `{name}` at {path} wraps `{}` inside itself)",
+                chain.join(" -> "),
+                model.1
+            ));
+            let rdv = self.push(
+                format!("{name}-rendezvous"),
+                path,
+                NodeRole::Rendezvous,
+                None,
+            );
+            self.g.edges.push((head, rdv));
+            return (head, rdv);
+        }
+        self.stack.push(model);
+        let outer_prefix = std::mem::replace(&mut self.prefix, format!("{path}/{name}/"));
         let (inner_root, inner_edges, inner_defaults) = n.instantiate(self.w);
         let eff = ConfigDefaults {
             role,
@@ -238,6 +271,7 @@ impl Builder<'_> {
         }
         .or(&inner_defaults.or(defaults));
         let (entries, exits) = self.model(inner_root, &inner_edges, &eff);
+        self.prefix = outer_prefix;
         let rdv = self.push(
             format!("{name}-rendezvous"),
             path,
@@ -254,6 +288,7 @@ impl Builder<'_> {
         for x in exits {
             self.g.edges.push((x, rdv));
         }
+        self.stack.pop();
         (head, rdv)
     }
 }
@@ -279,6 +314,8 @@ impl<C: ConfigModel> Instance<C> {
         let mut b = Builder {
             w: self.world(),
             g: TaskGraph::default(),
+            stack: vec![(C::class_id(), C::NAME)],
+            prefix: String::new(),
         };
         b.model(root, &declared, &C::defaults(self.world()));
         b.g

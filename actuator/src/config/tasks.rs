@@ -546,6 +546,8 @@ pub trait Nested: Send + Sync {
     /// Builds a fresh instance of the inner model in `w`; returns its root, its declared edges and
     /// its defaults.
     fn instantiate(&self, w: &Shared) -> (At, Vec<(At, At)>, super::ConfigDefaults);
+    /// The inner model's class and name: how the graph finds a model nested inside itself.
+    fn model(&self) -> (crate::model::ModelId, &'static str);
 }
 
 impl<C: ConfigModel> Nested for ConfigClassTask<C> {
@@ -555,6 +557,9 @@ impl<C: ConfigModel> Nested for ConfigClassTask<C> {
     fn instantiate(&self, w: &Shared) -> (At, Vec<(At, At)>, super::ConfigDefaults) {
         let root = crate::model::build::instantiate_nested::<C>(w);
         (root, C::declared_edges(root), C::defaults(w))
+    }
+    fn model(&self) -> (crate::model::ModelId, &'static str) {
+        (C::class_id(), C::NAME)
     }
 }
 

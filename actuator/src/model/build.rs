@@ -692,10 +692,78 @@ impl<M: Model> Instance<M> {
         })
     }
 
-    /// A clone of the element at `p`, downcast to `T` (None if absent or of another type).
-    pub fn get<T: Element + Clone>(&self, p: &impl Located) -> Option<T> {
-        let at = p.at();
-        self.with_world(|w| w.tree(at.model).get::<T>(at.node).cloned())
+    /// A clone of the element at `p`, downcast to `T`. An error names the path and what is there
+    /// instead: an element of another kind, nothing (a container, or not built), or a path of
+    /// another system.
+    ///
+    /// ```
+    /// use actuator::prelude::*;
+    /// use actuator::infra::StaticServer;
+    ///
+    /// namespace! {
+    ///     struct Site {
+    ///         web: Role = Role::new("web").host_ref("127.0.0.1"),
+    ///     }
+    /// }
+    ///
+    /// let ns = Site::instance("site");
+    /// assert_eq!(ns.get::<Role>(&ns.root().web).unwrap().name(), "web");
+    /// let e = ns.get::<StaticServer>(&ns.root().web).unwrap_err();
+    /// assert_eq!(e.to_string(), "`Site.web` is a `namespace.Role`, not a `StaticServer`");
+    /// ```
+    pub fn get<T: Element + Clone>(&self, p: &impl Located) -> Result<T, GetError> {
+        self.get_at::<T>(p.at())
+    }
+
+    /// The element at a typed path, of the type the path names: no type to get wrong.
+    ///
+    /// ```
+    /// use actuator::prelude::*;
+    ///
+    /// namespace! {
+    ///     struct Site {
+    ///         web: Role = Role::new("web").host_ref("127.0.0.1"),
+    ///     }
+    /// }
+    ///
+    /// let ns = Site::instance("site");
+    /// let web: Role = ns.element(ns.root().web).unwrap();
+    /// assert_eq!(web.name(), "web");
+    /// ```
+    pub fn element<T: Element + Clone>(
+        &self,
+        p: impl crate::model::IntoRef<T>,
+    ) -> Result<T, GetError> {
+        self.get_at::<T>(p.into_ref().at())
+    }
+
+    fn get_at<T: Element + Clone>(&self, at: At) -> Result<T, GetError> {
+        // `actuator::infra::test::Server` → `Server` (generic arguments left out).
+        let full = std::any::type_name::<T>();
+        let wanted = full[..full.find('<').unwrap_or(full.len())]
+            .rsplit("::")
+            .next()
+            .unwrap_or(full);
+        self.with_world(|w| {
+            let Some(t) = w.trees.iter().find(|t| t.id == at.model) else {
+                return Err(GetError::Foreign {
+                    model: format!("{:?}", at.model),
+                    system: w.trees.iter().map(|t| t.type_name).collect(),
+                });
+            };
+            let path = t.dotted(at.node);
+            let Some(node) = t.nodes.get(at.node as usize) else {
+                return Err(GetError::Empty { path });
+            };
+            match &node.value {
+                None => Err(GetError::Empty { path }),
+                Some(v) => t.get::<T>(at.node).cloned().ok_or(GetError::OtherKind {
+                    path,
+                    found: v.kind(),
+                    wanted,
+                }),
+            }
+        })
     }
 
     /// The number of leaf components (resources, roles or tasks) in this instance.
@@ -787,4 +855,33 @@ fn build_root<M: Model>(w: &Shared, id: ModelId) -> At {
     };
     M::build_members(w, root, view);
     root
+}
+
+/// Why [`Instance::get`] has no element of the type asked for.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GetError {
+    /// An element of another kind is there.
+    #[error("`{path}` is a `{found}`, not a `{wanted}`")]
+    OtherKind {
+        /// The model path.
+        path: String,
+        /// The kind of what is there.
+        found: &'static str,
+        /// The type asked for.
+        wanted: &'static str,
+    },
+    /// A container, or a leaf not built.
+    #[error("`{path}` holds no element (a container, or a component not built)")]
+    Empty {
+        /// The model path.
+        path: String,
+    },
+    /// The path belongs to a model of another system.
+    #[error("the path is of model {model}, which is not part of this system (its models: {})", .system.join(", "))]
+    Foreign {
+        /// The path's model id.
+        model: String,
+        /// The models of this system, by type name.
+        system: Vec<&'static str>,
+    },
 }

@@ -11,11 +11,11 @@ mod tree;
 pub mod vars;
 
 pub use build::{
-    Comp, Component, Ctx, Env, FromAt, Group, Instance, Keyed, Located, Make, Members, Model,
-    Multi, MultiPath, Relocate, Shared, Unbound, Within, build_leaf, push_node,
+    Comp, Component, Ctx, Env, FromAt, GetError, Group, Instance, Keyed, Located, Make, Members,
+    Model, Multi, MultiPath, Relocate, Shared, Unbound, Within, build_leaf, push_node,
 };
 pub use codegen::Paths;
 pub use ids::{At, InstanceKey, IntoInstanceKey, ModelId, Step};
 pub use query::Query;
 pub use refs::{IntoRef, Out, Ref, Refs, Val};
-pub use tree::{Element, ModelKind, MultiNode, Node, NodeKind, Tree, World};
+pub use tree::{Element, FindError, ModelKind, MultiNode, Node, NodeKind, Tree, World};

@@ -201,12 +201,52 @@ impl Tree {
     }
 
     /// Follows a path of steps (field names and keys, as [`Tree::path`] returns) from the root.
-    pub fn find(&self, steps: &[&str]) -> Option<u32> {
+    /// A step that leads nowhere is an error naming the model path reached and what exists there.
+    /// For a path known when the model is written, use the typed paths (`inst.root().tier.web`):
+    /// a misspelt step is then rustc's error; this is for paths that are data (a command line's).
+    ///
+    /// ```
+    /// use actuator::prelude::*;
+    ///
+    /// namespace! {
+    ///     struct Site {
+    ///         web: Role = Role::new("web").host_ref("127.0.0.1"),
+    ///         grid: MultiRole = MultiRole::new(Role::new("node").host_ref("127.0.0.1")),
+    ///     }
+    /// }
+    ///
+    /// let ns = Site::instance("site");
+    /// ns.index(ns.root().grid, 1);
+    /// assert!(ns.with(|t| t.find(&["grid", "1"])).is_ok());
+    /// let e = ns.with(|t| t.find(&["wbe"])).unwrap_err();
+    /// assert_eq!(e.to_string(), "`Site` has no `wbe`; it has `web`, `grid`");
+    /// let e = ns.with(|t| t.find(&["grid", "7"])).unwrap_err();
+    /// assert_eq!(e.to_string(), "`Site.grid` has no key `7`; its keys are `1`");
+    /// ```
+    pub fn find(&self, steps: &[&str]) -> Result<u32, FindError> {
         let mut cur = 0u32;
         for s in steps {
-            cur = self.child(cur, s)?;
+            cur = self.child(cur, s).ok_or_else(|| FindError {
+                at: self.dotted(cur),
+                step: (*s).to_owned(),
+                keyed: matches!(self.node(cur).kind, NodeKind::Multi(_)),
+                existing: self.children(cur),
+            })?;
         }
-        Some(cur)
+        Ok(cur)
+    }
+
+    /// The steps that lead on from `n`: its fields, or a keyed container's keys.
+    fn children(&self, n: u32) -> Vec<String> {
+        if let NodeKind::Multi(m) = &self.node(n).kind {
+            return m.keys.keys().map(ToString::to_string).collect();
+        }
+        // Static children follow their parent directly in the skeleton, as `child` relies on.
+        (n + 1..self.nodes.len() as u32)
+            .take_while(|&i| self.is_within(i, n))
+            .filter(|&i| self.node(i).parent == n)
+            .map(|i| self.node(i).step.to_string())
+            .collect()
     }
 
     /// The child of `n` reached by `step` (a field name or a key).
@@ -385,3 +425,37 @@ impl World {
         self.tree(at.model).dotted(at.node)
     }
 }
+
+/// A path that leads nowhere in a model ([`Tree::find`]): where it stopped and what exists there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FindError {
+    /// The model path reached (dotted, with the model's name).
+    pub at: String,
+    /// The step that is not there.
+    pub step: String,
+    /// Whether `at` is a keyed container (the step was a key).
+    pub keyed: bool,
+    /// The fields or keys `at` has.
+    pub existing: Vec<String>,
+}
+
+impl fmt::Display for FindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = if self.keyed { "key " } else { "" };
+        write!(f, "`{}` has no {what}`{}`; ", self.at, self.step)?;
+        let list = self
+            .existing
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match (self.keyed, self.existing.is_empty()) {
+            (true, true) => write!(f, "it has no keys yet"),
+            (true, false) => write!(f, "its keys are {list}"),
+            (false, true) => write!(f, "it has no members"),
+            (false, false) => write!(f, "it has {list}"),
+        }
+    }
+}
+
+impl std::error::Error for FindError {}

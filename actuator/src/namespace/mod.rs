@@ -15,13 +15,16 @@
 //! assert_eq!(ns.var_value(&ns.root().web, "URL").unwrap(), "http://web.local:8080/");
 //! ```
 
+mod names;
 mod report;
 mod vars;
 
 pub use crate::model::vars::{Var, VarRef, VarSet, VarValue, add_override, add_var, set_vars};
+#[doc(hidden)]
+pub use names::DeclaresVars;
 pub use report::{RoleReport, VarReport};
 pub use vars::{MASK, VarError, expand_for, expand_partial, find_var, var_value, visible_vars};
-pub(crate) use vars::{Missing, expand_revealing, secret_values, why_missing};
+pub(crate) use vars::{Missing, declared_elsewhere, expand_revealing, secret_values, why_missing};
 
 use crate::model::build::{Instance, Located, Members, Model, Shared, Unbound};
 use crate::model::{At, FromAt, IntoRef, Node, Ref};

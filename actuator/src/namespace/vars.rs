@@ -74,6 +74,30 @@ pub fn visible_vars(w: &Shared, reader: At) -> Vec<(Var, At)> {
         .collect()
 }
 
+/// Where in `reader`'s namespace `name` is declared (roles and containers, by model path), for a
+/// reader that sees none of them: "not defined for this role; `grid.1`, `grid.2` declare it".
+pub(crate) fn declared_elsewhere(w: &Shared, reader: At, name: &str) -> Vec<String> {
+    let g = w.lock();
+    let t = g.tree(reader.model);
+    let mut nodes: Vec<u32> = t
+        .vars
+        .iter()
+        .filter(|(_, s)| s.vars.contains_key(name) || s.overrides.contains_key(name))
+        .map(|(n, _)| *n)
+        .collect();
+    nodes.extend(
+        t.leaves()
+            .filter(|(n, _)| {
+                t.get::<super::Role>(*n)
+                    .is_some_and(|r| r.vars.iter().any(|v| v.name == name))
+            })
+            .map(|(n, _)| n),
+    );
+    nodes.sort_unstable();
+    nodes.dedup();
+    nodes.into_iter().map(|n| t.dotted(n)).collect()
+}
+
 /// Why a variable could not be given a value.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum VarError {

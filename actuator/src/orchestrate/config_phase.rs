@@ -22,8 +22,8 @@ use crate::exec::{Action, CopySpec, ExecAgent, ExecTask, LocalAgent};
 use crate::model::At;
 use crate::model::build::Shared;
 use crate::namespace::{
-    HostRef, Missing, Role, VarError, expand_for, expand_partial, expand_revealing, visible_vars,
-    why_missing,
+    HostRef, Missing, Role, VarError, declared_elsewhere, expand_for, expand_partial,
+    expand_revealing, visible_vars, why_missing,
 };
 use crate::state::EntryStatus;
 
@@ -186,13 +186,31 @@ impl Unresolvable {
                     chain: Vec::new(),
                 },
             };
-            let hint = if why == Some(Missing::Undefined) {
-                format!(
+            // Not defined, as opposed to waiting for an output: declared for other roles only
+            // (a model mistake), or by nothing at all (an input to supply).
+            let elsewhere = if why == Some(Missing::Undefined) {
+                declared_elsewhere(w, reader, &name)
+            } else {
+                Vec::new()
+            };
+            let hint = match (why, elsewhere.as_slice()) {
+                (Some(Missing::Undefined), []) => format!(
                     "; nothing defines it: give it as an input (`--var {name}=…`, a \
                      `--var-file`, `ACTUATOR_VAR_{name}` or `ActuatorOrchestration::var`)"
-                )
-            } else {
-                String::new()
+                ),
+                (Some(Missing::Undefined), holders) => {
+                    let shown: Vec<&str> = holders.iter().take(3).map(String::as_str).collect();
+                    let more = match holders.len() - shown.len() {
+                        0 => String::new(),
+                        n => format!(" and {n} more"),
+                    };
+                    format!(
+                        "; it is not defined for this role: only {}{more} declare{} it",
+                        shown.join(", "),
+                        if holders.len() == 1 { "s" } else { "" }
+                    )
+                }
+                _ => String::new(),
             };
             return Unresolvable::model(format!("task `{task}`: {e}{hint}"));
         }
@@ -410,7 +428,50 @@ fn resolve_all(w: &Shared, graph: &TaskGraph) -> Resolved {
             interval,
         });
     }
+    r.model_errors.extend(structural_errors(w, graph, &r.tasks));
     r
+}
+
+/// What makes the graph itself unusable: a config model nested inside itself, and two nodes that
+/// would share one state key (the second would be recorded as done by the first's run). A key is
+/// a node's model path and display name, so two roles of the same name in different groups give
+/// a `MultiTask` two copies of one key.
+fn structural_errors(w: &Shared, graph: &TaskGraph, tasks: &[Ready]) -> Vec<PlanError> {
+    let mut errors: Vec<PlanError> = graph
+        .errors
+        .iter()
+        .map(|e| PlanError {
+            key: "config".into(),
+            error: e.clone(),
+        })
+        .collect();
+    let role = |i: usize| {
+        let at = graph.nodes[i].task.as_ref().and_then(|t| t.role);
+        at.map_or_else(
+            || format!("`{}`", graph.nodes[i].name),
+            |at| format!("role {}", w.lock().describe(at)),
+        )
+    };
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    for (i, t) in tasks.iter().enumerate() {
+        match first.get(t.key.as_str()) {
+            None => {
+                first.insert(&t.key, i);
+            }
+            Some(&j) => errors.push(PlanError {
+                key: graph.nodes[i].name.clone(),
+                error: format!(
+                    "two tasks would share the state key `{}`: `{}` for {} and for {}; the \
+                     roles have the same name in different groups — give them distinct names",
+                    t.key,
+                    graph.nodes[i].name,
+                    role(j),
+                    role(i)
+                ),
+            }),
+        }
+    }
+    errors
 }
 
 /// The infra resource a task's commands land on (its `run_from` role's, else its role's host).
@@ -542,8 +603,27 @@ pub(super) async fn run(
     }
     // Everything is resolved before anything runs: every problem is reported at once.
     let resolved = resolve_all(w, graph);
-    if !resolved.errors.is_empty() {
+    if !resolved.errors.is_empty() || !resolved.model_errors.is_empty() {
+        // Structural errors are in `model_errors` only (they are no task's failure).
+        let structural = resolved
+            .model_errors
+            .iter()
+            .filter(|e| {
+                !resolved
+                    .errors
+                    .iter()
+                    .any(|f| f.task == e.key && f.error == e.error)
+            })
+            .map(|e| Failure {
+                kind: FailureKind::Model,
+                phase: Phase::Configure,
+                task: e.key.clone(),
+                error: e.error.clone(),
+                output: Vec::new(),
+            })
+            .collect::<Vec<_>>();
         o.failures.extend(resolved.errors);
+        o.failures.extend(structural);
         return false;
     }
     let decisions = decide(graph, &resolved, journal.lock().state(), renewed, opts);

@@ -38,6 +38,7 @@ mod group_commit;
 pub mod inputs;
 mod outputs;
 mod plan;
+mod preflight;
 mod refresh;
 mod run;
 mod state_ops;

@@ -758,6 +758,8 @@ impl ActuatorOrchestration {
         } else {
             let m = self.model_resources(&proxies, &mut errors)?;
             self.validate(&m, scope, &mut errors);
+            let resources: Vec<(At, String)> = m.iter().map(|r| (r.at, r.key.clone())).collect();
+            self.check_var_refs(&resources, &mut errors);
             m
         };
         let mut items: Vec<Item> = Vec::with_capacity(model.len());

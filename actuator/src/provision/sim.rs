@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,6 +26,8 @@ pub struct SimProxy {
     state: Mutex<SimState>,
     /// Where the cloud is kept between processes ([`SimProxy::persisted`]).
     file: Option<PathBuf>,
+    /// Every call made to this cloud, of any kind (see [`SimProxy::calls`]).
+    calls: AtomicU64,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -88,6 +91,7 @@ impl SimProxy {
             latency: Duration::ZERO,
             state: Mutex::default(),
             file: None,
+            calls: AtomicU64::new(0),
         }
     }
     /// A simulated cloud that outlives the process: it is loaded from `file` (if it exists) and
@@ -116,6 +120,7 @@ impl SimProxy {
             latency: Duration::ZERO,
             state: Mutex::new(state),
             file: Some(file),
+            calls: AtomicU64::new(0),
         })
     }
     /// Writes the cloud to its file, if it has one (whole, through a rename: a reader never sees
@@ -215,7 +220,19 @@ impl SimProxy {
     fn st(&self) -> MutexGuard<'_, SimState> {
         self.state.lock()
     }
+    /// How many calls this process made to the cloud: creates, reads, updates, deletes,
+    /// discoveries and imports alike. What a pre-flight must leave at zero.
+    ///
+    /// ```
+    /// use actuator::provision::SimProxy;
+    /// assert_eq!(SimProxy::new("sim").calls(), 0);
+    /// ```
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+    /// Every call starts here: it is counted, then takes the cloud's latency.
     async fn wait(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }

@@ -1,0 +1,89 @@
+//! Checks of the model that only its instance can answer, run by every plan (so before `up`
+//! touches anything): variables read by name — `role.v("NAME")` in a resource's arguments,
+//! `.output(…, role.v("NAME"))`, `.output_var("NAME")` — must be defined for their reader. A name
+//! nothing defines is an error naming the reader's model path, the name, and the names the reader
+//! does see; a value that waits for an output is not.
+//!
+//! (Task templates are resolved for every role by the config phase's pre-flight; proxies validate
+//! their resources' arguments in `plan::validate`.)
+
+use std::cell::RefCell;
+
+use super::ActuatorOrchestration;
+use super::outputs::OutputSource;
+use super::plan::PlanError;
+use crate::model::args::ArgCx;
+use crate::model::{At, Located};
+use crate::namespace::{Missing, VarRef, visible_vars, why_missing};
+
+impl ActuatorOrchestration {
+    /// Every variable read by name from the infra's resources and the marked outputs must be
+    /// defined for its reader.
+    pub(super) fn check_var_refs(&self, resources: &[(At, String)], errors: &mut Vec<PlanError>) {
+        let Some(w) = &self.world else { return };
+        for (at, key) in resources {
+            // Taken out of the world first: recording arguments may lock it again.
+            let Some(element) = w.lock().element_arc(*at) else {
+                continue;
+            };
+            let read: RefCell<Vec<VarRef>> = RefCell::default();
+            let path = |at: At| w.lock().describe(at);
+            let var = |v: &VarRef| {
+                read.borrow_mut().push(*v);
+                None
+            };
+            element.args(&ArgCx::new(&path, &var, ""));
+            for v in read.into_inner() {
+                if let Some(e) = undefined(self, v.at(), v.name()) {
+                    errors.push(PlanError {
+                        key: key.clone(),
+                        error: format!("an argument {e}"),
+                    });
+                }
+            }
+        }
+        let root = w.lock().namespace().map(|t| At {
+            model: t.id,
+            node: 0,
+        });
+        for (name, source) in &self.declared_outputs {
+            let (reader, var) = match source {
+                OutputSource::Var(v) => (v.at(), v.name()),
+                OutputSource::VarName(n) => match root {
+                    Some(r) => (r, n.as_str()),
+                    None => continue,
+                },
+                OutputSource::Out(..) | OutputSource::Lit(_) => continue,
+            };
+            if let Some(e) = undefined(self, reader, var) {
+                errors.push(PlanError {
+                    key: format!("output `{name}`"),
+                    error: format!("it {e}"),
+                });
+            }
+        }
+    }
+}
+
+/// "reads variable `NAME` of `Site.web`, which nothing visible from it defines; it sees `A`,
+/// `B`", when nothing defines `name` for `reader` (a value still waiting is no error).
+fn undefined(o: &ActuatorOrchestration, reader: At, name: &str) -> Option<String> {
+    let w = o.world.as_ref()?;
+    if why_missing(w, reader, name) != Some(Missing::Undefined) {
+        return None;
+    }
+    let who = w.lock().describe(reader);
+    let mut seen: Vec<String> = visible_vars(w, reader)
+        .into_iter()
+        .map(|(v, _)| format!("`{}`", v.name))
+        .collect();
+    seen.sort();
+    let sees = if seen.is_empty() {
+        "it sees no variables".to_owned()
+    } else {
+        format!("it sees {}", seen.join(", "))
+    };
+    Some(format!(
+        "reads variable `{name}` of {who}, which nothing visible from it defines; {sees}"
+    ))
+}

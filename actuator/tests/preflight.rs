@@ -1,0 +1,347 @@
+//! The pre-flight (issue 11): what the compiler cannot know about a model is found by `plan` and
+//! `up` before any cloud call, named by model path and value. Every test here also checks that
+//! the simulated cloud was not called at all (`SimProxy::calls`), and the command line's `plan`
+//! exits 3.
+//!
+//! Family 2 (config templates): every task is resolved for every role it runs as, so a name that
+//! some roles declare and the task's role does not, and a variable cycle that only a role's own
+//! variables close, stop the plan; a name that waits for an output (an address not known before
+//! provisioning) does not.
+//!
+//! Family 5 (structure): a config model nested inside itself is an error naming the chain, not a
+//! stack overflow; two graph nodes with one state key (roles of one name in different groups
+//! under a `MultiTask`) are refused instead of one being recorded as done by the other's run.
+//!
+//! Family 7 (names given as strings): a variable read by name — `role.v("NAME")` in a resource's
+//! arguments, `.output(…, role.v("NAME"))`, `.output_var("NAME")` — that nothing defines for its
+//! reader is an error naming the resource or output, the reader, the name and what it does see.
+
+use std::sync::Arc;
+
+use actuator::cli::Args;
+use actuator::infra::test::{Network, Server};
+use actuator::orchestrate::{ActuatorOrchestration, FailureKind};
+use actuator::prelude::*;
+use actuator::provision::SimProxy;
+
+#[derive(InfraModel)]
+struct Grid {
+    #[component(Network::new("net"))]
+    net: Network,
+    #[component(Server::new("foreman", "debian-12").nics([ctx.model.net]))]
+    foreman: Server,
+    #[component(MultiResource::new(Server::new("worker", "debian-12").nics([ctx.model.net])))]
+    workers: MultiResource<Server>,
+}
+
+namespace! {
+    struct GridNs for Grid {
+        // Hidden: a variable every task exports must resolve for every role.
+        vars { FOREMAN_IP = infra.foreman.ip, hidden LOOP = "loop-!{NODE_LOOP}" }
+        foreman: Role = Role::new("foreman").host_ref(infra.foreman),
+        grid: MultiRole = MultiRole::new(
+            Role::new("node")
+                .host_ref(infra.workers[ctx.name])
+                .var("NODE_ID", ctx.name)
+                .hidden_var("NODE_LOOP", "node-!{LOOP}")),
+    }
+}
+
+config! {
+    struct NotForThisRole for GridNs {
+        // `NODE_ID` is declared — on the grid's roles. The foreman has none.
+        report: Task = CommandTask::new("report", "echo !{NODE_ID}").role(ns.foreman),
+        nodes: MultiTask = MultiTask::new("nodes", CommandTask::new("node", "echo !{NODE_ID}"), q.grid.all()),
+    }
+}
+
+config! {
+    struct Cycle for GridNs {
+        // For a node, `LOOP` reads `NODE_LOOP`, which reads `LOOP`.
+        spin: MultiTask = MultiTask::new("spin", CommandTask::new("spin", "echo !{LOOP}"), q.grid.all()),
+    }
+}
+
+config! {
+    struct Waits for GridNs {
+        // Known once the foreman is provisioned: not an error.
+        call: Task = CommandTask::new("call", "echo !{FOREMAN_IP}").role(ns.foreman),
+    }
+}
+
+config! {
+    struct Outer for GridNs {
+        inner: ConfigClassTask<Inner> = ConfigClassTask::new("inner").role(ns.foreman),
+    }
+}
+
+config! {
+    struct Inner for GridNs {
+        ping: Task = PingTask::new("ping"),
+        // Wraps the model that wraps it.
+        outer: ConfigClassTask<Outer> = ConfigClassTask::new("outer"),
+        deps { ping | outer }
+    }
+}
+
+namespace! {
+    group Pod {
+        app: Role = Role::new("app").host_ref("127.0.0.1"),
+    }
+}
+
+namespace! {
+    struct Pods {
+        blue: RoleGroup<Pod> = RoleGroup::new("blue"),
+        green: RoleGroup<Pod> = RoleGroup::new("green"),
+    }
+}
+
+config! {
+    struct EveryApp for Pods {
+        // Both roles are named `app`: both copies would be `hello-app`.
+        hello: MultiTask = MultiTask::new("hello", CommandTask::new("hello", "true"), [ns.blue.app, ns.green.app]),
+    }
+}
+
+namespace! {
+    struct SizedNs for Sized {
+        vars { MEMSIZE = "4096" }
+        web: Role = Role::new("web").host_ref(infra.web),
+    }
+}
+
+#[derive(InfraModel)]
+#[infra(namespace = SizedNs)]
+struct Sized {
+    #[component(Network::new("net"))]
+    net: Network,
+    // `MEMSIZ`: a typo in a name given as a string.
+    #[component(Server::new("web", "debian-12").nics([ctx.model.net]).mem(ctx.nexus.ns.web.v("MEMSIZ")))]
+    web: Server,
+}
+
+struct Fixture {
+    sim: Arc<SimProxy>,
+    _dir: tempfile::TempDir,
+    state: std::path::PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        Fixture {
+            sim: Arc::new(SimProxy::new("sim")),
+            _dir: dir,
+            state,
+        }
+    }
+
+    /// An orchestration of `C` over a grid of two workers.
+    fn orch<C: ConfigModel<Namespace = GridNs>>(
+        &self,
+        cfg: impl FnOnce(&Instance<GridNs>) -> Instance<C>,
+    ) -> ActuatorOrchestration {
+        let infra = Grid::instance("grid");
+        let ns = GridNs::instance("ns", &infra);
+        ns.index(ns.root().grid, 1);
+        ns.index(ns.root().grid, 2);
+        let cfg = cfg(&ns);
+        ActuatorOrchestration::new("preflight")
+            .infra(&infra)
+            .namespace(&ns)
+            .config(&cfg)
+            .proxy(self.sim.clone())
+            .state_dir(&self.state)
+    }
+
+    /// `plan` on the command line: its exit code.
+    fn cli_plan(&self, orch: ActuatorOrchestration) -> u8 {
+        let args = Args::parse_from_words(["preflight", "-q", "plan", "--refresh=false"]).unwrap();
+        actuator::cli::run(args, orch)
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// `up` fails with model errors only, having called no cloud; returns their messages.
+fn up_refused(f: &Fixture, mut o: ActuatorOrchestration) -> Vec<String> {
+    assert!(!rt().block_on(o.initiate_system()));
+    assert_eq!(f.sim.calls(), 0, "up called the cloud: {:?}", o.failures());
+    assert!(f.sim.live().is_empty());
+    assert!(
+        o.failures().iter().all(|x| x.kind == FailureKind::Model),
+        "{:?}",
+        o.failures()
+    );
+    o.failures()
+        .iter()
+        .map(|x| format!("{}: {}", x.task, x.error))
+        .collect()
+}
+
+#[test]
+fn a_name_the_tasks_role_does_not_have_stops_plan_and_up_before_any_cloud_call() {
+    let f = Fixture::new();
+    let plan = f
+        .orch(|ns| NotForThisRole::instance("cfg", ns))
+        .plan()
+        .unwrap();
+    assert_eq!(f.sim.calls(), 0);
+    // One error, for the foreman's task: the grid's tasks have their `NODE_ID`.
+    assert_eq!(plan.errors.len(), 1, "{:?}", plan.errors);
+    let e = &plan.errors[0];
+    assert_eq!(e.key, "report");
+    assert!(
+        e.error.contains("`NODE_ID`") && e.error.contains("GridNs.foreman"),
+        "names the variable and the role: {}",
+        e.error
+    );
+    assert!(
+        e.error.contains("not defined for this role"),
+        "says it is not defined (not waiting): {}",
+        e.error
+    );
+
+    let o = f.orch(|ns| NotForThisRole::instance("cfg", ns));
+    assert_eq!(f.cli_plan(o), actuator::cli::EXIT_INVALID);
+    assert_eq!(f.sim.calls(), 0);
+
+    let o = f.orch(|ns| NotForThisRole::instance("cfg", ns));
+    let failures = up_refused(&f, o);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(failures[0].starts_with("report: "), "{failures:?}");
+}
+
+#[test]
+fn a_cycle_only_a_roles_own_variables_close_stops_plan_and_up() {
+    let f = Fixture::new();
+    let plan = f.orch(|ns| Cycle::instance("cfg", ns)).plan().unwrap();
+    assert_eq!(f.sim.calls(), 0);
+    // One per node: the cycle is each node's.
+    let keys: Vec<&str> = plan.errors.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["spin-node_1", "spin-node_2"], "{:?}", plan.errors);
+    for e in &plan.errors {
+        assert!(
+            e.error.contains("cycle") && e.error.contains("LOOP") && e.error.contains("NODE_LOOP"),
+            "names the chain: {}",
+            e.error
+        );
+    }
+    let o = f.orch(|ns| Cycle::instance("cfg", ns));
+    assert_eq!(f.cli_plan(o), actuator::cli::EXIT_INVALID);
+    let o = f.orch(|ns| Cycle::instance("cfg", ns));
+    assert_eq!(up_refused(&f, o).len(), 2);
+}
+
+#[test]
+fn a_name_that_waits_for_an_output_is_no_error() {
+    let f = Fixture::new();
+    let plan = f.orch(|ns| Waits::instance("cfg", ns)).plan().unwrap();
+    assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+    assert_eq!(f.sim.calls(), 0, "a plan without refresh reads no cloud");
+    let o = f.orch(|ns| Waits::instance("cfg", ns));
+    assert_eq!(f.cli_plan(o), actuator::cli::EXIT_OK);
+}
+
+#[test]
+fn a_config_model_nested_inside_itself_is_an_error_naming_the_chain() {
+    let f = Fixture::new();
+    // The graph itself terminates, and says why it is unusable.
+    let infra = Grid::instance("grid");
+    let ns = GridNs::instance("ns", &infra);
+    let graph = Outer::instance("cfg", &ns).graph();
+    assert_eq!(graph.errors.len(), 1, "{:?}", graph.errors);
+    let e = &graph.errors[0];
+    assert!(
+        e.contains("recursive config nesting: Outer -> Inner -> Outer")
+            && e.contains("task `outer` at Outer.inner/inner/Inner.outer"),
+        "{e}"
+    );
+    assert_eq!(graph.task_names(), ["ping"]);
+
+    let plan = f.orch(|ns| Outer::instance("cfg", ns)).plan().unwrap();
+    assert_eq!(plan.errors.len(), 1, "{:?}", plan.errors);
+    assert_eq!(&plan.errors[0].error, e);
+    let o = f.orch(|ns| Outer::instance("cfg", ns));
+    assert_eq!(f.cli_plan(o), actuator::cli::EXIT_INVALID);
+    let o = f.orch(|ns| Outer::instance("cfg", ns));
+    let failures = up_refused(&f, o);
+    assert_eq!(failures, [format!("config: {e}")]);
+}
+
+#[test]
+fn two_roles_of_one_name_in_different_groups_are_refused_not_run_once() {
+    let f = Fixture::new();
+    let orch = || {
+        let ns = Pods::instance("pods");
+        let cfg = EveryApp::instance("cfg", &ns);
+        ActuatorOrchestration::new("preflight")
+            .namespace(&ns)
+            .config(&cfg)
+            .proxy(f.sim.clone())
+            .state_dir(&f.state)
+    };
+    let plan = orch().plan().unwrap();
+    assert_eq!(plan.errors.len(), 1, "{:?}", plan.errors);
+    let e = &plan.errors[0];
+    assert_eq!(e.key, "hello-app");
+    assert!(
+        e.error.contains("`task:EveryApp.hello/hello-app`")
+            && e.error.contains("role Pods.blue.app")
+            && e.error.contains("role Pods.green.app"),
+        "names the key and both roles: {}",
+        e.error
+    );
+    assert_eq!(f.cli_plan(orch()), actuator::cli::EXIT_INVALID);
+    let failures = up_refused(&f, orch());
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(
+        failures[0].starts_with("hello-app: two tasks"),
+        "{failures:?}"
+    );
+}
+
+#[test]
+fn a_variable_read_by_a_name_nothing_defines_stops_plan_and_up() {
+    let f = Fixture::new();
+    let orch = || {
+        let infra = Sized::instance("sized");
+        let ns = SizedNs::instance("ns", &infra);
+        let web = ns.root().web;
+        ActuatorOrchestration::new("preflight")
+            .infra(&infra)
+            .namespace(&ns)
+            .proxy(f.sim.clone())
+            .state_dir(&f.state)
+            .output("size", web.v("MEMSIZE"))
+            .output("url", web.v("URL"))
+            .output_var("PORT")
+    };
+    let plan = orch().plan().unwrap();
+    assert_eq!(f.sim.calls(), 0);
+    let errors: Vec<String> = plan
+        .errors
+        .iter()
+        .map(|e| format!("{}: {}", e.key, e.error))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "Sized.web: an argument reads variable `MEMSIZ` of SizedNs.web, which nothing \
+             visible from it defines; it sees `MEMSIZE`",
+            "output `url`: it reads variable `URL` of SizedNs.web, which nothing visible from \
+             it defines; it sees `MEMSIZE`",
+            "output `PORT`: it reads variable `PORT` of SizedNs, which nothing visible from it \
+             defines; it sees `MEMSIZE`",
+        ]
+    );
+    assert_eq!(f.cli_plan(orch()), actuator::cli::EXIT_INVALID);
+    assert_eq!(up_refused(&f, orch()).len(), 3);
+}
