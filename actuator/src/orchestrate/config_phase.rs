@@ -614,7 +614,7 @@ pub(super) async fn run(
                     .iter()
                     .any(|f| f.task == e.key && f.error == e.error)
             })
-            .map(|e| Failure {
+            .map(|e| RunFailure {
                 kind: FailureKind::Model,
                 phase: Phase::Configure,
                 task: e.key.clone(),
