@@ -1019,30 +1019,34 @@ fn state(cx: &mut Cx, orch: &mut ActuatorOrchestration, sc: StateCommand) -> u8 
         StateCommand::Pull { .. } | StateCommand::Push { .. } => EXIT_USAGE,
         StateCommand::Mv { from, to } => {
             let result = orch.state_mv(&from, &to);
-            if cx.json {
-                let ok = result.is_ok();
-                json_event(
-                    cx,
-                    &Event::StateMv {
-                        from,
-                        to,
-                        success: ok,
-                        error: result.err().map(|e| e.to_string()),
-                    },
-                );
-                return if ok { EXIT_OK } else { EXIT_FAILED };
-            }
-            match result {
-                Ok(()) => {
-                    outln!(
-                        cx.out,
-                        "Moved {from} to {to}: the next plan finds it there."
-                    );
-                    EXIT_OK
-                }
-                Err(e) => failed(&e),
-            }
+            let done = format!("Moved {from} to {to}: the next plan finds it there.");
+            finish_change(cx, result, done, |success, error| Event::StateMv {
+                from,
+                to,
+                success,
+                error,
+            })
         }
+    }
+}
+
+/// Ends `state mv` or `import`: with `--json` their one event, else `done` when it worked; the
+/// exit code from the error's class either way (`failed` says the error on stderr).
+fn finish_change(
+    cx: &mut Cx,
+    result: Result<(), OrchestrationError>,
+    done: String,
+    event: impl FnOnce(bool, Option<String>) -> Event,
+) -> u8 {
+    if cx.json {
+        let error = result.as_ref().err().map(ToString::to_string);
+        json_event(cx, &event(error.is_none(), error));
+    } else if result.is_ok() {
+        outln!(cx.out, "{done}");
+    }
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(e) => failed(&e),
     }
 }
 
@@ -1058,27 +1062,11 @@ fn import(
         return failed(&e);
     }
     let result = rt.block_on(orch.import(path, id));
-    if cx.json {
-        let ok = result.is_ok();
-        json_event(
-            cx,
-            &Event::Import {
-                path: path.to_owned(),
-                id: id.to_owned(),
-                success: ok,
-                error: result.err().map(|e| e.to_string()),
-            },
-        );
-        return if ok { EXIT_OK } else { EXIT_FAILED };
-    }
-    match result {
-        Ok(()) => {
-            outln!(
-                cx.out,
-                "Imported {id} as {path}: the state records it as if `up` had created it."
-            );
-            EXIT_OK
-        }
-        Err(e) => failed(&e),
-    }
+    let done = format!("Imported {id} as {path}: the state records it as if `up` had created it.");
+    finish_change(cx, result, done, |success, error| Event::Import {
+        path: path.to_owned(),
+        id: id.to_owned(),
+        success,
+        error,
+    })
 }
