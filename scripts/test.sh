@@ -61,4 +61,5 @@ OS_START=
 cat target/openstack-start.log
 
 echo "== cargo test (unit, integration, doc and UI tests; end-to-end suites against the services)"
-cargo test --workspace --features actuator-tests/ssh,actuator-tests/aws,actuator-tests/azure,actuator-tests/postgres,actuator-tests/openstack
+# --no-fail-fast: one run reports every failing test binary, not just the first.
+cargo test --workspace --no-fail-fast --features actuator-tests/ssh,actuator-tests/aws,actuator-tests/azure,actuator-tests/postgres,actuator-tests/openstack
