@@ -611,6 +611,7 @@ struct Groups {
 }
 
 #[test]
+#[ignore = "depends on the project's default group existing: on a fresh stack ten groups fit (README, OpenStack: Tests)"]
 fn the_tenth_security_group_is_reported_as_a_quota_not_retried() {
     let _t = turn();
     let sys = system("os-quota");
