@@ -25,13 +25,15 @@
 //! medians is printed.
 
 mod common;
+#[path = "common/shapes.rs"]
+mod shapes;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use actuator::engine::{Dag, FnWork, NodeId, NullObserver, RetryPolicy, WalkOptions};
-use actuator::infra::test::{Network, Server};
+use actuator::infra::test::Server;
 use actuator::orchestrate::{ActuatorOrchestration, PlanOptions};
 use actuator::prelude::*;
 use actuator::provision::SimProxy;
@@ -52,27 +54,6 @@ fn mem(key: &str) -> &'static str {
 struct Fleet {
     #[component(MultiResource::new(Server::new("s", "img").mem(mem(ctx.name))))]
     servers: MultiResource<Server>,
-}
-
-#[derive(InfraModel)]
-struct Flat {
-    #[component(MultiResource::new(Network::new("net")))]
-    nets: MultiResource<Network>,
-}
-
-fn prev(k: &str) -> String {
-    let (chain, i) = k.split_once('-').expect("chain-index key");
-    format!("{chain}-{}", i.parse::<u32>().expect("index") - 1)
-}
-
-#[derive(InfraModel)]
-struct Chains {
-    #[component(MultiResource::new(if ctx.name.ends_with("-0") {
-        Server::new("link", "img")
-    } else {
-        Server::new("link", "img").mem(ctx.model.links[prev(ctx.name)].id)
-    }))]
-    links: MultiResource<Server>,
 }
 
 fn orchestration(n: usize, sim: &Arc<SimProxy>, dir: &std::path::Path) -> ActuatorOrchestration {
@@ -264,21 +245,7 @@ fn up_down(rt: &tokio::runtime::Runtime, shape: &str, n: usize) -> (Sample, Samp
         .max_concurrency(1000)
         .state_dir(dir.path())
         .handler(Arc::new(actuator::events::NullHandler));
-    let mut orch = if shape == "chains" {
-        let infra = Chains::instance("chains");
-        for i in 0..n / 10 {
-            for c in 0..10 {
-                infra.index(infra.root().links, format!("{c}-{i}"));
-            }
-        }
-        orch.infra(&infra)
-    } else {
-        let infra = Flat::instance("flat");
-        for k in 0..n {
-            infra.index(infra.root().nets, k);
-        }
-        orch.infra(&infra)
-    };
+    let mut orch = shapes::with_model(orch, shape == "chains", n);
     let (ok, up) = timed(|| rt.block_on(orch.initiate_system()));
     assert!(ok, "{:?}", orch.failures());
     assert_eq!(sim.live().len(), n);

@@ -6,36 +6,15 @@
 //! * `file N`: the flat case with the state journalled to disk (every record synced).
 
 mod common;
+#[path = "common/shapes.rs"]
+mod shapes;
 
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actuator::infra::test::{Network, Server};
 use actuator::orchestrate::ActuatorOrchestration;
-use actuator::prelude::*;
 use actuator::provision::SimProxy;
-
-#[derive(InfraModel)]
-struct Flat {
-    #[component(MultiResource::new(Network::new("net")))]
-    nets: MultiResource<Network>,
-}
-
-fn prev(k: &str) -> String {
-    let (chain, i) = k.split_once('-').expect("chain-index key");
-    format!("{chain}-{}", i.parse::<u32>().expect("index") - 1)
-}
-
-#[derive(InfraModel)]
-struct Chains {
-    #[component(MultiResource::new(if ctx.name.ends_with("-0") {
-        Server::new("link", "img")
-    } else {
-        Server::new("link", "img").mem(ctx.model.links[prev(ctx.name)].id)
-    }))]
-    links: MultiResource<Server>,
-}
 
 fn run(what: &str, n: usize) {
     let t0 = Instant::now();
@@ -45,28 +24,11 @@ fn run(what: &str, n: usize) {
         .proxy(sim.clone())
         .max_concurrency(1000)
         .handler(Arc::new(actuator::events::NullHandler));
-    let mut orch = match what {
-        "chains" => {
-            let infra = Chains::instance("chains");
-            for i in 0..n / 10 {
-                for c in 0..10 {
-                    infra.index(infra.root().links, format!("{c}-{i}"));
-                }
-            }
-            orch.infra(&infra).memory_state()
-        }
-        _ => {
-            let infra = Flat::instance("flat");
-            for k in 0..n {
-                infra.index(infra.root().nets, k);
-            }
-            let o = orch.infra(&infra);
-            if what == "file" {
-                o.state_dir(dir.path())
-            } else {
-                o.memory_state()
-            }
-        }
+    let orch = shapes::with_model(orch, what == "chains", n);
+    let mut orch = if what == "file" {
+        orch.state_dir(dir.path())
+    } else {
+        orch.memory_state()
     };
     let built = t0.elapsed();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
