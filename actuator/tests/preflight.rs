@@ -84,6 +84,24 @@ config! {
     }
 }
 
+/// The source of `FromFile`'s copies: a file on this machine, written by the one test that uses
+/// it (the config model names it when it is instantiated).
+fn template_file() -> std::path::PathBuf {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap())
+        .path()
+        .join("node.conf.tmpl")
+}
+
+config! {
+    struct FromFile for GridNs {
+        // The file's `!{NAME}`s are for each role that runs the copy; the compiler never sees
+        // them.
+        conf: Task = CopyFileTask::new("conf", "/tmp/foreman.conf").src(template_file()).templated().role(ns.foreman),
+        nodes: MultiTask = MultiTask::new("nodes", CopyFileTask::new("node", "/tmp/node.conf").src(template_file()).templated(), q.grid.all()),
+    }
+}
+
 namespace! {
     group Pod {
         app: Role = Role::new("app").host_ref("127.0.0.1"),
@@ -344,4 +362,76 @@ fn a_variable_read_by_a_name_nothing_defines_stops_plan_and_up() {
     );
     assert_eq!(f.cli_plan(orch()), actuator::cli::EXIT_INVALID);
     assert_eq!(up_refused(&f, orch()).len(), 3);
+}
+
+#[test]
+fn a_templated_copys_source_file_is_checked_for_every_role_before_any_cloud_call() {
+    let f = Fixture::new();
+    let file = template_file();
+    let errors = |f: &Fixture| -> Vec<(String, String)> {
+        let plan = f.orch(|ns| FromFile::instance("cfg", ns)).plan().unwrap();
+        assert_eq!(f.sim.calls(), 0);
+        let o = f.orch(|ns| FromFile::instance("cfg", ns));
+        let code = f.cli_plan(o);
+        assert_eq!(f.sim.calls(), 0);
+        let errors: Vec<(String, String)> = plan
+            .errors
+            .iter()
+            .map(|e| (e.key.clone(), e.error.clone()))
+            .collect();
+        let want = if errors.is_empty() {
+            actuator::cli::EXIT_OK
+        } else {
+            actuator::cli::EXIT_INVALID
+        };
+        assert_eq!(code, want, "{errors:?}");
+        errors
+    };
+    // Every role has what the file reads (the foreman's address waits for provisioning).
+    std::fs::write(&file, "foreman = !{FOREMAN_IP}\n").unwrap();
+    assert_eq!(errors(&f), []);
+    // `NODE_ID` is the grid's: the foreman's copy alone is refused, naming task, role, name
+    // and file.
+    std::fs::write(&file, "id = !{NODE_ID}\n").unwrap();
+    let e = errors(&f);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].0, "conf");
+    for part in [
+        "task `conf`",
+        "`NODE_ID`",
+        "GridNs.foreman",
+        &file.display().to_string(),
+    ] {
+        assert!(e[0].1.contains(part), "{part} in {e:?}");
+    }
+    // A name nothing defines: every copy, each naming its own role.
+    std::fs::write(&file, "port = !{PORT}\n").unwrap();
+    let e = errors(&f);
+    let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["conf", "node-node_1", "node-node_2"], "{e:?}");
+    for (key, role) in [
+        ("node-node_1", "GridNs.grid.1"),
+        ("node-node_2", "GridNs.grid.2"),
+    ] {
+        let msg = &e.iter().find(|(k, _)| k == key).unwrap().1;
+        assert!(
+            msg.contains("`PORT`") && msg.contains(role) && msg.contains("--var PORT="),
+            "{msg}"
+        );
+    }
+    // A file that is not there, or not text.
+    std::fs::remove_file(&file).unwrap();
+    let e = errors(&f);
+    assert_eq!(e.len(), 3, "{e:?}");
+    assert!(
+        e.iter()
+            .all(|(_, m)| m.contains("cannot read the templated file")
+                && m.contains(&file.display().to_string())),
+        "{e:?}"
+    );
+    std::fs::write(&file, [0xff, 0xfe, 0]).unwrap();
+    let e = errors(&f);
+    assert!(e.iter().all(|(_, m)| m.contains("not UTF-8 text")), "{e:?}");
+    let o = f.orch(|ns| FromFile::instance("cfg", ns));
+    assert_eq!(up_refused(&f, o).len(), 3);
 }

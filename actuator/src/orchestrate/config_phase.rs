@@ -325,6 +325,18 @@ fn resolve(w: &Shared, name: &str, task: &Task) -> Result<ExecTask, Unresolvable
             if *template && let Some(text) = content {
                 x(text)?;
             }
+            // So is a source file (every file of a source directory): it is on this machine,
+            // read again when the copy runs.
+            if *template && let Some(src) = src {
+                for (file, text) in template_sources(name, src)? {
+                    if let Err(e) = expand_revealing(w, role, &text) {
+                        let mut u = Unresolvable::var(w, role, name, &text, e);
+                        u.message =
+                            format!("{} (in the templated file {})", u.message, file.display());
+                        wait(u)?;
+                    }
+                }
+            }
             let expander: Option<crate::exec::Template> = template.then(|| {
                 let w = w.clone();
                 // The agent's `ExecError::Template` names the task and the file (and the
@@ -361,6 +373,38 @@ fn resolve(w: &Shared, name: &str, task: &Task) -> Result<ExecTask, Unresolvable
         Some(u) => Err(u),
         None => Ok(exec),
     }
+}
+
+/// The text of each file a templated copy of `src` renders: `src` itself, or every file under it
+/// if it is a directory (as the copy walks it). A file that cannot be read, or is not text, is a
+/// model error naming the task and the file.
+fn template_sources(
+    task: &str,
+    src: &std::path::Path,
+) -> Result<Vec<(std::path::PathBuf, String)>, Unresolvable> {
+    let unreadable = |file: &std::path::Path, e: &dyn std::fmt::Display| {
+        Unresolvable::model(format!(
+            "task `{task}`: cannot read the templated file {}: {e}",
+            file.display()
+        ))
+    };
+    let mut files = Vec::new();
+    let mut todo = vec![src.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        if p.is_dir() {
+            let entries = std::fs::read_dir(&p).map_err(|e| unreadable(&p, &e))?;
+            for entry in entries {
+                todo.push(entry.map_err(|e| unreadable(&p, &e))?.path());
+            }
+            continue;
+        }
+        let bytes = std::fs::read(&p).map_err(|e| unreadable(&p, &e))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| unreadable(&p, &"not UTF-8 text (binary file?)"))?;
+        files.push((p, text));
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// Every task of the graph resolved (role, host, variables, arguments) for its key in the state;
