@@ -20,6 +20,13 @@ use actuator::provision::SimProxy;
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::Value;
 
+#[path = "support/files.rs"]
+mod support_files;
+use support_files::files;
+#[path = "support/json.rs"]
+mod json;
+use json::{json_lines, the_event};
+
 // ---------------------------------------------------------------------------------------------
 // The model binary.
 
@@ -58,7 +65,8 @@ config! {
         after: Task = ShellTask::new("after", r#"cat "$DIR/hello" > "$DIR/after""#),
         slow: Task = ShellTask::new("slow", r#"sleep "$SLOW""#),
         check: Task = ShellTask::new("check", r#"printf '%s' "$API_KEY" > "$DIR/api_key"; echo "key: $API_KEY"
-            [ "$FAIL" != 1 ] || { seq 1 "$NOISE" | sed 's/^/noise /'; echo "check: FAIL is set" >&2; exit 7; }"#),
+            [ "$NOISE" = 0 ] || seq 1 "$NOISE" | sed 's/^/noise /'
+            [ "$FAIL" != 1 ] || { echo "check: FAIL is set" >&2; exit 7; }"#),
         deps { hello | after, slow }
     }
 }
@@ -103,6 +111,9 @@ fn fixture() -> ActuatorOrchestration {
 }
 
 fn main() -> ExitCode {
+    if std::env::var_os("FIXTURE_MEASURE").is_some() {
+        return measure();
+    }
     if std::env::var_os("ACTUATOR_FIXTURE").is_some() {
         return actuator::cli::main(fixture);
     }
@@ -178,8 +189,31 @@ fn main() -> ExitCode {
             "graph_import_and_state_mv_speak_json",
             json_of_graph_import_mv,
         ),
+        trial(
+            "every_other_command_writes_one_json_line",
+            every_other_command_writes_one_json_line,
+        ),
+        trial(
+            "a_tasks_log_keeps_its_first_mib_and_says_what_it_left_out",
+            task_log_cap,
+        ),
     ];
     libtest_mimic::run(&Arguments::from_args(), tests).exit()
+}
+
+/// Runs the model binary with this process's arguments as its only child, then prints the
+/// child's peak resident set size (`maxrss KiB`) on stderr: the harness runs many children at
+/// once, so their memory is told apart by giving each measured one a parent of its own.
+fn measure() -> ExitCode {
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args(std::env::args_os().skip(1))
+        .env_remove("FIXTURE_MEASURE")
+        .status()
+        .unwrap();
+    let usage =
+        nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
+    eprintln!("maxrss {}", usage.max_rss());
+    ExitCode::from(status.code().unwrap_or(101) as u8)
 }
 
 fn trial(name: &'static str, f: fn()) -> Trial {
@@ -296,27 +330,6 @@ fn line_of<'a>(out: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line for {key} in:\n{out}"))
 }
 
-/// `docs/events.schema.json`, which every `--json` line must follow.
-fn events_schema() -> jsonschema::Validator {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/events.schema.json");
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    jsonschema::validator_for(&schema).unwrap()
-}
-
-/// The `--json` lines of a run, each checked against the schema.
-fn json_lines(stdout: &str) -> Vec<Value> {
-    let schema = events_schema();
-    stdout
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
-            let errors: Vec<String> = schema.iter_errors(&v).map(|e| e.to_string()).collect();
-            assert!(errors.is_empty(), "{l}: {errors:?}");
-            v
-        })
-        .collect()
-}
-
 /// A whole run's stream: one run id throughout, `orchestration_starting` first, exactly one
 /// summary and it last, its counts those of the events before it. Returns the summary.
 fn one_run(events: &[Value]) -> Value {
@@ -424,17 +437,14 @@ fn sorted_resources(out: &str) -> Vec<String> {
     blocks
 }
 
+/// `plan --json` is one `plan` event whose `plan` is the document `docs/plan.schema.json`
+/// describes, which `plan --out` saves.
 fn plan_json_follows_its_schema() {
-    let schema_file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/plan.schema.json");
-    let schema: Value =
-        serde_json::from_str(&std::fs::read_to_string(schema_file).unwrap()).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let check = |v: &Value| {
-        let errors: Vec<String> = validator.iter_errors(v).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "{errors:#?}\n{v:#}");
-    };
+    let plan_schema = json::plan_schema();
+    let check = |v: &Value| json::check(&plan_schema, v);
+    let plan_of = |r: Run| the_event(&r.stdout, "plan")["plan"].clone();
     let s = changed_site();
-    let v: Value = serde_json::from_str(&s.ok(&["plan", "--json"], 0).stdout).unwrap();
+    let v = plan_of(s.ok(&["plan", "--json"], 0));
     check(&v);
     let actions: Vec<&str> = v["resources"]
         .as_array()
@@ -464,9 +474,13 @@ fn plan_json_follows_its_schema() {
     check(&saved);
     assert_eq!(saved["options"]["targets"][0], "Site.apps");
     // A destroy plan and a fresh one too.
-    check(&serde_json::from_str(&s.ok(&["plan", "--json", "--destroy"], 0).stdout).unwrap());
+    let destroy = plan_of(s.ok(&["plan", "--json", "--destroy"], 0));
+    assert_eq!(destroy["summary"]["destroy"], 6, "{destroy}");
     let fresh = Workdir::new();
-    check(&serde_json::from_str(&fresh.ok(&["plan", "--json"], 0).stdout).unwrap());
+    assert_eq!(
+        plan_of(fresh.ok(&["plan", "--json"], 0))["summary"]["add"],
+        6
+    );
 }
 
 fn detailed_exitcode() {
@@ -811,8 +825,11 @@ fn discover() {
         .find(|l| l.starts_with("  Site.net "))
         .unwrap();
     assert!(net.contains("test.Network  sim-0  (state "), "{net}");
-    let v: Value =
-        serde_json::from_str(&s.ok(&["plan", "--discover", "--json"], 0).stdout).unwrap();
+    let e = the_event(
+        &s.ok(&["plan", "--discover", "--json"], 0).stdout,
+        "discovered",
+    );
+    let v = &e["resources"];
     assert_eq!(v.as_array().unwrap().len(), 6);
     assert_eq!(v[0]["this_state"], false);
     s.ok(&["down", "--discover"], 2);
@@ -1140,6 +1157,16 @@ fn reads_during_up() {
     );
     let p = s.ok(&["plan"], 0).stdout;
     assert!(p.contains("  run     slow"), "{p}");
+    // And as the one JSON line each writes.
+    let st = the_event(&s.ok(&["status", "--json"], 0).stdout, "status");
+    assert!(st["state"]["entries"].as_array().unwrap().len() > 1, "{st}");
+    let p = the_event(&s.ok(&["plan", "--json"], 0).stdout, "plan");
+    let slow = p["plan"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "slow");
+    assert_eq!(slow.map(|t| &t["action"]), Some(&Value::from("run")), "{p}");
     s.ok(&["graph"], 0);
     s.ok(&["report"], 0);
     s.ok(&["state", "list"], 0);
@@ -1532,7 +1559,7 @@ fn inputs_environment_files_flags() {
         ],
         0,
     );
-    let roles: Value = serde_json::from_str(&r.stdout).unwrap();
+    let roles = the_event(&r.stdout, "report")["roles"].clone();
     let value = |name: &str| {
         roles[0]["vars"]
             .as_array()
@@ -1575,7 +1602,7 @@ fn outputs_shown() {
     let r = s.ok(&["outputs"], 0);
     assert!(r.stdout.starts_with("Roles:\n"), "{r:?}");
     let r = s.ok(&["outputs", "--json"], 0);
-    let o: Value = serde_json::from_str(&r.stdout).unwrap();
+    let o = the_event(&r.stdout, "outputs");
     assert_eq!(o["system"], "site");
     assert_eq!(o["roles"][0]["role"], "SiteNs.front", "{o}");
     assert!(o["roles"][0]["address"].is_string(), "{o}");
@@ -1664,7 +1691,7 @@ fn dsl_secret() {
         line.contains("***") && line.contains("(secret)"),
         "{report}"
     );
-    let roles: Value = serde_json::from_str(&s.ok(&["report", "--json"], 0).stdout).unwrap();
+    let roles = the_event(&s.ok(&["report", "--json"], 0).stdout, "report")["roles"].clone();
     let var = roles[0]["vars"]
         .as_array()
         .unwrap()
@@ -1686,35 +1713,17 @@ fn dsl_secret() {
     clean("a failed run's events", &r.stdout);
     clean("the later plan", &s.ok(&["plan", "-v"], 0).stdout);
     // The state and the run logs.
-    let mut dirs = vec![s.state_dir("default")];
-    let mut seen = 0;
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else {
-                seen += 1;
-                clean(
-                    &p.display().to_string(),
-                    &String::from_utf8_lossy(&std::fs::read(&p).unwrap()),
-                );
-            }
-        }
+    let written = files(&s.state_dir("default"));
+    for (path, text) in &written {
+        clean(path, text);
     }
-    assert!(seen >= 3, "the journal and the run logs were read");
+    assert!(written.len() >= 3, "the journal and the run logs were read");
 }
 
 /// `graph`, `import` and `state mv` with `--json`: one enveloped event each, in the schema.
 fn json_of_graph_import_mv() {
     let mut s = Workdir::new();
-    let r = s.ok(&["graph", "--json"], 0);
-    let ev = json_lines(&r.stdout);
-    assert_eq!(ev.len(), 1, "{r:?}");
-    let g = &ev[0];
-    assert_eq!(g["event"], "graph");
-    assert_eq!(g["schema"], 1);
-    assert!(!g["run"].as_str().unwrap().is_empty());
+    let g = &the_event(&s.ok(&["graph", "--json"], 0).stdout, "graph");
     let nodes = g["nodes"].as_array().unwrap();
     let id = |kind: &str, name: &str| -> String {
         nodes
@@ -1746,57 +1755,228 @@ fn json_of_graph_import_mv() {
     let unmanaged = s.cloud().create_unmanaged("test.Server");
     s.set("FIXTURE_APPS", "1,2,3,9");
     let r = s.ok(&["import", "--json", "Site.apps.9", &unmanaged], 0);
-    let ev = json_lines(&r.stdout);
-    assert_eq!(ev.len(), 1, "{r:?}");
+    let e = the_event(&r.stdout, "import");
     assert_eq!(
+        (&e["path"], &e["id"], &e["success"]),
         (
-            &ev[0]["event"],
-            &ev[0]["path"],
-            &ev[0]["id"],
-            &ev[0]["success"]
-        ),
-        (
-            &Value::from("import"),
             &Value::from("Site.apps.9"),
             &Value::from(unmanaged.as_str()),
             &Value::from(true)
         )
     );
-    assert!(ev[0].get("error").is_none(), "{r:?}");
-    let r = s.ok(&["import", "--json", "Site.nope", "sim-99"], 1);
-    let ev = json_lines(&r.stdout);
-    assert_eq!(ev[0]["success"], false);
-    assert!(
-        ev[0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("the model has no resource `Site.nope`"),
-        "{r:?}"
+    assert!(e.get("error").is_none(), "{r:?}");
+    refused(
+        s.ok(&["import", "--json", "Site.nope", "sim-99"], 1),
+        "import",
+        "the model has no resource `Site.nope`",
     );
 
     s.set("FIXTURE_APPS", "1,2,3,8");
     let r = s.ok(&["state", "mv", "--json", "Site.apps.9", "Site.apps.8"], 0);
-    let ev = json_lines(&r.stdout);
-    assert_eq!(ev.len(), 1, "{r:?}");
-    assert_eq!(ev[0]["event"], "state_mv");
+    let e = the_event(&r.stdout, "state_mv");
     assert_eq!(
-        (&ev[0]["from"], &ev[0]["to"]),
-        (&Value::from("Site.apps.9"), &Value::from("Site.apps.8"))
+        (&e["from"], &e["to"], &e["success"]),
+        (
+            &Value::from("Site.apps.9"),
+            &Value::from("Site.apps.8"),
+            &Value::from(true)
+        )
     );
-    assert_eq!(ev[0]["success"], true);
     let p = s.ok(&["plan", "--refresh=false"], 0).stdout;
     assert!(
         p.contains("Plan: 0 to add, 0 to change, 0 to replace, 0 to destroy"),
         "{p}"
     );
-    let r = s.ok(&["state", "mv", "--json", "Site.nope", "Site.x"], 1);
-    let ev = json_lines(&r.stdout);
-    assert_eq!(ev[0]["success"], false);
+    refused(
+        s.ok(&["state", "mv", "--json", "Site.nope", "Site.x"], 1),
+        "state_mv",
+        "the state records nothing at `Site.nope`",
+    );
+}
+
+/// A command that could not do what it was asked, with `--json`: its one event says so, with
+/// the error also on stderr.
+fn refused(r: Run, kind: &str, error: &str) {
+    let e = the_event(&r.stdout, kind);
+    assert_eq!(e["success"], false, "{r:?}");
+    assert!(e["error"].as_str().unwrap().contains(error), "{r:?}");
+    assert!(r.stderr.contains(error), "{r:?}");
+}
+
+/// Every command that is not a run writes exactly one enveloped event with `--json`, its body
+/// what the command shows; the runs' streams are checked by the tests of `up`, `down` and
+/// `refresh`.
+fn every_other_command_writes_one_json_line() {
+    let s = Workdir::new();
+    s.ok(&["up", "-q"], 0);
+    let keys: Vec<String> = lines(&s.ok(&["state", "list"], 0).stdout)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let e = the_event(&s.ok(&["state", "list", "--json"], 0).stdout, "state_list");
+    assert_eq!(e["keys"], Value::from(keys.clone()));
+    let st = the_event(&s.ok(&["status", "--json"], 0).stdout, "status");
+    let entries = st["state"]["entries"].as_array().unwrap();
+    let recorded: Vec<&str> = entries.iter().map(|e| e["key"].as_str().unwrap()).collect();
+    assert_eq!(recorded, keys);
+    let shown: Value =
+        serde_json::from_str(&s.ok(&["state", "show", "Site.front"], 0).stdout).unwrap();
+    let e = the_event(
+        &s.ok(&["state", "show", "--json", "Site.front"], 0).stdout,
+        "state_show",
+    );
+    assert_eq!(e["entry"], shown);
+    assert_eq!(
+        entries.iter().find(|e| e["key"] == "Site.front"),
+        Some(&shown)
+    );
+    let r = s.ok(&["state", "show", "--json", "Site.nope"], 1);
+    assert_eq!(r.stdout, "", "nothing to show, no event: {r:?}");
+
+    // state pull and push: the snapshot goes to the file, the event to stdout.
+    let e = the_event(
+        &s.ok(&["state", "pull", "--json", "snap.json"], 0).stdout,
+        "state_pull",
+    );
+    let seq = st["state"]["last_seq"].clone();
+    assert_eq!(
+        (&e["file"], &e["entries"], &e["seq"], &e["success"]),
+        (
+            &Value::from("snap.json"),
+            &Value::from(keys.len()),
+            &seq,
+            &Value::from(true)
+        )
+    );
+    let r = s.ok(&["state", "pull", "--json", "-"], 2);
+    assert!(r.stderr.contains("with --json, name a FILE"), "{r:?}");
+    let copy = ["--state", "copy"];
+    let e = the_event(
+        &s.ok(
+            &[&copy[..], &["state", "push", "--json", "snap.json"]].concat(),
+            0,
+        )
+        .stdout,
+        "state_push",
+    );
+    assert_eq!(
+        (&e["entries"], &e["seq"], &e["success"]),
+        (&Value::from(keys.len()), &seq, &Value::from(true))
+    );
+    let copied = the_event(
+        &s.ok(&[&copy[..], &["state", "list", "--json"]].concat(), 0)
+            .stdout,
+        "state_list",
+    );
+    assert_eq!(copied["keys"], Value::from(keys.clone()));
+    refused(
+        s.ok(&["-w", "other", "state", "push", "--json", "snap.json"], 3),
+        "state_push",
+        "the pushed state belongs to workspace `default`, not `other`",
+    );
+    let r = s.ok(&["state", "push", "--json", "missing.json"], 3);
+    refused(r, "state_push", "cannot read missing.json");
+    // A directory state has no lease to free: said in the event and on stderr.
+    let r = s.run(&["force-unlock", "--json", "lease-1"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    let e = the_event(&r.stdout, "force_unlock");
+    assert_eq!(
+        (&e["lease_id"], &e["success"]),
+        (&Value::from("lease-1"), &Value::from(false))
+    );
+    assert!(r.stderr.contains(e["error"].as_str().unwrap()), "{r:?}");
+}
+
+/// `site ARGS` as [`Workdir::ok`], and its peak resident set size in KiB.
+fn measured(s: &Workdir, args: &[&str], code: i32) -> (Run, u64) {
+    let out = s
+        .command(args)
+        .env("FIXTURE_MEASURE", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let r = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_eq!(r.code, code, "site {}: {r:?}", args.join(" "));
+    let kib = r
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("maxrss "))
+        .and_then(|k| k.parse().ok())
+        .unwrap_or_else(|| panic!("no maxrss: {r:?}"));
+    (r, kib)
+}
+
+/// A task that prints far more than a run log keeps of it (1 MiB an attempt): the log holds its
+/// first MiB and a line saying how much more there was, the run succeeds, and the process's
+/// memory stays within what the agent's capture allows.
+fn task_log_cap() {
+    const CAP: usize = 1 << 20;
+    const LINES: u32 = 1_000_000;
+    let mut quiet = Workdir::new();
+    quiet.set("FIXTURE_NOISE", "10");
+    let (_, quiet_kib) = measured(&quiet, &["up", "-q"], 0);
+    let mut loud = Workdir::new();
+    loud.set("FIXTURE_NOISE", &LINES.to_string());
+    let (r, loud_kib) = measured(&loud, &["up", "-q"], 0);
+    assert!(!r.stderr.contains("error"), "{r:?}");
+
+    let runs = loud.state_dir("default").join("runs");
+    let logs: Vec<PathBuf> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(logs.len(), 1, "one run, one log: {logs:?}");
+    let text = std::fs::read_to_string(&logs[0]).unwrap();
+    // What the task printed, counted as the log counts it: each line without its newline.
+    let printed: usize = "key: ***".len()
+        + (1..=LINES)
+            .map(|i| format!("noise {i}").len())
+            .sum::<usize>();
+    assert!(printed > 10 * CAP);
+    let output: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" check@") && l.contains(" stdout| "))
+        .collect();
+    // The cap counts the log's lines as written; the marker, the output's own bytes.
+    let written: usize = output.iter().map(|l| l.len() + 1).sum();
     assert!(
-        ev[0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("the state records nothing at `Site.nope`"),
-        "{r:?}"
+        written <= CAP && written > CAP - 128,
+        "the first MiB is logged, no more: {written} bytes"
+    );
+    let logged: usize = output
+        .iter()
+        .map(|l| l.split_once(" stdout| ").unwrap().1.len())
+        .sum();
+    assert!(
+        text.contains("stdout| noise 1\n"),
+        "the beginning is logged"
+    );
+    assert!(
+        !text.contains(&format!("| noise {LINES}\n")),
+        "the end is left out"
+    );
+    let marker = format!("({} more bytes of output not logged)", printed - logged);
+    assert!(
+        text.lines()
+            .any(|l| l.contains(" check@") && l.ends_with(&marker)),
+        "{marker} in the log's last lines: {:?}",
+        text.lines().rev().take(5).collect::<Vec<_>>()
+    );
+    assert!(
+        text.len() < CAP + (64 << 10),
+        "the log is bounded: {} bytes",
+        text.len()
+    );
+    // Memory: the log's cap does not bound it — the local agent also keeps the end of each
+    // stream for its result (`exec::support::MAX_CAPTURE`, up to twice that while reading,
+    // plus its text), and the run must stay within that.
+    let capture_kib = (actuator::exec::support::MAX_CAPTURE / 1024) as u64;
+    assert!(
+        loud_kib < quiet_kib + 4 * capture_kib,
+        "peak memory {loud_kib} KiB printing {printed} bytes, {quiet_kib} KiB printing none"
     );
 }

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -140,11 +140,9 @@ fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().unwrap()
 }
 
-fn schema() -> jsonschema::Validator {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/events.schema.json");
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    jsonschema::validator_for(&schema).unwrap()
-}
+#[path = "support/json.rs"]
+#[allow(dead_code)] // each test binary uses its own part of it
+mod json;
 
 /// The counts of a run's summary, recomputed from the run's other lines as a consumer would.
 fn counted(lines: &[&Value]) -> BTreeMap<&'static str, u64> {
@@ -237,10 +235,9 @@ fn the_event_stream_of_whole_runs_matches_the_schema_and_the_summaries() {
     assert!(f.sim.live().is_empty());
 
     let lines = f.json.lines();
-    let validator = schema();
+    let validator = json::events_schema();
     for l in &lines {
-        let errors: Vec<String> = validator.iter_errors(l).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "{l}: {errors:?}");
+        json::check(&validator, l);
     }
     // The schema is exact: an undocumented field or kind does not pass.
     let mut forged = lines[0].clone();

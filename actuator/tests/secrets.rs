@@ -4,7 +4,6 @@
 //! logs at TRACE level. Its own test binary: it installs a global `tracing` subscriber.
 
 use std::io::Write;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use actuator::events::{Collect, EventHandler, Fanout, JsonLines, TracingHandler};
@@ -62,23 +61,9 @@ fn assert_clean(what: &str, text: &str) {
     }
 }
 
-/// Every file under `dir`, with its text.
-fn files(dir: &Path) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut dirs = vec![dir.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else {
-                let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
-                out.push((p.display().to_string(), text));
-            }
-        }
-    }
-    out
-}
+#[path = "support/files.rs"]
+mod support_files;
+use support_files::files;
 
 #[test]
 fn a_secret_input_reaches_the_tasks_and_nothing_anyone_sees() {

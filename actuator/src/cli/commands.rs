@@ -169,12 +169,16 @@ pub(super) fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
             Err(e) => failed(&e),
         },
         Command::Report => report(&mut cx, &mut orch),
-        Command::State(StateCommand::Pull { file }) => super::state_url::pull(&mut orch, &file),
+        Command::State(StateCommand::Pull { file }) => {
+            super::state_url::pull(&mut orch, &file, cx.json.then_some(&mut cx.out))
+        }
         Command::State(StateCommand::Push { file, force }) => {
-            super::state_url::push(&mut orch, &file, force)
+            super::state_url::push(&mut orch, &file, force, cx.json.then_some(&mut cx.out))
         }
         Command::State(sc) => state(&mut cx, &mut orch, sc),
-        Command::ForceUnlock { lease_id } => super::state_url::force_unlock(&mut orch, &lease_id),
+        Command::ForceUnlock { lease_id } => {
+            super::state_url::force_unlock(&mut orch, &lease_id, cx.json.then_some(&mut cx.out))
+        }
         Command::Import { path, id } => import(&mut cx, rt, &mut orch, &path, &id),
         Command::Completions { shell } => {
             let mut cmd = Args::command();
@@ -217,12 +221,17 @@ fn init_logging(args: &Args, orch: &ActuatorOrchestration) {
         .try_init();
 }
 
-/// The one event of a command that is not a run (`graph`, `import`, `state mv`) with `--json`:
-/// enveloped like a run's, under a run id of its own.
+/// The one event of a command that is not a run (every command but `up`, `down` and `refresh`)
+/// with `--json`: enveloped like a run's, under a run id of its own, on one line.
 fn json_event(cx: &mut Cx, e: &Event) {
+    write_event(&mut cx.out, e);
+}
+
+/// [`json_event`] for the commands that have no [`Cx`] (`state pull|push`, `force-unlock`).
+pub(super) fn write_event(out: &mut Out, e: &Event) {
     let run = crate::orchestrate::new_run_id();
     outln!(
-        cx.out,
+        out,
         "{}",
         serde_json::to_string(&Record::now(&run, e)).unwrap_or_default()
     );
@@ -328,11 +337,8 @@ fn plan(
         return EXIT_FAILED;
     }
     if cx.json {
-        outln!(
-            cx.out,
-            "{}",
-            serde_json::to_string_pretty(&p).unwrap_or_default()
-        );
+        let plan = serde_json::to_value(&p).unwrap_or_default();
+        json_event(cx, &Event::Plan { plan });
     } else {
         for line in render::plan(&p, cx.verbose > 0) {
             outln!(cx.out, "{line}");
@@ -799,11 +805,7 @@ fn discover_list(
                 })
             })
             .collect();
-        outln!(
-            cx.out,
-            "{}",
-            serde_json::to_string_pretty(&v).unwrap_or_default()
-        );
+        json_event(cx, &Event::Discovered { resources: v });
         return EXIT_OK;
     }
     outln!(
@@ -907,11 +909,7 @@ fn status(cx: &mut Cx, orch: &mut ActuatorOrchestration) -> u8 {
         Err(e) => return failed(&e),
     };
     if cx.json {
-        outln!(
-            cx.out,
-            "{}",
-            serde_json::to_string_pretty(&st).unwrap_or_default()
-        );
+        json_event(cx, &Event::Status { state: st });
         return EXIT_OK;
     }
     let dir = orch.state_location().ok().flatten().map(|l| l.to_string());
@@ -933,11 +931,7 @@ fn outputs(cx: &mut Cx, orch: &mut ActuatorOrchestration) -> u8 {
         Err(e) => return failed(&e),
     };
     if cx.json {
-        outln!(
-            cx.out,
-            "{}",
-            serde_json::to_string_pretty(&o).unwrap_or_default()
-        );
+        json_event(cx, &Event::Outputs(o));
     } else {
         cx.out.text(&o.to_string());
     }
@@ -964,11 +958,7 @@ fn report(cx: &mut Cx, orch: &mut ActuatorOrchestration) -> u8 {
                 })
             })
             .collect();
-        outln!(
-            cx.out,
-            "{}",
-            serde_json::to_string_pretty(&v).unwrap_or_default()
-        );
+        json_event(cx, &Event::Report { roles: v });
         return EXIT_OK;
     }
     for r in roles {
@@ -985,12 +975,8 @@ fn state(cx: &mut Cx, orch: &mut ActuatorOrchestration, sc: StateCommand) -> u8 
     match sc {
         StateCommand::List => {
             if cx.json {
-                let keys: Vec<&str> = st.iter().map(|e| e.key.as_str()).collect();
-                outln!(
-                    cx.out,
-                    "{}",
-                    serde_json::to_string_pretty(&keys).unwrap_or_default()
-                );
+                let keys = st.iter().map(|e| e.key.clone()).collect();
+                json_event(cx, &Event::StateList { keys });
             } else {
                 for e in st.iter() {
                     outln!(cx.out, "{}", e.key);
@@ -999,6 +985,11 @@ fn state(cx: &mut Cx, orch: &mut ActuatorOrchestration, sc: StateCommand) -> u8 
             EXIT_OK
         }
         StateCommand::Show { path } => match st.get(&path) {
+            Some(e) if cx.json => {
+                json_event(cx, &Event::StateShow { entry: e.clone() });
+                EXIT_OK
+            }
+            // The entry is a document either way: without `--json`, pretty-printed.
             Some(e) => {
                 outln!(
                     cx.out,

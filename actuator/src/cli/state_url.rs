@@ -15,10 +15,13 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use super::out::say;
-use super::{EXIT_INVALID, EXIT_OK};
+use super::commands::write_event;
+use super::out::{Out, say};
+use super::{EXIT_INVALID, EXIT_OK, EXIT_USAGE};
+use crate::events::Event;
 use crate::orchestrate::ActuatorOrchestration;
 use crate::state::State;
+use crate::state::location::Pushed;
 
 /// The environment variable naming the state's location when `--state` is not given: a
 /// directory or a URL (`postgres://…`), as `--state` takes.
@@ -50,34 +53,80 @@ pub fn choose(orch: ActuatorOrchestration, state: Option<&Path>) -> ActuatorOrch
 }
 
 /// `state pull FILE`: the state, read without a lock, written to FILE (or stdout for `-`).
-pub(super) fn pull(orch: &mut ActuatorOrchestration, file: &Path) -> u8 {
+/// `json`: where its one event goes (`--json`), which `-` cannot share stdout with.
+pub(super) fn pull(orch: &mut ActuatorOrchestration, file: &Path, json: Option<&mut Out>) -> u8 {
+    let to_stdout = file.as_os_str() == "-";
+    if to_stdout && json.is_some() {
+        say!("error: `state pull -` writes the state itself on stdout: with --json, name a FILE");
+        return EXIT_USAGE;
+    }
+    let event = |entries: usize, seq: u64, error: Option<String>| Event::StatePull {
+        file: file.display().to_string(),
+        entries,
+        seq,
+        success: error.is_none(),
+        error,
+    };
     let state = match orch.pull_state() {
         Ok(s) => s,
-        Err(e) => return super::commands::failed(&e),
+        Err(e) => {
+            if let Some(out) = json {
+                write_event(out, &event(0, 0, Some(e.to_string())));
+            }
+            return super::commands::failed(&e);
+        }
     };
+    let (entries, seq) = (state.len(), state.last_seq());
     match write_snapshot(&state, file) {
         Ok(()) => {
             say!(
-                "pulled {} entries (up to record {}){}",
-                state.len(),
-                state.last_seq(),
-                if file.as_os_str() == "-" {
+                "pulled {entries} entries (up to record {seq}){}",
+                if to_stdout {
                     String::new()
                 } else {
                     format!(" to {}", file.display())
                 }
             );
+            if let Some(out) = json {
+                write_event(out, &event(entries, seq, None));
+            }
             EXIT_OK
         }
-        Err(e) => invalid(&format!("cannot write {}: {e}", file.display())),
+        Err(e) => {
+            let msg = format!("cannot write {}: {e}", file.display());
+            if let Some(out) = json {
+                write_event(out, &event(entries, seq, Some(msg.clone())));
+            }
+            invalid(&msg)
+        }
     }
 }
 
-/// `state push FILE [--force]`: FILE (as `state pull` wrote it) replaces the state.
-pub(super) fn push(orch: &mut ActuatorOrchestration, file: &Path, force: bool) -> u8 {
+/// `state push FILE [--force]`: FILE (as `state pull` wrote it) replaces the state. `json`: as
+/// [`pull`]'s.
+pub(super) fn push(
+    orch: &mut ActuatorOrchestration,
+    file: &Path,
+    force: bool,
+    json: Option<&mut Out>,
+) -> u8 {
+    let event = |entries: usize, p: Option<&Pushed>, error: Option<String>| Event::StatePush {
+        file: file.display().to_string(),
+        entries,
+        seq: p.map_or(0, |p| p.seq),
+        replaced_seq: p.map_or(0, |p| p.replaced_seq),
+        success: error.is_none(),
+        error,
+    };
     let state = match read_snapshot(file) {
         Ok(s) => s,
-        Err(e) => return invalid(&format!("cannot read {}: {e}", file.display())),
+        Err(e) => {
+            let msg = format!("cannot read {}: {e}", file.display());
+            if let Some(out) = json {
+                write_event(out, &event(0, None, Some(msg.clone())));
+            }
+            return invalid(&msg);
+        }
     };
     match orch.push_state(&state, force) {
         Ok(p) => {
@@ -87,15 +136,43 @@ pub(super) fn push(orch: &mut ActuatorOrchestration, file: &Path, force: bool) -
                 p.seq,
                 p.replaced_seq
             );
+            if let Some(out) = json {
+                write_event(out, &event(state.len(), Some(&p), None));
+            }
             EXIT_OK
         }
-        Err(e) => super::commands::failed(&e),
+        Err(e) => {
+            if let Some(out) = json {
+                write_event(out, &event(state.len(), None, Some(e.to_string())));
+            }
+            super::commands::failed(&e)
+        }
     }
 }
 
-/// `force-unlock LEASE_ID`.
-pub(super) fn force_unlock(orch: &mut ActuatorOrchestration, lease_id: &str) -> u8 {
-    match orch.force_unlock(lease_id) {
+/// `force-unlock LEASE_ID`. `json`: as [`pull`]'s.
+pub(super) fn force_unlock(
+    orch: &mut ActuatorOrchestration,
+    lease_id: &str,
+    json: Option<&mut Out>,
+) -> u8 {
+    let result = orch.force_unlock(lease_id);
+    if let Some(out) = json {
+        let (released, error) = match &result {
+            Ok(what) => (Some(what.clone()), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        write_event(
+            out,
+            &Event::ForceUnlock {
+                lease_id: lease_id.to_owned(),
+                released,
+                success: error.is_none(),
+                error,
+            },
+        );
+    }
+    match result {
         Ok(what) => {
             say!("{what}");
             EXIT_OK

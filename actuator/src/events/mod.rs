@@ -14,8 +14,9 @@
 //! new event kinds and new fields may appear without a change, so consumers ignore what they do
 //! not know. `run` is one id per orchestration run (`up` — its refresh and plan included, with
 //! `ActuatorOrchestration::up_with` — `down`, `refresh`), also the name of the run's task output
-//! log (`<state>/runs/<run>.log`); the command line's `graph`, `import` and `state mv` write one
-//! event each under an id of their own. Secret values never appear in it.
+//! log (`<state>/runs/<run>.log`); every other command of the command line (`plan`, `status`,
+//! `outputs`, `report`, `graph`, `import`, `state …`, `force-unlock`) writes exactly one event,
+//! under an id of its own, whose body is what it shows. Secret values never appear in it.
 //!
 //! Every run ends with one [`Event::Summary`] (the command line writes no other) whose counts are
 //! those of the events before it:
@@ -293,6 +294,81 @@ pub enum Event {
         /// The cloud's id of the resource.
         id: String,
         /// Whether the state now records it.
+        success: bool,
+        /// Why not.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The plan `plan --json` shows: the document `docs/plan.schema.json` describes (what
+    /// `plan --out FILE` saves, less its options).
+    Plan {
+        /// The plan.
+        plan: serde_json::Value,
+    },
+    /// What `plan --discover --json` found tagged for the system and workspace.
+    Discovered {
+        /// Each resource: `key`, `kind`, `state_id`, `this_state` (whether this workspace's state
+        /// made it) and `outputs`.
+        resources: Vec<serde_json::Value>,
+    },
+    /// The state as `status --json` shows it (the snapshot `state pull` writes).
+    Status {
+        /// The state.
+        state: crate::state::State,
+    },
+    /// Each role's variables (`report --json`); secret values are `***`.
+    Report {
+        /// One object a role: `role`, `host` and its `vars`.
+        roles: Vec<serde_json::Value>,
+    },
+    /// The keys the state records (`state list --json`).
+    StateList {
+        /// In the state's order.
+        keys: Vec<String>,
+    },
+    /// One state entry (`state show PATH --json`).
+    StateShow {
+        /// The entry.
+        entry: crate::state::Entry,
+    },
+    /// What `state pull FILE` did (`state pull --json`).
+    StatePull {
+        /// Where the state was written.
+        file: String,
+        /// Entries written.
+        entries: usize,
+        /// The state's last record.
+        seq: u64,
+        /// Whether it was written.
+        success: bool,
+        /// Why not.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// What `state push FILE` did (`state push --json`).
+    StatePush {
+        /// The snapshot pushed.
+        file: String,
+        /// Entries pushed.
+        entries: usize,
+        /// The state's last record now.
+        seq: u64,
+        /// The last record of the state it replaced.
+        replaced_seq: u64,
+        /// Whether the state was replaced.
+        success: bool,
+        /// Why not.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// What `force-unlock LEASE_ID` did (`force-unlock --json`).
+    ForceUnlock {
+        /// The lease named.
+        lease_id: String,
+        /// What was released, as the store says it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        released: Option<String>,
+        /// Whether the lease was released.
         success: bool,
         /// Why not.
         #[serde(default, skip_serializing_if = "Option::is_none")]

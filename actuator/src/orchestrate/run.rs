@@ -20,8 +20,11 @@ use crate::secret::Redactor;
 
 /// Task output logs kept per state: older ones are deleted when a run starts a new one.
 pub const KEEP_RUN_LOGS: usize = 20;
-/// At most this much of one task attempt's output goes into the run log (the rest is counted).
+/// At most this much of the run log holds one task attempt's output, counted as written (each
+/// line with its time stamp, task and host): the rest is counted, and the log says how much.
 pub const MAX_TASK_LOG: usize = 1 << 20;
+/// What the run log adds to a line: the time stamp, a space and the newline.
+const LOG_STAMP: usize = "2025-05-01T10:15:02.123Z ".len() + 1;
 /// At most this much goes into one run's log.
 pub const MAX_RUN_LOG: u64 = 64 << 20;
 /// Lines of a failed task's output attached to its failure.
@@ -331,9 +334,10 @@ impl TaskOutput {
                 Stream::Stdout => "stdout",
                 Stream::Stderr => "stderr",
             };
-            if st.logged + line.len() <= MAX_TASK_LOG {
-                st.logged += line.len();
-                log.push(format!("{}@{} {tag}| {line}", self.task, self.host));
+            let entry = format!("{}@{} {tag}| {line}", self.task, self.host);
+            if st.logged + entry.len() + LOG_STAMP <= MAX_TASK_LOG {
+                st.logged += entry.len() + LOG_STAMP;
+                log.push(entry);
             } else {
                 st.unlogged += line.len();
             }
