@@ -805,6 +805,15 @@ fn down_on_empty_state() {
          --discover` finds them by their tags."
     );
     assert!(!r.stdout.to_lowercase().contains("complete"), "{r:?}");
+    // With `--json`, no run and so no stream: the plan, with nothing to destroy; the sentence
+    // on stderr.
+    let r = s.ok(&["down", "--json"], 0);
+    let p = the_event(&r.stdout, "plan")["plan"].clone();
+    assert_eq!(p["summary"]["destroy"], 0, "{p}");
+    assert!(r.stderr.contains("Nothing to delete"), "{r:?}");
+    let r = s.ok(&["down", "--discover", "--json"], 0);
+    let d = the_event(&r.stdout, "discovered");
+    assert_eq!(d["resources"], Value::Array(vec![]), "{d}");
 }
 
 fn discover() {
@@ -1420,9 +1429,11 @@ fn up_summary() {
         (summary["command"].as_str(), summary["destroyed"].as_u64()),
         (Some("down"), Some(5))
     );
-    // Nothing left to delete: no run, and stdout stays JSON-only (empty); the note is on stderr.
+    // Nothing left to delete: no run, so no stream; its one line is the plan, with nothing to
+    // destroy, and the note is on stderr.
     let r = s.ok(&["down", "--yes", "--json"], 0);
-    assert_eq!(r.stdout, "", "{r:?}");
+    let p = the_event(&r.stdout, "plan");
+    assert_eq!(p["plan"]["summary"]["destroy"], 0, "{r:?}");
     assert!(r.stderr.contains("Nothing to delete"), "{r:?}");
 }
 

@@ -337,8 +337,7 @@ fn plan(
         return EXIT_FAILED;
     }
     if cx.json {
-        let plan = serde_json::to_value(&p).unwrap_or_default();
-        json_event(cx, &Event::Plan { plan });
+        plan_event(cx, &p);
     } else {
         for line in render::plan(&p, cx.verbose > 0) {
             outln!(cx.out, "{line}");
@@ -359,6 +358,15 @@ fn plan(
         EXIT_CHANGES
     } else {
         EXIT_OK
+    }
+}
+
+/// With `--json`, `p` as the one `plan` event of a command (`plan`, or a `down` that runs
+/// nothing).
+fn plan_event(cx: &mut Cx, p: &Plan) {
+    if cx.json {
+        let plan = serde_json::to_value(p).unwrap_or_default();
+        json_event(cx, &Event::Plan { plan });
     }
 }
 
@@ -725,6 +733,10 @@ fn down(
         // state with nothing at all in it is left as it is.
         let recorded = orch.state().map(|st| !st.is_empty()).unwrap_or(false);
         let ok = !recorded || rt.block_on(orch.apply(&plan, &opts));
+        if !recorded {
+            // No run, no stream: with `--json` the plan says there is nothing to delete.
+            plan_event(cx, &plan);
+        }
         let bin = cx.bin.clone();
         cx.human(format_args!(
             "Nothing to delete: the state{where_} records no resources of {} (workspace {}). \
@@ -741,12 +753,14 @@ fn down(
         };
     }
     if plan.has_errors() {
+        plan_event(cx, &plan);
         for line in render::plan(&plan, false) {
             cx.human(format_args!("{line}"));
         }
         return EXIT_INVALID;
     }
     if plan.summary.destroy == 0 {
+        plan_event(cx, &plan);
         cx.human(format_args!(
             "Nothing to delete: every recorded resource was left out by --target / --exclude."
         ));
@@ -838,6 +852,9 @@ fn down_discovered(
         }
     };
     if found.is_empty() {
+        if cx.json {
+            json_event(cx, &Event::Discovered { resources: vec![] });
+        }
         cx.human(format_args!(
             "Nothing tagged for {} (workspace {}) was found: nothing to delete.",
             orch.system(),
