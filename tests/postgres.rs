@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actuator::cli::{Args, EXIT_OK};
+use actuator::cli::{Cli, EXIT_OK};
 use actuator::events::Collect;
 use actuator::infra::test::{Network, Server};
 use actuator::orchestrate::{ActuatorOrchestration, FailureKind, OrchestrationError};
@@ -630,7 +630,7 @@ fn cli_child(state: &str, args: &str) -> String {
 }
 
 fn cli(orch: ActuatorOrchestration, argv: &[&str]) -> u8 {
-    let args = Args::try_parse_from(std::iter::once("fleet").chain(argv.iter().copied())).unwrap();
+    let args = Cli::try_parse_from(std::iter::once("fleet").chain(argv.iter().copied())).unwrap();
     actuator::cli::run(args, orch)
 }
 

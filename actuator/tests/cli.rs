@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use actuator::cli::{self, Args, Command, EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_USAGE};
+use actuator::cli::{self, Cli, Command, EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_USAGE};
 use actuator::infra::test::Network;
 use actuator::orchestrate::ActuatorOrchestration;
 use actuator::prelude::*;
@@ -41,11 +41,11 @@ config! {
 }
 
 /// `sys --state DIR --json --max-concurrency 4 <words>`.
-fn args(dir: &std::path::Path, words: &str) -> Args {
+fn args(dir: &std::path::Path, words: &str) -> Cli {
     let dir = dir.display().to_string();
     let mut argv = vec!["sys", "--state", &dir, "--json", "--max-concurrency", "4"];
     argv.extend(words.split_whitespace());
-    Args::parse_from_words(argv).unwrap()
+    Cli::parse_from_words(argv).unwrap()
 }
 
 fn ok_system() -> ActuatorOrchestration {
@@ -109,10 +109,10 @@ fn a_locked_state_exits_with_three() {
 
 #[test]
 fn bad_command_lines_are_usage_errors() {
-    let e = Args::parse_from_words(["sys", "launch"]).unwrap_err();
+    let e = Cli::parse_from_words(["sys", "launch"]).unwrap_err();
     assert!(e.use_stderr());
     assert_eq!(e.exit_code(), i32::from(EXIT_USAGE));
-    let a = Args::parse_from_words([
+    let a = Cli::parse_from_words([
         "sys",
         "--max-concurrency",
         "3",
@@ -129,23 +129,23 @@ fn bad_command_lines_are_usage_errors() {
         }
     ));
     // Zero workers would never run anything: refused with the valid range.
-    let e = Args::parse_from_words(["sys", "--max-concurrency", "0", "up"]).unwrap_err();
+    let e = Cli::parse_from_words(["sys", "--max-concurrency", "0", "up"]).unwrap_err();
     assert_eq!(e.exit_code(), i32::from(EXIT_USAGE));
     assert!(e.to_string().contains("1..=100000"), "{e}");
     // A workspace name becomes a directory and a tag.
     for bad in ["", "a/b", "..", "-x", "sp ace"] {
-        let e = Args::parse_from_words(["sys", "--workspace", bad, "plan"]).unwrap_err();
+        let e = Cli::parse_from_words(["sys", "--workspace", bad, "plan"]).unwrap_err();
         assert_eq!(e.exit_code(), i32::from(EXIT_USAGE), "{bad:?}");
     }
     // A saved plan is applied as it was made: no options beside it.
-    let e = Args::parse_from_words(["sys", "up", "plan.json", "--target", "x"]).unwrap_err();
+    let e = Cli::parse_from_words(["sys", "up", "plan.json", "--target", "x"]).unwrap_err();
     assert_eq!(e.exit_code(), i32::from(EXIT_USAGE));
     // `--reconfigure` alone means every task; with names, those.
-    let a = Args::parse_from_words(["sys", "up", "--reconfigure"]).unwrap();
+    let a = Cli::parse_from_words(["sys", "up", "--reconfigure"]).unwrap();
     assert!(
         matches!(a.command, Command::Up { ref changes, .. } if changes.reconfigure == Some(vec![]))
     );
-    let a = Args::parse_from_words(["sys", "plan", "--refresh=false", "--reconfigure", "a", "b"])
+    let a = Cli::parse_from_words(["sys", "plan", "--refresh=false", "--reconfigure", "a", "b"])
         .unwrap();
     assert!(matches!(a.command, Command::Plan { ref changes, .. }
         if !changes.refresh && changes.reconfigure == Some(vec!["a".into(), "b".into()])));

@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 
-use actuator::cli::Args;
+use actuator::cli::Cli;
 use actuator::infra::test::{Network, Server};
 use actuator::orchestrate::{ActuatorOrchestration, FailureKind};
 use actuator::prelude::*;
@@ -176,7 +176,7 @@ impl Fixture {
 
     /// `plan` on the command line: its exit code.
     fn cli_plan(&self, orch: ActuatorOrchestration) -> u8 {
-        let args = Args::parse_from_words(["preflight", "-q", "plan", "--refresh=false"]).unwrap();
+        let args = Cli::parse_from_words(["preflight", "-q", "plan", "--refresh=false"]).unwrap();
         actuator::cli::run(args, orch)
     }
 }

@@ -13,10 +13,10 @@ use super::out::{Out, outln, say};
 use super::progress::{InFlight, Lines, LogWriter, Progress, TaskLines};
 use super::summary::{self, phase_word};
 use super::{
-    Args, Changes, Command, EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK,
-    EXIT_USAGE, Format, Selection, StateCommand, render,
+    Changes, Cli, Command, EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK,
+    EXIT_USAGE, Format, StateCommand, Targets, render,
 };
-use crate::events::{Event, EventHandler, Fanout, JsonLines, Record, RunOutcome};
+use crate::events::{Envelope, Event, EventHandler, Fanout, JsonLines, RunOutcome};
 use crate::orchestrate::{
     ActuatorOrchestration, FAILURE_LOG_TARGET, FailureKind, GraphFormat, OrchestrationError,
     PLAN_SCHEMA, Plan, PlanOptions, inputs,
@@ -43,7 +43,7 @@ impl Cx {
     }
 }
 
-pub(super) fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
+pub(super) fn run(args: Cli, orch: ActuatorOrchestration) -> u8 {
     init_logging(&args, &orch);
     let mut orch = orch.max_concurrency(args.max_concurrency as usize);
     if let Some(w) = &args.workspace {
@@ -109,7 +109,7 @@ pub(super) fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
     match args.command {
         Command::Plan {
             changes,
-            selection,
+            targets,
             destroy,
             out,
             detailed_exitcode,
@@ -118,7 +118,7 @@ pub(super) fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
             if discover {
                 return discover_list(&mut cx, rt, &mut orch);
             }
-            let opts = plan_options(&changes, &selection, destroy);
+            let opts = plan_options(&changes, &targets, destroy);
             plan(
                 &mut cx,
                 rt,
@@ -131,24 +131,17 @@ pub(super) fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
         Command::Up {
             plan_file,
             changes,
-            selection,
-        } => up(
-            &mut cx,
-            rt,
-            orch,
-            plan_file.as_deref(),
-            &changes,
-            &selection,
-        ),
+            targets,
+        } => up(&mut cx, rt, orch, plan_file.as_deref(), &changes, &targets),
         Command::Down {
             yes,
             discover,
-            selection,
+            targets,
         } => {
             if discover {
                 down_discovered(&mut cx, rt, orch, yes)
             } else {
-                down(&mut cx, rt, orch, yes, &selection)
+                down(&mut cx, rt, orch, yes, &targets)
             }
         }
         Command::Refresh => refresh(&mut cx, rt, orch),
@@ -181,7 +174,7 @@ pub(super) fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
         }
         Command::Import { path, id } => import(&mut cx, rt, &mut orch, &path, &id),
         Command::Completions { shell } => {
-            let mut cmd = Args::command();
+            let mut cmd = Cli::command();
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut cmd, cx.bin.clone(), &mut buf);
             cx.out.text(&String::from_utf8_lossy(&buf));
@@ -192,7 +185,7 @@ pub(super) fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
 
 /// Logs on stderr, around the live view: `RUST_LOG` if set, else warnings (`-q`: errors, `-v`:
 /// info, `-vv`: debug). Failures are left out of the logs: the command prints each one once.
-fn init_logging(args: &Args, orch: &ActuatorOrchestration) {
+fn init_logging(args: &Cli, orch: &ActuatorOrchestration) {
     let default = match (args.quiet, args.verbose) {
         (true, _) => "error",
         (_, 0) => "warn",
@@ -233,7 +226,7 @@ pub(super) fn write_event(out: &mut Out, e: &Event) {
     outln!(
         out,
         "{}",
-        serde_json::to_string(&Record::now(&run, e)).unwrap_or_default()
+        serde_json::to_string(&Envelope::now(&run, e)).unwrap_or_default()
     );
 }
 
@@ -242,7 +235,7 @@ fn invalid(msg: &str) -> u8 {
     EXIT_INVALID
 }
 
-fn plan_options(c: &Changes, s: &Selection, destroy: bool) -> PlanOptions {
+fn plan_options(c: &Changes, s: &Targets, destroy: bool) -> PlanOptions {
     PlanOptions {
         // `down` plans from the state: what is recorded is what it deletes.
         refresh: c.refresh && !destroy,
@@ -582,14 +575,14 @@ fn up(
     orch: ActuatorOrchestration,
     plan_file: Option<&Path>,
     changes: &Changes,
-    selection: &Selection,
+    targets: &Targets,
 ) -> u8 {
     let (opts, saved) = match plan_file {
         Some(f) => match load_plan(f) {
             Ok((p, o)) => (o, Some(p)),
             Err(e) => return invalid(&e),
         },
-        None => (plan_options(changes, selection, false), None),
+        None => (plan_options(changes, targets, false), None),
     };
     // Another system's or workspace's plan is refused before this one's state is opened.
     if let (Some(saved), Some(file)) = (&saved, plan_file)
@@ -707,9 +700,9 @@ fn down(
     rt: &tokio::runtime::Runtime,
     orch: ActuatorOrchestration,
     yes: bool,
-    selection: &Selection,
+    targets: &Targets,
 ) -> u8 {
-    let opts = plan_options(&Changes::default(), selection, true);
+    let opts = plan_options(&Changes::default(), targets, true);
     let (handler, in_flight) = run_handlers(cx);
     let mut orch = orch.handler(handler);
     let plan = match rt.block_on(orch.plan_with(&opts)) {

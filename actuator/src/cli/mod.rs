@@ -77,7 +77,7 @@ Environment:
     after_help = AFTER_HELP,
     propagate_version = true
 )]
-pub struct Args {
+pub struct Cli {
     /// Directory or URL (`postgres://…`) of the state (default: `$ACTUATOR_STATE_URL`, else
     /// `.actuator/<system>/<workspace>/`).
     #[arg(long, global = true, value_name = "DIR|URL", help_heading = GLOBAL)]
@@ -122,7 +122,7 @@ pub struct Args {
 
 /// Which resources a plan covers (`plan`, `up`, `down`).
 #[derive(clap::Args, Debug, Clone, Default)]
-pub struct Selection {
+pub struct Targets {
     /// Only this model path (and what it needs); repeatable.
     #[arg(long = "target", value_name = "PATH")]
     pub targets: Vec<String>,
@@ -171,7 +171,7 @@ pub enum Command {
         changes: Changes,
         /// What the plan covers.
         #[command(flatten)]
-        selection: Selection,
+        targets: Targets,
         /// Show what `down` would delete instead.
         #[arg(long)]
         destroy: bool,
@@ -200,7 +200,7 @@ pub enum Command {
         changes: Changes,
         /// What the plan covers.
         #[command(flatten)]
-        selection: Selection,
+        targets: Targets,
     },
     /// Delete what the state records, dependents first (asks first on a terminal).
     Down {
@@ -213,7 +213,7 @@ pub enum Command {
         discover: bool,
         /// What the plan covers.
         #[command(flatten)]
-        selection: Selection,
+        targets: Targets,
     },
     /// Read every recorded resource from its cloud and record what changed.
     Refresh,
@@ -310,18 +310,18 @@ fn parse_workspace(s: &str) -> Result<String, String> {
     }
 }
 
-impl Args {
+impl Cli {
     /// Parses a command line (`argv[0]` first): what [`main`] does, for a program that wants to
     /// look at the arguments before running them, or run a fixed list (a tour, a test).
     ///
     /// ```
-    /// use actuator::cli::{Args, Command};
-    /// let a = Args::parse_from_words(["my-system", "--workspace", "prod", "plan"]).unwrap();
+    /// use actuator::cli::{Cli, Command};
+    /// let a = Cli::parse_from_words(["my-system", "--workspace", "prod", "plan"]).unwrap();
     /// assert_eq!(a.workspace.as_deref(), Some("prod"));
     /// assert!(matches!(a.command, Command::Plan { .. }));
     /// assert_eq!(a.bin, "my-system");
     /// ```
-    pub fn parse_from_words<I, T>(words: I) -> Result<Args, clap::Error>
+    pub fn parse_from_words<I, T>(words: I) -> Result<Cli, clap::Error>
     where
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
@@ -338,11 +338,11 @@ impl Args {
             })
             .filter(|b| !b.is_empty())
             .unwrap_or_else(|| "actuator".into());
-        let matches = Args::command()
+        let matches = Cli::command()
             .name(bin.clone())
             .bin_name(bin.clone())
             .try_get_matches_from(words)?;
-        let mut args = Args::from_arg_matches(&matches)?;
+        let mut args = Cli::from_arg_matches(&matches)?;
         args.bin = bin;
         Ok(args)
     }
@@ -350,7 +350,7 @@ impl Args {
 
 /// Parses the command line, builds the orchestration with `build`, and runs the command.
 pub fn main(build: impl FnOnce() -> ActuatorOrchestration) -> ExitCode {
-    let args = match Args::parse_from_words(std::env::args_os()) {
+    let args = match Cli::parse_from_words(std::env::args_os()) {
         Ok(a) => a,
         Err(e) => {
             let _ = e.print();
@@ -361,6 +361,6 @@ pub fn main(build: impl FnOnce() -> ActuatorOrchestration) -> ExitCode {
 }
 
 /// Runs one command; returns the exit code.
-pub fn run(args: Args, orch: ActuatorOrchestration) -> u8 {
+pub fn run(args: Cli, orch: ActuatorOrchestration) -> u8 {
     commands::run(args, orch)
 }

@@ -24,10 +24,10 @@
 //! of `task_failed` events, and so on (see [`RunSummary`]).
 //!
 //! ```
-//! use actuator::events::{Event, EventHandler, JsonLines, Record};
+//! use actuator::events::{Event, EventHandler, JsonLines, Envelope};
 //!
 //! let out = JsonLines::new(Vec::new());
-//! out.record(&Record::now("run-1", &Event::ProvisioningStarting));
+//! out.record(&Envelope::now("run-1", &Event::ProvisioningStarting));
 //! let line = String::from_utf8(out.into_inner()).unwrap();
 //! let v: serde_json::Value = serde_json::from_str(&line).unwrap();
 //! assert_eq!(v["schema"], 1);
@@ -539,7 +539,7 @@ impl RunSummary {
 
 /// An event with its envelope: what [`JsonLines`] writes as one line.
 #[derive(Clone, Copy, Debug, Serialize)]
-pub struct Record<'a> {
+pub struct Envelope<'a> {
     /// [`EVENT_SCHEMA`].
     pub schema: u32,
     /// When it happened (RFC 3339, UTC, milliseconds).
@@ -552,10 +552,10 @@ pub struct Record<'a> {
     pub event: &'a Event,
 }
 
-impl<'a> Record<'a> {
+impl<'a> Envelope<'a> {
     /// `event` of run `run`, now.
-    pub fn now(run: &'a str, event: &'a Event) -> Record<'a> {
-        Record {
+    pub fn now(run: &'a str, event: &'a Event) -> Envelope<'a> {
+        Envelope {
             schema: EVENT_SCHEMA,
             ts: SystemTime::now(),
             run,
@@ -575,7 +575,7 @@ pub trait EventHandler: Send + Sync {
 
     /// One event with its envelope (schema, time, run id). The orchestration calls this; the
     /// default passes the event on to [`EventHandler::event`].
-    fn record(&self, r: &Record<'_>) {
+    fn record(&self, r: &Envelope<'_>) {
         self.event(r.event)
     }
 }
@@ -624,7 +624,7 @@ impl EventHandler for TracingHandler {
     }
 }
 
-/// Writes one JSON object per event and line (`--json`): the [`Record`] envelope and the event's
+/// Writes one JSON object per event and line (`--json`): the [`Envelope`] and the event's
 /// fields.
 pub struct JsonLines<W: Write + Send> {
     out: Mutex<W>,
@@ -647,10 +647,10 @@ impl<W: Write + Send> JsonLines<W> {
 impl<W: Write + Send> EventHandler for JsonLines<W> {
     /// An event outside any run (`run` is empty).
     fn event(&self, e: &Event) {
-        self.record(&Record::now("", e));
+        self.record(&Envelope::now("", e));
     }
 
-    fn record(&self, r: &Record<'_>) {
+    fn record(&self, r: &Envelope<'_>) {
         let mut out = self.out.lock();
         if let Ok(line) = serde_json::to_string(r) {
             // A closed pipe must not stop the orchestration; the state journal is the record.
@@ -691,10 +691,10 @@ impl Collect {
 
 impl EventHandler for Collect {
     fn event(&self, e: &Event) {
-        self.record(&Record::now("", e));
+        self.record(&Envelope::now("", e));
     }
 
-    fn record(&self, r: &Record<'_>) {
+    fn record(&self, r: &Envelope<'_>) {
         self.events.lock().push(Stamped {
             ts: r.ts,
             run: r.run.to_owned(),
@@ -712,7 +712,7 @@ impl EventHandler for Fanout {
         self.0.iter().for_each(|h| h.event(e));
     }
 
-    fn record(&self, r: &Record<'_>) {
+    fn record(&self, r: &Envelope<'_>) {
         self.0.iter().for_each(|h| h.record(r));
     }
 }
@@ -729,7 +729,7 @@ mod tests {
             attempt: 1,
             host: Some("10.0.0.5".into()),
         };
-        let line = serde_json::to_string(&Record::now("r", &e)).unwrap();
+        let line = serde_json::to_string(&Envelope::now("r", &e)).unwrap();
         assert!(line.starts_with(r#"{"schema":1,"ts":""#), "{line}");
         assert!(
             line.ends_with(

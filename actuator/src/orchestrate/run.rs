@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use parking_lot::Mutex;
 
 use crate::engine::NodeId;
-use crate::events::{Event, EventHandler, MAX_LINE, Outcome, OutputLine, Record, RunSummary};
+use crate::events::{Envelope, Event, EventHandler, MAX_LINE, Outcome, OutputLine, RunSummary};
 use crate::exec::{OutputSink, Stream};
 use crate::secret::Redactor;
 
@@ -71,7 +71,7 @@ impl EventHandler for RunEvents {
     fn event(&self, e: &Event) {
         let e = redact_event(e, &self.redactor);
         self.tally.lock().count(&e);
-        self.inner.record(&Record::now(&self.id, &e));
+        self.inner.record(&Envelope::now(&self.id, &e));
     }
 }
 

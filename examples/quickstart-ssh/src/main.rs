@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use actuator::cli::{self, Args};
+use actuator::cli::{self, Cli};
 use actuator::exec::{Action, ExecAgent, ExecTask};
 use actuator::orchestrate::ActuatorOrchestration;
 use actuator::prelude::*;
@@ -168,7 +168,7 @@ fn main() -> ExitCode {
     for line in ["plan", "up", "status", "down --yes"] {
         println!("\n$ quickstart-ssh {line}");
         let mut args =
-            Args::parse_from_words(std::iter::once("quickstart-ssh").chain(line.split(' ')))
+            Cli::parse_from_words(std::iter::once("quickstart-ssh").chain(line.split(' ')))
                 .expect("the tour's command lines parse");
         args.state = Some(state.clone());
         let code = cli::run(args, orchestration());

@@ -7,7 +7,7 @@
 
 use std::process::ExitCode;
 
-use actuator::cli::{self, Args};
+use actuator::cli::{self, Cli};
 use actuator::orchestrate::ActuatorOrchestration;
 use actuator::prelude::*;
 
@@ -91,7 +91,7 @@ fn main() -> ExitCode {
     let _ = std::fs::remove_dir_all(std::path::Path::new(&workdir()));
     for line in ["plan", "up", "status", "down --yes"] {
         println!("\n$ quickstart {line}");
-        let args = Args::parse_from_words(std::iter::once("quickstart").chain(line.split(' ')))
+        let args = Cli::parse_from_words(std::iter::once("quickstart").chain(line.split(' ')))
             .expect("the tour's command lines parse");
         let code = cli::run(args, orchestration());
         if code != cli::EXIT_OK {
