@@ -367,7 +367,6 @@ fn two_workspaces_share_a_project_without_touching_each_other() {
 }
 
 #[test]
-#[ignore = "a security group whose create answer is lost, or whose up is killed, is made twice (README, OpenStack: Tests)"]
 fn a_lost_state_is_discovered_by_tag_and_cleaned_up_never_adopted() {
     let _t = turn();
     let sys = system("os-lost");
@@ -455,7 +454,6 @@ fn five_hundreds_conflicts_and_dropped_connections_are_retried_with_no_leaks() {
 }
 
 #[test]
-#[ignore = "a security group whose create answer is lost, or whose up is killed, is made twice (README, OpenStack: Tests)"]
 fn creates_whose_answers_are_lost_are_found_not_made_twice() {
     let _t = turn();
     let sys = system("os-lost-answer");
@@ -882,7 +880,6 @@ fn spawn_child(mode: &str, dir: &Path, k: usize) -> std::process::Child {
 }
 
 #[test]
-#[ignore = "a security group whose create answer is lost, or whose up is killed, is made twice (README, OpenStack: Tests)"]
 fn up_and_down_killed_at_staggered_moments_converge_without_twins_or_orphans() {
     let _t = turn();
     let sys = system("os-crash");
