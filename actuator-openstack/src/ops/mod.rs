@@ -12,7 +12,7 @@ use actuator::provision::{
     AttemptError, Discovered, Observed, Outputs, Ownership, ProvisionCx, Provisioned, Scope, tags,
 };
 
-use crate::api::{Api, OsError, Policy, Req, Svc};
+use crate::api::{Api, ErrKind, OsError, Policy, Req, Svc};
 use crate::resources::*;
 use crate::tags as idtags;
 use crate::{Inventory, OpenStackProxy};
@@ -300,11 +300,28 @@ pub(crate) async fn neutron_get(
 
 /// Deletes a Neutron item; gone already is success; "in use" (409) is retried until what uses it
 /// is gone.
+///
+/// A 404 is believed only once a read agrees: Neutron has answered the delete of a network whose
+/// ports and subnets were going at the same moment with "could not be found" while the network
+/// stayed, and teardown then left it behind.
 pub(crate) async fn neutron_delete(api: &Api, coll: Coll, id: &str) -> Result<(), AttemptError> {
-    api.delete(
-        &format!("delete {} {id}", coll.one),
-        Req::delete(Svc::Network, [coll.path, id]),
-    )
+    let delete = Req::delete(Svc::Network, [coll.path, id]);
+    let read = Req::get(Svc::Network, [coll.path, id]);
+    api.retry(Policy::Basic, &format!("delete {} {id}", coll.one), || async {
+        match api.once(&delete).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => match api.once(&read).await {
+                Err(r) if r.is_not_found() => Ok(()),
+                Ok(_) => Err(OsError {
+                    kind: ErrKind::Conflict,
+                    message: format!("{} (but it is still there)", e.message),
+                    ..e
+                }),
+                Err(r) => Err(r),
+            },
+            Err(e) => Err(e),
+        }
+    })
     .await
 }
 
