@@ -307,21 +307,25 @@ pub(crate) async fn neutron_get(
 pub(crate) async fn neutron_delete(api: &Api, coll: Coll, id: &str) -> Result<(), AttemptError> {
     let delete = Req::delete(Svc::Network, [coll.path, id]);
     let read = Req::get(Svc::Network, [coll.path, id]);
-    api.retry(Policy::Basic, &format!("delete {} {id}", coll.one), || async {
-        match api.once(&delete).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => match api.once(&read).await {
-                Err(r) if r.is_not_found() => Ok(()),
-                Ok(_) => Err(OsError {
-                    kind: ErrKind::Conflict,
-                    message: format!("{} (but it is still there)", e.message),
-                    ..e
-                }),
-                Err(r) => Err(r),
-            },
-            Err(e) => Err(e),
-        }
-    })
+    api.retry(
+        Policy::Basic,
+        &format!("delete {} {id}", coll.one),
+        || async {
+            match api.once(&delete).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_not_found() => match api.once(&read).await {
+                    Err(r) if r.is_not_found() => Ok(()),
+                    Ok(_) => Err(OsError {
+                        kind: ErrKind::Conflict,
+                        message: format!("{} (but it is still there)", e.message),
+                        ..e
+                    }),
+                    Err(r) => Err(r),
+                },
+                Err(e) => Err(e),
+            }
+        },
+    )
     .await
 }
 
