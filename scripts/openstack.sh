@@ -34,10 +34,13 @@
 #
 # Ports, all on 127.0.0.1, from a base (ACTUATOR_OS_PORT_BASE; default 25000, else when something
 # else holds one of them the first free block of 25010, 25020, … 25090, remembered): Keystone
-# base, Neutron +1, Nova +2, Placement +3, Glance +4, RabbitMQ +5, Erlang distribution +6, epmd +7.
+# base, Neutron +1, Nova +2, Placement +3, Glance +4, RabbitMQ +5, Erlang distribution +6, epmd +7,
+# the short-token Keystone +8.
 #
 # Clouds in clouds.yaml: `admin` (admin of project admin), `demo` (member of project demo),
-# `limited` (member of project limited), one generated password for all. Quotas: admin and demo
+# `limited` (member of project limited), one generated password for all; `demo-short-token` is
+# `demo` logging in at a second Keystone (same database and keys) whose tokens expire after
+# ACTUATOR_OS_SHORT_TOKEN_SECONDS (20 s), for the test of a run that outlives its token. Quotas: admin and demo
 # are raised for the proxy's tests and benchmark (200 networks, subnets, floating IPs, security
 # groups and servers, 100 routers, …: see scripts/openstack/stack.py); `limited` and any project a
 # test creates keep the upstream defaults, so quota errors are testable there: 10 security groups
@@ -131,38 +134,42 @@ set_ports() {
     RABBIT_PORT=$((BASE_PORT + 5))
     RABBIT_DIST_PORT=$((BASE_PORT + 6))
     EPMD_PORT=$((BASE_PORT + 7))
+    KS_SHORT_PORT=$((BASE_PORT + 8))
 }
+# The short-token Keystone's token lifetime (its conf file says the same).
+SHORT_TOKEN_SECONDS=20
 set_ports
 
 block_free() {
     local p
-    for p in $(seq "$1" $(($1 + 7))); do
+    for p in $(seq "$1" $(($1 + 8))); do
         svc_port_free "$p" || return 1
     done
 }
 
-# With nothing of ours running: keep the base when its 8 ports are free, else find a free block.
+# With nothing of ours running: keep the base when its 9 ports are free, else find a free block.
 choose_ports() {
     if ! block_free "$BASE_PORT"; then
         [ -z "${ACTUATOR_OS_PORT_BASE:-}" ] ||
-            die "a port of $BASE_PORT..$((BASE_PORT + 7)) is taken (ACTUATOR_OS_PORT_BASE)"
+            die "a port of $BASE_PORT..$((BASE_PORT + 8)) is taken (ACTUATOR_OS_PORT_BASE)"
         local b
         for b in $(seq 25000 10 25090); do
             if block_free "$b"; then
-                log "ports $BASE_PORT..$((BASE_PORT + 7)) are taken (another checkout's stack?); using $b.."
+                log "ports $BASE_PORT..$((BASE_PORT + 8)) are taken (another checkout's stack?); using $b.."
                 BASE_PORT=$b
                 set_ports
                 break
             fi
         done
-        block_free "$BASE_PORT" || die "no free block of 8 ports in 25000..25097"
+        block_free "$BASE_PORT" || die "no free block of 9 ports in 25000..25098"
     fi
     echo "$BASE_PORT" >"$D/port-base"
 }
 
 # ---------------------------------------------------------------- processes
-PROCS_NOVA=(epmd rabbitmq keystone placement glance neutron nova-api nova-conductor nova-scheduler nova-compute)
-PROCS_NEUTRON=(keystone neutron)
+PROCS_NOVA=(epmd rabbitmq keystone keystone-short placement glance neutron nova-api nova-conductor
+    nova-scheduler nova-compute)
+PROCS_NEUTRON=(keystone keystone-short neutron)
 
 running() { [ -s "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
 
@@ -304,6 +311,7 @@ configure() {
     local c="$HERE/conf"
     run "$PY" "$HERE/stack.py" render \
         "$c/keystone.conf" "$ETC/keystone/keystone.conf" \
+        "$c/keystone-short-token.conf" "$ETC/keystone/short-token.conf" \
         "$c/neutron.conf" "$ETC/neutron/neutron.conf" \
         "$c/ml2_conf.ini" "$ETC/neutron/ml2_conf.ini" \
         "$c/placement.conf" "$ETC/placement/placement.conf" \
@@ -326,14 +334,15 @@ write_clouds() {
     {
         echo "# Written by scripts/openstack.sh on each start."
         echo "clouds:"
-        for cloud in admin demo limited; do
+        for cloud in admin demo limited demo-short-token; do
+            [ "$cloud" != demo-short-token ] || auth="http://127.0.0.1:$KS_SHORT_PORT/v3"
             cat <<EOF
   $cloud:
     auth:
       auth_url: $auth
-      username: $cloud
+      username: ${cloud%-short-token}
       password: $PASSWORD
-      project_name: $cloud
+      project_name: ${cloud%-short-token}
       user_domain_name: Default
       project_domain_name: Default
     region_name: RegionOne
@@ -447,6 +456,8 @@ start_processes() {
         spawn rabbitmq env "${rabbit_env[@]}" /usr/lib/rabbitmq/bin/rabbitmq-server
     fi
     serve keystone keystone.wsgi.api "$KS_PORT" keystone OS_KEYSTONE_CONFIG_DIR="$ETC/keystone"
+    serve keystone-short keystone.wsgi.api "$KS_SHORT_PORT" keystone \
+        OS_KEYSTONE_CONFIG_DIR="$ETC/keystone" "OS_KEYSTONE_CONFIG_FILES=keystone.conf;short-token.conf"
     serve neutron neutron.wsgi.api "$NEUTRON_PORT" neutron-api OS_NEUTRON_CONFIG_DIR="$ETC/neutron" \
         "OS_NEUTRON_CONFIG_FILES=neutron.conf;ml2_conf.ini"
     [ "$WITH_NOVA" = 1 ] || return 0
@@ -515,6 +526,7 @@ start() {
     start_processes
     export_urls
     wait_http keystone "$OS_STACK_KEYSTONE_URL"
+    wait_http keystone-short "http://127.0.0.1:$KS_SHORT_PORT/v3"
     once "ks-init" "$CLUSTER $BASE_PORT $WITH_NOVA" stack_py keystone
     start_nova_rpc
     log "Keystone is up; waiting for the other APIs"
@@ -557,7 +569,7 @@ once() {
 stop() {
     local name pid live=() t0=$SECONDS
     # Nova first, RabbitMQ and epmd last; each process group as a whole (TERM, then KILL).
-    for name in nova-compute nova-scheduler nova-conductor nova-api neutron glance placement keystone rabbitmq epmd; do
+    for name in nova-compute nova-scheduler nova-conductor nova-api neutron glance placement keystone-short keystone rabbitmq epmd; do
         [ -s "$RUN/$name.pid" ] || continue
         pid="$(cat "$RUN/$name.pid")"
         if kill -0 "$pid" 2>/dev/null; then
@@ -604,6 +616,7 @@ env_lines() {
         echo "export ACTUATOR_OS_FLAVOR=m1.tiny ACTUATOR_OS_IMAGE=cirros"
     fi
     echo "export ACTUATOR_OS_WITH_NOVA=$nova ACTUATOR_OS_EXTERNAL_NETWORK=public"
+    echo "export ACTUATOR_OS_SHORT_TOKEN_CLOUD=demo-short-token ACTUATOR_OS_SHORT_TOKEN_SECONDS=$SHORT_TOKEN_SECONDS"
 }
 
 selftest() {

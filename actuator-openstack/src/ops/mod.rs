@@ -12,40 +12,50 @@ use actuator::provision::{
     AttemptError, Discovered, Observed, Outputs, Ownership, ProvisionCx, Provisioned, Scope, tags,
 };
 
-use crate::api::{Api, OsError, Policy, Req, Svc};
+use crate::api::{Api, ErrKind, OsError, Policy, Req, Svc};
 use crate::resources::*;
 use crate::tags as idtags;
 use crate::{Inventory, OpenStackProxy};
 
-/// A Neutron collection: its URL segment and the key of one item.
+/// A Neutron collection: its URL segment, the key of a list answer and the key of one item.
+/// The URL segment and the list key differ for security groups (`security-groups`,
+/// `security_groups`): looking a list answer up by the URL segment finds nothing, and a create
+/// that cannot see its previous attempt makes a twin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Coll {
     pub path: &'static str,
+    pub many: &'static str,
     pub one: &'static str,
 }
 
 pub(crate) const NETWORKS: Coll = Coll {
     path: "networks",
+    many: "networks",
     one: "network",
 };
 pub(crate) const SUBNETS: Coll = Coll {
     path: "subnets",
+    many: "subnets",
     one: "subnet",
 };
 pub(crate) const ROUTERS: Coll = Coll {
     path: "routers",
+    many: "routers",
     one: "router",
 };
 pub(crate) const PORTS: Coll = Coll {
     path: "ports",
+    many: "ports",
     one: "port",
 };
 pub(crate) const SECURITY_GROUPS: Coll = Coll {
     path: "security-groups",
+    many: "security_groups",
     one: "security_group",
 };
 pub(crate) const FLOATING_IPS: Coll = Coll {
     path: "floatingips",
+    many: "floatingips",
     one: "floatingip",
 };
 
@@ -193,7 +203,7 @@ pub(crate) async fn neutron_create(
     let post = Req::post(Svc::Network, [coll.path], json!({ coll.one: body }));
     let find = || async {
         let found = api.once(&lookup).await?;
-        let items = found[coll.path].as_array().cloned().unwrap_or_default();
+        let items = found[coll.many].as_array().cloned().unwrap_or_default();
         pick(items, cx.scope(), &path, &ident, except.as_deref())
     };
     let item = api
@@ -290,10 +300,31 @@ pub(crate) async fn neutron_get(
 
 /// Deletes a Neutron item; gone already is success; "in use" (409) is retried until what uses it
 /// is gone.
+///
+/// A 404 is believed only once a read agrees: Neutron has answered the delete of a network whose
+/// ports and subnets were going at the same moment with "could not be found" while the network
+/// stayed, and teardown then left it behind.
 pub(crate) async fn neutron_delete(api: &Api, coll: Coll, id: &str) -> Result<(), AttemptError> {
-    api.delete(
+    let delete = Req::delete(Svc::Network, [coll.path, id]);
+    let read = Req::get(Svc::Network, [coll.path, id]);
+    api.retry(
+        Policy::Basic,
         &format!("delete {} {id}", coll.one),
-        Req::delete(Svc::Network, [coll.path, id]),
+        || async {
+            match api.once(&delete).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_not_found() => match api.once(&read).await {
+                    Err(r) if r.is_not_found() => Ok(()),
+                    Ok(_) => Err(OsError {
+                        kind: ErrKind::Conflict,
+                        message: format!("{} (but it is still there)", e.message),
+                        ..e
+                    }),
+                    Err(r) => Err(r),
+                },
+                Err(e) => Err(e),
+            }
+        },
     )
     .await
 }
@@ -320,7 +351,7 @@ pub(crate) async fn recorded_or_found(
             Req::get(Svc::Network, [coll.path]).query("description", marker),
         )
         .await?;
-    candidates.extend(pending[coll.path].as_array().cloned().unwrap_or_default());
+    candidates.extend(pending[coll.many].as_array().cloned().unwrap_or_default());
     let found = pick(candidates, &rec.scope, &rec.key, &ident, None)
         .map_err(|e| e.into_attempt(&rec.key))?;
     Ok(found.map(|v| s(&v["id"])))
@@ -343,7 +374,7 @@ pub(crate) async fn tagged_items(
     api.list(
         &format!("list {}", coll.path),
         Req::get(Svc::Network, [coll.path]).query("tags", idtags::neutron(&pairs).join(",")),
-        coll.path,
+        coll.many,
     )
     .await
 }
@@ -663,7 +694,7 @@ pub(crate) async fn inventory(p: &OpenStackProxy, system: &str) -> Result<Invent
             .list(
                 &format!("list {}", coll.path),
                 Req::get(Svc::Network, [coll.path]).query("tags", sys.clone()),
-                coll.path,
+                coll.many,
             )
             .await?;
         let ids: Vec<String> = items.iter().map(|i| s(&i["id"])).collect();
@@ -685,4 +716,18 @@ pub(crate) async fn inventory(p: &OpenStackProxy, system: &str) -> Result<Invent
         inv.by_kind.insert("servers".into(), servers);
     }
     Ok(inv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_answers_are_read_under_neutrons_key_not_the_url_segment() {
+        // Neutron names a list answer's key after the resource, with `_` where the URL has `-`.
+        for (coll, _) in TAGGED {
+            assert_eq!(coll.many, coll.path.replace('-', "_"), "{coll:?}");
+        }
+        assert_eq!(SECURITY_GROUPS.many, "security_groups");
+    }
 }
