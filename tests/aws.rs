@@ -18,7 +18,7 @@ use parking_lot::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use actuator::events::{Collect, Event, Phase};
-use actuator::orchestrate::{Action, ActuatorOrchestration, Options, Plan, PlanOptions};
+use actuator::orchestrate::{ActuatorOrchestration, Options, Plan, PlanOptions, ResourceAction};
 use actuator::prelude::*;
 use actuator::provision::{Provisioned, ProvisionerProxy, Scope};
 use actuator_aws::{
@@ -1108,7 +1108,7 @@ fn scope_of(o: &mut ActuatorOrchestration) -> Scope {
     }
 }
 
-fn action(plan: &Plan, key: &str) -> Action {
+fn action(plan: &Plan, key: &str) -> ResourceAction {
     plan.resources
         .iter()
         .find(|r| r.key == key)
@@ -1140,10 +1140,13 @@ fn scale_down_six_to_two_terminates_exactly_four_instances_and_their_addresses()
         let plan = o.plan_with(&PlanOptions::default()).await.unwrap();
         for i in 2..6 {
             for what in ["web", "ips", "nics"] {
-                assert_eq!(action(&plan, &format!("Fleet.{what}.{i}")), Action::Destroy);
+                assert_eq!(
+                    action(&plan, &format!("Fleet.{what}.{i}")),
+                    ResourceAction::Destroy
+                );
             }
         }
-        assert_eq!(action(&plan, "Fleet.web.1"), Action::Unchanged);
+        assert_eq!(action(&plan, "Fleet.web.1"), ResourceAction::Unchanged);
         assert_eq!(plan.summary.destroy, 12, "{}", plan.summary_line());
         assert!(o.initiate_system().await, "{}", failures(&o));
 
@@ -1198,9 +1201,9 @@ fn a_changed_rule_is_modified_in_place_and_instance_tags_are_updated() {
         let infra = fleet(1);
         let mut o = orch("rule", "default", &infra, &url, dir.path());
         let plan = o.plan_with(&PlanOptions::default()).await.unwrap();
-        assert_eq!(action(&plan, "Fleet.http"), Action::Update);
-        assert_eq!(action(&plan, "Fleet.web.0"), Action::Update);
-        assert_eq!(action(&plan, "Fleet.ssh"), Action::Unchanged);
+        assert_eq!(action(&plan, "Fleet.http"), ResourceAction::Update);
+        assert_eq!(action(&plan, "Fleet.web.0"), ResourceAction::Update);
+        assert_eq!(action(&plan, "Fleet.ssh"), ResourceAction::Unchanged);
         assert!(o.initiate_system().await, "{}", failures(&o));
 
         // The same rule, changed: never revoked and re-added.
@@ -1253,7 +1256,7 @@ fn a_changed_instance_type_replaces_the_instance_and_its_address_follows() {
                 .iter()
                 .find(|r| r.key == format!("Fleet.web.{i}"))
                 .unwrap();
-            assert_eq!(web.action, Action::Replace);
+            assert_eq!(web.action, ResourceAction::Replace);
             // Its interface can be attached to one instance only.
             assert!(!web.create_before_destroy);
             assert!(
@@ -1263,8 +1266,14 @@ fn a_changed_instance_type_replaces_the_instance_and_its_address_follows() {
                 "{:?}",
                 web.changes
             );
-            assert_eq!(action(&plan, &format!("Fleet.ips.{i}")), Action::Update);
-            assert_eq!(action(&plan, &format!("Fleet.nics.{i}")), Action::Unchanged);
+            assert_eq!(
+                action(&plan, &format!("Fleet.ips.{i}")),
+                ResourceAction::Update
+            );
+            assert_eq!(
+                action(&plan, &format!("Fleet.nics.{i}")),
+                ResourceAction::Unchanged
+            );
         }
         assert!(o.initiate_system().await, "{}", failures(&o));
 

@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use serde_json::json;
 
 use actuator::events::Collect;
-use actuator::orchestrate::{Action, ActuatorOrchestration, PlanOptions};
+use actuator::orchestrate::{ActuatorOrchestration, PlanOptions, ResourceAction};
 use actuator::prelude::*;
 use actuator::provision::{Provisioned, ProvisionerProxy, Scope};
 use actuator_azure::azure_core::http::Method;
@@ -47,7 +47,7 @@ fn created(fake: &FakeHandle, id: &str) -> u32 {
         .map_or(0, |(_, n)| *n)
 }
 
-fn action(plan: &actuator::orchestrate::Plan, key: &str) -> Action {
+fn action(plan: &actuator::orchestrate::Plan, key: &str) -> ResourceAction {
     plan.resources
         .iter()
         .find(|r| r.key == key)
@@ -668,7 +668,7 @@ fn a_vm_deleted_behind_the_tools_back_is_planned_and_recreated() {
             .unwrap();
         assert_eq!(
             action(&plan, "Cluster.nodes.1"),
-            Action::Unchanged,
+            ResourceAction::Unchanged,
             "no refresh, no news"
         );
         let plan = o
@@ -683,9 +683,9 @@ fn a_vm_deleted_behind_the_tools_back_is_planned_and_recreated() {
             .iter()
             .find(|r| r.key == "Cluster.nodes.1")
             .unwrap();
-        assert_eq!(r.action, Action::Create);
+        assert_eq!(r.action, ResourceAction::Create);
         assert!(r.reason.as_deref().unwrap_or("").contains("drift"), "{r:?}");
-        assert_eq!(action(&plan, "Cluster.nodes.0"), Action::Unchanged);
+        assert_eq!(action(&plan, "Cluster.nodes.0"), ResourceAction::Unchanged);
         assert!(o.initiate_system().await, "{}", failures(&o));
     });
     assert!(fake.resource(&vm).is_some());
@@ -727,8 +727,8 @@ fn a_rule_and_a_size_change_in_place_an_image_change_replaces_the_vm() {
         ssh_priority: 110,
         ..Shape::default()
     });
-    assert_eq!(action(&plan, "Cluster.ssh"), Action::Update);
-    assert_eq!(action(&plan, "Cluster.fw"), Action::Unchanged);
+    assert_eq!(action(&plan, "Cluster.ssh"), ResourceAction::Update);
+    assert_eq!(action(&plan, "Cluster.fw"), ResourceAction::Unchanged);
     let r = fake.resource(&rule).unwrap();
     assert_eq!(
         (
@@ -747,7 +747,7 @@ fn a_rule_and_a_size_change_in_place_an_image_change_replaces_the_vm() {
         size: "Standard_B2s",
         ..Shape::default()
     });
-    assert_eq!(action(&plan, "Cluster.nodes.0"), Action::Update);
+    assert_eq!(action(&plan, "Cluster.nodes.0"), ResourceAction::Update);
     assert_eq!(
         fake.resource(&vm).unwrap()["properties"]["hardwareProfile"]["vmSize"],
         "Standard_B2s"
@@ -763,8 +763,8 @@ fn a_rule_and_a_size_change_in_place_an_image_change_replaces_the_vm() {
         image_sku: "minimal",
         ..Shape::default()
     });
-    assert_eq!(action(&plan, "Cluster.nodes.0"), Action::Replace);
-    assert_eq!(action(&plan, "Cluster.nics.0"), Action::Unchanged);
+    assert_eq!(action(&plan, "Cluster.nodes.0"), ResourceAction::Replace);
+    assert_eq!(action(&plan, "Cluster.nics.0"), ResourceAction::Unchanged);
     assert_ne!(output(&mut o, "Cluster.nodes.0", "vm_id"), vm_id);
     assert_eq!(created(&fake, &vm), 2);
     assert_eq!(
@@ -814,9 +814,9 @@ fn a_public_ip_is_replaced_before_the_old_one_goes_and_the_interface_moves_to_it
         .unwrap();
     assert_eq!(
         (ip.action, ip.create_before_destroy),
-        (Action::Replace, true)
+        (ResourceAction::Replace, true)
     );
-    assert_eq!(action(&plan, "Cluster.nics.0"), Action::Update);
+    assert_eq!(action(&plan, "Cluster.nics.0"), ResourceAction::Update);
     let new = id_of(&mut o, "Cluster.ips.0");
     assert!(
         new.ends_with("/node-ip_0-r"),
@@ -891,7 +891,7 @@ fn a_network_update_keeps_the_subnets_it_does_not_manage() {
         .state_dir(dir.path());
     rt().block_on(async {
         let plan = o.plan_with(&PlanOptions::default()).await.unwrap();
-        assert_eq!(action(&plan, "Net.vnet"), Action::Update);
+        assert_eq!(action(&plan, "Net.vnet"), ResourceAction::Update);
         assert!(o.initiate_system().await, "{}", failures(&o));
     });
     let vnet = fake.resource(&id_of(&mut o, "Net.vnet")).unwrap();
@@ -1117,8 +1117,16 @@ fn an_interface_takes_several_ip_configurations_and_changes_them_in_place() {
         .options(options())
         .state_dir(dir.path());
     let plan = rt().block_on(o.plan_with(&PlanOptions::default())).unwrap();
-    assert_eq!(action(&plan, "Multi.nic"), Action::Update, "{plan:#?}");
-    assert_eq!(action(&plan, "Multi.vm"), Action::Unchanged, "{plan:#?}");
+    assert_eq!(
+        action(&plan, "Multi.nic"),
+        ResourceAction::Update,
+        "{plan:#?}"
+    );
+    assert_eq!(
+        action(&plan, "Multi.vm"),
+        ResourceAction::Unchanged,
+        "{plan:#?}"
+    );
     rt().block_on(async {
         assert!(o.initiate_system().await, "{}", failures(&o));
     });

@@ -22,7 +22,7 @@ use parking_lot::{Mutex, MutexGuard};
 use serde_json::json;
 
 use actuator::events::Collect;
-use actuator::orchestrate::{Action, ActuatorOrchestration, Options, PlanOptions};
+use actuator::orchestrate::{ActuatorOrchestration, Options, PlanOptions, ResourceAction};
 use actuator::prelude::*;
 use actuator_openstack::{Network, OpenStackProxy, SecurityGroup, Subnet};
 
@@ -205,8 +205,8 @@ fn in_place_updates_keep_ids_and_replacements_make_new_ones() {
     rt.block_on(async {
         let plan = o.plan_with(&PlanOptions::default()).await.unwrap();
         let action = |k: &str| plan.resources.iter().find(|r| r.key == k).unwrap().action;
-        assert_eq!(action("Grid.sg"), Action::Update);
-        assert_eq!(action("Grid.foreman"), Action::Update);
+        assert_eq!(action("Grid.sg"), ResourceAction::Update);
+        assert_eq!(action("Grid.foreman"), ResourceAction::Update);
         assert!(o.initiate_system().await, "{}", failures(&o));
         let g = p
             .call("network", "GET", &["security-groups", &sg], &[], None)
@@ -231,8 +231,8 @@ fn in_place_updates_keep_ids_and_replacements_make_new_ones() {
     rt.block_on(async {
         let plan = o.plan_with(&PlanOptions::default()).await.unwrap();
         let action = |k: &str| plan.resources.iter().find(|r| r.key == k).unwrap().action;
-        assert_eq!(action("Grid.foreman"), Action::Replace);
-        assert_eq!(action("Grid.fip"), Action::Update);
+        assert_eq!(action("Grid.foreman"), ResourceAction::Replace);
+        assert_eq!(action("Grid.fip"), ResourceAction::Update);
         assert!(o.initiate_system().await, "{}", failures(&o));
     });
     let [sg2, foreman2, ssh2, fip2] = ids(&mut o);
@@ -308,7 +308,7 @@ fn a_server_deleted_behind_the_tools_back_is_found_and_recreated() {
             .iter()
             .find(|r| r.key == "Grid.workers.1")
             .unwrap();
-        assert_eq!(r.action, Action::Create, "{}", plan.summary_line());
+        assert_eq!(r.action, ResourceAction::Create, "{}", plan.summary_line());
         assert!(o.initiate_system().await, "{}", failures(&o));
         let t = tagged_paths(&p, &sys).await;
         assert_eq!(t.get("Grid.workers.1"), Some(&1), "{t:#?}");

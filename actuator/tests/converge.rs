@@ -10,7 +10,7 @@ use std::sync::Arc;
 use actuator::events::{Collect, Event, Phase};
 use actuator::infra::test::{FloatingIp, Network, Server};
 use actuator::orchestrate::{
-    Action, ActuatorOrchestration, OrchestrationError, PlanOptions, TaskAction,
+    ActuatorOrchestration, OrchestrationError, PlanOptions, ResourceAction, TaskAction,
 };
 use actuator::prelude::*;
 use actuator::provision::SimProxy;
@@ -150,7 +150,7 @@ fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().unwrap()
 }
 
-fn action(plan: &actuator::orchestrate::Plan, key: &str) -> Action {
+fn action(plan: &actuator::orchestrate::Plan, key: &str) -> ResourceAction {
     plan.resources
         .iter()
         .find(|r| r.key == key)
@@ -183,9 +183,12 @@ fn scale_down_deletes_exactly_the_removed_instances() {
     };
     let plan = run.plan(small.clone(), true);
     for k in 3..=6 {
-        assert_eq!(action(&plan, &format!("Site.apps.{k}")), Action::Destroy);
+        assert_eq!(
+            action(&plan, &format!("Site.apps.{k}")),
+            ResourceAction::Destroy
+        );
     }
-    assert_eq!(action(&plan, "Site.apps.2"), Action::Unchanged);
+    assert_eq!(action(&plan, "Site.apps.2"), ResourceAction::Unchanged);
     assert_eq!(plan.summary.destroy, 4);
     assert_eq!(
         plan.summary_line(),
@@ -223,7 +226,7 @@ fn an_updatable_argument_is_updated_in_place() {
         ..Shape::default()
     };
     let plan = run.plan(bigger.clone(), false);
-    assert_eq!(action(&plan, "Site.front"), Action::Update);
+    assert_eq!(action(&plan, "Site.front"), ResourceAction::Update);
     let change = &plan
         .resources
         .iter()
@@ -254,7 +257,7 @@ fn a_replacing_argument_replaces_and_what_refers_to_it_follows() {
         ..Shape::default()
     };
     let plan = run.plan(newer.clone(), false);
-    assert_eq!(action(&plan, "Site.front"), Action::Replace);
+    assert_eq!(action(&plan, "Site.front"), ResourceAction::Replace);
     let front = plan
         .resources
         .iter()
@@ -268,7 +271,7 @@ fn a_replacing_argument_replaces_and_what_refers_to_it_follows() {
     );
     // The floating IP refers to the server: its arguments are known after apply, and it moves
     // in place (re-association).
-    assert_eq!(action(&plan, "Site.fip"), Action::Update);
+    assert_eq!(action(&plan, "Site.fip"), ResourceAction::Update);
     run.up(newer);
     assert_eq!(run.sim.creates("Site.front"), 2);
     assert_eq!(run.sim.deletes("Site.front"), 1);
@@ -315,8 +318,8 @@ fn a_replacement_cut_short_converges_without_a_twin_or_an_orphan() {
         },
         true,
     );
-    assert_eq!(action(&plan, "Site.fip"), Action::Create);
-    assert_eq!(action(&plan, "Site.fip#deposed"), Action::Destroy);
+    assert_eq!(action(&plan, "Site.fip"), ResourceAction::Create);
+    assert_eq!(action(&plan, "Site.fip#deposed"), ResourceAction::Destroy);
     run.up(Shape {
         pool: "private",
         ..Shape::default()
@@ -336,7 +339,7 @@ fn a_resource_deleted_behind_the_tools_back_is_planned_and_recreated() {
     // Without a refresh the state still says it exists.
     assert_eq!(
         action(&run.plan(Shape::default(), false), "Site.apps.2"),
-        Action::Unchanged
+        ResourceAction::Unchanged
     );
     let plan = run.plan(Shape::default(), true);
     let r = plan
@@ -344,7 +347,7 @@ fn a_resource_deleted_behind_the_tools_back_is_planned_and_recreated() {
         .iter()
         .find(|r| r.key == "Site.apps.2")
         .unwrap();
-    assert_eq!(r.action, Action::Create);
+    assert_eq!(r.action, ResourceAction::Create);
     assert!(r.reason.as_deref().unwrap().contains("drift"));
     run.up(Shape::default());
     assert_eq!(run.sim.live().len(), 6);
@@ -477,9 +480,9 @@ fn target_and_exclude_keep_what_the_graph_requires() {
         .unwrap();
     // The floating IP needs its server, which needs the network.
     for k in ["Site.fip", "Site.front", "Site.net"] {
-        assert_eq!(action(&plan, k), Action::Create, "{k}");
+        assert_eq!(action(&plan, k), ResourceAction::Create, "{k}");
     }
-    assert_eq!(action(&plan, "Site.apps.1"), Action::Unchanged);
+    assert_eq!(action(&plan, "Site.apps.1"), ResourceAction::Unchanged);
     let plan = rt()
         .block_on(o.plan_with(&PlanOptions {
             excludes: vec!["Site.front".into()],
@@ -487,9 +490,9 @@ fn target_and_exclude_keep_what_the_graph_requires() {
         }))
         .unwrap();
     // Excluding the server leaves out what needs it.
-    assert_eq!(action(&plan, "Site.front"), Action::Unchanged);
-    assert_eq!(action(&plan, "Site.fip"), Action::Unchanged);
-    assert_eq!(action(&plan, "Site.apps.1"), Action::Create);
+    assert_eq!(action(&plan, "Site.front"), ResourceAction::Unchanged);
+    assert_eq!(action(&plan, "Site.fip"), ResourceAction::Unchanged);
+    assert_eq!(action(&plan, "Site.apps.1"), ResourceAction::Create);
 }
 
 #[test]

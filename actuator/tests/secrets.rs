@@ -190,7 +190,7 @@ namespace! {
 /// and the plan see its salted hash — so a changed secret is a change, and nothing reveals it.
 #[test]
 fn a_resource_argument_reading_a_secret_variable_is_recorded_as_its_hash() {
-    use actuator::orchestrate::Action;
+    use actuator::orchestrate::ResourceAction;
     use actuator::provision::{ProvisionCx, Scope, SimProxy};
 
     let tmp = tempfile::tempdir().unwrap();
@@ -238,7 +238,7 @@ fn a_resource_argument_reading_a_secret_variable_is_recorded_as_its_hash() {
     let (mut o, _infra, _ns) = orch("another-secret-value");
     let plan = o.plan().unwrap();
     let change = &plan.resources[0];
-    assert_eq!(change.action, Action::Update, "{plan:?}");
+    assert_eq!(change.action, ResourceAction::Update, "{plan:?}");
     assert_eq!(change.changes[0].arg, "mem");
     assert_ne!(change.changes[0].old, change.changes[0].new);
     let shown = serde_json::to_string(&plan).unwrap();

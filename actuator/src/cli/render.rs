@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::orchestrate::{Action, Plan, TaskAction};
+use crate::orchestrate::{Plan, ResourceAction, TaskAction};
 use crate::provision::Discovered;
 use crate::state::{Entry, EntryStatus, State};
 
@@ -33,7 +33,7 @@ pub(super) fn plan(p: &Plan, verbose: bool) -> Vec<String> {
     let shown: Vec<_> = p
         .resources
         .iter()
-        .filter(|r| verbose || r.action != Action::Unchanged)
+        .filter(|r| verbose || r.action != ResourceAction::Unchanged)
         .collect();
     let width = key_width(shown.iter().map(|r| r.key.as_str()));
     let mut left_out = Vec::new();
@@ -42,7 +42,7 @@ pub(super) fn plan(p: &Plan, verbose: bool) -> Vec<String> {
         out.push("Resources:".into());
     }
     for r in &p.resources {
-        if r.action == Action::Unchanged {
+        if r.action == ResourceAction::Unchanged {
             unchanged += 1;
             if r.reason.as_deref() == Some("left out (--target / --exclude)") {
                 left_out.push(r.key.as_str());
@@ -56,7 +56,7 @@ pub(super) fn plan(p: &Plan, verbose: bool) -> Vec<String> {
         if let Some(why) = &r.reason {
             notes.push(why);
         }
-        if r.action == Action::Replace {
+        if r.action == ResourceAction::Replace {
             notes.push(if r.create_before_destroy {
                 "create before destroy"
             } else {

@@ -17,7 +17,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
-use super::plan::{Action, DEPOSED, Item};
+use super::plan::{DEPOSED, Item, ResourceAction};
 use super::{ActuatorOrchestration, JournalHandle, PhaseWalk, Plan, WalkInfo, walk_phase};
 use crate::dag::{Dag, NodeId};
 use crate::engine::{AttemptError, Work};
@@ -89,10 +89,14 @@ impl Work for ApplyWork {
         let info = self.info.clone();
         // What the step did when it succeeds (a delete finding nothing to do says so itself).
         let outcome = match (step.op, it.action) {
-            (StepOp::Create, Action::Replace) | (StepOp::CreateReplacement, _) => Outcome::Replaced,
+            (StepOp::Create, ResourceAction::Replace) | (StepOp::CreateReplacement, _) => {
+                Outcome::Replaced
+            }
             (StepOp::Create, _) => Outcome::Created,
             (StepOp::Update, _) => Outcome::Updated,
-            (StepOp::Delete, Action::Replace) | (StepOp::DeleteDeposed, _) => Outcome::ReplacedOld,
+            (StepOp::Delete, ResourceAction::Replace) | (StepOp::DeleteDeposed, _) => {
+                Outcome::ReplacedOld
+            }
             // Something set aside by an earlier, interrupted replacement.
             (StepOp::Delete, _) if it.key.ends_with(DEPOSED) => Outcome::ReplacedOld,
             (StepOp::Delete, _) => Outcome::Destroyed,
@@ -210,15 +214,15 @@ fn build(items: &[Item]) -> (Vec<Step>, Dag) {
     };
     for (i, it) in items.iter().enumerate() {
         match it.action {
-            Action::Create => apply_of[i] = Some(push(&mut steps, i, StepOp::Create)),
-            Action::Update => apply_of[i] = Some(push(&mut steps, i, StepOp::Update)),
-            Action::Unchanged => {}
-            Action::Destroy => delete_of[i] = Some(push(&mut steps, i, StepOp::Delete)),
-            Action::Replace if it.cbd => {
+            ResourceAction::Create => apply_of[i] = Some(push(&mut steps, i, StepOp::Create)),
+            ResourceAction::Update => apply_of[i] = Some(push(&mut steps, i, StepOp::Update)),
+            ResourceAction::Unchanged => {}
+            ResourceAction::Destroy => delete_of[i] = Some(push(&mut steps, i, StepOp::Delete)),
+            ResourceAction::Replace if it.cbd => {
                 apply_of[i] = Some(push(&mut steps, i, StepOp::CreateReplacement));
                 delete_of[i] = Some(push(&mut steps, i, StepOp::DeleteDeposed));
             }
-            Action::Replace => {
+            ResourceAction::Replace => {
                 delete_of[i] = Some(push(&mut steps, i, StepOp::Delete));
                 apply_of[i] = Some(push(&mut steps, i, StepOp::Create));
             }
@@ -251,8 +255,8 @@ fn build(items: &[Item]) -> (Vec<Step>, Dag) {
     for (i, it) in items.iter().enumerate() {
         let Some(del) = delete_of[i] else { continue };
         match it.action {
-            Action::Replace if !it.cbd => edge(&mut dag, Some(del), apply_of[i]),
-            Action::Replace => edge(&mut dag, apply_of[i], Some(del)),
+            ResourceAction::Replace if !it.cbd => edge(&mut dag, Some(del), apply_of[i]),
+            ResourceAction::Replace => edge(&mut dag, apply_of[i], Some(del)),
             _ => {
                 // A set-aside resource goes after its replacement exists.
                 if let Some(base) = it.key.strip_suffix(DEPOSED)
@@ -267,13 +271,15 @@ fn build(items: &[Item]) -> (Vec<Step>, Dag) {
             if d == i {
                 continue;
             }
-            if delete_of[d].is_some() && !(items[d].action == Action::Replace && items[d].cbd) {
+            if delete_of[d].is_some()
+                && !(items[d].action == ResourceAction::Replace && items[d].cbd)
+            {
                 // A dependent that is deleted (or deleted first) goes before.
                 edge(&mut dag, delete_of[d], Some(del));
-            } else if it.action != Action::Replace || it.cbd {
+            } else if it.action != ResourceAction::Replace || it.cbd {
                 // Deleting something set aside or removed: its dependents move off it first.
                 edge(&mut dag, apply_of[d], Some(del));
-                if items[d].action == Action::Replace {
+                if items[d].action == ResourceAction::Replace {
                     edge(&mut dag, delete_of[d], Some(del));
                 }
             }
@@ -292,7 +298,7 @@ pub(super) async fn run(
     let items: Vec<Item> = plan
         .items
         .iter()
-        .filter(|i| i.action != Action::Unchanged)
+        .filter(|i| i.action != ResourceAction::Unchanged)
         .cloned()
         .collect();
     let (steps, dag) = build(&items);
@@ -327,7 +333,11 @@ pub(super) async fn run(
         journal: journal.clone(),
         info: info.clone(),
     });
-    let phase = if plan.items.iter().all(|i| i.action == Action::Destroy) && !plan.items.is_empty()
+    let phase = if plan
+        .items
+        .iter()
+        .all(|i| i.action == ResourceAction::Destroy)
+        && !plan.items.is_empty()
     {
         Phase::Teardown
     } else {

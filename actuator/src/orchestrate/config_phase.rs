@@ -9,7 +9,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::json;
 
-use super::plan::{PlanError, PlanOptions, Renewed, TASK_PREFIX, TaskAction, TaskChange};
+use super::plan::{PlanBlocker, PlanOptions, Renewed, TASK_PREFIX, TaskAction, TaskChange};
 use super::run::{RunEvents, RunLog, TaskOutput};
 use super::{
     ActuatorOrchestration, FailureKind, JournalHandle, PhaseWalk, Plan, RunFailure, WalkInfo,
@@ -420,7 +420,7 @@ struct Resolved {
     errors: Vec<RunFailure>,
     /// Of `errors`, those provisioning cannot resolve (an input not given, a role without a
     /// host): a plan that has them cannot be applied.
-    model_errors: Vec<PlanError>,
+    model_errors: Vec<PlanBlocker>,
 }
 
 fn resolve_all(w: &Shared, graph: &TaskGraph) -> Resolved {
@@ -446,7 +446,7 @@ fn resolve_all(w: &Shared, graph: &TaskGraph) -> Resolved {
                 Ok(e) => (exec, attempts, interval) = (Some(e), t.repeat_count, t.repeat_interval),
                 Err(e) => {
                     if !e.waiting {
-                        r.model_errors.push(PlanError {
+                        r.model_errors.push(PlanBlocker {
                             key: n.name.clone(),
                             error: e.message.clone(),
                         });
@@ -480,11 +480,11 @@ fn resolve_all(w: &Shared, graph: &TaskGraph) -> Resolved {
 /// would share one state key (the second would be recorded as done by the first's run). A key is
 /// a node's model path and display name, so two roles of the same name in different groups give
 /// a `MultiTask` two copies of one key.
-fn structural_errors(w: &Shared, graph: &TaskGraph, tasks: &[Ready]) -> Vec<PlanError> {
-    let mut errors: Vec<PlanError> = graph
+fn structural_errors(w: &Shared, graph: &TaskGraph, tasks: &[Ready]) -> Vec<PlanBlocker> {
+    let mut errors: Vec<PlanBlocker> = graph
         .errors
         .iter()
-        .map(|e| PlanError {
+        .map(|e| PlanBlocker {
             key: "config".into(),
             error: e.clone(),
         })
@@ -502,7 +502,7 @@ fn structural_errors(w: &Shared, graph: &TaskGraph, tasks: &[Ready]) -> Vec<Plan
             None => {
                 first.insert(&t.key, i);
             }
-            Some(&j) => errors.push(PlanError {
+            Some(&j) => errors.push(PlanBlocker {
                 key: graph.nodes[i].name.clone(),
                 error: format!(
                     "two tasks would share the state key `{}`: `{}` for {} and for {}; the \

@@ -69,8 +69,9 @@ pub use crate::events::{FailureKind, RunFailure};
 pub use error::OrchestrationError;
 pub use outputs::{OutputSource, OutputValue, RoleOutput, SystemOutputs};
 pub use plan::{
-    Action, ArgChange, Graph, GraphEdge, GraphFormat, GraphNode, GraphNodeKind, PLAN_SCHEMA, Plan,
-    PlanError, PlanOptions, ResourceChange, Summary, TaskAction, TaskChange, Unresolved,
+    ArgChange, Graph, GraphEdge, GraphFormat, GraphNode, GraphNodeKind, PLAN_SCHEMA, Plan,
+    PlanBlocker, PlanOptions, ResourceAction, ResourceChange, Summary, TaskAction, TaskChange,
+    Unresolved,
 };
 pub use run::{KEEP_RUN_LOGS, MAX_RUN_LOG, MAX_TASK_LOG, TAIL_LINES};
 

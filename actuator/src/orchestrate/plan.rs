@@ -33,7 +33,7 @@ pub(super) const DEPOSED: &str = "#deposed";
 /// What `up` does to one resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Action {
+pub enum ResourceAction {
     /// `+` create it.
     Create,
     /// `~` change arguments in place.
@@ -46,15 +46,15 @@ pub enum Action {
     Unchanged,
 }
 
-impl Action {
+impl ResourceAction {
     /// The sign the plan prints: `+`, `~`, `-/+`, `-`, `=`.
     pub fn sign(self) -> &'static str {
         match self {
-            Action::Create => "+",
-            Action::Update => "~",
-            Action::Replace => "-/+",
-            Action::Destroy => "-",
-            Action::Unchanged => "=",
+            ResourceAction::Create => "+",
+            ResourceAction::Update => "~",
+            ResourceAction::Replace => "-/+",
+            ResourceAction::Destroy => "-",
+            ResourceAction::Unchanged => "=",
         }
     }
 }
@@ -83,7 +83,7 @@ pub struct ResourceChange {
     /// The proxy that carries it out.
     pub proxy: String,
     /// What happens.
-    pub action: Action,
+    pub action: ResourceAction,
     /// Why, when the arguments alone do not say (drift, an interrupted run, `--replace`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -144,7 +144,7 @@ pub struct Unresolved {
 
 /// Something that stops the plan from being applied, found before any cloud call.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PlanError {
+pub struct PlanBlocker {
     /// The resource or task it is about.
     pub key: String,
     /// What is wrong.
@@ -194,7 +194,7 @@ pub struct Plan {
     pub unresolved: Vec<Unresolved>,
     /// Why the plan cannot be applied (no proxy for a resource, an invalid argument, a protected
     /// resource that would be deleted).
-    pub errors: Vec<PlanError>,
+    pub errors: Vec<PlanBlocker>,
     /// Counts.
     pub summary: Summary,
     /// What applying needs beyond the printable plan.
@@ -210,7 +210,7 @@ pub(super) struct Item {
     pub proxy: Arc<dyn ProvisionerProxy>,
     /// Where it is in the model (`None`: only the state has it).
     pub at: Option<At>,
-    pub action: Action,
+    pub action: ResourceAction,
     /// Changed arguments the proxy updates in place (updates).
     pub changed: Vec<String>,
     pub cbd: bool,
@@ -283,11 +283,11 @@ impl Plan {
         let mut s = Summary::default();
         for r in &self.resources {
             match r.action {
-                Action::Create => s.add += 1,
-                Action::Update => s.change += 1,
-                Action::Replace => s.replace += 1,
-                Action::Destroy => s.destroy += 1,
-                Action::Unchanged => s.unchanged += 1,
+                ResourceAction::Create => s.add += 1,
+                ResourceAction::Update => s.change += 1,
+                ResourceAction::Replace => s.replace += 1,
+                ResourceAction::Destroy => s.destroy += 1,
+                ResourceAction::Unchanged => s.unchanged += 1,
             }
         }
         for t in &self.tasks {
@@ -302,7 +302,7 @@ impl Plan {
     /// The actions of two plans agree (a saved plan against a fresh one for the same state).
     pub fn same_actions(&self, other: &Plan) -> bool {
         let key = |p: &Plan| {
-            let mut r: Vec<(String, Action)> = p
+            let mut r: Vec<(String, ResourceAction)> = p
                 .resources
                 .iter()
                 .map(|r| (r.key.clone(), r.action))
@@ -361,14 +361,14 @@ impl Plan {
         for r in self
             .resources
             .iter()
-            .filter(|r| r.action != Action::Destroy)
+            .filter(|r| r.action != ResourceAction::Destroy)
         {
             g.node(GraphNodeKind::Resource, &r.key);
         }
         for r in self
             .resources
             .iter()
-            .filter(|r| r.action != Action::Destroy)
+            .filter(|r| r.action != ResourceAction::Destroy)
         {
             for d in &r.deps {
                 g.edge(
@@ -656,7 +656,7 @@ impl ActuatorOrchestration {
     fn model_resources(
         &self,
         proxies: &[Arc<dyn ProvisionerProxy>],
-        errors: &mut Vec<PlanError>,
+        errors: &mut Vec<PlanBlocker>,
     ) -> Result<Vec<ModelRes>, String> {
         let Some(w) = &self.world else {
             return Ok(Vec::new());
@@ -675,7 +675,7 @@ impl ActuatorOrchestration {
             let proxy = match select(proxies, e.kind(), e.cloud(), &key) {
                 Ok(p) => Some(p.clone()),
                 Err(err) => {
-                    errors.push(PlanError {
+                    errors.push(PlanBlocker {
                         key: key.clone(),
                         error: err.to_string(),
                     });
@@ -727,13 +727,13 @@ impl ActuatorOrchestration {
     }
 
     /// Validation by each resource's proxy, before any cloud call.
-    fn validate(&self, res: &[ModelRes], scope: &Scope, errors: &mut Vec<PlanError>) {
+    fn validate(&self, res: &[ModelRes], scope: &Scope, errors: &mut Vec<PlanBlocker>) {
         let Some(w) = &self.world else { return };
         for r in res {
             if let Some(p) = &r.proxy {
                 let cx = crate::provision::ProvisionCx::new(w.clone(), r.at, scope.clone());
                 for invalid in p.validate(&cx) {
-                    errors.push(PlanError {
+                    errors.push(PlanBlocker {
                         key: r.key.clone(),
                         error: invalid.to_string(),
                     });
@@ -778,7 +778,7 @@ impl ActuatorOrchestration {
                 key: r.key.clone(),
                 kind: r.kind.clone(),
                 proxy: proxy.name().to_owned(),
-                action: Action::Unchanged,
+                action: ResourceAction::Unchanged,
                 reason: None,
                 changes: Vec::new(),
                 create_before_destroy: r.policy.create_before_destroy,
@@ -787,20 +787,20 @@ impl ActuatorOrchestration {
             };
             let mut updatable = Vec::new();
             match entry {
-                None => change.action = Action::Create,
+                None => change.action = ResourceAction::Create,
                 Some(e) => match e.status {
                     EntryStatus::Creating | EntryStatus::CreateFailed => {
-                        change.action = Action::Create;
+                        change.action = ResourceAction::Create;
                         change.reason = Some("a previous create did not finish".into());
                     }
                     EntryStatus::Deleting | EntryStatus::DeleteFailed => {
-                        change.action = Action::Replace;
+                        change.action = ResourceAction::Replace;
                         change.create_before_destroy = false;
                         change.reason = Some("a previous delete did not finish".into());
                     }
                     EntryStatus::Created | EntryStatus::Updating => {
                         if observed.get(&r.key) == Some(&Observed::Gone) {
-                            change.action = Action::Create;
+                            change.action = ResourceAction::Create;
                             change.reason = Some("deleted outside actuator (drift)".into());
                         } else {
                             let new = crate::provision::recorded_args(
@@ -839,34 +839,37 @@ impl ActuatorOrchestration {
                                 }
                             }
                             if opts.replace.iter().any(|p| selects(p, &r.key)) {
-                                change.action = Action::Replace;
+                                change.action = ResourceAction::Replace;
                                 change.reason = Some("asked for (--replace)".into());
                             } else if change.changes.iter().any(|c| c.forces_replacement) {
-                                change.action = Action::Replace;
+                                change.action = ResourceAction::Replace;
                             } else if !change.changes.is_empty() {
-                                change.action = Action::Update;
+                                change.action = ResourceAction::Update;
                             } else if e.status == EntryStatus::Updating {
-                                change.action = Action::Update;
+                                change.action = ResourceAction::Update;
                                 change.reason = Some("a previous update did not finish".into());
                             }
                         }
                     }
                 },
             }
-            if matches!(change.action, Action::Create | Action::Replace) {
+            if matches!(
+                change.action,
+                ResourceAction::Create | ResourceAction::Replace
+            ) {
                 renewed.insert(&r.key);
             }
             // Only an update, a replacement or a deletion acts on the recorded resource; an
             // unchanged one (most of a large plan) needs no copy of it.
             let old = match change.action {
-                Action::Unchanged | Action::Create => None,
+                ResourceAction::Unchanged | ResourceAction::Create => None,
                 _ => entry.map(|e| provisioned(scope, e)),
             };
             // A replacement cut short leaves the old resource set aside: the create that resumes
             // it must not take the old one for a previous attempt of its own.
             let replaces = match change.action {
-                Action::Replace if change.create_before_destroy => old.clone(),
-                Action::Create | Action::Replace => state
+                ResourceAction::Replace if change.create_before_destroy => old.clone(),
+                ResourceAction::Create | ResourceAction::Replace => state
                     .get(&format!("{}{DEPOSED}", r.key))
                     .map(|e| provisioned(scope, e)),
                 _ => None,
@@ -896,7 +899,7 @@ impl ActuatorOrchestration {
             }
             let want = e.data.get("proxy").and_then(Value::as_str).unwrap_or("");
             let Some(proxy) = proxies.iter().find(|p| p.name() == want).cloned() else {
-                errors.push(PlanError {
+                errors.push(PlanBlocker {
                     key: e.key.clone(),
                     error: format!(
                         "created by proxy `{want}`, which this orchestration was not given"
@@ -915,7 +918,7 @@ impl ActuatorOrchestration {
                 key: e.key.clone(),
                 kind: e.kind.clone(),
                 proxy: want.to_owned(),
-                action: Action::Destroy,
+                action: ResourceAction::Destroy,
                 reason,
                 changes: Vec::new(),
                 create_before_destroy: false,
@@ -927,7 +930,7 @@ impl ActuatorOrchestration {
                 kind: e.kind.clone(),
                 proxy,
                 at: None,
-                action: Action::Destroy,
+                action: ResourceAction::Destroy,
                 changed: Vec::new(),
                 cbd: false,
                 old: Some(provisioned(scope, e)),
@@ -939,14 +942,14 @@ impl ActuatorOrchestration {
         }
         narrow(&mut items, &mut changes, opts);
         for (i, c) in items.iter().zip(&changes) {
-            let deletes =
-                matches!(c.action, Action::Destroy | Action::Replace) && !c.key.ends_with(DEPOSED);
+            let deletes = matches!(c.action, ResourceAction::Destroy | ResourceAction::Replace)
+                && !c.key.ends_with(DEPOSED);
             if deletes && i.protect && !opts.allow_destroy_protected {
-                errors.push(PlanError {
+                errors.push(PlanBlocker {
                     key: c.key.clone(),
                     error: format!(
                         "is protected and would be {}: remove the protection or allow it (--allow-destroy-protected)",
-                        if c.action == Action::Destroy { "deleted" } else { "replaced" }
+                        if c.action == ResourceAction::Destroy { "deleted" } else { "replaced" }
                     ),
                 });
             }
@@ -1027,7 +1030,7 @@ fn narrow(items: &mut [Item], changes: &mut [ResourceChange], opts: &PlanOptions
         // Creating or changing a target needs what it depends on; deleting it needs what
         // depends on it deleted first.
         keep = closure(seeds, &|i| {
-            if items[i].action == Action::Destroy {
+            if items[i].action == ResourceAction::Destroy {
                 needed_by[i].clone()
             } else {
                 needs(i)
@@ -1039,7 +1042,7 @@ fn narrow(items: &mut [Item], changes: &mut [ResourceChange], opts: &PlanOptions
             .filter(|&i| opts.excludes.iter().any(|x| selects(x, &items[i].key)))
             .collect();
         let dropped = closure(seeds, &|i| {
-            if items[i].action == Action::Destroy {
+            if items[i].action == ResourceAction::Destroy {
                 needs(i)
             } else {
                 needed_by[i].clone()
@@ -1050,9 +1053,9 @@ fn narrow(items: &mut [Item], changes: &mut [ResourceChange], opts: &PlanOptions
         }
     }
     for i in 0..n {
-        if !keep[i] && items[i].action != Action::Unchanged {
-            items[i].action = Action::Unchanged;
-            changes[i].action = Action::Unchanged;
+        if !keep[i] && items[i].action != ResourceAction::Unchanged {
+            items[i].action = ResourceAction::Unchanged;
+            changes[i].action = ResourceAction::Unchanged;
             changes[i].reason = Some("left out (--target / --exclude)".into());
             changes[i].changes.clear();
         }
@@ -1060,14 +1063,14 @@ fn narrow(items: &mut [Item], changes: &mut [ResourceChange], opts: &PlanOptions
 }
 
 /// A resource's identity as planning reads it: used to find the host resource of a role.
-pub(super) type Renewed = BTreeMap<String, Action>;
+pub(super) type Renewed = BTreeMap<String, ResourceAction>;
 
 impl Plan {
     /// The resources this plan creates or replaces (their outputs change).
     pub(super) fn renewed(&self) -> Renewed {
         self.resources
             .iter()
-            .filter(|r| matches!(r.action, Action::Create | Action::Replace))
+            .filter(|r| matches!(r.action, ResourceAction::Create | ResourceAction::Replace))
             .map(|r| (r.key.clone(), r.action))
             .collect()
     }

@@ -11,7 +11,7 @@ use std::cell::RefCell;
 
 use super::ActuatorOrchestration;
 use super::outputs::OutputSource;
-use super::plan::PlanError;
+use super::plan::PlanBlocker;
 use crate::model::args::ArgCx;
 use crate::model::{At, Located};
 use crate::namespace::{Missing, VarRef, visible_vars, why_missing};
@@ -19,7 +19,7 @@ use crate::namespace::{Missing, VarRef, visible_vars, why_missing};
 impl ActuatorOrchestration {
     /// Every variable read by name from the infra's resources and the marked outputs must be
     /// defined for its reader.
-    pub(super) fn check_var_refs(&self, resources: &[(At, String)], errors: &mut Vec<PlanError>) {
+    pub(super) fn check_var_refs(&self, resources: &[(At, String)], errors: &mut Vec<PlanBlocker>) {
         let Some(w) = &self.world else { return };
         for (at, key) in resources {
             // Taken out of the world first: recording arguments may lock it again.
@@ -35,7 +35,7 @@ impl ActuatorOrchestration {
             element.args(&ArgCx::new(&path, &var, ""));
             for v in read.into_inner() {
                 if let Some(e) = undefined(self, v.at(), v.name()) {
-                    errors.push(PlanError {
+                    errors.push(PlanBlocker {
                         key: key.clone(),
                         error: format!("an argument {e}"),
                     });
@@ -56,7 +56,7 @@ impl ActuatorOrchestration {
                 OutputSource::Out(..) | OutputSource::Lit(_) => continue,
             };
             if let Some(e) = undefined(self, reader, var) {
-                errors.push(PlanError {
+                errors.push(PlanBlocker {
                     key: format!("output `{name}`"),
                     error: format!("it {e}"),
                 });

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 
-use super::plan::{Action, Item, TASK_PREFIX};
+use super::plan::{Item, ResourceAction, TASK_PREFIX};
 use super::{ActuatorOrchestration, OrchestrationError, Plan, RunCommand, RunStatus, apply};
 use crate::events::Phase;
 use crate::model::At;
@@ -276,7 +276,7 @@ impl ActuatorOrchestration {
                 kind: d.kind.clone(),
                 proxy,
                 at: None,
-                action: Action::Destroy,
+                action: ResourceAction::Destroy,
                 changed: Vec::new(),
                 cbd: false,
                 old: Some(Provisioned {
