@@ -153,11 +153,14 @@ impl<'a> Gen<'a> {
                 pub v: #vars_ty,
             )
         });
+        // With a member, the place is the first member's (see `path_impls`): a field of its own
+        // would be listed by rustc's "available fields" note beside the user's components.
+        let at = self.m.comps.is_empty().then(|| quote!(__at: #p::At,));
         quote! {
             #[doc = ::core::concat!("Typed paths into a [`", ::core::stringify!(#ident), "`]: one field per component.")]
             #[derive(Clone, Copy)]
             #vis struct #path_ty {
-                __at: #p::At,
+                #at
                 #(#fields)*
                 #vars
             }
@@ -297,23 +300,30 @@ impl<'a> Gen<'a> {
     fn path_impls(&self) -> TokenStream {
         let Gen { a, path_ty, .. } = self;
         let ident = &self.m.ident;
+        let at = match self.m.comps.first() {
+            Some(first) => {
+                let first = &first.name;
+                quote!(#a::parent_of_first(#a::Located::at(&self.#first)))
+            }
+            None => quote!(self.__at),
+        };
         quote! {
             impl #a::Located for #path_ty {
-                fn at(&self) -> #a::At { self.__at }
+                fn at(&self) -> #a::At { #at }
             }
             impl #a::FromAt for #path_ty {
                 fn from_at(at: #a::At) -> Self { <#ident as #a::Members>::members_path(at) }
             }
             impl ::core::fmt::Debug for #path_ty {
                 fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    ::core::write!(f, "{}@{:?}", ::core::stringify!(#ident), self.__at)
+                    ::core::write!(f, "{}@{:?}", ::core::stringify!(#ident), #a::Located::at(self))
                 }
             }
             impl ::core::cmp::PartialEq for #path_ty {
-                fn eq(&self, o: &Self) -> bool { self.__at == o.__at }
+                fn eq(&self, o: &Self) -> bool { #a::Located::at(self) == #a::Located::at(o) }
             }
             impl #a::IntoRef<#a::Group<#ident>> for #path_ty {
-                fn into_ref(self) -> #a::Ref<#a::Group<#ident>> { #a::Ref::new(self.__at) }
+                fn into_ref(self) -> #a::Ref<#a::Group<#ident>> { #a::Ref::new(#a::Located::at(&self)) }
             }
         }
     }
@@ -361,19 +371,27 @@ impl<'a> Gen<'a> {
             .kind
             .has_vars()
             .then(|| quote!(__actuator_vars::<__ActuatorUp>(__actuator_w, &__actuator_scope);));
+        let (at_unplaced, at_place) = if self.m.comps.is_empty() {
+            (
+                quote!(__at: #a::At::UNPLACED,),
+                quote!(__actuator_p.__at = __actuator_at;),
+            )
+        } else {
+            (quote!(), quote!())
+        };
         quote! {
             const __ACTUATOR_PLACE: [fn(&mut #path_ty, #a::At); #n] = [ #(#setters),* ];
             #vars_table
             impl #a::Members for #ident {
                 type Path = #path_ty;
                 const MEMBERS_SIZE: u32 = #a::total(&__ACTUATOR_LAYOUT);
-                const UNPLACED: #path_ty = #path_ty { __at: #a::At::UNPLACED, #(#unplaced)* #vars_unplaced };
+                const UNPLACED: #path_ty = #path_ty { #at_unplaced #(#unplaced)* #vars_unplaced };
                 fn layout_members(nodes: &mut ::std::vec::Vec<#a::Node>, me: u32) {
                     #a::layout_table(nodes, me, &__ACTUATOR_LAYOUT);
                 }
                 fn members_path(__actuator_at: #a::At) -> #path_ty {
                     let mut __actuator_p = <Self as #a::Members>::UNPLACED;
-                    __actuator_p.__at = __actuator_at;
+                    #at_place
                     #a::place(&mut __actuator_p, __actuator_at, &__ACTUATOR_PLACE);
                     #vars_place
                     __actuator_p
@@ -600,16 +618,27 @@ impl<'a> Gen<'a> {
         let p = &self.a;
         let Model { vis, ident, .. } = self.m;
         match (self.m.kind, &self.m.bound) {
-            (Kind::Infra, _) => quote! {
+            (Kind::Infra, _) => {
+                let declared = self.declared_namespace();
+                quote! {
+                #declared
                 impl #ident {
                     /// Creates an instance of this infra model in a new system.
                     #vis fn instance(name: &str) -> #p::Instance<Self> {
                         #p::__instantiate::<Self>(#p::new_world(), name)
                     }
                 }
-            },
-            (Kind::Namespace, Some(inf)) => quote! {
+                }
+            }
+            (Kind::Namespace, Some(inf)) => {
+                // The infra's `#[infra(namespace = …)]`, if any, must name this namespace: the
+                // error is at the infra's name after `for`.
+                let agrees = quote_spanned! {inf.span()=>
+                    const _: () = #p::namespace_admitted::<#ident, #inf>();
+                };
+                quote! {
                 impl #p::NamespaceModel for #ident { type Infra = #inf; }
+                #agrees
                 impl #ident {
                     /// Creates an instance of this namespace, connected to `infra` (host references
                     /// into the infra create its keyed instances as needed).
@@ -617,7 +646,8 @@ impl<'a> Gen<'a> {
                         #p::__instantiate::<Self>(infra.world().clone(), name)
                     }
                 }
-            },
+                }
+            }
             (Kind::Namespace, None) => quote! {
                 impl #p::NamespaceModel for #ident { type Infra = #p::NoInfra; }
                 impl #ident {
@@ -630,8 +660,53 @@ impl<'a> Gen<'a> {
             (Kind::Config, Some(ns)) => self.config_impls(ns),
             // Namespace groups may hold variables (`RoleGroup::new(..).var(..)`); infra groups may not.
             (Kind::RoleGroup, _) => quote!(impl #p::NamespaceMembers for #ident {}),
+            (Kind::InfraGroup, _) => self.declared_namespace(),
             _ => quote!(),
         }
+    }
+
+    /// An infra model's `#[infra(namespace = N)]` as a type (`Undeclared` without one), checked
+    /// to be a namespace declared `for` this model: the error is at `N`.
+    fn declared_namespace(&self) -> TokenStream {
+        let p = &self.a;
+        let ident = &self.m.ident;
+        match &self.m.namespace {
+            Some(ns) => {
+                let check = quote_spanned! {ns.span()=>
+                    const _: () = #p::namespace_of::<#ns, #ident>();
+                };
+                quote! {
+                    impl #p::DeclaredNamespace for #ident { type Namespace = #ns; }
+                    #check
+                }
+            }
+            None => {
+                quote!(impl #p::DeclaredNamespace for #ident { type Namespace = #p::Undeclared; })
+            }
+        }
+    }
+
+    /// For each `ConfigClassTask<C>` component, the check that `C` is a config model of this
+    /// model's namespace `ns`: the error is at `C`.
+    fn nesting_checks(&self, ns: &Type) -> TokenStream {
+        let p = &self.a;
+        let checks = self.m.comps.iter().filter_map(|c| {
+            let Type::Path(tp) = &c.ty else { return None };
+            let last = tp.path.segments.last()?;
+            if last.ident != "ConfigClassTask" {
+                return None;
+            }
+            let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+                return None;
+            };
+            let Some(syn::GenericArgument::Type(inner)) = args.args.first() else {
+                return None;
+            };
+            Some(quote_spanned! {inner.span()=>
+                const _: () = #p::nests_in::<#inner, #ns>();
+            })
+        });
+        quote!(#(#checks)*)
     }
 
     fn config_impls(&self, ns: &Type) -> TokenStream {
@@ -651,7 +726,9 @@ impl<'a> Gen<'a> {
             .collect();
         let n = edges.len();
         let (keys, values): (Vec<_>, Vec<_>) = self.m.defaults.iter().cloned().unzip();
+        let nesting = self.nesting_checks(ns);
         quote! {
+            #nesting
             const __ACTUATOR_EDGES: [(u32, u32); #n] = [ #(#edges),* ];
             impl #p::ConfigModel for #ident {
                 type Namespace = #ns;

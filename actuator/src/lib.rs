@@ -171,13 +171,13 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::__leaf_component;
-    pub use crate::config::{ConfigDefaults, ConfigModel};
+    pub use crate::config::{ConfigDefaults, ConfigModel, nests_in};
     pub use crate::model::args::{ArgCx, ArgValue, Args, ChangePolicy};
     pub use crate::model::build::NamespaceMembers;
     pub use crate::model::build::{__index, __instantiate, model_id, new_world};
     pub use crate::model::codegen::{
         BuildMember, Layout, Member, Scope, Up, VarDef, build_table, edge_table, layout_table,
-        offsets, path, place, total, var_table,
+        offsets, parent_of_first, path, place, total, var_table,
     };
     pub use crate::model::{
         At, Comp, Component, Ctx, Element, Env, FromAt, Group, Instance, IntoRef, Located, Members,
@@ -185,7 +185,8 @@ pub mod __private {
     };
     pub use crate::namespace::DeclaresVars;
     pub use crate::namespace::{
-        Addressable, NamespaceModel, NoInfra, Var, VarRef, VarSet, VarValue, infra_path, set_vars,
+        Addressable, DeclaredNamespace, NamespaceModel, NoInfra, Undeclared, Var, VarRef, VarSet,
+        VarValue, infra_path, namespace_admitted, namespace_of, set_vars,
     };
     pub use crate::secret::Secret;
     pub use std::sync::Arc;

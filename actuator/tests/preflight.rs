@@ -12,6 +12,10 @@
 //! stack overflow; two graph nodes with one state key (roles of one name in different groups
 //! under a `MultiTask`) are refused instead of one being recorded as done by the other's run.
 //!
+//! Family 1 (paths bound to their model): a role path that is not part of the system — a
+//! class-level path (`Model::class()`), or a nested config model of another namespace under a
+//! `MultiTask` — is an error naming the task, not a panic nor a wrong role.
+//!
 //! Family 7 (names given as strings): a variable read by name — `role.v("NAME")` in a resource's
 //! arguments, `.output(…, role.v("NAME"))`, `.output_var("NAME")` — that nothing defines for its
 //! reader is an error naming the resource or output, the reader, the name and what it does see.
@@ -137,6 +141,43 @@ struct Sized {
     // `MEMSIZ`: a typo in a name given as a string.
     #[component(Server::new("web", "debian-12").nics([ctx.model.net]).mem(ctx.nexus.ns.web.v("MEMSIZ")))]
     web: Server,
+}
+
+// Family 1: foreign references. Paths are offsets into one model instance; a path of the wrong
+// instance — a class-level one, or one of another namespace type — would read the wrong role, or
+// none at all.
+
+config! {
+    struct ClassRole for GridNs {
+        // `GridNs::class()`: the model type's paths, not this system's instance's.
+        report: Task = CommandTask::new("report", "true").role(GridNs::class().foreman),
+    }
+}
+
+config! {
+    struct ForeignSelection for GridNs {
+        pings: MultiTask = MultiTask::new("pings", PingTask::new("ping"), [ns.foreman, GridNs::class().foreman]),
+    }
+}
+
+namespace! {
+    struct LabNs {
+        bench: Role = Role::new("bench").host_ref("127.0.0.1"),
+    }
+}
+
+config! {
+    struct Calibrate for LabNs {
+        ping: Task = PingTask::new("ping").role(ns.bench),
+    }
+}
+
+config! {
+    struct EachCalibrates for GridNs {
+        // A `ConfigClassTask` field of another namespace does not compile; as a `MultiTask`'s
+        // template it is the pre-flight's.
+        each: MultiTask = MultiTask::new("each", ConfigClassTask::<Calibrate>::new("calibrate"), q.grid.all()),
+    }
 }
 
 struct Fixture {
@@ -434,4 +475,75 @@ fn a_templated_copys_source_file_is_checked_for_every_role_before_any_cloud_call
     assert!(e.iter().all(|(_, m)| m.contains("not UTF-8 text")), "{e:?}");
     let o = f.orch(|ns| FromFile::instance("cfg", ns));
     assert_eq!(up_refused(&f, o).len(), 3);
+}
+
+/// Plan, command-line plan and `up` of `C` are all refused before any cloud call, with exactly
+/// the `expected` errors (`key: message` prefixes, in order).
+fn refused_everywhere<C: ConfigModel<Namespace = GridNs>>(
+    cfg: fn(&Instance<GridNs>) -> Instance<C>,
+    expected: &[(&str, &str)],
+) {
+    let f = Fixture::new();
+    let plan = f.orch(cfg).plan().unwrap();
+    assert_eq!(f.sim.calls(), 0);
+    let got: Vec<(&str, &str)> = plan
+        .errors
+        .iter()
+        .map(|e| (e.key.as_str(), e.error.as_str()))
+        .collect();
+    assert_eq!(got.len(), expected.len(), "{got:?}");
+    for ((key, error), (want_key, want)) in got.iter().zip(expected) {
+        assert_eq!(key, want_key, "{got:?}");
+        assert!(error.starts_with(want), "{error}\n  expected: {want}");
+    }
+    assert_eq!(f.cli_plan(f.orch(cfg)), actuator::cli::EXIT_INVALID);
+    assert_eq!(f.sim.calls(), 0);
+    let failures = up_refused(&f, f.orch(cfg));
+    assert_eq!(failures.len(), expected.len(), "{failures:?}");
+}
+
+#[test]
+fn a_class_level_role_path_is_an_error_naming_the_task_not_a_panic() {
+    refused_everywhere(
+        |ns| ClassRole::instance("cfg", ns),
+        &[(
+            "config",
+            "task `report` at ClassRole.report: its role is a path of model ModelId(",
+        )],
+    );
+}
+
+#[test]
+fn a_foreign_role_in_a_multitask_selection_is_an_error_naming_the_multitask() {
+    refused_everywhere(
+        |ns| ForeignSelection::instance("cfg", ns),
+        &[(
+            "config",
+            "MultiTask `pings` at ForeignSelection.pings: its selected role is a path of model ModelId(",
+        )],
+    );
+}
+
+#[test]
+fn a_nested_config_model_of_another_namespace_is_an_error_naming_the_task() {
+    let nests = "a config model of namespace `LabNs`, in a system whose namespace is `GridNs`";
+    refused_everywhere(
+        |ns| EachCalibrates::instance("cfg", ns),
+        &[
+            (
+                "config",
+                format!(
+                    "task `calibrate-node_1` at EachCalibrates.each nests `Calibrate`, {nests}"
+                )
+                .as_str(),
+            ),
+            (
+                "config",
+                format!(
+                    "task `calibrate-node_2` at EachCalibrates.each nests `Calibrate`, {nests}"
+                )
+                .as_str(),
+            ),
+        ],
+    );
 }

@@ -54,11 +54,14 @@ fn path_struct(r: &Resource) -> TokenStream {
     let (ident, vis, path_ty) = (&r.ident, &r.vis, path_ty(r));
     let (names, tys): (Vec<_>, Vec<_>) = r.outputs.iter().map(|(n, t)| (n, t)).unzip();
     let strs: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    // With an output, the place is the outputs' (see `path_impls`): a field of its own would be
+    // listed by rustc's "available fields" note beside them.
+    let at = names.is_empty().then(|| quote!(__at: #p::At,));
     quote! {
         #[doc = ::core::concat!("Typed path to a [`", ::core::stringify!(#ident), "`] component, with its outputs.")]
         #[derive(Clone, Copy, Debug, PartialEq)]
         #vis struct #path_ty {
-            __at: #p::At,
+            #at
             #( #[doc = ::core::concat!("Output `", #strs, "`, known after provisioning.")] pub #names: #p::Out<#tys>, )*
         }
     }
@@ -72,17 +75,21 @@ fn path_impls(r: &Resource) -> TokenStream {
     let addressable = r
         .addressable
         .then(|| quote!(impl #p::Addressable for #path_ty {}));
+    let (at, own) = match names.first() {
+        Some(first) => (quote!(#p::Located::at(&self.#first)), quote!()),
+        None => (quote!(self.__at), quote!(__at: at,)),
+    };
     quote! {
         impl #p::Located for #path_ty {
-            fn at(&self) -> #p::At { self.__at }
+            fn at(&self) -> #p::At { #at }
         }
         impl #p::FromAt for #path_ty {
             fn from_at(at: #p::At) -> Self {
-                #path_ty { __at: at, #( #names: #p::Out::new(at, #strs), )* }
+                #path_ty { #own #( #names: #p::Out::new(at, #strs), )* }
             }
         }
         impl #p::IntoRef<#ident> for #path_ty {
-            fn into_ref(self) -> #p::Ref<#ident> { #p::Ref::new(self.__at) }
+            fn into_ref(self) -> #p::Ref<#ident> { #p::Ref::new(#p::Located::at(&self)) }
         }
         #addressable
     }
@@ -160,12 +167,16 @@ fn component_impl(r: &Resource) -> TokenStream {
     let (ident, path_ty) = (&r.ident, path_ty(r));
     let names = r.outputs.iter().map(|(n, _)| n);
     let strs = r.outputs.iter().map(|(n, _)| n.to_string());
+    let own = r
+        .outputs
+        .is_empty()
+        .then(|| quote!(__at: #p::At::UNPLACED,));
     quote! {
         #p::__leaf_component!(
             #ident,
             #path_ty,
             <#path_ty as #p::FromAt>::from_at,
-            #path_ty { __at: #p::At::UNPLACED, #( #names: #p::Out::new(#p::At::UNPLACED, #strs), )* }
+            #path_ty { #own #( #names: #p::Out::new(#p::At::UNPLACED, #strs), )* }
         );
     }
 }

@@ -44,8 +44,9 @@ pub struct TaskGraph {
     /// `(before, after)` index pairs.
     pub edges: Vec<(usize, usize)>,
     /// What makes the graph unusable, found while building it: a config model nested inside
-    /// itself (through `ConfigClassTask`s), named with its chain. The pre-flight refuses a graph
-    /// that has any.
+    /// itself (through `ConfigClassTask`s), named with its chain; a nested config model of
+    /// another namespace; a role that is not part of this system (a class-level path, or another
+    /// system's). The pre-flight refuses a graph that has any.
     pub errors: Vec<String>,
 }
 
@@ -99,6 +100,9 @@ struct Builder<'w> {
     /// Prefixed to the model paths of a nested model's nodes: the wrapper's path and name, so
     /// each copy of a nested pipeline has keys of its own (`Outer.per_app/pipeline-app_1/Inner.write`).
     prefix: String,
+    /// The outermost config model's namespace (class id and name): a nested model bound to
+    /// another would read this system's roles through that other namespace's paths.
+    namespace: (ModelId, &'static str),
 }
 
 impl Builder<'_> {
@@ -151,6 +155,14 @@ impl Builder<'_> {
             };
             if let Some(mut task) = task {
                 defaults.apply(&mut task);
+                let name = task.name().to_owned();
+                for (what, at) in [("role", task.role), ("run_from", task.run_from)] {
+                    if let Some(at) = at.filter(|at| !self.w.lock().contains(at.model)) {
+                        self.g
+                            .errors
+                            .push(foreign(&format!("task `{name}` at {path}"), what, at));
+                    }
+                }
                 let i = self.push(task.name().to_owned(), path, NodeRole::Task, Some(task));
                 ends.insert(at, (i, i));
             } else if let Some(mt) = multi {
@@ -167,6 +179,11 @@ impl Builder<'_> {
                     self.g.edges.push((head, rdv));
                 }
                 for role in roles {
+                    if !self.w.lock().contains(role.model) {
+                        let who = format!("MultiTask `{}` at {path}", mt.base_name_str());
+                        self.g.errors.push(foreign(&who, "selected role", role));
+                        continue;
+                    }
                     let role_name = self.w.lock().tree(role.model).node(role.node).name.clone();
                     let (i, x) = match &mt.template {
                         MultiTemplate::Task(t) => {
@@ -223,6 +240,14 @@ impl Builder<'_> {
     }
 }
 
+/// "task `x` at Cfg.x: its role is a path of model ModelId(3), which is not part of this system …"
+fn foreign(who: &str, what: &str, at: At) -> String {
+    format!(
+        "{who}: its {what} is a path of model {:?}, which is not part of this system (a class-level path, `Model::class()…`, or one of another system's instance); take it from this system's namespace (`ns.…`)",
+        at.model
+    )
+}
+
 fn sorted(mut v: Vec<usize>) -> Vec<usize> {
     v.sort_unstable();
     v
@@ -252,6 +277,21 @@ impl Builder<'_> {
                 "recursive config nesting: {} (task `{name}` at {path} wraps `{}` inside itself)",
                 chain.join(" -> "),
                 model.1
+            ));
+            let rdv = self.push(
+                format!("{name}-rendezvous"),
+                path,
+                NodeRole::Rendezvous,
+                None,
+            );
+            self.g.edges.push((head, rdv));
+            return (head, rdv);
+        }
+        let (ns, ns_name) = n.namespace();
+        if ns != self.namespace.0 {
+            self.g.errors.push(format!(
+                "task `{name}` at {path} nests `{}`, a config model of namespace `{ns_name}`, in a system whose namespace is `{}`: its tasks would take their roles from the wrong namespace",
+                model.1, self.namespace.1
             ));
             let rdv = self.push(
                 format!("{name}-rendezvous"),
@@ -316,6 +356,10 @@ impl<C: ConfigModel> Instance<C> {
             g: TaskGraph::default(),
             stack: vec![(C::class_id(), C::NAME)],
             prefix: String::new(),
+            namespace: (
+                <C::Namespace as crate::model::build::Model>::class_id(),
+                <C::Namespace as crate::model::build::Model>::NAME,
+            ),
         };
         b.model(root, &declared, &C::defaults(self.world()));
         b.g

@@ -59,3 +59,24 @@ pub trait ConfigModel: Model {
     /// The edges declared in `deps { }`, for the instance whose root is `at`.
     fn declared_edges(at: At) -> Vec<(At, At)>;
 }
+
+/// Generated code's check that a `ConfigClassTask<C>` component nests a config model of its own
+/// model's namespace `N`: `C`'s tasks take their roles through `C::Namespace`'s paths, which fit
+/// only a namespace of that type. Implemented by `N` alone (asked of `C::Namespace`), so a
+/// mismatch is this message rather than a type mismatch between projections.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{C}` is a config model of namespace `{Self}`, not `{N}`",
+    label = "its tasks take their roles from `{Self}`",
+    note = "a `ConfigClassTask<C>` nests a config model declared `for` the same namespace as the model holding it"
+)]
+pub trait NestsIn<C, N> {}
+impl<C, N> NestsIn<C, N> for N {}
+
+/// Generated code: a `ConfigClassTask<C>` component's check (see [`NestsIn`]).
+#[doc(hidden)]
+pub const fn nests_in<C: ConfigModel, N>()
+where
+    C::Namespace: NestsIn<C, N>,
+{
+}

@@ -548,6 +548,8 @@ pub trait Nested: Send + Sync {
     fn instantiate(&self, w: &Shared) -> (At, Vec<(At, At)>, super::ConfigDefaults);
     /// The inner model's class and name: how the graph finds a model nested inside itself.
     fn model(&self) -> (crate::model::ModelId, &'static str);
+    /// The inner model's namespace (class id and name): it must be the system's.
+    fn namespace(&self) -> (crate::model::ModelId, &'static str);
 }
 
 impl<C: ConfigModel> Nested for ConfigClassTask<C> {
@@ -560,6 +562,10 @@ impl<C: ConfigModel> Nested for ConfigClassTask<C> {
     }
     fn model(&self) -> (crate::model::ModelId, &'static str) {
         (C::class_id(), C::NAME)
+    }
+    fn namespace(&self) -> (crate::model::ModelId, &'static str) {
+        use crate::model::build::Model;
+        (C::Namespace::class_id(), C::Namespace::NAME)
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::Resource;
-use crate::model::{IntoRef, Ref, Val};
+use crate::model::{IntoRef, IntoRefs, Ref, Val};
 
 /// A network.
 #[derive(Resource, Clone, Debug, PartialEq)]
@@ -84,8 +84,8 @@ impl Server {
         }
     }
     /// Attaches the server to networks.
-    pub fn nics<R: IntoRef<Network>>(mut self, nets: impl IntoIterator<Item = R>) -> Self {
-        self.nics.extend(nets.into_iter().map(IntoRef::into_ref));
+    pub fn nics(mut self, nets: impl IntoRefs<Network>) -> Self {
+        self.nics.extend(nets.into_refs());
         self
     }
     /// Sets the memory size (a literal or another component's output).

@@ -56,6 +56,21 @@ pub const fn offsets<const N: usize>(table: &[Layout; N]) -> [u32; N] {
     out
 }
 
+/// A group's or model's own place, from its first member's: members are laid out right after
+/// their parent, so the first is one node further (see [`offsets`]). Generated paths keep no
+/// place of their own when they have a member, so that rustc's "available fields" note lists
+/// only the user's components.
+pub const fn parent_of_first(first: At) -> At {
+    if first.node == u32::MAX {
+        first
+    } else {
+        At {
+            model: first.model,
+            node: first.node - 1,
+        }
+    }
+}
+
 /// The nodes all members of a layout table take.
 pub const fn total(table: &[Layout]) -> u32 {
     let mut sum = 0;

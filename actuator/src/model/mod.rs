@@ -17,5 +17,5 @@ pub use build::{
 pub use codegen::Paths;
 pub use ids::{At, InstanceKey, IntoInstanceKey, ModelId, Step};
 pub use query::Query;
-pub use refs::{IntoRef, Out, Ref, Refs, Val};
+pub use refs::{IntoRef, IntoRefs, Out, Ref, Refs, Val};
 pub use tree::{Element, FindError, ModelKind, MultiNode, Node, NodeKind, Tree, World};

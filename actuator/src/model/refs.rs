@@ -80,6 +80,42 @@ impl<T: ?Sized> IntoRef<T> for Ref<T> {
     }
 }
 
+/// A list of references to `T`s: an array or a `Vec` of typed paths (`[ctx.model.a, ctx.model.b]`).
+///
+/// A method taking `impl IntoRefs<T>` rather than `impl IntoIterator<Item = impl IntoRef<T>>` is
+/// what makes rustc report a path of the wrong kind at the list the user wrote, not at the
+/// method's name.
+///
+/// ```
+/// use actuator::model::{At, IntoRefs, ModelId, Ref};
+///
+/// struct Net;
+/// let at = At::root(ModelId::fresh());
+/// let refs = [Ref::<Net>::new(at), Ref::new(at)].into_refs();
+/// assert_eq!(refs.len(), 2);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a list of references to `{T}` components",
+    label = "expected a list of references to `{T}`s here",
+    note = "give an array or a `Vec` of paths to `{T}`s declared in the model, e.g. `[ctx.model.<field>]`"
+)]
+pub trait IntoRefs<T: ?Sized> {
+    /// The stored references, in order.
+    fn into_refs(self) -> Vec<Ref<T>>;
+}
+
+impl<T: ?Sized, R: IntoRef<T>, const N: usize> IntoRefs<T> for [R; N] {
+    fn into_refs(self) -> Vec<Ref<T>> {
+        self.into_iter().map(IntoRef::into_ref).collect()
+    }
+}
+
+impl<T: ?Sized, R: IntoRef<T>> IntoRefs<T> for Vec<R> {
+    fn into_refs(self) -> Vec<Ref<T>> {
+        self.into_iter().map(IntoRef::into_ref).collect()
+    }
+}
+
 /// A value a component only has after provisioning (an id, an IP address), typed by `T`.
 pub struct Out<T> {
     at: At,

@@ -334,6 +334,12 @@ impl World {
             .unwrap_or_else(|| panic!("model {id:?} is not part of this system"))
     }
 
+    /// Whether model `id` is an instance of this system. A path that fails this is foreign: a
+    /// class-level path (`Model::class()…`) or one taken from another system's instance.
+    pub fn contains(&self, id: ModelId) -> bool {
+        self.trees.iter().any(|t| t.id == id)
+    }
+
     /// Every model instance in the system.
     pub fn trees(&self) -> &[Tree] {
         &self.trees

@@ -266,3 +266,57 @@ pub type RoleGroup<G> = crate::model::Group<G>;
 pub type MultiRole = crate::model::Multi<Role>;
 /// A keyed container of role groups.
 pub type MultiRoleGroup<G> = crate::model::Multi<crate::model::Group<G>>;
+
+/// Generated code's check that `#[infra(namespace = N)]` names a namespace declared `for` that
+/// infra model `I` (`namespace! { struct N for I }`): the infra's `ctx.nexus.ns` reads the
+/// system's namespace through `N`'s paths, which fit only a namespace of `N`'s type. Implemented
+/// by `I` alone (asked of `N::Infra`), so a mismatch is this message rather than a type mismatch
+/// between projections.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{N}` is a namespace of `{Self}`, not of `{I}`",
+    label = "this namespace is declared for another infra model",
+    note = "`#[infra(namespace = N)]` names the namespace declared as `namespace! {{ struct N for {I} {{ … }} }}` (`NoInfra`: declared without `for`)"
+)]
+pub trait NamespaceOf<N, I> {}
+impl<N, I> NamespaceOf<N, I> for I {}
+
+/// Generated code: `#[infra(namespace = N)]`'s check (see [`NamespaceOf`]).
+#[doc(hidden)]
+pub const fn namespace_of<N: NamespaceModel, I>()
+where
+    N::Infra: NamespaceOf<N, I>,
+{
+}
+
+/// The namespace an infra model declares with `#[infra(namespace = N)]` (generated), or
+/// [`Undeclared`].
+#[doc(hidden)]
+pub trait DeclaredNamespace {
+    /// `N`, or [`Undeclared`].
+    type Namespace;
+}
+
+/// An infra model that names no namespace: any namespace may be declared `for` it.
+#[doc(hidden)]
+pub struct Undeclared;
+
+/// Generated code's check that `namespace! { struct M for I }` agrees with `I`'s
+/// `#[infra(namespace = N)]`, when it has one: `N` must be `M`.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "the infra model declares `#[infra(namespace = {Self})]`, not `{M}`",
+    label = "this infra model's namespace is another",
+    note = "an infra model's `namespace = …` and the namespace declared `for` it must be the same model"
+)]
+pub trait Admits<M> {}
+impl<M: NamespaceModel> Admits<M> for M {}
+impl<M> Admits<M> for Undeclared {}
+
+/// Generated code: `namespace! { struct M for I }`'s check (see [`Admits`]).
+#[doc(hidden)]
+pub const fn namespace_admitted<M, I: DeclaredNamespace>()
+where
+    I::Namespace: Admits<M>,
+{
+}

@@ -436,8 +436,18 @@ fn resolve_all(w: &Shared, graph: &TaskGraph) -> Resolved {
         let key = format!("{TASK_PREFIX}{}/{}", n.path, n.name);
         let (mut exec, mut local, mut attempts, mut interval, mut host, mut role) =
             (None, false, 1, Default::default(), None, None);
+        // A role that is not part of this system is the graph's error (`TaskGraph::errors`):
+        // it has nothing to resolve against.
+        let foreign = |t: &Task| {
+            let g = w.lock();
+            [t.role, t.run_from]
+                .into_iter()
+                .flatten()
+                .any(|at| !g.contains(at.model))
+        };
         if let (NodeRole::Task, Some(t)) = (&n.role, &n.task)
             && t.kind != TaskKind::Null
+            && !foreign(t)
         {
             local = matches!(t.kind, TaskKind::LocalCommand(_) | TaskKind::LocalShell(_));
             host = host_resource(w, t);

@@ -756,6 +756,7 @@ impl ActuatorOrchestration {
         let model = if opts.destroy {
             Vec::new()
         } else {
+            self.check_foreign_refs(&mut errors);
             let m = self.model_resources(&proxies, &mut errors)?;
             self.validate(&m, scope, &mut errors);
             let resources: Vec<(At, String)> = m.iter().map(|r| (r.at, r.key.clone())).collect();

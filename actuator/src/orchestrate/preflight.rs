@@ -17,6 +17,30 @@ use crate::model::{At, Located};
 use crate::namespace::{Missing, VarRef, visible_vars, why_missing};
 
 impl ActuatorOrchestration {
+    /// Every reference the infra's resources and the namespace's roles hold must be into this
+    /// system: a foreign one is an error naming the resource or role, found before any lookup
+    /// would panic on it. (Tasks' roles are the task graph's: `TaskGraph::errors`.)
+    pub(super) fn check_foreign_refs(&self, errors: &mut Vec<PlanBlocker>) {
+        let Some(w) = &self.world else { return };
+        let g = w.lock();
+        for tree in [g.infra(), g.namespace()].into_iter().flatten() {
+            for (node, element) in tree.leaves() {
+                let mut foreign = Vec::new();
+                element.visit_refs(&mut |at| {
+                    if !g.contains(at.model) && !foreign.contains(&at) {
+                        foreign.push(at)
+                    }
+                });
+                for at in foreign {
+                    errors.push(PlanBlocker {
+                        key: tree.dotted(node),
+                        error: format!("{} refers to {}", element.kind(), foreign_path(at)),
+                    });
+                }
+            }
+        }
+    }
+
     /// Every variable read by name from the infra's resources and the marked outputs must be
     /// defined for its reader.
     pub(super) fn check_var_refs(&self, resources: &[(At, String)], errors: &mut Vec<PlanBlocker>) {
@@ -65,10 +89,25 @@ impl ActuatorOrchestration {
     }
 }
 
+/// "a path of model ModelId(3), which is not part of this system (…)": a class-level path or
+/// another system's, which no lookup in this system can follow.
+pub(super) fn foreign_path(at: At) -> String {
+    format!(
+        "a path of model {:?}, which is not part of this system (a class-level path, `Model::class()…`, or one of another system's instance); take it from this system's models (`ctx.model.…`, `ctx.nexus.…`, `infra.…`, `ns.…`)",
+        at.model
+    )
+}
+
 /// "reads variable `NAME` of `Site.web`, which nothing visible from it defines; it sees `A`,
 /// `B`", when nothing defines `name` for `reader` (a value still waiting is no error).
 fn undefined(o: &ActuatorOrchestration, reader: At, name: &str) -> Option<String> {
     let w = o.world.as_ref()?;
+    if !w.lock().contains(reader.model) {
+        return Some(format!(
+            "reads variable `{name}` of {}",
+            foreign_path(reader)
+        ));
+    }
     if why_missing(w, reader, name) != Some(Missing::Undefined) {
         return None;
     }

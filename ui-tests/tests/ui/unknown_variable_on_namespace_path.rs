@@ -2,7 +2,7 @@ use actuator::infra::test::Server;
 use actuator::prelude::*;
 
 namespace! {
-    struct Site {
+    struct Site for Cluster {
         vars { MEM = "4G" }
         web: Role = Role::new("web").host_ref("127.0.0.1"),
     }
