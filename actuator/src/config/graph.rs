@@ -254,6 +254,19 @@ fn sorted(mut v: Vec<usize>) -> Vec<usize> {
 }
 
 impl Builder<'_> {
+    /// A nested model that cannot be spliced in (the error is already recorded): its head joined
+    /// straight to its rendezvous, so the graph stays whole and the pre-flight reports them all.
+    fn refused(&mut self, head: usize, name: String, path: String) -> (usize, usize) {
+        let rdv = self.push(
+            format!("{name}-rendezvous"),
+            path,
+            NodeRole::Rendezvous,
+            None,
+        );
+        self.g.edges.push((head, rdv));
+        (head, rdv)
+    }
+
     /// Splices a fresh instance of a nested config model between a head and a rendezvous node;
     /// its tasks default to `role` (the wrapper's), then to its own defaults, then to the
     /// enclosing `defaults`. Returns (head, rendezvous).
@@ -278,14 +291,7 @@ impl Builder<'_> {
                 chain.join(" -> "),
                 model.1
             ));
-            let rdv = self.push(
-                format!("{name}-rendezvous"),
-                path,
-                NodeRole::Rendezvous,
-                None,
-            );
-            self.g.edges.push((head, rdv));
-            return (head, rdv);
+            return self.refused(head, name, path);
         }
         let (ns, ns_name) = n.namespace();
         if ns != self.namespace.0 {
@@ -293,14 +299,7 @@ impl Builder<'_> {
                 "task `{name}` at {path} nests `{}`, a config model of namespace `{ns_name}`, in a system whose namespace is `{}`: its tasks would take their roles from the wrong namespace",
                 model.1, self.namespace.1
             ));
-            let rdv = self.push(
-                format!("{name}-rendezvous"),
-                path,
-                NodeRole::Rendezvous,
-                None,
-            );
-            self.g.edges.push((head, rdv));
-            return (head, rdv);
+            return self.refused(head, name, path);
         }
         self.stack.push(model);
         let outer_prefix = std::mem::replace(&mut self.prefix, format!("{path}/{name}/"));
