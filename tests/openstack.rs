@@ -673,22 +673,7 @@ struct Groups {
 /// (Neutron makes it with the project's first other group, so on a fresh project the first create
 /// would use two of the quota).
 async fn security_groups_left(p: &OpenStackProxy) -> usize {
-    let default = || async {
-        p.call(
-            "network",
-            "GET",
-            &["security-groups"],
-            &[("name", "default")],
-            None,
-        )
-        .await
-        .unwrap()["security_groups"]
-            .as_array()
-            .unwrap()
-            .first()
-            .cloned()
-    };
-    let group = match default().await {
+    let group = match default_security_group(p).await {
         Some(g) => g,
         None => {
             let made = p
@@ -705,7 +690,9 @@ async fn security_groups_left(p: &OpenStackProxy) -> usize {
             p.call("network", "DELETE", &["security-groups", id], &[], None)
                 .await
                 .unwrap();
-            default().await.expect("Neutron made the default group")
+            default_security_group(p)
+                .await
+                .expect("Neutron made the default group")
         }
     };
     let project = group["project_id"].as_str().unwrap();

@@ -348,22 +348,31 @@ const COLLECTIONS: &[(&str, &str, &str)] = &[
     ("compute", "os-keypairs", "keypairs"),
 ];
 
+/// The project's `default` security group, if Neutron has made it yet (it does so with the
+/// project's first other group).
+pub async fn default_security_group(p: &OpenStackProxy) -> Option<Value> {
+    p.call(
+        "network",
+        "GET",
+        &["security-groups"],
+        &[("name", "default")],
+        None,
+    )
+    .await
+    .unwrap()["security_groups"]
+        .as_array()
+        .unwrap()
+        .first()
+        .cloned()
+}
+
 /// Everything the `demo` project holds, listed through the APIs: `kind id` (key pairs by name).
 /// What a test leaves must be what was there before it.
 pub async fn project_snapshot(p: &OpenStackProxy) -> BTreeSet<String> {
-    let project = p
-        .call(
-            "network",
-            "GET",
-            &["security-groups"],
-            &[("name", "default")],
-            None,
-        )
+    let project = default_security_group(p)
         .await
-        .unwrap()["security_groups"][0]["project_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+        .and_then(|g| g["project_id"].as_str().map(str::to_owned))
+        .unwrap_or_default();
     let mut out = BTreeSet::new();
     for (svc, coll, key) in COLLECTIONS {
         let items = match *svc {
