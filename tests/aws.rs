@@ -393,37 +393,11 @@ fn credentials_never_reach_debug_events_or_state() {
         .proxy(aws.clone())
         .handler(ev.clone())
         .state_dir(state.path());
-    // Every log line at every level, the SDK's included, goes into `logs`. (A single-threaded
-    // runtime, so the subscriber set for this thread sees all of it.)
-    #[derive(Clone, Default)]
-    struct Logs(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Logs {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let logs = Logs::default();
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    let single = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    tracing::subscriber::with_default(subscriber, || {
-        single.block_on(async {
-            assert!(o.initiate_system().await, "{}", failures(&o));
-            assert!(o.teardown_system().await, "{}", failures(&o));
-        })
+    // Every log line at every level, the SDK's included.
+    let ((), logs) = actuator_tests::logs::capture(async {
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        assert!(o.teardown_system().await, "{}", failures(&o));
     });
-    let logs = String::from_utf8_lossy(&logs.0.lock()).to_string();
     assert!(
         logs.contains("RunInstances"),
         "the SDK's trace logs were captured"

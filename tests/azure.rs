@@ -12,7 +12,6 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use serde_json::json;
 
 use actuator::events::Collect;
@@ -1373,40 +1372,13 @@ fn credentials_never_reach_logs_events_plans_or_state() {
     let ev = Arc::new(Collect::default());
     let state = tempfile::tempdir().unwrap();
     let mut o = orch("secrets", &infra, azure.clone(), state.path()).handler(ev.clone());
-    // Every log line at every level, the SDK's included. (A single-threaded runtime, so the
-    // subscriber set for this thread sees all of it.)
-    #[derive(Clone, Default)]
-    struct Logs(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Logs {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let logs = Logs::default();
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    let single = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let plan = tracing::subscriber::with_default(subscriber, || {
-        single.block_on(async {
-            let plan = o.plan_with(&PlanOptions::default()).await.unwrap();
-            assert!(o.initiate_system().await, "{}", failures(&o));
-            // A changed password is a change (its salted hash differs), shown without the value.
-            assert!(o.teardown_system().await, "{}", failures(&o));
-            plan
-        })
+    // Every log line at every level, the SDK's included.
+    let (plan, logs) = actuator_tests::logs::capture(async {
+        let plan = o.plan_with(&PlanOptions::default()).await.unwrap();
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        plan
     });
-    let logs = String::from_utf8_lossy(&logs.0.lock()).to_string();
     assert!(
         logs.contains("performing request"),
         "the SDK's own logs were captured"

@@ -950,38 +950,13 @@ fn credentials_never_reach_logs_events_plans_or_state() {
         .handler(ev.clone())
         .options(options())
         .state_dir(state.path());
-    #[derive(Clone, Default)]
-    struct Logs(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Logs {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let logs = Logs::default();
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    let single = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut plan_json = String::new();
-    tracing::subscriber::with_default(subscriber, || {
-        single.block_on(async {
-            let plan = o.plan_with(&PlanOptions::default()).await.unwrap();
-            plan_json = serde_json::to_string(&plan).unwrap();
-            assert!(o.initiate_system().await, "{}", failures(&o));
-            assert!(o.teardown_system().await, "{}", failures(&o));
-        })
+    // Every log line at every level, the SDK's included.
+    let (plan_json, logs) = actuator_tests::logs::capture(async {
+        let plan = o.plan_with(&PlanOptions::default()).await.unwrap();
+        assert!(o.initiate_system().await, "{}", failures(&o));
+        assert!(o.teardown_system().await, "{}", failures(&o));
+        serde_json::to_string(&plan).unwrap()
     });
-    let logs = String::from_utf8_lossy(&logs.0.lock()).to_string();
     assert!(
         logs.contains("TRACE") || logs.contains("DEBUG"),
         "logs were captured"

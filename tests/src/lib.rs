@@ -9,6 +9,7 @@ pub mod aws;
 pub mod azure;
 #[cfg(feature = "postgres")]
 pub mod dircloud;
+pub mod logs;
 #[cfg(feature = "openstack")]
 pub mod openstack;
 #[cfg(feature = "postgres")]
