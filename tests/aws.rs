@@ -18,11 +18,13 @@ use parking_lot::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use actuator::events::{Collect, Event, Phase};
+use actuator::model::IntoRef;
 use actuator::orchestrate::{ActuatorOrchestration, Options, Plan, PlanOptions, ResourceAction};
 use actuator::prelude::*;
 use actuator::provision::{Provisioned, ProvisionerProxy, Scope};
 use actuator_aws::{
-    ApiLimits, AwsProxy, Instance, KeyPair, SecurityGroup, SecurityGroupRule, Subnet, Vpc,
+    ApiLimits, AwsProxy, Instance, KeyPair, NetworkInterface, SecurityGroup, SecurityGroupRule,
+    Subnet, Vpc,
 };
 
 use actuator_tests::aws::*;
@@ -165,8 +167,8 @@ fn instances_launch_into_subnets_and_regions_per_resource() {
         subnet: Subnet,
         #[component(SecurityGroup::new("sg", "", ctx.model.home))]
         sg: SecurityGroup,
-        #[component(Instance::new("direct", AMI).instance_type("t3.micro")
-            .subnet(ctx.model.subnet).security_groups([ctx.model.sg]).user_data("#!/bin/sh\necho hi\n"))]
+        #[component(Instance::in_subnet("direct", AMI, ctx.model.subnet).instance_type("t3.micro")
+            .security_groups([ctx.model.sg]).user_data("#!/bin/sh\necho hi\n"))]
         direct: Instance,
         #[component(Vpc::new("away", "10.2.0.0/16").region("us-east-1"))]
         away: Vpc,
@@ -1387,6 +1389,22 @@ fn bad_arguments_are_refused_before_any_call() {
         rule: SecurityGroupRule,
         #[component(Instance::new("i", AMI).instance_type("large").tag("actuator:state", "x"))]
         web: Instance,
+        #[component(Subnet::new("subnet", ctx.model.vpc, "10.0.1.0/24"))]
+        subnet: Subnet,
+        #[component(NetworkInterface::new("nic", ctx.model.subnet))]
+        nic: NetworkInterface,
+        // Groups belong on the interfaces; EC2 refuses them beside interfaces at run time.
+        #[component(Instance::with_interfaces("grouped", AMI, [ctx.model.nic]).security_groups([ctx.model.sg]))]
+        grouped: Instance,
+        // A placement changed by hand after the constructor chose one.
+        #[component({
+            let mut i = Instance::in_subnet("both", AMI, ctx.model.subnet);
+            i.network_interfaces.push(ctx.model.nic.into_ref());
+            i
+        })]
+        both: Instance,
+        #[component(KeyPair::new("k").public_key_file("/nonexistent/actuator-test.pub").key_type("ed25519"))]
+        key: KeyPair,
     }
     let (_turn, url) = moto();
     let aws = Arc::new(proxy(&url));
@@ -1406,6 +1424,10 @@ fn bad_arguments_are_refused_before_any_call() {
             "instance_type",
             "\"large\"",
             "actuator:state",
+            "1 given with network interfaces: put them on the interfaces",
+            "the interfaces carry the subnet",
+            "/nonexistent/actuator-test.pub: No such file",
+            "not to an imported one",
         ] {
             assert!(why.contains(needle), "{needle} missing from: {why}");
         }

@@ -44,8 +44,8 @@
 //!     vpc: Vpc,
 //!     #[component(Subnet::new("subnet", ctx.model.vpc, "10.0.1.0/24"))]
 //!     subnet: Subnet,
-//!     #[component(Instance::new("web", "ami-087534078663b6450").instance_type("t3.micro")
-//!         .subnet(ctx.model.subnet))]
+//!     #[component(Instance::in_subnet("web", "ami-087534078663b6450", ctx.model.subnet)
+//!         .instance_type("t3.micro"))]
 //!     web: Instance,
 //! }
 //!

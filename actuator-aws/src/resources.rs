@@ -274,7 +274,24 @@ impl RouteTable {
     }
 }
 
-/// Where a route sends its traffic.
+/// Where a route sends its traffic: exactly one target, given to [`Route::new`] (so a route
+/// without one, or with two, cannot be written).
+///
+/// ```
+/// # use actuator::prelude::*;
+/// # use actuator_aws::{InternetGateway, RouteTarget, Vpc};
+/// # #[derive(InfraModel)]
+/// # struct Net {
+/// #     #[component(Vpc::new("vpc", "10.0.0.0/16"))]
+/// #     vpc: Vpc,
+/// #     #[component(InternetGateway::new("igw", ctx.model.vpc))]
+/// #     igw: InternetGateway,
+/// # }
+/// # let net = Net::instance("net");
+/// let through_igw = RouteTarget::gateway(net.root().igw);
+/// let through_nat = RouteTarget::nat_gateway("nat-0abc");
+/// assert_ne!(through_igw, through_nat);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum RouteTarget {
     /// An internet gateway of the model.
@@ -289,6 +306,33 @@ pub enum RouteTarget {
     NetworkInterface(Ref<NetworkInterface>),
     /// A VPC peering connection, by id.
     PeeringConnection(Val<String>),
+}
+
+impl RouteTarget {
+    /// Through an internet gateway of the model.
+    pub fn gateway(igw: impl IntoRef<InternetGateway>) -> Self {
+        RouteTarget::Gateway(igw.into_ref())
+    }
+    /// Through an egress-only internet gateway (by id).
+    pub fn egress_only_gateway(id: impl Into<Val<String>>) -> Self {
+        RouteTarget::EgressOnlyGateway(id.into())
+    }
+    /// Through an instance of the model acting as a NAT.
+    pub fn nat_instance(instance: impl IntoRef<Instance>) -> Self {
+        RouteTarget::NatInstance(instance.into_ref())
+    }
+    /// Through a NAT gateway (by id).
+    pub fn nat_gateway(id: impl Into<Val<String>>) -> Self {
+        RouteTarget::NatGateway(id.into())
+    }
+    /// Through a network interface of the model.
+    pub fn network_interface(eni: impl IntoRef<NetworkInterface>) -> Self {
+        RouteTarget::NetworkInterface(eni.into_ref())
+    }
+    /// Through a VPC peering connection (by id).
+    pub fn peering_connection(id: impl Into<Val<String>>) -> Self {
+        RouteTarget::PeeringConnection(id.into())
+    }
 }
 
 impl Refs for RouteTarget {
@@ -325,7 +369,7 @@ impl ArgValue for RouteTarget {
 ///
 /// ```
 /// use actuator::prelude::*;
-/// use actuator_aws::{InternetGateway, Route, RouteTable, Subnet, Vpc};
+/// use actuator_aws::{InternetGateway, Route, RouteTable, RouteTarget, Subnet, Vpc};
 ///
 /// #[derive(InfraModel)]
 /// struct Net {
@@ -337,7 +381,7 @@ impl ArgValue for RouteTarget {
 ///     igw: InternetGateway,
 ///     #[component(RouteTable::new("rtb", ctx.model.vpc, ctx.model.subnet))]
 ///     rtb: RouteTable,
-///     #[component(Route::new("default", ctx.model.rtb, "0.0.0.0/0").gateway(ctx.model.igw))]
+///     #[component(Route::new("default", ctx.model.rtb, "0.0.0.0/0", RouteTarget::gateway(ctx.model.igw)))]
 ///     default_route: Route,
 /// }
 /// let net = Net::instance("net");
@@ -355,17 +399,18 @@ pub struct Route {
     pub route_table: Ref<RouteTable>,
     /// The destination range: IPv4 (`0.0.0.0/0`) or IPv6 (`::/0`).
     pub destination: String,
-    /// The target (set with one of the target methods; a route without one fails to provision).
-    pub target: Option<RouteTarget>,
+    /// Where the traffic goes.
+    pub target: RouteTarget,
 }
 placement!(Route);
 
 impl Route {
-    /// A route `name` in `route_table` for `destination` (IPv4 or IPv6 range).
+    /// A route `name` in `route_table` sending `destination` (an IPv4 or IPv6 range) to `target`.
     pub fn new(
         name: impl Into<String>,
         route_table: impl IntoRef<RouteTable>,
         destination: impl Into<String>,
+        target: RouteTarget,
     ) -> Self {
         Route {
             name: name.into(),
@@ -373,38 +418,8 @@ impl Route {
             region: None,
             route_table: route_table.into_ref(),
             destination: destination.into(),
-            target: None,
+            target,
         }
-    }
-    /// Routes through an internet gateway.
-    pub fn gateway(mut self, igw: impl IntoRef<InternetGateway>) -> Self {
-        self.target = Some(RouteTarget::Gateway(igw.into_ref()));
-        self
-    }
-    /// Routes through an egress-only internet gateway (by id).
-    pub fn egress_only_gateway(mut self, id: impl Into<Val<String>>) -> Self {
-        self.target = Some(RouteTarget::EgressOnlyGateway(id.into()));
-        self
-    }
-    /// Routes through a NAT instance of the model.
-    pub fn nat_instance(mut self, instance: impl IntoRef<Instance>) -> Self {
-        self.target = Some(RouteTarget::NatInstance(instance.into_ref()));
-        self
-    }
-    /// Routes through a NAT gateway (by id).
-    pub fn nat_gateway(mut self, id: impl Into<Val<String>>) -> Self {
-        self.target = Some(RouteTarget::NatGateway(id.into()));
-        self
-    }
-    /// Routes through a network interface of the model.
-    pub fn network_interface(mut self, eni: impl IntoRef<NetworkInterface>) -> Self {
-        self.target = Some(RouteTarget::NetworkInterface(eni.into_ref()));
-        self
-    }
-    /// Routes through a VPC peering connection (by id).
-    pub fn peering_connection(mut self, id: impl Into<Val<String>>) -> Self {
-        self.target = Some(RouteTarget::PeeringConnection(id.into()));
-        self
     }
 }
 
@@ -989,9 +1004,8 @@ impl From<Out<String>> for Image {
 ///     sg: SecurityGroup,
 ///     #[component(KeyPair::new("deploy").ensure_unique(true))]
 ///     key: KeyPair,
-///     #[component(Instance::new("web", Image::latest("amazon", "al2023-ami-2023*-x86_64"))
-///         .instance_type("t3.micro").key_pair(ctx.model.key)
-///         .subnet(ctx.model.subnet).security_groups([ctx.model.sg]))]
+///     #[component(Instance::in_subnet("web", Image::latest("amazon", "al2023-ami-2023*-x86_64"), ctx.model.subnet)
+///         .instance_type("t3.micro").key_pair(ctx.model.key).security_groups([ctx.model.sg]))]
 ///     web: Instance,
 /// }
 ///
@@ -1024,11 +1038,13 @@ pub struct Instance {
     pub instance_type: Option<String>,
     /// Its key pair.
     pub key_pair: Option<Ref<KeyPair>>,
-    /// Its security groups (with `subnet` or neither).
+    /// Its security groups (with a subnet or the default one; interfaces carry their own).
     pub sec_groups: Vec<Ref<SecurityGroup>>,
-    /// The subnet to launch into.
+    /// The subnet to launch into ([`Instance::in_subnet`]; `None` with interfaces or the default
+    /// subnet).
     pub subnet: Option<Ref<Subnet>>,
-    /// Interfaces of the model to attach (device 0, 1, …).
+    /// Interfaces of the model to attach, device 0, 1, … ([`Instance::with_interfaces`]; they
+    /// carry the subnet and the security groups).
     pub network_interfaces: Vec<Ref<NetworkInterface>>,
     /// User data (cloud-init), as text.
     pub user_data: Option<String>,
@@ -1038,7 +1054,10 @@ pub struct Instance {
 placement!(Instance);
 
 impl Instance {
-    /// An instance `name` booting `image` (an AMI id, an output, or [`Image::latest`]).
+    /// An instance `name` booting `image` (an AMI id, an output, or [`Image::latest`]) in the
+    /// region's default subnet. Where it is placed is chosen once, by the constructor:
+    /// [`Instance::in_subnet`] and [`Instance::with_interfaces`] are the others, so an instance
+    /// given both a subnet and interfaces (which EC2 refuses) cannot be written.
     pub fn new(name: impl Into<String>, image: impl Into<Image>) -> Self {
         Instance {
             name: name.into(),
@@ -1052,6 +1071,30 @@ impl Instance {
             network_interfaces: Vec::new(),
             user_data: None,
             tags: BTreeMap::new(),
+        }
+    }
+    /// An instance launched into `subnet` of the model, with a primary interface made for it
+    /// (and deleted with it).
+    pub fn in_subnet(
+        name: impl Into<String>,
+        image: impl Into<Image>,
+        subnet: impl IntoRef<Subnet>,
+    ) -> Self {
+        Instance {
+            subnet: Some(subnet.into_ref()),
+            ..Instance::new(name, image)
+        }
+    }
+    /// An instance with interfaces of the model attached in device order (the first is its
+    /// primary); they carry its subnet and security groups.
+    pub fn with_interfaces<R: IntoRef<NetworkInterface>>(
+        name: impl Into<String>,
+        image: impl Into<Image>,
+        enis: impl IntoIterator<Item = R>,
+    ) -> Self {
+        Instance {
+            network_interfaces: enis.into_iter().map(IntoRef::into_ref).collect(),
+            ..Instance::new(name, image)
         }
     }
     /// Adds a tag of your own (changing it later updates the instance in place).
@@ -1069,27 +1112,14 @@ impl Instance {
         self.key_pair = Some(k.into_ref());
         self
     }
-    /// Sets the security groups.
+    /// Sets the security groups (of an instance in a subnet or the default one; interfaces carry
+    /// their own, and the pre-flight refuses groups given with them).
     pub fn security_groups<R: IntoRef<SecurityGroup>>(
         mut self,
         groups: impl IntoIterator<Item = R>,
     ) -> Self {
         self.sec_groups
             .extend(groups.into_iter().map(IntoRef::into_ref));
-        self
-    }
-    /// Launches into `subnet`.
-    pub fn subnet(mut self, s: impl IntoRef<Subnet>) -> Self {
-        self.subnet = Some(s.into_ref());
-        self
-    }
-    /// Attaches interfaces of the model, in device order.
-    pub fn interfaces<R: IntoRef<NetworkInterface>>(
-        mut self,
-        enis: impl IntoIterator<Item = R>,
-    ) -> Self {
-        self.network_interfaces
-            .extend(enis.into_iter().map(IntoRef::into_ref));
         self
     }
     /// Sets user data (cloud-init).

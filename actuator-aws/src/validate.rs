@@ -37,14 +37,8 @@ pub(crate) fn validate(cx: &ProvisionCx) -> Vec<Invalid> {
             }
         }
         KeyPair::KIND => {
-            if let Ok(v) = cx.resource::<KeyPair>()
-                && let Some(t) = &v.key_type
-                && !["rsa", "ed25519"].contains(&t.as_str())
-            {
-                bad.push(Invalid::new(
-                    "key_type",
-                    format!("{t:?} is not rsa or ed25519"),
-                ));
+            if let Ok(v) = cx.resource::<KeyPair>() {
+                key_pair(&mut bad, &v);
             }
         }
         PublicIp::KIND => {
@@ -139,7 +133,75 @@ fn rule(bad: &mut Vec<Invalid>, v: &SecurityGroupRule) {
 /// tags take five.
 const OWN_TAGS: usize = 45;
 
+/// A created pair's type, or an imported pair's readable OpenSSH public key (never both: EC2
+/// chooses neither the type nor hands out the private key of an imported pair).
+fn key_pair(bad: &mut Vec<Invalid>, v: &KeyPair) {
+    if let Some(t) = &v.key_type
+        && !["rsa", "ed25519"].contains(&t.as_str())
+    {
+        bad.push(Invalid::new(
+            "key_type",
+            format!("{t:?} is not rsa or ed25519"),
+        ));
+    }
+    let Some(file) = &v.public_key_file else {
+        return;
+    };
+    for (arg, given) in [
+        ("key_type", v.key_type.is_some()),
+        ("private_key_file", v.private_key_file.is_some()),
+    ] {
+        if given {
+            bad.push(Invalid::new(
+                arg,
+                format!(
+                    "given with public_key_file {}: it applies to a pair EC2 creates, not to an \
+                     imported one",
+                    file.display()
+                ),
+            ));
+        }
+    }
+    match std::fs::read_to_string(file) {
+        Err(e) => bad.push(Invalid::new(
+            "public_key_file",
+            format!("{}: {e}", file.display()),
+        )),
+        Ok(key) => {
+            let mut words = key.split_whitespace();
+            let kind = words.next().unwrap_or("");
+            if !(kind.starts_with("ssh-") || kind.starts_with("ecdsa-")) || words.next().is_none() {
+                bad.push(Invalid::new(
+                    "public_key_file",
+                    format!(
+                        "{}: not an OpenSSH public key (ssh-ed25519 AAAA… / ssh-rsa AAAA…)",
+                        file.display()
+                    ),
+                ));
+            }
+        }
+    }
+}
+
 fn instance(bad: &mut Vec<Invalid>, v: &Instance) {
+    // The constructors choose one placement; these catch fields set by hand afterwards.
+    if !v.network_interfaces.is_empty() {
+        if v.subnet.is_some() {
+            bad.push(Invalid::new(
+                "subnet",
+                "given as well as network interfaces: the interfaces carry the subnet",
+            ));
+        }
+        if !v.sec_groups.is_empty() {
+            bad.push(Invalid::new(
+                "security_groups",
+                format!(
+                    "{} given with network interfaces: put them on the interfaces",
+                    v.sec_groups.len()
+                ),
+            ));
+        }
+    }
     if let Some(t) = &v.instance_type
         && !t
             .split_once('.')

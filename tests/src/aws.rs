@@ -16,7 +16,7 @@ use actuator::prelude::*;
 use actuator_aws::sdk::types::Filter;
 use actuator_aws::{
     ApiLimits, AwsProxy, Image, Instance, InternetGateway, KeyPair, NetworkInterface, PublicIp,
-    RetrySettings, Route, RouteTable, SecurityGroup, SecurityGroupRule, Subnet, Vpc,
+    RetrySettings, Route, RouteTable, RouteTarget, SecurityGroup, SecurityGroupRule, Subnet, Vpc,
 };
 
 pub const REGION: &str = "eu-west-2";
@@ -74,7 +74,7 @@ pub struct Fleet {
     igw: InternetGateway,
     #[component(RouteTable::new("rtb", ctx.model.vpc, ctx.model.subnet))]
     rtb: RouteTable,
-    #[component(Route::new("default-route", ctx.model.rtb, "0.0.0.0/0").gateway(ctx.model.igw))]
+    #[component(Route::new("default-route", ctx.model.rtb, "0.0.0.0/0", RouteTarget::gateway(ctx.model.igw)))]
     default_route: Route,
     #[component(SecurityGroup::new("web-sg", "SSH and HTTP in", ctx.model.vpc))]
     sg: SecurityGroup,
@@ -91,11 +91,14 @@ pub struct Fleet {
             .security_groups([ctx.comp.container.container.sg])))]
     nics: MultiResource<NetworkInterface>,
     #[component(MultiResource::new(
-        Instance::new("web", Image::latest("amazon", "al2023-ami-2023*-x86_64"))
-            .instance_type(knobs().instance_type)
-            .tag("tier", knobs().tier)
-            .key_pair(ctx.comp.container.container.keypair)
-            .interfaces([ctx.comp.container.container.nics[ctx.name]])))]
+        Instance::with_interfaces(
+            "web",
+            Image::latest("amazon", "al2023-ami-2023*-x86_64"),
+            [ctx.comp.container.container.nics[ctx.name]],
+        )
+        .instance_type(knobs().instance_type)
+        .tag("tier", knobs().tier)
+        .key_pair(ctx.comp.container.container.keypair)))]
     web: MultiResource<Instance>,
     #[component(MultiResource::new(
         PublicIp::for_instance("ip", ctx.comp.container.container.web[ctx.name])

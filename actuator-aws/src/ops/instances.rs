@@ -320,12 +320,6 @@ pub(super) async fn create_instance(
     let groups = op.parent_ids(cx, &v.sec_groups)?;
     let subnet = v.subnet.as_ref().map(|s| op.parent_id(cx, s)).transpose()?;
     let enis = op.parent_ids(cx, &v.network_interfaces)?;
-    if !enis.is_empty() && (subnet.is_some() || !groups.is_empty()) {
-        return Err(fatal(format!(
-            "{}: an instance with interfaces takes its subnet and security groups from them",
-            op.path
-        )));
-    }
     let id = match op.find::<t::Instance>().await? {
         Some(i) => s(i.instance_id()),
         None => {

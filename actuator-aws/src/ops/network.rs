@@ -517,18 +517,12 @@ pub(super) async fn create_route(
     let rtb = op.parent_id(cx, &v.route_table)?;
     let mut want = Target::default();
     match &v.target {
-        None => {
-            return Err(fatal(format!(
-                "{}: a route needs a target (.gateway(…), .nat_gateway(…), …)",
-                op.path
-            )));
-        }
-        Some(RouteTarget::Gateway(r)) => want.gateway = Some(op.parent_id(cx, r)?),
-        Some(RouteTarget::EgressOnlyGateway(x)) => want.egress_only = Some(cx.resolve(x)?),
-        Some(RouteTarget::NatInstance(r)) => want.instance = Some(op.parent_id(cx, r)?),
-        Some(RouteTarget::NatGateway(x)) => want.nat = Some(cx.resolve(x)?),
-        Some(RouteTarget::NetworkInterface(r)) => want.eni = Some(op.parent_id(cx, r)?),
-        Some(RouteTarget::PeeringConnection(x)) => want.peering = Some(cx.resolve(x)?),
+        RouteTarget::Gateway(r) => want.gateway = Some(op.parent_id(cx, r)?),
+        RouteTarget::EgressOnlyGateway(x) => want.egress_only = Some(cx.resolve(x)?),
+        RouteTarget::NatInstance(r) => want.instance = Some(op.parent_id(cx, r)?),
+        RouteTarget::NatGateway(x) => want.nat = Some(cx.resolve(x)?),
+        RouteTarget::NetworkInterface(r) => want.eni = Some(op.parent_id(cx, r)?),
+        RouteTarget::PeeringConnection(x) => want.peering = Some(cx.resolve(x)?),
     }
     let v6 = v.destination.contains(':');
     op.retry(Policy::Wiring, &format!("create {}", op.path), || async {

@@ -28,7 +28,7 @@ use actuator::orchestrate::ActuatorOrchestration;
 use actuator::prelude::*;
 use actuator_aws::{
     ApiLimits, AwsProxy, Image, Instance, InternetGateway, KeyPair, NetworkInterface, PublicIp,
-    Route, RouteTable, SecurityGroup, SecurityGroupRule, Subnet, Vpc,
+    Route, RouteTable, RouteTarget, SecurityGroup, SecurityGroupRule, Subnet, Vpc,
 };
 
 /// The system's name: it keys the state (`.actuator/aws-example/`) and every resource's tags.
@@ -54,7 +54,7 @@ struct WebFleet {
     igw: InternetGateway,
     #[component(RouteTable::new("fleet-rtb", ctx.model.vpc, ctx.model.subnet))]
     rtb: RouteTable,
-    #[component(Route::new("default-route", ctx.model.rtb, "0.0.0.0/0").gateway(ctx.model.igw))]
+    #[component(Route::new("default-route", ctx.model.rtb, "0.0.0.0/0", RouteTarget::gateway(ctx.model.igw)))]
     default_route: Route,
     #[component(SecurityGroup::new("fleet-web", "SSH and HTTP from anywhere", ctx.model.vpc))]
     sg: SecurityGroup,
@@ -70,10 +70,13 @@ struct WebFleet {
             .security_groups([ctx.comp.container.container.sg])))]
     nics: MultiResource<NetworkInterface>,
     #[component(MultiResource::new(
-        Instance::new("web", Image::latest("amazon", "al2023-ami-2023*-x86_64"))
-            .instance_type("t3.micro")
-            .key_pair(ctx.comp.container.container.keypair)
-            .interfaces([ctx.comp.container.container.nics[ctx.name]])))]
+        Instance::with_interfaces(
+            "web",
+            Image::latest("amazon", "al2023-ami-2023*-x86_64"),
+            [ctx.comp.container.container.nics[ctx.name]],
+        )
+        .instance_type("t3.micro")
+        .key_pair(ctx.comp.container.container.keypair)))]
     web: MultiResource<Instance>,
     #[component(MultiResource::new(
         PublicIp::for_instance("web-ip", ctx.comp.container.container.web[ctx.name])
