@@ -547,6 +547,7 @@ start() {
     fi
     # Fresh tables have no statistics: Neutron's RBAC joins take 20x longer until ANALYZE.
     once analyze "$CLUSTER" analyze
+    stack_py warm
     log "ready: Keystone $OS_STACK_KEYSTONE_URL$([ "$WITH_NOVA" = 1 ] || echo ' (WITH_NOVA=0)'); eval \"\$($0 env)\""
 }
 

@@ -10,6 +10,8 @@ usage: stack.py render TEMPLATE DEST [TEMPLATE DEST ...]
        stack.py seed
            idempotent: external flat network `public` + subnet, raised quotas for `admin` and
            `demo`; with Nova also flavor `m1.tiny`, raw image `cirros` and the compute host
+       stack.py warm
+           one read of each kind as `demo`, so the first concurrent requests find policies loaded
        stack.py wait-nova SINCE BINARY...
            until each Nova service BINARY has reported since SINCE (epoch seconds)
        stack.py selftest
@@ -174,6 +176,18 @@ def seed():
         h.state == "up" for h in conn.compute.hypervisors()))
 
 
+def warm():
+    """One read of each kind as the `demo` user, after every start. A freshly started Neutron
+    loads its policy rules on the first request; concurrent first requests raced that once and a
+    network create was refused by policy (403) right after a restart. Serial reads load them."""
+    conn = connect("demo")
+    for listing in (conn.network.networks, conn.network.routers, conn.network.security_groups,
+                    conn.network.ports, conn.network.ips):
+        next(iter(listing(limit=1)), None)  # one page: the generator would fetch them all
+    if with_nova():
+        next(iter(conn.compute.servers(limit=1)), None)
+
+
 def wait_nova(since, binaries):
     """Until each of Nova's RPC services (re)started at `since` (epoch seconds) has reported
     since then: it then consumes its queue. A service's record says `up` for 60 s after its last
@@ -306,6 +320,8 @@ def main(argv):
         keystone()
     elif cmd == "seed":
         seed()
+    elif cmd == "warm":
+        warm()
     elif cmd == "wait-nova":
         wait_nova(args[0], args[1:])
     elif cmd == "selftest":

@@ -128,7 +128,12 @@ fn run(k: usize) -> Run {
         .state_dir(dir.path());
     let rt = rt();
     let t = Instant::now();
-    assert!(rt.block_on(o.initiate_system()), "{}", failures(&o));
+    if !rt.block_on(o.initiate_system()) {
+        // Tear down what was made before giving up, so a failed run does not fill the project.
+        let why = failures(&o);
+        let cleaned = rt.block_on(o.teardown_system());
+        panic!("up failed (teardown afterwards succeeded: {cleaned}): {why}");
+    }
     let up = t.elapsed();
     let up_stats = p.stats();
     let st = o.state().unwrap();
