@@ -11,7 +11,9 @@
 //! places through a table of one small function per member, so no generated function grows with
 //! the model. Offsets are prefix sums computed once by a `const fn`, not sums spelled out per
 //! component; the typed paths every expression sees (`ctx.model`, `ctx.nexus`) are built once per
-//! model and shared, never copied per component.
+//! model and shared, never copied per component: `infra`, `ns` and `q` are references to them,
+//! since a copy of a model's paths in every component's function (even an unused one) is one move
+//! per component for the optimiser, and made release builds quadratic.
 //!
 //! **Hygiene.** Everything the generated code binds for itself is named `__actuator_*` (values)
 //! or `__Actuator*` (types), so a user's `fn env`, `fn at` or `fn view` stays callable inside
@@ -461,14 +463,17 @@ impl<'a> Gen<'a> {
     }
 
     /// The bindings a component or variable expression sees besides `ctx`: `infra` in a namespace
-    /// bound to an infra model, `ns` and `q` in a config model.
+    /// bound to an infra model, `ns` and `q` in a config model. They are references, not copies:
+    /// the paths struct has a field per component, and LLVM splits a by-value copy of it (used or
+    /// not) into one move per field in every generated function, components x components work in
+    /// a release build (issue 15). Field access and method calls read through the reference.
     fn bindings(&self) -> TokenStream {
         match self.m.kind {
             Kind::Namespace | Kind::RoleGroup if self.m.bound.is_some() => {
-                quote!(let infra = ctx.nexus.inf;)
+                quote!(let infra = &ctx.nexus.inf;)
             }
             Kind::Config if self.m.bound.is_some() => {
-                quote!(let ns = ctx.nexus.ns; let q = ctx.nexus.ns;)
+                quote!(let ns = &ctx.nexus.ns; let q = &ctx.nexus.ns;)
             }
             _ => quote!(),
         }
