@@ -233,8 +233,10 @@ fn main() {
         let (mut ups, mut downs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         let (mut py_ups, mut py_downs) = (Vec::new(), Vec::new());
         let mut last = None;
-        for _ in 0..runs {
+        for i in 1..=runs {
             let r = run(k);
+            // Each run as it ends: a long round that fails late still leaves its figures.
+            eprintln!("K = {k}, run {i}: up {:.2?}, down {:.2?}", r.up, r.down);
             let lat = r.up_stats.median_latency().unwrap_or_default();
             let floor = lat * r.critical as u32;
             ratios.push(r.up.as_secs_f64() / floor.as_secs_f64().max(1e-9));
@@ -243,6 +245,7 @@ fn main() {
             last = Some(r);
             // Alternate with the original, when it runs.
             if let Some((u, d)) = python(k) {
+                eprintln!("K = {k}, run {i}: the original's up {u:.2?}, down {d:.2?}");
                 py_ups.push(u);
                 py_downs.push(d);
             }
