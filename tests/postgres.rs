@@ -968,12 +968,12 @@ fn the_password_never_reaches_logs_events_errors_or_debug_output() {
         .and_then(|(userinfo, _)| userinfo.split_once(':'))
         .map(|(_, p)| p.to_owned())
         .expect("the test URL carries a password");
-    let logs = Arc::new(parking_lot::Mutex::new(Vec::<u8>::new()));
+    let logs = actuator_tests::logs::Sink::default();
     let sink = logs.clone();
     // Everything every thread logs from here on, at the most verbose level.
     let _ = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || Sink(sink.clone()))
+        .with_writer(move || sink.clone())
         .try_init();
 
     let u = url("secrets", "");
@@ -1005,26 +1005,13 @@ fn the_password_never_reaches_logs_events_errors_or_debug_output() {
     ));
     seen.push(format!("{:?}", events.events()));
 
-    seen.push(String::from_utf8_lossy(&logs.lock()).into_owned());
+    seen.push(logs.text());
     let all = seen.join("\n");
     assert!(
         all.contains("password authentication failed"),
         "the wrong password was tried"
     );
     assert!(!all.contains(&password), "the password leaked:\n{all}");
-}
-
-/// A `tracing` writer into a shared buffer.
-struct Sink(Arc<parking_lot::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[test]

@@ -24,17 +24,6 @@ use std::sync::Arc;
 /// assert!(logs.contains("hello"));
 /// ```
 pub fn capture<R>(run: impl Future<Output = R>) -> (R, String) {
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
     let sink = Sink::default();
     let writer = sink.clone();
@@ -52,6 +41,26 @@ pub fn capture<R>(run: impl Future<Output = R>) -> (R, String) {
         tracing::callsite::rebuild_interest_cache();
         single.block_on(run)
     });
-    let logs = String::from_utf8_lossy(&sink.0.lock()).into_owned();
-    (out, logs)
+    (out, sink.text())
+}
+
+/// A `tracing` writer into a shared buffer (clones write to the same one).
+#[derive(Clone, Default)]
+pub struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl Sink {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock()).into_owned()
+    }
+}
+
+impl std::io::Write for Sink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
