@@ -211,6 +211,10 @@ impl Runs {
             Some(k) => return format!("not run (killed at {k})"),
             None => {}
         }
+        if self.secs.is_empty() && self.killed_at.is_none() {
+            // Left out with `--figures`.
+            return "not measured".into();
+        }
         if !self.ok {
             return "failed".into();
         }
@@ -379,6 +383,9 @@ fn goals(rows: &[(usize, &Row)], release_k: Option<f64>) -> String {
                 stats(&r.check.cpu).map_or(0.0, |c| c[1]),
                 verdict(s <= 3.0)
             ),
+            None if r.check.secs.is_empty() && r.check.killed_at.is_none() => {
+                "check at 1000: not measured".into()
+            }
             None => format!("check at 1000: {} MISSED", r.check.show(1000)),
         });
     }
