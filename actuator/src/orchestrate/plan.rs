@@ -198,8 +198,9 @@ pub struct Plan {
     /// Counts.
     pub summary: Summary,
     /// What applying needs beyond the printable plan.
+    /// Shared with the walk that applies it rather than copied for it.
     #[serde(skip)]
-    pub(super) items: Vec<Item>,
+    pub(super) items: Arc<Vec<Item>>,
 }
 
 /// A resource step with what applying it needs.
@@ -963,7 +964,7 @@ impl ActuatorOrchestration {
             refreshed: opts.refresh,
             resources: changes,
             errors,
-            items,
+            items: Arc::new(items),
             ..Plan::default()
         };
         if !opts.destroy {

@@ -109,7 +109,8 @@ fn redact_event<'a>(e: &'a Event, r: &Redactor) -> Cow<'a, Event> {
 /// task, a failed task's last output.
 #[derive(Default)]
 pub(super) struct WalkInfo {
-    outcomes: Mutex<HashMap<u32, Outcome>>,
+    /// By node index: a walk sets one per step, so a vector, not a map.
+    outcomes: Mutex<Vec<Option<Outcome>>>,
     tails: Mutex<HashMap<u32, Vec<OutputLine>>>,
     /// The host of each node that runs on one (config tasks).
     pub(super) hosts: Vec<Option<String>>,
@@ -124,11 +125,15 @@ impl WalkInfo {
     }
 
     pub(super) fn set_outcome(&self, node: NodeId, o: Outcome) {
-        self.outcomes.lock().insert(node.0, o);
+        let mut outcomes = self.outcomes.lock();
+        if outcomes.len() <= node.index() {
+            outcomes.resize(node.index() + 1, None);
+        }
+        outcomes[node.index()] = Some(o);
     }
 
     pub(super) fn outcome(&self, node: NodeId) -> Option<Outcome> {
-        self.outcomes.lock().get(&node.0).copied()
+        self.outcomes.lock().get(node.index()).copied().flatten()
     }
 
     pub(super) fn set_tail(&self, node: NodeId, tail: Vec<OutputLine>) {

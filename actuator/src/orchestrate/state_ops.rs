@@ -295,7 +295,7 @@ impl ActuatorOrchestration {
             });
         }
         let plan = Plan {
-            items,
+            items: std::sync::Arc::new(items),
             ..Plan::default()
         };
         self.status = RunStatus::PerformingDeprov;

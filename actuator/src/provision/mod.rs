@@ -38,6 +38,7 @@ pub use static_proxy::StaticProxy;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -193,18 +194,19 @@ impl Invalid {
 pub struct ProvisionCx {
     world: Shared,
     at: At,
-    scope: Scope,
+    /// Shared by every resource of a walk rather than copied into each context.
+    scope: Arc<Scope>,
     replaces: Option<Provisioned>,
 }
 
 impl ProvisionCx {
     /// A context for the resource at `at` of `world`, owned by `scope` (tests of proxies use this
     /// directly).
-    pub fn new(world: Shared, at: At, scope: Scope) -> Self {
+    pub fn new(world: Shared, at: At, scope: impl Into<Arc<Scope>>) -> Self {
         ProvisionCx {
             world,
             at,
-            scope,
+            scope: scope.into(),
             replaces: None,
         }
     }

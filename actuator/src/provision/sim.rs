@@ -35,10 +35,10 @@ struct SimState {
     next: u32,
     /// Every resource that exists, by id.
     live: HashMap<u32, SimResource>,
-    /// Ids per model path (of any system or workspace), for the look-up by tag before a create.
-    by_path: HashMap<String, Vec<u32>>,
-    /// Per model path: creates, updates and deletes so far.
-    counts: HashMap<String, Counts>,
+    /// Per model path (of any system or workspace): the ids there, for the look-up by tag
+    /// before a create, and the creates, updates and deletes so far. One map, so a create
+    /// copies and hashes its path once.
+    paths: HashMap<String, PathInfo>,
     #[serde(skip)]
     faults: HashMap<String, (u32, bool)>,
     #[serde(skip)]
@@ -48,12 +48,27 @@ struct SimState {
 #[derive(Debug, Serialize, Deserialize)]
 struct SimResource {
     kind: String,
-    tags: BTreeMap<String, String>,
+    /// As the create call gave them: four, so a list is searched as fast as a map and costs one
+    /// allocation instead of a tree.
+    tags: Vec<(String, String)>,
     args: BTreeMap<String, Value>,
 }
 
-#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
-struct Counts {
+impl SimResource {
+    fn tag(&self, name: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+    fn path(&self) -> &str {
+        self.tag(tags::PATH).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct PathInfo {
+    ids: Vec<u32>,
     creates: u32,
     updates: u32,
     deletes: u32,
@@ -153,22 +168,22 @@ impl SimProxy {
     }
     /// How many times `path` was created (in any workspace).
     pub fn creates(&self, path: &str) -> u32 {
-        self.st().counts.get(path).map_or(0, |c| c.creates)
+        self.st().paths.get(path).map_or(0, |c| c.creates)
     }
     /// How many times `path` was updated in place.
     pub fn updates(&self, path: &str) -> u32 {
-        self.st().counts.get(path).map_or(0, |c| c.updates)
+        self.st().paths.get(path).map_or(0, |c| c.updates)
     }
     /// How many times `path` was deleted.
     pub fn deletes(&self, path: &str) -> u32 {
-        self.st().counts.get(path).map_or(0, |c| c.deletes)
+        self.st().paths.get(path).map_or(0, |c| c.deletes)
     }
     /// The model paths that exist now (in any workspace), with their ids.
     pub fn live(&self) -> BTreeMap<String, String> {
         self.st()
             .live
             .iter()
-            .map(|(n, r)| (r.tags[tags::PATH].clone(), sim_id(*n)))
+            .map(|(n, r)| (r.path().to_owned(), sim_id(*n)))
             .collect()
     }
     /// The model paths that exist now in `workspace`, with their ids.
@@ -176,14 +191,14 @@ impl SimProxy {
         self.st()
             .live
             .iter()
-            .filter(|(_, r)| r.tags.get(tags::WORKSPACE).map(String::as_str) == Some(workspace))
-            .map(|(n, r)| (r.tags[tags::PATH].clone(), sim_id(*n)))
+            .filter(|(_, r)| r.tag(tags::WORKSPACE) == Some(workspace))
+            .map(|(n, r)| (r.path().to_owned(), sim_id(*n)))
             .collect()
     }
     /// The arguments `path` was last created or updated with (as the state records them).
     pub fn args_of(&self, path: &str) -> Option<BTreeMap<String, Value>> {
         let st = self.st();
-        let id = st.by_path.get(path)?.last()?;
+        let id = st.paths.get(path)?.ids.last()?;
         Some(st.live.get(id)?.args.clone())
     }
     /// Creates a resource of `kind` outside the tool (untagged, as a console would); returns its
@@ -196,11 +211,11 @@ impl SimProxy {
             n,
             SimResource {
                 kind: kind.to_owned(),
-                tags: BTreeMap::from([(tags::PATH.to_owned(), String::new())]),
+                tags: vec![(tags::PATH.to_owned(), String::new())],
                 args: BTreeMap::new(),
             },
         );
-        st.by_path.entry(String::new()).or_default().push(n);
+        st.paths.entry(String::new()).or_default().ids.push(n);
         if let Err(e) = self.save(&st) {
             panic!("{e}");
         }
@@ -210,7 +225,11 @@ impl SimProxy {
     /// Panics if a [persisted](Self::persisted) cloud cannot be written.
     pub fn delete_behind(&self, path: &str) -> usize {
         let mut st = self.st();
-        let ids = st.by_path.remove(path).unwrap_or_default();
+        let ids = st
+            .paths
+            .get_mut(path)
+            .map(|p| std::mem::take(&mut p.ids))
+            .unwrap_or_default();
         let n = ids.iter().filter(|n| st.live.remove(n).is_some()).count();
         if let Err(e) = self.save(&st) {
             panic!("{e}");
@@ -255,11 +274,11 @@ impl SimProxy {
 impl SimState {
     /// The resource a look-up by tags finds for `path` in `scope`'s system and workspace.
     fn find(&self, scope: &Scope, path: &str, except: Option<u32>) -> Option<(u32, Ownership)> {
-        self.by_path.get(path)?.iter().find_map(|&n| {
+        self.paths.get(path)?.ids.iter().find_map(|&n| {
             if Some(n) == except {
                 return None;
             }
-            match scope.owns(&self.live.get(&n)?.tags) {
+            match scope.owns(self.live.get(&n)?.tags.iter().map(|(k, v)| (k, v))) {
                 Ownership::Foreign => None,
                 owned => Some((n, owned)),
             }
@@ -268,11 +287,9 @@ impl SimState {
 
     fn remove(&mut self, n: u32) -> Option<SimResource> {
         let r = self.live.remove(&n)?;
-        let path = &r.tags[tags::PATH];
-        if let Some(ids) = self.by_path.get_mut(path) {
-            ids.retain(|&i| i != n);
-        }
-        self.counts.entry(path.clone()).or_default().deletes += 1;
+        let p = self.paths.entry(r.path().to_owned()).or_default();
+        p.ids.retain(|&i| i != n);
+        p.deletes += 1;
         Some(r)
     }
 }
@@ -316,12 +333,13 @@ impl ProvisionerProxy for SimProxy {
             n,
             SimResource {
                 kind,
-                tags: cx.tags().into_iter().collect(),
+                tags: cx.tags(),
                 args: args.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             },
         );
-        st.by_path.entry(path.clone()).or_default().push(n);
-        st.counts.entry(path).or_default().creates += 1;
+        let p = st.paths.entry(path).or_default();
+        p.ids.push(n);
+        p.creates += 1;
         self.save(&st)?;
         Ok(outputs(n))
     }
@@ -350,7 +368,7 @@ impl ProvisionerProxy for SimProxy {
         if let Some(r) = st.live.get_mut(&n) {
             r.args = args.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         }
-        st.counts.entry(rec.key.clone()).or_default().updates += 1;
+        st.paths.entry(rec.key.clone()).or_default().updates += 1;
         self.save(&st)?;
         Ok(outputs(n))
     }
@@ -383,11 +401,11 @@ impl ProvisionerProxy for SimProxy {
             .live
             .iter()
             .filter(|(_, r)| kinds.contains(&r.kind.as_str()))
-            .filter(|(_, r)| scope.owns(&r.tags) != Ownership::Foreign)
+            .filter(|(_, r)| scope.owns(r.tags.iter().map(|(k, v)| (k, v))) != Ownership::Foreign)
             .map(|(&n, r)| Discovered {
                 kind: r.kind.clone(),
-                key: r.tags[tags::PATH].clone(),
-                state_id: r.tags.get(tags::STATE).cloned().unwrap_or_default(),
+                key: r.path().to_owned(),
+                state_id: r.tag(tags::STATE).unwrap_or_default().to_owned(),
                 outputs: outputs(n),
             })
             .collect();
@@ -404,13 +422,13 @@ impl ProvisionerProxy for SimProxy {
             .and_then(|n| n.parse().ok())
             .filter(|n| st.live.contains_key(n))
             .ok_or_else(|| AttemptError::fatal(format!("no resource `{id}` to import")))?;
-        let old = st.live[&n].tags[tags::PATH].clone();
-        if let Some(ids) = st.by_path.get_mut(&old) {
-            ids.retain(|&i| i != n);
+        let old = st.live[&n].path().to_owned();
+        if let Some(p) = st.paths.get_mut(&old) {
+            p.ids.retain(|&i| i != n);
         }
-        st.by_path.entry(path).or_default().push(n);
+        st.paths.entry(path).or_default().ids.push(n);
         if let Some(r) = st.live.get_mut(&n) {
-            r.tags = cx.tags().into_iter().collect();
+            r.tags = cx.tags();
         }
         self.save(&st)?;
         Ok(outputs(n))

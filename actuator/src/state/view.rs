@@ -204,7 +204,15 @@ impl State {
         data: Option<&Arc<Value>>,
         error: Option<String>,
     ) {
-        let order = *self.index.entry(rec.key.clone()).or_insert(rec.seq);
+        // Most records are for a key the state has (a completion after its intent): look it up
+        // before paying for a copy of the key.
+        let order = match self.index.get(rec.key.as_str()) {
+            Some(&order) => order,
+            None => {
+                self.index.insert(rec.key.clone(), rec.seq);
+                rec.seq
+            }
+        };
         let entry = self.entries.entry(order).or_insert_with(|| Entry {
             key: rec.key.clone(),
             kind: rec.kind.clone(),
