@@ -727,6 +727,11 @@ impl ActuatorOrchestration {
         // state costs as much as a plan of it); without one, the state is read from its store.
         let read = if self.journal.is_some() {
             None
+        } else if opts.refresh {
+            // The refresh reads the recorded resources through the journal: opened now, the
+            // state is read once rather than once for the plan and again for the refresh.
+            self.journal()?;
+            None
         } else {
             Some(self.read_state()?)
         };
