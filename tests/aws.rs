@@ -1405,6 +1405,14 @@ fn bad_arguments_are_refused_before_any_call() {
         both: Instance,
         #[component(KeyPair::new("k").public_key_file("/nonexistent/actuator-test.pub").key_type("ed25519"))]
         key: KeyPair,
+        // A key cut short when pasted: its data no longer names its type.
+        #[component(KeyPair::new("cut").public_key_file(cut_key()))]
+        cut: KeyPair,
+    }
+    fn cut_key() -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!("actuator-cut-{}.pub", std::process::id()));
+        std::fs::write(&path, "ssh-ed25519 AAAAC3NzaC1lZDI1 me@host\n").unwrap();
+        path
     }
     let (_turn, url) = moto();
     let aws = Arc::new(proxy(&url));
@@ -1428,11 +1436,13 @@ fn bad_arguments_are_refused_before_any_call() {
             "the interfaces carry the subnet",
             "/nonexistent/actuator-test.pub: No such file",
             "not to an imported one",
+            "the key data does not match its type",
         ] {
             assert!(why.contains(needle), "{needle} missing from: {why}");
         }
         assert_eq!(aws.stats().total(), 0, "EC2 was called");
     });
+    let _ = std::fs::remove_file(cut_key());
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use actuator::provision::{Invalid, ProvisionCx};
+use actuator::provision::{Invalid, ProvisionCx, openssh_key_type};
 
 use crate::resources::{Instance, KeyPair, PublicIp, SecurityGroupRule, Subnet, Vpc};
 
@@ -168,15 +168,10 @@ fn key_pair(bad: &mut Vec<Invalid>, v: &KeyPair) {
             format!("{}: {e}", file.display()),
         )),
         Ok(key) => {
-            let mut words = key.split_whitespace();
-            let kind = words.next().unwrap_or("");
-            if !(kind.starts_with("ssh-") || kind.starts_with("ecdsa-")) || words.next().is_none() {
+            if let Err(e) = openssh_key_type(&key) {
                 bad.push(Invalid::new(
                     "public_key_file",
-                    format!(
-                        "{}: not an OpenSSH public key (ssh-ed25519 AAAA… / ssh-rsa AAAA…)",
-                        file.display()
-                    ),
+                    format!("{}: {e}", file.display()),
                 ));
             }
         }

@@ -246,15 +246,13 @@ pub(crate) fn check_password(password: &str) -> Option<String> {
 
 /// What is wrong with an OpenSSH public key for a VM (Azure takes RSA and Ed25519 keys).
 pub(crate) fn check_ssh_key(key: &str) -> Option<String> {
-    let mut words = key.split_whitespace();
-    let (kind, data) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    if !matches!(kind, "ssh-rsa" | "ssh-ed25519") || data.len() < 16 {
-        let shown: String = key.chars().take(24).collect();
-        return Some(format!(
-            "{shown:?}…: not an OpenSSH `ssh-rsa` or `ssh-ed25519` public key"
-        ));
+    match actuator::provision::openssh_key_type(key) {
+        Err(e) => Some(e),
+        Ok("ssh-rsa" | "ssh-ed25519") => None,
+        Ok(other) => Some(format!(
+            "a `{other}` key: Azure takes `ssh-rsa` and `ssh-ed25519` keys only"
+        )),
     }
-    None
 }
 
 /// An IPv4 range `a.b.c.d/n` whose host bits are zero, with `n` at most `max_len`.
@@ -371,6 +369,8 @@ mod tests {
         assert!(!e.contains("alllowercase"), "never quotes the password");
         assert!(check_ssh_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMq me").is_none());
         assert!(check_ssh_key("ecdsa-sha2 AAAA").is_some());
+        let ecdsa = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAI me";
+        assert!(check_ssh_key(ecdsa).unwrap().contains("Azure takes"));
         assert!(check_prefix("10.0.0.0/16", 32).is_none());
         assert!(
             check_prefix("10.0.1.0/16", 32)

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use actuator::provision::{Invalid, ProvisionCx};
+use actuator::provision::{Invalid, ProvisionCx, openssh_key_type};
 
 use crate::OpenStackProxy;
 use crate::resources::*;
@@ -200,15 +200,8 @@ fn key_pair(inv: &mut Vec<Invalid>, k: &KeyPair, cloud_name: &str) {
             }
         },
     };
-    let kind = key.split_whitespace().next().unwrap_or("");
-    if !(kind.starts_with("ssh-") || kind.starts_with("ecdsa-") || kind.starts_with("sk-"))
-        || key.split_whitespace().nth(1).is_none()
-    {
-        let shown: String = key.chars().take(40).collect();
-        inv.push(Invalid::new(
-            "public_key",
-            format!("`{shown}…` is not an OpenSSH public key (ssh-ed25519 AAAA… / ssh-rsa AAAA…)"),
-        ));
+    if let Err(e) = openssh_key_type(&key) {
+        inv.push(Invalid::new("public_key", e));
     }
 }
 

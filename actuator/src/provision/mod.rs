@@ -27,12 +27,14 @@
 
 mod select;
 pub mod sim;
+mod ssh_key;
 mod static_proxy;
 
 /// The error every proxy call returns: the engine retries it when it says so.
 pub use crate::engine::AttemptError;
 pub use select::{SelectError, select};
 pub use sim::SimProxy;
+pub use ssh_key::openssh_key_type;
 pub use static_proxy::StaticProxy;
 
 use std::collections::{BTreeMap, HashMap};
