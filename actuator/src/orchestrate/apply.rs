@@ -23,7 +23,7 @@ use crate::dag::{Dag, NodeId};
 use crate::engine::{AttemptError, Work};
 use crate::events::{Outcome, Phase};
 use crate::model::build::Shared;
-use crate::provision::{Outputs, ProvisionCx, Scope, recorded_args};
+use crate::provision::{Outputs, ProvisionCx, Provisioned, Scope, recorded_args};
 
 /// One cloud operation of the walk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,10 +163,20 @@ impl Work for ApplyWork {
                 } else {
                     key
                 };
-                let mut rec = it.old.clone().expect("a deletion has a recorded resource");
-                rec.key = it.key.trim_end_matches(DEPOSED).to_owned();
+                // The proxy gets the resource under its model path; the recorded one is lent
+                // from the shared items unless its key must change (a set-aside entry's).
+                let old = it.old.as_ref().expect("a deletion has a recorded resource");
+                let base = it.key.trim_end_matches(DEPOSED);
+                let renamed = (old.key != base).then(|| Provisioned {
+                    key: base.to_owned(),
+                    ..old.clone()
+                });
                 let proxy = it.proxy.clone();
                 async move {
+                    let rec = match &renamed {
+                        Some(r) => r,
+                        None => items[item].old.as_ref().expect("checked above"),
+                    };
                     // Only what the state still records is deleted: after a crash the entry may
                     // be gone already (a finished delete) or renamed (a replacement set aside).
                     let exists = journal.lock().state().get(&key).is_some();
@@ -176,7 +186,7 @@ impl Work for ApplyWork {
                     }
                     let k = key.clone();
                     journal.record(move |j| j.undo_intent(&k)).await?;
-                    match proxy.deprovision(&rec).await {
+                    match proxy.deprovision(rec).await {
                         Ok(()) => journal.record(move |j| j.undone(&key)).await,
                         Err(e) => fail(&journal, &key, e).await,
                     }
