@@ -12,6 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -179,13 +180,24 @@ impl Work for ApplyWork {
                     };
                     // Only what the state still records is deleted: after a crash the entry may
                     // be gone already (a finished delete) or renamed (a replacement set aside).
-                    let exists = journal.lock().state().get(&key).is_some();
-                    if !exists {
+                    // Looked up by the journal's writer as it records the intent, not under the
+                    // journal's lock here: the writer holds that lock while it syncs, and a
+                    // worker blocked on it stalls every step on the same thread.
+                    let exists = Arc::new(AtomicBool::new(false));
+                    let (k, found) = (key.clone(), exists.clone());
+                    journal
+                        .record(move |j| {
+                            if j.state().get(&k).is_none() {
+                                return Ok(());
+                            }
+                            found.store(true, Ordering::Relaxed);
+                            j.undo_intent(&k)
+                        })
+                        .await?;
+                    if !exists.load(Ordering::Relaxed) {
                         info.set_outcome(node, Outcome::Nothing);
                         return Ok(());
                     }
-                    let k = key.clone();
-                    journal.record(move |j| j.undo_intent(&k)).await?;
                     match proxy.deprovision(rec).await {
                         Ok(()) => journal.record(move |j| j.undone(&key)).await,
                         Err(e) => fail(&journal, &key, e).await,
