@@ -70,10 +70,11 @@ mod validate;
 pub use api::{ApiLimits, CallStats, RetrySettings};
 pub use find::{PATH_TAG, SYSTEM_TAG};
 pub use resources::{
-    Image, Instance, InstancePath, InternetGateway, InternetGatewayPath, IpTarget, KeyPair,
-    KeyPairPath, NetworkInterface, NetworkInterfacePath, PublicIp, PublicIpPath, Route, RoutePath,
-    RouteTable, RouteTablePath, RouteTarget, RuleKind, SecurityGroup, SecurityGroupPath,
-    SecurityGroupRule, SecurityGroupRulePath, Subnet, SubnetPath, Vpc, VpcPath,
+    EgressOnlyGateway, Image, Instance, InstancePath, InternetGateway, InternetGatewayPath,
+    IpTarget, KeyPair, KeyPairPath, NatGateway, NetworkInterface, NetworkInterfacePath,
+    PeeringConnection, PublicIp, PublicIpPath, Route, RoutePath, RouteTable, RouteTablePath,
+    RouteTarget, RuleKind, SecurityGroup, SecurityGroupPath, SecurityGroupRule,
+    SecurityGroupRulePath, Subnet, SubnetPath, Vpc, VpcPath,
 };
 
 /// The SDK this proxy is built on, for calls of your own ([`AwsProxy::client`]).

@@ -1,5 +1,5 @@
 //! The AWS resources: every parameter of the original's `provisioners/aws` resources, as typed
-//! builders. References to other resources (`Ref<Vpc>`, `Out<String>` …) are dependency edges, so
+//! builders. References to other resources (`Ref<Vpc>`, `Out<IpAddr>` …) are dependency edges, so
 //! a subnet is created after its VPC and deleted before it.
 //!
 //! Every resource takes `.cloud(name)` (which [`AwsProxy`](super::AwsProxy) provisions it, when a
@@ -7,11 +7,12 @@
 //! original, the two are separate: the proxy's name is not a region.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use actuator::Resource;
 use actuator::model::args::{ArgCx, ArgValue};
-use actuator::model::{At, IntoRef, Out, Ref, Refs, Val};
+use actuator::model::{At, Cidr, Id, IntoRef, IntoVal, Out, Ref, Refs, Val};
 use serde_json::{Value, json};
 
 /// A resource's region, for the proxy to choose its client by.
@@ -52,7 +53,7 @@ macro_rules! placement {
 /// assert_eq!(v.cidr_block, "10.0.0.0/16");
 /// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "aws.Vpc", outputs(id: String, cidr: String, region: String))]
+#[resource(kind = "aws.Vpc", outputs(id: Id<Self>, cidr: Cidr, region: String))]
 pub struct Vpc {
     name: String,
     /// The proxy that provisions it.
@@ -113,7 +114,7 @@ impl Vpc {
 /// assert_eq!(s.availability_zone.as_deref(), Some("eu-west-2a"));
 /// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "aws.Subnet", outputs(id: String, vpc_id: String, availability_zone: String, region: String), update(map_public_ip_on_launch))]
+#[resource(kind = "aws.Subnet", outputs(id: Id<Self>, vpc_id: Id<Vpc>, availability_zone: String, region: String), update(map_public_ip_on_launch))]
 pub struct Subnet {
     name: String,
     /// The proxy that provisions it.
@@ -187,7 +188,7 @@ impl Subnet {
 /// assert_eq!(net.get::<InternetGateway>(&net.root().igw).unwrap().vpc.at(), net.root().vpc.at());
 /// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "aws.InternetGateway", outputs(id: String, vpc_id: String, region: String))]
+#[resource(kind = "aws.InternetGateway", outputs(id: Id<Self>, vpc_id: Id<Vpc>, region: String))]
 pub struct InternetGateway {
     name: String,
     /// The proxy that provisions it.
@@ -234,7 +235,7 @@ impl InternetGateway {
 /// assert_eq!(net.get::<RouteTable>(&net.root().rtb).unwrap().subnets.len(), 2);
 /// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "aws.RouteTable", outputs(id: String, associations: String, region: String))]
+#[resource(kind = "aws.RouteTable", outputs(id: Id<Self>, associations: String, region: String))]
 pub struct RouteTable {
     name: String,
     /// The proxy that provisions it.
@@ -297,16 +298,30 @@ pub enum RouteTarget {
     /// An internet gateway of the model.
     Gateway(Ref<InternetGateway>),
     /// An egress-only internet gateway, by id.
-    EgressOnlyGateway(Val<String>),
+    EgressOnlyGateway(Val<Id<EgressOnlyGateway>>),
     /// An instance of the model acting as a NAT.
     NatInstance(Ref<Instance>),
     /// A NAT gateway, by id.
-    NatGateway(Val<String>),
+    NatGateway(Val<Id<NatGateway>>),
     /// A network interface of the model.
     NetworkInterface(Ref<NetworkInterface>),
     /// A VPC peering connection, by id.
-    PeeringConnection(Val<String>),
+    PeeringConnection(Val<Id<PeeringConnection>>),
 }
+
+/// An egress-only internet gateway: not created by a model, named by id
+/// ([`RouteTarget::egress_only_gateway`]), so that only its id is taken there.
+#[derive(Debug)]
+pub enum EgressOnlyGateway {}
+
+/// A NAT gateway: not created by a model, named by id ([`RouteTarget::nat_gateway`]).
+#[derive(Debug)]
+pub enum NatGateway {}
+
+/// A VPC peering connection: not created by a model, named by id
+/// ([`RouteTarget::peering_connection`]).
+#[derive(Debug)]
+pub enum PeeringConnection {}
 
 impl RouteTarget {
     /// Through an internet gateway of the model.
@@ -314,24 +329,24 @@ impl RouteTarget {
         RouteTarget::Gateway(igw.into_ref())
     }
     /// Through an egress-only internet gateway (by id).
-    pub fn egress_only_gateway(id: impl Into<Val<String>>) -> Self {
-        RouteTarget::EgressOnlyGateway(id.into())
+    pub fn egress_only_gateway(id: impl IntoVal<Id<EgressOnlyGateway>>) -> Self {
+        RouteTarget::EgressOnlyGateway(id.into_val())
     }
     /// Through an instance of the model acting as a NAT.
     pub fn nat_instance(instance: impl IntoRef<Instance>) -> Self {
         RouteTarget::NatInstance(instance.into_ref())
     }
     /// Through a NAT gateway (by id).
-    pub fn nat_gateway(id: impl Into<Val<String>>) -> Self {
-        RouteTarget::NatGateway(id.into())
+    pub fn nat_gateway(id: impl IntoVal<Id<NatGateway>>) -> Self {
+        RouteTarget::NatGateway(id.into_val())
     }
     /// Through a network interface of the model.
     pub fn network_interface(eni: impl IntoRef<NetworkInterface>) -> Self {
         RouteTarget::NetworkInterface(eni.into_ref())
     }
     /// Through a VPC peering connection (by id).
-    pub fn peering_connection(id: impl Into<Val<String>>) -> Self {
-        RouteTarget::PeeringConnection(id.into())
+    pub fn peering_connection(id: impl IntoVal<Id<PeeringConnection>>) -> Self {
+        RouteTarget::PeeringConnection(id.into_val())
     }
 }
 
@@ -341,9 +356,9 @@ impl Refs for RouteTarget {
             RouteTarget::Gateway(r) => r.visit_refs(f),
             RouteTarget::NatInstance(r) => r.visit_refs(f),
             RouteTarget::NetworkInterface(r) => r.visit_refs(f),
-            RouteTarget::EgressOnlyGateway(v)
-            | RouteTarget::NatGateway(v)
-            | RouteTarget::PeeringConnection(v) => v.visit_refs(f),
+            RouteTarget::EgressOnlyGateway(v) => v.visit_refs(f),
+            RouteTarget::NatGateway(v) => v.visit_refs(f),
+            RouteTarget::PeeringConnection(v) => v.visit_refs(f),
         }
     }
 }
@@ -388,7 +403,7 @@ impl ArgValue for RouteTarget {
 /// assert_eq!(net.get::<Route>(&net.root().default_route).unwrap().destination, "0.0.0.0/0");
 /// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "aws.Route", outputs(route_table_id: String, destination: String, region: String))]
+#[resource(kind = "aws.Route", outputs(route_table_id: Id<RouteTable>, destination: Cidr, region: String))]
 pub struct Route {
     name: String,
     /// The proxy that provisions it.
@@ -443,7 +458,7 @@ impl Route {
 /// assert_eq!((sg.description.as_str(), sg.region.as_deref()), ("web servers", Some("eu-west-1")));
 /// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "aws.SecurityGroup", outputs(id: String, region: String))]
+#[resource(kind = "aws.SecurityGroup", outputs(id: Id<Self>, region: String))]
 pub struct SecurityGroup {
     name: String,
     /// The proxy that provisions it.
@@ -522,7 +537,7 @@ impl ArgValue for RuleKind {
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(
     kind = "aws.SecurityGroupRule",
-    outputs(group_id: String, rule_id: String, region: String),
+    outputs(group_id: Id<SecurityGroup>, rule_id: String, region: String),
     update(cidrip, from_port, to_port, ip_protocol, description)
 )]
 pub struct SecurityGroupRule {
@@ -633,7 +648,7 @@ impl SecurityGroupRule {
 /// assert!(k.ensure_unique && !k.retain_on_reverse);
 /// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "aws.KeyPair", outputs(key_name: String, id: String, fingerprint: String, region: String))]
+#[resource(kind = "aws.KeyPair", outputs(key_name: String, id: Id<Self>, fingerprint: String, region: String))]
 pub struct KeyPair {
     name: String,
     /// The proxy that provisions it.
@@ -719,7 +734,7 @@ impl KeyPair {
 /// assert_eq!(net.get::<NetworkInterface>(&net.root().nic).unwrap().private_ip_addresses.len(), 1);
 /// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "aws.NetworkInterface", outputs(id: String, private_ip: String, region: String))]
+#[resource(kind = "aws.NetworkInterface", outputs(id: Id<Self>, private_ip: IpAddr, region: String))]
 pub struct NetworkInterface {
     name: String,
     /// The proxy that provisions it.
@@ -733,9 +748,9 @@ pub struct NetworkInterface {
     /// Its security groups (none: the VPC's default group).
     pub sec_groups: Vec<Ref<SecurityGroup>>,
     /// Its primary private address (`None`: EC2 chooses).
-    pub private_ip_address: Option<Val<String>>,
+    pub private_ip_address: Option<Val<IpAddr>>,
     /// Further (secondary) private addresses.
-    pub private_ip_addresses: Vec<Val<String>>,
+    pub private_ip_addresses: Vec<Val<IpAddr>>,
 }
 placement!(NetworkInterface);
 
@@ -768,17 +783,17 @@ impl NetworkInterface {
         self
     }
     /// Sets the primary private address.
-    pub fn private_ip_address(mut self, ip: impl Into<Val<String>>) -> Self {
-        self.private_ip_address = Some(ip.into());
+    pub fn private_ip_address(mut self, ip: impl IntoVal<IpAddr>) -> Self {
+        self.private_ip_address = Some(ip.into_val());
         self
     }
     /// Adds secondary private addresses.
-    pub fn private_ip_addresses<V: Into<Val<String>>>(
+    pub fn private_ip_addresses<V: IntoVal<IpAddr>>(
         mut self,
         ips: impl IntoIterator<Item = V>,
     ) -> Self {
         self.private_ip_addresses
-            .extend(ips.into_iter().map(Into::into));
+            .extend(ips.into_iter().map(IntoVal::into_val));
         self
     }
 }
@@ -791,7 +806,7 @@ pub enum IpTarget {
     /// A network interface of the model (its primary private address).
     NetworkInterface(Ref<NetworkInterface>),
     /// Whichever network interface of the region holds this private address.
-    PrivateIp(Val<String>),
+    PrivateIp(Val<IpAddr>),
 }
 
 impl Refs for IpTarget {
@@ -800,6 +815,11 @@ impl Refs for IpTarget {
             IpTarget::Instance(r) => r.visit_refs(f),
             IpTarget::NetworkInterface(r) => r.visit_refs(f),
             IpTarget::PrivateIp(v) => v.visit_refs(f),
+        }
+    }
+    fn visit_invalid(&self, f: &mut dyn FnMut(&str, &str)) {
+        if let IpTarget::PrivateIp(v) = self {
+            v.visit_invalid(f)
         }
     }
 }
@@ -838,7 +858,7 @@ impl ArgValue for IpTarget {
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(
     kind = "aws.PublicIp",
-    outputs(ip: String, allocation_id: String, association_id: String, region: String),
+    outputs(ip: IpAddr, allocation_id: String, association_id: String, region: String),
     addressable,
     update(target)
 )]
@@ -884,8 +904,8 @@ impl PublicIp {
         PublicIp::with(name, IpTarget::NetworkInterface(eni.into_ref()))
     }
     /// An Elastic IP for whichever interface holds `private_ip`.
-    pub fn for_private_ip(name: impl Into<String>, private_ip: impl Into<Val<String>>) -> Self {
-        PublicIp::with(name, IpTarget::PrivateIp(private_ip.into()))
+    pub fn for_private_ip(name: impl Into<String>, private_ip: impl IntoVal<IpAddr>) -> Self {
+        PublicIp::with(name, IpTarget::PrivateIp(private_ip.into_val()))
     }
     /// Sets the domain (`vpc`).
     pub fn domain(mut self, domain: impl Into<String>) -> Self {
@@ -1022,7 +1042,7 @@ impl From<Out<String>> for Image {
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(
     kind = "aws.Instance",
-    outputs(id: String, ip: String, private_ip: String, public_ip: String, region: String),
+    outputs(id: Id<Self>, ip: IpAddr, private_ip: IpAddr, public_ip: String, region: String),
     addressable,
     update(tags)
 )]

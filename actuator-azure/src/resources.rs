@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use actuator::Resource;
 use actuator::model::args::{ArgCx, ArgValue};
-use actuator::model::{At, IntoRef, Ref, Refs};
+use actuator::model::{At, Cidr, Id, IntoRef, Ref, Refs};
 use actuator::secret::Secret;
 
 macro_rules! common {
@@ -78,7 +78,7 @@ macro_rules! plain_enum {
 /// assert_eq!(ResourceGroup::KIND, "azure.ResourceGroup");
 /// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "azure.ResourceGroup", outputs(id: String, name: String, location: String), update(tags))]
+#[resource(kind = "azure.ResourceGroup", outputs(id: Id<Self>, name: String, location: String), update(tags))]
 pub struct ResourceGroup {
     name: String,
     /// The proxy that provisions it.
@@ -134,7 +134,7 @@ impl ResourceGroup {
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(
     kind = "azure.VirtualNetwork",
-    outputs(id: String, name: String),
+    outputs(id: Id<Self>, name: String),
     update(address_prefixes, dns_servers, tags)
 )]
 pub struct VirtualNetwork {
@@ -203,7 +203,7 @@ impl VirtualNetwork {
 /// assert!(net.get::<Subnet>(&net.root().front).unwrap().nsg.is_some());
 /// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "azure.Subnet", outputs(id: String, name: String, address_prefix: String), update(nsg))]
+#[resource(kind = "azure.Subnet", outputs(id: Id<Self>, name: String, address_prefix: Cidr), update(nsg))]
 pub struct Subnet {
     name: String,
     /// The proxy that provisions it.
@@ -256,7 +256,7 @@ impl Subnet {
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(
     kind = "azure.NetworkSecurityGroup",
-    outputs(id: String, name: String),
+    outputs(id: Id<Self>, name: String),
     update(tags),
     create_before_destroy
 )]
@@ -369,7 +369,7 @@ plain_enum!(Access);
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(
     kind = "azure.SecurityRule",
-    outputs(id: String, name: String),
+    outputs(id: Id<Self>, name: String),
     update(
         protocol,
         direction,
@@ -523,7 +523,7 @@ plain_enum!(Allocation);
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(
     kind = "azure.PublicIp",
-    outputs(id: String, name: String, ip: std::net::IpAddr, fqdn: String),
+    outputs(id: Id<Self>, name: String, ip: std::net::IpAddr, fqdn: String),
     addressable,
     update(dns_label, idle_timeout_minutes, tags),
     create_before_destroy
@@ -629,7 +629,7 @@ impl PublicIp {
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(
     kind = "azure.NetworkInterface",
-    outputs(id: String, name: String, private_ip: std::net::IpAddr, private_ips: String, mac_address: String),
+    outputs(id: Id<Self>, name: String, private_ip: std::net::IpAddr, private_ips: String, mac_address: String),
     update(public_ip, nsg, private_ip, ip_configurations, accelerated_networking, tags)
 )]
 pub struct NetworkInterface {
@@ -864,7 +864,7 @@ plain_enum!(OsDisk);
 #[resource(
     kind = "azure.VirtualMachine",
     outputs(
-        id: String,
+        id: Id<Self>,
         name: String,
         vm_id: String,
         computer_name: String,

@@ -8,6 +8,7 @@ use proc_macro2::{Span, TokenStream, TokenTree};
 use syn::meta::ParseNestedMeta;
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
+use syn::visit_mut::VisitMut;
 use syn::{Attribute, Data, DeriveInput, Expr, Fields, Ident, Token, Type, Visibility, braced};
 
 use crate::ctxt::Ctxt;
@@ -177,7 +178,10 @@ pub fn resource(cx: &Ctxt, input: &DeriveInput) -> Resource {
                 meta.parse_nested_meta(|o| {
                     let name = o.path.require_ident()?.clone();
                     o.input.parse::<Token![:]>()?;
-                    r.outputs.push((name, o.input.parse()?));
+                    let mut ty: Type = o.input.parse()?;
+                    // `Id<Self>` names the resource, not the path struct the output lands in.
+                    SelfIs(&input.ident).visit_type_mut(&mut ty);
+                    r.outputs.push((name, ty));
                     Ok(())
                 })?;
             } else {
@@ -530,5 +534,16 @@ fn parse_atom(input: ParseStream) -> syn::Result<Dep> {
         Ok(Dep::Task(input.parse()?))
     } else {
         Err(input.error("expected a task name or `(` in a dependency expression"))
+    }
+}
+
+/// Replaces `Self` in an output's type by the resource's own name.
+struct SelfIs<'a>(&'a Ident);
+
+impl VisitMut for SelfIs<'_> {
+    fn visit_ident_mut(&mut self, i: &mut Ident) {
+        if i == "Self" {
+            *i = Ident::new(&self.0.to_string(), i.span());
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! as typed builders, with its rough edges fixed (a subnet's `enable_dhcp` is honoured, gateways,
 //! interfaces, rules and key pairs are removed on teardown unless retained, a floating IP is for
 //! exactly one server or port by construction). References to other resources (`Ref<Network>`,
-//! `Val<String>` …) are dependency edges, so a subnet is created after its network and deleted
+//! `Val<IpAddr>` …) are dependency edges, so a subnet is created after its network and deleted
 //! before it.
 //!
 //! Every resource takes `.cloud(name)`: the [`OpenStackProxy`](super::OpenStackProxy) that
@@ -14,10 +14,11 @@
 //! parameters replace.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use actuator::Resource;
-use actuator::model::{At, IntoRef, Ref, Refs, Val};
+use actuator::model::{At, Cidr, Id, IntoRef, IntoVal, Ref, Refs, Val};
 
 macro_rules! cloud {
     ($($t:ty),*) => {$(
@@ -48,7 +49,7 @@ macro_rules! cloud {
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(
     kind = "openstack.Network",
-    outputs(id: String, name: String),
+    outputs(id: Id<Self>, name: String),
     update(name, description, admin_state_up, port_security_enabled)
 )]
 pub struct Network {
@@ -102,7 +103,7 @@ impl Network {
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(
     kind = "openstack.Subnet",
-    outputs(id: String, cidr: String, gateway_ip: String),
+    outputs(id: Id<Self>, cidr: Cidr, gateway_ip: String),
     update(name, description, dns_nameservers, enable_dhcp)
 )]
 pub struct Subnet {
@@ -175,7 +176,7 @@ impl Subnet {
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(
     kind = "openstack.Router",
-    outputs(id: String),
+    outputs(id: Id<Self>),
     update(name, description, admin_state_up)
 )]
 pub struct Router {
@@ -212,7 +213,7 @@ impl Router {
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(
     kind = "openstack.RouterGateway",
-    outputs(router_id: String, network_id: String, ip: String),
+    outputs(router_id: Id<Router>, network_id: Id<Network>, ip: IpAddr),
     update(retain_on_reverse)
 )]
 pub struct RouterGateway {
@@ -260,7 +261,7 @@ impl RouterGateway {
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(
     kind = "openstack.RouterInterface",
-    outputs(port_id: String, ip: String),
+    outputs(port_id: Id<Port>, ip: IpAddr),
     update(retain_on_reverse)
 )]
 pub struct RouterInterface {
@@ -308,7 +309,7 @@ impl RouterInterface {
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(
     kind = "openstack.SecurityGroup",
-    outputs(id: String),
+    outputs(id: Id<Self>),
     update(name, description)
 )]
 pub struct SecurityGroup {
@@ -370,7 +371,7 @@ impl Direction {
 /// # let m = M::instance("m");
 /// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "openstack.SecurityGroupRule", outputs(id: String))]
+#[resource(kind = "openstack.SecurityGroupRule", outputs(id: Id<Self>))]
 pub struct SecurityGroupRule {
     name: String,
     /// The proxy that provisions it.
@@ -556,7 +557,7 @@ impl KeyPair {
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(
     kind = "openstack.Port",
-    outputs(id: String, ip: String, mac: String),
+    outputs(id: Id<Self>, ip: IpAddr, mac: String),
     update(name, description, security_groups, admin_state_up)
 )]
 pub struct Port {
@@ -570,7 +571,7 @@ pub struct Port {
     /// The subnet to take the address from (else any of the network's).
     pub subnet: Option<Ref<Subnet>>,
     /// A fixed address.
-    pub fixed_ip: Option<String>,
+    pub fixed_ip: Option<Val<IpAddr>>,
     /// Its security groups (else the project's default group).
     pub security_groups: Vec<Ref<SecurityGroup>>,
     /// Whether it is administratively up (default true).
@@ -596,9 +597,9 @@ impl Port {
         self.subnet = Some(subnet.into_ref());
         self
     }
-    /// A fixed address.
-    pub fn fixed_ip(mut self, ip: impl Into<String>) -> Self {
-        self.fixed_ip = Some(ip.into());
+    /// A fixed address (a literal, or another component's address output).
+    pub fn fixed_ip(mut self, ip: impl IntoVal<IpAddr>) -> Self {
+        self.fixed_ip = Some(ip.into_val());
         self
     }
     /// Its security groups.
@@ -628,7 +629,7 @@ impl Port {
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(
     kind = "openstack.Server",
-    outputs(id: String, ip: String, addresses: String, status: String),
+    outputs(id: Id<Self>, ip: IpAddr, addresses: String, status: String),
     addressable,
     update(name, meta)
 )]
@@ -759,7 +760,7 @@ impl Server {
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(
     kind = "openstack.FloatingIp",
-    outputs(id: String, ip: String, port_id: String, fixed_ip: String),
+    outputs(id: Id<Self>, ip: IpAddr, port_id: Id<Port>, fixed_ip: IpAddr),
     addressable,
     update(server, port, fixed_ip),
     create_before_destroy
@@ -775,7 +776,7 @@ pub struct FloatingIp {
     /// The port it points at.
     pub port: Option<Ref<Port>>,
     /// Which of the target's fixed addresses (the original's `associated_ip`; else its first).
-    pub fixed_ip: Option<Val<String>>,
+    pub fixed_ip: Option<Val<IpAddr>>,
     /// The external network, by name or id.
     pub pool: Option<String>,
 }
@@ -785,7 +786,7 @@ impl FloatingIp {
     pub fn new(
         name: impl Into<String>,
         server: impl IntoRef<Server>,
-        associated_ip: impl Into<Val<String>>,
+        associated_ip: impl IntoVal<IpAddr>,
     ) -> Self {
         FloatingIp {
             name: name.into(),
@@ -793,7 +794,7 @@ impl FloatingIp {
             description: String::new(),
             server: Some(server.into_ref()),
             port: None,
-            fixed_ip: Some(associated_ip.into()),
+            fixed_ip: Some(associated_ip.into_val()),
             pool: None,
         }
     }

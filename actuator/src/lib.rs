@@ -158,7 +158,8 @@ pub mod prelude {
     };
     pub use crate::infra::{MultiResource, MultiResourceGroup, ResourceGroup, StaticServer};
     pub use crate::model::{
-        Instance, InstanceKey, IntoInstanceKey, Located, Model, Out, Query, Ref, Val,
+        Cidr, Id, Instance, InstanceKey, IntoInstanceKey, IntoVal, Located, Model, Out, Port,
+        Query, Ref, Val,
     };
     pub use crate::namespace::{MultiRole, MultiRoleGroup, RoleGroup};
     pub use crate::namespace::{NamespaceModel, Role, Var};

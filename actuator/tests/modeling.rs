@@ -105,8 +105,8 @@ struct Deps {
     #[component(
         Server::new("app", "img")
             .nics([ctx.model.net])
-            .mem(ctx.model.db_host.id)
-            .meta("peer", ctx.model.cluster[5].ip)
+            .mem(ctx.model.db_host.id.text())
+            .meta("peer", ctx.model.cluster[5].ip.text())
             .meta("plain", "literal")
     )]
     app: Server,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actuator::engine::RetryPolicy;
 use actuator::events::{Collect, Event, Phase, RunStatus};
-use actuator::infra::test::{Database, Network, Server};
+use actuator::infra::test::{Database, FloatingIp, Network, Server};
 use actuator::orchestrate::{ActuatorOrchestration, Options};
 use actuator::prelude::*;
 use actuator::provision::{SimProxy, StaticProxy};
@@ -355,6 +355,61 @@ fn a_resource_argument_can_read_a_namespace_variable() {
     let cx = ProvisionCx::new(infra.world().clone(), infra.root().db.at(), scope);
     let mem: String = cx.resolve(db.mem.as_ref().unwrap()).unwrap();
     assert_eq!(mem, "4096");
+}
+
+// Typed values (issue 11, family 3): a variable read where a CIDR is wanted, and a server's
+// address output given where an address is wanted, resolve to their types.
+#[derive(InfraModel)]
+#[infra(namespace = Addressing)]
+struct Addressed {
+    #[component(Network::new("net").cidr(ctx.nexus.ns.v.RANGE))]
+    net: Network,
+    #[component(Server::new("web", "debian-12").nics([ctx.model.net]))]
+    web: Server,
+    #[component(FloatingIp::new("fip", ctx.model.web, ctx.model.web.ip))]
+    fip: FloatingIp,
+}
+
+namespace! {
+    struct Addressing for Addressed {
+        vars { OCTET = "172", RANGE = "!{OCTET}.16.0.0/12" }
+        web: Role = Role::new("web").host_ref(infra.fip),
+    }
+}
+
+#[test]
+fn typed_arguments_resolve_from_variables_and_outputs() {
+    use actuator::model::{Cidr, Located};
+    use actuator::provision::{ProvisionCx, Scope};
+    let infra = Addressed::instance("a");
+    let ns = Addressing::instance("n", &infra);
+    let scope = Scope {
+        system: "t-typed".into(),
+        workspace: "default".into(),
+        state_id: "s1".into(),
+    };
+    let cx = |at| ProvisionCx::new(infra.world().clone(), at, scope.clone());
+    let net: Network = infra.get(&infra.root().net).unwrap();
+    let range: Cidr = cx(infra.root().net.at())
+        .resolve(net.cidr.as_ref().unwrap())
+        .unwrap();
+    assert_eq!(range, "172.16.0.0/12".parse().unwrap());
+
+    let sim = Arc::new(SimProxy::default());
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = ActuatorOrchestration::new("t-typed")
+        .infra(&infra)
+        .namespace(&ns)
+        .proxy(sim.clone())
+        .state_at(dir.path());
+    assert!(rt().block_on(o.initiate_system()), "{:?}", o.failures());
+    // The floating IP's fixed address is the server's `ip` output, parsed as an address.
+    let fip: FloatingIp = infra.get(&infra.root().fip).unwrap();
+    let fixed: std::net::IpAddr = cx(infra.root().fip.at()).resolve(&fip.fixed_ip).unwrap();
+    let server_ip = cx(infra.root().fip.at())
+        .output_of(&infra.root().web, "ip")
+        .unwrap();
+    assert_eq!(fixed.to_string(), server_ip);
 }
 
 namespace! {

@@ -19,11 +19,15 @@
 //! Family 7 (names given as strings): a variable read by name — `role.v("NAME")` in a resource's
 //! arguments, `.output(…, role.v("NAME"))`, `.output_var("NAME")` — that nothing defines for its
 //! reader is an error naming the resource or output, the reader, the name and what it does see.
+//!
+//! Family 3 (typed values): a literal written as text for a typed argument (a CIDR, an address)
+//! that does not parse is an error naming the resource, the argument and the text — not a panic
+//! while the model is built, and not the cloud's refusal after what came before it exists.
 
 use std::sync::Arc;
 
 use actuator::cli::Cli;
-use actuator::infra::test::{Network, Server};
+use actuator::infra::test::{FloatingIp, Network, Server, Subnet};
 use actuator::orchestrate::{ActuatorOrchestration, FailureKind};
 use actuator::prelude::*;
 use actuator::provision::SimProxy;
@@ -546,4 +550,49 @@ fn a_nested_config_model_of_another_namespace_is_an_error_naming_the_task() {
             ),
         ],
     );
+}
+
+#[derive(InfraModel)]
+struct Misaddressed {
+    // A prefix longer than an IPv4 address has; host bits set beyond /16; not an address at all.
+    #[component(Network::new("net").cidr("10.0.0.0/33"))]
+    net: Network,
+    #[component(Subnet::new("sub", ctx.model.net, "10.1.2.3/16"))]
+    sub: Subnet,
+    #[component(Server::new("web", "debian-12").nics([ctx.model.net]))]
+    web: Server,
+    #[component(FloatingIp::new("fip", ctx.model.web, "10.0.0.300"))]
+    fip: FloatingIp,
+}
+
+#[test]
+fn a_typed_literal_that_does_not_parse_stops_plan_and_up_naming_path_argument_and_text() {
+    let f = Fixture::new();
+    // Building the model does not panic: the text is kept for the pre-flight.
+    let orch = || {
+        ActuatorOrchestration::new("preflight")
+            .infra(&Misaddressed::instance("m"))
+            .proxy(f.sim.clone())
+            .state_dir(&f.state)
+    };
+    let plan = orch().plan().unwrap();
+    assert_eq!(f.sim.calls(), 0);
+    let errors: Vec<String> = plan
+        .errors
+        .iter()
+        .map(|e| format!("{}: {}", e.key, e.error))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "Misaddressed.net: argument `cidr`: \"10.0.0.0/33\" does not parse: prefix `33` is \
+             not a length from 0 to 32",
+            "Misaddressed.sub: argument `cidr`: \"10.1.2.3/16\" does not parse: host bits are \
+             set beyond /16; the range is 10.1.0.0/16",
+            "Misaddressed.fip: argument `fixed_ip`: \"10.0.0.300\" does not parse: invalid IP \
+             address syntax",
+        ]
+    );
+    assert_eq!(f.cli_plan(orch()), actuator::cli::EXIT_INVALID);
+    assert_eq!(up_refused(&f, orch()).len(), 3);
 }

@@ -47,7 +47,7 @@ pub(super) async fn create_public_ip(
         IpTarget::Instance(r) => (Some(op.parent_id(cx, r)?), None, None),
         IpTarget::NetworkInterface(r) => (None, Some(op.parent_id(cx, r)?), None),
         IpTarget::PrivateIp(x) => {
-            let ip = cx.resolve(x)?;
+            let ip = cx.resolve(x)?.to_string();
             let nis = op
                 .retry(
                     Policy::Basic,

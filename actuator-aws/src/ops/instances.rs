@@ -73,12 +73,12 @@ pub(super) async fn create_interface(
     let primary = v
         .private_ip_address
         .as_ref()
-        .map(|x| cx.resolve(x))
+        .map(|x| cx.resolve(x).map(|ip| ip.to_string()))
         .transpose()?;
     let secondary = v
         .private_ip_addresses
         .iter()
-        .map(|x| cx.resolve(x))
+        .map(|x| cx.resolve(x).map(|ip| ip.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
     let token = op.px.client_token(op.region(), &op.token_key());
     let (n, _) = op

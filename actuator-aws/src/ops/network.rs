@@ -518,11 +518,11 @@ pub(super) async fn create_route(
     let mut want = Target::default();
     match &v.target {
         RouteTarget::Gateway(r) => want.gateway = Some(op.parent_id(cx, r)?),
-        RouteTarget::EgressOnlyGateway(x) => want.egress_only = Some(cx.resolve(x)?),
+        RouteTarget::EgressOnlyGateway(x) => want.egress_only = Some(cx.resolve(x)?.into_string()),
         RouteTarget::NatInstance(r) => want.instance = Some(op.parent_id(cx, r)?),
-        RouteTarget::NatGateway(x) => want.nat = Some(cx.resolve(x)?),
+        RouteTarget::NatGateway(x) => want.nat = Some(cx.resolve(x)?.into_string()),
         RouteTarget::NetworkInterface(r) => want.eni = Some(op.parent_id(cx, r)?),
-        RouteTarget::PeeringConnection(x) => want.peering = Some(cx.resolve(x)?),
+        RouteTarget::PeeringConnection(x) => want.peering = Some(cx.resolve(x)?.into_string()),
     }
     let v6 = v.destination.contains(':');
     op.retry(Policy::Wiring, &format!("create {}", op.path), || async {

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! #[derive(Resource, Clone, Debug)]
-//! #[resource(kind = "test.Server", outputs(ip: IpAddr, id: String), addressable)]
+//! #[resource(kind = "test.Server", outputs(ip: IpAddr, id: Id<Self>), addressable)]
 //! pub struct Server { name: String, nics: Vec<Ref<Network>>, … }
 //! ```
 //!
@@ -112,11 +112,13 @@ fn element_impl(r: &Resource) -> TokenStream {
             }
         }
     });
-    let walked = r
+    let walked: Vec<_> = r
         .fields
         .iter()
         .filter(|f| !f.skip && f.ident != "name")
-        .map(|f| &f.ident);
+        .map(|f| &f.ident)
+        .collect();
+    let walked_names = walked.iter().map(|i| i.to_string());
     let addressable = r.addressable;
     let args = args_fns(r);
     quote! {
@@ -125,6 +127,9 @@ fn element_impl(r: &Resource) -> TokenStream {
             fn base_name(&self) -> &str { #base_name }
             fn visit_refs(&self, f: &mut dyn FnMut(#p::At)) {
                 #( #p::Refs::visit_refs(&self.#walked, f); )*
+            }
+            fn visit_invalid(&self, f: &mut dyn FnMut(&'static str, &str, &str)) {
+                #( #p::Refs::visit_invalid(&self.#walked, &mut |t: &str, e: &str| f(#walked_names, t, e)); )*
             }
             fn addressable(&self) -> bool { #addressable }
             #cloud

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
+use actuator::model::Val;
 use actuator::provision::{AttemptError, Observed, Outputs, ProvisionCx, Provisioned};
 
 use super::{
@@ -171,7 +172,7 @@ pub(crate) async fn create_port(
         fixed.insert("subnet_id".into(), json!(cx.output_of(sn, "id")?));
     }
     if let Some(ip) = &n.fixed_ip {
-        fixed.insert("ip_address".into(), json!(ip));
+        fixed.insert("ip_address".into(), json!(cx.resolve(ip)?.to_string()));
     }
     if !fixed.is_empty() {
         body.insert("fixed_ips".into(), json!([fixed]));
@@ -457,7 +458,10 @@ async fn floating_target(
     f: &FloatingIp,
 ) -> Result<(String, Option<String>), AttemptError> {
     let fixed = match &f.fixed_ip {
-        Some(v) => Some(cx.resolve(v)?).filter(|ip: &String| !ip.is_empty()),
+        // A server that reported no address (`ip` empty): the port's first address, as when
+        // none is given.
+        Some(Val::Out(o)) if cx.output_of(o, o.attr()).is_ok_and(|ip| ip.is_empty()) => None,
+        Some(v) => Some(cx.resolve(v)?.to_string()),
         None => None,
     };
     if let Some(port) = &f.port {

@@ -336,9 +336,8 @@ pub(crate) fn validate(p: &OpenStackProxy, cx: &ProvisionCx) -> Vec<Invalid> {
             if let Ok(n) = cx.resource::<Port>() {
                 name(&mut inv, &display);
                 description(&mut inv, &n.description);
-                if let Some(f) = &n.fixed_ip {
-                    ip(&mut inv, "fixed_ip", f);
-                }
+                // `fixed_ip` is a `Val<IpAddr>`: text that is not an address is the generic
+                // pre-flight's (`Element::visit_invalid`).
             }
         }
         Server::KIND => {
@@ -361,11 +360,6 @@ pub(crate) fn validate(p: &OpenStackProxy, cx: &ProvisionCx) -> Vec<Invalid> {
                         "server",
                         "a floating IP is for exactly one server or one port",
                     ));
-                }
-                if let Some(actuator::model::Val::Lit(ip_)) = &f.fixed_ip
-                    && !ip_.is_empty()
-                {
-                    ip(&mut inv, "fixed_ip", ip_);
                 }
             }
         }

@@ -22,7 +22,7 @@ struct Chains {
     #[component(MultiResource::new(if ctx.name.ends_with("-0") {
         Server::new("link", "img")
     } else {
-        Server::new("link", "img").mem(ctx.model.links[prev(ctx.name)].id)
+        Server::new("link", "img").mem(ctx.model.links[prev(ctx.name)].id.text())
     }))]
     links: MultiResource<Server>,
 }

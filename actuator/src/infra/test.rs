@@ -3,17 +3,18 @@
 //! included) so models built from them exercise everything but a cloud API.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use crate::Resource;
-use crate::model::{IntoRef, IntoRefs, Ref, Val};
+use crate::model::{Cidr, Id, IntoRef, IntoRefs, IntoVal, Ref, Val};
 
 /// A network.
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "test.Network", outputs(id: String))]
+#[resource(kind = "test.Network", outputs(id: Id<Self>))]
 pub struct Network {
     name: String,
     /// Its address range, if set.
-    pub cidr: Option<String>,
+    pub cidr: Option<Val<Cidr>>,
 }
 
 impl Network {
@@ -24,22 +25,23 @@ impl Network {
             cidr: None,
         }
     }
-    /// Sets the address range.
-    pub fn cidr(mut self, cidr: impl Into<String>) -> Self {
-        self.cidr = Some(cidr.into());
+    /// Sets the address range (`"10.0.0.0/16"`; text that is not a CIDR is reported by the
+    /// pre-flight).
+    pub fn cidr(mut self, cidr: impl IntoVal<Cidr>) -> Self {
+        self.cidr = Some(cidr.into_val());
         self
     }
 }
 
 /// A subnet of a network.
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "test.Subnet", outputs(id: String))]
+#[resource(kind = "test.Subnet", outputs(id: Id<Self>))]
 pub struct Subnet {
     name: String,
     /// The network it belongs to.
     pub network: Ref<Network>,
     /// Its address range.
-    pub cidr: String,
+    pub cidr: Val<Cidr>,
 }
 
 impl Subnet {
@@ -47,19 +49,19 @@ impl Subnet {
     pub fn new(
         name: impl Into<String>,
         network: impl IntoRef<Network>,
-        cidr: impl Into<String>,
+        cidr: impl IntoVal<Cidr>,
     ) -> Self {
         Subnet {
             name: name.into(),
             network: network.into_ref(),
-            cidr: cidr.into(),
+            cidr: cidr.into_val(),
         }
     }
 }
 
 /// A server: addressable, so roles can run on it.
 #[derive(Resource, Clone, Debug, PartialEq)]
-#[resource(kind = "test.Server", outputs(id: String, ip: String), addressable, update(mem, meta))]
+#[resource(kind = "test.Server", outputs(id: Id<Self>, ip: IpAddr), addressable, update(mem, meta))]
 pub struct Server {
     name: String,
     /// The image it boots.
@@ -89,13 +91,14 @@ impl Server {
         self
     }
     /// Sets the memory size (a literal or another component's output).
-    pub fn mem(mut self, mem: impl Into<Val<String>>) -> Self {
-        self.mem = Some(mem.into());
+    pub fn mem(mut self, mem: impl IntoVal<String>) -> Self {
+        self.mem = Some(mem.into_val());
         self
     }
-    /// Adds a metadata entry.
-    pub fn meta(mut self, key: &str, value: impl Into<Val<String>>) -> Self {
-        self.meta.insert(key.into(), value.into());
+    /// Adds a metadata entry (another component's output of any type with `.text()`:
+    /// `ctx.model.net.id.text()`).
+    pub fn meta(mut self, key: &str, value: impl IntoVal<String>) -> Self {
+        self.meta.insert(key.into(), value.into_val());
         self
     }
 }
@@ -104,7 +107,7 @@ impl Server {
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(
     kind = "test.FloatingIp",
-    outputs(ip: String),
+    outputs(ip: IpAddr),
     addressable,
     update(server, fixed_ip),
     create_before_destroy
@@ -114,7 +117,7 @@ pub struct FloatingIp {
     /// The server it is attached to.
     pub server: Ref<Server>,
     /// The server address it maps to.
-    pub fixed_ip: Val<String>,
+    pub fixed_ip: Val<IpAddr>,
     /// The pool it comes from.
     pub pool: Option<String>,
 }
@@ -124,12 +127,12 @@ impl FloatingIp {
     pub fn new(
         name: impl Into<String>,
         server: impl IntoRef<Server>,
-        fixed_ip: impl Into<Val<String>>,
+        fixed_ip: impl IntoVal<IpAddr>,
     ) -> Self {
         FloatingIp {
             name: name.into(),
             server: server.into_ref(),
-            fixed_ip: fixed_ip.into(),
+            fixed_ip: fixed_ip.into_val(),
             pool: None,
         }
     }

@@ -116,7 +116,19 @@ macro_rules! via_display {
         }
     )*};
 }
-via_display!(IpAddr, InstanceKey);
+via_display!(IpAddr, InstanceKey, super::Cidr);
+
+impl ArgValue for super::Port {
+    fn arg(&self, _: &ArgCx<'_>) -> Value {
+        json!(self.0)
+    }
+}
+
+impl<R: ?Sized> ArgValue for super::Id<R> {
+    fn arg(&self, _: &ArgCx<'_>) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
 
 impl ArgValue for PathBuf {
     fn arg(&self, _: &ArgCx<'_>) -> Value {
@@ -214,6 +226,8 @@ impl<T: ArgValue> ArgValue for Val<T> {
             Val::Lit(v) => v.arg(cx),
             Val::Out(o) => o.arg(cx),
             Val::Var(v) => v.arg(cx),
+            // Never provisioned (the pre-flight refuses it); recorded as written for the plan.
+            Val::Invalid { text, .. } => Value::String(text.clone()),
         }
     }
 }

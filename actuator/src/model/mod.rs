@@ -8,6 +8,7 @@ mod ids;
 pub mod query;
 mod refs;
 mod tree;
+mod values;
 pub mod vars;
 
 pub use build::{
@@ -17,5 +18,6 @@ pub use build::{
 pub use codegen::Paths;
 pub use ids::{At, InstanceKey, IntoInstanceKey, ModelId, Step};
 pub use query::Query;
-pub use refs::{IntoRef, IntoRefs, Out, Ref, Refs, Val};
+pub use refs::{IntoRef, IntoRefs, IntoVal, Out, Ref, Refs, Val};
 pub use tree::{Element, FindError, ModelKind, MultiNode, Node, NodeKind, Tree, World};
+pub use values::{Cidr, CidrError, EmptyId, Id, Port};

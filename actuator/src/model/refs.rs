@@ -7,10 +7,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::marker::PhantomData;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
 
 use super::build::{FromAt, Located};
 use super::ids::At;
+use super::values::{Cidr, Id, Port};
 
 /// A reference to a component of kind `T` (a resource, role, task or group).
 pub struct Ref<T: ?Sized> {
@@ -136,6 +138,11 @@ impl<T> Out<T> {
     pub fn attr(&self) -> &'static str {
         self.attr
     }
+    /// The same output read as text, for free-form arguments (tags, metadata) that take any
+    /// value: `ctx.model.net.id.text()`.
+    pub fn text(self) -> Out<String> {
+        Out::new(self.at, self.attr)
+    }
 }
 impl<T> Clone for Out<T> {
     fn clone(&self) -> Self {
@@ -161,6 +168,10 @@ impl<T> Located for Out<T> {
 
 /// An argument that is either known now or an output of another component, resolved just before
 /// the call that needs it.
+///
+/// A literal may be written as text where its type parses from text (`"10.0.0.0/16"` for a
+/// `Val<Cidr>`); text that does not parse becomes [`Val::Invalid`], which the pre-flight reports
+/// with the model path, the argument and the value before any cloud call.
 #[derive(Clone, PartialEq, Debug)]
 pub enum Val<T> {
     /// A literal value.
@@ -169,6 +180,37 @@ pub enum Val<T> {
     Out(Out<T>),
     /// A namespace variable (`ctx.nexus.ns.v.NAME`), expanded when the value is needed.
     Var(crate::model::vars::VarRef),
+    /// A literal written as text that does not parse as a `T`. Kept, not a panic while the model
+    /// is built, so the pre-flight can report every such mistake at once.
+    Invalid {
+        /// The text as written.
+        text: String,
+        /// Why it does not parse.
+        error: String,
+    },
+}
+
+impl<T: FromStr> Val<T>
+where
+    T::Err: fmt::Display,
+{
+    /// A literal written as text: [`Val::Lit`] if it parses as a `T`, else [`Val::Invalid`].
+    ///
+    /// ```
+    /// use actuator::model::{Cidr, Val};
+    ///
+    /// assert!(matches!(Val::<Cidr>::parse("10.0.0.0/16"), Val::Lit(_)));
+    /// assert!(matches!(Val::<Cidr>::parse("10.0.0.0/33"), Val::Invalid { .. }));
+    /// ```
+    pub fn parse(text: &str) -> Self {
+        match text.parse() {
+            Ok(v) => Val::Lit(v),
+            Err(e) => Val::Invalid {
+                text: text.to_owned(),
+                error: e.to_string(),
+            },
+        }
+    }
 }
 
 impl<T> From<crate::model::vars::VarRef> for Val<T> {
@@ -192,21 +234,142 @@ impl From<String> for Val<String> {
         Val::Lit(s)
     }
 }
-impl From<IpAddr> for Val<IpAddr> {
-    fn from(s: IpAddr) -> Self {
-        Val::Lit(s)
+/// Literals of the value types, as themselves or as text (parsed; see [`Val::parse`]).
+macro_rules! val_from_text {
+    ($([$($g:tt)*] $t:ty),* $(,)?) => {$(
+        impl<$($g)*> From<$t> for Val<$t> {
+            fn from(v: $t) -> Self { Val::Lit(v) }
+        }
+        impl<$($g)*> From<&str> for Val<$t> {
+            fn from(s: &str) -> Self { Val::parse(s) }
+        }
+        impl<$($g)*> From<String> for Val<$t> {
+            fn from(s: String) -> Self { Val::parse(&s) }
+        }
+        impl<$($g)*> IntoVal<$t> for $t {
+            fn into_val(self) -> Val<$t> { Val::Lit(self) }
+        }
+        impl<$($g)*> IntoVal<$t> for &str {
+            fn into_val(self) -> Val<$t> { Val::parse(self) }
+        }
+        impl<$($g)*> IntoVal<$t> for String {
+            fn into_val(self) -> Val<$t> { Val::parse(&self) }
+        }
+    )*};
+}
+val_from_text!([] IpAddr, [] Cidr, [R: ?Sized] Id<R>);
+
+impl From<Ipv4Addr> for Val<IpAddr> {
+    fn from(a: Ipv4Addr) -> Self {
+        Val::Lit(a.into())
+    }
+}
+impl From<Ipv6Addr> for Val<IpAddr> {
+    fn from(a: Ipv6Addr) -> Self {
+        Val::Lit(a.into())
+    }
+}
+impl From<Port> for Val<Port> {
+    fn from(p: Port) -> Self {
+        Val::Lit(p)
+    }
+}
+impl From<u16> for Val<Port> {
+    fn from(p: u16) -> Self {
+        Val::Lit(Port(p))
     }
 }
 macro_rules! val_from_num {
-    ($($t:ty),*) => {$( impl From<$t> for Val<$t> { fn from(v: $t) -> Self { Val::Lit(v) } } )*};
+    ($($t:ty),*) => {$(
+        impl From<$t> for Val<$t> { fn from(v: $t) -> Self { Val::Lit(v) } }
+        impl IntoVal<$t> for $t { fn into_val(self) -> Val<$t> { Val::Lit(self) } }
+    )*};
 }
 val_from_num!(u16, u32, u64, i32, i64, bool);
+
+/// A value for an argument of type `T`: a literal `T` (or its text), another component's output
+/// of type `T` (`ctx.model.server.ip` for an address), or a namespace variable.
+///
+/// Constructors take `impl IntoVal<T>`, so an output of another type (a network's id where an
+/// address is expected, a subnet's id where a VPC's is) does not compile. One impl per source
+/// type rather than a blanket one over `Into<Val<T>>`: a blanket impl would hide this message
+/// behind rustc's note about `From`.
+///
+/// ```
+/// use std::net::IpAddr;
+/// use actuator::model::{IntoVal, Val};
+///
+/// fn fixed_ip(ip: impl IntoVal<IpAddr>) -> Val<IpAddr> { ip.into_val() }
+/// assert_eq!(fixed_ip("10.0.0.5"), Val::Lit("10.0.0.5".parse().unwrap()));
+/// assert!(matches!(fixed_ip("ten"), Val::Invalid { .. }));
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a value of type `{T}`",
+    label = "expected a value of type `{T}` here",
+    note = "give a literal, an output of type `{T}` (e.g. `ctx.model.<field>.<output>`) or a namespace variable",
+    note = "an id is not an address, and one resource kind's id is not another's; a free-form text argument takes any output as `<output>.text()`"
+)]
+pub trait IntoVal<T> {
+    /// The argument value.
+    fn into_val(self) -> Val<T>;
+}
+
+impl<T> IntoVal<T> for Val<T> {
+    fn into_val(self) -> Val<T> {
+        self
+    }
+}
+impl<T> IntoVal<T> for Out<T> {
+    fn into_val(self) -> Val<T> {
+        Val::Out(self)
+    }
+}
+impl<T> IntoVal<T> for crate::model::vars::VarRef {
+    fn into_val(self) -> Val<T> {
+        Val::Var(self)
+    }
+}
+impl IntoVal<String> for &str {
+    fn into_val(self) -> Val<String> {
+        Val::Lit(self.to_owned())
+    }
+}
+impl IntoVal<String> for String {
+    fn into_val(self) -> Val<String> {
+        Val::Lit(self)
+    }
+}
+impl IntoVal<IpAddr> for Ipv4Addr {
+    fn into_val(self) -> Val<IpAddr> {
+        Val::Lit(self.into())
+    }
+}
+impl IntoVal<IpAddr> for Ipv6Addr {
+    fn into_val(self) -> Val<IpAddr> {
+        Val::Lit(self.into())
+    }
+}
+impl IntoVal<Port> for Port {
+    fn into_val(self) -> Val<Port> {
+        Val::Lit(self)
+    }
+}
+impl IntoVal<Port> for u16 {
+    fn into_val(self) -> Val<Port> {
+        Val::Lit(Port(self))
+    }
+}
 
 /// Walks a value for the references it holds: implemented for references, outputs, containers and
 /// plain data. `#[derive(Resource)]` requires it of every argument.
 pub trait Refs {
     /// Calls `f` for every reference inside.
     fn visit_refs(&self, f: &mut dyn FnMut(At));
+    /// Calls `f(text, error)` for every literal inside that was written as text and does not
+    /// parse as its type ([`Val::Invalid`]): the pre-flight reports each one.
+    fn visit_invalid(&self, f: &mut dyn FnMut(&str, &str)) {
+        let _ = f;
+    }
 }
 
 impl<T: ?Sized> Refs for Ref<T> {
@@ -226,16 +389,31 @@ impl<T: Refs> Refs for Val<T> {
             Val::Out(o) => o.visit_refs(f),
             // A variable is not a component: its value may read outputs, but those are resolved
             // when the value is needed, after everything it names exists.
-            Val::Var(_) => {}
+            Val::Var(_) | Val::Invalid { .. } => {}
+        }
+    }
+    fn visit_invalid(&self, f: &mut dyn FnMut(&str, &str)) {
+        match self {
+            Val::Lit(v) => v.visit_invalid(f),
+            Val::Invalid { text, error } => f(text, error),
+            Val::Out(_) | Val::Var(_) => {}
         }
     }
 }
 impl<T: Refs> Refs for Vec<T> {
+    fn visit_invalid(&self, f: &mut dyn FnMut(&str, &str)) {
+        self.iter().for_each(|v| v.visit_invalid(f))
+    }
     fn visit_refs(&self, f: &mut dyn FnMut(At)) {
         self.iter().for_each(|v| v.visit_refs(f))
     }
 }
 impl<T: Refs> Refs for Option<T> {
+    fn visit_invalid(&self, f: &mut dyn FnMut(&str, &str)) {
+        if let Some(v) = self {
+            v.visit_invalid(f)
+        }
+    }
     fn visit_refs(&self, f: &mut dyn FnMut(At)) {
         if let Some(v) = self {
             v.visit_refs(f)
@@ -243,21 +421,34 @@ impl<T: Refs> Refs for Option<T> {
     }
 }
 impl<T: Refs + ?Sized> Refs for Box<T> {
+    fn visit_invalid(&self, f: &mut dyn FnMut(&str, &str)) {
+        (**self).visit_invalid(f)
+    }
     fn visit_refs(&self, f: &mut dyn FnMut(At)) {
         (**self).visit_refs(f)
     }
 }
 impl<K, V: Refs, S> Refs for HashMap<K, V, S> {
+    fn visit_invalid(&self, f: &mut dyn FnMut(&str, &str)) {
+        self.values().for_each(|v| v.visit_invalid(f))
+    }
     fn visit_refs(&self, f: &mut dyn FnMut(At)) {
         self.values().for_each(|v| v.visit_refs(f))
     }
 }
 impl<K, V: Refs> Refs for BTreeMap<K, V> {
+    fn visit_invalid(&self, f: &mut dyn FnMut(&str, &str)) {
+        self.values().for_each(|v| v.visit_invalid(f))
+    }
     fn visit_refs(&self, f: &mut dyn FnMut(At)) {
         self.values().for_each(|v| v.visit_refs(f))
     }
 }
 impl<A: Refs, B: Refs> Refs for (A, B) {
+    fn visit_invalid(&self, f: &mut dyn FnMut(&str, &str)) {
+        self.0.visit_invalid(f);
+        self.1.visit_invalid(f);
+    }
     fn visit_refs(&self, f: &mut dyn FnMut(At)) {
         self.0.visit_refs(f);
         self.1.visit_refs(f);
@@ -279,7 +470,12 @@ no_refs!(
     i64,
     f64,
     IpAddr,
+    Cidr,
+    Port,
     std::path::PathBuf,
     // A password or key as a resource argument: recorded as a salted hash, refers to nothing.
     crate::secret::Secret
 );
+impl<R: ?Sized> Refs for Id<R> {
+    fn visit_refs(&self, _: &mut dyn FnMut(At)) {}
+}

@@ -23,6 +23,11 @@ pub trait Element: Any + Send + Sync + fmt::Debug {
     fn base_name(&self) -> &str;
     /// Calls `f` for every reference held by the value's arguments.
     fn visit_refs(&self, f: &mut dyn FnMut(At));
+    /// Calls `f(argument, text, error)` for every literal argument written as text that does not
+    /// parse as its type (a CIDR of `10.0.0.0/33`): the pre-flight reports each one.
+    fn visit_invalid(&self, f: &mut dyn FnMut(&'static str, &str, &str)) {
+        let _ = f;
+    }
     /// Whether this element can serve as a role's host (has an IP or host name).
     fn addressable(&self) -> bool {
         false

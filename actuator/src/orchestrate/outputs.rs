@@ -42,6 +42,7 @@ impl<T: fmt::Display> From<Val<T>> for OutputSource {
             Val::Lit(x) => OutputSource::Lit(x.to_string()),
             Val::Out(o) => o.into(),
             Val::Var(v) => OutputSource::Var(v),
+            Val::Invalid { text, .. } => OutputSource::Lit(text),
         }
     }
 }

@@ -300,6 +300,10 @@ impl ProvisionCx {
     {
         match v {
             Val::Lit(x) => Ok(x.clone()),
+            Val::Invalid { text, error } => Err(AttemptError::fatal(format!(
+                "{}: {text:?} does not parse: {error}",
+                self.path()
+            ))),
             Val::Var(v) => {
                 // The cloud gets a secret variable's value; messages show it masked.
                 let template = format!("!{{{}}}", v.name());
