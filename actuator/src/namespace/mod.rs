@@ -62,6 +62,14 @@ impl<P: Addressable + Located> IntoHost for P {
         HostRef::Infra(self.at())
     }
 }
+impl<P: Located> IntoHost for crate::model::Class<P>
+where
+    crate::model::ClassLevel<P>: crate::model::InstancePath,
+{
+    fn into_host(self) -> HostRef {
+        HostRef::Infra(self.at())
+    }
+}
 impl IntoHost for &str {
     fn into_host(self) -> HostRef {
         HostRef::Name(self.to_owned())
