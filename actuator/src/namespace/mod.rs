@@ -57,11 +57,6 @@ pub trait IntoHost {
     fn into_host(self) -> HostRef;
 }
 
-impl<P: Addressable + Located> IntoHost for P {
-    fn into_host(self) -> HostRef {
-        HostRef::Infra(self.at())
-    }
-}
 impl<P: Located> IntoHost for crate::model::Class<P>
 where
     crate::model::ClassLevel<P>: crate::model::InstancePath,
