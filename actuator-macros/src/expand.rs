@@ -270,17 +270,16 @@ impl<'a> Gen<'a> {
         quote! {
             type __ActuatorModel = #model;
             type __ActuatorNexus = #nexus_ty;
-            type __ActuatorView<__ActuatorUp> = #a::Arc<#a::Within<#path_ty, __ActuatorUp>>;
-            type __ActuatorScope<__ActuatorUp> =
-                #a::Scope<__ActuatorModel, __ActuatorNexus, __ActuatorView<__ActuatorUp>>;
-            type __ActuatorCtx<'__actuator, __ActuatorUp, __ActuatorT> = #a::Ctx<
+            type __ActuatorView = #a::Arc<#a::Within<#path_ty>>;
+            type __ActuatorScope = #a::Scope<__ActuatorModel, __ActuatorNexus, __ActuatorView>;
+            type __ActuatorCtx<'__actuator, __ActuatorT> = #a::Ctx<
                 '__actuator,
                 __ActuatorModel,
                 __ActuatorNexus,
-                <__ActuatorT as #a::Component>::View<__ActuatorView<__ActuatorUp>>,
+                <__ActuatorT as #a::Component>::View<__ActuatorView>,
             >;
-            type __ActuatorMember<__ActuatorUp, __ActuatorT> =
-                #a::Member<__ActuatorT, __ActuatorModel, __ActuatorNexus, __ActuatorView<__ActuatorUp>>;
+            type __ActuatorMember<__ActuatorT> =
+                #a::Member<__ActuatorT, __ActuatorModel, __ActuatorNexus, __ActuatorView>;
         }
     }
 
@@ -372,7 +371,7 @@ impl<'a> Gen<'a> {
             .m
             .kind
             .has_vars()
-            .then(|| quote!(__actuator_vars::<__ActuatorUp>(__actuator_w, &__actuator_scope);));
+            .then(|| quote!(__actuator_vars(__actuator_w, &__actuator_scope);));
         let (at_unplaced, at_place) = if self.m.comps.is_empty() {
             (
                 quote!(__at: #a::At::UNPLACED,),
@@ -403,14 +402,14 @@ impl<'a> Gen<'a> {
                     __actuator_at: #a::At,
                     __actuator_view: #a::Within<#path_ty, __ActuatorUp>,
                 ) {
-                    let __actuator_scope: #a::Arc<__ActuatorScope<__ActuatorUp>> = #a::Scope::new(
+                    let __actuator_scope: #a::Arc<__ActuatorScope> = #a::Scope::new(
                         __actuator_at,
                         __actuator_model(__actuator_at),
                         __actuator_nexus(__actuator_w, __actuator_at),
-                        #a::Arc::new(__actuator_view),
+                        #a::Arc::new(#a::enclosed(__actuator_view)),
                     );
                     #vars_build
-                    __actuator_members::<__ActuatorUp>(__actuator_w, &__actuator_scope);
+                    __actuator_members(__actuator_w, &__actuator_scope);
                 }
             }
         }
@@ -447,15 +446,15 @@ impl<'a> Gen<'a> {
         let rows = self.comps().map(|(i, r)| {
             let (ty, make) = (&r.ty, &r.make);
             quote! {
-                &__ActuatorMember::<__ActuatorUp, #ty>::new(__ACTUATOR_OFFSETS[#i], #make::<__ActuatorUp>)
+                &__ActuatorMember::<#ty>::new(__ACTUATOR_OFFSETS[#i], #make)
             }
         });
         quote! {
-            fn __actuator_members<__ActuatorUp: #a::Up>(
+            fn __actuator_members(
                 __actuator_w: &#a::Shared,
-                __actuator_scope: &#a::Arc<__ActuatorScope<__ActuatorUp>>,
+                __actuator_scope: &#a::Arc<__ActuatorScope>,
             ) {
-                let __actuator_table: &[&dyn #a::BuildMember<__ActuatorScope<__ActuatorUp>>] =
+                let __actuator_table: &[&dyn #a::BuildMember<__ActuatorScope>] =
                     const { &[ #(#rows),* ] };
                 #a::build_table(__actuator_w, __actuator_scope, __actuator_table);
             }
@@ -481,7 +480,6 @@ impl<'a> Gen<'a> {
 
     /// One function per component: its expression, as a function of `ctx`.
     fn make_fns(&self) -> TokenStream {
-        let a = &self.a;
         let bindings = self.bindings();
         // Without its namespace a config model's expressions cannot resolve `ns`; that is reported
         // once, on the model, and the expressions are not type-checked.
@@ -506,7 +504,7 @@ impl<'a> Gen<'a> {
                 }
             };
             quote! {
-                fn #make<__ActuatorUp: #a::Up>(ctx: &__ActuatorCtx<'_, __ActuatorUp, #ty>) -> #ty {
+                fn #make(ctx: &__ActuatorCtx<'_, #ty>) -> #ty {
                     #bindings
                     #value
                 }
@@ -554,22 +552,22 @@ impl<'a> Gen<'a> {
                 }
                 let (e, _) = expression(value);
                 fns.push(quote! {
-                    fn #f<__ActuatorUp: #a::Up>(
-                        ctx: &#a::Ctx<'_, __ActuatorModel, __ActuatorNexus, __ActuatorView<__ActuatorUp>>,
+                    fn #f(
+                        ctx: &#a::Ctx<'_, __ActuatorModel, __ActuatorNexus, __ActuatorView>,
                     ) -> #a::VarValue {
                         #bindings
                         #a::VarValue::from(#e)
                     }
                 });
-                quote!(#a::VarDef::Lazy { name: #name_str, in_env: #in_env, make: #f::<__ActuatorUp> })
+                quote!(#a::VarDef::Lazy { name: #name_str, in_env: #in_env, make: #f })
             })
             .collect();
         quote! {
-            fn __actuator_vars<__ActuatorUp: #a::Up>(
+            fn __actuator_vars(
                 __actuator_w: &#a::Shared,
-                __actuator_scope: &#a::Arc<__ActuatorScope<__ActuatorUp>>,
+                __actuator_scope: &#a::Arc<__ActuatorScope>,
             ) {
-                let __actuator_table: &[#a::VarDef<__ActuatorModel, __ActuatorNexus, __ActuatorView<__ActuatorUp>>] =
+                let __actuator_table: &[#a::VarDef<__ActuatorModel, __ActuatorNexus, __ActuatorView>] =
                     const { &[ #(#rows),* ] };
                 #a::var_table(__actuator_w, __actuator_scope, __actuator_table);
             }

@@ -177,8 +177,8 @@ pub mod __private {
     pub use crate::model::build::NamespaceMembers;
     pub use crate::model::build::{__index, __instantiate, model_id, new_world};
     pub use crate::model::codegen::{
-        BuildMember, Layout, Member, Scope, Up, VarDef, build_table, edge_table, layout_table,
-        offsets, parent_of_first, path, place, total, var_table,
+        BuildMember, Layout, Member, Scope, Up, VarDef, build_table, edge_table, enclosed,
+        layout_table, offsets, parent_of_first, path, place, total, var_table,
     };
     pub use crate::model::{
         At, Comp, Component, Ctx, Element, Env, FromAt, Group, Instance, IntoRef, Located, Members,
@@ -186,8 +186,8 @@ pub mod __private {
     };
     pub use crate::namespace::DeclaresVars;
     pub use crate::namespace::{
-        Addressable, DeclaredNamespace, NamespaceModel, NoInfra, Undeclared, Var, VarRef, VarSet,
-        VarValue, infra_path, namespace_admitted, namespace_of, set_vars,
+        Addressable, DeclaredNamespace, HostRef, IntoHost, NamespaceModel, NoInfra, Undeclared,
+        Var, VarRef, VarSet, VarValue, infra_path, namespace_admitted, namespace_of, set_vars,
     };
     pub use crate::secret::Secret;
     pub use std::sync::Arc;

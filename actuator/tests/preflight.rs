@@ -12,9 +12,10 @@
 //! stack overflow; two graph nodes with one state key (roles of one name in different groups
 //! under a `MultiTask`) are refused instead of one being recorded as done by the other's run.
 //!
-//! Family 1 (paths bound to their model): a role path that is not part of the system — a
-//! class-level path (`Model::class()`), or a nested config model of another namespace under a
-//! `MultiTask` — is an error naming the task, not a panic nor a wrong role.
+//! Family 1 (paths bound to their model): a role path that is not part of the system — one of
+//! another system's instance (a class-level path, `Model::class()`, is its own type and does not
+//! compile there), or a nested config model of another namespace under a `MultiTask` — is an
+//! error naming the task, not a panic nor a wrong role.
 //!
 //! Family 7 (names given as strings): a variable read by name — `role.v("NAME")` in a resource's
 //! arguments, `.output(…, role.v("NAME"))`, `.output_var("NAME")` — that nothing defines for its
@@ -148,19 +149,25 @@ struct Sized {
 }
 
 // Family 1: foreign references. Paths are offsets into one model instance; a path of the wrong
-// instance — a class-level one, or one of another namespace type — would read the wrong role, or
+// instance — another system's, or one of another namespace type — would read the wrong role, or
 // none at all.
 
+/// The namespace paths of another system (a second `Grid` and `GridNs`, built beside the one under
+/// test): the same type as this system's, leading into a model this system does not hold.
+fn elsewhere() -> GridNsPath {
+    let infra = Grid::instance("elsewhere");
+    GridNs::instance("elsewhere", &infra).root()
+}
+
 config! {
-    struct ClassRole for GridNs {
-        // `GridNs::class()`: the model type's paths, not this system's instance's.
-        report: Task = CommandTask::new("report", "true").role(GridNs::class().foreman),
+    struct OtherSystemRole for GridNs {
+        report: Task = CommandTask::new("report", "true").role(elsewhere().foreman),
     }
 }
 
 config! {
     struct ForeignSelection for GridNs {
-        pings: MultiTask = MultiTask::new("pings", PingTask::new("ping"), [ns.foreman, GridNs::class().foreman]),
+        pings: MultiTask = MultiTask::new("pings", PingTask::new("ping"), [ns.foreman, elsewhere().foreman]),
     }
 }
 
@@ -507,12 +514,12 @@ fn refused_everywhere<C: ConfigModel<Namespace = GridNs>>(
 }
 
 #[test]
-fn a_class_level_role_path_is_an_error_naming_the_task_not_a_panic() {
+fn a_role_path_of_another_system_is_an_error_naming_the_task_not_a_panic() {
     refused_everywhere(
-        |ns| ClassRole::instance("cfg", ns),
+        |ns| OtherSystemRole::instance("cfg", ns),
         &[(
             "config",
-            "task `report` at ClassRole.report: its role is a path of model ModelId(",
+            "task `report` at OtherSystemRole.report: its role is a path of model ModelId(",
         )],
     );
 }

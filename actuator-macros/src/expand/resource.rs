@@ -72,9 +72,17 @@ fn path_impls(r: &Resource) -> TokenStream {
     let (ident, path_ty) = (&r.ident, path_ty(r));
     let names: Vec<_> = r.outputs.iter().map(|(n, _)| n).collect();
     let strs: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let addressable = r
-        .addressable
-        .then(|| quote!(impl #p::Addressable for #path_ty {}));
+    let addressable = r.addressable.then(|| {
+        // `IntoHost` per path type, not as a blanket impl over `Addressable`: a class-level
+        // path's `IntoHost` would then be one of two candidates, and rustc would show the
+        // generic "not addressable" instead of the class-level message.
+        quote! {
+            impl #p::Addressable for #path_ty {}
+            impl #p::IntoHost for #path_ty {
+                fn into_host(self) -> #p::HostRef { #p::HostRef::Infra(#p::Located::at(&self)) }
+            }
+        }
+    });
     let (at, own) = match names.first() {
         Some(first) => (quote!(#p::Located::at(&self.#first)), quote!()),
         None => (quote!(self.__at), quote!(__at: at,)),

@@ -243,7 +243,7 @@ impl Builder<'_> {
 /// "task `x` at Cfg.x: its role is a path of model ModelId(3), which is not part of this system …"
 fn foreign(who: &str, what: &str, at: At) -> String {
     format!(
-        "{who}: its {what} is a path of model {:?}, which is not part of this system (a class-level path, `Model::class()…`, or one of another system's instance); take it from this system's namespace (`ns.…`)",
+        "{who}: its {what} is a path of model {:?}, which is not part of this system (one of another system's instance, or a class-level path taken out of `Model::class().map(…)`); take it from this system's namespace (`ns.…`)",
         at.model
     )
 }

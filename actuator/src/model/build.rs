@@ -55,11 +55,18 @@ pub struct Comp<CV> {
 
 /// A container as seen from inside: its typed path (reachable through `Deref`), its own container
 /// and its key.
+///
+/// A model's or group's members see `Within<ItsPath>`: what is outside it is `()`, since a group is
+/// reusable (it does not know where it is placed) and a model has nothing outside. So rustc names
+/// a misspelt sibling's container by the user's types only (`Arc<Within<PairPath>>`), and each
+/// member's expression is compiled once, not once per place its group is used. A keyed
+/// container's members see `Within<MultiPath<T>, Arc<Within<ItsPath>>>`: out of the keyed
+/// container to the group or model holding it.
 #[derive(Clone)]
-pub struct Within<P, U> {
+pub struct Within<P, U = ()> {
     /// Typed path of the container.
     pub path: P,
-    /// The container's container (`()` above a model's root).
+    /// The container's container (`()` above a model's or a group's members).
     pub container: U,
     /// The container's last path step: its key in a keyed container, else its field name.
     pub key: InstanceKey,
@@ -78,6 +85,89 @@ impl<P, U> Deref for Within<P, U> {
 /// particular: reach siblings through `ctx.comp.container` instead.
 #[derive(Clone, Copy, Debug)]
 pub struct Unbound;
+
+/// A class-level path: a path into a model *type* ([`Model::class`]), not into a model instance.
+///
+/// It is its own type, so it cannot be given where a path of the model instance is needed — a
+/// task's role or `run_from`, a resource's reference, a role's host, an output argument, keyed
+/// access: that is a compile error at the path ([`InstancePath`]), where it used to be a run-time
+/// error (or a lookup in the wrong model). Reach a member with [`Class::map`]; convert it with
+/// [`Instance::instance_ref`].
+///
+/// ```
+/// use actuator::prelude::*;
+/// use actuator::infra::test::Server;
+///
+/// #[derive(InfraModel)]
+/// struct Site {
+///     #[component(Server::new("web", "debian-12"))]
+///     web: Server,
+/// }
+/// let web = Site::class().map(|s| s.web);
+/// assert_eq!(Site::class_tree().path(web.at().node), ["web"]);
+/// let site = Site::instance("site");
+/// assert_eq!(site.instance_ref(web), site.root().web);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Class<P>(P);
+
+impl<P> Class<P> {
+    /// The class-level path of a member: `Site::class().map(|s| s.web)`, `….map(|s| s.web.ip)`.
+    pub fn map<Q>(self, member: impl FnOnce(P) -> Q) -> Class<Q> {
+        Class(member(self.0))
+    }
+}
+
+impl<P: Located> Class<P> {
+    /// Where the path leads in the model type's skeleton ([`Model::class_tree`]). Not
+    /// [`Located`]: nothing that takes a place in a model instance takes a class-level path.
+    pub fn at(&self) -> At {
+        self.0.at()
+    }
+}
+
+impl<T> Class<crate::model::Out<T>> {
+    /// The output's name, e.g. `"ip"`.
+    pub fn attr(&self) -> &'static str {
+        self.0.attr()
+    }
+}
+
+/// What a class-level path ([`Class`]) lacks: it leads into the model type, while references,
+/// roles, hosts and keyed access need a path of the model instance. Nothing implements it; each
+/// place that needs an instance's path accepts a `Class<P>` only if `ClassLevel<P>` implements
+/// it, so the error is this message, at the path.
+///
+/// The bound is on [`ClassLevel`], not on `Class<P>` itself: rustc shows the message of the
+/// outermost trait when the two have one `Self` type, which would be "not a reference" or "not
+/// keyed" rather than this.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a path of a model instance: it leads into the model type (`Model::class()…`)",
+    label = "a class-level path where a path of the model instance is needed",
+    note = "take the path from the model being built (`ctx.model.…`, `ctx.comp.container.…`, `ctx.nexus.…`, `infra.…`, `ns.…`), or convert it with `instance.instance_ref(path)`"
+)]
+pub trait InstancePath {}
+
+/// A class-level path of type `P`, as rustc's message names it ([`InstancePath`]).
+pub struct ClassLevel<P>(PhantomData<fn() -> P>);
+
+impl<T: ?Sized, P: crate::model::IntoRef<T>> crate::model::IntoRef<T> for Class<P>
+where
+    ClassLevel<P>: InstancePath,
+{
+    fn into_ref(self) -> crate::model::Ref<T> {
+        self.0.into_ref()
+    }
+}
+
+impl<T> From<Class<crate::model::Out<T>>> for crate::model::Val<T>
+where
+    ClassLevel<crate::model::Out<T>>: InstancePath,
+{
+    fn from(o: Class<crate::model::Out<T>>) -> Self {
+        crate::model::Val::Out(o.0)
+    }
+}
 
 /// A component type: a leaf (resource, role, task), a group or a keyed container.
 ///
@@ -476,6 +566,15 @@ pub trait Keyed<E> {
     fn instance(&self, w: &Shared, key: InstanceKey) -> E;
 }
 
+impl<E, K: Keyed<E>> Keyed<E> for Class<K>
+where
+    ClassLevel<K>: InstancePath,
+{
+    fn instance(&self, w: &Shared, key: InstanceKey) -> E {
+        self.0.instance(w, key)
+    }
+}
+
 impl<T: Component> Keyed<T::Path> for MultiPath<T> {
     fn instance(&self, w: &Shared, key: InstanceKey) -> T::Path {
         T::path(At {
@@ -531,10 +630,11 @@ pub trait Model: Members {
     /// The class-level model id of this type (its skeleton, for model-level references).
     fn class_id() -> ModelId;
 
-    /// Model-level typed paths: references into the model type, not into an instance. They never
-    /// create instances; convert with [`Instance::instance_ref`].
-    fn class() -> Self::Path {
-        Self::members_path(At::root(Self::class_id()))
+    /// Model-level typed paths: references into the model type, not into an instance. They are
+    /// their own type ([`Class`]), so they never create instances and are never taken for an
+    /// instance's; convert with [`Instance::instance_ref`].
+    fn class() -> Class<Self::Path> {
+        Class(Self::members_path(At::root(Self::class_id())))
     }
 
     /// The skeleton tree of the model type (for `path()` of class-level references).
@@ -650,14 +750,14 @@ impl<M: Model> Instance<M> {
     ///     net: Network,
     /// }
     /// let a = Net::instance("a");
-    /// let class_ref = Net::class().net;            // a model-level reference: no instance involved
-    /// assert_eq!(class_ref, Net::class().net);      // the same path every time
+    /// let class_ref = Net::class().map(|n| n.net); // a model-level reference: no instance involved
+    /// assert_eq!(class_ref, Net::class().map(|n| n.net)); // the same path every time
     /// let r = a.instance_ref(class_ref);
     /// assert_eq!(r, a.root().net);
     /// assert_eq!(a.path(&r), ["net"]);
     /// ```
-    pub fn instance_ref<P: Relocate>(&self, class_path: P) -> P {
-        class_path.relocate(self.id)
+    pub fn instance_ref<P: Relocate>(&self, class_path: Class<P>) -> P {
+        class_path.0.relocate(self.id)
     }
 
     /// Runs `f` with this instance's tree.

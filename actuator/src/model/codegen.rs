@@ -114,6 +114,19 @@ pub struct Paths<MP, NX> {
     pub nexus: NX,
 }
 
+/// What a model's or group's members see as their container: its path, key and index, without
+/// what is outside it (the type that would name it is a type parameter of the generated
+/// `build_members`, which would otherwise show in rustc's messages and make every member's
+/// expression generic).
+pub fn enclosed<P, U>(view: super::Within<P, U>) -> super::Within<P> {
+    super::Within {
+        path: view.path,
+        container: (),
+        key: view.key,
+        idx: view.idx,
+    }
+}
+
 /// What every member of one model (or one group instance) shares: built once, before its
 /// members, and held by each member's expression through an [`Arc`].
 pub struct Scope<MP, NX, V> {

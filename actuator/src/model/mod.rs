@@ -12,8 +12,9 @@ mod values;
 pub mod vars;
 
 pub use build::{
-    Comp, Component, Ctx, Env, FromAt, GetError, Group, Instance, Keyed, Located, Make, Members,
-    Model, Multi, MultiPath, Relocate, Shared, Unbound, Within, build_leaf, push_node,
+    Class, ClassLevel, Comp, Component, Ctx, Env, FromAt, GetError, Group, Instance, InstancePath,
+    Keyed, Located, Make, Members, Model, Multi, MultiPath, Relocate, Shared, Unbound, Within,
+    build_leaf, push_node,
 };
 pub use codegen::Paths;
 pub use ids::{At, InstanceKey, IntoInstanceKey, ModelId, Step};

@@ -339,8 +339,9 @@ impl World {
             .unwrap_or_else(|| panic!("model {id:?} is not part of this system"))
     }
 
-    /// Whether model `id` is an instance of this system. A path that fails this is foreign: a
-    /// class-level path (`Model::class()…`) or one taken from another system's instance.
+    /// Whether model `id` is an instance of this system. A path that fails this is foreign: one
+    /// taken from another system's instance, or a class-level path taken out of
+    /// `Model::class().map(…)`.
     pub fn contains(&self, id: ModelId) -> bool {
         self.trees.iter().any(|t| t.id == id)
     }

@@ -57,7 +57,10 @@ pub trait IntoHost {
     fn into_host(self) -> HostRef;
 }
 
-impl<P: Addressable + Located> IntoHost for P {
+impl<P: Located> IntoHost for crate::model::Class<P>
+where
+    crate::model::ClassLevel<P>: crate::model::InstancePath,
+{
     fn into_host(self) -> HostRef {
         HostRef::Infra(self.at())
     }

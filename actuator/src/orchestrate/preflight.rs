@@ -93,7 +93,7 @@ impl ActuatorOrchestration {
 /// another system's, which no lookup in this system can follow.
 pub(super) fn foreign_path(at: At) -> String {
     format!(
-        "a path of model {:?}, which is not part of this system (a class-level path, `Model::class()…`, or one of another system's instance); take it from this system's models (`ctx.model.…`, `ctx.nexus.…`, `infra.…`, `ns.…`)",
+        "a path of model {:?}, which is not part of this system (one of another system's instance, or a class-level path taken out of `Model::class().map(…)`); take it from this system's models (`ctx.model.…`, `ctx.nexus.…`, `infra.…`, `ns.…`)",
         at.model
     )
 }
