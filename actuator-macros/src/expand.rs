@@ -271,7 +271,7 @@ impl<'a> Gen<'a> {
             type __ActuatorModel = #model;
             type __ActuatorNexus = #nexus_ty;
             type __ActuatorView = #a::Arc<#a::Within<#path_ty>>;
-            type __ActuatorScope = #a::Scope<__ActuatorModel, __ActuatorNexus, __ActuatorView>;
+            type __ActuatorScope = #a::BuildScope<__ActuatorModel, __ActuatorNexus, __ActuatorView>;
             type __ActuatorCtx<'__actuator, __ActuatorT> = #a::Ctx<
                 '__actuator,
                 __ActuatorModel,
@@ -402,7 +402,7 @@ impl<'a> Gen<'a> {
                     __actuator_at: #a::At,
                     __actuator_view: #a::Within<#path_ty, __ActuatorUp>,
                 ) {
-                    let __actuator_scope: #a::Arc<__ActuatorScope> = #a::Scope::new(
+                    let __actuator_scope: #a::Arc<__ActuatorScope> = #a::BuildScope::new(
                         __actuator_at,
                         __actuator_model(__actuator_at),
                         __actuator_nexus(__actuator_w, __actuator_at),

@@ -177,7 +177,7 @@ pub mod __private {
     pub use crate::model::build::NamespaceMembers;
     pub use crate::model::build::{__index, __instantiate, model_id, new_world};
     pub use crate::model::codegen::{
-        BuildMember, Layout, Member, Scope, Up, VarDef, build_table, edge_table, enclosed,
+        BuildMember, BuildScope, Layout, Member, Up, VarDef, build_table, edge_table, enclosed,
         layout_table, offsets, parent_of_first, path, place, total, var_table,
     };
     pub use crate::model::{

@@ -129,17 +129,17 @@ pub fn enclosed<P, U>(view: super::Within<P, U>) -> super::Within<P> {
 
 /// What every member of one model (or one group instance) shares: built once, before its
 /// members, and held by each member's expression through an [`Arc`].
-pub struct Scope<MP, NX, V> {
+pub struct BuildScope<MP, NX, V> {
     at: At,
     paths: Paths<MP, NX>,
     /// The container view the members see as `ctx.comp.container`.
     view: V,
 }
 
-impl<MP, NX, V> Scope<MP, NX, V> {
+impl<MP, NX, V> BuildScope<MP, NX, V> {
     /// The scope of the model or group at `at`.
     pub fn new(at: At, model: MP, nexus: NX, view: V) -> Arc<Self> {
-        Arc::new(Scope {
+        Arc::new(BuildScope {
             at,
             paths: Paths { model, nexus },
             view,
@@ -169,14 +169,14 @@ pub trait BuildMember<S> {
     fn build(&self, w: &Shared, scope: &Arc<S>);
 }
 
-impl<C, MP, NX, V> BuildMember<Scope<MP, NX, V>> for Member<C, MP, NX, V>
+impl<C, MP, NX, V> BuildMember<BuildScope<MP, NX, V>> for Member<C, MP, NX, V>
 where
     C: Component,
     MP: Send + Sync + 'static,
     NX: Send + Sync + 'static,
     V: Up,
 {
-    fn build(&self, w: &Shared, scope: &Arc<Scope<MP, NX, V>>) {
+    fn build(&self, w: &Shared, scope: &Arc<BuildScope<MP, NX, V>>) {
         let shared = Arc::clone(scope);
         let make = self.make;
         C::build::<V>(
@@ -240,8 +240,11 @@ pub enum VarDef<MP, NX, V> {
 }
 
 /// Sets the variables of a table on the scope's model or group.
-pub fn var_table<MP, NX, V>(w: &Shared, scope: &Arc<Scope<MP, NX, V>>, table: &[VarDef<MP, NX, V>])
-where
+pub fn var_table<MP, NX, V>(
+    w: &Shared,
+    scope: &Arc<BuildScope<MP, NX, V>>,
+    table: &[VarDef<MP, NX, V>],
+) where
     MP: Send + Sync + 'static,
     NX: Send + Sync + 'static,
     V: Up,
