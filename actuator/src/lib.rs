@@ -182,7 +182,8 @@ pub mod __private {
     };
     pub use crate::model::{
         At, Comp, Component, Ctx, Element, Env, FromAt, Group, Instance, IntoRef, Located, Members,
-        Model, ModelId, ModelKind, Node, Out, Paths, Ref, Refs, Shared, Step, Unbound, Within,
+        Model, ModelId, ModelKind, Node, Out, Paths, Ref, Refs, Shared, Step, Unbound, Unparsed,
+        Within,
     };
     pub use crate::namespace::DeclaresVars;
     pub use crate::namespace::{

@@ -23,7 +23,8 @@
 //!
 //! Family 3 (typed values): a literal written as text for a typed argument (a CIDR, an address)
 //! that does not parse is an error naming the resource, the argument and the text — not a panic
-//! while the model is built, and not the cloud's refusal after what came before it exists.
+//! while the model is built, and not the cloud's refusal after what came before it exists. So is a
+//! variable given for a typed argument whose value, known before provisioning, does not parse.
 
 use std::sync::Arc;
 
@@ -602,4 +603,74 @@ fn a_typed_literal_that_does_not_parse_stops_plan_and_up_naming_path_argument_an
     );
     assert_eq!(f.cli_plan(orch()), actuator::cli::EXIT_INVALID);
     assert_eq!(up_refused(&f, orch()).len(), 3);
+}
+
+// A variable given for a typed argument: its value is parsed in the pre-flight where it is known
+// then, so a bad range from a variable is found before any cloud call, like a bad literal.
+#[derive(InfraModel)]
+#[infra(namespace = Ranges)]
+struct Ranged {
+    #[component(Network::new("net").cidr(ctx.nexus.ns.v.RANGE))]
+    net: Network,
+    // A secret's value is shown masked in the error.
+    #[component(Subnet::new("sub", ctx.model.net, ctx.nexus.ns.v.PRIVATE_RANGE))]
+    sub: Subnet,
+    #[component(Server::new("web", "debian-12").nics([ctx.model.net]))]
+    web: Server,
+    // Waits for the server's address: known only during `up`, so not an error now.
+    #[component(Network::new("later").cidr(ctx.nexus.ns.v.LATER))]
+    later: Network,
+    #[component(Subnet::new("ok", ctx.model.net, ctx.nexus.ns.v.GOOD))]
+    ok: Subnet,
+}
+
+namespace! {
+    struct Ranges for Ranged {
+        vars {
+            OCTET = "300",
+            RANGE = "10.!{OCTET}.0.0/16",
+            secret PRIVATE_RANGE = "10.9.9.9/8",
+            LATER = "!{WEB_IP}/32",
+            WEB_IP = infra.web.ip,
+            GOOD = "10.1.0.0/16",
+        }
+        web: Role = Role::new("web").host_ref(infra.web),
+    }
+}
+
+#[test]
+fn a_variable_for_a_typed_argument_is_parsed_in_the_pre_flight_when_its_value_is_known() {
+    let f = Fixture::new();
+    let infra = Ranged::instance("r");
+    let ns = Ranges::instance("n", &infra);
+    let orch = || {
+        ActuatorOrchestration::new("preflight")
+            .infra(&infra)
+            .namespace(&ns)
+            .proxy(f.sim.clone())
+            .state_dir(&f.state)
+    };
+    let plan = orch().plan().unwrap();
+    assert_eq!(f.sim.calls(), 0);
+    let errors: Vec<String> = plan
+        .errors
+        .iter()
+        .map(|e| format!("{}: {}", e.key, e.error))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "Ranged.net: argument `cidr`: variable `RANGE` = \"10.300.0.0/16\" does not parse: \
+             `10.300.0.0` is not an IP address",
+            format!(
+                "Ranged.sub: argument `cidr`: variable `PRIVATE_RANGE` = {:?} does not parse: \
+                 host bits are set beyond /8; the range is 10.0.0.0/8",
+                actuator::namespace::MASK
+            )
+            .as_str(),
+        ]
+    );
+    assert!(!format!("{plan:?}").contains("10.9.9.9"));
+    assert_eq!(f.cli_plan(orch()), actuator::cli::EXIT_INVALID);
+    assert_eq!(up_refused(&f, orch()).len(), 2);
 }

@@ -136,8 +136,8 @@ fn element_impl(r: &Resource) -> TokenStream {
             fn visit_refs(&self, f: &mut dyn FnMut(#p::At)) {
                 #( #p::Refs::visit_refs(&self.#walked, f); )*
             }
-            fn visit_invalid(&self, f: &mut dyn FnMut(&'static str, &str, &str)) {
-                #( #p::Refs::visit_invalid(&self.#walked, &mut |t: &str, e: &str| f(#walked_names, t, e)); )*
+            fn visit_unparsed(&self, f: &mut dyn FnMut(&'static str, #p::Unparsed<'_>)) {
+                #( #p::Refs::visit_unparsed(&self.#walked, &mut |u: #p::Unparsed<'_>| f(#walked_names, u)); )*
             }
             fn addressable(&self) -> bool { #addressable }
             #cloud

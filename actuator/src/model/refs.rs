@@ -365,11 +365,30 @@ impl IntoVal<Port> for u16 {
 pub trait Refs {
     /// Calls `f` for every reference inside.
     fn visit_refs(&self, f: &mut dyn FnMut(At));
-    /// Calls `f(text, error)` for every literal inside that was written as text and does not
-    /// parse as its type ([`Val::Invalid`]): the pre-flight reports each one.
-    fn visit_invalid(&self, f: &mut dyn FnMut(&str, &str)) {
+    /// Calls `f` for every typed value inside whose text the pre-flight checks: a literal
+    /// written as text that does not parse ([`Val::Invalid`]), and a variable ([`Val::Var`]),
+    /// whose value must parse as the argument's type once it is known.
+    fn visit_unparsed(&self, f: &mut dyn FnMut(Unparsed<'_>)) {
         let _ = f;
     }
+}
+
+/// A typed value whose text the pre-flight checks ([`Refs::visit_unparsed`]).
+pub enum Unparsed<'a> {
+    /// A literal written as text that does not parse as its type.
+    Text {
+        /// The text as written.
+        text: &'a str,
+        /// Why it does not parse.
+        error: &'a str,
+    },
+    /// A variable given for a typed argument.
+    Var {
+        /// The variable.
+        var: &'a crate::model::vars::VarRef,
+        /// Parses a value as the argument's type: `Err` says why it does not.
+        parse: &'a dyn Fn(&str) -> Result<(), String>,
+    },
 }
 
 impl<T: ?Sized> Refs for Ref<T> {
@@ -382,7 +401,10 @@ impl<T> Refs for Out<T> {
         f(self.at)
     }
 }
-impl<T: Refs> Refs for Val<T> {
+impl<T: Refs + FromStr> Refs for Val<T>
+where
+    T::Err: fmt::Display,
+{
     fn visit_refs(&self, f: &mut dyn FnMut(At)) {
         match self {
             Val::Lit(v) => v.visit_refs(f),
@@ -392,26 +414,30 @@ impl<T: Refs> Refs for Val<T> {
             Val::Var(_) | Val::Invalid { .. } => {}
         }
     }
-    fn visit_invalid(&self, f: &mut dyn FnMut(&str, &str)) {
+    fn visit_unparsed(&self, f: &mut dyn FnMut(Unparsed<'_>)) {
         match self {
-            Val::Lit(v) => v.visit_invalid(f),
-            Val::Invalid { text, error } => f(text, error),
-            Val::Out(_) | Val::Var(_) => {}
+            Val::Lit(v) => v.visit_unparsed(f),
+            Val::Invalid { text, error } => f(Unparsed::Text { text, error }),
+            Val::Var(var) => f(Unparsed::Var {
+                var,
+                parse: &|s| s.parse::<T>().map(drop).map_err(|e| e.to_string()),
+            }),
+            Val::Out(_) => {}
         }
     }
 }
 impl<T: Refs> Refs for Vec<T> {
-    fn visit_invalid(&self, f: &mut dyn FnMut(&str, &str)) {
-        self.iter().for_each(|v| v.visit_invalid(f))
+    fn visit_unparsed(&self, f: &mut dyn FnMut(Unparsed<'_>)) {
+        self.iter().for_each(|v| v.visit_unparsed(f))
     }
     fn visit_refs(&self, f: &mut dyn FnMut(At)) {
         self.iter().for_each(|v| v.visit_refs(f))
     }
 }
 impl<T: Refs> Refs for Option<T> {
-    fn visit_invalid(&self, f: &mut dyn FnMut(&str, &str)) {
+    fn visit_unparsed(&self, f: &mut dyn FnMut(Unparsed<'_>)) {
         if let Some(v) = self {
-            v.visit_invalid(f)
+            v.visit_unparsed(f)
         }
     }
     fn visit_refs(&self, f: &mut dyn FnMut(At)) {
@@ -421,33 +447,33 @@ impl<T: Refs> Refs for Option<T> {
     }
 }
 impl<T: Refs + ?Sized> Refs for Box<T> {
-    fn visit_invalid(&self, f: &mut dyn FnMut(&str, &str)) {
-        (**self).visit_invalid(f)
+    fn visit_unparsed(&self, f: &mut dyn FnMut(Unparsed<'_>)) {
+        (**self).visit_unparsed(f)
     }
     fn visit_refs(&self, f: &mut dyn FnMut(At)) {
         (**self).visit_refs(f)
     }
 }
 impl<K, V: Refs, S> Refs for HashMap<K, V, S> {
-    fn visit_invalid(&self, f: &mut dyn FnMut(&str, &str)) {
-        self.values().for_each(|v| v.visit_invalid(f))
+    fn visit_unparsed(&self, f: &mut dyn FnMut(Unparsed<'_>)) {
+        self.values().for_each(|v| v.visit_unparsed(f))
     }
     fn visit_refs(&self, f: &mut dyn FnMut(At)) {
         self.values().for_each(|v| v.visit_refs(f))
     }
 }
 impl<K, V: Refs> Refs for BTreeMap<K, V> {
-    fn visit_invalid(&self, f: &mut dyn FnMut(&str, &str)) {
-        self.values().for_each(|v| v.visit_invalid(f))
+    fn visit_unparsed(&self, f: &mut dyn FnMut(Unparsed<'_>)) {
+        self.values().for_each(|v| v.visit_unparsed(f))
     }
     fn visit_refs(&self, f: &mut dyn FnMut(At)) {
         self.values().for_each(|v| v.visit_refs(f))
     }
 }
 impl<A: Refs, B: Refs> Refs for (A, B) {
-    fn visit_invalid(&self, f: &mut dyn FnMut(&str, &str)) {
-        self.0.visit_invalid(f);
-        self.1.visit_invalid(f);
+    fn visit_unparsed(&self, f: &mut dyn FnMut(Unparsed<'_>)) {
+        self.0.visit_unparsed(f);
+        self.1.visit_unparsed(f);
     }
     fn visit_refs(&self, f: &mut dyn FnMut(At)) {
         self.0.visit_refs(f);

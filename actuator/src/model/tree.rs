@@ -23,9 +23,10 @@ pub trait Element: Any + Send + Sync + fmt::Debug {
     fn base_name(&self) -> &str;
     /// Calls `f` for every reference held by the value's arguments.
     fn visit_refs(&self, f: &mut dyn FnMut(At));
-    /// Calls `f(argument, text, error)` for every literal argument written as text that does not
-    /// parse as its type (a CIDR of `10.0.0.0/33`): the pre-flight reports each one.
-    fn visit_invalid(&self, f: &mut dyn FnMut(&'static str, &str, &str)) {
+    /// Calls `f(argument, value)` for every typed argument whose text the pre-flight checks: a
+    /// literal written as text that does not parse (a CIDR of `10.0.0.0/33`), and a variable whose
+    /// value must parse once known ([`Refs::visit_unparsed`](super::Refs::visit_unparsed)).
+    fn visit_unparsed(&self, f: &mut dyn FnMut(&'static str, super::refs::Unparsed<'_>)) {
         let _ = f;
     }
     /// Whether this element can serve as a role's host (has an IP or host name).

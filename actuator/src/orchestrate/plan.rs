@@ -731,21 +731,7 @@ impl ActuatorOrchestration {
     fn validate(&self, res: &[ModelRes], scope: &Scope, errors: &mut Vec<PlanBlocker>) {
         let Some(w) = &self.world else { return };
         for r in res {
-            // Literals written as text that do not parse (a CIDR of `10.0.0.0/33`): known from
-            // the model alone, whichever proxy provisions the resource.
-            let element = w.lock().element_arc(r.at);
-            if let Some(e) = element {
-                e.visit_invalid(&mut |arg, text, error| {
-                    errors.push(PlanBlocker {
-                        key: r.key.clone(),
-                        error: crate::provision::Invalid::new(
-                            arg,
-                            format!("{text:?} does not parse: {error}"),
-                        )
-                        .to_string(),
-                    })
-                });
-            }
+            self.check_typed_args(r.at, &r.key, errors);
             if let Some(p) = &r.proxy {
                 let cx = crate::provision::ProvisionCx::new(w.clone(), r.at, scope.clone());
                 for invalid in p.validate(&cx) {

@@ -4,6 +4,9 @@
 //! nothing defines is an error naming the reader's model path, the name, and the names the reader
 //! does see; a value that waits for an output is not.
 //!
+//! Every typed argument's text must parse as its type: a literal, and a variable's value where
+//! it is known before provisioning.
+//!
 //! (Task templates are resolved for every role by the config phase's pre-flight; proxies validate
 //! their resources' arguments in `plan::validate`.)
 
@@ -13,8 +16,8 @@ use super::ActuatorOrchestration;
 use super::outputs::OutputSource;
 use super::plan::PlanBlocker;
 use crate::model::args::ArgCx;
-use crate::model::{At, Located};
-use crate::namespace::{Missing, VarRef, visible_vars, why_missing};
+use crate::model::{At, Located, Unparsed};
+use crate::namespace::{Missing, VarRef, expand_for, expand_revealing, visible_vars, why_missing};
 
 impl ActuatorOrchestration {
     /// Every reference the infra's resources and the namespace's roles hold must be into this
@@ -86,6 +89,44 @@ impl ActuatorOrchestration {
                 });
             }
         }
+    }
+
+    /// Every typed argument's text must parse as its type — a literal (a CIDR of `10.0.0.0/33`),
+    /// and a variable's value where it is known before provisioning (not one that waits for an
+    /// output): known from the model alone, whichever proxy provisions the resource.
+    pub(super) fn check_typed_args(&self, at: At, key: &str, errors: &mut Vec<PlanBlocker>) {
+        let Some(w) = &self.world else { return };
+        // Taken out of the world first: expanding a variable locks it again.
+        let Some(element) = w.lock().element_arc(at) else {
+            return;
+        };
+        element.visit_unparsed(&mut |arg, value| {
+            let why = match value {
+                Unparsed::Text { text, error } => format!("{text:?} does not parse: {error}"),
+                Unparsed::Var { var, parse } => {
+                    // Undefined is check_var_refs's error; a value waiting for an output is
+                    // checked when it is known.
+                    if why_missing(w, var.at(), var.name()).is_some() {
+                        return;
+                    }
+                    let template = format!("!{{{}}}", var.name());
+                    let Ok(value) = expand_revealing(w, var.at(), &template) else {
+                        return;
+                    };
+                    let Err(error) = parse(&value) else { return };
+                    // A secret variable's value is shown masked.
+                    let shown = expand_for(w, var.at(), &template).unwrap_or_default();
+                    format!(
+                        "variable `{}` = {shown:?} does not parse: {error}",
+                        var.name()
+                    )
+                }
+            };
+            errors.push(PlanBlocker {
+                key: key.to_owned(),
+                error: crate::provision::Invalid::new(arg, why).to_string(),
+            });
+        });
     }
 }
 
