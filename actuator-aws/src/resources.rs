@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use actuator::Resource;
 use actuator::model::args::{ArgCx, ArgValue};
-use actuator::model::{At, Cidr, Id, IntoRef, IntoVal, Out, Ref, Refs, Val};
+use actuator::model::{At, Cidr, Id, IntoRef, IntoVal, Out, Ref, Refs, Unparsed, Val};
 use serde_json::{Value, json};
 
 /// A resource's region, for the proxy to choose its client by.
@@ -359,6 +359,16 @@ impl Refs for RouteTarget {
             RouteTarget::EgressOnlyGateway(v) => v.visit_refs(f),
             RouteTarget::NatGateway(v) => v.visit_refs(f),
             RouteTarget::PeeringConnection(v) => v.visit_refs(f),
+        }
+    }
+    fn visit_unparsed(&self, f: &mut dyn FnMut(Unparsed<'_>)) {
+        match self {
+            RouteTarget::EgressOnlyGateway(v) => v.visit_unparsed(f),
+            RouteTarget::NatGateway(v) => v.visit_unparsed(f),
+            RouteTarget::PeeringConnection(v) => v.visit_unparsed(f),
+            RouteTarget::Gateway(_)
+            | RouteTarget::NatInstance(_)
+            | RouteTarget::NetworkInterface(_) => {}
         }
     }
 }
@@ -817,9 +827,9 @@ impl Refs for IpTarget {
             IpTarget::PrivateIp(v) => v.visit_refs(f),
         }
     }
-    fn visit_invalid(&self, f: &mut dyn FnMut(&str, &str)) {
+    fn visit_unparsed(&self, f: &mut dyn FnMut(Unparsed<'_>)) {
         if let IpTarget::PrivateIp(v) = self {
-            v.visit_invalid(f)
+            v.visit_unparsed(f)
         }
     }
 }

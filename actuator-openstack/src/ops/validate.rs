@@ -337,7 +337,7 @@ pub(crate) fn validate(p: &OpenStackProxy, cx: &ProvisionCx) -> Vec<Invalid> {
                 name(&mut inv, &display);
                 description(&mut inv, &n.description);
                 // `fixed_ip` is a `Val<IpAddr>`: text that is not an address is the generic
-                // pre-flight's (`Element::visit_invalid`).
+                // pre-flight's (`Element::visit_unparsed`).
             }
         }
         Server::KIND => {
