@@ -560,3 +560,56 @@ fn a_lost_state_is_found_again_by_tag_and_cleaned_up() {
     );
     assert!(run.sim.live().is_empty());
 }
+
+#[test]
+fn a_second_replacement_while_an_earlier_one_is_still_set_aside_loses_track_of_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = Run::new(tmp.path(), Arc::new(SimProxy::default()));
+    run.up(Shape::default());
+    // The first replacement exists, but deleting the old one it set aside fails for good:
+    // the state holds `Site.fip` (new) and `Site.fip#deposed` (old).
+    run.sim.fail_delete("Site.fip", 1, false);
+    let (mut o, _) = run.orch(Shape {
+        pool: "private",
+        ..Shape::default()
+    });
+    assert!(!rt().block_on(o.initiate_system()));
+    drop(o);
+    assert_eq!(run.sim.creates("Site.fip") - run.sim.deletes("Site.fip"), 2);
+    // A second change that replaces it again, before the set-aside one is gone.
+    let third = Shape {
+        pool: "internal",
+        ..Shape::default()
+    };
+    let plan = run.plan(third.clone(), true);
+    assert_eq!(action(&plan, "Site.fip"), ResourceAction::Replace);
+    assert_eq!(action(&plan, "Site.fip#deposed"), ResourceAction::Destroy);
+    // Setting the current one aside too would write over `Site.fip#deposed`: it is deleted
+    // first instead, and the plan says why.
+    let fip = plan.resources.iter().find(|r| r.key == "Site.fip").unwrap();
+    assert!(!fip.create_before_destroy);
+    assert!(
+        fip.reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("still set aside"),
+        "{:?}",
+        fip.reason
+    );
+    run.up(third.clone());
+    // Exactly one floating IP is left in the cloud, and nothing is pending.
+    assert_eq!(run.sim.creates("Site.fip") - run.sim.deletes("Site.fip"), 1);
+    assert_eq!(run.sim.creates("Site.fip"), 3);
+    let plan = run.plan(third, true);
+    assert!(
+        plan.resources
+            .iter()
+            .all(|r| r.action == ResourceAction::Unchanged),
+        "{:?}",
+        plan.resources
+            .iter()
+            .filter(|r| r.action != ResourceAction::Unchanged)
+            .map(|r| (&r.key, r.action))
+            .collect::<Vec<_>>()
+    );
+}

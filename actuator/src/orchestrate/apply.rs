@@ -8,7 +8,9 @@
 //!   been deleted, or — for a deleted or set-aside resource — has moved off it (updated or
 //!   replaced);
 //! * a replacement is create-then-delete (the old one set aside as `<path>#deposed`) when the
-//!   resource type allows two at once, else delete-then-create.
+//!   resource type allows two at once, else delete-then-create — and also when an earlier
+//!   replacement's old resource is still set aside (the plan decides: one `#deposed` entry per
+//!   path, never written over).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -856,6 +856,21 @@ impl ActuatorOrchestration {
                     }
                 },
             }
+            // An earlier replacement's old resource still set aside (its delete failed or was cut
+            // short) holds `<path>#deposed`: setting this one aside too would write over that entry
+            // and lose track of the resource it records, so this replacement deletes first.
+            let deposed = format!("{}{DEPOSED}", r.key);
+            if change.action == ResourceAction::Replace
+                && change.create_before_destroy
+                && state.get(&deposed).is_some()
+            {
+                change.create_before_destroy = false;
+                let why = format!("`{deposed}` is still set aside: the old one is deleted first");
+                change.reason = Some(match change.reason.take() {
+                    Some(r) => format!("{r}; {why}"),
+                    None => why,
+                });
+            }
             if matches!(
                 change.action,
                 ResourceAction::Create | ResourceAction::Replace
@@ -872,9 +887,9 @@ impl ActuatorOrchestration {
             // it must not take the old one for a previous attempt of its own.
             let replaces = match change.action {
                 ResourceAction::Replace if change.create_before_destroy => old.clone(),
-                ResourceAction::Create | ResourceAction::Replace => state
-                    .get(&format!("{}{DEPOSED}", r.key))
-                    .map(|e| provisioned(scope, e)),
+                ResourceAction::Create | ResourceAction::Replace => {
+                    state.get(&deposed).map(|e| provisioned(scope, e))
+                }
                 _ => None,
             };
             items.push(Item {
