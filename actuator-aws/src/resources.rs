@@ -48,9 +48,29 @@ macro_rules! placement {
 /// Outputs: `id`, `cidr`, `region`.
 ///
 /// ```
+/// use actuator::model::Val;
 /// use actuator_aws::Vpc;
 /// let v = Vpc::new("main", "10.0.0.0/16").ipv6(true).tenancy("dedicated").region("eu-west-1");
-/// assert_eq!(v.cidr_block, "10.0.0.0/16");
+/// assert_eq!(v.cidr_block, Val::Lit("10.0.0.0/16".parse().unwrap()));
+/// ```
+///
+/// The range is a [`Cidr`]: text that is not one is the pre-flight's error, and an id is not a
+/// range:
+///
+/// ```compile_fail
+/// use actuator::prelude::*;
+/// use actuator_aws::{Subnet, Vpc};
+///
+/// #[derive(InfraModel)]
+/// struct Net {
+///     #[component(Vpc::new("vpc", "10.0.0.0/16"))]
+///     vpc: Vpc,
+///     #[component(Subnet::new("sn", ctx.model.vpc, "10.0.1.0/24"))]
+///     subnet: Subnet,
+///     // A subnet's id where a range is expected: `Out<Id<Subnet>>` is not a value of type `Cidr`.
+///     #[component(Vpc::new("other", ctx.model.subnet.id))]
+///     other: Vpc,
+/// }
 /// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(kind = "aws.Vpc", outputs(id: Id<Self>, cidr: Cidr, region: String))]
@@ -61,7 +81,7 @@ pub struct Vpc {
     /// Its region, if not the proxy's default.
     pub region: Option<String>,
     /// Its IPv4 range, e.g. `10.0.0.0/16`.
-    pub cidr_block: String,
+    pub cidr_block: Val<Cidr>,
     /// Whether Amazon assigns it an IPv6 /56.
     pub amazon_provided_ipv6_cidr_block: bool,
     /// `default`, `dedicated` or `host`.
@@ -71,12 +91,12 @@ placement!(Vpc);
 
 impl Vpc {
     /// A VPC `name` with IPv4 range `cidr_block`.
-    pub fn new(name: impl Into<String>, cidr_block: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<String>, cidr_block: impl IntoVal<Cidr>) -> Self {
         Vpc {
             name: name.into(),
             cloud: None,
             region: None,
-            cidr_block: cidr_block.into(),
+            cidr_block: cidr_block.into_val(),
             amazon_provided_ipv6_cidr_block: false,
             instance_tenancy: "default".into(),
         }
@@ -122,13 +142,13 @@ pub struct Subnet {
     /// Its region, if not the proxy's default.
     pub region: Option<String>,
     /// Its IPv4 range, inside the VPC's.
-    pub cidr_block: String,
+    pub cidr_block: Val<Cidr>,
     /// The VPC.
     pub vpc: Ref<Vpc>,
     /// The availability zone (`None`: EC2 chooses).
     pub availability_zone: Option<String>,
-    /// An IPv6 range inside the VPC's, if any.
-    pub ipv6_cidr_block: Option<String>,
+    /// An IPv6 range inside the VPC's (a /64), if any.
+    pub ipv6_cidr_block: Option<Val<Cidr>>,
     /// Whether instances launched into it get a public IPv4 address.
     pub map_public_ip_on_launch: bool,
 }
@@ -139,13 +159,13 @@ impl Subnet {
     pub fn new(
         name: impl Into<String>,
         vpc: impl IntoRef<Vpc>,
-        cidr_block: impl Into<String>,
+        cidr_block: impl IntoVal<Cidr>,
     ) -> Self {
         Subnet {
             name: name.into(),
             cloud: None,
             region: None,
-            cidr_block: cidr_block.into(),
+            cidr_block: cidr_block.into_val(),
             vpc: vpc.into_ref(),
             availability_zone: None,
             ipv6_cidr_block: None,
@@ -157,9 +177,9 @@ impl Subnet {
         self.availability_zone = Some(az.into());
         self
     }
-    /// Gives it an IPv6 range.
-    pub fn ipv6_cidr_block(mut self, cidr: impl Into<String>) -> Self {
-        self.ipv6_cidr_block = Some(cidr.into());
+    /// Gives it an IPv6 range (a /64 of the VPC's).
+    pub fn ipv6_cidr_block(mut self, cidr: impl IntoVal<Cidr>) -> Self {
+        self.ipv6_cidr_block = Some(cidr.into_val());
         self
     }
     /// Instances launched into it get a public IPv4 address.
@@ -410,7 +430,8 @@ impl ArgValue for RouteTarget {
 ///     default_route: Route,
 /// }
 /// let net = Net::instance("net");
-/// assert_eq!(net.get::<Route>(&net.root().default_route).unwrap().destination, "0.0.0.0/0");
+/// let route = net.get::<Route>(&net.root().default_route).unwrap();
+/// assert_eq!(route.destination, Val::Lit("0.0.0.0/0".parse().unwrap()));
 /// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(kind = "aws.Route", outputs(route_table_id: Id<RouteTable>, destination: Cidr, region: String))]
@@ -423,7 +444,7 @@ pub struct Route {
     /// The route table.
     pub route_table: Ref<RouteTable>,
     /// The destination range: IPv4 (`0.0.0.0/0`) or IPv6 (`::/0`).
-    pub destination: String,
+    pub destination: Val<Cidr>,
     /// Where the traffic goes.
     pub target: RouteTarget,
 }
@@ -434,7 +455,7 @@ impl Route {
     pub fn new(
         name: impl Into<String>,
         route_table: impl IntoRef<RouteTable>,
-        destination: impl Into<String>,
+        destination: impl IntoVal<Cidr>,
         target: RouteTarget,
     ) -> Self {
         Route {
@@ -442,7 +463,7 @@ impl Route {
             cloud: None,
             region: None,
             route_table: route_table.into_ref(),
-            destination: destination.into(),
+            destination: destination.into_val(),
             target,
         }
     }
@@ -540,9 +561,31 @@ impl ArgValue for RuleKind {
 ///     sg: SecurityGroup,
 ///     #[component(SecurityGroupRule::ingress("ssh", ctx.model.sg, "tcp", 22, 22, "0.0.0.0/0"))]
 ///     ssh: SecurityGroupRule,
+///     // The peer range may be another resource's range output: the whole VPC, as EC2 has it.
+///     #[component(SecurityGroupRule::ingress("internal", ctx.model.sg, "-1", -1, -1, ctx.model.vpc.cidr))]
+///     internal: SecurityGroupRule,
 /// }
 /// let fw = Fw::instance("fw");
 /// assert_eq!(fw.get::<SecurityGroupRule>(&fw.root().ssh).unwrap().kind, RuleKind::Ingress);
+/// let internal = fw.get::<SecurityGroupRule>(&fw.root().internal).unwrap();
+/// assert!(matches!(internal.cidrip, Val::Out(o) if o.attr() == "cidr"));
+/// ```
+///
+/// An output of another type is not a range: the VPC's id does not compile there.
+///
+/// ```compile_fail
+/// use actuator::prelude::*;
+/// use actuator_aws::{SecurityGroup, SecurityGroupRule, Vpc};
+///
+/// #[derive(InfraModel)]
+/// struct Fw {
+///     #[component(Vpc::new("vpc", "10.0.0.0/16"))]
+///     vpc: Vpc,
+///     #[component(SecurityGroup::new("web", "web servers", ctx.model.vpc))]
+///     sg: SecurityGroup,
+///     #[component(SecurityGroupRule::ingress("internal", ctx.model.sg, "-1", -1, -1, ctx.model.vpc.id))]
+///     internal: SecurityGroupRule,
+/// }
 /// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(
@@ -561,7 +604,7 @@ pub struct SecurityGroupRule {
     /// Ingress or egress.
     pub kind: RuleKind,
     /// The peer range, IPv4 (`0.0.0.0/0`) or IPv6 (`::/0`).
-    pub cidrip: String,
+    pub cidrip: Val<Cidr>,
     /// First port (ICMP: type; `-1` for all).
     pub from_port: i32,
     /// Last port (ICMP: code; `-1` for all).
@@ -579,7 +622,7 @@ impl SecurityGroupRule {
         name: impl Into<String>,
         security_group: impl IntoRef<SecurityGroup>,
         kind: RuleKind,
-        cidrip: impl Into<String>,
+        cidrip: impl IntoVal<Cidr>,
         from_port: i32,
         to_port: i32,
         ip_protocol: impl Into<String>,
@@ -590,7 +633,7 @@ impl SecurityGroupRule {
             region: None,
             security_group: security_group.into_ref(),
             kind,
-            cidrip: cidrip.into(),
+            cidrip: cidrip.into_val(),
             from_port,
             to_port,
             ip_protocol: ip_protocol.into(),
@@ -609,7 +652,7 @@ impl SecurityGroupRule {
         protocol: impl Into<String>,
         from: i32,
         to: i32,
-        cidr: impl Into<String>,
+        cidr: impl IntoVal<Cidr>,
     ) -> Self {
         SecurityGroupRule::new(
             name,
@@ -628,7 +671,7 @@ impl SecurityGroupRule {
         protocol: impl Into<String>,
         from: i32,
         to: i32,
-        cidr: impl Into<String>,
+        cidr: impl IntoVal<Cidr>,
     ) -> Self {
         SecurityGroupRule::new(
             name,

@@ -1,9 +1,12 @@
 //! The pre-flight of every AWS resource: what EC2 would refuse, found before any call (the plan
 //! runs it for the whole model, so a bad port in the fortieth rule fails before the first VPC is
 //! made). Each problem names the argument and quotes its value; the engine adds the model path.
+//!
+//! Ranges are [`Cidr`]s: text that is not one is the generic pre-flight's (`Val::Invalid`), so
+//! only what EC2 asks beyond the syntax is checked here, of literals; a range that is another
+//! resource's output or a variable is not known before the run.
 
-use std::net::IpAddr;
-
+use actuator::model::{Cidr, Val};
 use actuator::provision::{Invalid, ProvisionCx, openssh_key_type};
 
 use crate::resources::{Instance, KeyPair, PublicIp, SecurityGroupRule, Subnet, Vpc};
@@ -29,6 +32,9 @@ pub(crate) fn validate(cx: &ProvisionCx) -> Vec<Invalid> {
         Subnet::KIND => {
             if let Ok(v) = cx.resource::<Subnet>() {
                 cidr4(&mut bad, "cidr_block", &v.cidr_block, 16..=28);
+                if let Some(c) = &v.ipv6_cidr_block {
+                    cidr6_64(&mut bad, c);
+                }
             }
         }
         SecurityGroupRule::KIND => {
@@ -61,20 +67,36 @@ pub(crate) fn validate(cx: &ProvisionCx) -> Vec<Invalid> {
     bad
 }
 
-/// An IPv4 range whose prefix EC2 accepts for the resource.
-fn cidr4(bad: &mut Vec<Invalid>, arg: &str, value: &str, prefixes: std::ops::RangeInclusive<u8>) {
-    match value.split_once('/') {
-        Some((ip, len))
-            if ip.parse::<std::net::Ipv4Addr>().is_ok()
-                && len.parse::<u8>().is_ok_and(|l| prefixes.contains(&l)) => {}
-        _ => bad.push(Invalid::new(
+/// An IPv4 range whose prefix EC2 accepts for the resource (a literal; see the module's note).
+fn cidr4(
+    bad: &mut Vec<Invalid>,
+    arg: &str,
+    value: &Val<Cidr>,
+    prefixes: std::ops::RangeInclusive<u8>,
+) {
+    if let Val::Lit(c) = value
+        && !(c.addr().is_ipv4() && prefixes.contains(&c.prefix()))
+    {
+        bad.push(Invalid::new(
             arg,
             format!(
-                "{value:?} is not an IPv4 range with a prefix length from /{} to /{}",
+                "\"{c}\" is not an IPv4 range with a prefix length from /{} to /{}",
                 prefixes.start(),
                 prefixes.end()
             ),
-        )),
+        ));
+    }
+}
+
+/// A subnet's IPv6 range: EC2 takes a /64 (a literal; see the module's note).
+fn cidr6_64(bad: &mut Vec<Invalid>, value: &Val<Cidr>) {
+    if let Val::Lit(c) = value
+        && !(c.addr().is_ipv6() && c.prefix() == 64)
+    {
+        bad.push(Invalid::new(
+            "ipv6_cidr_block",
+            format!("\"{c}\" is not an IPv6 /64 (EC2's size of a subnet's IPv6 range)"),
+        ));
     }
 }
 
@@ -103,22 +125,7 @@ fn rule(bad: &mut Vec<Invalid>, v: &SecurityGroupRule) {
             ));
         }
     }
-    let cidr_ok = v.cidrip.split_once('/').is_some_and(|(ip, len)| {
-        match (ip.parse::<IpAddr>(), len.parse::<u8>()) {
-            (Ok(IpAddr::V4(_)), Ok(l)) => l <= 32,
-            (Ok(IpAddr::V6(_)), Ok(l)) => l <= 128,
-            _ => false,
-        }
-    });
-    if !cidr_ok {
-        bad.push(Invalid::new(
-            "cidrip",
-            format!(
-                "{:?} is not an IPv4 or IPv6 range (`0.0.0.0/0`, `::/0`)",
-                v.cidrip
-            ),
-        ));
-    }
+    // `cidrip` is any IPv4 or IPv6 range: that it is one is the generic pre-flight's.
     if let Some(d) = &v.description
         && d.chars().count() > 255
     {
@@ -234,5 +241,86 @@ fn instance(bad: &mut Vec<Invalid>, v: &Instance) {
                 format!("the value of {k:?} has more than 256 characters"),
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actuator::model::args::ArgCx;
+    use actuator::model::{At, Element, ModelId, Out, Ref};
+    use serde_json::json;
+
+    use super::*;
+    use crate::resources::{Route, RouteTable, RouteTarget, SecurityGroup};
+
+    fn sizes(v: &Val<Cidr>) -> Vec<String> {
+        let mut bad = Vec::new();
+        cidr4(&mut bad, "cidr_block", v, 16..=28);
+        bad.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_literal_range_is_checked_for_ec2s_sizes_and_an_output_is_left_to_the_run() {
+        assert!(sizes(&Val::parse("10.0.0.0/16")).is_empty());
+        for (text, shown) in [
+            ("10.0.0.0/8", "\"10.0.0.0/8\""),
+            ("fd00::/56", "\"fd00::/56\""),
+        ] {
+            let bad = sizes(&Val::parse(text));
+            assert!(
+                bad.len() == 1 && bad[0].contains(shown) && bad[0].contains("/16 to /28"),
+                "{bad:?}"
+            );
+        }
+        // Not a range at all: the generic pre-flight reports it (`visit_invalid`), not this one.
+        assert!(sizes(&Val::parse("10.0.0.0/33")).is_empty());
+        let vpc = At::root(ModelId::fresh());
+        assert!(sizes(&Val::Out(Out::new(vpc, "cidr"))).is_empty());
+        let v6 = |text: &str| {
+            let mut bad = Vec::new();
+            cidr6_64(&mut bad, &Val::parse(text));
+            bad.iter().map(ToString::to_string).collect::<Vec<_>>()
+        };
+        assert!(v6("2001:db8:0:1::/64").is_empty());
+        assert!(v6("2001:db8::/56")[0].contains("not an IPv6 /64"));
+        assert!(v6("10.0.1.0/24")[0].contains("ipv6_cidr_block"));
+    }
+
+    #[test]
+    fn bad_range_literals_are_reported_by_argument_and_recorded_as_written() {
+        let sg = Ref::<SecurityGroup>::new(At::root(ModelId::fresh()));
+        let rule = SecurityGroupRule::ingress("r", sg, "tcp", 22, 22, "10.0.0.1/16");
+        let mut found = Vec::new();
+        rule.visit_invalid(&mut |arg, text, error| {
+            found.push((arg, text.to_owned(), error.to_owned()))
+        });
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].0, found[0].1.as_str()), ("cidrip", "10.0.0.1/16"));
+        assert!(found[0].2.contains("10.0.0.0/16"), "{found:?}");
+
+        let rtb = Ref::<RouteTable>::new(At::root(ModelId::fresh()));
+        let route = Route::new("r", rtb, "::/0", RouteTarget::nat_gateway(""));
+        let mut args = Vec::new();
+        route.visit_invalid(&mut |arg, text, _| args.push((arg, text.to_owned())));
+        assert_eq!(args, [("target", String::new())]);
+
+        // A range records the text it was written as, as when it was a string: a state written
+        // before ranges were typed sees no change.
+        let cx = ArgCx::detached();
+        let vpc = Vpc::new("v", "10.0.0.0/16");
+        assert_eq!(vpc.args(&cx).get("cidr_block"), Some(&json!("10.0.0.0/16")));
+        let subnet = Subnet::new(
+            "s",
+            Ref::<Vpc>::new(At::root(ModelId::fresh())),
+            "10.0.1.0/24",
+        )
+        .ipv6_cidr_block("2001:db8:0:1::/64");
+        let args = subnet.args(&cx);
+        assert_eq!(args.get("cidr_block"), Some(&json!("10.0.1.0/24")));
+        assert_eq!(
+            args.get("ipv6_cidr_block"),
+            Some(&json!("2001:db8:0:1::/64"))
+        );
+        assert_eq!(route.args(&cx).get("destination"), Some(&json!("::/0")));
     }
 }

@@ -218,13 +218,16 @@ pub(crate) async fn desired(
             let n: VirtualNetwork = cx.resource()?;
             let rg = cx.output_of(&n.resource_group, "id")?;
             let tags = tags_of(cx, &n.tags);
+            let address_prefixes: Vec<String> = n
+                .address_prefixes
+                .iter()
+                .map(|c| cx.resolve(c).map(|c| c.to_string()))
+                .collect::<Result<_, _>>()?;
             let body = Tracked {
                 location: Some(location_of(cx, &n.location, &n.resource_group)?),
                 tags: Some(tags.clone()),
                 properties: VnetProps {
-                    address_space: AddressSpace {
-                        address_prefixes: n.address_prefixes.clone(),
-                    },
+                    address_space: AddressSpace { address_prefixes },
                     dhcp_options: (!n.dns_servers.is_empty()).then(|| DhcpOptions {
                         dns_servers: n.dns_servers.clone(),
                     }),
@@ -244,7 +247,7 @@ pub(crate) async fn desired(
             };
             let body = Child {
                 properties: SubnetProps {
-                    address_prefix: Some(s.address_prefix.clone()),
+                    address_prefix: Some(cx.resolve(&s.address_prefix)?.to_string()),
                     network_security_group: nsg,
                     ..Default::default()
                 },
@@ -771,7 +774,7 @@ pub(crate) fn validate(p: &AzureProxy, kind: Kind, cx: &ProvisionCx) -> Vec<Inva
                 out.push(Invalid::new("address_prefixes", "no address range"));
             }
             for a in &n.address_prefixes {
-                if let Some(e) = names::check_prefix(a, 29) {
+                if let Some(e) = names::check_range(a, 29) {
                     out.push(Invalid::new("address_prefixes", e));
                 }
             }
@@ -790,7 +793,7 @@ pub(crate) fn validate(p: &AzureProxy, kind: Kind, cx: &ProvisionCx) -> Vec<Inva
             let Ok(s) = cx.resource::<Subnet>() else {
                 return out;
             };
-            if let Some(e) = names::check_prefix(&s.address_prefix, 29) {
+            if let Some(e) = names::check_range(&s.address_prefix, 29) {
                 out.push(Invalid::new("address_prefix", e));
             }
         }

@@ -3,6 +3,8 @@
 
 use std::net::Ipv4Addr;
 
+use actuator::model::{Cidr, Val};
+
 /// Azure's naming rules for one resource type.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct NameRule {
@@ -255,7 +257,21 @@ pub(crate) fn check_ssh_key(key: &str) -> Option<String> {
     }
 }
 
-/// An IPv4 range `a.b.c.d/n` whose host bits are zero, with `n` at most `max_len`.
+/// A network's or subnet's range, when it is a literal: IPv4, with a prefix of at most `max_len`.
+/// (That it is a range, host bits zero, is the generic pre-flight's: the argument is a
+/// `Val<Cidr>`. An output or a variable is not known before the run.)
+pub(crate) fn check_range(range: &Val<Cidr>, max_len: u8) -> Option<String> {
+    let Val::Lit(c) = range else {
+        return None;
+    };
+    if !c.addr().is_ipv4() {
+        return Some(format!("\"{c}\": not an IPv4 range like 10.0.0.0/16"));
+    }
+    (c.prefix() > max_len).then(|| format!("\"{c}\": Azure's ranges here are /{max_len} or larger"))
+}
+
+/// An IPv4 range `a.b.c.d/n` whose host bits are zero, with `n` at most `max_len`: a rule's
+/// address, which is text (it may be a service tag instead).
 pub(crate) fn check_prefix(prefix: &str, max_len: u8) -> Option<String> {
     let bad = |why: &str| Some(format!("{prefix:?}: {why}"));
     let Some((addr, len)) = prefix.split_once('/') else {
@@ -379,6 +395,12 @@ mod tests {
         );
         assert!(check_prefix("10.0.0.0/30", 29).is_some());
         assert!(check_prefix("10.0.0.0", 32).is_some());
+        let range = |c: &str| check_range(&Val::parse(c), 29);
+        assert!(range("10.0.0.0/16").is_none());
+        assert!(range("10.0.0.0/30").unwrap().contains("/29 or larger"));
+        assert!(range("fd00::/48").unwrap().contains("not an IPv4 range"));
+        // Not a range at all: the generic pre-flight's (`Val::Invalid`), not reported twice.
+        assert!(range("10.0.1.0/16").is_none());
         assert!(check_ports("22").is_none() && check_ports("80-90").is_none());
         assert!(check_ports("90-80").is_some() && check_ports("http").is_some());
         assert!(

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use actuator::Resource;
 use actuator::model::args::{ArgCx, ArgValue};
-use actuator::model::{At, Cidr, Id, IntoRef, Ref, Refs};
+use actuator::model::{At, Cidr, Id, IntoRef, IntoVal, Ref, Refs, Val};
 use actuator::secret::Secret;
 
 macro_rules! common {
@@ -129,7 +129,8 @@ impl ResourceGroup {
 ///     vnet: VirtualNetwork,
 /// }
 /// let net = Net::instance("net");
-/// assert_eq!(net.get::<VirtualNetwork>(&net.root().vnet).unwrap().address_prefixes, ["10.0.0.0/16"]);
+/// let vnet = net.get::<VirtualNetwork>(&net.root().vnet).unwrap();
+/// assert_eq!(vnet.address_prefixes, [Val::Lit("10.0.0.0/16".parse().unwrap())]);
 /// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(
@@ -146,7 +147,7 @@ pub struct VirtualNetwork {
     /// Its location, if not its group's.
     pub location: Option<String>,
     /// Its address ranges, e.g. `10.0.0.0/16`.
-    pub address_prefixes: Vec<String>,
+    pub address_prefixes: Vec<Val<Cidr>>,
     /// DNS servers for its machines (empty: Azure's).
     pub dns_servers: Vec<String>,
     /// Tags of your own.
@@ -156,18 +157,21 @@ common!(VirtualNetwork);
 located!(VirtualNetwork);
 
 impl VirtualNetwork {
-    /// A network `name` in `resource_group` with `address_prefixes`.
-    pub fn new<S: Into<String>>(
+    /// A network `name` in `resource_group` with `address_prefixes` (literals or range outputs).
+    pub fn new<C: IntoVal<Cidr>>(
         name: impl Into<String>,
         resource_group: impl IntoRef<ResourceGroup>,
-        address_prefixes: impl IntoIterator<Item = S>,
+        address_prefixes: impl IntoIterator<Item = C>,
     ) -> Self {
         VirtualNetwork {
             name: name.into(),
             cloud: None,
             resource_group: resource_group.into_ref(),
             location: None,
-            address_prefixes: address_prefixes.into_iter().map(Into::into).collect(),
+            address_prefixes: address_prefixes
+                .into_iter()
+                .map(IntoVal::into_val)
+                .collect(),
             dns_servers: Vec::new(),
             tags: BTreeMap::new(),
         }
@@ -211,7 +215,7 @@ pub struct Subnet {
     /// Its network.
     pub network: Ref<VirtualNetwork>,
     /// Its address range, inside the network's.
-    pub address_prefix: String,
+    pub address_prefix: Val<Cidr>,
     /// The security group filtering its traffic.
     pub nsg: Option<Ref<NetworkSecurityGroup>>,
 }
@@ -221,13 +225,13 @@ impl Subnet {
     pub fn new(
         name: impl Into<String>,
         network: impl IntoRef<VirtualNetwork>,
-        address_prefix: impl Into<String>,
+        address_prefix: impl IntoVal<Cidr>,
     ) -> Self {
         Subnet {
             name: name.into(),
             cloud: None,
             network: network.into_ref(),
-            address_prefix: address_prefix.into(),
+            address_prefix: address_prefix.into_val(),
             nsg: None,
         }
     }
@@ -401,6 +405,8 @@ pub struct SecurityRule {
     /// Source ports (`*`).
     pub source_port_range: String,
     /// Source addresses: a CIDR, an address, a service tag (`Internet`, `VirtualNetwork`) or `*`.
+    /// Text, not a `Val<Cidr>` like a network's ranges: a service tag or `*` is not a range
+    /// (validate checks the forms).
     pub source_address_prefix: String,
     /// Destination addresses, the same forms (`*`).
     pub destination_address_prefix: String,

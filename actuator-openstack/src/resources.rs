@@ -115,7 +115,7 @@ pub struct Subnet {
     /// The network it belongs to.
     pub network: Ref<Network>,
     /// Its address range, e.g. `192.168.23.0/24`.
-    pub cidr: String,
+    pub cidr: Val<Cidr>,
     /// DNS servers handed out by DHCP.
     pub dns_nameservers: Vec<String>,
     /// 4 or 6 (default 4; must match the CIDR).
@@ -131,14 +131,14 @@ impl Subnet {
     pub fn new(
         name: impl Into<String>,
         network: impl IntoRef<Network>,
-        cidr: impl Into<String>,
+        cidr: impl IntoVal<Cidr>,
     ) -> Self {
         Subnet {
             name: name.into(),
             cloud: None,
             description: String::new(),
             network: network.into_ref(),
-            cidr: cidr.into(),
+            cidr: cidr.into_val(),
             dns_nameservers: Vec::new(),
             ip_version: 4,
             enable_dhcp: true,
@@ -370,6 +370,47 @@ impl Direction {
 /// #   ssh: SecurityGroupRule }
 /// # let m = M::instance("m");
 /// ```
+///
+/// The remote range is a [`Cidr`]: a literal or a range output, such as a subnet's `cidr`.
+///
+/// ```
+/// use actuator::prelude::*;
+/// use actuator_openstack::{Network, SecurityGroup, SecurityGroupRule, Subnet};
+///
+/// #[derive(InfraModel)]
+/// struct M {
+///     #[component(Network::new("net"))]
+///     net: Network,
+///     #[component(Subnet::new("sn", ctx.model.net, "192.168.23.0/24"))]
+///     subnet: Subnet,
+///     #[component(SecurityGroup::new("sg", ""))]
+///     sg: SecurityGroup,
+///     #[component(SecurityGroupRule::new("local", ctx.model.sg).cidr(ctx.model.subnet.cidr))]
+///     local: SecurityGroupRule,
+/// }
+/// let m = M::instance("m");
+/// let rule = m.get::<SecurityGroupRule>(&m.root().local).unwrap();
+/// assert!(matches!(rule.cidr, Some(Val::Out(o)) if o.attr() == "cidr"));
+/// ```
+///
+/// An output of another type is not a range: the subnet's id does not compile there.
+///
+/// ```compile_fail
+/// use actuator::prelude::*;
+/// use actuator_openstack::{Network, SecurityGroup, SecurityGroupRule, Subnet};
+///
+/// #[derive(InfraModel)]
+/// struct M {
+///     #[component(Network::new("net"))]
+///     net: Network,
+///     #[component(Subnet::new("sn", ctx.model.net, "192.168.23.0/24"))]
+///     subnet: Subnet,
+///     #[component(SecurityGroup::new("sg", ""))]
+///     sg: SecurityGroup,
+///     #[component(SecurityGroupRule::new("local", ctx.model.sg).cidr(ctx.model.subnet.id))]
+///     local: SecurityGroupRule,
+/// }
+/// ```
 #[derive(Resource, Clone, Debug, PartialEq)]
 #[resource(kind = "openstack.SecurityGroupRule", outputs(id: Id<Self>))]
 pub struct SecurityGroupRule {
@@ -387,7 +428,7 @@ pub struct SecurityGroupRule {
     /// Last port (TCP/UDP), or ICMP code.
     pub to_port: Option<u16>,
     /// The remote address range (`remote_ip_prefix`).
-    pub cidr: Option<String>,
+    pub cidr: Option<Val<Cidr>>,
     /// The remote group, instead of a range.
     pub remote_group: Option<Ref<SecurityGroup>>,
     /// `IPv4` (default) or `IPv6`.
@@ -439,9 +480,10 @@ impl SecurityGroupRule {
     pub fn icmp(self) -> Self {
         self.protocol("icmp", None, None)
     }
-    /// The remote address range.
-    pub fn cidr(mut self, cidr: impl Into<String>) -> Self {
-        self.cidr = Some(cidr.into());
+    /// The remote address range: a literal (`"0.0.0.0/0"`) or a range output (a subnet's
+    /// `cidr`).
+    pub fn cidr(mut self, cidr: impl IntoVal<Cidr>) -> Self {
+        self.cidr = Some(cidr.into_val());
         self
     }
     /// Traffic from (or to) the ports of another group.

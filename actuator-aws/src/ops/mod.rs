@@ -149,7 +149,7 @@ pub(super) async fn update(
         PublicIp::KIND => with_op!(PublicIp, |op, v| addresses::create_public_ip(&op, cx, v)),
         SecurityGroupRule::KIND => {
             with_op!(SecurityGroupRule, |op, v| security::update_rule(
-                &op, rec, v
+                &op, cx, rec, v
             ))
         }
         Instance::KIND => with_op!(Instance, |op, v| instances::update_instance(&op, rec, v)),

@@ -37,9 +37,10 @@ impl Tagged for t::Vpc {
 
 pub(super) async fn create_vpc(
     op: &Op<'_>,
-    _: &ProvisionCx,
+    cx: &ProvisionCx,
     v: Vpc,
 ) -> Result<Outputs, AttemptError> {
+    let cidr = cx.resolve(&v.cidr_block)?.to_string();
     let (vpc, _) = op
         .find_or_create(Policy::Basic, || async {
             let r = op
@@ -48,7 +49,7 @@ pub(super) async fn create_vpc(
                     "CreateVpc",
                     op.ec2()
                         .create_vpc()
-                        .cidr_block(&v.cidr_block)
+                        .cidr_block(&cidr)
                         .amazon_provided_ipv6_cidr_block(v.amazon_provided_ipv6_cidr_block)
                         .instance_tenancy(Tenancy::from(v.instance_tenancy.as_str()))
                         .tag_specifications(op.tag_spec(ResourceType::Vpc))
@@ -107,6 +108,12 @@ pub(super) async fn create_subnet(
     v: Subnet,
 ) -> Result<Outputs, AttemptError> {
     let vpc_id = op.parent_id(cx, &v.vpc)?;
+    let cidr = cx.resolve(&v.cidr_block)?.to_string();
+    let ipv6 = v
+        .ipv6_cidr_block
+        .as_ref()
+        .map(|c| cx.resolve(c).map(|c| c.to_string()))
+        .transpose()?;
     let (sn, _) = op
         .find_or_create(Policy::AfterCreate, || async {
             let r = op
@@ -116,9 +123,9 @@ pub(super) async fn create_subnet(
                     op.ec2()
                         .create_subnet()
                         .vpc_id(&vpc_id)
-                        .cidr_block(&v.cidr_block)
+                        .cidr_block(&cidr)
                         .set_availability_zone(v.availability_zone.clone())
-                        .set_ipv6_cidr_block(v.ipv6_cidr_block.clone())
+                        .set_ipv6_cidr_block(ipv6.clone())
                         .tag_specifications(op.tag_spec(ResourceType::Subnet))
                         .send(),
                 )
@@ -524,13 +531,15 @@ pub(super) async fn create_route(
         RouteTarget::NetworkInterface(r) => want.eni = Some(op.parent_id(cx, r)?),
         RouteTarget::PeeringConnection(x) => want.peering = Some(cx.resolve(x)?.into_string()),
     }
-    let v6 = v.destination.contains(':');
+    let dest = cx.resolve(&v.destination)?;
+    let v6 = dest.addr().is_ipv6();
+    let dest = dest.to_string();
     op.retry(Policy::Wiring, &format!("create {}", op.path), || async {
         let mut b = op.ec2().create_route().route_table_id(&rtb);
         b = if v6 {
-            b.destination_ipv6_cidr_block(&v.destination)
+            b.destination_ipv6_cidr_block(&dest)
         } else {
-            b.destination_cidr_block(&v.destination)
+            b.destination_cidr_block(&dest)
         };
         let b = b
             .set_gateway_id(want.gateway.clone())
@@ -546,8 +555,8 @@ pub(super) async fn create_route(
                     rt.routes()
                         .iter()
                         .find(|r| {
-                            r.destination_cidr_block() == Some(v.destination.as_str())
-                                || r.destination_ipv6_cidr_block() == Some(v.destination.as_str())
+                            r.destination_cidr_block() == Some(dest.as_str())
+                                || r.destination_ipv6_cidr_block() == Some(dest.as_str())
                         })
                         .map(Target::of)
                 });
@@ -555,10 +564,7 @@ pub(super) async fn create_route(
                     Some(t) if want.matches(&t) => Ok(()),
                     _ => Err(AwsError::local(
                         "CreateRoute",
-                        format!(
-                            "route table {rtb} already routes {} elsewhere",
-                            v.destination
-                        ),
+                        format!("route table {rtb} already routes {dest} elsewhere"),
                     )),
                 }
             }
@@ -568,7 +574,7 @@ pub(super) async fn create_route(
     .await?;
     Ok(op.outputs([
         ("route_table_id", rtb.clone()),
-        ("destination", v.destination.clone()),
+        ("destination", dest.clone()),
     ]))
 }
 

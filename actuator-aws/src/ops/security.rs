@@ -168,11 +168,12 @@ pub(super) async fn create_rule(
     v: SecurityGroupRule,
 ) -> Result<Outputs, AttemptError> {
     let group = op.parent_id(cx, &v.security_group)?;
+    let cidr = cx.resolve(&v.cidrip)?.to_string();
     let perm = permission_with(
         &v.ip_protocol,
         v.from_port,
         v.to_port,
-        &v.cidrip,
+        &cidr,
         v.description.as_deref(),
     );
     let egress = v.kind == RuleKind::Egress;
@@ -229,7 +230,7 @@ pub(super) async fn create_rule(
         ("protocol", v.ip_protocol.clone()),
         ("from_port", v.from_port.to_string()),
         ("to_port", v.to_port.to_string()),
-        ("cidr", v.cidrip.clone()),
+        ("cidr", cidr.clone()),
         ("retain", retain.to_string()),
     ]))
 }
@@ -305,6 +306,7 @@ pub(super) async fn delete_rule(op: &Op<'_>, rec: &Provisioned) -> Result<(), At
 /// there before this system (recorded as retained) is not this system's to change.
 pub(super) async fn update_rule(
     op: &Op<'_>,
+    cx: &ProvisionCx,
     rec: &Provisioned,
     v: SecurityGroupRule,
 ) -> Result<Outputs, AttemptError> {
@@ -326,15 +328,18 @@ pub(super) async fn update_rule(
             op.path
         )));
     }
+    let cidr = cx.resolve(&v.cidrip)?;
     let mut req = t::SecurityGroupRuleRequest::builder()
         .ip_protocol(&v.ip_protocol)
         .from_port(v.from_port)
         .to_port(v.to_port)
         .set_description(v.description.clone());
-    req = if v.cidrip.contains(':') {
-        req.cidr_ipv6(&v.cidrip)
+    let v6 = cidr.addr().is_ipv6();
+    let cidr = cidr.to_string();
+    req = if v6 {
+        req.cidr_ipv6(&cidr)
     } else {
-        req.cidr_ipv4(&v.cidrip)
+        req.cidr_ipv4(&cidr)
     };
     let update = t::SecurityGroupRuleUpdate::builder()
         .security_group_rule_id(rule)
@@ -356,6 +361,6 @@ pub(super) async fn update_rule(
     out.insert("protocol".into(), v.ip_protocol.clone());
     out.insert("from_port".into(), v.from_port.to_string());
     out.insert("to_port".into(), v.to_port.to_string());
-    out.insert("cidr".into(), v.cidrip.clone());
+    out.insert("cidr".into(), cidr);
     Ok(out)
 }

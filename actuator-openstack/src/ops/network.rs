@@ -110,7 +110,7 @@ pub(crate) async fn create_subnet(
     let mut body = Map::new();
     body.insert("name".into(), json!(name));
     body.insert("network_id".into(), json!(cx.output_of(&n.network, "id")?));
-    body.insert("cidr".into(), json!(n.cidr));
+    body.insert("cidr".into(), json!(cx.resolve(&n.cidr)?.to_string()));
     body.insert("ip_version".into(), json!(n.ip_version));
     body.insert("enable_dhcp".into(), json!(n.enable_dhcp));
     body.insert("dns_nameservers".into(), json!(n.dns_nameservers));

@@ -77,7 +77,10 @@ pub(crate) async fn create_rule(
         body.insert("port_range_max".into(), json!(to));
     }
     if let Some(cidr) = &r.cidr {
-        body.insert("remote_ip_prefix".into(), json!(cidr));
+        body.insert(
+            "remote_ip_prefix".into(),
+            json!(cx.resolve(cidr)?.to_string()),
+        );
     }
     if let Some(g) = &r.remote_group {
         body.insert("remote_group_id".into(), json!(cx.output_of(g, "id")?));

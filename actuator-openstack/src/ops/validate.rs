@@ -1,8 +1,14 @@
 //! What can be known wrong about a resource without asking the cloud: address formats, port
 //! ranges, protocol names, key material, names Nova or Neutron would refuse.
+//!
+//! Ranges and fixed addresses are typed (`Val<Cidr>`, `Val<IpAddr>`): text that does not parse is
+//! the generic pre-flight's (`Val::Invalid`, reported by `Element::visit_invalid`). What Neutron
+//! asks beyond the syntax — a range's IP version matching the subnet's or rule's — is checked
+//! here of literals; an output or a variable is not known before the run.
 
 use std::net::IpAddr;
 
+use actuator::model::{Cidr, Val};
 use actuator::provision::{Invalid, ProvisionCx, openssh_key_type};
 
 use crate::OpenStackProxy;
@@ -13,22 +19,12 @@ const MAX_NAME: usize = 255;
 /// Nova's limit on user data (after base64).
 const MAX_USER_DATA: usize = 65535;
 
-/// `a.b.c.d/n` or an IPv6 range: its IP version, or what is wrong.
-pub(crate) fn cidr_version(cidr: &str) -> Result<u8, String> {
-    let (addr, len) = cidr
-        .split_once('/')
-        .ok_or_else(|| format!("`{cidr}` is not a CIDR (address/length)"))?;
-    let ip: IpAddr = addr
-        .parse()
-        .map_err(|_| format!("`{cidr}`: `{addr}` is not an IP address"))?;
-    let len: u8 = len
-        .parse()
-        .map_err(|_| format!("`{cidr}`: `{len}` is not a prefix length"))?;
-    let (v, max) = if ip.is_ipv4() { (4, 32) } else { (6, 128) };
-    if len > max {
-        return Err(format!("`{cidr}`: a prefix length is at most {max}"));
+/// A literal range's IP version (`None`: an output or variable, known only when it is used).
+fn literal_version(cidr: &Val<Cidr>) -> Option<(u8, Cidr)> {
+    match cidr {
+        Val::Lit(c) => Some((if c.addr().is_ipv4() { 4 } else { 6 }, *c)),
+        _ => None,
     }
-    Ok(v)
 }
 
 fn name(inv: &mut Vec<Invalid>, display: &str) {
@@ -138,16 +134,16 @@ fn rule(inv: &mut Vec<Invalid>, r: &SecurityGroupRule) {
         }
     };
     if let Some(c) = &r.cidr {
-        match cidr_version(c) {
-            Err(e) => inv.push(Invalid::new("cidr", e)),
-            Ok(v) if want.is_some_and(|w| w != v) => inv.push(Invalid::new(
+        if let Some((v, c)) = literal_version(c)
+            && want.is_some_and(|w| w != v)
+        {
+            inv.push(Invalid::new(
                 "cidr",
                 format!(
                     "`{c}` is an IPv{v} range but the rule's ethertype is {}",
                     r.ethertype
                 ),
-            )),
-            Ok(_) => {}
+            ));
         }
         if r.remote_group.is_some() {
             inv.push(Invalid::new(
@@ -270,13 +266,13 @@ pub(crate) fn validate(p: &OpenStackProxy, cx: &ProvisionCx) -> Vec<Invalid> {
             if let Ok(n) = cx.resource::<Subnet>() {
                 name(&mut inv, &display);
                 description(&mut inv, &n.description);
-                match cidr_version(&n.cidr) {
-                    Err(e) => inv.push(Invalid::new("cidr", e)),
-                    Ok(v) if v != n.ip_version => inv.push(Invalid::new(
+                if let Some((v, c)) = literal_version(&n.cidr)
+                    && v != n.ip_version
+                {
+                    inv.push(Invalid::new(
                         "ip_version",
-                        format!("{} but the cidr `{}` is IPv{v}", n.ip_version, n.cidr),
-                    )),
-                    Ok(_) => {}
+                        format!("{} but the cidr `{c}` is IPv{v}", n.ip_version),
+                    ));
                 }
                 if !matches!(n.ip_version, 4 | 6) {
                     inv.push(Invalid::new(
@@ -374,22 +370,37 @@ mod tests {
 
     #[test]
     fn cidrs_are_checked_before_any_call() {
-        assert_eq!(cidr_version("192.168.23.0/24"), Ok(4));
-        assert_eq!(cidr_version("fd00::/64"), Ok(6));
-        assert!(
-            cidr_version("192.168.23.0")
-                .unwrap_err()
-                .contains("not a CIDR")
+        use actuator::model::{At, Element, ModelId, Out, Ref};
+        let net = || Ref::<Network>::new(At::root(ModelId::fresh()));
+        let version = |c: &str| literal_version(&Val::parse(c)).map(|(v, _)| v);
+        assert_eq!(version("192.168.23.0/24"), Some(4));
+        assert_eq!(version("fd00::/64"), Some(6));
+        // An output is not known yet: nothing to compare with the subnet's or rule's version.
+        assert_eq!(
+            literal_version(&Val::Out(Out::new(At::root(ModelId::fresh()), "cidr"))),
+            None
         );
-        assert!(
-            cidr_version("192.168.300.0/24")
-                .unwrap_err()
-                .contains("not an IP")
-        );
-        assert!(
-            cidr_version("10.0.0.0/33")
-                .unwrap_err()
-                .contains("at most 32")
+        // Text that is not a range is the generic pre-flight's: it names the argument and why.
+        for (text, why) in [
+            ("192.168.23.0", "expected ADDRESS/PREFIX"),
+            ("192.168.300.0/24", "`192.168.300.0` is not an IP address"),
+            ("10.0.0.0/33", "from 0 to 32"),
+        ] {
+            let mut found = Vec::new();
+            Subnet::new("s", net(), text)
+                .visit_invalid(&mut |arg, t, e| found.push((arg, t.to_owned(), e.to_owned())));
+            assert_eq!(found.len(), 1, "{text}: {found:?}");
+            assert_eq!((found[0].0, found[0].1.as_str()), ("cidr", text));
+            assert!(found[0].2.contains(why), "{text}: {found:?}");
+            let mut found = Vec::new();
+            rule_of()
+                .cidr(text)
+                .visit_invalid(&mut |arg, t, _| found.push((arg, t.to_owned())));
+            assert_eq!(found, [("cidr", text.to_owned())]);
+        }
+        assert_eq!(
+            literal_version(&Subnet::new("s", net(), "10.0.0.0/33").cidr),
+            None
         );
     }
 
