@@ -247,7 +247,7 @@ fn instance(bad: &mut Vec<Invalid>, v: &Instance) {
 #[cfg(test)]
 mod tests {
     use actuator::model::args::ArgCx;
-    use actuator::model::{At, Element, ModelId, Out, Ref};
+    use actuator::model::{At, Element, ModelId, Out, Ref, Unparsed};
     use serde_json::json;
 
     use super::*;
@@ -272,7 +272,7 @@ mod tests {
                 "{bad:?}"
             );
         }
-        // Not a range at all: the generic pre-flight reports it (`visit_invalid`), not this one.
+        // Not a range at all: the generic pre-flight reports it (`visit_unparsed`), not this one.
         assert!(sizes(&Val::parse("10.0.0.0/33")).is_empty());
         let vpc = At::root(ModelId::fresh());
         assert!(sizes(&Val::Out(Out::new(vpc, "cidr"))).is_empty());
@@ -291,8 +291,10 @@ mod tests {
         let sg = Ref::<SecurityGroup>::new(At::root(ModelId::fresh()));
         let rule = SecurityGroupRule::ingress("r", sg, "tcp", 22, 22, "10.0.0.1/16");
         let mut found = Vec::new();
-        rule.visit_invalid(&mut |arg, text, error| {
-            found.push((arg, text.to_owned(), error.to_owned()))
+        rule.visit_unparsed(&mut |arg, u| {
+            if let Unparsed::Text { text, error } = u {
+                found.push((arg, text.to_owned(), error.to_owned()))
+            }
         });
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!((found[0].0, found[0].1.as_str()), ("cidrip", "10.0.0.1/16"));
@@ -301,7 +303,11 @@ mod tests {
         let rtb = Ref::<RouteTable>::new(At::root(ModelId::fresh()));
         let route = Route::new("r", rtb, "::/0", RouteTarget::nat_gateway(""));
         let mut args = Vec::new();
-        route.visit_invalid(&mut |arg, text, _| args.push((arg, text.to_owned())));
+        route.visit_unparsed(&mut |arg, u| {
+            if let Unparsed::Text { text, .. } = u {
+                args.push((arg, text.to_owned()))
+            }
+        });
         assert_eq!(args, [("target", String::new())]);
 
         // A range records the text it was written as, as when it was a string: a state written

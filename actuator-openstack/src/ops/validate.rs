@@ -2,7 +2,7 @@
 //! ranges, protocol names, key material, names Nova or Neutron would refuse.
 //!
 //! Ranges and fixed addresses are typed (`Val<Cidr>`, `Val<IpAddr>`): text that does not parse is
-//! the generic pre-flight's (`Val::Invalid`, reported by `Element::visit_invalid`). What Neutron
+//! the generic pre-flight's (`Val::Invalid`, reported by `Element::visit_unparsed`). What Neutron
 //! asks beyond the syntax — a range's IP version matching the subnet's or rule's — is checked
 //! here of literals; an output or a variable is not known before the run.
 
@@ -370,7 +370,7 @@ mod tests {
 
     #[test]
     fn cidrs_are_checked_before_any_call() {
-        use actuator::model::{At, Element, ModelId, Out, Ref};
+        use actuator::model::{At, Element, ModelId, Out, Ref, Unparsed};
         let net = || Ref::<Network>::new(At::root(ModelId::fresh()));
         let version = |c: &str| literal_version(&Val::parse(c)).map(|(v, _)| v);
         assert_eq!(version("192.168.23.0/24"), Some(4));
@@ -387,15 +387,20 @@ mod tests {
             ("10.0.0.0/33", "from 0 to 32"),
         ] {
             let mut found = Vec::new();
-            Subnet::new("s", net(), text)
-                .visit_invalid(&mut |arg, t, e| found.push((arg, t.to_owned(), e.to_owned())));
+            Subnet::new("s", net(), text).visit_unparsed(&mut |arg, u| {
+                if let Unparsed::Text { text: t, error: e } = u {
+                    found.push((arg, t.to_owned(), e.to_owned()))
+                }
+            });
             assert_eq!(found.len(), 1, "{text}: {found:?}");
             assert_eq!((found[0].0, found[0].1.as_str()), ("cidr", text));
             assert!(found[0].2.contains(why), "{text}: {found:?}");
             let mut found = Vec::new();
-            rule_of()
-                .cidr(text)
-                .visit_invalid(&mut |arg, t, _| found.push((arg, t.to_owned())));
+            rule_of().cidr(text).visit_unparsed(&mut |arg, u| {
+                if let Unparsed::Text { text: t, .. } = u {
+                    found.push((arg, t.to_owned()))
+                }
+            });
             assert_eq!(found, [("cidr", text.to_owned())]);
         }
         assert_eq!(
