@@ -1457,10 +1457,13 @@ fn sigkill_during_a_replace_converges_with_no_duplicate_and_no_orphan() {
         let mut o = orch("crash", "default", &infra, &url, dir.path());
         assert!(o.initiate_system().await, "{}", failures(&o));
     });
-    // Replacing every instance (t3.micro → t3.small), killed at staggered moments; each run resumes
-    // the last one's state.
+    // Replacing every instance (t3.micro → t3.small); each run resumes the last one's state and is
+    // killed once EC2 shows it has changed something (polled, not a fixed delay: how long a run
+    // takes depends on the machine — a fast one finished inside the first fixed delay), after a
+    // staggered extra delay, so the kills land at different points of the replacements.
     let mut seen = Vec::new();
-    for delay_ms in [300u64, 400, 450, 500, 550, 600, 650, 900] {
+    for extra_ms in [0u64, 10, 30, 60, 100, 200] {
+        let before = live_ids(&rt().block_on(instances(&ec2, "crash")));
         let mut child = child_command()
             .env("ACTUATOR_AWS_CHILD", "up")
             .env("ACTUATOR_AWS_URL", &url)
@@ -1471,8 +1474,21 @@ fn sigkill_during_a_replace_converges_with_no_duplicate_and_no_orphan() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let done = child.try_wait().unwrap().is_some();
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        let done = loop {
+            if child.try_wait().unwrap().is_some() {
+                break true;
+            }
+            if live_ids(&rt().block_on(instances(&ec2, "crash"))) != before {
+                std::thread::sleep(Duration::from_millis(extra_ms));
+                break child.try_wait().unwrap().is_some();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the run changed nothing in 120 s"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        };
         child.kill().ok(); // SIGKILL
         child.wait().unwrap();
         let live = rt().block_on(instances(&ec2, "crash"));
@@ -1482,7 +1498,7 @@ fn sigkill_during_a_replace_converges_with_no_duplicate_and_no_orphan() {
             .filter(|i| i.1 == "t3.small")
             .count();
         seen.push((
-            delay_ms,
+            extra_ms,
             done,
             live.values().map(Vec::len).sum::<usize>(),
             small,
@@ -1495,7 +1511,7 @@ fn sigkill_during_a_replace_converges_with_no_duplicate_and_no_orphan() {
             .any(|&(_, done, n, small)| !done && (n < k || (small > 0 && small < k))),
         "no run was killed during a replace: {seen:?}"
     );
-    eprintln!("killed runs (ms, finished, live, replaced): {seen:?}");
+    eprintln!("killed runs (extra ms, finished, live, replaced): {seen:?}");
     set_knobs(Knobs {
         instance_type: "t3.small",
         ..Knobs::default()
