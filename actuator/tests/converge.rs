@@ -613,3 +613,50 @@ fn a_second_replacement_while_an_earlier_one_is_still_set_aside_loses_track_of_n
             .collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn what_refers_to_a_resource_replaced_without_it_moves_on_the_next_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = Run::new(tmp.path(), Arc::new(SimProxy::default()));
+    run.up(Shape::default());
+    let newer = Shape {
+        image: "debian-13",
+        ..Shape::default()
+    };
+    // The server alone is replaced (`up --target`, or a run killed between the replacement and
+    // the floating IP's re-association): the floating IP still points at the old server.
+    let (mut o, _) = run.orch(newer.clone());
+    let only_front = PlanOptions {
+        targets: vec!["Site.front".into()],
+        ..PlanOptions::default()
+    };
+    assert!(
+        rt().block_on(o.up_with(&only_front, |_| Ok(()))),
+        "{:?}",
+        o.failures()
+    );
+    drop(o);
+    assert_eq!(run.sim.creates("Site.front"), 2);
+    assert_eq!(run.sim.updates("Site.fip"), 0);
+    // The next plan sees that the server the floating IP was recorded with is gone, and moves it.
+    let plan = run.plan(newer.clone(), false);
+    assert_eq!(action(&plan, "Site.front"), ResourceAction::Unchanged);
+    assert_eq!(action(&plan, "Site.fip"), ResourceAction::Update);
+    let fip = plan.resources.iter().find(|r| r.key == "Site.fip").unwrap();
+    assert!(
+        fip.changes.iter().any(|c| c.arg == "server"),
+        "{:?}",
+        fip.changes
+    );
+    run.up(newer.clone());
+    assert_eq!(run.sim.updates("Site.fip"), 1);
+    assert_eq!(run.sim.creates("Site.fip"), 1);
+    let plan = run.plan(newer, false);
+    assert!(
+        plan.resources
+            .iter()
+            .all(|r| r.action == ResourceAction::Unchanged),
+        "{}",
+        plan.summary_line()
+    );
+}

@@ -20,13 +20,14 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
-use super::plan::{DEPOSED, Item, ResourceAction};
+use super::plan::{DEP_IDS, DEPOSED, Item, ResourceAction};
 use super::{ActuatorOrchestration, JournalHandle, PhaseWalk, Plan, WalkInfo, walk_phase};
 use crate::dag::{Dag, NodeId};
 use crate::engine::{AttemptError, Work};
 use crate::events::{Outcome, Phase};
 use crate::model::build::Shared;
 use crate::provision::{Outputs, ProvisionCx, Provisioned, Scope, recorded_args};
+use crate::state::State;
 
 /// One cloud operation of the walk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +89,27 @@ fn state_record(world: &Shared, salt: &str, it: &Item, outputs: Outputs) -> Valu
     Value::Object(m)
 }
 
+/// Adds to a resource's record the id each resource it depends on has now (read from the state
+/// as the record is written): a later plan that finds one replaced since moves this one too.
+fn record_dep_ids(state: &State, data: &mut Value) {
+    let Some(m) = data.as_object_mut() else {
+        return;
+    };
+    let deps = m.get("deps").and_then(Value::as_array);
+    let ids: Map<String, Value> = deps
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .filter_map(Value::as_str)
+        .filter_map(|d| {
+            let id = state.get(d)?.data.get("outputs")?.get("id")?;
+            Some((d.to_owned(), id.clone()))
+        })
+        .collect();
+    if !ids.is_empty() {
+        m.insert(DEP_IDS.into(), Value::Object(ids));
+    }
+}
+
 impl Work for ApplyWork {
     fn run(&self, node: NodeId, _attempt: u32) -> BoxFuture<'static, Result<(), AttemptError>> {
         let step = &self.steps[node.index()];
@@ -132,8 +154,13 @@ impl Work for ApplyWork {
                     match it.proxy.provision(&cx).await {
                         Ok(outputs) => {
                             set_outputs(&world, at, &outputs);
-                            let data = state_record(&world, &salt, it, outputs);
-                            journal.record(move |j| j.done(&key, data)).await
+                            let mut data = state_record(&world, &salt, it, outputs);
+                            journal
+                                .record(move |j| {
+                                    record_dep_ids(j.state(), &mut data);
+                                    j.done(&key, data)
+                                })
+                                .await
                         }
                         Err(e) => fail(&journal, &key, e).await,
                     }
@@ -152,8 +179,13 @@ impl Work for ApplyWork {
                     match it.proxy.update(&cx, old, &it.changed).await {
                         Ok(outputs) => {
                             set_outputs(&world, at, &outputs);
-                            let data = state_record(&world, &salt, it, outputs);
-                            journal.record(move |j| j.done(&key, data)).await
+                            let mut data = state_record(&world, &salt, it, outputs);
+                            journal
+                                .record(move |j| {
+                                    record_dep_ids(j.state(), &mut data);
+                                    j.done(&key, data)
+                                })
+                                .await
                         }
                         Err(e) => fail(&journal, &key, e).await,
                     }

@@ -29,6 +29,8 @@ pub(super) const TASK_PREFIX: &str = "task:";
 /// A resource set aside while its replacement is created (create-before-destroy) is recorded
 /// under its path with this suffix until it is deleted.
 pub(super) const DEPOSED: &str = "#deposed";
+/// In a resource's record: the id each resource it depends on had when it was recorded.
+pub(super) const DEP_IDS: &str = "dep_ids";
 
 /// What `up` does to one resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -591,6 +593,25 @@ fn selects(path: &str, key: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('#'))
 }
 
+/// The resources `e` refers to that were replaced since `e` was recorded: the id each had then
+/// (`dep_ids`, written with `e`'s completion) is not the id the state records now. A run cut short
+/// between a replacement and the update of what refers to it, or `up --target` of the replaced
+/// resource alone, leaves such references; the plan moves them as if the replacement were in it.
+fn replaced_since<'s>(state: &'s State, e: &'s Entry) -> Vec<&'s str> {
+    let Some(seen) = e.data.get(DEP_IDS).and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    seen.iter()
+        .filter(|(dep, id)| {
+            let now = state
+                .get(dep)
+                .and_then(|d| d.data.get("outputs")?.get("id"));
+            now.is_some_and(|now| now != *id)
+        })
+        .map(|(dep, _)| dep.as_str())
+        .collect()
+}
+
 /// The model paths a recorded argument value refers to (`{"ref": path}` at any depth).
 fn refs_in<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
     match v {
@@ -812,6 +833,7 @@ impl ActuatorOrchestration {
                                 salt,
                             );
                             let old = e.data.get("args").and_then(Value::as_object);
+                            let moved = replaced_since(state, e);
                             let mut names: Vec<&str> = new.keys().copied().collect();
                             if let Some(old) = old {
                                 names.extend(old.keys().map(String::as_str));
@@ -823,7 +845,9 @@ impl ActuatorOrchestration {
                                 let n = new.get(name).unwrap_or(&Value::Null);
                                 let mut refs = Vec::new();
                                 refs_in(n, &mut refs);
-                                let renews = refs.iter().any(|p| renewed.contains(p));
+                                let renews = refs
+                                    .iter()
+                                    .any(|p| renewed.contains(p) || moved.contains(p));
                                 if o != n || renews {
                                     let in_place = r.policy.updates_in_place(name);
                                     change.changes.push(ArgChange {
