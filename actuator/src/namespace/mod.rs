@@ -24,7 +24,10 @@ pub use crate::model::vars::{Var, VarRef, VarSet, VarValue, add_override, add_va
 pub use names::DeclaresVars;
 pub use report::{RoleReport, VarReport};
 pub use vars::{MASK, VarError, expand_for, expand_partial, find_var, var_value, visible_vars};
-pub(crate) use vars::{Missing, declared_elsewhere, expand_revealing, secret_values, why_missing};
+pub(crate) use vars::{
+    Missing, TypedVarError, declared_elsewhere, expand_revealing, parse_var, secret_values,
+    why_missing,
+};
 
 use crate::model::build::{Instance, Located, Members, Model, Shared, Unbound};
 use crate::model::{At, FromAt, IntoRef, Node, Ref};

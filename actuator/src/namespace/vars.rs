@@ -11,7 +11,7 @@
 use indexmap::IndexMap;
 
 use crate::model::build::{Shared, env_for};
-use crate::model::vars::{Var, VarValue};
+use crate::model::vars::{Var, VarRef, VarValue};
 use crate::model::{At, Located};
 
 /// The nearest definition of `name` visible from `reader`, and the container that holds it.
@@ -185,6 +185,37 @@ pub fn expand_for(w: &Shared, reader: At, template: &str) -> Result<String, VarE
 /// for what a task runs (its environment, command, copied content), never for anything shown.
 pub(crate) fn expand_revealing(w: &Shared, reader: At, template: &str) -> Result<String, VarError> {
     expand_with(w, reader, template, true)
+}
+
+/// Why a variable given for a typed argument has no value of that type.
+#[derive(Debug)]
+pub(crate) enum TypedVarError {
+    /// It does not expand (undefined, waiting for an output, a cycle).
+    Expand(VarError),
+    /// Its value does not parse; the message shows the value as printed (a secret masked).
+    Parse(String),
+}
+
+/// The value of variable `var` (as its reader sees it) parsed by `parse`, for a typed argument:
+/// one place for the pre-flight and for provisioning. The cloud gets a secret's real value; the
+/// message shows it masked, and — when the value holds a secret — leaves out why it does not
+/// parse, since the reason may quote part of it (an address, a derived range).
+pub(crate) fn parse_var<T>(
+    w: &Shared,
+    var: &VarRef,
+    parse: impl FnOnce(&str) -> std::result::Result<T, String>,
+) -> std::result::Result<T, TypedVarError> {
+    let template = format!("!{{{}}}", var.name());
+    let value = expand_revealing(w, var.at(), &template).map_err(TypedVarError::Expand)?;
+    parse(&value).map_err(|error| {
+        let shown = expand_for(w, var.at(), &template).unwrap_or_default();
+        let name = var.name();
+        TypedVarError::Parse(if shown == value {
+            format!("variable `{name}` = {shown:?} does not parse: {error}")
+        } else {
+            format!("variable `{name}` = {shown:?} does not parse (it holds a secret, so why is not shown)")
+        })
+    })
 }
 
 /// The fully expanded value of variable `name` as seen from `reader`; an error names the variable and

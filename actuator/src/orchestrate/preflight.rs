@@ -17,7 +17,7 @@ use super::outputs::OutputSource;
 use super::plan::PlanBlocker;
 use crate::model::args::ArgCx;
 use crate::model::{At, Located, Unparsed};
-use crate::namespace::{Missing, VarRef, expand_for, expand_revealing, visible_vars, why_missing};
+use crate::namespace::{Missing, TypedVarError, VarRef, parse_var, visible_vars, why_missing};
 
 impl ActuatorOrchestration {
     /// Every reference the infra's resources and the namespace's roles hold must be into this
@@ -109,17 +109,10 @@ impl ActuatorOrchestration {
                     if why_missing(w, var.at(), var.name()).is_some() {
                         return;
                     }
-                    let template = format!("!{{{}}}", var.name());
-                    let Ok(value) = expand_revealing(w, var.at(), &template) else {
-                        return;
-                    };
-                    let Err(error) = parse(&value) else { return };
-                    // A secret variable's value is shown masked.
-                    let shown = expand_for(w, var.at(), &template).unwrap_or_default();
-                    format!(
-                        "variable `{}` = {shown:?} does not parse: {error}",
-                        var.name()
-                    )
+                    match parse_var(w, var, parse) {
+                        Err(TypedVarError::Parse(m)) => m,
+                        Ok(()) | Err(TypedVarError::Expand(_)) => return,
+                    }
                 }
             };
             errors.push(PlanBlocker {

@@ -50,6 +50,7 @@ use crate::model::args::{ArgCx, Args};
 use crate::model::build::Shared;
 use crate::model::vars::VarRef;
 use crate::model::{At, Element, Located, Val};
+use crate::namespace::TypedVarError;
 
 /// What provisioning learnt about a resource: ids, addresses. Recorded in the state and readable by
 /// other components as outputs (`ctx.model.server.ip`).
@@ -304,20 +305,15 @@ impl ProvisionCx {
                 "{}: {text:?} does not parse: {error}",
                 self.path()
             ))),
-            Val::Var(v) => {
-                // The cloud gets a secret variable's value; messages show it masked.
-                let template = format!("!{{{}}}", v.name());
-                let s = crate::namespace::expand_revealing(&self.world, v.at(), &template)
-                    .map_err(|e| AttemptError::fatal(format!("{}: {e}", self.path())))?;
-                s.parse().map_err(|e| {
-                    let shown = crate::namespace::expand_for(&self.world, v.at(), &template)
-                        .unwrap_or_default();
-                    AttemptError::fatal(format!(
-                        "variable `{}` = {shown:?} does not parse: {e}",
-                        v.name()
-                    ))
+            Val::Var(v) => crate::namespace::parse_var(&self.world, v, |s| {
+                s.parse().map_err(|e: T::Err| e.to_string())
+            })
+            .map_err(|e| {
+                AttemptError::fatal(match e {
+                    TypedVarError::Expand(e) => format!("{}: {e}", self.path()),
+                    TypedVarError::Parse(m) => m,
                 })
-            }
+            }),
             Val::Out(o) => {
                 let s = self.output_of(o, o.attr())?;
                 s.parse().map_err(|e| {
