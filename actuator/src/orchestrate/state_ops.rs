@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 
-use super::plan::{Item, ResourceAction, TASK_PREFIX};
+use super::plan::{DEP_IDS, Item, ResourceAction, TASK_PREFIX};
 use super::{ActuatorOrchestration, OrchestrationError, Plan, RunCommand, RunStatus, apply};
 use crate::events::Phase;
 use crate::model::At;
@@ -72,6 +72,13 @@ impl ActuatorOrchestration {
                 if let Some(v) = data.get_mut(field) {
                     touched |= rewrite_refs(v, from, to);
                 }
+            }
+            // The ids its dependencies had, by path: a plan compares them with the state's.
+            if let Some(ids) = data.get_mut(DEP_IDS).and_then(Value::as_object_mut)
+                && let Some(id) = ids.remove(from)
+            {
+                ids.insert(to.to_owned(), id);
+                touched = true;
             }
             if touched && e.status == crate::state::EntryStatus::Created {
                 rewrites.push((e.key.clone(), data));
