@@ -174,14 +174,21 @@ fn key_pair(bad: &mut Vec<Invalid>, v: &KeyPair) {
             "public_key_file",
             format!("{}: {e}", file.display()),
         )),
-        Ok(key) => {
-            if let Err(e) = openssh_key_type(&key) {
-                bad.push(Invalid::new(
-                    "public_key_file",
-                    format!("{}: {e}", file.display()),
-                ));
-            }
-        }
+        Ok(key) => match openssh_key_type(&key) {
+            Err(e) => bad.push(Invalid::new(
+                "public_key_file",
+                format!("{}: {e}", file.display()),
+            )),
+            // ImportKeyPair takes RSA and ED25519 keys only.
+            Ok("ssh-rsa" | "ssh-ed25519") => {}
+            Ok(other) => bad.push(Invalid::new(
+                "public_key_file",
+                format!(
+                    "{}: a `{other}` key; EC2 imports RSA and ED25519 keys only",
+                    file.display()
+                ),
+            )),
+        },
     }
 }
 
@@ -284,6 +291,29 @@ mod tests {
         assert!(v6("2001:db8:0:1::/64").is_empty());
         assert!(v6("2001:db8::/56")[0].contains("not an IPv6 /64"));
         assert!(v6("10.0.1.0/24")[0].contains("ipv6_cidr_block"));
+    }
+
+    #[test]
+    fn an_imported_key_must_be_rsa_or_ed25519() {
+        let dir = tempfile::tempdir().unwrap();
+        let refused = |line: &str| {
+            let file = dir.path().join("key.pub");
+            std::fs::write(&file, line).unwrap();
+            let mut bad = Vec::new();
+            key_pair(&mut bad, &KeyPair::new("k").public_key_file(&file));
+            bad.iter().map(ToString::to_string).collect::<Vec<_>>()
+        };
+        let ed25519 =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me";
+        assert_eq!(refused(ed25519), Vec::<String>::new());
+        // A hardware-backed key: OpenSSH's format, but not a type EC2 imports.
+        let sk = "sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJlAAAABHNzaDo= me";
+        let why = refused(sk);
+        assert_eq!(why.len(), 1, "{why:?}");
+        assert!(
+            why[0].contains("EC2 imports RSA and ED25519 keys only"),
+            "{why:?}"
+        );
     }
 
     #[test]
