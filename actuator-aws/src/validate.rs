@@ -340,8 +340,9 @@ mod tests {
         });
         assert_eq!(args, [("target", String::new())]);
 
-        // A range records the text it was written as, as when it was a string: a state written
-        // before ranges were typed sees no change.
+        // A range written in canonical form records the same text as when it was a string: a
+        // state written before ranges were typed sees no change (an IPv6 range written otherwise
+        // is recorded canonically, so it shows one change; see the README).
         let cx = ArgCx::detached();
         let vpc = Vpc::new("v", "10.0.0.0/16");
         assert_eq!(vpc.args(&cx).get("cidr_block"), Some(&json!("10.0.0.0/16")));

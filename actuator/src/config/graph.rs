@@ -45,8 +45,8 @@ pub struct TaskGraph {
     pub edges: Vec<(usize, usize)>,
     /// What makes the graph unusable, found while building it: a config model nested inside
     /// itself (through `ConfigClassTask`s), named with its chain; a nested config model of
-    /// another namespace; a role that is not part of this system (a class-level path, or another
-    /// system's). The pre-flight refuses a graph that has any.
+    /// another namespace; a role that is not part of this system (another system's, or a
+    /// class-level path taken out of `Class::map`). The pre-flight refuses a graph that has any.
     pub errors: Vec<String>,
 }
 

@@ -160,12 +160,12 @@ where
     }
 }
 
-impl<T> From<Class<crate::model::Out<T>>> for crate::model::Val<T>
+impl<T> crate::model::IntoVal<T> for Class<crate::model::Out<T>>
 where
     ClassLevel<crate::model::Out<T>>: InstancePath,
 {
-    fn from(o: Class<crate::model::Out<T>>) -> Self {
-        crate::model::Val::Out(o.0)
+    fn into_val(self) -> crate::model::Val<T> {
+        crate::model::Val::Out(self.0)
     }
 }
 

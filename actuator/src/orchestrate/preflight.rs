@@ -123,8 +123,8 @@ impl ActuatorOrchestration {
     }
 }
 
-/// "a path of model ModelId(3), which is not part of this system (…)": a class-level path or
-/// another system's, which no lookup in this system can follow.
+/// "a path of model ModelId(3), which is not part of this system (…)": another system's, or a
+/// class-level path taken out of `Class::map`, which no lookup in this system can follow.
 pub(super) fn foreign_path(at: At) -> String {
     format!(
         "a path of model {:?}, which is not part of this system (one of another system's instance, or a class-level path taken out of `Model::class().map(…)`); take it from this system's models (`ctx.model.…`, `ctx.nexus.…`, `infra.…`, `ns.…`)",
