@@ -582,6 +582,11 @@ fn a_typed_literal_that_does_not_parse_stops_plan_and_up_naming_path_argument_an
             .infra(&Misaddressed::instance("m"))
             .proxy(f.sim.clone())
             .state_dir(&f.state)
+            // A marked output given as text of a typed value is checked the same way.
+            .output(
+                "range",
+                actuator::model::Val::<actuator::model::Cidr>::parse("10.0.0.0/33"),
+            )
     };
     let plan = orch().plan().unwrap();
     assert_eq!(f.sim.calls(), 0);
@@ -599,10 +604,12 @@ fn a_typed_literal_that_does_not_parse_stops_plan_and_up_naming_path_argument_an
              set beyond /16; the range is 10.1.0.0/16",
             "Misaddressed.fip: argument `fixed_ip`: \"10.0.0.300\" does not parse: invalid IP \
              address syntax",
+            "output `range`: \"10.0.0.0/33\" does not parse: prefix `33` is not a length from 0 \
+             to 32",
         ]
     );
     assert_eq!(f.cli_plan(orch()), actuator::cli::EXIT_INVALID);
-    assert_eq!(up_refused(&f, orch()).len(), 3);
+    assert_eq!(up_refused(&f, orch()).len(), 4);
 }
 
 // A variable given for a typed argument: its value is parsed in the pre-flight where it is known

@@ -22,6 +22,14 @@ pub enum OutputSource {
     VarName(String),
     /// A fixed value.
     Lit(String),
+    /// Text given for a typed value that does not parse (`Val::Invalid`): the pre-flight
+    /// refuses it; it shows as written.
+    Invalid {
+        /// The text as written.
+        text: String,
+        /// Why it does not parse.
+        error: String,
+    },
 }
 
 impl<T> From<Out<T>> for OutputSource {
@@ -42,7 +50,7 @@ impl<T: fmt::Display> From<Val<T>> for OutputSource {
             Val::Lit(x) => OutputSource::Lit(x.to_string()),
             Val::Out(o) => o.into(),
             Val::Var(v) => OutputSource::Var(v),
-            Val::Invalid { text, .. } => OutputSource::Lit(text),
+            Val::Invalid { text, error } => OutputSource::Invalid { text, error },
         }
     }
 }
@@ -262,7 +270,7 @@ impl ActuatorOrchestration {
                 }
             };
             let value = match src {
-                OutputSource::Lit(v) => OutputValue {
+                OutputSource::Lit(v) | OutputSource::Invalid { text: v, .. } => OutputValue {
                     value: Some(v.clone()),
                     sensitive: false,
                     missing: None,

@@ -80,6 +80,13 @@ impl ActuatorOrchestration {
                     Some(r) => (r, n.as_str()),
                     None => continue,
                 },
+                OutputSource::Invalid { text, error } => {
+                    errors.push(PlanBlocker {
+                        key: format!("output `{name}`"),
+                        error: format!("{text:?} does not parse: {error}"),
+                    });
+                    continue;
+                }
                 OutputSource::Out(..) | OutputSource::Lit(_) => continue,
             };
             if let Some(e) = undefined(self, reader, var) {
