@@ -270,27 +270,6 @@ pub(crate) fn check_range(range: &Val<Cidr>, max_len: u8) -> Option<String> {
     (c.prefix() > max_len).then(|| format!("\"{c}\": Azure's ranges here are /{max_len} or larger"))
 }
 
-/// An IPv4 range `a.b.c.d/n` whose host bits are zero, with `n` at most `max_len`: a rule's
-/// address, which is text (it may be a service tag instead).
-pub(crate) fn check_prefix(prefix: &str, max_len: u8) -> Option<String> {
-    let bad = |why: &str| Some(format!("{prefix:?}: {why}"));
-    let Some((addr, len)) = prefix.split_once('/') else {
-        return bad("not an address range like 10.0.0.0/16");
-    };
-    let (Ok(addr), Ok(len)) = (addr.parse::<Ipv4Addr>(), len.parse::<u8>()) else {
-        return bad("not an address range like 10.0.0.0/16");
-    };
-    if len > max_len {
-        return bad(&format!("Azure's ranges here are /{max_len} or larger"));
-    }
-    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-    if u32::from(addr) & !mask != 0 {
-        let net = Ipv4Addr::from(u32::from(addr) & mask);
-        return bad(&format!("host bits set; the range is {net}/{len}"));
-    }
-    None
-}
-
 /// A port range of a rule: `*`, `N` or `N-M`.
 pub(crate) fn check_ports(ports: &str) -> Option<String> {
     if ports == "*" {
@@ -308,7 +287,7 @@ pub(crate) fn check_ports(ports: &str) -> Option<String> {
 pub(crate) fn check_rule_address(a: &str) -> Option<String> {
     if a == "*"
         || a.parse::<Ipv4Addr>().is_ok()
-        || (a.contains('/') && check_prefix(a, 32).is_none())
+        || a.parse::<Cidr>().is_ok_and(|c| c.addr().is_ipv4())
     {
         return None;
     }
@@ -387,14 +366,6 @@ mod tests {
         assert!(check_ssh_key("ecdsa-sha2 AAAA").is_some());
         let ecdsa = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAI me";
         assert!(check_ssh_key(ecdsa).unwrap().contains("Azure takes"));
-        assert!(check_prefix("10.0.0.0/16", 32).is_none());
-        assert!(
-            check_prefix("10.0.1.0/16", 32)
-                .unwrap()
-                .contains("10.0.0.0/16")
-        );
-        assert!(check_prefix("10.0.0.0/30", 29).is_some());
-        assert!(check_prefix("10.0.0.0", 32).is_some());
         let range = |c: &str| check_range(&Val::parse(c), 29);
         assert!(range("10.0.0.0/16").is_none());
         assert!(range("10.0.0.0/30").unwrap().contains("/29 or larger"));
@@ -407,6 +378,9 @@ mod tests {
             check_rule_address("Internet").is_none() && check_rule_address("10.1.0.0/16").is_none()
         );
         assert!(check_rule_address("10.1.0.1/16").is_some() && check_rule_address("a b").is_some());
+        assert!(
+            check_rule_address("10.1.0.1").is_none() && check_rule_address("fd00::/48").is_some()
+        );
         assert!(check_dns_label("web-1").is_none() && check_dns_label("Web").is_some());
         assert_eq!(location("West Europe"), "westeurope");
     }
