@@ -187,8 +187,8 @@ pub mod __private {
     };
     pub use crate::namespace::DeclaresVars;
     pub use crate::namespace::{
-        Addressable, DeclaredNamespace, HostRef, IntoHost, NamespaceModel, NoInfra, Undeclared,
-        Var, VarRef, VarSet, VarValue, infra_path, namespace_admitted, namespace_of, set_vars,
+        DeclaredNamespace, HostRef, IntoHost, NamespaceModel, NoInfra, Undeclared, Var, VarRef,
+        VarSet, VarValue, infra_path, namespace_admitted, namespace_of, set_vars,
     };
     pub use crate::secret::Secret;
     pub use std::sync::Arc;

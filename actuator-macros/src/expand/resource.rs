@@ -73,11 +73,10 @@ fn path_impls(r: &Resource) -> TokenStream {
     let names: Vec<_> = r.outputs.iter().map(|(n, _)| n).collect();
     let strs: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     let addressable = r.addressable.then(|| {
-        // `IntoHost` per path type, not as a blanket impl over `Addressable`: a class-level
+        // `IntoHost` per path type, not as a blanket impl over a marker trait: a class-level
         // path's `IntoHost` would then be one of two candidates, and rustc would show the
         // generic "not addressable" instead of the class-level message.
         quote! {
-            impl #p::Addressable for #path_ty {}
             impl #p::IntoHost for #path_ty {
                 fn into_host(self) -> #p::HostRef { #p::HostRef::Infra(#p::Located::at(&self)) }
             }

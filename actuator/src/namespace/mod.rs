@@ -41,14 +41,6 @@ pub enum HostRef {
     Name(String),
 }
 
-/// Infra components that have an address and can therefore host a role.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be a role's host: it is not an addressable resource",
-    label = "has no IP address or host name",
-    note = "a `host_ref` takes a server-like resource (one with an address), a `StaticServer`, or a host name string"
-)]
-pub trait Addressable {}
-
 /// What `Role::host_ref` accepts.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a role's host: it is not an addressable resource",
