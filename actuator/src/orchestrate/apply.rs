@@ -89,6 +89,16 @@ fn state_record(world: &Shared, salt: &str, it: &Item, outputs: Outputs) -> Valu
     Value::Object(m)
 }
 
+/// Records a created or updated resource, with the id each resource it depends on has now.
+async fn done(journal: &JournalHandle, key: String, mut data: Value) -> Result<(), AttemptError> {
+    journal
+        .record(move |j| {
+            record_dep_ids(j.state(), &mut data);
+            j.done(&key, data)
+        })
+        .await
+}
+
 /// Adds to a resource's record the id each resource it depends on has now (read from the state
 /// as the record is written): a later plan that finds one replaced since moves this one too.
 fn record_dep_ids(state: &State, data: &mut Value) {
@@ -154,13 +164,8 @@ impl Work for ApplyWork {
                     match it.proxy.provision(&cx).await {
                         Ok(outputs) => {
                             set_outputs(&world, at, &outputs);
-                            let mut data = state_record(&world, &salt, it, outputs);
-                            journal
-                                .record(move |j| {
-                                    record_dep_ids(j.state(), &mut data);
-                                    j.done(&key, data)
-                                })
-                                .await
+                            let data = state_record(&world, &salt, it, outputs);
+                            done(&journal, key, data).await
                         }
                         Err(e) => fail(&journal, &key, e).await,
                     }
@@ -179,13 +184,8 @@ impl Work for ApplyWork {
                     match it.proxy.update(&cx, old, &it.changed).await {
                         Ok(outputs) => {
                             set_outputs(&world, at, &outputs);
-                            let mut data = state_record(&world, &salt, it, outputs);
-                            journal
-                                .record(move |j| {
-                                    record_dep_ids(j.state(), &mut data);
-                                    j.done(&key, data)
-                                })
-                                .await
+                            let data = state_record(&world, &salt, it, outputs);
+                            done(&journal, key, data).await
                         }
                         Err(e) => fail(&journal, &key, e).await,
                     }
