@@ -241,6 +241,13 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// A plan's errors as `key: error` lines.
+fn blockers(plan: &actuator::orchestrate::Plan) -> Vec<String> {
+    (plan.errors.iter())
+        .map(|e| format!("{}: {}", e.key, e.error))
+        .collect()
+}
+
 /// `up` fails with model errors only, having called no cloud; returns their messages.
 fn up_refused(f: &Fixture, mut o: ActuatorOrchestration) -> Vec<String> {
     assert!(!rt().block_on(o.initiate_system()));
@@ -397,11 +404,7 @@ fn a_variable_read_by_a_name_nothing_defines_stops_plan_and_up() {
     };
     let plan = orch().plan().unwrap();
     assert_eq!(f.sim.calls(), 0);
-    let errors: Vec<String> = plan
-        .errors
-        .iter()
-        .map(|e| format!("{}: {}", e.key, e.error))
-        .collect();
+    let errors = blockers(&plan);
     assert_eq!(
         errors,
         [
@@ -590,11 +593,7 @@ fn a_typed_literal_that_does_not_parse_stops_plan_and_up_naming_path_argument_an
     };
     let plan = orch().plan().unwrap();
     assert_eq!(f.sim.calls(), 0);
-    let errors: Vec<String> = plan
-        .errors
-        .iter()
-        .map(|e| format!("{}: {}", e.key, e.error))
-        .collect();
+    let errors = blockers(&plan);
     assert_eq!(
         errors,
         [
@@ -659,11 +658,7 @@ fn a_variable_for_a_typed_argument_is_parsed_in_the_pre_flight_when_its_value_is
     };
     let plan = orch().plan().unwrap();
     assert_eq!(f.sim.calls(), 0);
-    let errors: Vec<String> = plan
-        .errors
-        .iter()
-        .map(|e| format!("{}: {}", e.key, e.error))
-        .collect();
+    let errors = blockers(&plan);
     assert_eq!(
         errors,
         [
