@@ -161,14 +161,11 @@ impl Cidr {
     /// # Errors
     /// If the prefix is too long for the address or host bits are set.
     pub fn new(addr: IpAddr, prefix: u8) -> Result<Self, CidrError> {
-        let (bits, max) = match addr {
-            IpAddr::V4(a) => (u128::from(u32::from(a)) << 96, 32),
-            IpAddr::V6(a) => (u128::from(a), 128),
-        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
         if prefix > max {
             return Err(CidrError::Prefix(prefix.to_string(), max));
         }
-        let host_mask = u128::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+        let (bits, host_mask) = (bits(addr), host_mask(prefix));
         if bits & host_mask != 0 {
             let net = bits & !host_mask;
             let network = match addr {
@@ -189,13 +186,21 @@ impl Cidr {
     }
     /// Whether `ip` lies in the range.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let bits = |a: IpAddr| match a {
-            IpAddr::V4(a) => u128::from(u32::from(a)) << 96,
-            IpAddr::V6(a) => u128::from(a),
-        };
-        let mask = !u128::MAX.checked_shr(u32::from(self.prefix)).unwrap_or(0);
-        self.addr.is_ipv4() == ip.is_ipv4() && bits(ip) & mask == bits(self.addr)
+        self.addr.is_ipv4() == ip.is_ipv4() && bits(ip) & !host_mask(self.prefix) == bits(self.addr)
     }
+}
+
+/// An address as 128 bits, an IPv4 one in the top 32, so one mask arithmetic serves both.
+fn bits(addr: IpAddr) -> u128 {
+    match addr {
+        IpAddr::V4(a) => u128::from(u32::from(a)) << 96,
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+/// The bits of [`bits`] beyond a prefix of `prefix`.
+fn host_mask(prefix: u8) -> u128 {
+    u128::MAX.checked_shr(u32::from(prefix)).unwrap_or(0)
 }
 
 impl FromStr for Cidr {
