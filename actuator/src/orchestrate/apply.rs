@@ -20,7 +20,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
-use super::plan::{DEP_IDS, DEPOSED, Item, ResourceAction};
+use super::plan::{DEP_IDS, DEPOSED, Item, ResourceAction, recorded_id};
 use super::{ActuatorOrchestration, JournalHandle, PhaseWalk, Plan, WalkInfo, walk_phase};
 use crate::dag::{Dag, NodeId};
 use crate::engine::{AttemptError, Work};
@@ -110,10 +110,7 @@ fn record_dep_ids(state: &State, data: &mut Value) {
         .map_or(&[][..], Vec::as_slice)
         .iter()
         .filter_map(Value::as_str)
-        .filter_map(|d| {
-            let id = state.get(d)?.data.get("outputs")?.get("id")?;
-            Some((d.to_owned(), id.clone()))
-        })
+        .filter_map(|d| Some((d.to_owned(), recorded_id(state, d)?.clone())))
         .collect();
     if !ids.is_empty() {
         m.insert(DEP_IDS.into(), Value::Object(ids));

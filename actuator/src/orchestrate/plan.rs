@@ -602,12 +602,7 @@ fn replaced_since<'s>(state: &'s State, e: &'s Entry) -> Vec<&'s str> {
         return Vec::new();
     };
     seen.iter()
-        .filter(|(dep, id)| {
-            let now = state
-                .get(dep)
-                .and_then(|d| d.data.get("outputs")?.get("id"));
-            now.is_some_and(|now| now != *id)
-        })
+        .filter(|(dep, id)| recorded_id(state, dep).is_some_and(|now| now != *id))
         .map(|(dep, _)| dep.as_str())
         .collect()
 }
@@ -637,6 +632,11 @@ pub(super) fn recorded_deps(data: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The `id` output the state records for the resource at `path`.
+pub(super) fn recorded_id<'s>(state: &'s State, path: &str) -> Option<&'s Value> {
+    state.get(path)?.data.get("outputs")?.get("id")
 }
 
 /// The outputs recorded in a state entry.
