@@ -19,6 +19,7 @@ pub use build::{
 pub use codegen::Paths;
 pub use ids::{At, InstanceKey, IntoInstanceKey, ModelId, Step};
 pub use query::Query;
+pub(crate) use refs::unparsable;
 pub use refs::{IntoRef, IntoRefs, IntoVal, Out, Ref, Refs, Unparsed, Val};
 pub use tree::{Element, FindError, ModelKind, MultiNode, Node, NodeKind, Tree, World};
 pub use values::{Cidr, CidrError, EmptyId, Id, Port};

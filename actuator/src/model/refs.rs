@@ -213,6 +213,12 @@ where
     }
 }
 
+/// How a literal written as text that does not parse is reported ([`Val::Invalid`]), wherever
+/// it is found: `"10.0.0.0/33" does not parse: prefix `33` is not a length from 0 to 32`.
+pub(crate) fn unparsable(text: &str, error: &str) -> String {
+    format!("{text:?} does not parse: {error}")
+}
+
 impl<T> From<crate::model::vars::VarRef> for Val<T> {
     fn from(v: crate::model::vars::VarRef) -> Self {
         Val::Var(v)

@@ -16,7 +16,7 @@ use super::ActuatorOrchestration;
 use super::outputs::OutputSource;
 use super::plan::PlanBlocker;
 use crate::model::args::ArgCx;
-use crate::model::{At, Located, Unparsed};
+use crate::model::{At, Located, Unparsed, unparsable};
 use crate::namespace::{Missing, TypedVarError, VarRef, parse_var, visible_vars, why_missing};
 
 impl ActuatorOrchestration {
@@ -83,7 +83,7 @@ impl ActuatorOrchestration {
                 OutputSource::Invalid { text, error } => {
                     errors.push(PlanBlocker {
                         key: format!("output `{name}`"),
-                        error: format!("{text:?} does not parse: {error}"),
+                        error: unparsable(text, error),
                     });
                     continue;
                 }
@@ -109,7 +109,7 @@ impl ActuatorOrchestration {
         };
         element.visit_unparsed(&mut |arg, value| {
             let why = match value {
-                Unparsed::Text { text, error } => format!("{text:?} does not parse: {error}"),
+                Unparsed::Text { text, error } => unparsable(text, error),
                 Unparsed::Var { var, parse } => {
                     // Undefined is check_var_refs's error; a value waiting for an output is
                     // checked when it is known.

@@ -302,8 +302,9 @@ impl ProvisionCx {
         match v {
             Val::Lit(x) => Ok(x.clone()),
             Val::Invalid { text, error } => Err(AttemptError::fatal(format!(
-                "{}: {text:?} does not parse: {error}",
-                self.path()
+                "{}: {}",
+                self.path(),
+                crate::model::unparsable(text, error)
             ))),
             Val::Var(v) => crate::namespace::parse_var(&self.world, v, |s| {
                 s.parse().map_err(|e: T::Err| e.to_string())
