@@ -15,7 +15,8 @@
 //! from `/proc/self/stat`). On a machine shared with other work the CPU time is what a run costs;
 //! the wall time also counts the waits for a core.
 //!
-//! `cargo bench -p actuator --bench converge -- cost [N [RUNS]]` (default 20,000, 3 runs) measures
+//! `cargo bench -p actuator --bench converge -- cost [N [RUNS [SHAPE]]]` (default 20,000, 3 runs,
+//! both shapes) measures
 //! `up`'s and `down`'s own cost per resource instead, for two shapes — `flat` (N independent
 //! networks) and `chains` (10 chains of N/10 servers, each referring to the previous one's id) —
 //! with the state in files (the journal synced as in real use). Each run times, in this order, the
@@ -117,7 +118,12 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("cost") {
         let n = args.get(2).map_or(20_000, |a| a.parse().expect("N"));
         let runs = args.get(3).map_or(3, |a| a.parse().expect("RUNS"));
-        return cost(n, runs);
+        let shapes: Vec<&str> = match args.get(4).map(String::as_str) {
+            Some(s @ ("flat" | "chains")) => vec![s],
+            Some(other) => panic!("unknown shape {other:?}: flat or chains"),
+            None => vec!["flat", "chains"],
+        };
+        return cost(n, runs, &shapes);
     }
     if args.get(1).map(String::as_str) == Some("plan-peak") {
         return plan_peak(&args[2], args[3].parse().expect("N"));
@@ -335,7 +341,7 @@ fn per_resource(runs: &[Sample], n: usize, cpu: bool) -> (f64, f64, f64) {
     (us(min), us(median), us(max))
 }
 
-fn cost(n: usize, runs: usize) {
+fn cost(n: usize, runs: usize, shapes: &[&str]) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let original = std::env::var_os("ACTUATOR_BENCH_PYTHON").map(std::path::PathBuf::from);
     println!(
@@ -346,7 +352,7 @@ fn cost(n: usize, runs: usize) {
             ""
         }
     );
-    for shape in ["flat", "chains"] {
+    for &shape in shapes {
         let (mut walks, mut ups, mut downs, mut py_ups, mut py_downs) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {

@@ -89,14 +89,15 @@ fn state_record(world: &Shared, salt: &str, it: &Item, outputs: Outputs) -> Valu
     Value::Object(m)
 }
 
-/// Records a created or updated resource, with the id each resource it depends on has now.
-async fn done(journal: &JournalHandle, key: String, mut data: Value) -> Result<(), AttemptError> {
-    journal
-        .record(move |j| {
-            record_dep_ids(j.state(), &mut data);
-            j.done(&key, data)
-        })
-        .await
+/// Records a created or updated resource, with the id each resource it depends on has now. Not
+/// waited for: its intent is durable, and what depends on it waits for its own intent's sync,
+/// which covers this record too.
+fn done(journal: &JournalHandle, key: String, mut data: Value) -> Result<(), AttemptError> {
+    journal.record_later(move |j| {
+        record_dep_ids(j.state(), &mut data);
+        j.done(&key, data)
+    });
+    Ok(())
 }
 
 /// Adds to a resource's record the id each resource it depends on has now (read from the state
@@ -162,7 +163,7 @@ impl Work for ApplyWork {
                         Ok(outputs) => {
                             set_outputs(&world, at, &outputs);
                             let data = state_record(&world, &salt, it, outputs);
-                            done(&journal, key, data).await
+                            done(&journal, key, data)
                         }
                         Err(e) => fail(&journal, &key, e).await,
                     }
@@ -182,7 +183,7 @@ impl Work for ApplyWork {
                         Ok(outputs) => {
                             set_outputs(&world, at, &outputs);
                             let data = state_record(&world, &salt, it, outputs);
-                            done(&journal, key, data).await
+                            done(&journal, key, data)
                         }
                         Err(e) => fail(&journal, &key, e).await,
                     }
@@ -230,7 +231,10 @@ impl Work for ApplyWork {
                         return Ok(());
                     }
                     match proxy.deprovision(rec).await {
-                        Ok(()) => journal.record(move |j| j.undone(&key)).await,
+                        Ok(()) => {
+                            journal.record_later(move |j| j.undone(&key));
+                            Ok(())
+                        }
                         Err(e) => fail(&journal, &key, e).await,
                     }
                 }

@@ -108,7 +108,9 @@ impl Work for ConfigWork {
                             "skipped": skipped,
                             "inputs": print,
                         });
-                        return journal.record(move |j| j.done(&key, data)).await;
+                        // Not waited for, as a resource's completion (see `group_commit`).
+                        journal.record_later(move |j| j.done(&key, data));
+                        return Ok(());
                     }
                     Err(e) => {
                         let msg = events.redact(&e.to_string());

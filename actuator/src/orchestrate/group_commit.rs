@@ -2,6 +2,12 @@
 //! thread, which appends everything that arrived together in one write and one sync, then wakes
 //! each worker. A record is still durable before its worker goes on (an intent before its cloud
 //! call), but a thousand concurrent workers share syncs instead of queueing for them.
+//!
+//! A completion need not be waited for (`record_later`): the intent before the cloud call is what
+//! keeps a crash from losing a resource, and the completion becomes durable with the next sync —
+//! at the latest the next intent's, which a dependent step waits for before its own cloud call
+//! (one channel, so records are written in the order they were sent). A chain of dependent steps
+//! then waits for one sync per step instead of two.
 
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -13,10 +19,12 @@ use crate::state::{Journal, StateStore};
 
 pub(super) type Store = Box<dyn StateStore + Send>;
 type JournalWrite = Box<dyn FnOnce(&mut Journal<Store>) -> crate::state::Result<()> + Send>;
+type Ack = tokio::sync::oneshot::Sender<Result<(), String>>;
 
 struct Req {
     op: JournalWrite,
-    ack: tokio::sync::oneshot::Sender<Result<(), String>>,
+    /// `None` for a record nobody waits for; its error is kept in `JournalHandle::lost`.
+    ack: Option<Ack>,
 }
 
 /// The orchestration's journal: reads lock it, writes go through the group-commit thread (or,
@@ -25,6 +33,9 @@ struct Req {
 pub(super) struct JournalHandle {
     shared: Arc<Mutex<Journal<Store>>>,
     writer: Option<Arc<Writer>>,
+    /// The first error of a record nobody waited for: every later `record` and `flush` fails
+    /// with it, so a run cannot end well with a completion missing from its journal.
+    lost: Arc<Mutex<Option<String>>>,
 }
 
 /// The writer thread; the last handle's drop stops it and waits, so the store (and its lock file)
@@ -50,14 +61,16 @@ impl JournalHandle {
     pub(super) fn new(journal: Journal<Store>) -> Self {
         let durable = journal.store().is_durable();
         let shared = Arc::new(Mutex::new(journal));
+        let lost = Arc::new(Mutex::new(None));
         if !durable {
             return JournalHandle {
                 shared,
                 writer: None,
+                lost,
             };
         }
         let (tx, rx) = mpsc::channel::<Req>();
-        let writer = shared.clone();
+        let (writer, lost_by_writer) = (shared.clone(), lost.clone());
         // A plain thread, not a runtime task: it outlives any one runtime (tests and the CLI start
         // several) and blocks in syncs without holding up async workers. It ends with the last
         // handle.
@@ -76,24 +89,30 @@ impl JournalHandle {
                         reqs.into_iter().map(|r| (r.op, r.ack)).unzip();
                     let outcome = {
                         let mut j = writer.lock();
-                        j.batch(|j| {
+                        j.batch_uncompacted(|j| {
                             ops.into_iter()
-                                .map(|op| op(j).map_err(|e| e.to_string()))
+                                .map(|op| op(j).map_err(|e| with_causes(&e)))
                                 .collect::<Vec<_>>()
                         })
                     };
-                    match outcome {
-                        Ok(results) => {
-                            for (ack, r) in acks.into_iter().zip(results) {
+                    let results = match outcome {
+                        Ok(results) => results,
+                        Err(e) => vec![Err(with_causes(&e)); acks.len()],
+                    };
+                    for (ack, r) in acks.into_iter().zip(results) {
+                        match ack {
+                            Some(ack) => {
                                 let _ = ack.send(r);
                             }
-                        }
-                        Err(e) => {
-                            for ack in acks {
-                                let _ = ack.send(Err(e.to_string()));
+                            None => {
+                                if let Err(e) = r {
+                                    lost_by_writer.lock().get_or_insert(e);
+                                }
                             }
                         }
                     }
+                    // After the acks: the workers go on while the snapshot is written.
+                    writer.lock().maybe_compact();
                 }
             })
             .expect("spawn the journal writer thread");
@@ -103,6 +122,23 @@ impl JournalHandle {
                 tx: Mutex::new(Some(tx)),
                 thread: Mutex::new(Some(thread)),
             })),
+            lost,
+        }
+    }
+
+    /// Sends `op` to the writer; `ack` (if any) hears how it went.
+    fn send(&self, writer: &Writer, op: JournalWrite, ack: Option<Ack>) -> Result<(), ()> {
+        match &*writer.tx.lock() {
+            Some(tx) => tx.send(Req { op, ack }).map_err(drop),
+            None => Err(()),
+        }
+    }
+
+    /// The error of a record nobody waited for, if one failed.
+    fn lost(&self) -> Result<(), AttemptError> {
+        match &*self.lost.lock() {
+            Some(e) => Err(AttemptError::fatal(format!("state journal: {e}"))),
+            None => Ok(()),
         }
     }
 
@@ -111,21 +147,13 @@ impl JournalHandle {
         &self,
         op: impl FnOnce(&mut Journal<Store>) -> crate::state::Result<()> + Send + 'static,
     ) -> Result<(), AttemptError> {
+        self.lost()?;
         let Some(writer) = &self.writer else {
             return op(&mut self.lock())
-                .map_err(|e| AttemptError::fatal(format!("state journal: {e}")));
+                .map_err(|e| AttemptError::fatal(format!("state journal: {}", with_causes(&e))));
         };
         let (ack, done) = tokio::sync::oneshot::channel();
-        let sent = match &*writer.tx.lock() {
-            Some(tx) => tx
-                .send(Req {
-                    op: Box::new(op),
-                    ack,
-                })
-                .map_err(drop),
-            None => Err(()),
-        };
-        let result = match sent {
+        let result = match self.send(writer, Box::new(op), Some(ack)) {
             Ok(()) => done
                 .await
                 .unwrap_or_else(|_| Err("the journal writer stopped".into())),
@@ -134,8 +162,140 @@ impl JournalHandle {
         result.map_err(|e| AttemptError::fatal(format!("state journal: {e}")))
     }
 
+    /// Appends what `op` writes without waiting until it is durable: for a completion, whose
+    /// intent is durable already (see the module's comment). An error fails every later
+    /// [`record`](Self::record) and [`flush`](Self::flush).
+    pub(super) fn record_later(
+        &self,
+        op: impl FnOnce(&mut Journal<Store>) -> crate::state::Result<()> + Send + 'static,
+    ) {
+        let failed = match &self.writer {
+            Some(writer) => self
+                .send(writer, Box::new(op), None)
+                .err()
+                .map(|()| "the journal writer stopped".to_owned()),
+            None => op(&mut self.lock()).err().map(|e| with_causes(&e)),
+        };
+        if let Some(e) = failed {
+            self.lost.lock().get_or_insert(e);
+        }
+    }
+
+    /// Returns once everything recorded so far is durable, or with the first error of a record
+    /// nobody waited for.
+    pub(super) async fn flush(&self) -> Result<(), AttemptError> {
+        if self.writer.is_some() {
+            self.record(|_| Ok(())).await?;
+        }
+        self.lost()
+    }
+
     /// The journal, for reading (and for writes outside a walk).
     pub(super) fn lock(&self) -> MutexGuard<'_, Journal<Store>> {
         self.shared.lock()
+    }
+}
+
+/// `e` and its causes (`cannot append to …/journal.jsonl: No space left on device`): what a
+/// user needs to act on is usually the cause.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::state::{EntryStatus, MemoryStore, Record, State};
+
+    /// A durable store (so records go through the writer thread) whose appends fail once the
+    /// test says so, as a full disk would.
+    struct Flaky {
+        inner: MemoryStore,
+        failing: Arc<AtomicBool>,
+    }
+
+    impl StateStore for Flaky {
+        fn load(&mut self) -> crate::state::Result<State> {
+            self.inner.load()
+        }
+        fn append(&mut self, records: &[Record]) -> crate::state::Result<()> {
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(crate::state::Error::Io {
+                    action: "append to",
+                    path: "journal.jsonl".into(),
+                    source: std::io::Error::other("no space left on device"),
+                });
+            }
+            self.inner.append(records)
+        }
+        fn compact(&mut self, state: &State) -> crate::state::Result<()> {
+            self.inner.compact(state)
+        }
+    }
+
+    fn handle() -> (JournalHandle, Arc<AtomicBool>) {
+        let failing = Arc::new(AtomicBool::new(false));
+        let store = Flaky {
+            inner: MemoryStore::new(),
+            failing: failing.clone(),
+        };
+        let journal = Journal::open(Box::new(store) as Store).unwrap();
+        (JournalHandle::new(journal), failing)
+    }
+
+    #[tokio::test]
+    async fn a_completion_not_waited_for_is_written_before_the_next_record() {
+        let (j, _) = handle();
+        j.record(|j| j.intent("a", "test.Net", json!({})))
+            .await
+            .unwrap();
+        j.record_later(|j| j.done("a", json!({"outputs": {"id": "n-1"}})));
+        // What a dependent step waits for before its cloud call: its own intent, written after.
+        j.record(|j| j.intent("b", "test.Net", json!({})))
+            .await
+            .unwrap();
+        let state = j.lock().state().clone();
+        assert_eq!(state.get("a").unwrap().status, EntryStatus::Created);
+        assert_eq!(state.get("b").unwrap().status, EntryStatus::Creating);
+        j.flush().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_lost_completion_fails_the_flush_and_every_later_record() {
+        let (j, failing) = handle();
+        j.record(|j| j.intent("a", "test.Net", json!({})))
+            .await
+            .unwrap();
+        failing.store(true, Ordering::SeqCst);
+        j.record_later(|j| j.done("a", json!({})));
+        let e = j.flush().await.unwrap_err();
+        assert!(
+            e.message.contains("no space left on device"),
+            "{}",
+            e.message
+        );
+        // The disk is back, but a run that lost a completion does not go on as if it had not.
+        failing.store(false, Ordering::SeqCst);
+        let e = j
+            .record(|j| j.intent("b", "test.Net", json!({})))
+            .await
+            .unwrap_err();
+        assert!(
+            e.message.contains("no space left on device"),
+            "{}",
+            e.message
+        );
+        assert!(j.flush().await.is_err());
     }
 }

@@ -1160,7 +1160,19 @@ async fn walk_phase(o: &mut ActuatorOrchestration, w: PhaseWalk) -> bool {
     })
     .await
     .map_err(|e| format!("the engine stopped: {e}"));
-    match report {
+    // The completions the steps did not wait for are durable before the run reports or goes on.
+    let flushed = match &o.journal {
+        Some(j) => j.flush().await,
+        None => Ok(()),
+    };
+    let durable = match flushed {
+        Ok(()) => true,
+        Err(e) => {
+            o.fail_state(phase, e.message);
+            false
+        }
+    };
+    let ok = match report {
         Ok(Ok(r)) => {
             o.emit(Event::EngineFinished {
                 phase,
@@ -1202,5 +1214,6 @@ async fn walk_phase(o: &mut ActuatorOrchestration, w: PhaseWalk) -> bool {
             });
             false
         }
-    }
+    };
+    ok && durable
 }

@@ -233,6 +233,15 @@ impl<S: StateStore> Journal<S> {
     /// assert_eq!(j.state().len(), 3);
     /// ```
     pub fn batch<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> Result<R> {
+        let r = self.batch_uncompacted(f)?;
+        self.maybe_compact();
+        Ok(r)
+    }
+
+    /// [`batch`](Self::batch) without the automatic compaction, which the caller runs with
+    /// [`maybe_compact`](Self::maybe_compact) when it suits it: the group-commit writer first
+    /// lets the batch's waiting workers go on.
+    pub(crate) fn batch_uncompacted<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> Result<R> {
         self.pending = Some(Vec::new());
         let r = f(self);
         let records = self.pending.take().unwrap_or_default();
@@ -246,11 +255,11 @@ impl<S: StateStore> Journal<S> {
             }
             return Err(e);
         }
-        self.maybe_compact();
         Ok(r)
     }
 
-    fn maybe_compact(&mut self) {
+    /// Compacts the store if it asks for it (see [`StateStore::wants_compaction`]).
+    pub(crate) fn maybe_compact(&mut self) {
         if self.store.wants_compaction(&self.state) {
             // The records are already durable in the journal, which alone is a
             // complete history; a failed compaction only costs load time.
