@@ -142,6 +142,32 @@ fn failure_skips_dependents_reports_all_and_resume_creates_each_once() {
 }
 
 #[test]
+fn intents_recorded_ahead_of_steps_never_started_are_taken_back() {
+    // The intents of fresh creates are recorded before the walk, in one sync; those of steps a
+    // failure upstream kept from starting must not stay behind as creates in doubt.
+    let infra = web();
+    let sim = Arc::new(SimProxy::default());
+    sim.fail_create("Web.front", 1, false);
+    let mut o = ActuatorOrchestration::new("t-ahead")
+        .infra(&infra)
+        .proxy(sim.clone())
+        .scratch_state();
+    rt().block_on(async { assert!(!o.initiate_system().await) });
+    let state = o.state().unwrap();
+    assert_eq!(sim.creates("Web.db"), 0);
+    assert!(state.get("Web.db").is_none(), "{:?}", state.get("Web.db"));
+    assert_eq!(
+        state.get("Web.front").unwrap().status,
+        actuator::state::EntryStatus::CreateFailed
+    );
+    assert_eq!(
+        state.get("Web.net").unwrap().status,
+        actuator::state::EntryStatus::Created
+    );
+    assert_eq!(state.len(), 6, "everything but the db");
+}
+
+#[test]
 fn retryable_errors_are_retried_and_fatal_ones_are_not() {
     let infra = web();
     let sim = Arc::new(SimProxy::default());

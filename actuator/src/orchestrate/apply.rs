@@ -27,7 +27,7 @@ use crate::engine::{AttemptError, Work};
 use crate::events::{Outcome, Phase};
 use crate::model::build::Shared;
 use crate::provision::{Outputs, ProvisionCx, Provisioned, Scope, recorded_args};
-use crate::state::State;
+use crate::state::{EntryStatus, State};
 
 /// One cloud operation of the walk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +47,8 @@ enum StepOp {
 struct Step {
     item: usize,
     op: StepOp,
+    /// A create whose intent was recorded before the walk (see `record_intents_ahead`).
+    intent_ahead: bool,
 }
 
 struct ApplyWork {
@@ -59,6 +61,9 @@ struct ApplyWork {
     journal: JournalHandle,
     /// Where each step says what it did (the summary counts it).
     info: Arc<WalkInfo>,
+    /// Per step: whether the walk started it (an intent recorded ahead for a step never started
+    /// is taken back after the walk).
+    started: Vec<AtomicBool>,
 }
 
 impl ApplyWork {
@@ -87,6 +92,11 @@ fn state_record(world: &Shared, salt: &str, it: &Item, outputs: Outputs) -> Valu
     m.insert("outputs".into(), Value::Object(outputs));
     m.insert("protect".into(), it.protect.into());
     Value::Object(m)
+}
+
+/// What an intent records: enough to find the resource again after a crash.
+fn intent_record(it: &Item) -> Value {
+    json!({ "proxy": it.proxy.name(), "deps": it.deps })
 }
 
 /// Records a created or updated resource, with the id each resource it depends on has now. Not
@@ -121,6 +131,7 @@ fn record_dep_ids(state: &State, data: &mut Value) {
 impl Work for ApplyWork {
     fn run(&self, node: NodeId, _attempt: u32) -> BoxFuture<'static, Result<(), AttemptError>> {
         let step = &self.steps[node.index()];
+        self.started[node.index()].store(true, Ordering::Relaxed);
         let (items, item) = (self.items.clone(), step.item);
         let it = &self.items[item];
         let journal = self.journal.clone();
@@ -150,15 +161,17 @@ impl Work for ApplyWork {
                 }
                 let (world, at) = (self.world.clone().expect("a model"), it.at.expect("model"));
                 let salt = self.salt.clone();
-                let intent = json!({ "proxy": it.proxy.name(), "deps": it.deps });
+                let intent = (!step.intent_ahead).then(|| intent_record(it));
                 async move {
                     let it = &items[item];
                     if set_aside {
                         let (k, d) = (key.clone(), format!("{key}{DEPOSED}"));
                         journal.record(move |j| j.rename(&k, &d)).await?;
                     }
-                    let (k, kind) = (key.clone(), it.kind.clone());
-                    journal.record(move |j| j.intent(&k, &kind, intent)).await?;
+                    if let Some(intent) = intent {
+                        let (k, kind) = (key.clone(), it.kind.clone());
+                        journal.record(move |j| j.intent(&k, &kind, intent)).await?;
+                    }
                     match it.proxy.provision(&cx).await {
                         Ok(outputs) => {
                             set_outputs(&world, at, &outputs);
@@ -273,7 +286,11 @@ fn build(items: &[Item], changed: &[usize]) -> (Vec<Step>, Dag) {
     let mut apply_of: Vec<Option<usize>> = vec![None; items.len()];
     let mut delete_of: Vec<Option<usize>> = vec![None; items.len()];
     let push = |steps: &mut Vec<Step>, item: usize, op: StepOp| {
-        steps.push(Step { item, op });
+        steps.push(Step {
+            item,
+            op,
+            intent_ahead: false,
+        });
         steps.len() - 1
     };
     for &i in changed {
@@ -365,7 +382,11 @@ pub(super) async fn run(
     let changed: Vec<usize> = (0..items.len())
         .filter(|&i| items[i].action != ResourceAction::Unchanged)
         .collect();
-    let (steps, dag) = build(&items, &changed);
+    let (mut steps, dag) = build(&items, &changed);
+    if let Err(e) = record_intents_ahead(&items, &mut steps, journal).await {
+        o.fail_state(Phase::Provision, e.message);
+        return false;
+    }
     let names: Vec<String> = steps
         .iter()
         .map(|s| {
@@ -388,6 +409,7 @@ pub(super) async fn run(
         }
     };
     let info = Arc::new(WalkInfo::default());
+    let started = steps.iter().map(|_| AtomicBool::new(false)).collect();
     let work = Arc::new(ApplyWork {
         world: o.world.clone(),
         scope: Arc::new(scope),
@@ -396,6 +418,7 @@ pub(super) async fn run(
         steps,
         journal: journal.clone(),
         info: info.clone(),
+        started,
     });
     let phase = if plan
         .items
@@ -407,13 +430,13 @@ pub(super) async fn run(
     } else {
         Phase::Provision
     };
-    walk_phase(
+    let ok = walk_phase(
         o,
         PhaseWalk {
             phase,
             dag,
             names: Arc::new(names),
-            work,
+            work: work.clone(),
             limits,
             done: HashSet::new(),
             quiet: Vec::new(),
@@ -421,5 +444,76 @@ pub(super) async fn run(
             outcome: Outcome::Nothing,
         },
     )
-    .await
+    .await;
+    match take_back_unstarted(&work).await {
+        Ok(()) => ok,
+        Err(e) => {
+            o.fail_state(phase, e.message);
+            false
+        }
+    }
+}
+
+/// Records, in one sync before the walk, the intents of the creates of resources the state has
+/// no entry for, and marks their steps: a step then makes its cloud call without waiting for the
+/// disk, so a chain of dependent creates goes at the cloud's pace, not the disk's (one sync per
+/// step otherwise). A crash leaves these intents as it leaves any other — the next run looks for
+/// each resource by its tags before creating it — and the intents of steps the walk never starts
+/// (a failure upstream, Ctrl-C) are taken back after it. An entry the state has already
+/// (a create in doubt, drift) keeps its intent at its step.
+async fn record_intents_ahead(
+    items: &Arc<Vec<Item>>,
+    steps: &mut [Step],
+    journal: &JournalHandle,
+) -> Result<(), AttemptError> {
+    let mut intents = Vec::new();
+    {
+        let j = journal.lock();
+        for step in steps.iter_mut() {
+            let it = &items[step.item];
+            if step.op == StepOp::Create
+                && it.action == ResourceAction::Create
+                && j.state().get(&it.key).is_none()
+            {
+                step.intent_ahead = true;
+                intents.push((it.key.clone(), it.kind.clone(), intent_record(it)));
+            }
+        }
+    }
+    if intents.is_empty() {
+        return Ok(());
+    }
+    journal
+        .record(move |j| {
+            intents
+                .into_iter()
+                .try_for_each(|(key, kind, data)| j.intent(&key, &kind, data))
+        })
+        .await
+}
+
+/// Forgets the intents recorded ahead for steps the walk did not start: nothing was asked of the
+/// cloud for them.
+async fn take_back_unstarted(work: &ApplyWork) -> Result<(), AttemptError> {
+    let keys: Vec<String> = work
+        .steps
+        .iter()
+        .zip(&work.started)
+        .filter(|(step, started)| step.intent_ahead && !started.load(Ordering::Relaxed))
+        .map(|(step, _)| work.items[step.item].key.clone())
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    work.journal
+        .record(move |j| {
+            let planned = |k: &&String| {
+                j.state()
+                    .get(k)
+                    .is_some_and(|e| e.status == EntryStatus::Creating)
+            };
+            let keys: Vec<&String> = keys.iter().filter(planned).collect();
+            keys.into_iter().try_for_each(|k| j.forget(k))
+        })
+        .await
 }
