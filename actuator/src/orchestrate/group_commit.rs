@@ -23,6 +23,11 @@ type Ack = tokio::sync::oneshot::Sender<Result<(), String>>;
 
 struct Req {
     op: JournalWrite,
+    /// Compact the store (if it wants to) before this request's batch is acked: asked by
+    /// `flush` at the end of a walk. Not during one, where a snapshot of the whole state every time the
+    /// journal has grown by as much again costs more than all the walk's records (a
+    /// 20,000-resource `up` wrote one twice); a crashed walk only leaves a longer journal to load.
+    compact: bool,
     /// `None` for a record nobody waits for; its error is kept in `JournalHandle::lost`.
     ack: Option<Ack>,
 }
@@ -85,15 +90,20 @@ impl JournalHandle {
                             Err(_) => break,
                         }
                     }
+                    let compact = reqs.iter().any(|r| r.compact);
                     let (ops, acks): (Vec<JournalWrite>, Vec<_>) =
                         reqs.into_iter().map(|r| (r.op, r.ack)).unzip();
                     let outcome = {
                         let mut j = writer.lock();
-                        j.batch_uncompacted(|j| {
+                        let outcome = j.batch_uncompacted(|j| {
                             ops.into_iter()
                                 .map(|op| op(j).map_err(|e| with_causes(&e)))
                                 .collect::<Vec<_>>()
-                        })
+                        });
+                        if compact {
+                            j.maybe_compact();
+                        }
+                        outcome
                     };
                     let results = match outcome {
                         Ok(results) => results,
@@ -111,8 +121,6 @@ impl JournalHandle {
                             }
                         }
                     }
-                    // After the acks: the workers go on while the snapshot is written.
-                    writer.lock().maybe_compact();
                 }
             })
             .expect("spawn the journal writer thread");
@@ -127,9 +135,9 @@ impl JournalHandle {
     }
 
     /// Sends `op` to the writer; `ack` (if any) hears how it went.
-    fn send(&self, writer: &Writer, op: JournalWrite, ack: Option<Ack>) -> Result<(), ()> {
+    fn send(&self, writer: &Writer, req: Req) -> Result<(), ()> {
         match &*writer.tx.lock() {
-            Some(tx) => tx.send(Req { op, ack }).map_err(drop),
+            Some(tx) => tx.send(req).map_err(drop),
             None => Err(()),
         }
     }
@@ -147,13 +155,27 @@ impl JournalHandle {
         &self,
         op: impl FnOnce(&mut Journal<Store>) -> crate::state::Result<()> + Send + 'static,
     ) -> Result<(), AttemptError> {
+        self.record_then(op, false).await
+    }
+
+    /// [`record`](Self::record), then (with `compact`) a compaction if the store wants one.
+    async fn record_then(
+        &self,
+        op: impl FnOnce(&mut Journal<Store>) -> crate::state::Result<()> + Send + 'static,
+        compact: bool,
+    ) -> Result<(), AttemptError> {
         self.lost()?;
         let Some(writer) = &self.writer else {
             return op(&mut self.lock())
                 .map_err(|e| AttemptError::fatal(format!("state journal: {}", with_causes(&e))));
         };
         let (ack, done) = tokio::sync::oneshot::channel();
-        let result = match self.send(writer, Box::new(op), Some(ack)) {
+        let req = Req {
+            op: Box::new(op),
+            ack: Some(ack),
+            compact,
+        };
+        let result = match self.send(writer, req) {
             Ok(()) => done
                 .await
                 .unwrap_or_else(|_| Err("the journal writer stopped".into())),
@@ -171,7 +193,14 @@ impl JournalHandle {
     ) {
         let failed = match &self.writer {
             Some(writer) => self
-                .send(writer, Box::new(op), None)
+                .send(
+                    writer,
+                    Req {
+                        op: Box::new(op),
+                        ack: None,
+                        compact: false,
+                    },
+                )
                 .err()
                 .map(|()| "the journal writer stopped".to_owned()),
             None => op(&mut self.lock()).err().map(|e| with_causes(&e)),
@@ -182,10 +211,10 @@ impl JournalHandle {
     }
 
     /// Returns once everything recorded so far is durable, or with the first error of a record
-    /// nobody waited for.
+    /// nobody waited for; then lets the writer compact the store if it wants to (see `Req`).
     pub(super) async fn flush(&self) -> Result<(), AttemptError> {
         if self.writer.is_some() {
-            self.record(|_| Ok(())).await?;
+            self.record_then(|_| Ok(()), true).await?;
         }
         self.lost()
     }
@@ -211,7 +240,7 @@ fn with_causes(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use serde_json::json;
 
@@ -223,6 +252,7 @@ mod tests {
     struct Flaky {
         inner: MemoryStore,
         failing: Arc<AtomicBool>,
+        compactions: Arc<AtomicUsize>,
     }
 
     impl StateStore for Flaky {
@@ -240,23 +270,44 @@ mod tests {
             self.inner.append(records)
         }
         fn compact(&mut self, state: &State) -> crate::state::Result<()> {
+            self.compactions.fetch_add(1, Ordering::SeqCst);
             self.inner.compact(state)
+        }
+        fn wants_compaction(&self, _: &State) -> bool {
+            true
         }
     }
 
-    fn handle() -> (JournalHandle, Arc<AtomicBool>) {
+    fn handle() -> (JournalHandle, Arc<AtomicBool>, Arc<AtomicUsize>) {
         let failing = Arc::new(AtomicBool::new(false));
+        let compactions = Arc::new(AtomicUsize::new(0));
         let store = Flaky {
             inner: MemoryStore::new(),
             failing: failing.clone(),
+            compactions: compactions.clone(),
         };
         let journal = Journal::open(Box::new(store) as Store).unwrap();
-        (JournalHandle::new(journal), failing)
+        (JournalHandle::new(journal), failing, compactions)
+    }
+
+    #[tokio::test]
+    async fn the_writer_compacts_when_a_walk_is_flushed_not_during_it() {
+        let (j, _, compactions) = handle();
+        for k in ["a", "b", "c"] {
+            j.record(move |j| j.intent(k, "test.Net", json!({})))
+                .await
+                .unwrap();
+            j.record_later(move |j| j.done(k, json!({})));
+        }
+        j.record(|_| Ok(())).await.unwrap();
+        assert_eq!(compactions.load(Ordering::SeqCst), 0);
+        j.flush().await.unwrap();
+        assert_eq!(compactions.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
     async fn a_completion_not_waited_for_is_written_before_the_next_record() {
-        let (j, _) = handle();
+        let (j, _, _) = handle();
         j.record(|j| j.intent("a", "test.Net", json!({})))
             .await
             .unwrap();
@@ -273,7 +324,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_lost_completion_fails_the_flush_and_every_later_record() {
-        let (j, failing) = handle();
+        let (j, failing, _) = handle();
         j.record(|j| j.intent("a", "test.Net", json!({})))
             .await
             .unwrap();
