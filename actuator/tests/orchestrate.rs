@@ -167,6 +167,31 @@ fn intents_recorded_ahead_of_steps_never_started_are_taken_back() {
     assert_eq!(state.len(), 6, "everything but the db");
 }
 
+/// Declares the dependent before what it depends on.
+#[derive(InfraModel)]
+struct Backwards {
+    #[component(Server::new("front", "debian-12").nics([ctx.model.net]))]
+    front: Server,
+    #[component(Network::new("net"))]
+    net: Network,
+}
+
+#[test]
+fn the_state_records_dependencies_first_whatever_the_model_declares_first() {
+    // The plan lists the model's resources dependencies first, and the intents recorded ahead
+    // of the walk follow it: the state's order stays a dependency order, and its reverse a
+    // teardown order.
+    let infra = Backwards::instance("b");
+    let mut o = ActuatorOrchestration::new("t-order")
+        .infra(&infra)
+        .proxy(Arc::new(SimProxy::default()))
+        .scratch_state();
+    rt().block_on(async { assert!(o.initiate_system().await) });
+    let state = o.state().unwrap();
+    let keys: Vec<&str> = state.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["Backwards.net", "Backwards.front"]);
+}
+
 #[test]
 fn retryable_errors_are_retried_and_fatal_ones_are_not() {
     let infra = web();

@@ -461,6 +461,9 @@ pub(super) async fn run(
 /// each resource by its tags before creating it — and the intents of steps the walk never starts
 /// (a failure upstream, Ctrl-C) are taken back after it. An entry the state has already
 /// (a create in doubt, drift) keeps its intent at its step.
+///
+/// They are recorded in the plan's order, which lists the model's resources dependencies first,
+/// so the state's order stays a dependency order (see [`State`]).
 async fn record_intents_ahead(
     items: &Arc<Vec<Item>>,
     steps: &mut [Step],

@@ -83,9 +83,9 @@ pub struct Entry {
 /// The state of one system: every key with an unfinished or finished
 /// creation, in the order they were introduced, plus a small metadata map.
 ///
-/// Order matters: a resource's intent is recorded only after everything it
-/// depends on is done, so intent order is a valid dependency order, and its
-/// reverse a valid teardown order — `down` can run from the state alone.
+/// Order matters: a resource's intent is recorded only after the intents of
+/// everything it depends on, so intent order is a valid dependency order, and
+/// its reverse a valid teardown order — `down` can run from the state alone.
 ///
 /// ```
 /// use actuator::state::{RecordOp, Record, State, EntryStatus};
