@@ -157,7 +157,7 @@ impl Work for ApplyWork {
                 let mut cx = self.cx(it);
                 let set_aside = step.op == StepOp::CreateReplacement;
                 if let Some(old) = it.replaces.clone() {
-                    cx = cx.replacing(old);
+                    cx = cx.replacing(*old);
                 }
                 let (world, at) = (self.world.clone().expect("a model"), it.at.expect("model"));
                 let salt = self.salt.clone();
@@ -215,7 +215,7 @@ impl Work for ApplyWork {
                 let base = it.key.trim_end_matches(DEPOSED);
                 let renamed = (old.key != base).then(|| Provisioned {
                     key: base.to_owned(),
-                    ..old.clone()
+                    ..(**old).clone()
                 });
                 let proxy = it.proxy.clone();
                 async move {

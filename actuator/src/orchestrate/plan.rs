@@ -217,10 +217,11 @@ pub(super) struct Item {
     /// Changed arguments the proxy updates in place (updates).
     pub changed: Vec<String>,
     pub cbd: bool,
-    /// The resource as the state records it (update, replace, destroy).
-    pub old: Option<Provisioned>,
+    /// The resource as the state records it (update, replace, destroy). Boxed, as `replaces`:
+    /// most items of a large plan have neither, and an item is a third of its size without them.
+    pub old: Option<Box<Provisioned>>,
     /// A create that must not adopt this resource: the old one of a replacement, set aside.
-    pub replaces: Option<Provisioned>,
+    pub replaces: Option<Box<Provisioned>>,
     /// The model paths the state records it depending on (what it held on to when created).
     pub recorded_deps: Vec<String>,
     /// The model paths it depends on now.
@@ -905,14 +906,14 @@ impl ActuatorOrchestration {
             // unchanged one (most of a large plan) needs no copy of it.
             let old = match change.action {
                 ResourceAction::Unchanged | ResourceAction::Create => None,
-                _ => entry.map(|e| provisioned(scope, e)),
+                _ => entry.map(|e| Box::new(provisioned(scope, e))),
             };
             // A replacement cut short leaves the old resource set aside: the create that resumes
             // it must not take the old one for a previous attempt of its own.
             let replaces = match change.action {
                 ResourceAction::Replace if change.create_before_destroy => old.clone(),
                 ResourceAction::Create | ResourceAction::Replace => {
-                    state.get(&deposed).map(|e| provisioned(scope, e))
+                    state.get(&deposed).map(|e| Box::new(provisioned(scope, e)))
                 }
                 _ => None,
             };
@@ -975,7 +976,7 @@ impl ActuatorOrchestration {
                 action: ResourceAction::Destroy,
                 changed: Vec::new(),
                 cbd: false,
-                old: Some(provisioned(scope, e)),
+                old: Some(Box::new(provisioned(scope, e))),
                 replaces: None,
                 recorded_deps: recorded_deps(&e.data),
                 deps: Vec::new(),

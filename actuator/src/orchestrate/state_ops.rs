@@ -286,7 +286,7 @@ impl ActuatorOrchestration {
                 action: ResourceAction::Destroy,
                 changed: Vec::new(),
                 cbd: false,
-                old: Some(Provisioned {
+                old: Some(Box::new(Provisioned {
                     scope: Scope {
                         state_id: d.state_id.clone(),
                         ..self.scope_with("")
@@ -294,7 +294,7 @@ impl ActuatorOrchestration {
                     kind: d.kind.clone(),
                     key: d.key.clone(),
                     outputs: d.outputs.clone(),
-                }),
+                })),
                 replaces: None,
                 recorded_deps: deps,
                 deps: Vec::new(),

@@ -69,6 +69,7 @@ pub struct Entry {
     pub status: EntryStatus,
     /// Intent data while [`EntryStatus::Creating`], outputs once created; kept
     /// unchanged through deletion and failures.
+    #[serde(deserialize_with = "super::record::deserialize_tight")]
     pub data: Arc<Value>,
     /// Message of the last failure, if the last completion was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
