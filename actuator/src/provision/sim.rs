@@ -287,9 +287,10 @@ impl SimState {
 
     fn remove(&mut self, n: u32) -> Option<SimResource> {
         let r = self.live.remove(&n)?;
-        let p = self.paths.entry(r.path().to_owned()).or_default();
-        p.ids.retain(|&i| i != n);
-        p.deletes += 1;
+        if let Some(p) = self.paths.get_mut(r.path()) {
+            p.ids.retain(|&i| i != n);
+            p.deletes += 1;
+        }
         Some(r)
     }
 }
@@ -333,7 +334,7 @@ impl ProvisionerProxy for SimProxy {
             n,
             SimResource {
                 kind,
-                tags: cx.tags(),
+                tags: cx.scope().tags(&path),
                 args: args.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             },
         );
