@@ -448,7 +448,10 @@ pub(super) async fn run(
     match take_back_unstarted(&work).await {
         Ok(()) => ok,
         Err(e) => {
-            o.fail_state(phase, e.message);
+            // A journal that failed already said so once, at the walk's flush.
+            if !o.failures.iter().any(|f| f.error == e.message) {
+                o.fail_state(phase, e.message);
+            }
             false
         }
     }
