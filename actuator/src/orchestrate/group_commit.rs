@@ -1,7 +1,7 @@
 //! Group commit for the state journal: every walk's workers hand their records to one writer
 //! thread, which appends everything that arrived together in one write and one sync, then wakes
-//! each worker. A record is still durable before its worker goes on (an intent before its cloud
-//! call), but a thousand concurrent workers share syncs instead of queueing for them.
+//! each worker. A record a worker waits for (an intent before its cloud call) is durable before it
+//! goes on, but a thousand concurrent workers share syncs instead of queueing for them.
 //!
 //! A completion need not be waited for (`record_later`): the intent before the cloud call is what
 //! keeps a crash from losing a resource, and the completion becomes durable with the next sync —
@@ -24,8 +24,8 @@ type Ack = tokio::sync::oneshot::Sender<Result<(), String>>;
 struct Req {
     op: JournalWrite,
     /// Compact the store (if it wants to) before this request's batch is acked: asked by
-    /// `flush` at the end of a walk. Not during one, where a snapshot of the whole state every time the
-    /// journal has grown by as much again costs more than all the walk's records (a
+    /// `flush` at the end of a walk. Not during one, where a snapshot of the whole state every
+    /// time the journal has grown by as much again costs more than all the walk's records (a
     /// 20,000-resource `up` wrote one twice); a crashed walk only leaves a longer journal to load.
     compact: bool,
     /// `None` for a record nobody waits for; its error is kept in `JournalHandle::lost`.
@@ -134,7 +134,7 @@ impl JournalHandle {
         }
     }
 
-    /// Sends `op` to the writer; `ack` (if any) hears how it went.
+    /// Hands `req` to the writer thread; its `ack` (if any) hears how it went.
     fn send(&self, writer: &Writer, req: Req) -> Result<(), ()> {
         match &*writer.tx.lock() {
             Some(tx) => tx.send(req).map_err(drop),

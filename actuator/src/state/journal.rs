@@ -239,8 +239,8 @@ impl<S: StateStore> Journal<S> {
     }
 
     /// [`batch`](Self::batch) without the automatic compaction, which the caller runs with
-    /// [`maybe_compact`](Self::maybe_compact) when it suits it: the group-commit writer first
-    /// lets the batch's waiting workers go on.
+    /// [`maybe_compact`](Self::maybe_compact) when it suits it: the group-commit writer compacts
+    /// when a walk is flushed, not between the walk's batches.
     pub(crate) fn batch_uncompacted<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> Result<R> {
         self.pending = Some(Vec::new());
         let r = f(self);

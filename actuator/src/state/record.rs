@@ -91,8 +91,8 @@ pub struct Record {
 }
 
 /// Reads a record's or entry's data with every object and array sized to what it holds. Read
-/// as it comes, a map of five or six entries (most records) keeps room for eight, which for a
-/// state of 100,000 resources is a fifth of what `plan` holds at its peak.
+/// as it comes, a map of five or six entries (most records) keeps room for eight: for a state of
+/// 100,000 resources, 50 MB of the 464 MB `plan` held at its peak.
 pub(super) fn deserialize_tight<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Arc<Value>, D::Error> {
