@@ -407,7 +407,12 @@ impl World {
         let value: Box<str> = value.into().into_boxed_str();
         match outs.iter_mut().find(|(k, _)| &**k == attr) {
             Some(slot) => slot.1 = value,
-            None => outs.push((attr.into(), value)),
+            None => {
+                // Grown one at a time: a resource has two or three outputs, and the default
+                // growth (room for four at once) was 6 MB of a 100,000-resource plan.
+                outs.reserve_exact(1);
+                outs.push((attr.into(), value))
+            }
         }
     }
 
