@@ -816,7 +816,13 @@ impl ActuatorOrchestration {
                 Some(e) => match e.status {
                     EntryStatus::Creating | EntryStatus::CreateFailed => {
                         change.action = ResourceAction::Create;
-                        change.reason = Some("a previous create did not finish".into());
+                        // In doubt: the create may have been sent, or (an intent recorded ahead
+                        // of a walk that stopped) never started; the proxy looks it up first.
+                        change.reason = Some(if e.status == EntryStatus::Creating {
+                            "a previous run stopped before recording it as created".into()
+                        } else {
+                            "a previous create failed".into()
+                        });
                     }
                     EntryStatus::Deleting | EntryStatus::DeleteFailed => {
                         change.action = ResourceAction::Replace;
