@@ -211,7 +211,7 @@ pub(crate) fn parse_var<T>(
         let shown = expand_for(w, var.at(), &template).unwrap_or_default();
         let name = var.name();
         TypedVarError::Parse(if shown == value {
-            format!("variable `{name}` = {shown:?} does not parse: {error}")
+            format!("variable `{name}` = {}", crate::model::unparsable(&shown, &error))
         } else {
             format!("variable `{name}` = {shown:?} does not parse (it holds a secret, so why is not shown)")
         })

@@ -317,10 +317,11 @@ impl ProvisionCx {
             }),
             Val::Out(o) => {
                 let s = self.output_of(o, o.attr())?;
-                s.parse().map_err(|e| {
+                s.parse().map_err(|e: T::Err| {
                     AttemptError::fatal(format!(
-                        "output `{}` = {s:?} does not parse: {e}",
-                        o.attr()
+                        "output `{}` = {}",
+                        o.attr(),
+                        crate::model::unparsable(&s, &e.to_string())
                     ))
                 })
             }
