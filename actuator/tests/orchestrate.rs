@@ -8,9 +8,10 @@ use std::time::Duration;
 use actuator::engine::RetryPolicy;
 use actuator::events::{Collect, Event, Phase, RunStatus};
 use actuator::infra::test::{Database, FloatingIp, Network, Server};
-use actuator::orchestrate::{ActuatorOrchestration, Options};
+use actuator::orchestrate::{ActuatorOrchestration, Options, ResourceAction};
 use actuator::prelude::*;
 use actuator::provision::{SimProxy, StaticProxy};
+use actuator::state::EntryStatus;
 
 // Where each test keeps its state (support/store.rs: a directory, or memory). tests/postgres.rs
 // includes this file with a `store` of its own, and the same tests run on PostgreSQL.
@@ -158,13 +159,46 @@ fn intents_recorded_ahead_of_steps_never_started_are_taken_back() {
     assert!(state.get("Web.db").is_none(), "{:?}", state.get("Web.db"));
     assert_eq!(
         state.get("Web.front").unwrap().status,
-        actuator::state::EntryStatus::CreateFailed
+        EntryStatus::CreateFailed
     );
-    assert_eq!(
-        state.get("Web.net").unwrap().status,
-        actuator::state::EntryStatus::Created
-    );
+    assert_eq!(state.get("Web.net").unwrap().status, EntryStatus::Created);
     assert_eq!(state.len(), 6, "everything but the db");
+}
+
+#[test]
+fn delete_intents_recorded_ahead_of_steps_never_started_are_taken_back() {
+    // `down` records its delete intents before the walk, in one sync; the deletions a failure
+    // kept from starting (what the failed one depends on) must not stay "deleting".
+    let infra = web();
+    let sim = Arc::new(SimProxy::default());
+    let mut o = ActuatorOrchestration::new("t-ahead-down")
+        .infra(&infra)
+        .proxy(sim.clone())
+        .scratch_state();
+    rt().block_on(async { assert!(o.initiate_system().await) });
+    sim.fail_delete("Web.db", 1, false);
+    rt().block_on(async { assert!(!o.teardown_system().await) });
+    let state = o.state().unwrap();
+    let status = |k: &str| state.get(k).map(|e| e.status);
+    assert_eq!(status("Web.db"), Some(EntryStatus::DeleteFailed));
+    for k in ["Web.front", "Web.net"] {
+        assert_eq!(sim.deletes(k), 0, "{k}");
+        assert_eq!(status(k), Some(EntryStatus::Created), "{k}");
+    }
+    assert_eq!(
+        status("Web.other"),
+        None,
+        "independent deletions went ahead"
+    );
+    // Nothing was lost: the next `up` replaces only the db, whose delete was sent.
+    let plan = o.plan().unwrap();
+    let replaced: Vec<&str> = plan
+        .resources
+        .iter()
+        .filter(|c| c.action == ResourceAction::Replace)
+        .map(|c| c.key.as_str())
+        .collect();
+    assert_eq!(replaced, ["Web.db"]);
 }
 
 /// Declares the dependent before what it depends on.

@@ -47,7 +47,8 @@ enum StepOp {
 struct Step {
     item: usize,
     op: StepOp,
-    /// A create whose intent was recorded before the walk (see `record_intents_ahead`).
+    /// A create or a deletion whose intent was recorded before the walk (see
+    /// `record_intents_ahead`).
     intent_ahead: bool,
 }
 
@@ -218,6 +219,7 @@ impl Work for ApplyWork {
                     ..(**old).clone()
                 });
                 let proxy = it.proxy.clone();
+                let ahead = step.intent_ahead;
                 async move {
                     let rec = match &renamed {
                         Some(r) => r,
@@ -228,20 +230,22 @@ impl Work for ApplyWork {
                     // Looked up by the journal's writer as it records the intent, not under the
                     // journal's lock here: the writer holds that lock while it syncs, and a
                     // worker blocked on it stalls every step on the same thread.
-                    let exists = Arc::new(AtomicBool::new(false));
-                    let (k, found) = (key.clone(), exists.clone());
-                    journal
-                        .record(move |j| {
-                            if j.state().get(&k).is_none() {
-                                return Ok(());
-                            }
-                            found.store(true, Ordering::Relaxed);
-                            j.undo_intent(&k)
-                        })
-                        .await?;
-                    if !exists.load(Ordering::Relaxed) {
-                        info.set_outcome(node, Outcome::Nothing);
-                        return Ok(());
+                    if !ahead {
+                        let exists = Arc::new(AtomicBool::new(false));
+                        let (k, found) = (key.clone(), exists.clone());
+                        journal
+                            .record(move |j| {
+                                if j.state().get(&k).is_none() {
+                                    return Ok(());
+                                }
+                                found.store(true, Ordering::Relaxed);
+                                j.undo_intent(&k)
+                            })
+                            .await?;
+                        if !exists.load(Ordering::Relaxed) {
+                            info.set_outcome(node, Outcome::Nothing);
+                            return Ok(());
+                        }
                     }
                     match proxy.deprovision(rec).await {
                         Ok(()) => {
@@ -457,13 +461,20 @@ pub(super) async fn run(
     }
 }
 
-/// Records, in one sync before the walk, the intents of the creates of resources the state has
-/// no entry for, and marks their steps: a step then makes its cloud call without waiting for the
-/// disk, so a chain of dependent creates goes at the cloud's pace, not the disk's (one sync per
-/// step otherwise). A crash leaves these intents as it leaves any other — the next run looks for
-/// each resource by its tags before creating it — and the intents of steps the walk never starts
-/// (a failure upstream, Ctrl-C) are taken back after it. An entry the state has already
-/// (a create in doubt, drift) keeps its intent at its step.
+/// Records, in one sync before the walk, the intents of the steps whose outcome after a crash
+/// the next run can settle without them having been at their step, and marks those steps: a step
+/// then makes its cloud call without waiting for the disk, so a chain of dependent steps goes at
+/// the cloud's pace, not the disk's (one sync per step otherwise). They are:
+/// * creates of resources the state has no entry for. A crash leaves these intents as it leaves
+///   any other — the next run looks for each resource before creating it;
+/// * deletions of created resources that the model no longer has or `down` removes. A crash
+///   leaves them "deleting (interrupted)": the next `down` deletes them (deleting what is gone
+///   succeeds), and an `up` that wants one back replaces it, as it would a delete that was sent.
+///   That costs an `up` after a killed `down` a replacement of what the `down` had not reached
+///   yet; a per-step intent would cost every level of a chain of deletions a sync.
+///
+/// The intents of steps the walk never starts (a failure upstream, Ctrl-C) are taken back after
+/// it. An entry in doubt, drift or a replacement keeps its intent at its step.
 ///
 /// They are recorded in the plan's order, which lists the model's resources dependencies first,
 /// so the state's order stays a dependency order (see [`State`]).
@@ -477,12 +488,22 @@ async fn record_intents_ahead(
         let j = journal.lock();
         for step in steps.iter_mut() {
             let it = &items[step.item];
-            if step.op == StepOp::Create
-                && it.action == ResourceAction::Create
-                && j.state().get(&it.key).is_none()
-            {
+            let entry = j.state().get(&it.key);
+            let ahead = match (step.op, it.action) {
+                (StepOp::Create, ResourceAction::Create) => entry.is_none(),
+                (StepOp::Delete, ResourceAction::Destroy) => {
+                    entry.is_some_and(|e| e.status == EntryStatus::Created)
+                }
+                _ => false,
+            };
+            if ahead {
                 step.intent_ahead = true;
-                intents.push((it.key.clone(), it.kind.clone(), intent_record(it)));
+                intents.push(match step.op {
+                    StepOp::Create => {
+                        Ahead::Create(it.key.clone(), it.kind.clone(), intent_record(it))
+                    }
+                    _ => Ahead::Delete(it.key.clone()),
+                });
             }
         }
     }
@@ -491,35 +512,43 @@ async fn record_intents_ahead(
     }
     journal
         .record(move |j| {
-            intents
-                .into_iter()
-                .try_for_each(|(key, kind, data)| j.intent(&key, &kind, data))
+            intents.into_iter().try_for_each(|a| match a {
+                Ahead::Create(key, kind, data) => j.intent(&key, &kind, data),
+                Ahead::Delete(key) => j.undo_intent(&key),
+            })
         })
         .await
 }
 
-/// Forgets the intents recorded ahead for steps the walk did not start: nothing was asked of the
-/// cloud for them.
+/// An intent recorded ahead of the walk.
+enum Ahead {
+    Create(String, String, Value),
+    Delete(String),
+}
+
+/// Takes back the intents recorded ahead for steps the walk did not start, since nothing was
+/// asked of the cloud for them: a create's entry is forgotten, a deletion's is created again.
 async fn take_back_unstarted(work: &ApplyWork) -> Result<(), AttemptError> {
-    let keys: Vec<String> = work
+    let steps: Vec<(String, StepOp)> = work
         .steps
         .iter()
         .zip(&work.started)
         .filter(|(step, started)| step.intent_ahead && !started.load(Ordering::Relaxed))
-        .map(|(step, _)| work.items[step.item].key.clone())
+        .map(|(step, _)| (work.items[step.item].key.clone(), step.op))
         .collect();
-    if keys.is_empty() {
+    if steps.is_empty() {
         return Ok(());
     }
     work.journal
         .record(move |j| {
-            let planned = |k: &&String| {
-                j.state()
-                    .get(k)
-                    .is_some_and(|e| e.status == EntryStatus::Creating)
-            };
-            let keys: Vec<&String> = keys.iter().filter(planned).collect();
-            keys.into_iter().try_for_each(|k| j.forget(k))
+            steps.iter().try_for_each(|(k, op)| {
+                let status = j.state().get(k).map(|e| e.status);
+                match (op, status) {
+                    (StepOp::Create, Some(EntryStatus::Creating)) => j.forget(k),
+                    (StepOp::Delete, Some(EntryStatus::Deleting)) => j.undo_intent_taken_back(k),
+                    _ => Ok(()),
+                }
+            })
         })
         .await
 }

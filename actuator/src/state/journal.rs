@@ -123,6 +123,27 @@ impl<S: StateStore> Journal<S> {
         self.write_known(RecordOp::UndoIntent, key, Value::Null)
     }
 
+    /// Takes back an intent to delete `key` when the delete was never sent: the entry is
+    /// created again, with the data it has (recorded in full, so the line stands on its own).
+    ///
+    /// ```
+    /// # use actuator::state::{Journal, MemoryStore, EntryStatus};
+    /// let mut j = Journal::open(MemoryStore::new()).unwrap();
+    /// j.intent("infra.net", "aws.Vpc", serde_json::Value::Null).unwrap();
+    /// j.done("infra.net", serde_json::json!({"id": "vpc-1"})).unwrap();
+    /// j.undo_intent("infra.net").unwrap();
+    /// j.undo_intent_taken_back("infra.net").unwrap();
+    /// let e = j.state().get("infra.net").unwrap();
+    /// assert_eq!((e.status, &e.data["id"]), (EntryStatus::Created, &serde_json::json!("vpc-1")));
+    /// ```
+    pub fn undo_intent_taken_back(&mut self, key: &str) -> Result<()> {
+        let Some(e) = self.state.get(key) else {
+            return Err(Error::UnknownKey(key.to_owned()));
+        };
+        let (kind, data) = (e.kind.clone(), Arc::clone(&e.data));
+        self.write_shared(RecordOp::Done, key, kind, data)
+    }
+
     /// Records that deleting `key` succeeded; the key leaves the state.
     ///
     /// ```
@@ -280,13 +301,23 @@ impl<S: StateStore> Journal<S> {
     }
 
     fn write(&mut self, op: RecordOp, key: &str, kind: String, data: Value) -> Result<()> {
+        self.write_shared(op, key, kind, Arc::new(data))
+    }
+
+    fn write_shared(
+        &mut self,
+        op: RecordOp,
+        key: &str,
+        kind: String,
+        data: Arc<Value>,
+    ) -> Result<()> {
         let rec = Record {
             seq: self.state.last_seq() + 1,
             at_ms: now_ms(),
             op,
             key: key.to_owned(),
             kind,
-            data: Arc::new(data),
+            data,
         };
         if let Some(pending) = &mut self.pending {
             self.state.apply(&rec);
