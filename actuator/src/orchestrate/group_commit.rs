@@ -10,9 +10,8 @@
 //! then waits for one sync per step instead of two.
 
 use std::sync::Arc;
-use std::sync::mpsc;
 
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::engine::AttemptError;
 use crate::state::{Journal, StateStore};
@@ -46,13 +45,64 @@ pub(super) struct JournalHandle {
 /// The writer thread; the last handle's drop stops it and waits, so the store (and its lock file)
 /// is released when the orchestration is dropped.
 struct Writer {
-    tx: Mutex<Option<mpsc::Sender<Req>>>,
+    queue: Arc<Queue>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// What the workers hand the writer: a list it takes whole, rather than a channel, which
+/// allocates a node (and, every few dozen records, a block) per record sent.
+#[derive(Default)]
+struct Queue {
+    pending: Mutex<Pending>,
+    arrived: Condvar,
+}
+
+#[derive(Default)]
+struct Pending {
+    reqs: Vec<Req>,
+    closed: bool,
+}
+
+impl Queue {
+    fn push(&self, req: Req) -> Result<(), ()> {
+        let mut p = self.pending.lock();
+        if p.closed {
+            return Err(());
+        }
+        p.reqs.push(req);
+        if p.reqs.len() == 1 {
+            self.arrived.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Moves what has arrived (at most [`MAX_BATCH`]) into `batch`, waiting for something first;
+    /// `false` once the queue is closed and empty.
+    fn take(&self, batch: &mut Vec<Req>) -> bool {
+        let mut p = self.pending.lock();
+        while p.reqs.is_empty() {
+            if p.closed {
+                return false;
+            }
+            self.arrived.wait(&mut p);
+        }
+        if p.reqs.len() <= MAX_BATCH {
+            std::mem::swap(&mut p.reqs, batch);
+        } else {
+            batch.extend(p.reqs.drain(..MAX_BATCH));
+        }
+        true
+    }
+
+    fn close(&self) {
+        self.pending.lock().closed = true;
+        self.arrived.notify_one();
+    }
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        drop(self.tx.lock().take());
+        self.queue.close();
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
         }
@@ -74,30 +124,27 @@ impl JournalHandle {
                 lost,
             };
         }
-        let (tx, rx) = mpsc::channel::<Req>();
-        let (writer, lost_by_writer) = (shared.clone(), lost.clone());
+        let queue = Arc::new(Queue::default());
+        let (writer, lost_by_writer, q) = (shared.clone(), lost.clone(), queue.clone());
         // A plain thread, not a runtime task: it outlives any one runtime (tests and the CLI start
         // several) and blocks in syncs without holding up async workers. It ends with the last
         // handle.
         let thread = std::thread::Builder::new()
             .name("actuator-journal".into())
             .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    let mut reqs = vec![first];
-                    while reqs.len() < MAX_BATCH {
-                        match rx.try_recv() {
-                            Ok(r) => reqs.push(r),
-                            Err(_) => break,
-                        }
-                    }
-                    let compact = reqs.iter().any(|r| r.compact);
-                    let (ops, acks): (Vec<JournalWrite>, Vec<_>) =
-                        reqs.into_iter().map(|r| (r.op, r.ack)).unzip();
+                let mut batch = Vec::new();
+                while q.take(&mut batch) {
+                    let compact = batch.iter().any(|r| r.compact);
+                    let mut acks = Vec::with_capacity(batch.len());
                     let outcome = {
                         let mut j = writer.lock();
                         let outcome = j.batch_uncompacted(|j| {
-                            ops.into_iter()
-                                .map(|op| op(j).map_err(|e| with_causes(&e)))
+                            batch
+                                .drain(..)
+                                .map(|r| {
+                                    acks.push(r.ack);
+                                    (r.op)(j).map_err(|e| with_causes(&e))
+                                })
                                 .collect::<Vec<_>>()
                         });
                         if compact {
@@ -127,7 +174,7 @@ impl JournalHandle {
         JournalHandle {
             shared,
             writer: Some(Arc::new(Writer {
-                tx: Mutex::new(Some(tx)),
+                queue,
                 thread: Mutex::new(Some(thread)),
             })),
             lost,
@@ -136,10 +183,7 @@ impl JournalHandle {
 
     /// Hands `req` to the writer thread; its `ack` (if any) hears how it went.
     fn send(&self, writer: &Writer, req: Req) -> Result<(), ()> {
-        match &*writer.tx.lock() {
-            Some(tx) => tx.send(req).map_err(drop),
-            None => Err(()),
-        }
+        writer.queue.push(req)
     }
 
     /// The error of a record nobody waited for, if one failed.
