@@ -608,6 +608,9 @@ impl ActuatorOrchestration {
     }
 
     fn restore_outputs_from(&self, state: &State) {
+        if state.is_empty() {
+            return;
+        }
         // Each model resource looks itself up: no map of every entry's outputs to build first.
         self.set_outputs_by_key(|key| {
             state
@@ -736,7 +739,10 @@ impl ActuatorOrchestration {
             Some(self.read_state()?)
         };
         let (scope, salt) = self.with_state(read.as_ref(), |o, state| {
-            o.restore_outputs_from(state);
+            // A teardown's plan reads nothing of the model.
+            if !opts.destroy {
+                o.restore_outputs_from(state);
+            }
             o.peek_identity(state)
         });
         let observed = if opts.refresh {
