@@ -752,6 +752,8 @@ impl ActuatorOrchestration {
     /// Validation by each resource's proxy, before any cloud call.
     fn validate(&self, res: &[ModelRes], scope: &Scope, errors: &mut Vec<PlanBlocker>) {
         let Some(w) = &self.world else { return };
+        // One copy of the scope for every resource's context, not one each.
+        let scope = Arc::new(scope.clone());
         for r in res {
             self.check_typed_args(r.at, &r.key, errors);
             if let Some(p) = &r.proxy {
@@ -793,6 +795,12 @@ impl ActuatorOrchestration {
         // sees new ids.
         let mut renewed: HashSet<&str> = HashSet::new();
         let in_model: HashSet<&str> = model.iter().map(|r| r.key.as_str()).collect();
+        // The model paths whose earlier replacement's old resource is still set aside: looked up
+        // once, rather than a `<path>#deposed` key made and looked up for every resource.
+        let set_aside: HashSet<&str> = state
+            .iter()
+            .filter_map(|e| e.key.strip_suffix(DEPOSED))
+            .collect();
         for r in &model {
             let Some(proxy) = r.proxy.clone() else {
                 continue;
@@ -890,10 +898,12 @@ impl ActuatorOrchestration {
             // An earlier replacement's old resource still set aside (its delete failed or was cut
             // short) holds `<path>#deposed`: setting this one aside too would write over that entry
             // and lose track of the resource it records, so this replacement deletes first.
-            let deposed = format!("{}{DEPOSED}", r.key);
+            let deposed = set_aside
+                .contains(r.key.as_str())
+                .then(|| format!("{}{DEPOSED}", r.key));
             if change.action == ResourceAction::Replace
                 && change.create_before_destroy
-                && state.get(&deposed).is_some()
+                && let Some(deposed) = &deposed
             {
                 change.create_before_destroy = false;
                 let why = format!("`{deposed}` is still set aside: the old one is deleted first");
@@ -918,9 +928,9 @@ impl ActuatorOrchestration {
             // it must not take the old one for a previous attempt of its own.
             let replaces = match change.action {
                 ResourceAction::Replace if change.create_before_destroy => old.clone(),
-                ResourceAction::Create | ResourceAction::Replace => {
-                    state.get(&deposed).map(|e| Box::new(provisioned(scope, e)))
-                }
+                ResourceAction::Create | ResourceAction::Replace => deposed
+                    .and_then(|d| state.get(&d))
+                    .map(|e| Box::new(provisioned(scope, e))),
                 _ => None,
             };
             items.push(Item {
