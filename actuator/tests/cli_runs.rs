@@ -101,8 +101,12 @@ fn fixture() -> ActuatorOrchestration {
     ns.add_var(front, Var::new("FAIL", env_or("FIXTURE_FAIL", "0")));
     ns.add_var(front, Var::new("NOISE", env_or("FIXTURE_NOISE", "0")));
     let cfg = SiteCfg::instance("cfg", &ns);
+    let latency_ms = env_or("FIXTURE_LATENCY_MS", "0")
+        .parse()
+        .expect("FIXTURE_LATENCY_MS");
     let sim = SimProxy::persisted("sim", env_or("FIXTURE_CLOUD", "cloud.json"))
-        .expect("FIXTURE_CLOUD: a readable simulated cloud");
+        .expect("FIXTURE_CLOUD: a readable simulated cloud")
+        .latency(std::time::Duration::from_millis(latency_ms));
     ActuatorOrchestration::new("site")
         .infra(&infra)
         .namespace(&ns)
@@ -143,6 +147,10 @@ fn main() -> ExitCode {
         ),
         trial("down_without_a_terminal_needs_yes", down_needs_yes),
         trial("down_asks_on_a_terminal", down_asks_on_a_terminal),
+        trial(
+            "a_killed_down_leaves_what_it_had_not_reached_deleting",
+            killed_down,
+        ),
         trial(
             "down_on_an_empty_state_points_at_discover",
             down_on_empty_state,
@@ -737,6 +745,41 @@ fn down_needs_yes() {
     let r = s.ok(&["down", "--yes"], 0);
     assert!(r.stdout.contains("Down complete after"), "{r:?}");
     assert!(s.cloud().live().is_empty());
+}
+
+fn killed_down() {
+    // `down` records every deletion's intent before it starts. Killed after its first deletion,
+    // it leaves what it had not reached "deleting (interrupted)" — in doubt, as a delete that may
+    // have been sent: `plan` replaces it, `down` again deletes it.
+    let mut s = Workdir::new();
+    s.ok(&["up"], 0);
+    s.set("FIXTURE_LATENCY_MS", "1000");
+    let mut down = s
+        .command(&["down", "--yes", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = down.stdout.take().unwrap();
+    wait_for(&mut stdout, r#""task_finished","phase":"teardown""#);
+    down.kill().unwrap(); // SIGKILL
+    down.wait().unwrap();
+    s.set("FIXTURE_LATENCY_MS", "0");
+    // The network goes last (everything is on it): the killed run never reached it.
+    assert!(s.cloud().live().contains_key("Site.net"));
+    let st = s.ok(&["status", "-v"], 0).stdout;
+    assert!(
+        st.lines()
+            .any(|l| l.contains("Site.net") && l.contains("deleting (interrupted)")),
+        "{st}"
+    );
+    let p = s.ok(&["plan", "--refresh=false"], 0).stdout;
+    let net = line_of(&p, "Site.net");
+    assert!(net.starts_with("  -/+ Site.net"), "{p}");
+    assert!(p.contains("a previous delete did not finish"), "{p}");
+    s.ok(&["down", "--yes"], 0);
+    assert!(s.cloud().live().is_empty(), "{:?}", s.cloud().live());
 }
 
 /// Runs `site ARGS` on a pseudo-terminal of 120 x 40.
