@@ -14,7 +14,7 @@ use std::sync::Arc;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::engine::AttemptError;
-use crate::state::{Journal, StateStore};
+use crate::state::{Journal, StateStore, with_causes};
 
 pub(super) type Store = Box<dyn StateStore + Send>;
 type JournalWrite = Box<dyn FnOnce(&mut Journal<Store>) -> crate::state::Result<()> + Send>;
@@ -79,6 +79,7 @@ impl Queue {
     /// Moves what has arrived (at most [`MAX_BATCH`]) into `batch`, waiting for something first;
     /// `false` once the queue is closed and empty.
     fn take(&self, batch: &mut Vec<Req>) -> bool {
+        debug_assert!(batch.is_empty(), "the last batch was handled whole");
         let mut p = self.pending.lock();
         while p.reqs.is_empty() {
             if p.closed {
@@ -135,16 +136,15 @@ impl JournalHandle {
                 let mut batch = Vec::new();
                 while q.take(&mut batch) {
                     let compact = batch.iter().any(|r| r.compact);
-                    let mut acks = Vec::with_capacity(batch.len());
+                    // Taken apart before the batch: a journal that refuses to write runs none of
+                    // the ops, and every ack must still hear so.
+                    let (ops, acks): (Vec<JournalWrite>, Vec<_>) =
+                        batch.drain(..).map(|r| (r.op, r.ack)).unzip();
                     let outcome = {
                         let mut j = writer.lock();
                         let outcome = j.batch_uncompacted(|j| {
-                            batch
-                                .drain(..)
-                                .map(|r| {
-                                    acks.push(r.ack);
-                                    (r.op)(j).map_err(|e| with_causes(&e))
-                                })
+                            ops.into_iter()
+                                .map(|op| op(j).map_err(|e| with_causes(&e)))
                                 .collect::<Vec<_>>()
                         });
                         if compact {
@@ -269,19 +269,6 @@ impl JournalHandle {
     }
 }
 
-/// `e` and its causes (`cannot append to …/journal.jsonl: No space left on device`): what a
-/// user needs to act on is usually the cause.
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -291,8 +278,8 @@ mod tests {
     use super::*;
     use crate::state::{EntryStatus, MemoryStore, Record, State};
 
-    /// A durable store (so records go through the writer thread) whose appends fail once the
-    /// test says so, as a full disk would.
+    /// A durable store (so records go through the writer thread) whose appends and loads fail
+    /// once the test says so, as a full disk or a database that went away would.
     struct Flaky {
         inner: MemoryStore,
         failing: Arc<AtomicBool>,
@@ -301,6 +288,12 @@ mod tests {
 
     impl StateStore for Flaky {
         fn load(&mut self) -> crate::state::Result<State> {
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(crate::state::Error::Store {
+                    location: "the test's store".into(),
+                    message: "unreachable".into(),
+                });
+            }
             self.inner.load()
         }
         fn append(&mut self, records: &[Record]) -> crate::state::Result<()> {
@@ -392,5 +385,30 @@ mod tests {
             e.message
         );
         assert!(j.flush().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_journal_that_stopped_writing_answers_every_record() {
+        let (j, failing, _) = handle();
+        failing.store(true, Ordering::SeqCst);
+        assert!(
+            j.record(|j| j.intent("a", "test.Net", json!({})))
+                .await
+                .is_err()
+        );
+        // The store is back, but the batch it lost could not be read back: the journal writes
+        // nothing more, and says so to every record rather than leaving it waiting.
+        failing.store(false, Ordering::SeqCst);
+        let b = j.record(|j| j.intent("b", "test.Net", json!({})));
+        let e = tokio::time::timeout(std::time::Duration::from_secs(10), b)
+            .await
+            .expect("the record is answered")
+            .unwrap_err();
+        assert!(
+            e.message.contains("nothing more is written"),
+            "{}",
+            e.message
+        );
+        assert!(j.lock().state().get("b").is_none());
     }
 }

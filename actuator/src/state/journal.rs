@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{Error, Record, RecordOp, Result, State, StateStore, now_ms};
+use super::{Error, Record, RecordOp, Result, State, StateStore, now_ms, with_causes};
 
 /// A loaded [`State`] plus the store it came from. Every method appends one
 /// record (durably, for [`FileStore`](super::FileStore)) *then* folds it into
@@ -31,6 +31,8 @@ pub struct Journal<S: StateStore> {
     state: State,
     /// Records of an open batch, not yet in the store (see [`Journal::batch`]).
     pending: Option<Vec<Record>>,
+    /// Why nothing more may be written (see [`Error::Unwritable`]).
+    unwritable: Option<String>,
 }
 
 impl<S: StateStore> Journal<S> {
@@ -46,6 +48,7 @@ impl<S: StateStore> Journal<S> {
             store,
             state,
             pending: None,
+            unwritable: None,
         })
     }
 
@@ -234,6 +237,7 @@ impl<S: StateStore> Journal<S> {
     /// assert_eq!(j.state().len(), 1);
     /// ```
     pub fn compact(&mut self) -> Result<()> {
+        self.writable()?;
         self.store.compact(&self.state)
     }
 
@@ -263,6 +267,7 @@ impl<S: StateStore> Journal<S> {
     /// [`maybe_compact`](Self::maybe_compact) when it suits it: the group-commit writer compacts
     /// when a walk is flushed, not between the walk's batches.
     pub(crate) fn batch_uncompacted<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> Result<R> {
+        self.writable()?;
         self.pending = Some(Vec::new());
         let r = f(self);
         let records = self.pending.take().unwrap_or_default();
@@ -270,18 +275,31 @@ impl<S: StateStore> Journal<S> {
             return Ok(r);
         }
         if let Err(e) = self.store.append(&records) {
-            // The state already shows the batch; bring it back to what the store holds.
-            if let Ok(state) = self.store.load() {
-                self.state = state;
+            // The state already shows the batch; bring it back to what the store holds. If the
+            // store cannot say (a database that went away), numbering the next records after
+            // the lost ones would leave a hole in the journal: stop writing instead.
+            match self.store.load() {
+                Ok(state) => self.state = state,
+                Err(_) => self.unwritable = Some(with_causes(&e)),
             }
             return Err(e);
         }
         Ok(r)
     }
 
+    fn writable(&self) -> Result<()> {
+        match &self.unwritable {
+            Some(cause) => Err(Error::Unwritable {
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Compacts the store if it asks for it (see [`StateStore::wants_compaction`]).
     pub(crate) fn maybe_compact(&mut self) {
-        if self.store.wants_compaction(&self.state) {
+        // A state that may show records the store lost must not become its snapshot.
+        if self.unwritable.is_none() && self.store.wants_compaction(&self.state) {
             // The records are already durable in the journal, which alone is a
             // complete history; a failed compaction only costs load time.
             if let Err(e) = self.store.compact(&self.state) {
@@ -324,6 +342,7 @@ impl<S: StateStore> Journal<S> {
             pending.push(rec);
             return Ok(());
         }
+        self.writable()?;
         self.store.append(std::slice::from_ref(&rec))?;
         self.state.apply(&rec);
         self.maybe_compact();

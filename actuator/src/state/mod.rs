@@ -149,6 +149,17 @@ pub enum Error {
         /// The journal file.
         path: PathBuf,
     },
+    /// A batch could not be appended and the state could not be read back from the store either,
+    /// so this process's state may show records the store does not hold. Writing on would give
+    /// the journal a hole in its sequence (the next records numbered after the lost ones): nothing
+    /// more is written until the state is opened again, which reads what the store holds.
+    #[error(
+        "the state could not be written ({cause}) nor read back; nothing more is written until it is opened again"
+    )]
+    Unwritable {
+        /// The failed append's error, with its causes.
+        cause: String,
+    },
     /// A state URL whose scheme no registered [`StoreOpener`] handles.
     #[error(
         "no state store handles `{scheme}://` URLs (this binary knows: {known}); a model binary \
@@ -216,4 +227,17 @@ pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// `e` and its causes (`cannot append to …/journal.jsonl: No space left on device`): what a
+/// user needs to act on is usually the cause.
+pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }

@@ -730,3 +730,71 @@ fn system_names_cannot_escape_the_state_directory() {
         );
     }
 }
+
+#[test]
+fn a_batch_the_store_lost_and_cannot_read_back_stops_every_later_write() {
+    // A database that went away mid-run: the batch's append fails, and so does reading the state
+    // back. Writing on once it is back would number the next records after the lost ones — a
+    // hole the next run refuses to read.
+    struct Gone {
+        inner: MemoryStore,
+        down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    }
+    impl Gone {
+        fn check(&self) -> Result<()> {
+            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(Error::Store {
+                    location: "postgres://db/actuator".into(),
+                    message: "connection refused".into(),
+                });
+            }
+            Ok(())
+        }
+    }
+    impl StateStore for Gone {
+        fn load(&mut self) -> Result<State> {
+            self.check()?;
+            self.inner.load()
+        }
+        fn append(&mut self, records: &[Record]) -> Result<()> {
+            self.check()?;
+            self.inner.append(records)
+        }
+        fn compact(&mut self, state: &State) -> Result<()> {
+            self.inner.compact(state)
+        }
+    }
+    let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut j = Journal::open(Gone {
+        inner: MemoryStore::new(),
+        down: down.clone(),
+    })
+    .unwrap();
+    j.intent("infra.a", "test.Network", json!({})).unwrap();
+    down.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        j.batch(|j| j.intent("infra.b", "test.Network", json!({})))
+            .is_err()
+    );
+    down.store(false, std::sync::atomic::Ordering::SeqCst);
+    for e in [
+        j.batch(|j| j.intent("infra.c", "test.Network", json!({})))
+            .unwrap_err(),
+        j.intent("infra.d", "test.Network", json!({})).unwrap_err(),
+        // Nor does it become the store's snapshot.
+        j.compact().unwrap_err(),
+    ] {
+        assert!(matches!(e, Error::Unwritable { .. }), "{e}");
+        assert!(
+            e.to_string().contains(
+                "the state could not be written (state postgres://db/actuator: connection refused)"
+            ),
+            "{e}"
+        );
+    }
+    // What the store holds has no hole: opened again, it reads (and writes) on from there.
+    let mut again = Journal::open(j.store().inner.clone()).unwrap();
+    assert_eq!(again.state().last_seq(), 1);
+    again.intent("infra.c", "test.Network", json!({})).unwrap();
+    assert_eq!(again.state().get("infra.c").unwrap().order, 2);
+}
