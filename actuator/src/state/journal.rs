@@ -245,7 +245,8 @@ impl<S: StateStore> Journal<S> {
     /// [`FileStore`](super::FileStore)) when it returns: group commit for many
     /// concurrent writers. Nothing written in `f` counts as durable before this
     /// returns `Ok`; on error the state is reloaded from the store, so it again
-    /// shows only what the store holds.
+    /// shows only what the store holds — or, when the store cannot be read either,
+    /// every later write is refused ([`Error::Unwritable`]).
     ///
     /// ```
     /// use actuator::state::{Journal, MemoryStore};
