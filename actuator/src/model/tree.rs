@@ -401,22 +401,6 @@ impl World {
             .map(|(_, v)| &**v)
     }
 
-    /// Records the outputs of the component at `at` (what a provisioner returned), making room
-    /// for all of them at once.
-    pub(crate) fn set_outputs<'a>(
-        &mut self,
-        at: At,
-        outputs: impl ExactSizeIterator<Item = (&'a str, String)>,
-    ) {
-        self.outputs
-            .entry(at)
-            .or_default()
-            .reserve_exact(outputs.len());
-        for (attr, value) in outputs {
-            self.set_output(at, attr, value);
-        }
-    }
-
     /// Records output `attr` of the component at `at` (provisioners do this).
     pub fn set_output(&mut self, at: At, attr: &str, value: impl Into<String>) {
         let outs = self.outputs.entry(at).or_default();

@@ -267,9 +267,10 @@ impl Work for ApplyWork {
 }
 
 fn set_outputs(world: &Shared, at: crate::model::At, outputs: &Outputs) {
-    world
-        .lock()
-        .set_outputs(at, outputs.iter().map(|(k, v)| (k.as_str(), v.clone())));
+    let mut g = world.lock();
+    for (k, v) in outputs {
+        g.set_output(at, k, v.clone());
+    }
 }
 
 async fn fail(journal: &JournalHandle, key: &str, e: AttemptError) -> Result<(), AttemptError> {
