@@ -162,7 +162,6 @@ fn child(scenario: &str) {
     println!("RESULT {} {}", elapsed.as_secs_f64(), peak_mb());
 }
 
-/// Runs `scenario` `runs` times in fresh processes: (best, median) seconds, largest peak MB.
 /// `scenario` in `runs` fresh processes: the min, median and max of its times, and the highest
 /// peak resident memory (MB).
 fn measure(scenario: &str, runs: usize) -> (f64, f64, f64, f64) {
