@@ -30,7 +30,9 @@
 //! each and the median's excess over the walk's. With `ACTUATOR_BENCH_PYTHON=<checkout of the
 //! Python original>` (its dependencies in `<checkout>/venv`), every run also runs
 //! `converge_original.py` on the same shape and N, alternating with ours, and the ratio of the
-//! medians is printed.
+//! medians is printed. One more `up` and `down` per shape, untimed, counts the allocations they
+//! make per resource: a figure that, unlike a time, does not move with the machine's load, so a
+//! change too small to see through the timing noise still shows.
 
 mod common;
 #[path = "common/shapes.rs"]
@@ -48,6 +50,50 @@ use actuator::prelude::*;
 use actuator::provision::{
     Observed, Outputs, ProvisionCx, Provisioned, ProvisionerProxy, SimProxy,
 };
+
+/// Counts the heap allocations (and reallocations) made while [`COUNTING`] is on; otherwise
+/// the system allocator with one relaxed load in front.
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+fn count() {
+    if COUNTING.load(Ordering::Relaxed) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count();
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count();
+        unsafe { std::alloc::System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        count();
+        unsafe { std::alloc::System.realloc(ptr, layout, new) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// The allocations `f` makes.
+fn allocations<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    COUNTING.store(true, Ordering::Relaxed);
+    let out = f();
+    COUNTING.store(false, Ordering::Relaxed);
+    (out, ALLOCATIONS.load(Ordering::Relaxed) - before)
+}
 
 /// Whether the 1% have the changed argument (read when the model is built).
 static CHANGED: AtomicBool = AtomicBool::new(false);
@@ -349,6 +395,17 @@ impl ProvisionerProxy for NullCloud {
 
 /// `up` then `down` of `shape` with `n` resources, state in files: their times.
 fn up_down(rt: &tokio::runtime::Runtime, shape: &str, n: usize) -> (Sample, Sample) {
+    let ((up, _), (down, _)) = up_down_with(rt, shape, n, false);
+    (up, down)
+}
+
+/// `up` then `down`: each one's time and, with `count`, the allocations it made (else 0).
+fn up_down_with(
+    rt: &tokio::runtime::Runtime,
+    shape: &str,
+    n: usize,
+    count: bool,
+) -> ((Sample, u64), (Sample, u64)) {
     let cloud = Arc::new(NullCloud::default());
     let dir = tempfile::tempdir().expect("temp dir");
     let orch = ActuatorOrchestration::new(format!("bench-{shape}"))
@@ -357,12 +414,23 @@ fn up_down(rt: &tokio::runtime::Runtime, shape: &str, n: usize) -> (Sample, Samp
         .state_dir(dir.path())
         .handler(Arc::new(actuator::events::NullHandler));
     let mut orch = shapes::with_model(orch, shape == "chains", n);
-    let (ok, up) = timed(|| rt.block_on(orch.initiate_system()));
+    let measure = |f: &mut dyn FnMut() -> bool| {
+        if count {
+            let ((ok, took), allocs) = allocations(|| timed(f));
+            (ok, took, allocs)
+        } else {
+            let (ok, took) = timed(f);
+            (ok, took, 0)
+        }
+    };
+    let (ok, took, allocs) = measure(&mut || rt.block_on(orch.initiate_system()));
     assert!(ok, "{:?}", orch.failures());
     assert_eq!(cloud.live.load(Ordering::Relaxed), n as i64);
-    let (ok, down) = timed(|| rt.block_on(orch.teardown_system()));
+    let up = (took, allocs);
+    let (ok, took, allocs) = measure(&mut || rt.block_on(orch.teardown_system()));
     assert!(ok, "{:?}", orch.failures());
     assert_eq!(cloud.live.load(Ordering::Relaxed), 0);
+    let down = (took, allocs);
     (up, down)
 }
 
@@ -435,6 +503,12 @@ fn cost(n: usize, runs: usize, shapes: &[&str]) {
                 py_downs.push(down);
             }
         }
+        let ((_, up_allocs), (_, down_allocs)) = up_down_with(&rt, shape, n, true);
+        println!(
+            "{shape:>6} allocations per resource: up {:.1}, down {:.1}",
+            up_allocs as f64 / n as f64,
+            down_allocs as f64 / n as f64
+        );
         for (clock, cpu) in [("wall", false), ("CPU", true)] {
             let walk = per_resource(&walks, n, cpu);
             let line = |what: &str, (min, median, max): (f64, f64, f64)| {
