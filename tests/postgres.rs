@@ -850,14 +850,14 @@ fn compaction_keeps_records_appended_after_the_state_it_was_made_from() {
     let s = schema_of(&u).to_owned();
     let mut j = Journal::open(PgStore::open(&u, &target()).unwrap()).unwrap();
     for i in 0..4 {
-        j.intent(&format!("k{i}"), "test.Record", json!({ "i": i }))
+        j.intent(format!("k{i}"), "test.Record", json!({ "i": i }))
             .unwrap();
     }
     let earlier = j.state().clone();
     j.intent("k4", "test.Record", json!({ "i": 4 })).unwrap();
     let early = j.state().clone();
     for i in 5..10 {
-        j.intent(&format!("k{i}"), "test.Record", json!({ "i": i }))
+        j.intent(format!("k{i}"), "test.Record", json!({ "i": i }))
             .unwrap();
     }
     // A compaction from a state that lags (records 6..=10 are not in it) drops only what it
@@ -875,8 +875,7 @@ fn compaction_keeps_records_appended_after_the_state_it_was_made_from() {
     let store = PgStore::open(&format!("{u}&compact_after=5"), &target()).unwrap();
     let mut j = Journal::open(store).unwrap();
     for i in 10..60 {
-        j.intent(&format!("k{i}"), "test.Record", json!({}))
-            .unwrap();
+        j.intent(format!("k{i}"), "test.Record", json!({})).unwrap();
     }
     let whole = j.state().clone();
     drop(j);

@@ -29,7 +29,7 @@ fn up(n: usize) -> Duration {
         )
         .unwrap();
         j.done(
-            &key,
+            key,
             json!({"id": format!("i-{i:017x}"), "private_ip": "10.0.3.17"}),
         )
         .unwrap();

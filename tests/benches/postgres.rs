@@ -95,7 +95,7 @@ fn append(kind: Store, n: usize, batch: usize) -> Duration {
         let write = |j: &mut Journal<Box<dyn StateStore + Send>>| {
             for &i in chunk {
                 j.intent(
-                    &format!("infra.workers.{i}.server"),
+                    format!("infra.workers.{i}.server"),
                     "aws.Instance",
                     json!({"client_token": format!("tok-{i}"), "image": "ubuntu-24.04"}),
                 )

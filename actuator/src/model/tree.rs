@@ -136,27 +136,31 @@ impl Tree {
     }
 
     /// The dotted path of a node, prefixed with the model's type name: `SingleServer.workers.3`.
-    pub fn dotted(&self, mut n: u32) -> String {
-        // Plans describe every resource more than once: borrow the steps instead of copying
-        // each into a `String` of its own (as `path` does).
-        let mut steps: Vec<&str> = Vec::new();
-        while n != u32::MAX && n != 0 {
-            let node = self.node(n);
-            steps.push(match &node.step {
-                Step::Root => "",
-                Step::Field(f) => *f,
-                Step::Key(k) => k.as_str(),
-            });
-            n = node.parent;
+    pub fn dotted(&self, n: u32) -> String {
+        // Plans describe every resource more than once: one allocation, the path's steps borrowed
+        // and written from the leaf backwards instead of collected first.
+        let steps = |mut n: u32| {
+            std::iter::from_fn(move || {
+                (n != u32::MAX && n != 0).then(|| {
+                    let node = self.node(n);
+                    n = node.parent;
+                    match &node.step {
+                        Step::Root => "",
+                        Step::Field(f) => *f,
+                        Step::Key(k) => k.as_str(),
+                    }
+                })
+            })
+        };
+        let len = self.type_name.len() + steps(n).map(|p| p.len() + 1).sum::<usize>();
+        let mut buf = vec![b'.'; len];
+        let mut end = len;
+        for p in steps(n) {
+            buf[end - p.len()..end].copy_from_slice(p.as_bytes());
+            end -= p.len() + 1;
         }
-        let len = self.type_name.len() + steps.iter().map(|p| p.len() + 1).sum::<usize>();
-        let mut s = String::with_capacity(len);
-        s.push_str(self.type_name);
-        for p in steps.iter().rev() {
-            s.push('.');
-            s.push_str(p);
-        }
-        s
+        buf[..end].copy_from_slice(self.type_name.as_bytes());
+        String::from_utf8(buf).expect("whole str pieces joined by dots")
     }
 
     /// The long name: `<instance name>.<path…>.<name>` with consecutive duplicates collapsed, as the

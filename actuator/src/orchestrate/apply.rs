@@ -106,7 +106,7 @@ fn intent_record(it: &Item) -> Value {
 fn done(journal: &JournalHandle, key: String, mut data: Value) -> Result<(), AttemptError> {
     journal.record_later(move |j| {
         record_dep_ids(j.state(), &mut data);
-        j.done(&key, data)
+        j.done(key, data)
     });
     Ok(())
 }
@@ -171,7 +171,7 @@ impl Work for ApplyWork {
                     }
                     if let Some(intent) = intent {
                         let (k, kind) = (key.clone(), it.kind.clone());
-                        journal.record(move |j| j.intent(&k, &kind, intent)).await?;
+                        journal.record(move |j| j.intent(k, kind, intent)).await?;
                     }
                     match it.proxy.provision(&cx).await {
                         Ok(outputs) => {
@@ -249,7 +249,7 @@ impl Work for ApplyWork {
                     }
                     match proxy.deprovision(rec).await {
                         Ok(()) => {
-                            journal.record_later(move |j| j.undone(&key));
+                            journal.record_later(move |j| j.undone(key));
                             Ok(())
                         }
                         Err(e) => fail(&journal, &key, e).await,
@@ -484,6 +484,9 @@ async fn record_intents_ahead(
     journal: &JournalHandle,
 ) -> Result<(), AttemptError> {
     let mut intents = Vec::new();
+    // The members of a keyed container mostly share their proxy and dependencies, and so the
+    // data of their intents: one value serves all of them (each is built only once).
+    let mut shared: HashMap<(&str, &[String]), Arc<Value>> = HashMap::new();
     {
         let j = journal.lock();
         for step in steps.iter_mut() {
@@ -500,7 +503,10 @@ async fn record_intents_ahead(
                 step.intent_ahead = true;
                 intents.push(match step.op {
                     StepOp::Create => {
-                        Ahead::Create(it.key.clone(), it.kind.clone(), intent_record(it))
+                        let data = shared
+                            .entry((it.proxy.name(), &it.deps))
+                            .or_insert_with(|| Arc::new(intent_record(it)));
+                        Ahead::Create(it.key.clone(), it.kind.clone(), Arc::clone(data))
                     }
                     _ => Ahead::Delete(it.key.clone()),
                 });
@@ -513,8 +519,8 @@ async fn record_intents_ahead(
     journal
         .record(move |j| {
             intents.into_iter().try_for_each(|a| match a {
-                Ahead::Create(key, kind, data) => j.intent(&key, &kind, data),
-                Ahead::Delete(key) => j.undo_intent(&key),
+                Ahead::Create(key, kind, data) => j.intent(key, kind, data),
+                Ahead::Delete(key) => j.undo_intent(key),
             })
         })
         .await
@@ -522,7 +528,7 @@ async fn record_intents_ahead(
 
 /// An intent recorded ahead of the walk.
 enum Ahead {
-    Create(String, String, Value),
+    Create(String, String, Arc<Value>),
     Delete(String),
 }
 

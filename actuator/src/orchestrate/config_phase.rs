@@ -109,7 +109,7 @@ impl Work for ConfigWork {
                             "inputs": print,
                         });
                         // Not waited for, as a resource's completion (see `group_commit`).
-                        journal.record_later(move |j| j.done(&key, data));
+                        journal.record_later(move |j| j.done(key, data));
                         return Ok(());
                     }
                     Err(e) => {

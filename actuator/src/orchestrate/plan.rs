@@ -789,8 +789,11 @@ impl ActuatorOrchestration {
             self.check_var_refs(&resources, &mut errors);
             m
         };
-        let mut items: Vec<Item> = Vec::with_capacity(model.len());
-        let mut changes: Vec<ResourceChange> = Vec::with_capacity(model.len());
+        // Room for the deletions too (all of a teardown's items), rather than lists that double
+        // and copy themselves while the state's entries are pushed.
+        let room = model.len().max(state.len());
+        let mut items: Vec<Item> = Vec::with_capacity(room);
+        let mut changes: Vec<ResourceChange> = Vec::with_capacity(room);
         // Resources whose identity changes in this run (created or replaced): what refers to them
         // sees new ids.
         let mut renewed: HashSet<&str> = HashSet::new();

@@ -70,34 +70,51 @@ pub fn select<'a>(
     cloud: Option<&str>,
     path: &str,
 ) -> Result<&'a Arc<dyn ProvisionerProxy>, SelectError> {
-    let supporters: Vec<&Arc<dyn ProvisionerProxy>> =
-        proxies.iter().filter(|p| p.handles(kind)).collect();
-    let (path, kind_s) = (path.to_owned(), kind.to_owned());
-    match (supporters.as_slice(), cloud) {
-        ([], _) => Err(SelectError::NoProxy { path, kind: kind_s }),
-        ([one], None) => Ok(one),
-        ([one], Some(c)) if one.name() == c => Ok(one),
-        ([one], Some(c)) => Err(SelectError::WrongName {
-            path,
-            kind: kind_s,
-            cloud: c.to_owned(),
-            proxy: one.name().to_owned(),
-        }),
-        (many, c) => {
-            let named: Vec<_> = many.iter().filter(|p| Some(p.name()) == c).collect();
-            match named.as_slice() {
-                [one] => Ok(one),
-                [] => Err(SelectError::NoneNamed {
-                    path,
-                    kind: kind_s,
-                    cloud: c.map(str::to_owned),
-                    proxies: many.iter().map(|p| p.name()).collect::<Vec<_>>().join(", "),
-                }),
-                _ => Err(SelectError::TooMany {
-                    path,
-                    kind: kind_s,
-                    cloud: c.unwrap_or_default().to_owned(),
-                }),
+    // Called for every resource of every plan: nothing is allocated unless it fails.
+    let supporters = || proxies.iter().filter(|p| p.handles(kind));
+    let mut found = supporters();
+    let (first, second) = (found.next(), found.next());
+    let owned = || (path.to_owned(), kind.to_owned());
+    match (first, second, cloud) {
+        (None, _, _) => {
+            let (path, kind) = owned();
+            Err(SelectError::NoProxy { path, kind })
+        }
+        (Some(one), None, None) => Ok(one),
+        (Some(one), None, Some(c)) if one.name() == c => Ok(one),
+        (Some(one), None, Some(c)) => {
+            let (path, kind) = owned();
+            Err(SelectError::WrongName {
+                path,
+                kind,
+                cloud: c.to_owned(),
+                proxy: one.name().to_owned(),
+            })
+        }
+        (Some(_), Some(_), c) => {
+            let mut named = supporters().filter(|p| Some(p.name()) == c);
+            match (named.next(), named.next()) {
+                (Some(one), None) => Ok(one),
+                (None, _) => {
+                    let (path, kind) = owned();
+                    Err(SelectError::NoneNamed {
+                        path,
+                        kind,
+                        cloud: c.map(str::to_owned),
+                        proxies: supporters()
+                            .map(|p| p.name())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })
+                }
+                (Some(_), Some(_)) => {
+                    let (path, kind) = owned();
+                    Err(SelectError::TooMany {
+                        path,
+                        kind,
+                        cloud: c.unwrap_or_default().to_owned(),
+                    })
+                }
             }
         }
     }

@@ -6,10 +6,17 @@ use serde_json::Value;
 
 use super::{Error, Record, RecordOp, Result, State, StateStore, now_ms, with_causes};
 
+/// Most records the list kept between batches holds room for (see `Journal::spare`).
+const KEPT_RECORDS: usize = 1 << 14;
+
 /// A loaded [`State`] plus the store it came from. Every method appends one
 /// record (durably, for [`FileStore`](super::FileStore)) *then* folds it into
 /// the in-memory state, so the state never shows what the store does not
 /// hold. When the store asks for it, the journal is compacted after an append.
+///
+/// Keys, kinds and data are taken by value (`impl Into<String>`, `impl Into<Arc<Value>>`): a
+/// caller that owns them hands them to the record instead of having them copied, and `&str` or
+/// a `Value` work as well.
 ///
 /// ```
 /// use actuator::state::{Journal, MemoryStore, EntryStatus};
@@ -33,6 +40,10 @@ pub struct Journal<S: StateStore> {
     pending: Option<Vec<Record>>,
     /// Why nothing more may be written (see [`Error::Unwritable`]).
     unwritable: Option<String>,
+    /// The last batch's list, emptied, for the next one: the group-commit writer opens a batch
+    /// for every sync, and a list of thousands of records grown afresh each time is copied as it
+    /// doubles and faulted in page by page.
+    spare: Vec<Record>,
 }
 
 impl<S: StateStore> Journal<S> {
@@ -49,6 +60,7 @@ impl<S: StateStore> Journal<S> {
             state,
             pending: None,
             unwritable: None,
+            spare: Vec::new(),
         })
     }
 
@@ -81,8 +93,13 @@ impl<S: StateStore> Journal<S> {
     /// j.intent("infra.net", "aws.Vpc", serde_json::json!({"client_token": "t"})).unwrap();
     /// assert_eq!(j.state().get("infra.net").unwrap().status, EntryStatus::Creating);
     /// ```
-    pub fn intent(&mut self, key: &str, kind: &str, data: Value) -> Result<()> {
-        self.write(RecordOp::Intent, key, kind.to_owned(), data)
+    pub fn intent(
+        &mut self,
+        key: impl Into<String>,
+        kind: impl Into<String>,
+        data: impl Into<Arc<Value>>,
+    ) -> Result<()> {
+        self.write(RecordOp::Intent, key.into(), kind.into(), data.into())
     }
 
     /// Records that creating `key` succeeded, with its ids and outputs.
@@ -95,8 +112,8 @@ impl<S: StateStore> Journal<S> {
     /// j.done("infra.net", serde_json::json!({"id": "vpc-1"})).unwrap();
     /// assert_eq!(j.state().get("infra.net").unwrap().status, EntryStatus::Created);
     /// ```
-    pub fn done(&mut self, key: &str, data: Value) -> Result<()> {
-        self.write_known(RecordOp::Done, key, data)
+    pub fn done(&mut self, key: impl Into<String>, data: impl Into<Arc<Value>>) -> Result<()> {
+        self.write_known(RecordOp::Done, key.into(), data.into())
     }
 
     /// Records that the last create or delete call for `key` failed.
@@ -110,7 +127,7 @@ impl<S: StateStore> Journal<S> {
     /// assert_eq!((e.status, e.error.as_deref()), (EntryStatus::CreateFailed, Some("VpcLimitExceeded")));
     /// ```
     pub fn failed(&mut self, key: &str, msg: &str) -> Result<()> {
-        self.write_known(RecordOp::Failed, key, msg.into())
+        self.write_known(RecordOp::Failed, key.to_owned(), Arc::new(msg.into()))
     }
 
     /// Records the intent to delete (or reverse) `key`; its data is kept.
@@ -122,8 +139,8 @@ impl<S: StateStore> Journal<S> {
     /// j.undo_intent("infra.net").unwrap();
     /// assert_eq!(j.state().get("infra.net").unwrap().status, EntryStatus::Deleting);
     /// ```
-    pub fn undo_intent(&mut self, key: &str) -> Result<()> {
-        self.write_known(RecordOp::UndoIntent, key, Value::Null)
+    pub fn undo_intent(&mut self, key: impl Into<String>) -> Result<()> {
+        self.write_known(RecordOp::UndoIntent, key.into(), null())
     }
 
     /// Takes back an intent to delete `key` when the delete was never sent: the entry is
@@ -144,7 +161,7 @@ impl<S: StateStore> Journal<S> {
             return Err(Error::UnknownKey(key.to_owned()));
         };
         let (kind, data) = (e.kind.clone(), Arc::clone(&e.data));
-        self.write_shared(RecordOp::Done, key, kind, data)
+        self.write(RecordOp::Done, key.to_owned(), kind, data)
     }
 
     /// Records that deleting `key` succeeded; the key leaves the state.
@@ -157,8 +174,8 @@ impl<S: StateStore> Journal<S> {
     /// j.undone("infra.net").unwrap();
     /// assert!(j.state().get("infra.net").is_none());
     /// ```
-    pub fn undone(&mut self, key: &str) -> Result<()> {
-        self.write_known(RecordOp::Undone, key, Value::Null)
+    pub fn undone(&mut self, key: impl Into<String>) -> Result<()> {
+        self.write_known(RecordOp::Undone, key.into(), null())
     }
 
     /// Records the intent to change `key` in place (before the update call); [`Journal::done`]
@@ -175,7 +192,7 @@ impl<S: StateStore> Journal<S> {
     /// assert_eq!(j.state().get("infra.fw").unwrap().status, EntryStatus::Created);
     /// ```
     pub fn updating(&mut self, key: &str) -> Result<()> {
-        self.write_known(RecordOp::Update, key, Value::Null)
+        self.write_known(RecordOp::Update, key.to_owned(), null())
     }
 
     /// Renames entry `from` to `to` (replacing an entry `to`, if any), keeping its status and data.
@@ -189,7 +206,7 @@ impl<S: StateStore> Journal<S> {
     /// assert_eq!(j.state().get("infra.front").unwrap().data["id"], "s-1");
     /// ```
     pub fn rename(&mut self, from: &str, to: &str) -> Result<()> {
-        self.write_known(RecordOp::Rename, from, Value::from(to))
+        self.write_known(RecordOp::Rename, from.to_owned(), Arc::new(to.into()))
     }
 
     /// Drops `key` without deleting anything (reconciliation found it gone).
@@ -202,7 +219,7 @@ impl<S: StateStore> Journal<S> {
     /// assert!(j.state().is_empty());
     /// ```
     pub fn forget(&mut self, key: &str) -> Result<()> {
-        self.write_known(RecordOp::Forget, key, Value::Null)
+        self.write_known(RecordOp::Forget, key.to_owned(), null())
     }
 
     /// Sets (or with `None` removes) a metadata entry: system name, status
@@ -219,9 +236,9 @@ impl<S: StateStore> Journal<S> {
     pub fn set_meta(&mut self, name: &str, value: Option<&str>) -> Result<()> {
         self.write(
             RecordOp::Meta,
-            name,
+            name.to_owned(),
             String::new(),
-            value.map_or(Value::Null, Value::from),
+            Arc::new(value.map_or(Value::Null, Value::from)),
         )
     }
 
@@ -269,13 +286,19 @@ impl<S: StateStore> Journal<S> {
     /// when a walk is flushed, not between the walk's batches.
     pub(crate) fn batch_uncompacted<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> Result<R> {
         self.writable()?;
-        self.pending = Some(Vec::new());
+        self.pending = Some(std::mem::take(&mut self.spare));
         let r = f(self);
-        let records = self.pending.take().unwrap_or_default();
-        if records.is_empty() {
-            return Ok(r);
+        let mut records = self.pending.take().unwrap_or_default();
+        let appended = if records.is_empty() {
+            Ok(())
+        } else {
+            self.store.append(&records)
+        };
+        records.clear();
+        if records.capacity() <= KEPT_RECORDS {
+            self.spare = records;
         }
-        if let Err(e) = self.store.append(&records) {
+        if let Err(e) = appended {
             // The state already shows the batch; bring it back to what the store holds. If the
             // store cannot say (a database that went away), numbering the next records after
             // the lost ones would leave a hole in the journal: stop writing instead.
@@ -311,30 +334,22 @@ impl<S: StateStore> Journal<S> {
 
     /// Like [`write`](Self::write) for a key that must exist; the record
     /// carries the entry's kind so each journal line stands on its own.
-    fn write_known(&mut self, op: RecordOp, key: &str, data: Value) -> Result<()> {
-        let kind = match self.state.get(key) {
+    fn write_known(&mut self, op: RecordOp, key: String, data: Arc<Value>) -> Result<()> {
+        let kind = match self.state.get(&key) {
             Some(e) => e.kind.clone(),
-            None => return Err(Error::UnknownKey(key.to_owned())),
+            None => return Err(Error::UnknownKey(key)),
         };
         self.write(op, key, kind, data)
     }
 
-    fn write(&mut self, op: RecordOp, key: &str, kind: String, data: Value) -> Result<()> {
-        self.write_shared(op, key, kind, Arc::new(data))
-    }
-
-    fn write_shared(
-        &mut self,
-        op: RecordOp,
-        key: &str,
-        kind: String,
-        data: Arc<Value>,
-    ) -> Result<()> {
+    /// Appends a record (or adds it to the open batch) and folds it into the state. Takes what
+    /// the record holds by value: a caller with a key of its own hands it over, not a copy.
+    fn write(&mut self, op: RecordOp, key: String, kind: String, data: Arc<Value>) -> Result<()> {
         let rec = Record {
             seq: self.state.last_seq() + 1,
             at_ms: now_ms(),
             op,
-            key: key.to_owned(),
+            key,
             kind,
             data,
         };
@@ -349,4 +364,12 @@ impl<S: StateStore> Journal<S> {
         self.maybe_compact();
         Ok(())
     }
+}
+
+/// The data of a record that carries none. `null` is not allocated by `serde_json`, but the
+/// `Arc` around it is: shared, one allocation serves every such record.
+fn null() -> Arc<Value> {
+    static NULL: std::sync::LazyLock<Arc<Value>> =
+        std::sync::LazyLock::new(|| Arc::new(Value::Null));
+    Arc::clone(&NULL)
 }

@@ -540,7 +540,7 @@ fn a_reader_sees_the_last_durable_record_while_the_writer_holds_the_lock() {
     let store = FileStore::open(dir.path()).unwrap().compact_after(3);
     let mut w = Journal::open(store).unwrap();
     for i in 0..10 {
-        w.intent(&format!("k{i}"), "t", json!({})).unwrap();
+        w.intent(format!("k{i}"), "t", json!({})).unwrap();
         // Every prefix, across compactions, reads back as exactly what was written.
         let r = Journal::open(FileStore::open_read_only(dir.path()).unwrap()).unwrap();
         assert_eq!(r.state(), w.state(), "after record {i}");
@@ -640,7 +640,7 @@ fn ten_thousand_appends_load_as_ten_thousand_entries() {
     let mut j = open(dir.path());
     for i in 0..10_000 {
         j.intent(
-            &format!("infra.workers.{i}.server"),
+            format!("infra.workers.{i}.server"),
             "aws.Instance",
             json!({"n": i}),
         )

@@ -1,6 +1,6 @@
 //! [`State`]: the in-memory view folded from a snapshot and the journal.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, btree_map};
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -214,24 +214,31 @@ impl State {
                 rec.seq
             }
         };
-        let entry = self.entries.entry(order).or_insert_with(|| Entry {
-            key: rec.key.clone(),
-            kind: rec.kind.clone(),
-            status,
-            data: Arc::new(Value::Null),
-            error: None,
-            order,
-            updated_at_ms: rec.at_ms,
-        });
-        if !rec.kind.is_empty() {
-            entry.kind.clone_from(&rec.kind);
+        match self.entries.entry(order) {
+            btree_map::Entry::Vacant(v) => {
+                v.insert(Entry {
+                    key: rec.key.clone(),
+                    kind: rec.kind.clone(),
+                    status,
+                    data: data.map_or_else(|| Arc::new(Value::Null), Arc::clone),
+                    error,
+                    order,
+                    updated_at_ms: rec.at_ms,
+                });
+            }
+            btree_map::Entry::Occupied(mut o) => {
+                let entry = o.get_mut();
+                if !rec.kind.is_empty() {
+                    entry.kind.clone_from(&rec.kind);
+                }
+                entry.status = status;
+                if let Some(data) = data {
+                    entry.data = Arc::clone(data);
+                }
+                entry.error = error;
+                entry.updated_at_ms = rec.at_ms;
+            }
         }
-        entry.status = status;
-        if let Some(data) = data {
-            entry.data = Arc::clone(data);
-        }
-        entry.error = error;
-        entry.updated_at_ms = rec.at_ms;
     }
 
     /// The entry for `key`, if the state has one.

@@ -76,7 +76,6 @@ const SNAPSHOT_TMP: &str = "snapshot.json.tmp";
 /// j.intent("infra.net", "aws.Vpc", serde_json::Value::Null).unwrap();
 /// assert!(dir.path().join("demo/journal.jsonl").exists());
 /// ```
-#[derive(Debug)]
 pub struct FileStore {
     dir: PathBuf,
     /// `None` for a read-only store.
@@ -90,7 +89,28 @@ pub struct FileStore {
     /// persistent failure does not turn every append into O(state).
     retry_at: usize,
     poisoned: bool,
+    /// The lines of the batch being appended, kept between appends: a batch of thousands of
+    /// records is larger than the allocator's mmap threshold, and a fresh buffer each time would
+    /// be mapped, faulted in page by page and unmapped again per batch.
+    buf: Vec<u8>,
 }
+
+impl std::fmt::Debug for FileStore {
+    /// Everything but the append buffer, which holds the last batch's lines.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileStore")
+            .field("dir", &self.dir)
+            .field("journal", &self.journal)
+            .field("records", &self.records)
+            .field("compact_after", &self.compact_after)
+            .field("retry_at", &self.retry_at)
+            .field("poisoned", &self.poisoned)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Most of an append's buffer a store keeps for the next one (see `FileStore::buf`).
+const KEPT_BUFFER: usize = 4 << 20;
 
 impl FileStore {
     /// Opens (creating if needed) the state in `dir` and takes its lock.
@@ -174,6 +194,7 @@ impl FileStore {
             compact_after: DEFAULT_COMPACT_AFTER,
             retry_at: 0,
             poisoned: false,
+            buf: Vec::new(),
         })
     }
 
@@ -210,6 +231,7 @@ impl FileStore {
             compact_after: usize::MAX,
             retry_at: 0,
             poisoned: false,
+            buf: Vec::new(),
         })
     }
 
@@ -431,14 +453,21 @@ impl StateStore for FileStore {
                 path: self.dir.join(JOURNAL_FILE),
             });
         }
-        let mut buf = Vec::with_capacity(records.len() * 160);
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
         for rec in records {
             // Cannot fail: a Record is plain data with string map keys.
             serde_json::to_writer(&mut buf, rec).expect("a Record always serializes");
             buf.push(b'\n');
         }
-        let file = self.journal_file()?;
-        if let Err(e) = file.write_all(&buf).and_then(|()| file.sync_data()) {
+        let written = self
+            .journal_file()
+            .map(|file| file.write_all(&buf).and_then(|()| file.sync_data()));
+        // Kept unless one huge batch (a whole plan's intents) made it large.
+        if buf.capacity() <= KEPT_BUFFER {
+            self.buf = buf;
+        }
+        if let Err(e) = written? {
             // The tail may hold part of these records, and after a failed
             // fsync the page cache cannot be trusted either (Linux drops the
             // dirty pages): stop appending rather than build on it.
