@@ -64,6 +64,8 @@ struct Pending {
 }
 
 impl Queue {
+    /// Hands `req` to the writer thread (its `ack`, if any, hears how it went); `Err` once the
+    /// writer has stopped.
     fn push(&self, req: Req) -> Result<(), ()> {
         let mut p = self.pending.lock();
         if p.closed {
@@ -181,11 +183,6 @@ impl JournalHandle {
         }
     }
 
-    /// Hands `req` to the writer thread; its `ack` (if any) hears how it went.
-    fn send(&self, writer: &Writer, req: Req) -> Result<(), ()> {
-        writer.queue.push(req)
-    }
-
     /// The error of a record nobody waited for, if one failed.
     fn lost(&self) -> Result<(), AttemptError> {
         match &*self.lost.lock() {
@@ -219,7 +216,7 @@ impl JournalHandle {
             ack: Some(ack),
             compact,
         };
-        let result = match self.send(writer, req) {
+        let result = match writer.queue.push(req) {
             Ok(()) => done
                 .await
                 .unwrap_or_else(|_| Err("the journal writer stopped".into())),
@@ -236,15 +233,13 @@ impl JournalHandle {
         op: impl FnOnce(&mut Journal<Store>) -> crate::state::Result<()> + Send + 'static,
     ) {
         let failed = match &self.writer {
-            Some(writer) => self
-                .send(
-                    writer,
-                    Req {
-                        op: Box::new(op),
-                        ack: None,
-                        compact: false,
-                    },
-                )
+            Some(writer) => writer
+                .queue
+                .push(Req {
+                    op: Box::new(op),
+                    ack: None,
+                    compact: false,
+                })
                 .err()
                 .map(|()| "the journal writer stopped".to_owned()),
             None => op(&mut self.lock()).err().map(|e| with_causes(&e)),
