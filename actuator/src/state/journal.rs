@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::record::null;
 use super::{Error, Record, RecordOp, Result, State, StateStore, now_ms, with_causes};
 
 /// Most records the list kept between batches holds room for (see `Journal::spare`).
@@ -364,12 +365,4 @@ impl<S: StateStore> Journal<S> {
         self.maybe_compact();
         Ok(())
     }
-}
-
-/// The data of a record that carries none. `null` is not allocated by `serde_json`, but the
-/// `Arc` around it is: shared, one allocation serves every such record.
-fn null() -> Arc<Value> {
-    static NULL: std::sync::LazyLock<Arc<Value>> =
-        std::sync::LazyLock::new(|| Arc::new(Value::Null));
-    Arc::clone(&NULL)
 }

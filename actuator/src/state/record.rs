@@ -83,11 +83,20 @@ pub struct Record {
     pub kind: String,
     /// Payload; its meaning depends on `op`.
     #[serde(
-        default,
+        default = "null",
         skip_serializing_if = "Value::is_null",
         deserialize_with = "deserialize_tight"
     )]
     pub data: Arc<Value>,
+}
+
+/// The data of a record that carries none (an undo intent, a completed delete, most lines of a
+/// teardown's journal, written or read back). `null` is not allocated by `serde_json`, but the
+/// `Arc` around it is: shared, one allocation serves every such record.
+pub(super) fn null() -> Arc<Value> {
+    static NULL: std::sync::LazyLock<Arc<Value>> =
+        std::sync::LazyLock::new(|| Arc::new(Value::Null));
+    Arc::clone(&NULL)
 }
 
 /// Reads a record's or entry's data with every object and array sized to what it holds. Read

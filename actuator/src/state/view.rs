@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use super::record::{Record, RecordOp};
+use super::record::{Record, RecordOp, null};
 
 /// Where a key stands after the last record about it (`snake_case` on the wire).
 ///
@@ -220,7 +220,7 @@ impl State {
                     key: rec.key.clone(),
                     kind: rec.kind.clone(),
                     status,
-                    data: data.map_or_else(|| Arc::new(Value::Null), Arc::clone),
+                    data: data.map_or_else(null, Arc::clone),
                     error,
                     order,
                     updated_at_ms: rec.at_ms,
