@@ -70,7 +70,7 @@ fn lifecycle_creates_each_resource_once_tagged_fills_ips_and_leaves_nothing() {
         assert!(t.contains_key("Fleet.web.2") && t.contains_key("Fleet.ssh"));
         let st = o.state().unwrap();
         let out = |k: &str, a: &str| {
-            st.get(k).unwrap().data["outputs"][a]
+            st.get(k).unwrap().data.value()["outputs"][a]
                 .as_str()
                 .unwrap()
                 .to_owned()
@@ -192,7 +192,7 @@ fn instances_launch_into_subnets_and_regions_per_resource() {
         assert!(o.initiate_system().await, "{}", failures(&o));
         let st = o.state().unwrap();
         let out = |k: &str, a: &str| {
-            st.get(k).unwrap().data["outputs"][a]
+            st.get(k).unwrap().data.value()["outputs"][a]
                 .as_str()
                 .unwrap()
                 .to_owned()
@@ -467,7 +467,7 @@ fn rules_are_revoked_on_teardown_and_pre_existing_rules_are_left_alone() {
         assert!(o.initiate_system().await, "{}", failures(&o));
         let st = o.state().unwrap();
         let outputs = |k: &str| -> BTreeMap<String, String> {
-            serde_json::from_value(st.get(k).unwrap().data["outputs"].clone()).unwrap()
+            serde_json::from_value(st.get(k).unwrap().data.value()["outputs"].clone()).unwrap()
         };
         let sg = outputs("Fw.sg")["id"].clone();
         let rules = |ec2: actuator_aws::sdk::Client, sg: String| async move {
@@ -530,7 +530,7 @@ fn teardown_deletes_dependents_before_what_they_depend_on() {
         let deps: Vec<(String, String)> = st
             .iter()
             .flat_map(|e| {
-                e.data["deps"]
+                e.data.value()["deps"]
                     .as_array()
                     .into_iter()
                     .flatten()
@@ -633,7 +633,8 @@ fn dependency_violations_are_retried_until_the_dependent_is_gone() {
             scope: scope.clone(),
             kind: kind.into(),
             key: k.into(),
-            outputs: serde_json::from_value(st.get(k).unwrap().data["outputs"].clone()).unwrap(),
+            outputs: serde_json::from_value(st.get(k).unwrap().data.value()["outputs"].clone())
+                .unwrap(),
         };
         let (vpc, subnet) = (rec("Net.vpc", "aws.Vpc"), rec("Net.subnet", "aws.Subnet"));
         aws.reset_stats();
@@ -1159,7 +1160,7 @@ fn a_changed_rule_is_modified_in_place_and_instance_tags_are_updated() {
         let mut o = orch("rule", "default", &infra, &url, dir.path());
         assert!(o.initiate_system().await, "{}", failures(&o));
         let rule_id = |o: &mut ActuatorOrchestration| {
-            o.state().unwrap().get("Fleet.http").unwrap().data["outputs"]["rule_id"]
+            o.state().unwrap().get("Fleet.http").unwrap().data.value()["outputs"]["rule_id"]
                 .as_str()
                 .unwrap()
                 .to_owned()
@@ -1301,7 +1302,7 @@ fn two_workspaces_live_side_by_side_and_down_of_one_leaves_the_other_complete() 
             o.state()
                 .unwrap()
                 .iter()
-                .filter_map(|e| e.data["outputs"]["id"].as_str().map(str::to_owned))
+                .filter_map(|e| e.data.value()["outputs"]["id"].as_str().map(str::to_owned))
                 .collect()
         };
         let (ia, ib) = (ids(&mut a), ids(&mut b));

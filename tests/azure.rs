@@ -32,7 +32,8 @@ fn output(o: &mut ActuatorOrchestration, key: &str, attr: &str) -> String {
     let st = o.state().unwrap();
     st.get(key)
         .unwrap_or_else(|| panic!("{key} not in the state"))
-        .data["outputs"][attr]
+        .data
+        .value()["outputs"][attr]
         .as_str()
         .unwrap_or_else(|| panic!("{key} has no output {attr}"))
         .to_owned()

@@ -83,7 +83,7 @@ fn lifecycle_creates_each_resource_once_tagged_fills_ips_and_leaves_nothing() {
         let st = o.state().unwrap();
         let out = |k: &str, a: &str| {
             st.get(k)
-                .and_then(|e| e.data["outputs"][a].as_str().map(str::to_owned))
+                .and_then(|e| e.data.value()["outputs"][a].as_str().map(str::to_owned))
                 .unwrap_or_default()
         };
         assert!(
@@ -186,7 +186,7 @@ fn in_place_updates_keep_ids_and_replacements_make_new_ones() {
     let ids = |o: &mut ActuatorOrchestration| {
         let st = o.state().unwrap();
         ["Grid.sg", "Grid.foreman", "Grid.ssh", "Grid.fip"].map(|k| {
-            st.get(k).unwrap().data["outputs"]["id"]
+            st.get(k).unwrap().data.value()["outputs"]["id"]
                 .as_str()
                 .unwrap()
                 .to_owned()
@@ -246,7 +246,7 @@ fn in_place_updates_keep_ids_and_replacements_make_new_ones() {
                 "GET",
                 &[
                     "floatingips",
-                    st.get("Grid.fip").unwrap().data["outputs"]["id"]
+                    st.get("Grid.fip").unwrap().data.value()["outputs"]["id"]
                         .as_str()
                         .unwrap(),
                 ],
@@ -257,7 +257,7 @@ fn in_place_updates_keep_ids_and_replacements_make_new_ones() {
             .unwrap();
         assert_eq!(
             f["floatingip"]["fixed_ip_address"].as_str(),
-            st.get("Grid.foreman").unwrap().data["outputs"]["ip"].as_str()
+            st.get("Grid.foreman").unwrap().data.value()["outputs"]["ip"].as_str()
         );
         assert!(
             p.call("compute", "GET", &["servers", &foreman], &[], None)
@@ -282,7 +282,13 @@ fn a_server_deleted_behind_the_tools_back_is_found_and_recreated() {
     let mut o = orch(&sys, &infra, p.clone());
     rt.block_on(async {
         assert!(o.initiate_system().await, "{}", failures(&o));
-        let gone = o.state().unwrap().get("Grid.workers.1").unwrap().data["outputs"]["id"]
+        let gone = o
+            .state()
+            .unwrap()
+            .get("Grid.workers.1")
+            .unwrap()
+            .data
+            .value()["outputs"]["id"]
             .as_str()
             .unwrap()
             .to_owned();
@@ -312,7 +318,13 @@ fn a_server_deleted_behind_the_tools_back_is_found_and_recreated() {
         assert!(o.initiate_system().await, "{}", failures(&o));
         let t = tagged_paths(&p, &sys).await;
         assert_eq!(t.get("Grid.workers.1"), Some(&1), "{t:#?}");
-        let now = o.state().unwrap().get("Grid.workers.1").unwrap().data["outputs"]["id"]
+        let now = o
+            .state()
+            .unwrap()
+            .get("Grid.workers.1")
+            .unwrap()
+            .data
+            .value()["outputs"]["id"]
             .as_str()
             .unwrap()
             .to_owned();

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-use actuator::state::{Error, Record, RecordOp, Result, State, StateStore, Target};
+use actuator::state::{Data, Error, Record, RecordOp, Result, State, StateStore, Target};
 use deadpool_postgres::Client;
 use parking_lot::Mutex;
 use tokio_postgres::IsolationLevel;
@@ -402,7 +402,7 @@ impl Batch {
             kind: records.iter().map(|r| r.kind.clone()).collect(),
             data: records
                 .iter()
-                .map(|r| (!r.data.is_null()).then(|| r.data.to_string()))
+                .map(|r| (!r.data.is_null()).then(|| r.data.text().to_owned()))
                 .collect(),
         }
     }
@@ -588,10 +588,10 @@ fn record_of(row: &tokio_postgres::Row) -> std::result::Result<Record, DbError> 
             .map_err(|_| bad(format!("unknown op `{op}`")))?,
         key: row.get(3),
         kind: row.get(4),
-        data: Arc::new(match data {
+        data: match data {
             Some(d) => serde_json::from_str(&d).map_err(|e| bad(e.to_string()))?,
-            None => serde_json::Value::Null,
-        }),
+            None => Data::null(),
+        },
     })
 }
 

@@ -509,13 +509,13 @@ fn state_mv_renames_without_recreating() {
     // What depends on a moved resource follows it: its dependencies and the ids they had.
     o.state_mv("Site.net", "Site.lan").unwrap();
     let st = o.state().unwrap();
-    let front = &st.get("Site.front").unwrap().data;
+    let front = st.get("Site.front").unwrap().data.value();
     assert_eq!(front["deps"], serde_json::json!(["Site.lan"]));
     let ids = front["dep_ids"].as_object().unwrap();
     assert_eq!(ids.keys().collect::<Vec<_>>(), ["Site.lan"]);
     assert_eq!(
         ids["Site.lan"],
-        st.get("Site.lan").unwrap().data["outputs"]["id"]
+        st.get("Site.lan").unwrap().data.value()["outputs"]["id"]
     );
     o.state_mv("Site.lan", "Site.net").unwrap();
     drop(o);

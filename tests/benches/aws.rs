@@ -148,7 +148,7 @@ fn run(url: &str, moto: &str, k: usize, limits: ApiLimits, concurrency: usize) -
         let deps: HashMap<String, Vec<String>> = st
             .iter()
             .map(|e| {
-                let d = e.data["deps"]
+                let d = e.data.value()["deps"]
                     .as_array()
                     .into_iter()
                     .flatten()

@@ -162,7 +162,7 @@ fn run(config: FakeConfig, k: usize, poll: Duration, concurrency: usize) -> Run 
         let deps: HashMap<String, Vec<String>> = st
             .iter()
             .map(|e| {
-                let d = e.data["deps"]
+                let d = e.data.value()["deps"]
                     .as_array()
                     .into_iter()
                     .flatten()

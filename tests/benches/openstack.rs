@@ -140,7 +140,7 @@ fn run(k: usize) -> Run {
     let deps: HashMap<String, Vec<String>> = st
         .iter()
         .map(|e| {
-            let d = e.data["deps"]
+            let d = e.data.value()["deps"]
                 .as_array()
                 .into_iter()
                 .flatten()

@@ -169,7 +169,8 @@ fn is_task(e: &Entry) -> bool {
 
 /// What identifies a recorded resource to a person: its `id` output and its address.
 fn ident(e: &Entry) -> String {
-    let outputs = e.data.get("outputs").and_then(Value::as_object);
+    let data = e.data.value();
+    let outputs = data.get("outputs").and_then(Value::as_object);
     let get = |k: &str| outputs.and_then(|o| o.get(k)).and_then(Value::as_str);
     match (get("id"), get("ip")) {
         (Some(id), Some(ip)) if id != ip => format!("{id} {ip}"),
@@ -272,6 +273,7 @@ pub(super) fn discovered(found: &[Discovered], this_state: Option<&str>) -> Vec<
 pub(super) fn refreshed(before: &State, after: &State) -> Vec<String> {
     let outputs = |e: &Entry| -> BTreeMap<String, String> {
         e.data
+            .value()
             .get("outputs")
             .and_then(Value::as_object)
             .map(|m| {

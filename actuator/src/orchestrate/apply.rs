@@ -12,22 +12,24 @@
 //!   replacement's old resource is still set aside (the plan decides: one `#deposed` entry per
 //!   path, never written over).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::json;
 
-use super::plan::{DEP_IDS, DEPOSED, Item, ResourceAction, recorded_id};
+use super::plan::{DEPOSED, Item, ResourceAction, recorded_id};
 use super::{ActuatorOrchestration, JournalHandle, PhaseWalk, Plan, WalkInfo, walk_phase};
 use crate::dag::{Dag, NodeId};
 use crate::engine::{AttemptError, Work};
 use crate::events::{Outcome, Phase};
+use crate::model::args::Args;
 use crate::model::build::Shared;
 use crate::provision::{Outputs, ProvisionCx, Provisioned, Scope, recorded_args};
-use crate::state::{EntryStatus, State};
+use crate::state::{Data, EntryStatus};
 
 /// One cloud operation of the walk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,56 +79,57 @@ impl ApplyWork {
     }
 }
 
-/// What the state records for a resource: its proxy, dependencies, arguments and outputs. Built
-/// by moving the arguments and outputs in rather than through `json!`, which would copy each.
-fn state_record(world: &Shared, salt: &str, it: &Item, outputs: Outputs) -> Value {
-    let args = recorded_args(world, it.at.expect("a model resource"), salt);
-    let mut m = Map::with_capacity(5);
-    m.insert("proxy".into(), it.proxy.name().into());
-    m.insert("deps".into(), it.deps.iter().cloned().collect());
-    let args = args.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    m.insert("args".into(), Value::Object(args));
-    let outputs = outputs
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect();
-    m.insert("outputs".into(), Value::Object(outputs));
-    m.insert("protect".into(), it.protect.into());
-    Value::Object(m)
+/// What the state records for a created or updated resource (an entry's data, read back by
+/// `plan::Recorded`): serialized straight from the arguments and outputs, with no JSON tree in
+/// between, into one block of text.
+#[derive(Serialize)]
+struct Completion<'a> {
+    proxy: &'a str,
+    deps: &'a [String],
+    args: &'a Args,
+    outputs: &'a Outputs,
+    protect: bool,
+    /// The id each resource it depends on has now (`DEP_IDS`): a later plan that finds one
+    /// replaced since moves this one too.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    dep_ids: BTreeMap<&'a str, String>,
 }
 
 /// What an intent records: enough to find the resource again after a crash.
-fn intent_record(it: &Item) -> Value {
-    json!({ "proxy": it.proxy.name(), "deps": it.deps })
+fn intent_record(it: &Item) -> Data {
+    Data::from(json!({ "proxy": it.proxy.name(), "deps": it.deps }))
 }
 
-/// Records a created or updated resource, with the id each resource it depends on has now. Not
-/// waited for: its intent is durable, and what depends on it waits for its own intent's sync,
-/// which covers this record too.
-fn done(journal: &JournalHandle, key: String, mut data: Value) -> Result<(), AttemptError> {
+/// Records a created or updated resource. Not waited for: its intent is durable, and what
+/// depends on it waits for its own intent's sync, which covers this record too. The ids of its
+/// dependencies are read from the state as the record is written.
+fn done(
+    journal: &JournalHandle,
+    key: String,
+    items: Arc<Vec<Item>>,
+    item: usize,
+    args: Args,
+    outputs: Outputs,
+) -> Result<(), AttemptError> {
     journal.record_later(move |j| {
-        record_dep_ids(j.state(), &mut data);
+        let it = &items[item];
+        let dep_ids = it
+            .deps
+            .iter()
+            .filter_map(|d| Some((d.as_str(), recorded_id(j.state(), d)?)))
+            .collect();
+        let data = Data::new(&Completion {
+            proxy: it.proxy.name(),
+            deps: &it.deps,
+            args: &args,
+            outputs: &outputs,
+            protect: it.protect,
+            dep_ids,
+        })
+        .expect("arguments and outputs serialize");
         j.done(key, data)
     });
     Ok(())
-}
-
-/// Adds to a resource's record the id each resource it depends on has now (read from the state
-/// as the record is written): a later plan that finds one replaced since moves this one too.
-fn record_dep_ids(state: &State, data: &mut Value) {
-    let Some(m) = data.as_object_mut() else {
-        return;
-    };
-    let deps = m.get("deps").and_then(Value::as_array);
-    let ids: Map<String, Value> = deps
-        .map_or(&[][..], Vec::as_slice)
-        .iter()
-        .filter_map(Value::as_str)
-        .filter_map(|d| Some((d.to_owned(), recorded_id(state, d)?.clone())))
-        .collect();
-    if !ids.is_empty() {
-        m.insert(DEP_IDS.into(), Value::Object(ids));
-    }
 }
 
 impl Work for ApplyWork {
@@ -176,8 +179,8 @@ impl Work for ApplyWork {
                     match it.proxy.provision(&cx).await {
                         Ok(outputs) => {
                             set_outputs(&world, at, &outputs);
-                            let data = state_record(&world, &salt, it, outputs);
-                            done(&journal, key, data)
+                            let args = recorded_args(&world, at, &salt);
+                            done(&journal, key, items, item, args, outputs)
                         }
                         Err(e) => fail(&journal, &key, e).await,
                     }
@@ -196,8 +199,8 @@ impl Work for ApplyWork {
                     match it.proxy.update(&cx, old, &it.changed).await {
                         Ok(outputs) => {
                             set_outputs(&world, at, &outputs);
-                            let data = state_record(&world, &salt, it, outputs);
-                            done(&journal, key, data)
+                            let args = recorded_args(&world, at, &salt);
+                            done(&journal, key, items.clone(), item, args, outputs)
                         }
                         Err(e) => fail(&journal, &key, e).await,
                     }
@@ -486,7 +489,7 @@ async fn record_intents_ahead(
     let mut intents = Vec::new();
     // The members of a keyed container mostly share their proxy and dependencies, and so the
     // data of their intents: one value serves all of them (each is built only once).
-    let mut shared: HashMap<(&str, &[String]), Arc<Value>> = HashMap::new();
+    let mut shared: HashMap<(&str, &[String]), Data> = HashMap::new();
     {
         let j = journal.lock();
         for step in steps.iter_mut() {
@@ -505,8 +508,8 @@ async fn record_intents_ahead(
                     StepOp::Create => {
                         let data = shared
                             .entry((it.proxy.name(), &it.deps))
-                            .or_insert_with(|| Arc::new(intent_record(it)));
-                        Ahead::Create(it.key.clone(), it.kind.clone(), Arc::clone(data))
+                            .or_insert_with(|| intent_record(it));
+                        Ahead::Create(it.key.clone(), it.kind.clone(), data.clone())
                     }
                     _ => Ahead::Delete(it.key.clone()),
                 });
@@ -528,7 +531,7 @@ async fn record_intents_ahead(
 
 /// An intent recorded ahead of the walk.
 enum Ahead {
-    Create(String, String, Arc<Value>),
+    Create(String, String, Data),
     Delete(String),
 }
 

@@ -561,40 +561,40 @@ fn decide(
         let entry = state.get(&r.tasks[i].key);
         let recorded = entry
             .filter(|e| e.status == EntryStatus::Created)
-            .and_then(|e| e.data.get("inputs"))
-            .and_then(|v| v.as_str());
-        let (action, reason) = if structural
-            || n.task.as_ref().is_some_and(|t| t.kind == TaskKind::Null)
-        {
-            // Heads, joins and null tasks do nothing: they pass a predecessor's run on.
-            (
-                if pred_runs.is_some() {
-                    TaskAction::Rerun
-                } else {
-                    TaskAction::Skip
-                },
-                None,
-            )
-        } else if entry.is_none_or(|e| e.status != EntryStatus::Created) {
-            (TaskAction::Run, None)
-        } else if opts.reconfigure_all || opts.reconfigure.contains(&n.name) {
-            (
-                TaskAction::Rerun,
-                Some("asked for (--reconfigure)".to_owned()),
-            )
-        } else if let Some(h) = r.hosts[i].as_ref().filter(|h| renewed.contains_key(*h)) {
-            (TaskAction::Rerun, Some(format!("its host {h} is new")))
-        } else if recorded.is_some() && r.prints[i].is_some() && recorded != r.prints[i].as_deref()
-        {
-            (TaskAction::Rerun, Some("its inputs changed".to_owned()))
-        } else if let Some(p) = pred_runs {
-            (
-                TaskAction::Rerun,
-                Some(format!("`{}` before it runs", graph.nodes[p.index()].name)),
-            )
-        } else {
-            (TaskAction::Skip, None)
-        };
+            .and_then(|e| e.data.value().get("inputs")?.as_str().map(str::to_owned));
+        let (action, reason) =
+            if structural || n.task.as_ref().is_some_and(|t| t.kind == TaskKind::Null) {
+                // Heads, joins and null tasks do nothing: they pass a predecessor's run on.
+                (
+                    if pred_runs.is_some() {
+                        TaskAction::Rerun
+                    } else {
+                        TaskAction::Skip
+                    },
+                    None,
+                )
+            } else if entry.is_none_or(|e| e.status != EntryStatus::Created) {
+                (TaskAction::Run, None)
+            } else if opts.reconfigure_all || opts.reconfigure.contains(&n.name) {
+                (
+                    TaskAction::Rerun,
+                    Some("asked for (--reconfigure)".to_owned()),
+                )
+            } else if let Some(h) = r.hosts[i].as_ref().filter(|h| renewed.contains_key(*h)) {
+                (TaskAction::Rerun, Some(format!("its host {h} is new")))
+            } else if recorded.is_some()
+                && r.prints[i].is_some()
+                && recorded.as_deref() != r.prints[i].as_deref()
+            {
+                (TaskAction::Rerun, Some("its inputs changed".to_owned()))
+            } else if let Some(p) = pred_runs {
+                (
+                    TaskAction::Rerun,
+                    Some(format!("`{}` before it runs", graph.nodes[p.index()].name)),
+                )
+            } else {
+                (TaskAction::Skip, None)
+            };
         runs[i] = action != TaskAction::Skip;
         out[i] = Some(TaskChange {
             name: n.name.clone(),

@@ -616,7 +616,7 @@ impl ActuatorOrchestration {
             state
                 .get(key)
                 .filter(|e| e.status == crate::state::EntryStatus::Created)
-                .map(|e| plan::recorded_outputs(&e.data))
+                .map(plan::recorded_outputs)
         });
     }
 

@@ -9,11 +9,13 @@
 //! what the state records first, and a resource deleted behind the tool's back is planned for
 //! creation again.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::ActuatorOrchestration;
 use crate::dag::{Dag, NodeId};
@@ -594,17 +596,45 @@ fn selects(path: &str, key: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('#'))
 }
 
+/// A resource's state entry as the orchestrator records it (see `apply::Completion`), read
+/// without copying: the strings and the raw arguments borrow from the entry's text. Missing
+/// fields (an intent's data has only the proxy and dependencies) and data of another shape (a
+/// hand-made state) read as empty.
+#[derive(Deserialize, Default)]
+pub(super) struct Recorded<'a> {
+    #[serde(default, borrow)]
+    pub proxy: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub deps: Vec<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub args: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub outputs: Option<&'a RawValue>,
+    #[serde(default)]
+    pub protect: bool,
+    /// The id each dependency had when this was recorded (`DEP_IDS`).
+    #[serde(default, borrow)]
+    pub dep_ids: Option<&'a RawValue>,
+}
+
+impl<'a> Recorded<'a> {
+    pub(super) fn of(e: &'a Entry) -> Self {
+        e.data.parse().unwrap_or_default()
+    }
+}
+
 /// The resources `e` refers to that were replaced since `e` was recorded: the id each had then
 /// (`dep_ids`, written with `e`'s completion) is not the id the state records now. A run cut short
 /// between a replacement and the update of what refers to it, or `up --target` of the replaced
 /// resource alone, leaves such references; the plan moves them as if the replacement were in it.
-fn replaced_since<'s>(state: &'s State, e: &'s Entry) -> Vec<&'s str> {
-    let Some(seen) = e.data.get(DEP_IDS).and_then(Value::as_object) else {
+fn replaced_since(state: &State, rec: &Recorded) -> Vec<String> {
+    let Some(seen) = rec.dep_ids else {
         return Vec::new();
     };
+    let seen: BTreeMap<Cow<str>, Value> = serde_json::from_str(seen.get()).unwrap_or_default();
     seen.iter()
-        .filter(|(dep, id)| recorded_id(state, dep).is_some_and(|now| now != *id))
-        .map(|(dep, _)| dep.as_str())
+        .filter(|(dep, id)| recorded_id(state, dep).is_some_and(|now| id.as_str() != Some(&now)))
+        .map(|(dep, _)| dep.to_string())
         .collect()
 }
 
@@ -623,33 +653,35 @@ fn refs_in<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
 }
 
 /// The recorded dependencies of a state entry.
-pub(super) fn recorded_deps(data: &Value) -> Vec<String> {
-    data.get("deps")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
+pub(super) fn recorded_deps(rec: &Recorded) -> Vec<String> {
+    rec.deps.iter().map(|d| d.to_string()).collect()
 }
 
 /// The `id` output the state records for the resource at `path`.
-pub(super) fn recorded_id<'s>(state: &'s State, path: &str) -> Option<&'s Value> {
-    state.get(path)?.data.get("outputs")?.get("id")
+pub(super) fn recorded_id(state: &State, path: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Id<'a> {
+        #[serde(borrow)]
+        id: Option<Cow<'a, str>>,
+    }
+    let outputs = Recorded::of(state.get(path)?).outputs?;
+    serde_json::from_str::<Id>(outputs.get())
+        .ok()?
+        .id
+        .map(Cow::into_owned)
 }
 
-/// The outputs recorded in a state entry.
-pub(super) fn recorded_outputs(data: &Value) -> Outputs {
-    data.get("outputs")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default()
+/// The outputs recorded in a state entry (a value that is not a string reads as empty).
+pub(super) fn recorded_outputs(e: &Entry) -> Outputs {
+    let Some(outputs) = Recorded::of(e).outputs else {
+        return Outputs::new();
+    };
+    serde_json::from_str(outputs.get()).unwrap_or_else(|_| {
+        let m: BTreeMap<String, Value> = serde_json::from_str(outputs.get()).unwrap_or_default();
+        m.into_iter()
+            .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
+            .collect()
+    })
 }
 
 /// A state entry as the proxy that made it sees it.
@@ -658,7 +690,7 @@ pub(super) fn provisioned(scope: &Scope, e: &Entry) -> Provisioned {
         scope: scope.clone(),
         kind: e.kind.clone(),
         key: e.key.clone(),
-        outputs: recorded_outputs(&e.data),
+        outputs: recorded_outputs(e),
     }
 }
 
@@ -809,6 +841,7 @@ impl ActuatorOrchestration {
                 continue;
             };
             let entry = state.get(&r.key);
+            let recorded = entry.map(Recorded::of).unwrap_or_default();
             let deps: Vec<String> = r.deps.iter().map(|&d| model[d].key.clone()).collect();
             let mut change = ResourceChange {
                 key: r.key.clone(),
@@ -850,22 +883,38 @@ impl ActuatorOrchestration {
                                 r.at,
                                 salt,
                             );
-                            let old = e.data.get("args").and_then(Value::as_object);
-                            let moved = replaced_since(state, e);
+                            // The recorded arguments are the text the model's serialize to
+                            // when nothing changed: only a difference is parsed and compared
+                            // argument by argument.
+                            let same = recorded.args.is_some_and(|old| {
+                                serde_json::to_string(&new).is_ok_and(|t| t == old.get())
+                            });
+                            let old: Option<serde_json::Map<String, Value>> = if same {
+                                None
+                            } else {
+                                recorded
+                                    .args
+                                    .and_then(|a| serde_json::from_str(a.get()).ok())
+                            };
+                            let moved = replaced_since(state, &recorded);
                             let mut names: Vec<&str> = new.keys().copied().collect();
-                            if let Some(old) = old {
+                            if let Some(old) = &old {
                                 names.extend(old.keys().map(String::as_str));
                             }
                             names.sort_unstable();
                             names.dedup();
                             for name in names {
-                                let o = old.and_then(|o| o.get(name)).unwrap_or(&Value::Null);
                                 let n = new.get(name).unwrap_or(&Value::Null);
+                                let o = match &old {
+                                    _ if same => n,
+                                    Some(o) => o.get(name).unwrap_or(&Value::Null),
+                                    None => &Value::Null,
+                                };
                                 let mut refs = Vec::new();
                                 refs_in(n, &mut refs);
                                 let renews = refs
                                     .iter()
-                                    .any(|p| renewed.contains(p) || moved.contains(p));
+                                    .any(|p| renewed.contains(p) || moved.iter().any(|m| m == p));
                                 if o != n || renews {
                                     let in_place = r.policy.updates_in_place(name);
                                     change.changes.push(ArgChange {
@@ -946,10 +995,9 @@ impl ActuatorOrchestration {
                 cbd: change.create_before_destroy,
                 old,
                 replaces,
-                recorded_deps: entry.map(|e| recorded_deps(&e.data)).unwrap_or_default(),
+                recorded_deps: recorded_deps(&recorded),
                 deps,
-                protect: r.protect
-                    || entry.is_some_and(|e| e.data.get("protect") == Some(&Value::Bool(true))),
+                protect: r.protect || recorded.protect,
             });
             changes.push(change);
         }
@@ -959,7 +1007,8 @@ impl ActuatorOrchestration {
             if e.key.starts_with(TASK_PREFIX) || in_model.contains(e.key.as_str()) {
                 continue;
             }
-            let want = e.data.get("proxy").and_then(Value::as_str).unwrap_or("");
+            let recorded = Recorded::of(e);
+            let want = recorded.proxy.as_deref().unwrap_or("");
             let Some(proxy) = proxies.iter().find(|p| p.name() == want).cloned() else {
                 errors.push(PlanBlocker {
                     key: e.key.clone(),
@@ -969,7 +1018,7 @@ impl ActuatorOrchestration {
                 });
                 continue;
             };
-            let protect = e.data.get("protect") == Some(&Value::Bool(true));
+            let protect = recorded.protect;
             let reason = match observed.get(&e.key) {
                 Some(Observed::Gone) => Some("already gone".to_owned()),
                 _ if e.key.ends_with(DEPOSED) => Some("replaced".to_owned()),
@@ -997,7 +1046,7 @@ impl ActuatorOrchestration {
                 cbd: false,
                 old: Some(Box::new(provisioned(scope, e))),
                 replaces: None,
-                recorded_deps: recorded_deps(&e.data),
+                recorded_deps: recorded_deps(&recorded),
                 deps: Vec::new(),
                 protect,
             });

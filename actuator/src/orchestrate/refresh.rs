@@ -8,7 +8,6 @@ use std::sync::Arc;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
-use serde_json::Value;
 
 use super::plan::{TASK_PREFIX, provisioned, recorded_outputs};
 use super::{ActuatorOrchestration, OrchestrationError, PhaseWalk, WalkInfo, walk_phase};
@@ -36,7 +35,7 @@ pub(super) async fn read_all(
                     && matches!(e.status, EntryStatus::Created | EntryStatus::Updating)
             })
             .filter_map(|e| {
-                let want = e.data.get("proxy").and_then(Value::as_str)?;
+                let want = super::plan::Recorded::of(e).proxy?;
                 let p = proxies.iter().find(|p| p.name() == want)?;
                 Some((provisioned(scope, e), p.clone()))
             })
@@ -88,8 +87,8 @@ pub(super) async fn read_all(
             };
             let result = match &seen {
                 Observed::Gone => j.forget(&rec.key),
-                Observed::Exists(outputs) if *outputs != recorded_outputs(&entry.data) => {
-                    let mut data = (*entry.data).clone();
+                Observed::Exists(outputs) if *outputs != recorded_outputs(&entry) => {
+                    let mut data = entry.data.value();
                     data["outputs"] = serde_json::json!(outputs);
                     j.done(&rec.key, data)
                 }

@@ -66,7 +66,7 @@ impl ActuatorOrchestration {
         // Entries that hold a reference to it (in their dependencies or arguments).
         let mut rewrites = Vec::new();
         for e in st.iter().filter(|e| !e.key.starts_with(TASK_PREFIX)) {
-            let mut data = (*e.data).clone();
+            let mut data = e.data.value();
             let mut touched = false;
             for field in ["deps", "args"] {
                 if let Some(v) = data.get_mut(field) {
@@ -255,9 +255,10 @@ impl ActuatorOrchestration {
             };
             // A discovered resource whose path the state records for something else gets its own
             // key.
-            let taken = journal.lock().state().get(&d.key).is_some_and(|e| {
-                super::plan::recorded_outputs(&e.data).get("id") != d.outputs.get("id")
-            });
+            let taken =
+                journal.lock().state().get(&d.key).is_some_and(|e| {
+                    super::plan::recorded_outputs(e).get("id") != d.outputs.get("id")
+                });
             let key = if taken {
                 format!(
                     "{}#discovered-{}",

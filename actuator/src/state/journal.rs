@@ -1,11 +1,6 @@
 //! [`Journal`]: the front the orchestrator writes through.
 
-use std::sync::Arc;
-
-use serde_json::Value;
-
-use super::record::null;
-use super::{Error, Record, RecordOp, Result, State, StateStore, now_ms, with_causes};
+use super::{Data, Error, Record, RecordOp, Result, State, StateStore, now_ms, with_causes};
 
 /// Most records the list kept between batches holds room for (see `Journal::spare`).
 const KEPT_RECORDS: usize = 1 << 14;
@@ -15,9 +10,9 @@ const KEPT_RECORDS: usize = 1 << 14;
 /// the in-memory state, so the state never shows what the store does not
 /// hold. When the store asks for it, the journal is compacted after an append.
 ///
-/// Keys, kinds and data are taken by value (`impl Into<String>`, `impl Into<Arc<Value>>`): a
-/// caller that owns them hands them to the record instead of having them copied, and `&str` or
-/// a `Value` work as well.
+/// Keys, kinds and data are taken by value (`impl Into<String>`, `impl Into<Data>`): a caller
+/// that owns them hands them to the record instead of having them copied, and `&str` or a
+/// `serde_json::Value` work as well.
 ///
 /// ```
 /// use actuator::state::{Journal, MemoryStore, EntryStatus};
@@ -29,7 +24,7 @@ const KEPT_RECORDS: usize = 1 << 14;
 /// assert_eq!(j.state().in_doubt().count(), 1);
 /// j.done("infra.server", json!({"id": "i-1", "ip": "10.0.0.5"})).unwrap();
 /// j.undo_intent("infra.server").unwrap();
-/// assert_eq!(j.state().get("infra.server").unwrap().data["id"], "i-1");
+/// assert_eq!(j.state().get("infra.server").unwrap().data.value()["id"], "i-1");
 /// j.undone("infra.server").unwrap();
 /// assert!(j.state().is_empty());
 /// ```
@@ -98,7 +93,7 @@ impl<S: StateStore> Journal<S> {
         &mut self,
         key: impl Into<String>,
         kind: impl Into<String>,
-        data: impl Into<Arc<Value>>,
+        data: impl Into<Data>,
     ) -> Result<()> {
         self.write(RecordOp::Intent, key.into(), kind.into(), data.into())
     }
@@ -113,7 +108,7 @@ impl<S: StateStore> Journal<S> {
     /// j.done("infra.net", serde_json::json!({"id": "vpc-1"})).unwrap();
     /// assert_eq!(j.state().get("infra.net").unwrap().status, EntryStatus::Created);
     /// ```
-    pub fn done(&mut self, key: impl Into<String>, data: impl Into<Arc<Value>>) -> Result<()> {
+    pub fn done(&mut self, key: impl Into<String>, data: impl Into<Data>) -> Result<()> {
         self.write_known(RecordOp::Done, key.into(), data.into())
     }
 
@@ -128,7 +123,11 @@ impl<S: StateStore> Journal<S> {
     /// assert_eq!((e.status, e.error.as_deref()), (EntryStatus::CreateFailed, Some("VpcLimitExceeded")));
     /// ```
     pub fn failed(&mut self, key: &str, msg: &str) -> Result<()> {
-        self.write_known(RecordOp::Failed, key.to_owned(), Arc::new(msg.into()))
+        self.write_known(
+            RecordOp::Failed,
+            key.to_owned(),
+            Data::from(serde_json::Value::from(msg)),
+        )
     }
 
     /// Records the intent to delete (or reverse) `key`; its data is kept.
@@ -141,7 +140,7 @@ impl<S: StateStore> Journal<S> {
     /// assert_eq!(j.state().get("infra.net").unwrap().status, EntryStatus::Deleting);
     /// ```
     pub fn undo_intent(&mut self, key: impl Into<String>) -> Result<()> {
-        self.write_known(RecordOp::UndoIntent, key.into(), null())
+        self.write_known(RecordOp::UndoIntent, key.into(), Data::null())
     }
 
     /// Takes back an intent to delete `key` when the delete was never sent: the entry is
@@ -155,13 +154,13 @@ impl<S: StateStore> Journal<S> {
     /// j.undo_intent("infra.net").unwrap();
     /// j.undo_intent_taken_back("infra.net").unwrap();
     /// let e = j.state().get("infra.net").unwrap();
-    /// assert_eq!((e.status, &e.data["id"]), (EntryStatus::Created, &serde_json::json!("vpc-1")));
+    /// assert_eq!((e.status, &e.data.value()["id"]), (EntryStatus::Created, &serde_json::json!("vpc-1")));
     /// ```
     pub fn undo_intent_taken_back(&mut self, key: &str) -> Result<()> {
         let Some(e) = self.state.get(key) else {
             return Err(Error::UnknownKey(key.to_owned()));
         };
-        let (kind, data) = (e.kind.clone(), Arc::clone(&e.data));
+        let (kind, data) = (e.kind.clone(), e.data.clone());
         self.write(RecordOp::Done, key.to_owned(), kind, data)
     }
 
@@ -176,7 +175,7 @@ impl<S: StateStore> Journal<S> {
     /// assert!(j.state().get("infra.net").is_none());
     /// ```
     pub fn undone(&mut self, key: impl Into<String>) -> Result<()> {
-        self.write_known(RecordOp::Undone, key.into(), null())
+        self.write_known(RecordOp::Undone, key.into(), Data::null())
     }
 
     /// Records the intent to change `key` in place (before the update call); [`Journal::done`]
@@ -193,7 +192,7 @@ impl<S: StateStore> Journal<S> {
     /// assert_eq!(j.state().get("infra.fw").unwrap().status, EntryStatus::Created);
     /// ```
     pub fn updating(&mut self, key: &str) -> Result<()> {
-        self.write_known(RecordOp::Update, key.to_owned(), null())
+        self.write_known(RecordOp::Update, key.to_owned(), Data::null())
     }
 
     /// Renames entry `from` to `to` (replacing an entry `to`, if any), keeping its status and data.
@@ -204,10 +203,14 @@ impl<S: StateStore> Journal<S> {
     /// j.intent("infra.web", "test.Server", serde_json::json!({"id": "s-1"})).unwrap();
     /// j.rename("infra.web", "infra.front").unwrap();
     /// assert!(j.state().get("infra.web").is_none());
-    /// assert_eq!(j.state().get("infra.front").unwrap().data["id"], "s-1");
+    /// assert_eq!(j.state().get("infra.front").unwrap().data.value()["id"], "s-1");
     /// ```
     pub fn rename(&mut self, from: &str, to: &str) -> Result<()> {
-        self.write_known(RecordOp::Rename, from.to_owned(), Arc::new(to.into()))
+        self.write_known(
+            RecordOp::Rename,
+            from.to_owned(),
+            Data::from(serde_json::Value::from(to)),
+        )
     }
 
     /// Drops `key` without deleting anything (reconciliation found it gone).
@@ -220,7 +223,7 @@ impl<S: StateStore> Journal<S> {
     /// assert!(j.state().is_empty());
     /// ```
     pub fn forget(&mut self, key: &str) -> Result<()> {
-        self.write_known(RecordOp::Forget, key.to_owned(), null())
+        self.write_known(RecordOp::Forget, key.to_owned(), Data::null())
     }
 
     /// Sets (or with `None` removes) a metadata entry: system name, status
@@ -239,7 +242,7 @@ impl<S: StateStore> Journal<S> {
             RecordOp::Meta,
             name.to_owned(),
             String::new(),
-            Arc::new(value.map_or(Value::Null, Value::from)),
+            value.map_or_else(Data::null, |v| Data::from(serde_json::Value::from(v))),
         )
     }
 
@@ -335,7 +338,7 @@ impl<S: StateStore> Journal<S> {
 
     /// Like [`write`](Self::write) for a key that must exist; the record
     /// carries the entry's kind so each journal line stands on its own.
-    fn write_known(&mut self, op: RecordOp, key: String, data: Arc<Value>) -> Result<()> {
+    fn write_known(&mut self, op: RecordOp, key: String, data: Data) -> Result<()> {
         let kind = match self.state.get(&key) {
             Some(e) => e.kind.clone(),
             None => return Err(Error::UnknownKey(key)),
@@ -345,7 +348,7 @@ impl<S: StateStore> Journal<S> {
 
     /// Appends a record (or adds it to the open batch) and folds it into the state. Takes what
     /// the record holds by value: a caller with a key of its own hands it over, not a copy.
-    fn write(&mut self, op: RecordOp, key: String, kind: String, data: Arc<Value>) -> Result<()> {
+    fn write(&mut self, op: RecordOp, key: String, kind: String, data: Data) -> Result<()> {
         let rec = Record {
             seq: self.state.last_seq() + 1,
             at_ms: now_ms(),

@@ -20,7 +20,7 @@
 //!
 //! let j = Journal::open(FileStore::open(dir.path().join("demo")).unwrap()).unwrap();
 //! let net = j.state().get("infra.net").unwrap();
-//! assert_eq!((net.status, &*net.data), (EntryStatus::Created, &json!({"id": "vpc-0abc"})));
+//! assert_eq!((net.status, net.data.value()), (EntryStatus::Created, json!({"id": "vpc-0abc"})));
 //! ```
 
 mod journal;
@@ -37,7 +37,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use journal::Journal;
 pub use location::{Location, StoreOpener, Target, register_opener};
-pub use record::{Record, RecordOp};
+pub use record::{Data, Record, RecordOp};
 pub use store::{FileStore, MemoryStore, StateStore};
 pub use view::{Entry, EntryStatus, State};
 

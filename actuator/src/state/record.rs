@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// What a [`Record`] says happened.
 ///
@@ -82,44 +83,122 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub kind: String,
     /// Payload; its meaning depends on `op`.
-    #[serde(
-        default = "null",
-        skip_serializing_if = "Value::is_null",
-        deserialize_with = "deserialize_tight"
-    )]
-    pub data: Arc<Value>,
+    #[serde(default = "Data::null", skip_serializing_if = "Data::is_null")]
+    pub data: Data,
 }
 
-/// The data of a record that carries none (an undo intent, a completed delete, most lines of a
-/// teardown's journal, written or read back). `null` is not allocated by `serde_json`, but the
-/// `Arc` around it is: shared, one allocation serves every such record.
-pub(super) fn null() -> Arc<Value> {
-    static NULL: std::sync::LazyLock<Arc<Value>> =
-        std::sync::LazyLock::new(|| Arc::new(Value::Null));
-    Arc::clone(&NULL)
+/// A record's or a state entry's payload: JSON text, kept as it was written.
+///
+/// One heap block rather than a tree of them: a resource's record (proxy, dependencies,
+/// arguments, outputs) parsed into a `serde_json::Value` is 25–40 blocks, every one allocated
+/// when the record is made or read and freed when the entry leaves the state; at tens of
+/// thousands of resources, freeing them alone was a quarter of a `down`. The journal, the
+/// snapshot and a shared store write the text as it is; readers parse what they need, borrowing
+/// from the text ([`parse`](Self::parse)), or the whole of it ([`value`](Self::value)).
+///
+/// Two `Data` are equal when their texts are.
+///
+/// ```
+/// use actuator::state::Data;
+/// use serde_json::json;
+///
+/// let d = Data::from(json!({"id": "vpc-1", "cidr": "10.0.0.0/16"}));
+/// assert_eq!(d.text(), r#"{"id":"vpc-1","cidr":"10.0.0.0/16"}"#);
+/// assert_eq!(d.value()["id"], "vpc-1");
+///
+/// #[derive(serde::Deserialize)]
+/// struct Id<'a> { id: &'a str }
+/// assert_eq!(d.parse::<Id>().unwrap().id, "vpc-1");
+/// assert!(Data::null().is_null());
+/// ```
+#[derive(Clone)]
+pub struct Data(Arc<RawValue>);
+
+impl Data {
+    /// `null`: the data of a record that carries none (an undo intent, a completed delete, most
+    /// lines of a teardown's journal). Shared: one allocation serves every such record.
+    pub fn null() -> Self {
+        static NULL: std::sync::LazyLock<Data> =
+            std::sync::LazyLock::new(|| Data::from(Value::Null));
+        NULL.clone()
+    }
+
+    /// `value` serialized: fails only for what JSON cannot hold (a map with keys that are not
+    /// strings).
+    ///
+    /// ```
+    /// let d = actuator::state::Data::new(&[("id", "i-1")].into_iter().collect::<std::collections::BTreeMap<_, _>>()).unwrap();
+    /// assert_eq!(d.text(), r#"{"id":"i-1"}"#);
+    /// ```
+    pub fn new<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Self> {
+        serde_json::value::to_raw_value(value).map(|raw| Data(Arc::from(raw)))
+    }
+
+    /// The JSON text.
+    pub fn text(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The whole payload as a JSON value (a copy: for readers that walk or change all of it).
+    pub fn value(&self) -> Value {
+        serde_json::from_str(self.text()).expect("record data is JSON")
+    }
+
+    /// Reads the payload as `T`, which may borrow strings and raw parts from it.
+    pub fn parse<'a, T: Deserialize<'a>>(&'a self) -> serde_json::Result<T> {
+        serde_json::from_str(self.text())
+    }
+
+    /// The payload as a string, if it is one (a failure's message, a rename's new key, a
+    /// metadata value).
+    ///
+    /// ```
+    /// use actuator::state::Data;
+    /// assert_eq!(Data::from(serde_json::json!("a \"b\"")).as_string().as_deref(), Some("a \"b\""));
+    /// assert_eq!(Data::null().as_string(), None);
+    /// ```
+    pub fn as_string(&self) -> Option<String> {
+        self.parse().ok()
+    }
+
+    /// Whether the payload is `null`.
+    pub fn is_null(&self) -> bool {
+        self.text() == "null"
+    }
 }
 
-/// Reads a record's or entry's data with every object and array sized to what it holds. Read
-/// as it comes, a map of five or six entries (most records) keeps room for eight: for a state of
-/// 100,000 resources, 50 MB of the 464 MB `plan` held at its peak.
-pub(super) fn deserialize_tight<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Arc<Value>, D::Error> {
-    Ok(Arc::new(tight(Value::deserialize(d)?)))
+impl From<Value> for Data {
+    fn from(v: Value) -> Self {
+        Data::from(&v)
+    }
 }
 
-fn tight(v: Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            let mut t = serde_json::Map::with_capacity(m.len());
-            t.extend(m.into_iter().map(|(k, v)| (k, tight(v))));
-            Value::Object(t)
-        }
-        Value::Array(a) => {
-            let mut t: Vec<Value> = a.into_iter().map(tight).collect();
-            t.shrink_to_fit();
-            Value::Array(t)
-        }
-        other => other,
+impl From<&Value> for Data {
+    fn from(v: &Value) -> Self {
+        Data::new(v).expect("a JSON value serializes")
+    }
+}
+
+impl PartialEq for Data {
+    fn eq(&self, other: &Self) -> bool {
+        self.text() == other.text()
+    }
+}
+
+impl std::fmt::Debug for Data {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.text())
+    }
+}
+
+impl Serialize for Data {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Data {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Box::<RawValue>::deserialize(d).map(|raw| Data(Arc::from(raw)))
     }
 }

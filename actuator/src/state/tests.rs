@@ -38,7 +38,7 @@ fn summary(st: &State) -> Vec<(String, String, EntryStatus, Value, Option<String
                 e.key.clone(),
                 e.kind.clone(),
                 e.status,
-                (*e.data).clone(),
+                e.data.value(),
                 e.error.clone(),
             )
         })
@@ -97,8 +97,8 @@ fn records_round_trip_through_the_journal_file() {
         (recs[2].key.as_str(), recs[2].kind.as_str()),
         ("infra.net", "aws.Vpc")
     );
-    assert_eq!(*recs[6].data, json!({"id": "i-1", "ip": "10.0.0.5"}));
-    assert_eq!(*recs[4].data, json!("InvalidSubnet.Range"));
+    assert_eq!(recs[6].data.value(), json!({"id": "i-1", "ip": "10.0.0.5"}));
+    assert_eq!(recs[4].data.value(), json!("InvalidSubnet.Range"));
     assert!(recs.iter().all(|r| r.at_ms > 1_600_000_000_000));
     for r in &recs {
         let line = serde_json::to_string(r).unwrap();
@@ -125,7 +125,7 @@ fn intent_without_done_is_in_doubt_after_restart() {
         (e.status, e.kind.as_str()),
         (EntryStatus::Creating, "aws.Instance")
     );
-    assert_eq!(*e.data, json!({"client_token": "tok-3"}));
+    assert_eq!(e.data.value(), json!({"client_token": "tok-3"}));
     assert_eq!(keys_of(j.state().in_doubt()), ["infra.workers.3.server"]);
     assert_eq!(j.state().created().count(), 0);
 }
@@ -150,7 +150,10 @@ fn done_after_intent_is_created_with_outputs() {
     let j = open(dir.path());
     let e = j.state().get("infra.net").unwrap();
     assert_eq!(e.status, EntryStatus::Created);
-    assert_eq!(*e.data, json!({"id": "vpc-0abc", "cidr": "10.0.0.0/16"}));
+    assert_eq!(
+        e.data.value(),
+        json!({"id": "vpc-0abc", "cidr": "10.0.0.0/16"})
+    );
     assert_eq!(e.error, None);
     assert_eq!(keys_of(j.state().created()), ["infra.net"]);
     assert_eq!(j.state().in_doubt().count(), 0);
@@ -171,8 +174,8 @@ fn undo_intent_keeps_ids_and_undone_removes() {
     let mut j = open(dir.path());
     let e = j.state().get("infra.server").unwrap();
     assert_eq!(
-        (e.status, &*e.data),
-        (EntryStatus::Deleting, &json!({"id": "i-1"}))
+        (e.status, e.data.value()),
+        (EntryStatus::Deleting, json!({"id": "i-1"}))
     );
     assert_eq!(keys_of(j.state().in_doubt()), ["infra.server"]);
     j.undone("infra.server").unwrap();
@@ -197,11 +200,11 @@ fn failures_keep_data_and_say_which_call_failed() {
     let subnet = j.state().get("infra.subnet").unwrap();
     assert_eq!(subnet.status, EntryStatus::CreateFailed);
     assert_eq!(subnet.error.as_deref(), Some("InvalidSubnet.Range"));
-    assert_eq!(*subnet.data, json!({"vpc": "vpc-1"}));
+    assert_eq!(subnet.data.value(), json!({"vpc": "vpc-1"}));
     let server = j.state().get("infra.server").unwrap();
     assert_eq!(server.status, EntryStatus::DeleteFailed);
     assert_eq!(server.error.as_deref(), Some("DependencyViolation"));
-    assert_eq!(*server.data, json!({"id": "i-1", "ip": "10.0.0.5"}));
+    assert_eq!(server.data.value(), json!({"id": "i-1", "ip": "10.0.0.5"}));
     assert_eq!(keys_of(j.state().in_doubt()), ["infra.fip"]);
     assert_eq!(
         keys(j.state()),
@@ -447,7 +450,11 @@ fn automatic_compaction_keeps_the_journal_short() {
     assert_eq!(j.state(), &before);
     assert_eq!(j.state().created().count(), 100);
     assert_eq!(
-        *j.state().get("infra.workers.99.server").unwrap().data,
+        j.state()
+            .get("infra.workers.99.server")
+            .unwrap()
+            .data
+            .value(),
         json!({"id": "i-99"})
     );
 }
@@ -655,7 +662,11 @@ fn ten_thousand_appends_load_as_ten_thousand_entries() {
         "infra.workers.9999.server"
     );
     assert_eq!(
-        *j.state().get("infra.workers.4321.server").unwrap().data,
+        j.state()
+            .get("infra.workers.4321.server")
+            .unwrap()
+            .data
+            .value(),
         json!({"n": 4321})
     );
     assert_eq!(j.state().last_seq(), 10_000);

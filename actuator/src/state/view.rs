@@ -1,12 +1,10 @@
 //! [`State`]: the in-memory view folded from a snapshot and the journal.
 
 use std::collections::{BTreeMap, HashMap, btree_map};
-use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::Value;
 
-use super::record::{Record, RecordOp, null};
+use super::record::{Data, Record, RecordOp};
 
 /// Where a key stands after the last record about it (`snake_case` on the wire).
 ///
@@ -57,7 +55,7 @@ impl EntryStatus {
 /// j.intent("infra.net", "aws.Vpc", serde_json::json!({"cidr": "10.0.0.0/16"})).unwrap();
 /// let e = j.state().get("infra.net").unwrap();
 /// assert_eq!((e.key.as_str(), e.kind.as_str(), e.status), ("infra.net", "aws.Vpc", EntryStatus::Creating));
-/// assert_eq!((e.data["cidr"].as_str(), e.error.as_deref(), e.order), (Some("10.0.0.0/16"), None, 1));
+/// assert_eq!((e.data.value()["cidr"].as_str(), e.error.as_deref(), e.order), (Some("10.0.0.0/16"), None, 1));
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
@@ -69,8 +67,7 @@ pub struct Entry {
     pub status: EntryStatus,
     /// Intent data while [`EntryStatus::Creating`], outputs once created; kept
     /// unchanged through deletion and failures.
-    #[serde(deserialize_with = "super::record::deserialize_tight")]
-    pub data: Arc<Value>,
+    pub data: Data,
     /// Message of the last failure, if the last completion was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -101,7 +98,7 @@ pub struct Entry {
 /// st.apply(&rec(3, RecordOp::Done, "infra.net", json!({"id": "vpc-1"})));
 ///
 /// assert_eq!(st.get("infra.net").unwrap().status, EntryStatus::Created);
-/// assert_eq!(*st.get("infra.net").unwrap().data, json!({"id": "vpc-1"}));
+/// assert_eq!(st.get("infra.net").unwrap().data.value(), json!({"id": "vpc-1"}));
 /// assert_eq!(st.in_doubt().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["infra.db"]);
 /// let teardown: Vec<_> = st.iter().rev().map(|e| e.key.as_str()).collect();
 /// assert_eq!(teardown, ["infra.db", "infra.net"]);
@@ -157,8 +154,8 @@ impl State {
                 };
                 let msg = rec
                     .data
-                    .as_str()
-                    .map_or_else(|| rec.data.to_string(), str::to_owned);
+                    .as_string()
+                    .unwrap_or_else(|| rec.data.text().to_owned());
                 self.upsert(rec, status, None, Some(msg));
             }
             // Nothing to delete for an unknown key.
@@ -176,20 +173,21 @@ impl State {
             }
             RecordOp::Update => {}
             RecordOp::Rename => {
-                if let (Some(order), Some(to)) = (self.index.remove(&rec.key), rec.data.as_str()) {
+                if let (Some(order), Some(to)) = (self.index.remove(&rec.key), rec.data.as_string())
+                {
                     // A target of the same name is replaced: the rename is the newer truth.
-                    if let Some(old) = self.index.insert(to.to_owned(), order) {
+                    if let Some(old) = self.index.insert(to.clone(), order) {
                         self.entries.remove(&old);
                     }
                     if let Some(e) = self.entries.get_mut(&order) {
-                        e.key = to.to_owned();
+                        e.key = to;
                         e.updated_at_ms = rec.at_ms;
                     }
                 }
             }
             RecordOp::Meta => {
-                match rec.data.as_str() {
-                    Some(v) => self.meta.insert(rec.key.clone(), v.to_owned()),
+                match rec.data.as_string() {
+                    Some(v) => self.meta.insert(rec.key.clone(), v),
                     None => self.meta.remove(&rec.key),
                 };
             }
@@ -202,7 +200,7 @@ impl State {
         &mut self,
         rec: &Record,
         status: EntryStatus,
-        data: Option<&Arc<Value>>,
+        data: Option<&Data>,
         error: Option<String>,
     ) {
         // Most records are for a key the state has (a completion after its intent): look it up
@@ -220,7 +218,7 @@ impl State {
                     key: rec.key.clone(),
                     kind: rec.kind.clone(),
                     status,
-                    data: data.map_or_else(null, Arc::clone),
+                    data: data.map_or_else(Data::null, Data::clone),
                     error,
                     order,
                     updated_at_ms: rec.at_ms,
@@ -233,7 +231,7 @@ impl State {
                 }
                 entry.status = status;
                 if let Some(data) = data {
-                    entry.data = Arc::clone(data);
+                    entry.data = data.clone();
                 }
                 entry.error = error;
                 entry.updated_at_ms = rec.at_ms;
