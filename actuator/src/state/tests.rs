@@ -255,6 +255,42 @@ fn order_is_introduction_order_across_retries_restarts_and_compaction() {
 }
 
 #[test]
+fn removals_keep_the_order_and_the_index_through_many_holes() {
+    let mut j = Journal::open(MemoryStore::new()).unwrap();
+    let key = |i: usize| format!("infra.n{i}");
+    for i in 0..300 {
+        j.intent(key(i), "t", json!({ "i": i })).unwrap();
+    }
+    // Two thirds removed, from both ends and the middle: the holes are squeezed out on the way.
+    let gone = |i: usize| i % 3 != 1;
+    for i in (0..300).filter(|&i| gone(i) && i % 2 == 0) {
+        j.forget(&key(i)).unwrap();
+    }
+    for i in (0..300).rev().filter(|&i| gone(i) && i % 2 == 1) {
+        j.forget(&key(i)).unwrap();
+    }
+    j.rename(&key(298), "infra.last").unwrap();
+    j.intent("infra.new", "t", json!({})).unwrap();
+    let mut want: Vec<String> = (0..300).filter(|&i| !gone(i)).map(key).collect();
+    *want.last_mut().unwrap() = "infra.last".into();
+    want.push("infra.new".into());
+    let st = j.state();
+    assert_eq!(keys(st), want);
+    assert_eq!(st.len(), 101);
+    assert_eq!(st.iter().len(), 101);
+    let back: Vec<&str> = st.iter().rev().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        back,
+        want.iter().rev().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert_eq!(st.get(&key(151)).unwrap().data.value(), json!({ "i": 151 }));
+    assert!(st.get(&key(150)).is_none() && st.get(&key(298)).is_none());
+    // Reading the state back (as a snapshot) gives an equal one.
+    let copy: State = serde_json::from_str(&serde_json::to_string(st).unwrap()).unwrap();
+    assert_eq!(&copy, st);
+}
+
+#[test]
 fn torn_last_line_is_dropped_and_cut_off() {
     for torn in [&br#"{"seq":4,"at_ms":17,"op":"do"#[..], b"\0\0\0\0\0\0\0\0"] {
         let dir = tempfile::tempdir().unwrap();

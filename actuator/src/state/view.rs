@@ -1,6 +1,6 @@
 //! [`State`]: the in-memory view folded from a snapshot and the journal.
 
-use std::collections::{BTreeMap, HashMap, btree_map};
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -103,16 +103,40 @@ pub struct Entry {
 /// let teardown: Vec<_> = st.iter().rev().map(|e| e.key.as_str()).collect();
 /// assert_eq!(teardown, ["infra.db", "infra.net"]);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct State {
-    /// Entries by `order`; the B-tree gives stable iteration both ways and
-    /// O(log n) removal (a `Vec` would make tearing down n keys O(n²)).
-    entries: BTreeMap<u64, Entry>,
-    /// Key -> `order`.
-    index: HashMap<String, u64>,
+    /// Entries in `order`. A removed entry leaves a hole, so that removal is O(1) and no
+    /// position moves; the holes are squeezed out once they are half the list (tearing down n
+    /// keys stays O(n)).
+    slots: Vec<Option<Entry>>,
+    /// Key -> position in `slots`. Hashed with foldhash, not the standard library's SipHash:
+    /// every record written and every resource planned looks a key up here, and the keys are
+    /// model paths, not input an attacker picks to collide.
+    index: HashMap<String, usize, foldhash::fast::RandomState>,
     meta: BTreeMap<String, String>,
     last_seq: u64,
     updated_at_ms: u64,
+}
+
+impl PartialEq for State {
+    /// Same entries in the same order and the same metadata, wherever the holes are.
+    fn eq(&self, other: &Self) -> bool {
+        self.last_seq == other.last_seq
+            && self.updated_at_ms == other.updated_at_ms
+            && self.meta == other.meta
+            && self.iter().eq(other.iter())
+    }
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("entries", &self.iter().collect::<Vec<_>>())
+            .field("meta", &self.meta)
+            .field("last_seq", &self.last_seq)
+            .field("updated_at_ms", &self.updated_at_ms)
+            .finish()
+    }
 }
 
 impl State {
@@ -164,8 +188,8 @@ impl State {
             }
             RecordOp::UndoIntent => {}
             RecordOp::Undone | RecordOp::Forget => {
-                if let Some(order) = self.index.remove(&rec.key) {
-                    self.entries.remove(&order);
+                if let Some(pos) = self.index.remove(&rec.key) {
+                    self.vacate(pos);
                 }
             }
             RecordOp::Update if self.index.contains_key(&rec.key) => {
@@ -173,13 +197,12 @@ impl State {
             }
             RecordOp::Update => {}
             RecordOp::Rename => {
-                if let (Some(order), Some(to)) = (self.index.remove(&rec.key), rec.data.as_string())
-                {
+                if let (Some(pos), Some(to)) = (self.index.remove(&rec.key), rec.data.as_string()) {
                     // A target of the same name is replaced: the rename is the newer truth.
-                    if let Some(old) = self.index.insert(to.clone(), order) {
-                        self.entries.remove(&old);
+                    if let Some(old) = self.index.insert(to.clone(), pos) {
+                        self.vacate(old);
                     }
-                    if let Some(e) = self.entries.get_mut(&order) {
+                    if let Some(e) = &mut self.slots[pos] {
                         e.key = to;
                         e.updated_at_ms = rec.at_ms;
                     }
@@ -205,27 +228,25 @@ impl State {
     ) {
         // Most records are for a key the state has (a completion after its intent): look it up
         // before paying for a copy of the key.
-        let order = match self.index.get(rec.key.as_str()) {
-            Some(&order) => order,
+        match self
+            .index
+            .get(rec.key.as_str())
+            .and_then(|&pos| self.slots[pos].as_mut())
+        {
             None => {
-                self.index.insert(rec.key.clone(), rec.seq);
-                rec.seq
-            }
-        };
-        match self.entries.entry(order) {
-            btree_map::Entry::Vacant(v) => {
-                v.insert(Entry {
+                // A new key comes after every entry: records are numbered in the order written.
+                self.index.insert(rec.key.clone(), self.slots.len());
+                self.slots.push(Some(Entry {
                     key: rec.key.clone(),
                     kind: rec.kind.clone(),
                     status,
                     data: data.map_or_else(Data::null, Data::clone),
                     error,
-                    order,
+                    order: rec.seq,
                     updated_at_ms: rec.at_ms,
-                });
+                }));
             }
-            btree_map::Entry::Occupied(mut o) => {
-                let entry = o.get_mut();
+            Some(entry) => {
                 if !rec.kind.is_empty() {
                     entry.kind.clone_from(&rec.kind);
                 }
@@ -245,7 +266,26 @@ impl State {
     /// assert!(actuator::state::State::new().get("infra.net").is_none());
     /// ```
     pub fn get(&self, key: &str) -> Option<&Entry> {
-        self.index.get(key).and_then(|o| self.entries.get(o))
+        self.index
+            .get(key)
+            .and_then(|&pos| self.slots[pos].as_ref())
+    }
+
+    /// Empties the slot at `pos` (its key is out of the index already); squeezes the holes out
+    /// once they are half the slots.
+    fn vacate(&mut self, pos: usize) {
+        self.slots[pos] = None;
+        let live = self.index.len();
+        if self.slots.len() >= 64 && live <= self.slots.len() / 2 {
+            self.slots.retain(Option::is_some);
+            for (pos, e) in self.slots.iter().enumerate() {
+                let e = e.as_ref().expect("holes were squeezed out");
+                *self
+                    .index
+                    .get_mut(e.key.as_str())
+                    .expect("an indexed entry") = pos;
+            }
+        }
     }
 
     /// All entries in introduction order; `.rev()` gives teardown order.
@@ -254,7 +294,10 @@ impl State {
     /// assert_eq!(actuator::state::State::new().iter().rev().count(), 0);
     /// ```
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Entry> + ExactSizeIterator {
-        self.entries.values()
+        Entries {
+            slots: self.slots.iter(),
+            left: self.index.len(),
+        }
     }
 
     /// Entries with [`EntryStatus::Created`], in introduction order.
@@ -282,7 +325,7 @@ impl State {
     /// assert_eq!(actuator::state::State::new().len(), 0);
     /// ```
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.index.len()
     }
 
     /// `true` when no key is recorded (a fully torn-down system).
@@ -291,7 +334,7 @@ impl State {
     /// assert!(actuator::state::State::new().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.index.is_empty()
     }
 
     /// Metadata: system name, status string, timestamps — whatever the
@@ -324,6 +367,34 @@ impl State {
     }
 }
 
+/// [`State::iter`]: the slots that hold an entry, counted.
+struct Entries<'a> {
+    slots: std::slice::Iter<'a, Option<Entry>>,
+    left: usize,
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = &'a Entry;
+    fn next(&mut self) -> Option<&'a Entry> {
+        let e = self.slots.by_ref().find_map(Option::as_ref)?;
+        self.left -= 1;
+        Some(e)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl DoubleEndedIterator for Entries<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let e = self.slots.by_ref().rev().find_map(Option::as_ref)?;
+        self.left -= 1;
+        Some(e)
+    }
+}
+
+impl ExactSizeIterator for Entries<'_> {}
+
 /// Snapshot format version; bump on incompatible changes.
 const SNAPSHOT_VERSION: u32 = 1;
 
@@ -335,11 +406,11 @@ struct SnapshotRef<'a> {
     updated_at_ms: u64,
     meta: &'a BTreeMap<String, String>,
     #[serde(serialize_with = "ser_entries")]
-    entries: &'a BTreeMap<u64, Entry>,
+    entries: &'a State,
 }
 
-fn ser_entries<S: Serializer>(entries: &&BTreeMap<u64, Entry>, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(entries.values())
+fn ser_entries<S: Serializer>(state: &&State, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(state.iter())
 }
 
 /// Snapshot wire form, owned for reading.
@@ -370,7 +441,7 @@ impl Serialize for State {
             last_seq: self.last_seq,
             updated_at_ms: self.updated_at_ms,
             meta: &self.meta,
-            entries: &self.entries,
+            entries: self,
         }
         .serialize(s)
     }
@@ -400,17 +471,20 @@ impl<'de> Deserialize<'de> for State {
             updated_at_ms: snap.updated_at_ms,
             ..State::default()
         };
-        for e in snap.entries {
-            if st.index.insert(e.key.clone(), e.order).is_some()
-                || st.entries.contains_key(&e.order)
-            {
+        let mut entries = snap.entries;
+        // Written in order; sorted in case a hand-edited snapshot is not.
+        entries.sort_by_key(|e| e.order);
+        st.index.reserve(entries.len());
+        for (pos, e) in entries.iter().enumerate() {
+            let twice = pos > 0 && entries[pos - 1].order == e.order;
+            if twice || st.index.insert(e.key.clone(), pos).is_some() {
                 return Err(D::Error::custom(format!(
                     "duplicate snapshot entry `{}`",
                     e.key
                 )));
             }
-            st.entries.insert(e.order, e);
         }
+        st.slots = entries.into_iter().map(Some).collect();
         Ok(st)
     }
 }
