@@ -21,7 +21,7 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 use serde_json::json;
 
-use super::plan::{DEPOSED, Item, ResourceAction, recorded_id};
+use super::plan::{DEPOSED, Item, ResourceAction};
 use super::{ActuatorOrchestration, JournalHandle, PhaseWalk, Plan, WalkInfo, walk_phase};
 use crate::dag::{Dag, NodeId};
 use crate::engine::{AttemptError, Work};
@@ -100,35 +100,37 @@ fn intent_record(it: &Item) -> Data {
     Data::from(json!({ "proxy": it.proxy.name(), "deps": it.deps }))
 }
 
-/// Records a created or updated resource. Not waited for: its intent is durable, and what
-/// depends on it waits for its own intent's sync, which covers this record too. The ids of its
-/// dependencies are read from the state as the record is written.
+/// Records a created or updated resource, with the id each resource it depends on has now (in
+/// the model: the one its create or update set, or the state recorded); a later plan that finds
+/// one replaced since moves this one too. Serialized here, on the step's worker, rather than by
+/// the journal's single writer. Not waited for: its intent is durable, and what depends on it
+/// waits for its own intent's sync, which covers this record too.
 fn done(
     journal: &JournalHandle,
+    world: &Shared,
     key: String,
-    items: Arc<Vec<Item>>,
-    item: usize,
+    it: &Item,
     args: Args,
     outputs: Outputs,
 ) -> Result<(), AttemptError> {
-    journal.record_later(move |j| {
-        let it = &items[item];
-        let dep_ids = it
-            .deps
+    let dep_ids = {
+        let g = world.lock();
+        it.deps
             .iter()
-            .filter_map(|d| Some((d.as_str(), recorded_id(j.state(), d)?)))
-            .collect();
-        let data = Data::new(&Completion {
-            proxy: it.proxy.name(),
-            deps: &it.deps,
-            args: &args,
-            outputs: &outputs,
-            protect: it.protect,
-            dep_ids,
-        })
-        .expect("arguments and outputs serialize");
-        j.done(key, data)
-    });
+            .zip(&it.dep_at)
+            .filter_map(|(d, &at)| Some((d.as_str(), g.output(at, "id")?.to_owned())))
+            .collect()
+    };
+    let data = Data::new(&Completion {
+        proxy: it.proxy.name(),
+        deps: &it.deps,
+        args: &args,
+        outputs: &outputs,
+        protect: it.protect,
+        dep_ids,
+    })
+    .expect("arguments and outputs serialize");
+    journal.record_later(move |j| j.done(key, data));
     Ok(())
 }
 
@@ -180,7 +182,7 @@ impl Work for ApplyWork {
                         Ok(outputs) => {
                             set_outputs(&world, at, &outputs);
                             let args = recorded_args(&world, at, &salt);
-                            done(&journal, key, items, item, args, outputs)
+                            done(&journal, &world, key, it, args, outputs)
                         }
                         Err(e) => fail(&journal, &key, e).await,
                     }
@@ -200,7 +202,7 @@ impl Work for ApplyWork {
                         Ok(outputs) => {
                             set_outputs(&world, at, &outputs);
                             let args = recorded_args(&world, at, &salt);
-                            done(&journal, key, items.clone(), item, args, outputs)
+                            done(&journal, &world, key, it, args, outputs)
                         }
                         Err(e) => fail(&journal, &key, e).await,
                     }

@@ -228,6 +228,8 @@ pub(super) struct Item {
     pub recorded_deps: Vec<String>,
     /// The model paths it depends on now.
     pub deps: Vec<String>,
+    /// Where each of `deps` is in the model (its outputs are read there).
+    pub dep_at: Vec<At>,
     pub protect: bool,
 }
 
@@ -658,7 +660,7 @@ pub(super) fn recorded_deps(rec: &Recorded) -> Vec<String> {
 }
 
 /// The `id` output the state records for the resource at `path`.
-pub(super) fn recorded_id(state: &State, path: &str) -> Option<String> {
+fn recorded_id(state: &State, path: &str) -> Option<String> {
     #[derive(Deserialize)]
     struct Id<'a> {
         #[serde(borrow)]
@@ -997,6 +999,7 @@ impl ActuatorOrchestration {
                 replaces,
                 recorded_deps: recorded_deps(&recorded),
                 deps,
+                dep_at: r.deps.iter().map(|&d| model[d].at).collect(),
                 protect: r.protect || recorded.protect,
             });
             changes.push(change);
@@ -1048,6 +1051,7 @@ impl ActuatorOrchestration {
                 replaces: None,
                 recorded_deps: recorded_deps(&recorded),
                 deps: Vec::new(),
+                dep_at: Vec::new(),
                 protect,
             });
         }

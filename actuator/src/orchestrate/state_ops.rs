@@ -299,6 +299,7 @@ impl ActuatorOrchestration {
                 replaces: None,
                 recorded_deps: deps,
                 deps: Vec::new(),
+                dep_at: Vec::new(),
                 protect: false,
             });
         }
