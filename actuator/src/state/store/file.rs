@@ -345,7 +345,9 @@ impl FileStore {
             .mode(0o600)
             .open(&tmp)
             .map_err(io_err("create", &tmp))?;
-        let mut w = BufWriter::new(file);
+        // Large writes: a snapshot of thousands of entries is megabytes, which the default 8 KiB
+        // buffer would hand to the kernel in hundreds of calls.
+        let mut w = BufWriter::with_capacity(1 << 20, file);
         serde_json::to_writer(&mut w, state)
             .map_err(io::Error::from)
             .and_then(|()| w.flush())
