@@ -498,7 +498,7 @@ fn rules_are_revoked_on_teardown_and_pre_existing_rules_are_left_alone() {
         // Revoke the two rules through the proxy, as teardown does, and keep the group.
         for k in ["Fw.https", "Fw.v6", "Fw.all_out"] {
             let rec = Provisioned {
-                scope: scope_of(&mut o),
+                scope: scope_of(&mut o).into(),
                 kind: "aws.SecurityGroupRule".into(),
                 key: k.into(),
                 outputs: outputs(k),
@@ -628,7 +628,7 @@ fn dependency_violations_are_retried_until_the_dependent_is_gone() {
     rt().block_on(async {
         assert!(o.initiate_system().await, "{}", failures(&o));
         let st = o.state().unwrap();
-        let scope = scope_of(&mut o);
+        let scope = std::sync::Arc::new(scope_of(&mut o));
         let rec = |k: &str, kind: &str| Provisioned {
             scope: scope.clone(),
             kind: kind.into(),

@@ -301,7 +301,8 @@ fn another_operation_in_progress_is_waited_out() {
                     system: "busy".into(),
                     workspace: "default".into(),
                     state_id: String::new(),
-                },
+                }
+                .into(),
                 kind: "azure.Subnet".into(),
                 key: "Cluster.subnet".into(),
                 outputs: BTreeMap::from([("id".to_owned(), sub.clone())]),

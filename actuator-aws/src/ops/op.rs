@@ -124,10 +124,10 @@ impl<'a> Op<'a> {
             if rec.scope.system.is_empty() {
                 px.known_system().map(|system| Scope {
                     system,
-                    ..rec.scope.clone()
+                    ..(*rec.scope).clone()
                 })
             } else {
-                Some(rec.scope.clone())
+                Some((*rec.scope).clone())
             },
             rec.key.clone(),
             rec.key.clone(),

@@ -623,6 +623,30 @@ impl<'a> Recorded<'a> {
     pub(super) fn of(e: &'a Entry) -> Self {
         e.data.parse().unwrap_or_default()
     }
+
+    /// The recorded outputs (a value that is not a string reads as empty).
+    pub(super) fn outputs(&self) -> Outputs {
+        let Some(outputs) = self.outputs else {
+            return Outputs::new();
+        };
+        serde_json::from_str(outputs.get()).unwrap_or_else(|_| {
+            let m: BTreeMap<String, Value> =
+                serde_json::from_str(outputs.get()).unwrap_or_default();
+            m.into_iter()
+                .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+    }
+
+    /// The entry `e` this was read from, as the proxy that made it sees it.
+    pub(super) fn provisioned(&self, scope: &Arc<Scope>, e: &Entry) -> Provisioned {
+        Provisioned {
+            scope: scope.clone(),
+            kind: e.kind.clone(),
+            key: e.key.clone(),
+            outputs: self.outputs(),
+        }
+    }
 }
 
 /// The resources `e` refers to that were replaced since `e` was recorded: the id each had then
@@ -675,25 +699,7 @@ fn recorded_id(state: &State, path: &str) -> Option<String> {
 
 /// The outputs recorded in a state entry (a value that is not a string reads as empty).
 pub(super) fn recorded_outputs(e: &Entry) -> Outputs {
-    let Some(outputs) = Recorded::of(e).outputs else {
-        return Outputs::new();
-    };
-    serde_json::from_str(outputs.get()).unwrap_or_else(|_| {
-        let m: BTreeMap<String, Value> = serde_json::from_str(outputs.get()).unwrap_or_default();
-        m.into_iter()
-            .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
-            .collect()
-    })
-}
-
-/// A state entry as the proxy that made it sees it.
-pub(super) fn provisioned(scope: &Scope, e: &Entry) -> Provisioned {
-    Provisioned {
-        scope: scope.clone(),
-        kind: e.kind.clone(),
-        key: e.key.clone(),
-        outputs: recorded_outputs(e),
-    }
+    Recorded::of(e).outputs()
 }
 
 /// One model resource while planning.
@@ -784,10 +790,8 @@ impl ActuatorOrchestration {
     }
 
     /// Validation by each resource's proxy, before any cloud call.
-    fn validate(&self, res: &[ModelRes], scope: &Scope, errors: &mut Vec<PlanBlocker>) {
+    fn validate(&self, res: &[ModelRes], scope: &Arc<Scope>, errors: &mut Vec<PlanBlocker>) {
         let Some(w) = &self.world else { return };
-        // One copy of the scope for every resource's context, not one each.
-        let scope = Arc::new(scope.clone());
         for r in res {
             self.check_typed_args(r.at, &r.key, errors);
             if let Some(p) = &r.proxy {
@@ -813,12 +817,14 @@ impl ActuatorOrchestration {
     ) -> Result<Plan, String> {
         let proxies = self.all_proxies();
         let mut errors = Vec::new();
+        // One copy of the scope for every resource's context and recorded resource, not one each.
+        let scope = Arc::new(scope.clone());
         let model = if opts.destroy {
             Vec::new()
         } else {
             self.check_foreign_refs(&mut errors);
             let m = self.model_resources(&proxies, &mut errors)?;
-            self.validate(&m, scope, &mut errors);
+            self.validate(&m, &scope, &mut errors);
             let resources: Vec<(At, String)> = m.iter().map(|r| (r.at, r.key.clone())).collect();
             self.check_var_refs(&resources, &mut errors);
             m
@@ -976,7 +982,7 @@ impl ActuatorOrchestration {
             // unchanged one (most of a large plan) needs no copy of it.
             let old = match change.action {
                 ResourceAction::Unchanged | ResourceAction::Create => None,
-                _ => entry.map(|e| Box::new(provisioned(scope, e))),
+                _ => entry.map(|e| Box::new(recorded.provisioned(&scope, e))),
             };
             // A replacement cut short leaves the old resource set aside: the create that resumes
             // it must not take the old one for a previous attempt of its own.
@@ -984,7 +990,7 @@ impl ActuatorOrchestration {
                 ResourceAction::Replace if change.create_before_destroy => old.clone(),
                 ResourceAction::Create | ResourceAction::Replace => deposed
                     .and_then(|d| state.get(&d))
-                    .map(|e| Box::new(provisioned(scope, e))),
+                    .map(|e| Box::new(Recorded::of(e).provisioned(&scope, e))),
                 _ => None,
             };
             items.push(Item {
@@ -1047,7 +1053,7 @@ impl ActuatorOrchestration {
                 action: ResourceAction::Destroy,
                 changed: Vec::new(),
                 cbd: false,
-                old: Some(Box::new(provisioned(scope, e))),
+                old: Some(Box::new(recorded.provisioned(&scope, e))),
                 replaces: None,
                 recorded_deps: recorded_deps(&recorded),
                 deps: Vec::new(),

@@ -9,7 +9,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
 
-use super::plan::{TASK_PREFIX, provisioned, recorded_outputs};
+use super::plan::{Recorded, TASK_PREFIX, recorded_outputs};
 use super::{ActuatorOrchestration, OrchestrationError, PhaseWalk, WalkInfo, walk_phase};
 use crate::dag::{Dag, NodeId};
 use crate::engine::{AttemptError, Work};
@@ -26,6 +26,7 @@ pub(super) async fn read_all(
 ) -> Result<HashMap<String, Observed>, OrchestrationError> {
     let journal = o.journal()?;
     let proxies = o.all_proxies();
+    let scope = Arc::new(scope.clone());
     let reads: Vec<(Provisioned, Arc<dyn ProvisionerProxy>)> = {
         let j = journal.lock();
         j.state()
@@ -35,9 +36,11 @@ pub(super) async fn read_all(
                     && matches!(e.status, EntryStatus::Created | EntryStatus::Updating)
             })
             .filter_map(|e| {
-                let want = super::plan::Recorded::of(e).proxy?;
-                let p = proxies.iter().find(|p| p.name() == want)?;
-                Some((provisioned(scope, e), p.clone()))
+                let rec = Recorded::of(e);
+                let p = proxies
+                    .iter()
+                    .find(|p| Some(p.name()) == rec.proxy.as_deref())?;
+                Some((rec.provisioned(&scope, e), p.clone()))
             })
             .collect()
     };

@@ -3,6 +3,7 @@
 //! left behind in the cloud (`--discover`).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -288,10 +289,10 @@ impl ActuatorOrchestration {
                 changed: Vec::new(),
                 cbd: false,
                 old: Some(Box::new(Provisioned {
-                    scope: Scope {
+                    scope: Arc::new(Scope {
                         state_id: d.state_id.clone(),
                         ..self.scope_with("")
-                    },
+                    }),
                     kind: d.kind.clone(),
                     key: d.key.clone(),
                     outputs: d.outputs.clone(),

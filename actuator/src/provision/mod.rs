@@ -355,8 +355,8 @@ pub fn recorded_args(world: &Shared, at: At, salt: &str) -> Args {
 /// A resource as the state recorded it: enough to read, update or delete it without the model.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Provisioned {
-    /// Whose it is (what its identity tags say).
-    pub scope: Scope,
+    /// Whose it is (what its identity tags say); shared by all the resources of a plan.
+    pub scope: Arc<Scope>,
     /// Its kind, e.g. `aws.Vpc`.
     pub kind: String,
     /// Its model path.
