@@ -52,8 +52,15 @@ use actuator::provision::{
 };
 
 /// Counts the heap allocations (and reallocations) made while [`COUNTING`] is on; otherwise
-/// the system allocator with one relaxed load in front.
+/// the process's allocator ([`Inner`]) with one relaxed load in front.
 struct Counting;
+
+#[cfg(feature = "bench-mimalloc")]
+use mimalloc::MiMalloc as Inner;
+/// The allocator every allocation goes to: the system's (glibc's) unless the bench is built with
+/// `--features bench-mimalloc`.
+#[cfg(not(feature = "bench-mimalloc"))]
+use std::alloc::System as Inner;
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
@@ -64,22 +71,22 @@ fn count() {
     }
 }
 
-// SAFETY: every call is passed on to the system allocator unchanged.
+// SAFETY: every call is passed on to `Inner` unchanged.
 unsafe impl std::alloc::GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
         count();
-        unsafe { std::alloc::System.alloc(layout) }
+        unsafe { Inner.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
         count();
-        unsafe { std::alloc::System.alloc_zeroed(layout) }
+        unsafe { Inner.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
         count();
-        unsafe { std::alloc::System.realloc(ptr, layout, new) }
+        unsafe { Inner.realloc(ptr, layout, new) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        unsafe { std::alloc::System.dealloc(ptr, layout) }
+        unsafe { Inner.dealloc(ptr, layout) }
     }
 }
 
@@ -482,7 +489,12 @@ fn cost(n: usize, runs: usize, shapes: &[&str]) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let original = std::env::var_os("ACTUATOR_BENCH_PYTHON").map(std::path::PathBuf::from);
     println!(
-        "cost per resource at {n} resources, {runs} runs (state in files){}",
+        "cost per resource at {n} resources, {runs} runs (state in files, {} allocator){}",
+        if cfg!(feature = "bench-mimalloc") {
+            "mimalloc"
+        } else {
+            "system"
+        },
         if original.is_some() {
             ", the Python original alternating"
         } else {
