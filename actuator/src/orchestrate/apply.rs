@@ -105,14 +105,19 @@ fn intent_record(it: &Item) -> Data {
 /// one replaced since moves this one too. Serialized here, on the step's worker, rather than by
 /// the journal's single writer. Not waited for: its intent is durable, and what depends on it
 /// waits for its own intent's sync, which covers this record too.
+///
+/// The record's key is copied by the writer from the shared items, not here: a block freed on
+/// another thread than the one that allocated it costs glibc's allocator a lock of that thread's
+/// arena, and the writer frees the records it wrote.
 fn done(
     journal: &JournalHandle,
     world: &Shared,
-    key: String,
-    it: &Item,
+    items: &Arc<Vec<Item>>,
+    item: usize,
     args: Args,
     outputs: Outputs,
 ) -> Result<(), AttemptError> {
+    let it = &items[item];
     let dep_ids = {
         let g = world.lock();
         it.deps
@@ -130,8 +135,18 @@ fn done(
         dep_ids,
     })
     .expect("arguments and outputs serialize");
-    journal.record_later(move |j| j.done(key, data));
+    let items = items.clone();
+    journal.record_later(move |j| j.done(items[item].key.as_str(), data));
     Ok(())
+}
+
+/// The state's key for what a deletion step deletes: the item's, or its set-aside old resource's.
+fn state_key(it: &Item, deposed: bool) -> String {
+    if deposed {
+        format!("{}{DEPOSED}", it.key)
+    } else {
+        it.key.clone()
+    }
 }
 
 impl Work for ApplyWork {
@@ -141,7 +156,6 @@ impl Work for ApplyWork {
         let (items, item) = (self.items.clone(), step.item);
         let it = &self.items[item];
         let journal = self.journal.clone();
-        let key = it.key.clone();
         let info = self.info.clone();
         // What the step did when it succeeds (a delete finding nothing to do says so itself).
         let outcome = match (step.op, it.action) {
@@ -170,6 +184,7 @@ impl Work for ApplyWork {
                 let intent = (!step.intent_ahead).then(|| intent_record(it));
                 async move {
                     let it = &items[item];
+                    let key = &it.key;
                     if set_aside {
                         let (k, d) = (key.clone(), format!("{key}{DEPOSED}"));
                         journal.record(move |j| j.rename(&k, &d)).await?;
@@ -182,9 +197,9 @@ impl Work for ApplyWork {
                         Ok(outputs) => {
                             set_outputs(&world, at, &outputs);
                             let args = recorded_args(&world, at, &salt);
-                            done(&journal, &world, key, it, args, outputs)
+                            done(&journal, &world, &items, item, args, outputs)
                         }
-                        Err(e) => fail(&journal, &key, e).await,
+                        Err(e) => fail(&journal, key, e).await,
                     }
                 }
                 .boxed()
@@ -195,26 +210,22 @@ impl Work for ApplyWork {
                 let salt = self.salt.clone();
                 async move {
                     let it = &items[item];
-                    let k = key.clone();
+                    let k = it.key.clone();
                     journal.record(move |j| j.updating(&k)).await?;
                     let old = it.old.as_ref().expect("an update has a recorded resource");
                     match it.proxy.update(&cx, old, &it.changed).await {
                         Ok(outputs) => {
                             set_outputs(&world, at, &outputs);
                             let args = recorded_args(&world, at, &salt);
-                            done(&journal, &world, key, it, args, outputs)
+                            done(&journal, &world, &items, item, args, outputs)
                         }
-                        Err(e) => fail(&journal, &key, e).await,
+                        Err(e) => fail(&journal, &it.key, e).await,
                     }
                 }
                 .boxed()
             }
             StepOp::Delete | StepOp::DeleteDeposed => {
-                let key = if step.op == StepOp::DeleteDeposed {
-                    format!("{key}{DEPOSED}")
-                } else {
-                    key
-                };
+                let deposed = step.op == StepOp::DeleteDeposed;
                 // The proxy gets the resource under its model path; the recorded one is lent
                 // from the shared items unless its key must change (a set-aside entry's).
                 let old = it.old.as_ref().expect("a deletion has a recorded resource");
@@ -237,7 +248,7 @@ impl Work for ApplyWork {
                     // worker blocked on it stalls every step on the same thread.
                     if !ahead {
                         let exists = Arc::new(AtomicBool::new(false));
-                        let (k, found) = (key.clone(), exists.clone());
+                        let (k, found) = (state_key(&items[item], deposed), exists.clone());
                         journal
                             .record(move |j| {
                                 if j.state().get(&k).is_none() {
@@ -254,10 +265,12 @@ impl Work for ApplyWork {
                     }
                     match proxy.deprovision(rec).await {
                         Ok(()) => {
-                            journal.record_later(move |j| j.undone(key));
+                            // The key is copied by the writer (see `done`).
+                            journal
+                                .record_later(move |j| j.undone(state_key(&items[item], deposed)));
                             Ok(())
                         }
-                        Err(e) => fail(&journal, &key, e).await,
+                        Err(e) => fail(&journal, &state_key(&items[item], deposed), e).await,
                     }
                 }
                 .boxed()
@@ -511,9 +524,9 @@ async fn record_intents_ahead(
                         let data = shared
                             .entry((it.proxy.name(), &it.deps))
                             .or_insert_with(|| intent_record(it));
-                        Ahead::Create(it.key.clone(), it.kind.clone(), data.clone())
+                        Ahead::Create(step.item, data.clone())
                     }
-                    _ => Ahead::Delete(it.key.clone()),
+                    _ => Ahead::Delete(step.item),
                 });
             }
         }
@@ -521,20 +534,24 @@ async fn record_intents_ahead(
     if intents.is_empty() {
         return Ok(());
     }
+    // The writer copies the keys and kinds it records from the shared items, rather than being
+    // handed copies made here: it frees what it allocated (a block freed on another thread than
+    // the one that allocated it costs glibc's allocator a lock of that thread's arena).
+    let items = items.clone();
     journal
         .record(move |j| {
             intents.into_iter().try_for_each(|a| match a {
-                Ahead::Create(key, kind, data) => j.intent(key, kind, data),
-                Ahead::Delete(key) => j.undo_intent(key),
+                Ahead::Create(i, data) => j.intent(&items[i].key, &items[i].kind, data),
+                Ahead::Delete(i) => j.undo_intent(&items[i].key),
             })
         })
         .await
 }
 
-/// An intent recorded ahead of the walk.
+/// An intent recorded ahead of the walk: the item it is for, and a create's data.
 enum Ahead {
-    Create(String, String, Data),
-    Delete(String),
+    Create(usize, Data),
+    Delete(usize),
 }
 
 /// Takes back the intents recorded ahead for steps the walk did not start, since nothing was
