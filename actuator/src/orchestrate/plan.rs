@@ -1209,6 +1209,69 @@ mod tests {
         assert!(!selects("I.workers", "I.workers2"));
     }
 
+    /// The recorded arguments are compared with the model's as text first; text that differs
+    /// (keys in another order, as a hand-edited or differently written state may have them) is
+    /// compared argument by argument, and equal values are no change.
+    #[test]
+    fn recorded_arguments_written_differently_but_equal_are_unchanged() {
+        use crate::infra::test::{Network, Server};
+        use crate::prelude::*;
+
+        #[derive(InfraModel)]
+        struct Pair {
+            #[component(Network::new("net"))]
+            net: Network,
+            #[component(Server::new("web", "debian-12").nics([ctx.model.net]).mem("2048"))]
+            web: Server,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let orch = || {
+            ActuatorOrchestration::new("args-text")
+                .infra(&Pair::instance("pair"))
+                .proxy(Arc::new(crate::provision::SimProxy::default()))
+                .state_dir(dir.path())
+        };
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        assert!(rt.block_on(orch().initiate_system()));
+        // Every recorded argument list written again with its keys in reverse order.
+        let journal = dir.path().join(crate::state::store::JOURNAL_FILE);
+        let lines: Vec<String> = std::fs::read_to_string(&journal)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut rec: Value = serde_json::from_str(l).unwrap();
+                if let Some(Value::Object(args)) = rec.pointer_mut("/data/args") {
+                    let reversed: serde_json::Map<String, Value> =
+                        std::mem::take(args).into_iter().rev().collect();
+                    *args = reversed;
+                }
+                serde_json::to_string(&rec).unwrap()
+            })
+            .collect();
+        std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
+        let mut o = orch();
+        let st = o.state().unwrap();
+        let web = st.get("Pair.web").unwrap();
+        assert!(
+            web.data.text().contains(r#""args":{"nics""#),
+            "{}",
+            web.data.text()
+        );
+        let plan = rt.block_on(o.plan_with(&PlanOptions::default())).unwrap();
+        let actions: Vec<_> = plan
+            .resources
+            .iter()
+            .map(|r| (r.key.as_str(), r.action))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                ("Pair.net", ResourceAction::Unchanged),
+                ("Pair.web", ResourceAction::Unchanged)
+            ]
+        );
+    }
+
     #[test]
     fn refs_are_found_at_any_depth() {
         let v = serde_json::json!([{"ref": "I.a"}, {"x": {"ref": "I.b", "output": "ip"}}]);
