@@ -118,7 +118,9 @@ fn done(
     outputs: Outputs,
 ) -> Result<(), AttemptError> {
     let it = &items[item];
-    let dep_ids = {
+    let dep_ids = if it.deps.is_empty() {
+        BTreeMap::new()
+    } else {
         let g = world.lock();
         it.deps
             .iter()
