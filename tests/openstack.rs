@@ -49,6 +49,15 @@ fn orch(
         .memory_state()
 }
 
+/// Output `attr` of `key` as the state records it.
+fn recorded_output(o: &mut ActuatorOrchestration, key: &str, attr: &str) -> String {
+    let st = o.state().unwrap();
+    st.get(key).unwrap().data.value()["outputs"][attr]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 fn posts(p: &OpenStackProxy) -> u64 {
     p.stats()
         .calls
@@ -282,16 +291,7 @@ fn a_server_deleted_behind_the_tools_back_is_found_and_recreated() {
     let mut o = orch(&sys, &infra, p.clone());
     rt.block_on(async {
         assert!(o.initiate_system().await, "{}", failures(&o));
-        let gone = o
-            .state()
-            .unwrap()
-            .get("Grid.workers.1")
-            .unwrap()
-            .data
-            .value()["outputs"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let gone = recorded_output(&mut o, "Grid.workers.1", "id");
         p.call("compute", "DELETE", &["servers", &gone], &[], None)
             .await
             .unwrap();
@@ -318,16 +318,7 @@ fn a_server_deleted_behind_the_tools_back_is_found_and_recreated() {
         assert!(o.initiate_system().await, "{}", failures(&o));
         let t = tagged_paths(&p, &sys).await;
         assert_eq!(t.get("Grid.workers.1"), Some(&1), "{t:#?}");
-        let now = o
-            .state()
-            .unwrap()
-            .get("Grid.workers.1")
-            .unwrap()
-            .data
-            .value()["outputs"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let now = recorded_output(&mut o, "Grid.workers.1", "id");
         assert_ne!(now, gone);
         assert!(o.teardown_system().await, "{}", failures(&o));
         assert_eq!(project_snapshot(&p).await, before);

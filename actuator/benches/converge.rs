@@ -32,7 +32,9 @@
 //! `converge_original.py` on the same shape and N, alternating with ours, and the ratio of the
 //! medians is printed. One more `up` and `down` per shape, untimed, counts the allocations they
 //! make per resource: a figure that, unlike a time, does not move with the machine's load, so a
-//! change too small to see through the timing noise still shows.
+//! change too small to see through the timing noise still shows. Built with `--features
+//! bench-mimalloc`, every figure is measured with mimalloc as the process's allocator instead of
+//! the system's.
 
 mod common;
 #[path = "common/shapes.rs"]
