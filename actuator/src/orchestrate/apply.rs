@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::Serialize;
-use serde_json::json;
 
 use super::plan::{DEPOSED, Item, ResourceAction};
 use super::{ActuatorOrchestration, JournalHandle, PhaseWalk, Plan, WalkInfo, walk_phase};
@@ -97,7 +96,16 @@ struct Completion<'a> {
 
 /// What an intent records: enough to find the resource again after a crash.
 fn intent_record(it: &Item) -> Data {
-    Data::from(json!({ "proxy": it.proxy.name(), "deps": it.deps }))
+    #[derive(Serialize)]
+    struct Intent<'a> {
+        proxy: &'a str,
+        deps: &'a [String],
+    }
+    Data::new(&Intent {
+        proxy: it.proxy.name(),
+        deps: &it.deps,
+    })
+    .expect("strings serialize")
 }
 
 /// Records a created or updated resource, with the id each resource it depends on has now (in
