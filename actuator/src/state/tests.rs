@@ -290,6 +290,32 @@ fn removals_keep_the_order_and_the_index_through_many_holes() {
     assert_eq!(&copy, st);
 }
 
+/// A rename onto a key the state has replaces that entry; when the entry it replaces leaves
+/// enough holes for them to be squeezed out, the renamed entry is found under its new key.
+#[test]
+fn a_rename_onto_an_existing_key_survives_the_holes_being_squeezed_out() {
+    let mut j = Journal::open(MemoryStore::new()).unwrap();
+    let key = |i: usize| format!("infra.n{i}");
+    for i in 0..64 {
+        j.intent(key(i), "t", json!({ "i": i })).unwrap();
+    }
+    // 31 holes: the next removal makes them half the list.
+    for i in 0..31 {
+        j.forget(&key(i)).unwrap();
+    }
+    j.rename(&key(63), &key(40)).unwrap();
+    let st = j.state();
+    assert_eq!(st.len(), 32);
+    assert_eq!(st.get(&key(40)).unwrap().data.value(), json!({ "i": 63 }));
+    assert!(st.get(&key(63)).is_none());
+    let want: Vec<String> = (31..63)
+        .filter(|&i| i != 40)
+        .map(key)
+        .chain([key(40)])
+        .collect();
+    assert_eq!(keys(st), want);
+}
+
 #[test]
 fn torn_last_line_is_dropped_and_cut_off() {
     for torn in [&br#"{"seq":4,"at_ms":17,"op":"do"#[..], b"\0\0\0\0\0\0\0\0"] {

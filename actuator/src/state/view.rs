@@ -198,13 +198,15 @@ impl State {
             RecordOp::Update => {}
             RecordOp::Rename => {
                 if let (Some(pos), Some(to)) = (self.index.remove(&rec.key), rec.data.as_string()) {
-                    // A target of the same name is replaced: the rename is the newer truth.
-                    if let Some(old) = self.index.insert(to.clone(), pos) {
-                        self.vacate(old);
-                    }
+                    // Renamed before a target of the same name is dropped (the rename is the
+                    // newer truth): dropping it may squeeze the holes out, which moves entries
+                    // and finds each one in the index by the key it holds.
                     if let Some(e) = &mut self.slots[pos] {
-                        e.key = to;
+                        e.key = to.clone();
                         e.updated_at_ms = rec.at_ms;
+                    }
+                    if let Some(old) = self.index.insert(to, pos) {
+                        self.vacate(old);
                     }
                 }
             }
