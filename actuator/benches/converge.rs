@@ -57,10 +57,10 @@ use actuator::provision::{
 /// the process's allocator ([`Inner`]) with one relaxed load in front.
 struct Counting;
 
+// The allocator every allocation goes to: the system's (glibc's) unless the bench is built with
+// `--features bench-mimalloc`.
 #[cfg(feature = "bench-mimalloc")]
 use mimalloc::MiMalloc as Inner;
-/// The allocator every allocation goes to: the system's (glibc's) unless the bench is built with
-/// `--features bench-mimalloc`.
 #[cfg(not(feature = "bench-mimalloc"))]
 use std::alloc::System as Inner;
 
