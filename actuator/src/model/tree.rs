@@ -420,6 +420,21 @@ impl World {
         }
     }
 
+    /// Replaces the outputs of the component at `at` with what its provisioner returned (all of
+    /// them, after a create or an update), taking them over rather than copying them.
+    pub(crate) fn set_outputs(&mut self, at: At, outputs: crate::provision::Outputs) {
+        let outs = outputs
+            .into_iter()
+            .map(|(k, v)| (k.into_boxed_str(), v.into_boxed_str()))
+            .collect();
+        self.outputs.insert(at, outs);
+    }
+
+    /// The outputs recorded for the component at `at`, in the order they were first set.
+    pub(crate) fn outputs_of(&self, at: At) -> &[(Box<str>, Box<str>)] {
+        self.outputs.get(&at).map_or(&[], Vec::as_slice)
+    }
+
     /// The dependency edges of the system: `(dependency, dependent)` for every reference any
     /// component's arguments hold, in creation order.
     pub fn edges(&self) -> Vec<(At, At)> {

@@ -27,7 +27,7 @@ use crate::engine::{AttemptError, Work};
 use crate::events::{Outcome, Phase};
 use crate::model::args::Args;
 use crate::model::build::Shared;
-use crate::provision::{Outputs, ProvisionCx, Provisioned, Scope, recorded_args};
+use crate::provision::{ProvisionCx, Provisioned, Scope, recorded_args};
 use crate::state::{Data, EntryStatus};
 
 /// One cloud operation of the walk.
@@ -86,12 +86,21 @@ struct Completion<'a> {
     proxy: &'a str,
     deps: &'a [String],
     args: &'a Args,
-    outputs: &'a Outputs,
+    outputs: OutputsView<'a>,
     protect: bool,
     /// The id each resource it depends on has now (`DEP_IDS`): a later plan that finds one
     /// replaced since moves this one too.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     dep_ids: BTreeMap<&'a str, String>,
+}
+
+/// A component's outputs as the model holds them, serialized as the map they were returned as.
+struct OutputsView<'a>(&'a [(Box<str>, Box<str>)]);
+
+impl Serialize for OutputsView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (&**k, &**v)))
+    }
 }
 
 /// What an intent records: enough to find the resource again after a crash.
@@ -108,10 +117,10 @@ fn intent_record(it: &Item) -> Data {
     .expect("strings serialize")
 }
 
-/// Records a created or updated resource, with the id each resource it depends on has now (in
-/// the model: the one its create or update set, or the state recorded); a later plan that finds
-/// one replaced since moves this one too. Serialized here, on the step's worker, rather than by
-/// the journal's single writer. Not waited for: its intent is durable, and what depends on it
+/// Records a created or updated resource, with its outputs as the model now holds them and the id
+/// each resource it depends on has now (in the model: the one its create or update set, or the
+/// state recorded); a later plan that finds one replaced since moves this one too. Serialized
+/// here, on the step's worker, rather than by the journal's single writer. Not waited for: its intent is durable, and what depends on it
 /// waits for its own intent's sync, which covers this record too.
 ///
 /// The record's key is copied by the writer from the shared items, not here: a block freed on
@@ -123,28 +132,24 @@ fn done(
     items: &Arc<Vec<Item>>,
     item: usize,
     args: Args,
-    outputs: Outputs,
 ) -> Result<(), AttemptError> {
     let it = &items[item];
-    let dep_ids = if it.deps.is_empty() {
-        BTreeMap::new()
-    } else {
-        let g = world.lock();
-        it.deps
-            .iter()
-            .zip(&it.dep_at)
-            .filter_map(|(d, &at)| Some((d.as_str(), g.output(at, "id")?.to_owned())))
-            .collect()
-    };
+    let g = world.lock();
     let data = Data::new(&Completion {
         proxy: it.proxy.name(),
         deps: &it.deps,
         args: &args,
-        outputs: &outputs,
+        outputs: OutputsView(g.outputs_of(it.at.expect("model steps have a place in the model"))),
         protect: it.protect,
-        dep_ids,
+        dep_ids: it
+            .deps
+            .iter()
+            .zip(&it.dep_at)
+            .filter_map(|(d, &at)| Some((d.as_str(), g.output(at, "id")?.to_owned())))
+            .collect(),
     })
     .expect("arguments and outputs serialize");
+    drop(g);
     let items = items.clone();
     journal.record_later(move |j| j.done(items[item].key.as_str(), data));
     Ok(())
@@ -205,9 +210,9 @@ impl Work for ApplyWork {
                     }
                     match it.proxy.provision(&cx).await {
                         Ok(outputs) => {
-                            set_outputs(&world, at, &outputs);
+                            world.lock().set_outputs(at, outputs);
                             let args = recorded_args(&world, at, &salt);
-                            done(&journal, &world, &items, item, args, outputs)
+                            done(&journal, &world, &items, item, args)
                         }
                         Err(e) => fail(&journal, key, e).await,
                     }
@@ -225,9 +230,9 @@ impl Work for ApplyWork {
                     let old = it.old.as_ref().expect("an update has a recorded resource");
                     match it.proxy.update(&cx, old, &it.changed).await {
                         Ok(outputs) => {
-                            set_outputs(&world, at, &outputs);
+                            world.lock().set_outputs(at, outputs);
                             let args = recorded_args(&world, at, &salt);
-                            done(&journal, &world, &items, item, args, outputs)
+                            done(&journal, &world, &items, item, args)
                         }
                         Err(e) => fail(&journal, &it.key, e).await,
                     }
@@ -291,13 +296,6 @@ impl Work for ApplyWork {
     fn limit_keys(&self, node: NodeId) -> Vec<String> {
         let it = &self.items[self.steps[node.index()].item];
         it.proxy.limit_keys(&it.kind)
-    }
-}
-
-fn set_outputs(world: &Shared, at: crate::model::At, outputs: &Outputs) {
-    let mut g = world.lock();
-    for (k, v) in outputs {
-        g.set_output(at, k, v.clone());
     }
 }
 
