@@ -971,3 +971,81 @@ async fn walk_accepts_dyn_work_and_its_future_is_send() {
     assert_send(&fut);
     assert_eq!(fut.await.unwrap().succeeded, ids(&[0, 1, 2]));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn work_that_never_waits_is_finished_inline_yet_leaves_the_thread_to_other_tasks() {
+    use std::sync::atomic::AtomicBool;
+    // On one thread, another task runs only when the walk yields: work that finishes on its
+    // first poll is run by the coordinator itself, which still gives the thread up now and then.
+    let other_ran = Arc::new(AtomicBool::new(false));
+    let flag = other_ran.clone();
+    tokio::spawn(async move { flag.store(true, SeqCst) });
+    let seen_while_walking = Arc::new(AtomicUsize::new(0));
+    let seen = seen_while_walking.clone();
+    let n = 10_000;
+    let dag = graph(n, &(1..n as u32).map(|i| (i - 1, i)).collect::<Vec<_>>());
+    let work = Arc::new(FnWork(move |_: NodeId, _: u32| {
+        let (other_ran, seen) = (other_ran.clone(), seen.clone());
+        async move {
+            if other_ran.load(SeqCst) {
+                seen.fetch_add(1, SeqCst);
+            }
+            Ok(())
+        }
+    }));
+    let report = walk(
+        &dag,
+        work,
+        &opts(4),
+        CancellationToken::new(),
+        &NullObserver,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.succeeded.len(), n);
+    let seen = seen_while_walking.load(SeqCst);
+    assert!(
+        seen > 0 && seen < n,
+        "the other task ran before {} of {n} nodes",
+        n - seen
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn work_pending_on_its_first_poll_goes_on_in_a_task_and_is_woken_there() {
+    // Each node waits on a channel its predecessor's completion fills only after a timer: the
+    // first poll (by the coordinator, with a waker that does nothing) cannot be what wakes it.
+    let n = 5;
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| tokio::sync::oneshot::channel()).unzip();
+    let txs = Arc::new(Mutex::new(txs.into_iter().map(Some).collect::<Vec<_>>()));
+    let rxs = Arc::new(Mutex::new(rxs.into_iter().map(Some).collect::<Vec<_>>()));
+    for i in 0..n {
+        let txs = txs.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(ms(10 * (i as u64 + 1))).await;
+            let _ = txs.lock()[i].take().unwrap().send(());
+        });
+    }
+    let work = Arc::new(FnWork(move |node: NodeId, _: u32| {
+        let rx = rxs.lock()[node.index()]
+            .take()
+            .expect("one attempt per node");
+        async move {
+            rx.await
+                .map_err(|_| AttemptError::fatal("sender dropped"))?;
+            Ok(())
+        }
+    }));
+    let start = Instant::now();
+    let report = walk(
+        &Dag::new(n),
+        work,
+        &opts(n),
+        CancellationToken::new(),
+        &NullObserver,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.succeeded, ids(&[0, 1, 2, 3, 4]));
+    assert_eq!(start.elapsed(), ms(50));
+}

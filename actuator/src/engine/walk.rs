@@ -2,8 +2,10 @@
 //! done, within concurrency and rate limits, with retries.
 //!
 //! One coordinator loop owns all scheduling state (queue, limits, retry
-//! timers) and is the only caller of the [`Observer`]; node work runs in
-//! spawned tasks, so a multi-threaded runtime runs nodes in parallel.
+//! timers) and is the only caller of the [`Observer`]. It polls each node's
+//! work once itself: work that finishes without waiting (nothing to do, a
+//! record of what is already there) costs no task. Work that waits goes on in
+//! a spawned task, so a multi-threaded runtime runs nodes in parallel.
 //!
 //! # Teardown
 //! Destroying infrastructure is a walk of [`Dag::reversed`]: a dependent is
@@ -43,6 +45,7 @@ use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -197,14 +200,15 @@ pub enum WalkError {
 ///
 /// Errors only if the walk cannot start (cycle or invalid options).
 ///
-/// For throughput, drive the walk from a runtime worker thread, not from
-/// `Runtime::block_on` (which is also where `#[tokio::main]` runs its body):
-/// node tasks run on the workers, and each completion wakes the coordinator,
-/// which is cheap only if the coordinator is on a worker too. Measured on 2
-/// cores, 10 chains of 10,000 trivial nodes: 0.8–1.2 µs per node when
-/// spawned, 1.5–5 µs in `block_on`. The walk borrows its arguments, so spawn it with
-/// owned copies: `tokio::spawn(async move { walk(&dag, work, &opts, cancel,
-/// &NullObserver).await })`.
+/// Work that finishes on its first poll is finished by the coordinator itself,
+/// with no task (0.1–0.2 µs per node for 100,000 trivial nodes on 2 cores,
+/// `benches/engine.rs`). For throughput of work that waits, drive the walk
+/// from a runtime worker thread, not from `Runtime::block_on` (which is also
+/// where `#[tokio::main]` runs its body): that work goes on in tasks on the
+/// workers, and each completion wakes the coordinator, which is cheap only if
+/// the coordinator is on a worker too. The walk borrows its arguments, so
+/// spawn it with owned copies: `tokio::spawn(async move { walk(&dag, work,
+/// &opts, cancel, &NullObserver).await })`.
 pub async fn walk<W: Work + ?Sized>(
     dag: &Dag,
     work: Arc<W>,
@@ -277,6 +281,7 @@ pub async fn walk_with_abort<W: Work + ?Sized>(
         retry_at: BinaryHeap::new(),
         retries: HashMap::new(),
         tasks: JoinSet::new(),
+        inline: 0,
         report: WalkReport::default(),
     };
     w.run().await;
@@ -325,8 +330,15 @@ struct Walker<'a, W: ?Sized> {
     retry_at: BinaryHeap<Reverse<(Instant, NodeId)>>,
     retries: HashMap<NodeId, PendingRetry>,
     tasks: JoinSet<Outcome>,
+    /// Nodes finished on their first poll since the coordinator last yielded to the runtime.
+    inline: u32,
     report: WalkReport,
 }
+
+/// Most nodes the coordinator finishes on their first poll before it yields to the runtime: a
+/// walk of thousands of nodes that never wait must not hold a worker thread from other tasks (a
+/// progress display, Ctrl-C) for all of it.
+const INLINE_BUDGET: u32 = 256;
 
 impl<W: Work + ?Sized> Walker<'_, W> {
     async fn run(&mut self) {
@@ -342,6 +354,11 @@ impl<W: Work + ?Sized> Walker<'_, W> {
             }
             if self.tasks.is_empty() && (self.report.cancelled || self.queue.is_done()) {
                 return;
+            }
+            if self.must_yield() {
+                self.inline = 0;
+                tokio::task::yield_now().await;
+                continue;
             }
             let wake = if self.report.cancelled {
                 None
@@ -378,13 +395,19 @@ impl<W: Work + ?Sized> Walker<'_, W> {
         self.cancel.is_cancelled() || self.abort.is_cancelled()
     }
 
-    /// Starts as many nodes as the global limit and the keys allow.
+    /// Whether the coordinator has finished its share of nodes inline ([`INLINE_BUDGET`]).
+    fn must_yield(&self) -> bool {
+        self.inline >= INLINE_BUDGET
+    }
+
+    /// Starts as many nodes as the global limit and the keys allow (and the inline budget).
     fn pump(&mut self, now: Instant) {
         let max = self.opts.max_concurrency;
-        while self.tasks.len() < max && !self.stopping() {
+        while self.tasks.len() < max && !self.stopping() && !self.must_yield() {
             let woke = self.wake_waiters(now);
             while self.tasks.len() < max
                 && !self.stopping()
+                && !self.must_yield()
                 && let Some(node) = self.queue.pop()
             {
                 self.try_start(node, now);
@@ -443,22 +466,44 @@ impl<W: Work + ?Sized> Walker<'_, W> {
         self.observer.starting(node, attempt);
         self.running.insert(node);
         let work = &self.work;
-        let fut = std::panic::catch_unwind(AssertUnwindSafe(|| work.run(node, attempt)));
-        self.tasks.spawn(async move {
-            let result = match fut {
-                Ok(fut) => AssertUnwindSafe(fut)
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|p| Err(panicked(p))),
-                Err(p) => Err(panicked(p)),
-            };
-            Outcome {
-                node,
-                attempt,
-                first_start,
-                result,
+        // The first poll is here, not in a task: most of what a walk runs at scale finishes
+        // without waiting, and a task costs it more than the work (two allocations, a wake of the
+        // coordinator and, on another worker, frees across threads). The poll's waker is a no-op:
+        // work still pending goes on in a task, whose first poll registers the task's own.
+        let first = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut fut = work.run(node, attempt);
+            match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                Poll::Ready(result) => Ok(result),
+                Poll::Pending => Err(fut),
             }
-        });
+        }));
+        let result = match first {
+            Ok(Ok(result)) => result,
+            Ok(Err(fut)) => {
+                self.tasks.spawn(async move {
+                    let result = AssertUnwindSafe(fut)
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|p| Err(panicked(p)));
+                    Outcome {
+                        node,
+                        attempt,
+                        first_start,
+                        result,
+                    }
+                });
+                return;
+            }
+            Err(p) => Err(panicked(p)),
+        };
+        self.inline += 1;
+        let outcome = Outcome {
+            node,
+            attempt,
+            first_start,
+            result,
+        };
+        self.on_outcome(outcome, now);
     }
 
     fn on_outcome(&mut self, o: Outcome, now: Instant) {
