@@ -534,7 +534,7 @@ fn teardown_deletes_dependents_before_what_they_depend_on() {
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .map(|d| (e.key.clone(), d.as_str().unwrap().to_owned()))
+                    .map(|d| (e.key.to_string(), d.as_str().unwrap().to_owned()))
                     .collect::<Vec<_>>()
             })
             .collect();

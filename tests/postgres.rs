@@ -469,7 +469,7 @@ fn append_child(url: &str) {
         let keys: Vec<String> = (0..size).map(|i| format!("p{me}.r{round}.{i}")).collect();
         let written = j.batch(|j| {
             keys.iter()
-                .map(|k| j.intent(k, "test.Record", json!({ "by": me })))
+                .map(|k| j.intent(k.as_str(), "test.Record", json!({ "by": me })))
                 .collect::<Result<Vec<_>, _>>()
         });
         let ok = matches!(written, Ok(Ok(_)));
@@ -532,7 +532,7 @@ fn run_appenders(plans: &[Vec<(usize, bool)>], steals: usize) {
     let total: usize = plans.iter().flatten().map(|(n, _)| n).sum();
     assert_eq!(acked.len() + nacked.len(), total);
     let state = PgStore::read(&u, &target()).unwrap();
-    let keys: BTreeSet<String> = state.iter().map(|e| e.key.clone()).collect();
+    let keys: BTreeSet<String> = state.iter().map(|e| e.key.to_string()).collect();
     // Every acknowledged record is there, nothing else; and each exactly once: the sequence
     // has no holes (the read checks) and counts exactly the acknowledged records.
     assert_eq!(keys, acked, "lost or phantom records");
@@ -678,7 +678,7 @@ fn a_state_moved_from_files_to_postgres_and_back_loses_nothing() {
             .collect::<Vec<_>>()
     };
     // In the order the entries were made (the run made them concurrently).
-    let made: Vec<String> = original.iter().map(|e| e.key.clone()).collect();
+    let made: Vec<String> = original.iter().map(|e| e.key.to_string()).collect();
     assert_eq!(made.len(), paths(5).len());
     assert_eq!(listed(a), made);
     assert_eq!(listed(&u), made);

@@ -398,8 +398,8 @@ impl Batch {
             seq: records.iter().map(|r| r.seq as i64).collect(),
             at_ms: records.iter().map(|r| r.at_ms as i64).collect(),
             op: records.iter().map(|r| op_name(r.op)).collect(),
-            key: records.iter().map(|r| r.key.clone()).collect(),
-            kind: records.iter().map(|r| r.kind.clone()).collect(),
+            key: records.iter().map(|r| r.key.to_string()).collect(),
+            kind: records.iter().map(|r| r.kind.to_string()).collect(),
             data: records
                 .iter()
                 .map(|r| (!r.data.is_null()).then(|| r.data.text().to_owned()))
@@ -586,8 +586,8 @@ fn record_of(row: &tokio_postgres::Row) -> std::result::Result<Record, DbError> 
         at_ms: row.get::<_, i64>(1) as u64,
         op: serde_json::from_value(serde_json::Value::String(op.clone()))
             .map_err(|_| bad(format!("unknown op `{op}`")))?,
-        key: row.get(3),
-        kind: row.get(4),
+        key: row.get::<_, &str>(3).into(),
+        kind: row.get::<_, &str>(4).into(),
         data: match data {
             Some(d) => serde_json::from_str(&d).map_err(|e| bad(e.to_string()))?,
             None => Data::null(),

@@ -23,13 +23,13 @@ fn up(n: usize) -> Duration {
     for i in 0..n {
         let key = format!("infra.workers.{i}.server");
         j.intent(
-            &key,
+            key.as_str(),
             "aws.Instance",
             json!({"client_token": format!("tok-{i}"), "image": "ubuntu-24.04"}),
         )
         .unwrap();
         j.done(
-            key,
+            &key,
             json!({"id": format!("i-{i:017x}"), "private_ip": "10.0.3.17"}),
         )
         .unwrap();
@@ -63,7 +63,7 @@ fn load(records: usize, compacted: bool) -> Duration {
                 seq: s as u64 + 1,
                 at_ms: now_ms(),
                 op,
-                key,
+                key: key.into(),
                 kind: "aws.Instance".into(),
                 data: data.into(),
             }

@@ -222,7 +222,7 @@ fn the_state_records_dependencies_first_whatever_the_model_declares_first() {
         .scratch_state();
     rt().block_on(async { assert!(o.initiate_system().await) });
     let state = o.state().unwrap();
-    let keys: Vec<&str> = state.iter().map(|e| e.key.as_str()).collect();
+    let keys: Vec<&str> = state.iter().map(|e| &*e.key).collect();
     assert_eq!(keys, ["Backwards.net", "Backwards.front"]);
 }
 

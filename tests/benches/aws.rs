@@ -154,7 +154,7 @@ fn run(url: &str, moto: &str, k: usize, limits: ApiLimits, concurrency: usize) -
                     .flatten()
                     .filter_map(|d| d.as_str().map(str::to_owned))
                     .collect();
-                (e.key.clone(), d)
+                (e.key.to_string(), d)
             })
             .collect();
         let critical = critical_path(&deps, &stats.round_trips);

@@ -157,8 +157,10 @@ fn run(config: FakeConfig, k: usize, poll: Duration, concurrency: usize) -> Run 
         let up = t.elapsed();
         let stats = azure.stats();
         let st = o.state().unwrap();
-        let kinds: HashMap<String, String> =
-            st.iter().map(|e| (e.key.clone(), e.kind.clone())).collect();
+        let kinds: HashMap<String, String> = st
+            .iter()
+            .map(|e| (e.key.to_string(), e.kind.to_string()))
+            .collect();
         let deps: HashMap<String, Vec<String>> = st
             .iter()
             .map(|e| {
@@ -168,7 +170,7 @@ fn run(config: FakeConfig, k: usize, poll: Duration, concurrency: usize) -> Run 
                     .flatten()
                     .filter_map(|d| d.as_str().map(str::to_owned))
                     .collect();
-                (e.key.clone(), d)
+                (e.key.to_string(), d)
             })
             .collect();
         let up_floor = critical_path(&deps, &|k| create_cost(&kinds[k], &timing), false);

@@ -146,7 +146,7 @@ fn run(k: usize) -> Run {
                 .flatten()
                 .filter_map(|v| v.as_str().map(str::to_owned))
                 .collect();
-            (e.key.clone(), d)
+            (e.key.to_string(), d)
         })
         .collect();
     let critical = critical_path(&deps, &up_stats.round_trips);

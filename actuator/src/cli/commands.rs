@@ -985,7 +985,7 @@ fn state(cx: &mut Cx, orch: &mut ActuatorOrchestration, sc: StateCommand) -> u8 
     match sc {
         StateCommand::List => {
             if cx.json {
-                let keys = st.iter().map(|e| e.key.clone()).collect();
+                let keys = st.iter().map(|e| e.key.to_string()).collect();
                 json_event(cx, &Event::StateList { keys });
             } else {
                 for e in st.iter() {

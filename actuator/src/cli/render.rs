@@ -203,7 +203,7 @@ pub(super) fn status(
         if tasks.len() == 1 { "" } else { "s" },
         dir.map(|d| format!(" in {d}")).unwrap_or_default()
     ));
-    let width = key_width(resources.iter().map(|e| e.key.as_str()));
+    let width = key_width(resources.iter().map(|e| &*e.key));
     let kind_width = resources
         .iter()
         .map(|e| e.kind.len())

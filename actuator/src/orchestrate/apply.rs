@@ -12,6 +12,7 @@
 //!   replacement's old resource is still set aside (the plan decides: one `#deposed` entry per
 //!   path, never written over).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -120,12 +121,9 @@ fn intent_record(it: &Item) -> Data {
 /// Records a created or updated resource, with its outputs as the model now holds them and the id
 /// each resource it depends on has now (in the model: the one its create or update set, or the
 /// state recorded); a later plan that finds one replaced since moves this one too. Serialized
-/// here, on the step's worker, rather than by the journal's single writer. Not waited for: its intent is durable, and what depends on it
-/// waits for its own intent's sync, which covers this record too.
-///
-/// The record's key is copied by the writer from the shared items, not here: a block freed on
-/// another thread than the one that allocated it costs glibc's allocator a lock of that thread's
-/// arena, and the writer frees the records it wrote.
+/// here, on the step's worker, rather than by the journal's single writer. Not waited for: its
+/// intent is durable, and what depends on it waits for its own intent's sync, which covers this
+/// record too. The record shares the state entry's key and kind: nothing is copied for them.
 fn done(
     journal: &JournalHandle,
     world: &Shared,
@@ -151,16 +149,16 @@ fn done(
     .expect("arguments and outputs serialize");
     drop(g);
     let items = items.clone();
-    journal.record_later(move |j| j.done(items[item].key.as_str(), data));
+    journal.record_later(move |j| j.done(&items[item].key, data));
     Ok(())
 }
 
 /// The state's key for what a deletion step deletes: the item's, or its set-aside old resource's.
-fn state_key(it: &Item, deposed: bool) -> String {
+fn state_key(it: &Item, deposed: bool) -> Cow<'_, str> {
     if deposed {
-        format!("{}{DEPOSED}", it.key)
+        Cow::Owned(format!("{}{DEPOSED}", it.key))
     } else {
-        it.key.clone()
+        Cow::Borrowed(&it.key)
     }
 }
 
@@ -263,7 +261,8 @@ impl Work for ApplyWork {
                     // worker blocked on it stalls every step on the same thread.
                     if !ahead {
                         let exists = Arc::new(AtomicBool::new(false));
-                        let (k, found) = (state_key(&items[item], deposed), exists.clone());
+                        let k = state_key(&items[item], deposed).into_owned();
+                        let found = exists.clone();
                         journal
                             .record(move |j| {
                                 if j.state().get(&k).is_none() {
@@ -280,9 +279,9 @@ impl Work for ApplyWork {
                     }
                     match proxy.deprovision(rec).await {
                         Ok(()) => {
-                            // The key is copied by the writer (see `done`).
+                            // The key is looked up by the writer (see `done`).
                             journal
-                                .record_later(move |j| j.undone(state_key(&items[item], deposed)));
+                                .record_later(move |j| j.undone(&state_key(&items[item], deposed)));
                             Ok(())
                         }
                         Err(e) => fail(&journal, &state_key(&items[item], deposed), e).await,
@@ -349,7 +348,7 @@ fn build(items: &[Item], changed: &[usize]) -> (Vec<Step>, Dag) {
     let by_key: HashMap<&str, usize> = changed
         .iter()
         .filter(|&&i| items[i].at.is_some())
-        .map(|&i| (items[i].key.as_str(), i))
+        .map(|&i| (&*items[i].key, i))
         .collect();
     // Model paths to the items that recorded a dependency on them.
     let mut dependents: HashMap<&str, Vec<usize>> = HashMap::new();
@@ -423,7 +422,7 @@ pub(super) async fn run(
             let key = &items[s.item].key;
             match s.op {
                 StepOp::DeleteDeposed => format!("{key}{DEPOSED}"),
-                _ => key.clone(),
+                _ => key.to_string(),
             }
         })
         .collect();
@@ -542,14 +541,14 @@ async fn record_intents_ahead(
     if intents.is_empty() {
         return Ok(());
     }
-    // The writer copies the keys and kinds it records from the shared items, rather than being
-    // handed copies made here: it frees what it allocated (a block freed on another thread than
-    // the one that allocated it costs glibc's allocator a lock of that thread's arena).
+    // The records (and so the state's entries) share the items' keys and kinds, not copies.
     let items = items.clone();
     journal
         .record(move |j| {
             intents.into_iter().try_for_each(|a| match a {
-                Ahead::Create(i, data) => j.intent(&items[i].key, &items[i].kind, data),
+                Ahead::Create(i, data) => {
+                    j.intent(items[i].key.clone(), items[i].kind.clone(), data)
+                }
                 Ahead::Delete(i) => j.undo_intent(&items[i].key),
             })
         })
@@ -565,7 +564,7 @@ enum Ahead {
 /// Takes back the intents recorded ahead for steps the walk did not start, since nothing was
 /// asked of the cloud for them: a create's entry is forgotten, a deletion's is created again.
 async fn take_back_unstarted(work: &ApplyWork) -> Result<(), AttemptError> {
-    let steps: Vec<(String, StepOp)> = work
+    let steps: Vec<(Arc<str>, StepOp)> = work
         .steps
         .iter()
         .zip(&work.started)

@@ -71,7 +71,7 @@ impl Work for ConfigWork {
         async move {
             let k = key.clone();
             journal
-                .record(move |j| j.intent(&k, "config.Task", json!({})))
+                .record(move |j| j.intent(k, "config.Task", json!({})))
                 .await?;
             // The task's own repeat_count / repeat_interval (the original's linear retry).
             let mut last = None;
@@ -109,7 +109,7 @@ impl Work for ConfigWork {
                             "inputs": print,
                         });
                         // Not waited for, as a resource's completion (see `group_commit`).
-                        journal.record_later(move |j| j.done(key, data));
+                        journal.record_later(move |j| j.done(&key, data));
                         return Ok(());
                     }
                     Err(e) => {

@@ -1007,7 +1007,7 @@ impl ActuatorOrchestration {
             .state()
             .iter()
             .filter(|e| e.key.starts_with(plan::TASK_PREFIX))
-            .map(|e| e.key.clone())
+            .map(|e| e.key.to_string())
             .collect();
         for t in tasks {
             if let Err(e) = journal.lock().forget(&t) {

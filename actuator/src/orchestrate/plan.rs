@@ -210,8 +210,9 @@ pub struct Plan {
 /// A resource step with what applying it needs.
 #[derive(Clone)]
 pub(super) struct Item {
-    pub key: String,
-    pub kind: String,
+    /// Its model path and kind, shared with the state's entry and the journal's records.
+    pub key: Arc<str>,
+    pub kind: Arc<str>,
     pub proxy: Arc<dyn ProvisionerProxy>,
     /// Where it is in the model (`None`: only the state has it).
     pub at: Option<At>,
@@ -642,8 +643,8 @@ impl<'a> Recorded<'a> {
     pub(super) fn provisioned(&self, scope: &Arc<Scope>, e: &Entry) -> Provisioned {
         Provisioned {
             scope: scope.clone(),
-            kind: e.kind.clone(),
-            key: e.key.clone(),
+            kind: e.kind.to_string(),
+            key: e.key.to_string(),
             outputs: self.outputs(),
         }
     }
@@ -705,8 +706,10 @@ pub(super) fn recorded_outputs(e: &Entry) -> Outputs {
 /// One model resource while planning.
 struct ModelRes {
     at: At,
-    key: String,
-    kind: String,
+    /// Shared with the plan's item and, once recorded, the state's entry.
+    key: Arc<str>,
+    /// One block per kind, shared by all the resources of that kind.
+    kind: Arc<str>,
     proxy: Option<Arc<dyn ProvisionerProxy>>,
     deps: Vec<usize>,
     protect: bool,
@@ -729,6 +732,7 @@ impl ActuatorOrchestration {
             return Ok(Vec::new());
         };
         let mut res: Vec<ModelRes> = Vec::new();
+        let mut kinds: HashMap<&str, Arc<str>> = HashMap::new();
         for (n, e) in infra.leaves() {
             let at = At {
                 model: infra.id,
@@ -747,8 +751,11 @@ impl ActuatorOrchestration {
             };
             res.push(ModelRes {
                 at,
-                key,
-                kind: e.kind().to_owned(),
+                key: key.into(),
+                kind: kinds
+                    .entry(e.kind())
+                    .or_insert_with(|| e.kind().into())
+                    .clone(),
                 proxy,
                 deps: Vec::new(),
                 protect: infra.protected.contains(&n),
@@ -764,11 +771,7 @@ impl ActuatorOrchestration {
             }
         }
         let order = dag.check_acyclic().map_err(|e| {
-            let names: Vec<&str> = e
-                .cycle
-                .iter()
-                .map(|n| res[n.index()].key.as_str())
-                .collect();
+            let names: Vec<&str> = e.cycle.iter().map(|n| &*res[n.index()].key).collect();
             format!("dependency cycle among resources: {}", names.join(" -> "))
         })?;
         // Reorder so that dependencies come first; deps are remapped to the new positions.
@@ -798,7 +801,7 @@ impl ActuatorOrchestration {
                 let cx = crate::provision::ProvisionCx::new(w.clone(), r.at, scope.clone());
                 for invalid in p.validate(&cx) {
                     errors.push(PlanBlocker {
-                        key: r.key.clone(),
+                        key: r.key.to_string(),
                         error: invalid.to_string(),
                     });
                 }
@@ -825,7 +828,8 @@ impl ActuatorOrchestration {
             self.check_foreign_refs(&mut errors);
             let m = self.model_resources(&proxies, &mut errors)?;
             self.validate(&m, &scope, &mut errors);
-            let resources: Vec<(At, String)> = m.iter().map(|r| (r.at, r.key.clone())).collect();
+            let resources: Vec<(At, String)> =
+                m.iter().map(|r| (r.at, r.key.to_string())).collect();
             self.check_var_refs(&resources, &mut errors);
             m
         };
@@ -837,7 +841,7 @@ impl ActuatorOrchestration {
         // Resources whose identity changes in this run (created or replaced): what refers to them
         // sees new ids.
         let mut renewed: HashSet<&str> = HashSet::new();
-        let in_model: HashSet<&str> = model.iter().map(|r| r.key.as_str()).collect();
+        let in_model: HashSet<&str> = model.iter().map(|r| &*r.key).collect();
         // The model paths whose earlier replacement's old resource is still set aside: looked up
         // once, rather than a `<path>#deposed` key made and looked up for every resource.
         let set_aside: HashSet<&str> = state
@@ -850,10 +854,10 @@ impl ActuatorOrchestration {
             };
             let entry = state.get(&r.key);
             let recorded = entry.map(Recorded::of).unwrap_or_default();
-            let deps: Vec<String> = r.deps.iter().map(|&d| model[d].key.clone()).collect();
+            let deps: Vec<String> = r.deps.iter().map(|&d| model[d].key.to_string()).collect();
             let mut change = ResourceChange {
-                key: r.key.clone(),
-                kind: r.kind.clone(),
+                key: r.key.to_string(),
+                kind: r.kind.to_string(),
                 proxy: proxy.name().to_owned(),
                 action: ResourceAction::Unchanged,
                 reason: None,
@@ -882,7 +886,7 @@ impl ActuatorOrchestration {
                         change.reason = Some("a previous delete did not finish".into());
                     }
                     EntryStatus::Created | EntryStatus::Updating => {
-                        if observed.get(&r.key) == Some(&Observed::Gone) {
+                        if observed.get(&*r.key) == Some(&Observed::Gone) {
                             change.action = ResourceAction::Create;
                             change.reason = Some("deleted outside actuator (drift)".into());
                         } else {
@@ -959,7 +963,7 @@ impl ActuatorOrchestration {
             // short) holds `<path>#deposed`: setting this one aside too would write over that entry
             // and lose track of the resource it records, so this replacement deletes first.
             let deposed = set_aside
-                .contains(r.key.as_str())
+                .contains(&*r.key)
                 .then(|| format!("{}{DEPOSED}", r.key));
             if change.action == ResourceAction::Replace
                 && change.create_before_destroy
@@ -1013,14 +1017,14 @@ impl ActuatorOrchestration {
         // What the state has and the model does not: deleted, dependents first (the apply walk
         // orders them; listed here in reverse recording order).
         for e in state.iter().rev() {
-            if e.key.starts_with(TASK_PREFIX) || in_model.contains(e.key.as_str()) {
+            if e.key.starts_with(TASK_PREFIX) || in_model.contains(&*e.key) {
                 continue;
             }
             let recorded = Recorded::of(e);
             let want = recorded.proxy.as_deref().unwrap_or("");
             let Some(proxy) = proxies.iter().find(|p| p.name() == want).cloned() else {
                 errors.push(PlanBlocker {
-                    key: e.key.clone(),
+                    key: e.key.to_string(),
                     error: format!(
                         "created by proxy `{want}`, which this orchestration was not given"
                     ),
@@ -1028,15 +1032,15 @@ impl ActuatorOrchestration {
                 continue;
             };
             let protect = recorded.protect;
-            let reason = match observed.get(&e.key) {
+            let reason = match observed.get(&*e.key) {
                 Some(Observed::Gone) => Some("already gone".to_owned()),
                 _ if e.key.ends_with(DEPOSED) => Some("replaced".to_owned()),
                 _ if opts.destroy => None,
                 _ => Some("no longer in the model".to_owned()),
             };
             changes.push(ResourceChange {
-                key: e.key.clone(),
-                kind: e.kind.clone(),
+                key: e.key.to_string(),
+                kind: e.kind.to_string(),
                 proxy: want.to_owned(),
                 action: ResourceAction::Destroy,
                 reason,
@@ -1115,7 +1119,7 @@ fn narrow(items: &mut [Item], changes: &mut [ResourceChange], opts: &PlanOptions
     let index: HashMap<&str, usize> = items
         .iter()
         .enumerate()
-        .map(|(i, it)| (it.key.as_str(), i))
+        .map(|(i, it)| (&*it.key, i))
         .collect();
     // Edges "a needs b": a model dependency, or a recorded one (for deletions).
     let needs = |i: usize| -> Vec<usize> {

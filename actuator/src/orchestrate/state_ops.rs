@@ -87,8 +87,7 @@ impl ActuatorOrchestration {
         }
         j.rename(from, to)?;
         for (key, data) in rewrites {
-            let key = if key == from { to.to_owned() } else { key };
-            j.done(&key, data)?;
+            j.done(if &*key == from { to } else { &key }, data)?;
         }
         Ok(())
     }
@@ -132,7 +131,7 @@ impl ActuatorOrchestration {
         });
         let journal = self.journal()?;
         let mut j = journal.lock();
-        j.intent(path, &kind, json!({ "proxy": proxy.name() }))
+        j.intent(path, kind, json!({ "proxy": proxy.name() }))
             .and_then(|()| j.done(path, data))?;
         Ok(())
     }
@@ -199,7 +198,7 @@ impl ActuatorOrchestration {
         let mut kinds: BTreeSet<String> = state
             .iter()
             .filter(|e| !e.key.starts_with(TASK_PREFIX))
-            .map(|e| e.kind.clone())
+            .map(|e| e.kind.to_string())
             .collect();
         if let Some(w) = &self.world
             && let Some(infra) = w.lock().infra()
@@ -273,16 +272,20 @@ impl ActuatorOrchestration {
             let data = json!({ "proxy": proxy.name(), "deps": deps, "outputs": d.outputs });
             let recorded = {
                 let mut j = journal.lock();
-                j.intent(&key, &d.kind, json!({ "proxy": proxy.name() }))
-                    .and_then(|()| j.done(&key, data))
+                j.intent(
+                    key.as_str(),
+                    d.kind.as_str(),
+                    json!({ "proxy": proxy.name() }),
+                )
+                .and_then(|()| j.done(&key, data))
             };
             if let Err(e) = recorded {
                 self.fail_state(Phase::Teardown, e.to_string());
                 return self.finish(RunStatus::AbortDeprov);
             }
             items.push(Item {
-                key,
-                kind: d.kind.clone(),
+                key: key.into(),
+                kind: d.kind.as_str().into(),
                 proxy,
                 at: None,
                 action: ResourceAction::Destroy,

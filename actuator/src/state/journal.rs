@@ -1,5 +1,7 @@
 //! [`Journal`]: the front the orchestrator writes through.
 
+use std::sync::Arc;
+
 use super::{Data, Error, Record, RecordOp, Result, State, StateStore, now_ms, with_causes};
 
 /// Most records the list kept between batches holds room for (see `Journal::spare`).
@@ -10,9 +12,10 @@ const KEPT_RECORDS: usize = 1 << 14;
 /// the in-memory state, so the state never shows what the store does not
 /// hold. When the store asks for it, the journal is compacted after an append.
 ///
-/// Keys, kinds and data are taken by value (`impl Into<String>`, `impl Into<Data>`): a caller
-/// that owns them hands them to the record instead of having them copied, and `&str` or a
-/// `serde_json::Value` work as well.
+/// A new key and its kind are taken as shared strings (`impl Into<Arc<str>>`: a caller that has
+/// them shared hands them over without a copy, and `&str` or `String` work as well); a record
+/// about a key the state has shares the entry's. Data is taken by value (`impl Into<Data>`, which
+/// a `serde_json::Value` is).
 ///
 /// ```
 /// use actuator::state::{Journal, MemoryStore, EntryStatus};
@@ -91,8 +94,8 @@ impl<S: StateStore> Journal<S> {
     /// ```
     pub fn intent(
         &mut self,
-        key: impl Into<String>,
-        kind: impl Into<String>,
+        key: impl Into<Arc<str>>,
+        kind: impl Into<Arc<str>>,
         data: impl Into<Data>,
     ) -> Result<()> {
         self.write(RecordOp::Intent, key.into(), kind.into(), data.into())
@@ -108,8 +111,8 @@ impl<S: StateStore> Journal<S> {
     /// j.done("infra.net", serde_json::json!({"id": "vpc-1"})).unwrap();
     /// assert_eq!(j.state().get("infra.net").unwrap().status, EntryStatus::Created);
     /// ```
-    pub fn done(&mut self, key: impl Into<String>, data: impl Into<Data>) -> Result<()> {
-        self.write_known(RecordOp::Done, key.into(), data.into())
+    pub fn done(&mut self, key: &str, data: impl Into<Data>) -> Result<()> {
+        self.write_known(RecordOp::Done, key, data.into())
     }
 
     /// Records that the last create or delete call for `key` failed.
@@ -125,7 +128,7 @@ impl<S: StateStore> Journal<S> {
     pub fn failed(&mut self, key: &str, msg: &str) -> Result<()> {
         self.write_known(
             RecordOp::Failed,
-            key.to_owned(),
+            key,
             Data::from(serde_json::Value::from(msg)),
         )
     }
@@ -139,8 +142,8 @@ impl<S: StateStore> Journal<S> {
     /// j.undo_intent("infra.net").unwrap();
     /// assert_eq!(j.state().get("infra.net").unwrap().status, EntryStatus::Deleting);
     /// ```
-    pub fn undo_intent(&mut self, key: impl Into<String>) -> Result<()> {
-        self.write_known(RecordOp::UndoIntent, key.into(), Data::null())
+    pub fn undo_intent(&mut self, key: &str) -> Result<()> {
+        self.write_known(RecordOp::UndoIntent, key, Data::null())
     }
 
     /// Takes back an intent to delete `key` when the delete was never sent: the entry is
@@ -160,8 +163,8 @@ impl<S: StateStore> Journal<S> {
         let Some(e) = self.state.get(key) else {
             return Err(Error::UnknownKey(key.to_owned()));
         };
-        let (kind, data) = (e.kind.clone(), e.data.clone());
-        self.write(RecordOp::Done, key.to_owned(), kind, data)
+        let (key, kind, data) = (e.key.clone(), e.kind.clone(), e.data.clone());
+        self.write(RecordOp::Done, key, kind, data)
     }
 
     /// Records that deleting `key` succeeded; the key leaves the state.
@@ -174,8 +177,8 @@ impl<S: StateStore> Journal<S> {
     /// j.undone("infra.net").unwrap();
     /// assert!(j.state().get("infra.net").is_none());
     /// ```
-    pub fn undone(&mut self, key: impl Into<String>) -> Result<()> {
-        self.write_known(RecordOp::Undone, key.into(), Data::null())
+    pub fn undone(&mut self, key: &str) -> Result<()> {
+        self.write_known(RecordOp::Undone, key, Data::null())
     }
 
     /// Records the intent to change `key` in place (before the update call); [`Journal::done`]
@@ -192,7 +195,7 @@ impl<S: StateStore> Journal<S> {
     /// assert_eq!(j.state().get("infra.fw").unwrap().status, EntryStatus::Created);
     /// ```
     pub fn updating(&mut self, key: &str) -> Result<()> {
-        self.write_known(RecordOp::Update, key.to_owned(), Data::null())
+        self.write_known(RecordOp::Update, key, Data::null())
     }
 
     /// Renames entry `from` to `to` (replacing an entry `to`, if any), keeping its status and data.
@@ -208,7 +211,7 @@ impl<S: StateStore> Journal<S> {
     pub fn rename(&mut self, from: &str, to: &str) -> Result<()> {
         self.write_known(
             RecordOp::Rename,
-            from.to_owned(),
+            from,
             Data::from(serde_json::Value::from(to)),
         )
     }
@@ -223,7 +226,7 @@ impl<S: StateStore> Journal<S> {
     /// assert!(j.state().is_empty());
     /// ```
     pub fn forget(&mut self, key: &str) -> Result<()> {
-        self.write_known(RecordOp::Forget, key.to_owned(), Data::null())
+        self.write_known(RecordOp::Forget, key, Data::null())
     }
 
     /// Sets (or with `None` removes) a metadata entry: system name, status
@@ -240,8 +243,8 @@ impl<S: StateStore> Journal<S> {
     pub fn set_meta(&mut self, name: &str, value: Option<&str>) -> Result<()> {
         self.write(
             RecordOp::Meta,
-            name.to_owned(),
-            String::new(),
+            name.into(),
+            "".into(),
             value.map_or_else(Data::null, |v| Data::from(serde_json::Value::from(v))),
         )
     }
@@ -273,7 +276,7 @@ impl<S: StateStore> Journal<S> {
     /// use actuator::state::{Journal, MemoryStore};
     /// let mut j = Journal::open(MemoryStore::new()).unwrap();
     /// let results = j.batch(|j| {
-    ///     (0..3).map(|i| j.intent(&format!("infra.n{i}"), "test.Network", serde_json::json!({}))).collect::<Vec<_>>()
+    ///     (0..3).map(|i| j.intent(format!("infra.n{i}"), "test.Network", serde_json::json!({}))).collect::<Vec<_>>()
     /// }).unwrap();
     /// assert!(results.iter().all(Result::is_ok));
     /// assert_eq!(j.store().pending(), 3);
@@ -337,18 +340,18 @@ impl<S: StateStore> Journal<S> {
     }
 
     /// Like [`write`](Self::write) for a key that must exist; the record
-    /// carries the entry's kind so each journal line stands on its own.
-    fn write_known(&mut self, op: RecordOp, key: String, data: Data) -> Result<()> {
-        let kind = match self.state.get(&key) {
-            Some(e) => e.kind.clone(),
-            None => return Err(Error::UnknownKey(key)),
+    /// carries the entry's kind so each journal line stands on its own. The record shares the
+    /// entry's key and kind rather than the caller's copy.
+    fn write_known(&mut self, op: RecordOp, key: &str, data: Data) -> Result<()> {
+        let (key, kind) = match self.state.get(key) {
+            Some(e) => (e.key.clone(), e.kind.clone()),
+            None => return Err(Error::UnknownKey(key.to_owned())),
         };
         self.write(op, key, kind, data)
     }
 
-    /// Appends a record (or adds it to the open batch) and folds it into the state. Takes what
-    /// the record holds by value: a caller with a key of its own hands it over, not a copy.
-    fn write(&mut self, op: RecordOp, key: String, kind: String, data: Data) -> Result<()> {
+    /// Appends a record (or adds it to the open batch) and folds it into the state.
+    fn write(&mut self, op: RecordOp, key: Arc<str>, kind: Arc<str>, data: Data) -> Result<()> {
         let rec = Record {
             seq: self.state.last_seq() + 1,
             at_ms: now_ms(),

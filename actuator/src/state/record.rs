@@ -77,14 +77,39 @@ pub struct Record {
     /// What happened.
     pub op: RecordOp,
     /// Model path of the resource or task (`infra.workers.3.server`), or the
-    /// metadata name for [`RecordOp::Meta`].
-    pub key: String,
+    /// metadata name for [`RecordOp::Meta`]. Shared (see [`Entry`](crate::state::Entry)).
+    #[serde(deserialize_with = "shared_str")]
+    pub key: Arc<str>,
     /// Resource kind (`aws.Vpc`); empty for [`RecordOp::Meta`].
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub kind: String,
+    #[serde(
+        default,
+        deserialize_with = "shared_str",
+        skip_serializing_if = "is_empty"
+    )]
+    pub kind: Arc<str>,
     /// Payload; its meaning depends on `op`.
     #[serde(default = "Data::null", skip_serializing_if = "Data::is_null")]
     pub data: Data,
+}
+
+fn is_empty(s: &Arc<str>) -> bool {
+    s.is_empty()
+}
+
+/// Reads a string into one shared block (serde's own `Arc<str>` reads a `Box<str>` first and
+/// copies it).
+pub(super) fn shared_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+    struct Shared;
+    impl serde::de::Visitor<'_> for Shared {
+        type Value = Arc<str>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Arc<str>, E> {
+            Ok(Arc::from(s))
+        }
+    }
+    d.deserialize_str(Shared)
 }
 
 /// A record's or a state entry's payload: JSON text, kept as it was written.

@@ -27,7 +27,7 @@ fn mode(path: &Path) -> u32 {
 }
 
 fn keys(st: &State) -> Vec<&str> {
-    st.iter().map(|e| e.key.as_str()).collect()
+    st.iter().map(|e| &*e.key).collect()
 }
 
 /// What a state says about its keys, without timestamps (which differ per run).
@@ -35,8 +35,8 @@ fn summary(st: &State) -> Vec<(String, String, EntryStatus, Value, Option<String
     st.iter()
         .map(|e| {
             (
-                e.key.clone(),
-                e.kind.clone(),
+                e.key.to_string(),
+                e.kind.to_string(),
                 e.status,
                 e.data.value(),
                 e.error.clone(),
@@ -93,10 +93,7 @@ fn records_round_trip_through_the_journal_file() {
         (1..=13).collect::<Vec<_>>()
     );
     // Completions carry the kind of their entry, so each line stands alone.
-    assert_eq!(
-        (recs[2].key.as_str(), recs[2].kind.as_str()),
-        ("infra.net", "aws.Vpc")
-    );
+    assert_eq!((&*recs[2].key, &*recs[2].kind), ("infra.net", "aws.Vpc"));
     assert_eq!(recs[6].data.value(), json!({"id": "i-1", "ip": "10.0.0.5"}));
     assert_eq!(recs[4].data.value(), json!("InvalidSubnet.Range"));
     assert!(recs.iter().all(|r| r.at_ms > 1_600_000_000_000));
@@ -122,7 +119,7 @@ fn intent_without_done_is_in_doubt_after_restart() {
     let j = open(dir.path());
     let e = j.state().get("infra.workers.3.server").unwrap();
     assert_eq!(
-        (e.status, e.kind.as_str()),
+        (e.status, &*e.kind),
         (EntryStatus::Creating, "aws.Instance")
     );
     assert_eq!(e.data.value(), json!({"client_token": "tok-3"}));
@@ -131,7 +128,7 @@ fn intent_without_done_is_in_doubt_after_restart() {
 }
 
 fn keys_of<'a>(it: impl Iterator<Item = &'a Entry>) -> Vec<&'a str> {
-    it.map(|e| e.key.as_str()).collect()
+    it.map(|e| &*e.key).collect()
 }
 
 #[test]
@@ -237,11 +234,7 @@ fn order_is_introduction_order_across_retries_restarts_and_compaction() {
     j.intent("a", "t", json!({})).unwrap(); // a new life goes to the end
     assert_eq!(keys(j.state()), ["b", "c", "a"]);
     assert_eq!(
-        j.state()
-            .iter()
-            .rev()
-            .map(|e| e.key.as_str())
-            .collect::<Vec<_>>(),
+        j.state().iter().rev().map(|e| &*e.key).collect::<Vec<_>>(),
         ["a", "c", "b"]
     );
     drop(j);
@@ -278,7 +271,7 @@ fn removals_keep_the_order_and_the_index_through_many_holes() {
     assert_eq!(keys(st), want);
     assert_eq!(st.len(), 101);
     assert_eq!(st.iter().len(), 101);
-    let back: Vec<&str> = st.iter().rev().map(|e| e.key.as_str()).collect();
+    let back: Vec<&str> = st.iter().rev().map(|e| &*e.key).collect();
     assert_eq!(
         back,
         want.iter().rev().map(String::as_str).collect::<Vec<_>>()
@@ -499,7 +492,7 @@ fn automatic_compaction_keeps_the_journal_short() {
     let mut j = Journal::open(FileStore::open(dir.path()).unwrap().compact_after(10)).unwrap();
     for i in 0..100 {
         let key = format!("infra.workers.{i}.server");
-        j.intent(&key, "aws.Instance", json!({})).unwrap();
+        j.intent(key.as_str(), "aws.Instance", json!({})).unwrap();
         j.done(&key, json!({"id": format!("i-{i}")})).unwrap();
     }
     let before = j.state().clone();
@@ -720,7 +713,7 @@ fn ten_thousand_appends_load_as_ten_thousand_entries() {
     assert_eq!(j.state().len(), 10_000);
     assert_eq!(j.state().in_doubt().count(), 10_000);
     assert_eq!(
-        j.state().iter().nth(9_999).unwrap().key,
+        &*j.state().iter().nth(9_999).unwrap().key,
         "infra.workers.9999.server"
     );
     assert_eq!(

@@ -2,9 +2,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::record::{Data, Record, RecordOp};
+use super::record::{Data, Record, RecordOp, shared_str};
 
 /// Where a key stands after the last record about it (`snake_case` on the wire).
 ///
@@ -49,20 +51,25 @@ impl EntryStatus {
 
 /// What the state knows about one key.
 ///
+/// Its key and kind are shared blocks (`Arc<str>`), not copies: the plan's resource, the
+/// journal's records about it, the entry and the state's index all hold the same one.
+///
 /// ```
 /// use actuator::state::{Journal, MemoryStore, EntryStatus};
 /// let mut j = Journal::open(MemoryStore::new()).unwrap();
 /// j.intent("infra.net", "aws.Vpc", serde_json::json!({"cidr": "10.0.0.0/16"})).unwrap();
 /// let e = j.state().get("infra.net").unwrap();
-/// assert_eq!((e.key.as_str(), e.kind.as_str(), e.status), ("infra.net", "aws.Vpc", EntryStatus::Creating));
+/// assert_eq!((&*e.key, &*e.kind, e.status), ("infra.net", "aws.Vpc", EntryStatus::Creating));
 /// assert_eq!((e.data.value()["cidr"].as_str(), e.error.as_deref(), e.order), (Some("10.0.0.0/16"), None, 1));
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     /// Model path of the resource or task.
-    pub key: String,
+    #[serde(deserialize_with = "shared_str")]
+    pub key: Arc<str>,
     /// Resource kind, such as `aws.Vpc`.
-    pub kind: String,
+    #[serde(deserialize_with = "shared_str")]
+    pub kind: Arc<str>,
     /// Where the key stands.
     pub status: EntryStatus,
     /// Intent data while [`EntryStatus::Creating`], outputs once created; kept
@@ -99,8 +106,8 @@ pub struct Entry {
 ///
 /// assert_eq!(st.get("infra.net").unwrap().status, EntryStatus::Created);
 /// assert_eq!(st.get("infra.net").unwrap().data.value(), json!({"id": "vpc-1"}));
-/// assert_eq!(st.in_doubt().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["infra.db"]);
-/// let teardown: Vec<_> = st.iter().rev().map(|e| e.key.as_str()).collect();
+/// assert_eq!(st.in_doubt().map(|e| &*e.key).collect::<Vec<_>>(), ["infra.db"]);
+/// let teardown: Vec<_> = st.iter().rev().map(|e| &*e.key).collect();
 /// assert_eq!(teardown, ["infra.db", "infra.net"]);
 /// ```
 #[derive(Clone, Default)]
@@ -112,7 +119,7 @@ pub struct State {
     /// Key -> position in `slots`. Hashed with foldhash, not the standard library's SipHash:
     /// every record written and every resource planned looks a key up here, and the keys are
     /// model paths, not input an attacker picks to collide.
-    index: HashMap<String, usize, foldhash::fast::RandomState>,
+    index: HashMap<Arc<str>, usize, foldhash::fast::RandomState>,
     meta: BTreeMap<String, String>,
     last_seq: u64,
     updated_at_ms: u64,
@@ -157,7 +164,7 @@ impl State {
     /// use actuator::state::{RecordOp, Record, State};
     /// let mut st = State::new();
     /// st.apply(&Record { seq: 1, at_ms: 5, op: RecordOp::Meta, key: "system".into(),
-    ///                    kind: String::new(), data: serde_json::Value::from("demo").into() });
+    ///                    kind: "".into(), data: serde_json::Value::from("demo").into() });
     /// assert_eq!(st.meta().get("system").map(String::as_str), Some("demo"));
     /// assert_eq!(st.last_seq(), 1);
     /// ```
@@ -201,6 +208,7 @@ impl State {
                     // Renamed before a target of the same name is dropped (the rename is the
                     // newer truth): dropping it may squeeze the holes out, which moves entries
                     // and finds each one in the index by the key it holds.
+                    let to: Arc<str> = to.into();
                     if let Some(e) = &mut self.slots[pos] {
                         e.key = to.clone();
                         e.updated_at_ms = rec.at_ms;
@@ -212,8 +220,8 @@ impl State {
             }
             RecordOp::Meta => {
                 match rec.data.as_string() {
-                    Some(v) => self.meta.insert(rec.key.clone(), v),
-                    None => self.meta.remove(&rec.key),
+                    Some(v) => self.meta.insert(rec.key.to_string(), v),
+                    None => self.meta.remove(&*rec.key),
                 };
             }
         }
@@ -232,7 +240,7 @@ impl State {
         // before paying for a copy of the key.
         match self
             .index
-            .get(rec.key.as_str())
+            .get(&*rec.key)
             .and_then(|&pos| self.slots[pos].as_mut())
         {
             None => {
@@ -249,8 +257,8 @@ impl State {
                 }));
             }
             Some(entry) => {
-                if !rec.kind.is_empty() {
-                    entry.kind.clone_from(&rec.kind);
+                if !rec.kind.is_empty() && entry.kind != rec.kind {
+                    entry.kind = rec.kind.clone();
                 }
                 entry.status = status;
                 if let Some(data) = data {
@@ -282,10 +290,7 @@ impl State {
             self.slots.retain(Option::is_some);
             for (pos, e) in self.slots.iter().enumerate() {
                 let e = e.as_ref().expect("holes were squeezed out");
-                *self
-                    .index
-                    .get_mut(e.key.as_str())
-                    .expect("an indexed entry") = pos;
+                *self.index.get_mut(&*e.key).expect("an indexed entry") = pos;
             }
         }
     }
