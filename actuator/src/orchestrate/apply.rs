@@ -12,7 +12,6 @@
 //!   replacement's old resource is still set aside (the plan decides: one `#deposed` entry per
 //!   path, never written over).
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +20,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
+use super::group_commit::Later;
 use super::plan::{DEPOSED, Item, ResourceAction};
 use super::{ActuatorOrchestration, JournalHandle, PhaseWalk, Plan, WalkInfo, walk_phase};
 use crate::dag::{Dag, NodeId};
@@ -148,17 +148,16 @@ fn done(
     })
     .expect("arguments and outputs serialize");
     drop(g);
-    let items = items.clone();
-    journal.record_later(move |j| j.done(&items[item].key, data));
+    journal.record_later(Later::Done(it.key.clone(), data));
     Ok(())
 }
 
 /// The state's key for what a deletion step deletes: the item's, or its set-aside old resource's.
-fn state_key(it: &Item, deposed: bool) -> Cow<'_, str> {
+fn state_key(it: &Item, deposed: bool) -> Arc<str> {
     if deposed {
-        Cow::Owned(format!("{}{DEPOSED}", it.key))
+        format!("{}{DEPOSED}", it.key).into()
     } else {
-        Cow::Borrowed(&it.key)
+        it.key.clone()
     }
 }
 
@@ -261,7 +260,7 @@ impl Work for ApplyWork {
                     // worker blocked on it stalls every step on the same thread.
                     if !ahead {
                         let exists = Arc::new(AtomicBool::new(false));
-                        let k = state_key(&items[item], deposed).into_owned();
+                        let k = state_key(&items[item], deposed);
                         let found = exists.clone();
                         journal
                             .record(move |j| {
@@ -279,9 +278,7 @@ impl Work for ApplyWork {
                     }
                     match proxy.deprovision(rec).await {
                         Ok(()) => {
-                            // The key is looked up by the writer (see `done`).
-                            journal
-                                .record_later(move |j| j.undone(&state_key(&items[item], deposed)));
+                            journal.record_later(Later::Undone(state_key(&items[item], deposed)));
                             Ok(())
                         }
                         Err(e) => fail(&journal, &state_key(&items[item], deposed), e).await,

@@ -9,6 +9,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::json;
 
+use super::group_commit::Later;
 use super::plan::{PlanBlocker, PlanOptions, Renewed, TASK_PREFIX, TaskAction, TaskChange};
 use super::run::{RunEvents, RunLog, TaskOutput};
 use super::{
@@ -109,7 +110,7 @@ impl Work for ConfigWork {
                             "inputs": print,
                         });
                         // Not waited for, as a resource's completion (see `group_commit`).
-                        journal.record_later(move |j| j.done(&key, data));
+                        journal.record_later(Later::Done(key.into(), data.into()));
                         return Ok(());
                     }
                     Err(e) => {

@@ -3,7 +3,7 @@
 //! each worker. A record a worker waits for (an intent before its cloud call) is durable before it
 //! goes on, but a thousand concurrent workers share syncs instead of queueing for them.
 //!
-//! A completion need not be waited for (`record_later`): the intent before the cloud call is what
+//! A completion need not be waited for ([`Later`]): the intent before the cloud call is what
 //! keeps a crash from losing a resource, and the completion becomes durable with the next sync —
 //! at the latest the next intent's, which a dependent step waits for before its own cloud call
 //! (one channel, so records are written in the order they were sent). A chain of dependent steps
@@ -14,14 +14,39 @@ use std::sync::Arc;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::engine::AttemptError;
-use crate::state::{Journal, StateStore, with_causes};
+use crate::state::{Data, Journal, StateStore, with_causes};
 
 pub(super) type Store = Box<dyn StateStore + Send>;
 type JournalWrite = Box<dyn FnOnce(&mut Journal<Store>) -> crate::state::Result<()> + Send>;
 type Ack = tokio::sync::oneshot::Sender<Result<(), String>>;
 
+/// A completion nobody waits for (see the module's comment), as data rather than a closure: one
+/// per step of a walk, and a boxed closure, allocated on a worker and freed by the writer, is a
+/// free across threads, which glibc's allocator pays for with a lock of the worker's arena.
+pub(super) enum Later {
+    /// [`Journal::done`] of the key, with the resource's or task's data.
+    Done(Arc<str>, Data),
+    /// [`Journal::undone`] of the key.
+    Undone(Arc<str>),
+}
+
+impl Later {
+    fn write(self, j: &mut Journal<Store>) -> crate::state::Result<()> {
+        match self {
+            Later::Done(key, data) => j.done(&key, data),
+            Later::Undone(key) => j.undone(&key),
+        }
+    }
+}
+
+/// What a request records.
+enum Op {
+    Write(JournalWrite),
+    Later(Later),
+}
+
 struct Req {
-    op: JournalWrite,
+    op: Op,
     /// Compact the store (if it wants to) before this request's batch is acked: asked by
     /// `flush` at the end of a walk. Not during one, where a snapshot of the whole state every
     /// time the journal has grown by as much again costs more than all the walk's records (a
@@ -140,13 +165,19 @@ impl JournalHandle {
                     let compact = batch.iter().any(|r| r.compact);
                     // Taken apart before the batch: a journal that refuses to write runs none of
                     // the ops, and every ack must still hear so.
-                    let (ops, acks): (Vec<JournalWrite>, Vec<_>) =
+                    let (ops, acks): (Vec<Op>, Vec<_>) =
                         batch.drain(..).map(|r| (r.op, r.ack)).unzip();
                     let outcome = {
                         let mut j = writer.lock();
                         let outcome = j.batch_uncompacted(|j| {
                             ops.into_iter()
-                                .map(|op| op(j).map_err(|e| with_causes(&e)))
+                                .map(|op| {
+                                    match op {
+                                        Op::Write(op) => op(j),
+                                        Op::Later(later) => later.write(j),
+                                    }
+                                    .map_err(|e| with_causes(&e))
+                                })
                                 .collect::<Vec<_>>()
                         });
                         if compact {
@@ -212,7 +243,7 @@ impl JournalHandle {
         };
         let (ack, done) = tokio::sync::oneshot::channel();
         let req = Req {
-            op: Box::new(op),
+            op: Op::Write(Box::new(op)),
             ack: Some(ack),
             compact,
         };
@@ -225,24 +256,21 @@ impl JournalHandle {
         result.map_err(|e| AttemptError::fatal(format!("state journal: {e}")))
     }
 
-    /// Appends what `op` writes without waiting until it is durable: for a completion, whose
-    /// intent is durable already (see the module's comment). An error fails every later
-    /// [`record`](Self::record) and [`flush`](Self::flush).
-    pub(super) fn record_later(
-        &self,
-        op: impl FnOnce(&mut Journal<Store>) -> crate::state::Result<()> + Send + 'static,
-    ) {
+    /// Appends a completion without waiting until it is durable: its intent is durable already
+    /// (see the module's comment). An error fails every later [`record`](Self::record) and
+    /// [`flush`](Self::flush).
+    pub(super) fn record_later(&self, later: Later) {
         let failed = match &self.writer {
             Some(writer) => writer
                 .queue
                 .push(Req {
-                    op: Box::new(op),
+                    op: Op::Later(later),
                     ack: None,
                     compact: false,
                 })
                 .err()
                 .map(|()| "the journal writer stopped".to_owned()),
-            None => op(&mut self.lock()).err().map(|e| with_causes(&e)),
+            None => later.write(&mut self.lock()).err().map(|e| with_causes(&e)),
         };
         if let Some(e) = failed {
             self.lost.lock().get_or_insert(e);
@@ -329,7 +357,7 @@ mod tests {
             j.record(move |j| j.intent(k, "test.Net", json!({})))
                 .await
                 .unwrap();
-            j.record_later(move |j| j.done(k, json!({})));
+            j.record_later(Later::Done(k.into(), json!({}).into()));
         }
         j.record(|_| Ok(())).await.unwrap();
         assert_eq!(compactions.load(Ordering::SeqCst), 0);
@@ -343,7 +371,10 @@ mod tests {
         j.record(|j| j.intent("a", "test.Net", json!({})))
             .await
             .unwrap();
-        j.record_later(|j| j.done("a", json!({"outputs": {"id": "n-1"}})));
+        j.record_later(Later::Done(
+            "a".into(),
+            json!({"outputs": {"id": "n-1"}}).into(),
+        ));
         // What a dependent step waits for before its cloud call: its own intent, written after.
         j.record(|j| j.intent("b", "test.Net", json!({})))
             .await
@@ -361,7 +392,7 @@ mod tests {
             .await
             .unwrap();
         failing.store(true, Ordering::SeqCst);
-        j.record_later(|j| j.done("a", json!({})));
+        j.record_later(Later::Done("a".into(), json!({}).into()));
         let e = j.flush().await.unwrap_err();
         assert!(
             e.message.contains("no space left on device"),
