@@ -13,6 +13,8 @@
 //!   path, never written over).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+
+use foldhash::HashMap as FastMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -342,13 +344,13 @@ fn build(items: &[Item], changed: &[usize]) -> (Vec<Step>, Dag) {
             dag.add_edge(NodeId(a as u32), NodeId(b as u32));
         }
     };
-    let by_key: HashMap<&str, usize> = changed
+    let by_key: FastMap<&str, usize> = changed
         .iter()
         .filter(|&&i| items[i].at.is_some())
         .map(|&i| (&*items[i].key, i))
         .collect();
     // Model paths to the items that recorded a dependency on them.
-    let mut dependents: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut dependents: FastMap<&str, Vec<usize>> = FastMap::default();
     for &i in changed {
         let it = &items[i];
         for d in &it.recorded_deps {
@@ -508,7 +510,7 @@ async fn record_intents_ahead(
     let mut intents = Vec::new();
     // The members of a keyed container mostly share their proxy and dependencies, and so the
     // data of their intents: one value serves all of them (each is built only once).
-    let mut shared: HashMap<(&str, &[String]), Data> = HashMap::new();
+    let mut shared: FastMap<(&str, &[String]), Data> = FastMap::default();
     {
         let j = journal.lock();
         for step in steps.iter_mut() {
@@ -540,8 +542,13 @@ async fn record_intents_ahead(
     }
     // The records (and so the state's entries) share the items' keys and kinds, not copies.
     let items = items.clone();
+    let new = intents
+        .iter()
+        .filter(|a| matches!(a, Ahead::Create(..)))
+        .count();
     journal
         .record(move |j| {
+            j.reserve(new, intents.len());
             intents.into_iter().try_for_each(|a| match a {
                 Ahead::Create(i, data) => {
                     j.intent(items[i].key.clone(), items[i].kind.clone(), data)

@@ -10,7 +10,9 @@
 //! creation again.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+
+use foldhash::HashSet as FastSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -828,9 +830,7 @@ impl ActuatorOrchestration {
             self.check_foreign_refs(&mut errors);
             let m = self.model_resources(&proxies, &mut errors)?;
             self.validate(&m, &scope, &mut errors);
-            let resources: Vec<(At, String)> =
-                m.iter().map(|r| (r.at, r.key.to_string())).collect();
-            self.check_var_refs(&resources, &mut errors);
+            self.check_var_refs(m.iter().map(|r| (r.at, &*r.key)), &mut errors);
             m
         };
         // Room for the deletions too (all of a teardown's items), rather than lists that double
@@ -840,11 +840,12 @@ impl ActuatorOrchestration {
         let mut changes: Vec<ResourceChange> = Vec::with_capacity(room);
         // Resources whose identity changes in this run (created or replaced): what refers to them
         // sees new ids.
-        let mut renewed: HashSet<&str> = HashSet::new();
-        let in_model: HashSet<&str> = model.iter().map(|r| &*r.key).collect();
+        // Hashed with foldhash, as the state's index: looked up once or more per resource.
+        let mut renewed: FastSet<&str> = FastSet::default();
+        let in_model: FastSet<&str> = model.iter().map(|r| &*r.key).collect();
         // The model paths whose earlier replacement's old resource is still set aside: looked up
         // once, rather than a `<path>#deposed` key made and looked up for every resource.
-        let set_aside: HashSet<&str> = state
+        let set_aside: FastSet<&str> = state
             .iter()
             .filter_map(|e| e.key.strip_suffix(DEPOSED))
             .collect();

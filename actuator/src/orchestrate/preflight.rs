@@ -46,11 +46,15 @@ impl ActuatorOrchestration {
 
     /// Every variable read by name from the infra's resources and the marked outputs must be
     /// defined for its reader.
-    pub(super) fn check_var_refs(&self, resources: &[(At, String)], errors: &mut Vec<PlanBlocker>) {
+    pub(super) fn check_var_refs<'a>(
+        &self,
+        resources: impl Iterator<Item = (At, &'a str)>,
+        errors: &mut Vec<PlanBlocker>,
+    ) {
         let Some(w) = &self.world else { return };
         for (at, key) in resources {
             // Taken out of the world first: recording arguments may lock it again.
-            let Some(element) = w.lock().element_arc(*at) else {
+            let Some(element) = w.lock().element_arc(at) else {
                 continue;
             };
             let read: RefCell<Vec<VarRef>> = RefCell::default();
@@ -63,7 +67,7 @@ impl ActuatorOrchestration {
             for v in read.into_inner() {
                 if let Some(e) = undefined(self, v.at(), v.name()) {
                     errors.push(PlanBlocker {
-                        key: key.clone(),
+                        key: key.to_owned(),
                         error: format!("an argument {e}"),
                     });
                 }

@@ -37,6 +37,9 @@ pub struct Journal<S: StateStore> {
     state: State,
     /// Records of an open batch, not yet in the store (see [`Journal::batch`]).
     pending: Option<Vec<Record>>,
+    /// The open batch's time, which all its records carry: they reach the store together, and
+    /// a batch of thousands would otherwise read the clock thousands of times.
+    batch_ms: u64,
     /// Why nothing more may be written (see [`Error::Unwritable`]).
     unwritable: Option<String>,
     /// The last batch's list, emptied, for the next one: the group-commit writer opens a batch
@@ -58,6 +61,7 @@ impl<S: StateStore> Journal<S> {
             store,
             state,
             pending: None,
+            batch_ms: 0,
             unwritable: None,
             spare: Vec::new(),
         })
@@ -249,6 +253,15 @@ impl<S: StateStore> Journal<S> {
         )
     }
 
+    /// Makes room for `entries` new keys in the state and, in an open batch, for `records`
+    /// records: a batch of thousands (a plan's intents) then grows nothing step by step.
+    pub(crate) fn reserve(&mut self, entries: usize, records: usize) {
+        self.state.reserve(entries);
+        if let Some(pending) = &mut self.pending {
+            pending.reserve(records);
+        }
+    }
+
     /// Compacts now: the store keeps the current state as its snapshot and
     /// drops the journal records it covers.
     ///
@@ -294,6 +307,7 @@ impl<S: StateStore> Journal<S> {
     pub(crate) fn batch_uncompacted<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> Result<R> {
         self.writable()?;
         self.pending = Some(std::mem::take(&mut self.spare));
+        self.batch_ms = now_ms();
         let r = f(self);
         let mut records = self.pending.take().unwrap_or_default();
         let appended = if records.is_empty() {
@@ -354,7 +368,10 @@ impl<S: StateStore> Journal<S> {
     fn write(&mut self, op: RecordOp, key: Arc<str>, kind: Arc<str>, data: Data) -> Result<()> {
         let rec = Record {
             seq: self.state.last_seq() + 1,
-            at_ms: now_ms(),
+            at_ms: match self.pending {
+                Some(_) => self.batch_ms,
+                None => now_ms(),
+            },
             op,
             key,
             kind,

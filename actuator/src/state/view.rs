@@ -270,6 +270,12 @@ impl State {
         }
     }
 
+    /// Makes room for `additional` new keys.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.slots.reserve(additional);
+        self.index.reserve(additional);
+    }
+
     /// The entry for `key`, if the state has one.
     ///
     /// ```
