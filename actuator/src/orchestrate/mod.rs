@@ -560,14 +560,17 @@ impl ActuatorOrchestration {
             return Ok((self.scope_with(id), salt.clone()));
         }
         let (id, salt) = (random_hex(), random_hex());
-        for (k, v) in [
-            ("system", self.system.as_str()),
-            ("workspace", self.workspace.as_str()),
-            ("state_id", id.as_str()),
-            ("salt", salt.as_str()),
-        ] {
-            j.set_meta(k, Some(v))?;
-        }
+        // One append (one sync), not one per entry.
+        j.batch(|j| {
+            [
+                ("system", self.system.as_str()),
+                ("workspace", self.workspace.as_str()),
+                ("state_id", id.as_str()),
+                ("salt", salt.as_str()),
+            ]
+            .into_iter()
+            .try_for_each(|(k, v)| j.set_meta(k, Some(v)))
+        })??;
         Ok((self.scope_with(&id), salt))
     }
 

@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
-use foldhash::HashSet as FastSet;
+use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -734,7 +734,7 @@ impl ActuatorOrchestration {
             return Ok(Vec::new());
         };
         let mut res: Vec<ModelRes> = Vec::new();
-        let mut kinds: HashMap<&str, Arc<str>> = HashMap::new();
+        let mut kinds: FastMap<&str, Arc<str>> = FastMap::default();
         for (n, e) in infra.leaves() {
             let at = At {
                 model: infra.id,
@@ -764,7 +764,7 @@ impl ActuatorOrchestration {
                 policy: e.change_policy(),
             });
         }
-        let index: HashMap<At, usize> = res.iter().enumerate().map(|(i, r)| (r.at, i)).collect();
+        let index: FastMap<At, usize> = res.iter().enumerate().map(|(i, r)| (r.at, i)).collect();
         let mut dag = Dag::new(res.len());
         for (a, b) in g.edges() {
             if let (Some(&ia), Some(&ib)) = (index.get(&a), index.get(&b)) {
