@@ -252,7 +252,7 @@ async fn adopt<T: Tagged>(
     id: &str,
 ) -> Result<Outputs, AttemptError> {
     // Every AWS resource has a `region` argument (`null`: the proxy's default).
-    let args = cx.args("");
+    let args = cx.args();
     let region = args.get("region").and_then(|r| r.as_str());
     let op = Op::for_provision(px, cx, region).await?;
     let r = async {

@@ -12,6 +12,7 @@
 //!   replacement's old resource is still set aside (the plan decides: one `#deposed` entry per
 //!   path, never written over).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use foldhash::HashMap as FastMap;
@@ -78,6 +79,7 @@ impl ApplyWork {
             it.at.expect("model steps have a place in the model"),
             self.scope.clone(),
         )
+        .salted(self.salt.clone())
     }
 }
 
@@ -131,14 +133,14 @@ fn done(
     world: &Shared,
     items: &Arc<Vec<Item>>,
     item: usize,
-    args: Args,
+    args: &Args,
 ) -> Result<(), AttemptError> {
     let it = &items[item];
     let g = world.lock();
     let data = Data::new(&Completion {
         proxy: it.proxy.name(),
         deps: &it.deps,
-        args: &args,
+        args,
         outputs: OutputsView(g.outputs_of(it.at.expect("model steps have a place in the model"))),
         protect: it.protect,
         dep_ids: it
@@ -152,6 +154,20 @@ fn done(
     drop(g);
     journal.record_later(Later::Done(it.key.clone(), data));
     Ok(())
+}
+
+/// The arguments to record for a created or updated resource: those its proxy resolved, unless
+/// they read a variable (which may read outputs its provisioning changed), else resolved now.
+fn args_to_record<'a>(
+    cx: &'a ProvisionCx,
+    world: &Shared,
+    at: crate::model::At,
+    salt: &str,
+) -> Cow<'a, Args> {
+    match cx.args_to_record() {
+        Some(args) => Cow::Borrowed(args),
+        None => Cow::Owned(recorded_args(world, at, salt)),
+    }
 }
 
 /// The state's key for what a deletion step deletes: the item's, or its set-aside old resource's.
@@ -210,8 +226,8 @@ impl Work for ApplyWork {
                     match it.proxy.provision(&cx).await {
                         Ok(outputs) => {
                             world.lock().set_outputs(at, outputs);
-                            let args = recorded_args(&world, at, &salt);
-                            done(&journal, &world, &items, item, args)
+                            let args = args_to_record(&cx, &world, at, &salt);
+                            done(&journal, &world, &items, item, &args)
                         }
                         Err(e) => fail(&journal, key, e).await,
                     }
@@ -230,8 +246,8 @@ impl Work for ApplyWork {
                     match it.proxy.update(&cx, old, &it.changed).await {
                         Ok(outputs) => {
                             world.lock().set_outputs(at, outputs);
-                            let args = recorded_args(&world, at, &salt);
-                            done(&journal, &world, &items, item, args)
+                            let args = args_to_record(&cx, &world, at, &salt);
+                            done(&journal, &world, &items, item, &args)
                         }
                         Err(e) => fail(&journal, &it.key, e).await,
                     }

@@ -40,7 +40,7 @@ pub use static_proxy::StaticProxy;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -200,6 +200,10 @@ pub struct ProvisionCx {
     /// Shared by every resource of a walk rather than copied into each context.
     scope: Arc<Scope>,
     replaces: Option<Provisioned>,
+    /// The state's salt for hashing secret arguments (none: empty).
+    salt: Option<Arc<str>>,
+    /// The arguments once resolved ([`args`](Self::args)), and whether that read a variable.
+    args: OnceLock<(Args, bool)>,
 }
 
 impl ProvisionCx {
@@ -211,7 +215,14 @@ impl ProvisionCx {
             at,
             scope: scope.into(),
             replaces: None,
+            salt: None,
+            args: OnceLock::new(),
         }
+    }
+    /// Hashes secret arguments with the state's salt (see [`args`](Self::args)).
+    pub(crate) fn salted(mut self, salt: Arc<str>) -> Self {
+        self.salt = Some(salt);
+        self
     }
     /// Marks this create as the replacement of `old` (create-before-destroy): a resource found by
     /// tag that *is* `old` is not a previous attempt of this create.
@@ -259,9 +270,22 @@ impl ProvisionCx {
             .display_name(self.at.node)
     }
     /// The resource's arguments as the state records them (references by model path, variables
-    /// by value, secrets as hashes salted with `salt`).
-    pub fn args(&self, salt: &str) -> Args {
-        recorded_args(&self.world, self.at, salt)
+    /// by value, secrets as hashes salted with the state's salt). Resolved once per context, on
+    /// the first call: the record the orchestrator makes of a create or an update reuses them.
+    pub fn args(&self) -> &Args {
+        &self
+            .args
+            .get_or_init(|| resolve_args(&self.world, self.at, self.salt.as_deref().unwrap_or("")))
+            .0
+    }
+    /// The arguments [`args`](Self::args) resolved, if it was called and read no variable: what
+    /// the record of the create or update can reuse. A variable may read outputs, which the
+    /// resource's own provisioning has changed since.
+    pub(crate) fn args_to_record(&self) -> Option<&Args> {
+        self.args
+            .get()
+            .filter(|(_, vars)| !vars)
+            .map(|(args, _)| args)
     }
     /// Whose resource this is: system, workspace and state.
     pub fn scope(&self) -> &Scope {
@@ -331,12 +355,19 @@ impl ProvisionCx {
 
 /// The arguments of the resource at `at` as the state records them ([`Element::args`]).
 pub fn recorded_args(world: &Shared, at: At, salt: &str) -> Args {
+    resolve_args(world, at, salt).0
+}
+
+/// [`recorded_args`], and whether they read a variable.
+fn resolve_args(world: &Shared, at: At, salt: &str) -> (Args, bool) {
     // The element is taken out of the world first: reading a variable locks the world again.
     let Some(element) = world.lock().element_arc(at) else {
-        return Args::new();
+        return (Args::new(), false);
     };
+    let read_var = std::cell::Cell::new(false);
     let path = |at: At| world.lock().describe(at);
     let var = |v: &VarRef| {
+        read_var.set(true);
         let template = format!("!{{{}}}", v.name());
         let shown = crate::namespace::expand_for(world, v.at(), &template).ok()?;
         let real = crate::namespace::expand_revealing(world, v.at(), &template).ok()?;
@@ -349,7 +380,8 @@ pub fn recorded_args(world: &Shared, at: At, salt: &str) -> Args {
         let hashed = crate::secret::Secret::new(real).arg(&ArgCx::new(&path, &|_| None, salt));
         Some(hashed["secret"].as_str().unwrap_or_default().to_owned())
     };
-    element.args(&ArgCx::new(&path, &var, salt))
+    let args = element.args(&ArgCx::new(&path, &var, salt));
+    (args, read_var.get())
 }
 
 /// A resource as the state recorded it: enough to read, update or delete it without the model.
@@ -467,5 +499,40 @@ pub trait ProvisionerProxy: Send + Sync + 'static {
 impl fmt::Debug for dyn ProvisionerProxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ProvisionerProxy({})", self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::infra::test::Network;
+    use crate::prelude::*;
+
+    #[derive(InfraModel)]
+    struct One {
+        #[component(Network::new("net"))]
+        net: Network,
+    }
+
+    #[test]
+    fn a_context_resolves_the_arguments_once_and_offers_them_for_the_record() {
+        let infra = One::instance("one");
+        let scope = Scope {
+            system: "s".into(),
+            workspace: "default".into(),
+            state_id: "x".into(),
+        };
+        let cx = ProvisionCx::new(infra.world().clone(), infra.root().net.at(), scope)
+            .salted("salt".into());
+        assert!(cx.args_to_record().is_none(), "nothing resolved yet");
+        let first: *const Args = cx.args();
+        assert!(std::ptr::eq(first, cx.args()), "resolved once");
+        assert_eq!(cx.args()["name"], "net");
+        // No variable read: the record can take them as they are.
+        assert!(std::ptr::eq(first, cx.args_to_record().unwrap()));
+        assert_eq!(
+            *cx.args(),
+            recorded_args(infra.world(), infra.root().net.at(), "salt")
+        );
     }
 }

@@ -308,7 +308,7 @@ impl ProvisionerProxy for SimProxy {
     async fn provision(&self, cx: &ProvisionCx) -> Result<Outputs, AttemptError> {
         self.wait().await;
         let path = cx.path();
-        let args = cx.args("");
+        let args = cx.args();
         let kind = cx.kind();
         let mut st = self.st();
         if let Some(e) = Self::fault(&mut st.faults, &path) {
@@ -335,7 +335,10 @@ impl ProvisionerProxy for SimProxy {
             SimResource {
                 kind,
                 tags: cx.scope().tags(&path),
-                args: args.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+                args: args
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect(),
             },
         );
         let p = st.paths.entry(path).or_default();
@@ -361,13 +364,16 @@ impl ProvisionerProxy for SimProxy {
         _changed: &[String],
     ) -> Result<Outputs, AttemptError> {
         self.wait().await;
-        let args = cx.args("");
+        let args = cx.args();
         let mut st = self.st();
         let n = parse_id(&rec.outputs)
             .filter(|n| st.live.contains_key(n))
             .ok_or_else(|| AttemptError::fatal(format!("{} no longer exists", rec.key)))?;
         if let Some(r) = st.live.get_mut(&n) {
-            r.args = args.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            r.args = args
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect();
         }
         st.paths.entry(rec.key.clone()).or_default().updates += 1;
         self.save(&st)?;
