@@ -269,7 +269,7 @@ pub async fn walk_with_abort<W: Work + ?Sized>(
         observer,
         cancel,
         abort,
-        running: HashSet::new(),
+        running: vec![false; dag.len()],
         keys: if limiter.is_empty() {
             Vec::new()
         } else {
@@ -317,8 +317,9 @@ struct Walker<'a, W: ?Sized> {
     observer: &'a dyn Observer,
     cancel: CancellationToken,
     abort: CancellationToken,
-    /// Nodes with an attempt in flight (what an abort drops).
-    running: HashSet<NodeId>,
+    /// By node: whether an attempt is in flight (what an abort drops). A flag per node rather
+    /// than a set: every node of a walk is marked and cleared once.
+    running: Vec<bool>,
     limiter: Limiter,
     /// Resolved limit keys per node, filled on first pop; empty without limits.
     keys: Vec<Option<Box<[KeyId]>>>,
@@ -464,7 +465,7 @@ impl<W: Work + ?Sized> Walker<'_, W> {
             .map_or((1, now), |r| (r.attempt, r.first_start));
         tracing::debug!(%node, attempt, "starting");
         self.observer.starting(node, attempt);
-        self.running.insert(node);
+        self.running[node.index()] = true;
         let work = &self.work;
         // The first poll is here, not in a task: most of what a walk runs at scale finishes
         // without waiting, and a task costs it more than the work (two allocations, a wake of the
@@ -507,7 +508,7 @@ impl<W: Work + ?Sized> Walker<'_, W> {
     }
 
     fn on_outcome(&mut self, o: Outcome, now: Instant) {
-        self.running.remove(&o.node);
+        self.running[o.node.index()] = false;
         if let Some(Some(keys)) = self.keys.get(o.node.index()) {
             self.limiter.release(keys);
         }
@@ -578,8 +579,10 @@ impl<W: Work + ?Sized> Walker<'_, W> {
                 self.on_outcome(outcome, now);
             }
         }
-        let mut aborted: Vec<NodeId> = self.running.drain().collect();
-        aborted.sort();
+        let aborted: Vec<NodeId> = (0..self.running.len())
+            .filter(|&i| std::mem::take(&mut self.running[i]))
+            .map(|i| NodeId(i as u32))
+            .collect();
         tracing::debug!(?aborted, "aborted in flight");
         self.report.aborted = aborted;
     }

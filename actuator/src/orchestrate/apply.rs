@@ -31,7 +31,7 @@ use crate::engine::{AttemptError, Work};
 use crate::events::{Outcome, Phase};
 use crate::model::args::Args;
 use crate::model::build::Shared;
-use crate::provision::{ProvisionCx, Provisioned, Scope, recorded_args};
+use crate::provision::{ProvisionCx, Scope, recorded_args};
 use crate::state::{Data, EntryStatus};
 
 /// One cloud operation of the walk.
@@ -237,13 +237,15 @@ impl Work for ApplyWork {
             StepOp::Update => {
                 let cx = self.cx(it);
                 let (world, at) = (self.world.clone().expect("a model"), it.at.expect("model"));
-                let salt = self.salt.clone();
+                let (salt, scope) = (self.salt.clone(), self.scope.clone());
                 async move {
                     let it = &items[item];
                     let k = it.key.clone();
                     journal.record(move |j| j.updating(&k)).await?;
-                    let old = it.old.as_ref().expect("an update has a recorded resource");
-                    match it.proxy.update(&cx, old, &it.changed).await {
+                    let old = it
+                        .recorded(&scope, &it.key)
+                        .expect("an update has a recorded resource");
+                    match it.proxy.update(&cx, &old, &it.changed).await {
                         Ok(outputs) => {
                             world.lock().set_outputs(at, outputs);
                             let args = args_to_record(&cx, &world, at, &salt);
@@ -256,21 +258,16 @@ impl Work for ApplyWork {
             }
             StepOp::Delete | StepOp::DeleteDeposed => {
                 let deposed = step.op == StepOp::DeleteDeposed;
-                // The proxy gets the resource under its model path; the recorded one is lent
-                // from the shared items unless its key must change (a set-aside entry's).
-                let old = it.old.as_ref().expect("a deletion has a recorded resource");
-                let base = it.key.trim_end_matches(DEPOSED);
-                let renamed = (old.key != base).then(|| Provisioned {
-                    key: base.to_owned(),
-                    ..(**old).clone()
-                });
                 let proxy = it.proxy.clone();
                 let ahead = step.intent_ahead;
+                let scope = self.scope.clone();
                 async move {
-                    let rec = match &renamed {
-                        Some(r) => r,
-                        None => items[item].old.as_ref().expect("checked above"),
-                    };
+                    // The proxy gets the resource under its model path (a set-aside entry's is
+                    // `<path>#deposed`), built here from the state's entry or lent by the plan.
+                    let it = &items[item];
+                    let rec = it
+                        .recorded(&scope, it.key.trim_end_matches(DEPOSED))
+                        .expect("a deletion has a recorded resource");
                     // Only what the state still records is deleted: after a crash the entry may
                     // be gone already (a finished delete) or renamed (a replacement set aside).
                     // Looked up by the journal's writer as it records the intent, not under the
@@ -294,7 +291,7 @@ impl Work for ApplyWork {
                             return Ok(());
                         }
                     }
-                    match proxy.deprovision(rec).await {
+                    match proxy.deprovision(&rec).await {
                         Ok(()) => {
                             journal.record_later(Later::Undone(state_key(&items[item], deposed)));
                             Ok(())

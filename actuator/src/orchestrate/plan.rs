@@ -23,7 +23,7 @@ use super::ActuatorOrchestration;
 use crate::dag::{Dag, NodeId};
 use crate::model::At;
 use crate::provision::{Observed, Outputs, Provisioned, ProvisionerProxy, Scope, select};
-use crate::state::{Entry, EntryStatus, State};
+use crate::state::{Data, Entry, EntryStatus, State};
 
 /// Version of the plan's JSON form (`plan --json`, `plan --out`); see `docs/plan.schema.json`.
 pub const PLAN_SCHEMA: u32 = 1;
@@ -222,9 +222,8 @@ pub(super) struct Item {
     /// Changed arguments the proxy updates in place (updates).
     pub changed: Vec<String>,
     pub cbd: bool,
-    /// The resource as the state records it (update, replace, destroy). Boxed, as `replaces`:
-    /// most items of a large plan have neither, and an item is a third of its size without them.
-    pub old: Option<Box<Provisioned>>,
+    /// The resource as the state records it (update, replace, destroy): see [`Old`].
+    pub old: Option<Old>,
     /// A create that must not adopt this resource: the old one of a replacement, set aside.
     pub replaces: Option<Box<Provisioned>>,
     /// The model paths the state records it depending on (what it held on to when created).
@@ -234,6 +233,39 @@ pub(super) struct Item {
     /// Where each of `deps` is in the model (its outputs are read there).
     pub dep_at: Vec<At>,
     pub protect: bool,
+}
+
+/// The resource an item's step acts on, as the state records it.
+#[derive(Clone)]
+pub(super) enum Old {
+    /// Built by the plan (an update or a replacement, a resource found by discovery). Boxed, as
+    /// `replaces`: most items of a large plan have neither, and an item is a third of its size
+    /// without them.
+    Built(Box<Provisioned>),
+    /// Built by the deletion's step from the state entry's data: a plan that deletes thousands of
+    /// resources reads each one's outputs where (and when) its deletion runs, not all of them
+    /// first, and holds none of them.
+    Entry(Data),
+}
+
+impl Item {
+    /// The resource its step acts on, under the model path `key` (a set-aside resource is
+    /// deleted under its own path). `scope`: whose it is.
+    pub(super) fn recorded(&self, scope: &Arc<Scope>, key: &str) -> Option<Cow<'_, Provisioned>> {
+        Some(match self.old.as_ref()? {
+            Old::Built(p) if p.key == key => Cow::Borrowed(&**p),
+            Old::Built(p) => Cow::Owned(Provisioned {
+                key: key.to_owned(),
+                ..(**p).clone()
+            }),
+            Old::Entry(data) => Cow::Owned(Provisioned {
+                scope: scope.clone(),
+                kind: self.kind.to_string(),
+                key: key.to_owned(),
+                outputs: Recorded::outputs_in(data),
+            }),
+        })
+    }
 }
 
 impl std::fmt::Debug for Item {
@@ -627,6 +659,21 @@ impl<'a> Recorded<'a> {
         e.data.parse().unwrap_or_default()
     }
 
+    /// The outputs recorded in `data`, read alone (nothing else of it is copied).
+    fn outputs_in(data: &Data) -> Outputs {
+        #[derive(Deserialize)]
+        struct Only<'a> {
+            #[serde(default, borrow)]
+            outputs: Option<&'a RawValue>,
+        }
+        let only: Option<Only> = data.parse().ok();
+        Recorded {
+            outputs: only.and_then(|o| o.outputs),
+            ..Recorded::default()
+        }
+        .outputs()
+    }
+
     /// The recorded outputs (a value that is not a string reads as empty).
     pub(super) fn outputs(&self) -> Outputs {
         let Some(outputs) = self.outputs else {
@@ -1006,7 +1053,7 @@ impl ActuatorOrchestration {
                 action: change.action,
                 changed: updatable,
                 cbd: change.create_before_destroy,
-                old,
+                old: old.map(Old::Built),
                 replaces,
                 recorded_deps: recorded_deps(&recorded),
                 deps,
@@ -1058,7 +1105,7 @@ impl ActuatorOrchestration {
                 action: ResourceAction::Destroy,
                 changed: Vec::new(),
                 cbd: false,
-                old: Some(Box::new(recorded.provisioned(&scope, e))),
+                old: Some(Old::Entry(e.data.clone())),
                 replaces: None,
                 recorded_deps: recorded_deps(&recorded),
                 deps: Vec::new(),

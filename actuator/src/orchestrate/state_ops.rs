@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::plan::{DEP_IDS, Item, ResourceAction, TASK_PREFIX};
+use super::plan::{DEP_IDS, Item, Old, ResourceAction, TASK_PREFIX};
 use super::{ActuatorOrchestration, OrchestrationError, Plan, RunCommand, RunStatus, apply};
 use crate::events::Phase;
 use crate::model::At;
@@ -291,7 +291,7 @@ impl ActuatorOrchestration {
                 action: ResourceAction::Destroy,
                 changed: Vec::new(),
                 cbd: false,
-                old: Some(Box::new(Provisioned {
+                old: Some(Old::Built(Box::new(Provisioned {
                     scope: Arc::new(Scope {
                         state_id: d.state_id.clone(),
                         ..self.scope_with("")
@@ -299,7 +299,7 @@ impl ActuatorOrchestration {
                     kind: d.kind.clone(),
                     key: d.key.clone(),
                     outputs: d.outputs.clone(),
-                })),
+                }))),
                 replaces: None,
                 recorded_deps: deps,
                 deps: Vec::new(),
