@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-use actuator::state::{Data, Error, Record, RecordOp, Result, State, StateStore, Target};
+use actuator::state::{Data, Error, Record, Result, State, StateStore, Target};
 use deadpool_postgres::Client;
 use parking_lot::Mutex;
 use tokio_postgres::IsolationLevel;
@@ -397,7 +397,7 @@ impl Batch {
             last: records[records.len() - 1].seq as i64,
             seq: records.iter().map(|r| r.seq as i64).collect(),
             at_ms: records.iter().map(|r| r.at_ms as i64).collect(),
-            op: records.iter().map(|r| op_name(r.op)).collect(),
+            op: records.iter().map(|r| r.op.as_str()).collect(),
             key: records.iter().map(|r| r.key.to_string()).collect(),
             kind: records.iter().map(|r| r.kind.to_string()).collect(),
             data: records
@@ -405,20 +405,6 @@ impl Batch {
                 .map(|r| (!r.data.is_null()).then(|| r.data.text().to_owned()))
                 .collect(),
         }
-    }
-}
-
-fn op_name(op: RecordOp) -> &'static str {
-    match op {
-        RecordOp::Intent => "intent",
-        RecordOp::Done => "done",
-        RecordOp::Failed => "failed",
-        RecordOp::UndoIntent => "undo_intent",
-        RecordOp::Undone => "undone",
-        RecordOp::Forget => "forget",
-        RecordOp::Meta => "meta",
-        RecordOp::Update => "update",
-        RecordOp::Rename => "rename",
     }
 }
 

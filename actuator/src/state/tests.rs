@@ -864,3 +864,82 @@ fn a_batch_the_store_lost_and_cannot_read_back_stops_every_later_write() {
     again.intent("infra.c", "test.Network", json!({})).unwrap();
     assert_eq!(again.state().get("infra.c").unwrap().order, 2);
 }
+
+#[test]
+fn journal_lines_and_snapshots_are_written_as_their_serialize_writes_them() {
+    // The journal's writer and the compaction write records and entries field by field; what
+    // they write must stay what `Serialize` (and so every reader and other store) means.
+    let ops = [
+        RecordOp::Intent,
+        RecordOp::Done,
+        RecordOp::Failed,
+        RecordOp::UndoIntent,
+        RecordOp::Undone,
+        RecordOp::Forget,
+        RecordOp::Meta,
+        RecordOp::Update,
+        RecordOp::Rename,
+    ];
+    let datas = [
+        Data::null(),
+        Data::from(json!("a \"quoted\"\nline")),
+        Data::from(json!({"id": "i-1", "deps": ["x"], "n": 1.5})),
+    ];
+    let mut state = State::new();
+    for (i, op) in ops.iter().enumerate() {
+        assert_eq!(serde_json::to_value(op).unwrap(), op.as_str());
+        for (j, data) in datas.iter().enumerate() {
+            let rec = Record {
+                seq: (i * 10 + j) as u64 + 1,
+                at_ms: u64::MAX - i as u64,
+                op: *op,
+                key: format!("infra.\"odd\" key\\\u{7f}é\t{i}").into(),
+                kind: if j == 0 { "".into() } else { "aws.Vpc".into() },
+                data: data.clone(),
+            };
+            let mut line = Vec::new();
+            rec.write_line(&mut line).unwrap();
+            assert_eq!(
+                String::from_utf8(line).unwrap(),
+                serde_json::to_string(&rec).unwrap() + "\n"
+            );
+            state.apply(&rec);
+        }
+    }
+    state.apply(&Record {
+        seq: 100,
+        at_ms: 7,
+        op: RecordOp::Intent,
+        key: "infra.failed".into(),
+        kind: "aws.Vpc".into(),
+        data: Data::null(),
+    });
+    state.apply(&Record {
+        seq: 101,
+        at_ms: 8,
+        op: RecordOp::Failed,
+        key: "infra.failed".into(),
+        kind: "aws.Vpc".into(),
+        data: Data::from(json!("quota \"exceeded\"")),
+    });
+    state.apply(&Record {
+        seq: 102,
+        at_ms: 9,
+        op: RecordOp::Meta,
+        key: "status".into(),
+        kind: "".into(),
+        data: Data::from(json!("provisioning \"now\"")),
+    });
+    assert!(state.iter().any(|e| e.error.is_some()) && !state.meta().is_empty());
+    for st in [State::new(), state] {
+        for status in [EntryStatus::Creating, EntryStatus::CreateFailed] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+        let mut snapshot = Vec::new();
+        st.write_snapshot(&mut snapshot).unwrap();
+        assert_eq!(
+            String::from_utf8(snapshot).unwrap(),
+            serde_json::to_string(&st).unwrap()
+        );
+    }
+}

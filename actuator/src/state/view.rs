@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::record::{Data, Record, RecordOp, shared_str};
+use super::record::{Data, Record, RecordOp, shared_str, write_json};
 
 /// Where a key stands after the last record about it (`snake_case` on the wire).
 ///
@@ -46,6 +46,22 @@ impl EntryStatus {
     /// ```
     pub fn is_in_doubt(self) -> bool {
         matches!(self, Self::Creating | Self::Deleting | Self::Updating)
+    }
+
+    /// The status's name on the wire.
+    ///
+    /// ```
+    /// assert_eq!(actuator::state::EntryStatus::DeleteFailed.as_str(), "delete_failed");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::Created => "created",
+            Self::CreateFailed => "create_failed",
+            Self::Deleting => "deleting",
+            Self::DeleteFailed => "delete_failed",
+            Self::Updating => "updating",
+        }
     }
 }
 
@@ -407,6 +423,52 @@ impl DoubleEndedIterator for Entries<'_> {
 }
 
 impl ExactSizeIterator for Entries<'_> {}
+
+impl Entry {
+    /// The JSON its `Serialize` writes, to `w` (see [`State::write_snapshot`]).
+    fn write_json(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        w.write_all(b"{\"key\":")?;
+        write_json(w, &*self.key)?;
+        w.write_all(b",\"kind\":")?;
+        write_json(w, &*self.kind)?;
+        w.write_all(b",\"status\":\"")?;
+        w.write_all(self.status.as_str().as_bytes())?;
+        w.write_all(b"\",\"data\":")?;
+        w.write_all(self.data.text().as_bytes())?;
+        if let Some(error) = &self.error {
+            w.write_all(b",\"error\":")?;
+            write_json(w, error)?;
+        }
+        w.write_all(b",\"order\":")?;
+        write_json(w, &self.order)?;
+        w.write_all(b",\"updated_at_ms\":")?;
+        write_json(w, &self.updated_at_ms)?;
+        w.write_all(b"}")
+    }
+}
+
+impl State {
+    /// Writes the snapshot its `Serialize` writes, field by field rather than through serde's
+    /// machinery: a compaction writes every entry of the state.
+    pub(crate) fn write_snapshot(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        w.write_all(b"{\"version\":")?;
+        write_json(w, &SNAPSHOT_VERSION)?;
+        w.write_all(b",\"last_seq\":")?;
+        write_json(w, &self.last_seq)?;
+        w.write_all(b",\"updated_at_ms\":")?;
+        write_json(w, &self.updated_at_ms)?;
+        w.write_all(b",\"meta\":")?;
+        write_json(w, &self.meta)?;
+        w.write_all(b",\"entries\":[")?;
+        for (i, e) in self.iter().enumerate() {
+            if i > 0 {
+                w.write_all(b",")?;
+            }
+            e.write_json(w)?;
+        }
+        w.write_all(b"]}")
+    }
+}
 
 /// Snapshot format version; bump on incompatible changes.
 const SNAPSHOT_VERSION: u32 = 1;

@@ -348,8 +348,8 @@ impl FileStore {
         // Large writes: a snapshot of thousands of entries is megabytes, which the default 8 KiB
         // buffer would hand to the kernel in hundreds of calls.
         let mut w = BufWriter::with_capacity(1 << 20, file);
-        serde_json::to_writer(&mut w, state)
-            .map_err(io::Error::from)
+        state
+            .write_snapshot(&mut w)
             .and_then(|()| w.flush())
             .and_then(|()| w.get_ref().sync_all())
             .map_err(io_err("write", &tmp))?;
@@ -458,9 +458,8 @@ impl StateStore for FileStore {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         for rec in records {
-            // Cannot fail: a Record is plain data with string map keys.
-            serde_json::to_writer(&mut buf, rec).expect("a Record always serializes");
-            buf.push(b'\n');
+            rec.write_line(&mut buf)
+                .expect("writing to memory cannot fail");
         }
         let written = self
             .journal_file()
