@@ -1,10 +1,15 @@
 //! Journal records: one JSON object per line in `journal.jsonl`.
 
-use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
+
+/// Largest buffer a thread keeps for writing [`Data`] (one resource's record is a few hundred
+/// bytes).
+const KEPT_BUFFER: usize = 1 << 16;
 
 /// What a [`Record`] says happened.
 ///
@@ -191,7 +196,7 @@ pub(super) fn shared_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Arc<s
 /// assert!(Data::null().is_null());
 /// ```
 #[derive(Clone)]
-pub struct Data(Arc<RawValue>);
+pub struct Data(Arc<str>);
 
 impl Data {
     /// `null`: the data of a record that carries none (an undo intent, a completed delete, most
@@ -210,12 +215,30 @@ impl Data {
     /// assert_eq!(d.text(), r#"{"id":"i-1"}"#);
     /// ```
     pub fn new<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Self> {
-        serde_json::value::to_raw_value(value).map(|raw| Data(Arc::from(raw)))
+        // Written into a buffer this thread keeps, then copied into one block of the exact size:
+        // a text written into a growing string of its own is three or four blocks, freed but
+        // the last. (A `Serialize` that makes a `Data` itself gets a buffer of its own.)
+        thread_local!(static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) });
+        fn write<T: Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) -> serde_json::Result<Data> {
+            buf.clear();
+            serde_json::to_writer(&mut *buf, value)?;
+            let data = Data(Arc::from(
+                std::str::from_utf8(buf).expect("serde_json writes UTF-8"),
+            ));
+            if buf.capacity() > KEPT_BUFFER {
+                *buf = Vec::new();
+            }
+            Ok(data)
+        }
+        BUF.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buf) => write(&mut buf, value),
+            Err(_) => write(&mut Vec::new(), value),
+        })
     }
 
     /// The JSON text.
     pub fn text(&self) -> &str {
-        self.0.get()
+        &self.0
     }
 
     /// The whole payload as a JSON value (a copy: for readers that walk or change all of it).
@@ -271,13 +294,17 @@ impl std::fmt::Debug for Data {
 }
 
 impl Serialize for Data {
+    /// As the JSON it is, not as a string of it. (The journal and the snapshot do not come
+    /// here: they write the text as it is.)
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        let raw: &RawValue =
+            serde_json::from_str(self.text()).map_err(serde::ser::Error::custom)?;
+        raw.serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for Data {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Box::<RawValue>::deserialize(d).map(|raw| Data(Arc::from(raw)))
+        Box::<RawValue>::deserialize(d).map(|raw| Data(Arc::from(raw.get())))
     }
 }
