@@ -14,11 +14,10 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
-
-use foldhash::HashMap as FastMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use foldhash::HashMap as FastMap;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -275,8 +274,7 @@ impl Work for ApplyWork {
                     // worker blocked on it stalls every step on the same thread.
                     if !ahead {
                         let exists = Arc::new(AtomicBool::new(false));
-                        let k = state_key(&items[item], deposed);
-                        let found = exists.clone();
+                        let (k, found) = (state_key(it, deposed), exists.clone());
                         journal
                             .record(move |j| {
                                 if j.state().get(&k).is_none() {
@@ -293,10 +291,10 @@ impl Work for ApplyWork {
                     }
                     match proxy.deprovision(&rec).await {
                         Ok(()) => {
-                            journal.record_later(Later::Undone(state_key(&items[item], deposed)));
+                            journal.record_later(Later::Undone(state_key(it, deposed)));
                             Ok(())
                         }
-                        Err(e) => fail(&journal, &state_key(&items[item], deposed), e).await,
+                        Err(e) => fail(&journal, &state_key(it, deposed), e).await,
                     }
                 }
                 .boxed()

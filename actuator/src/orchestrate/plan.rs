@@ -11,10 +11,9 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-
-use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use std::sync::Arc;
 
+use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
