@@ -1088,7 +1088,7 @@ fn scope_of(o: &mut ActuatorOrchestration) -> Scope {
 fn action(plan: &Plan, key: &str) -> ResourceAction {
     plan.resources
         .iter()
-        .find(|r| r.key == key)
+        .find(|r| &*r.key == key)
         .unwrap_or_else(|| panic!("{key} is not in the plan"))
         .action
 }
@@ -1231,7 +1231,7 @@ fn a_changed_instance_type_replaces_the_instance_and_its_address_follows() {
             let web = plan
                 .resources
                 .iter()
-                .find(|r| r.key == format!("Fleet.web.{i}"))
+                .find(|r| *r.key == format!("Fleet.web.{i}"))
                 .unwrap();
             assert_eq!(web.action, ResourceAction::Replace);
             // Its interface can be attached to one instance only.

@@ -50,7 +50,7 @@ fn created(fake: &FakeHandle, id: &str) -> u32 {
 fn action(plan: &actuator::orchestrate::Plan, key: &str) -> ResourceAction {
     plan.resources
         .iter()
-        .find(|r| r.key == key)
+        .find(|r| &*r.key == key)
         .unwrap_or_else(|| panic!("{key} not in the plan"))
         .action
 }
@@ -682,7 +682,7 @@ fn a_vm_deleted_behind_the_tools_back_is_planned_and_recreated() {
         let r = plan
             .resources
             .iter()
-            .find(|r| r.key == "Cluster.nodes.1")
+            .find(|r| &*r.key == "Cluster.nodes.1")
             .unwrap();
         assert_eq!(r.action, ResourceAction::Create);
         assert!(r.reason.as_deref().unwrap_or("").contains("drift"), "{r:?}");
@@ -811,7 +811,7 @@ fn a_public_ip_is_replaced_before_the_old_one_goes_and_the_interface_moves_to_it
     let ip = plan
         .resources
         .iter()
-        .find(|r| r.key == "Cluster.ips.0")
+        .find(|r| &*r.key == "Cluster.ips.0")
         .unwrap();
     assert_eq!(
         (ip.action, ip.create_before_destroy),

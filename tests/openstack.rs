@@ -213,7 +213,7 @@ fn in_place_updates_keep_ids_and_replacements_make_new_ones() {
     });
     rt.block_on(async {
         let plan = o.plan_with(&PlanOptions::default()).await.unwrap();
-        let action = |k: &str| plan.resources.iter().find(|r| r.key == k).unwrap().action;
+        let action = |k: &str| plan.resources.iter().find(|r| &*r.key == k).unwrap().action;
         assert_eq!(action("Grid.sg"), ResourceAction::Update);
         assert_eq!(action("Grid.foreman"), ResourceAction::Update);
         assert!(o.initiate_system().await, "{}", failures(&o));
@@ -239,7 +239,7 @@ fn in_place_updates_keep_ids_and_replacements_make_new_ones() {
     });
     rt.block_on(async {
         let plan = o.plan_with(&PlanOptions::default()).await.unwrap();
-        let action = |k: &str| plan.resources.iter().find(|r| r.key == k).unwrap().action;
+        let action = |k: &str| plan.resources.iter().find(|r| &*r.key == k).unwrap().action;
         assert_eq!(action("Grid.foreman"), ResourceAction::Replace);
         assert_eq!(action("Grid.fip"), ResourceAction::Update);
         assert!(o.initiate_system().await, "{}", failures(&o));
@@ -312,7 +312,7 @@ fn a_server_deleted_behind_the_tools_back_is_found_and_recreated() {
         let r = plan
             .resources
             .iter()
-            .find(|r| r.key == "Grid.workers.1")
+            .find(|r| &*r.key == "Grid.workers.1")
             .unwrap();
         assert_eq!(r.action, ResourceAction::Create, "{}", plan.summary_line());
         assert!(o.initiate_system().await, "{}", failures(&o));

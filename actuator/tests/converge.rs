@@ -153,7 +153,7 @@ fn rt() -> tokio::runtime::Runtime {
 fn action(plan: &actuator::orchestrate::Plan, key: &str) -> ResourceAction {
     plan.resources
         .iter()
-        .find(|r| r.key == key)
+        .find(|r| &*r.key == key)
         .unwrap_or_else(|| panic!("{key} not in the plan"))
         .action
 }
@@ -230,7 +230,7 @@ fn an_updatable_argument_is_updated_in_place() {
     let change = &plan
         .resources
         .iter()
-        .find(|r| r.key == "Site.front")
+        .find(|r| &*r.key == "Site.front")
         .unwrap()
         .changes;
     assert_eq!(change.len(), 1);
@@ -261,7 +261,7 @@ fn a_replacing_argument_replaces_and_what_refers_to_it_follows() {
     let front = plan
         .resources
         .iter()
-        .find(|r| r.key == "Site.front")
+        .find(|r| &*r.key == "Site.front")
         .unwrap();
     assert!(
         front
@@ -345,7 +345,7 @@ fn a_resource_deleted_behind_the_tools_back_is_planned_and_recreated() {
     let r = plan
         .resources
         .iter()
-        .find(|r| r.key == "Site.apps.2")
+        .find(|r| &*r.key == "Site.apps.2")
         .unwrap();
     assert_eq!(r.action, ResourceAction::Create);
     assert!(r.reason.as_deref().unwrap().contains("drift"));
@@ -598,7 +598,11 @@ fn a_second_replacement_while_an_earlier_one_is_still_set_aside_loses_track_of_n
     assert_eq!(action(&plan, "Site.fip#deposed"), ResourceAction::Destroy);
     // Setting the current one aside too would write over `Site.fip#deposed`: it is deleted
     // first instead, and the plan says why.
-    let fip = plan.resources.iter().find(|r| r.key == "Site.fip").unwrap();
+    let fip = plan
+        .resources
+        .iter()
+        .find(|r| &*r.key == "Site.fip")
+        .unwrap();
     assert!(!fip.create_before_destroy);
     assert!(
         fip.reason
@@ -644,7 +648,11 @@ fn what_refers_to_a_resource_replaced_without_it_moves_on_the_next_up() {
     let plan = run.plan(newer.clone(), false);
     assert_eq!(action(&plan, "Site.front"), ResourceAction::Unchanged);
     assert_eq!(action(&plan, "Site.fip"), ResourceAction::Update);
-    let fip = plan.resources.iter().find(|r| r.key == "Site.fip").unwrap();
+    let fip = plan
+        .resources
+        .iter()
+        .find(|r| &*r.key == "Site.fip")
+        .unwrap();
     assert!(
         fip.changes.iter().any(|c| c.arg == "server"),
         "{:?}",

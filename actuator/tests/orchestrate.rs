@@ -196,7 +196,7 @@ fn delete_intents_recorded_ahead_of_steps_never_started_are_taken_back() {
         .resources
         .iter()
         .filter(|c| c.action == ResourceAction::Replace)
-        .map(|c| c.key.as_str())
+        .map(|c| &*c.key)
         .collect();
     assert_eq!(replaced, ["Web.db"]);
 }

@@ -254,7 +254,7 @@ fn plan_options(c: &Changes, s: &Targets, destroy: bool) -> PlanOptions {
 fn check_selection(p: &Plan, o: &PlanOptions) -> Result<(), String> {
     let selects = |path: &str| {
         p.resources.iter().any(|r| {
-            r.key == path
+            &*r.key == path
                 || r.key
                     .strip_prefix(path)
                     .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('#'))
@@ -448,7 +448,7 @@ fn differences(saved: &Plan, fresh: &Plan) -> String {
     let actions = |p: &Plan| -> BTreeMap<String, String> {
         p.resources
             .iter()
-            .map(|r| (r.key.clone(), format!("{:?}", r.action).to_lowercase()))
+            .map(|r| (r.key.to_string(), format!("{:?}", r.action).to_lowercase()))
             .chain(p.tasks.iter().map(|t| {
                 (
                     format!("task {}", t.name),

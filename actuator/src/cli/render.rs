@@ -35,7 +35,7 @@ pub(super) fn plan(p: &Plan, verbose: bool) -> Vec<String> {
         .iter()
         .filter(|r| verbose || r.action != ResourceAction::Unchanged)
         .collect();
-    let width = key_width(shown.iter().map(|r| r.key.as_str()));
+    let width = key_width(shown.iter().map(|r| &*r.key));
     let mut left_out = Vec::new();
     let mut unchanged = 0;
     if !shown.is_empty() {
@@ -45,7 +45,7 @@ pub(super) fn plan(p: &Plan, verbose: bool) -> Vec<String> {
         if r.action == ResourceAction::Unchanged {
             unchanged += 1;
             if r.reason.as_deref() == Some("left out (--target / --exclude)") {
-                left_out.push(r.key.as_str());
+                left_out.push(&*r.key);
                 continue;
             }
             if !verbose {

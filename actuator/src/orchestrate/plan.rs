@@ -81,12 +81,15 @@ pub struct ArgChange {
 /// What `up` does to one resource, and why.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ResourceChange {
-    /// Model path (the key in the state).
-    pub key: String,
-    /// Kind.
-    pub kind: String,
-    /// The proxy that carries it out.
-    pub proxy: String,
+    /// Model path (the key in the state). Shared with the plan's other records of it.
+    #[serde(deserialize_with = "crate::state::shared_str")]
+    pub key: Arc<str>,
+    /// Kind (shared by the resources of a kind).
+    #[serde(deserialize_with = "crate::state::shared_str")]
+    pub kind: Arc<str>,
+    /// The proxy that carries it out (shared by the resources it carries out).
+    #[serde(deserialize_with = "crate::state::shared_str")]
+    pub proxy: Arc<str>,
     /// What happens.
     pub action: ResourceAction,
     /// Why, when the arguments alone do not say (drift, an interrupted run, `--replace`).
@@ -347,7 +350,7 @@ impl Plan {
             let mut r: Vec<(String, ResourceAction)> = p
                 .resources
                 .iter()
-                .map(|r| (r.key.clone(), r.action))
+                .map(|r| (r.key.to_string(), r.action))
                 .collect();
             r.sort();
             let mut t: Vec<(String, TaskAction)> =
@@ -884,6 +887,17 @@ impl ActuatorOrchestration {
         let room = model.len().max(state.len());
         let mut items: Vec<Item> = Vec::with_capacity(room);
         let mut changes: Vec<ResourceChange> = Vec::with_capacity(room);
+        // Each proxy's name once, shared by the changes it carries out.
+        let mut proxy_names: FastMap<String, Arc<str>> = FastMap::default();
+        let mut proxy_name = |name: &str| -> Arc<str> {
+            if let Some(n) = proxy_names.get(name) {
+                return n.clone();
+            }
+            proxy_names
+                .entry(name.to_owned())
+                .or_insert_with(|| name.into())
+                .clone()
+        };
         // Resources whose identity changes in this run (created or replaced): what refers to them
         // sees new ids.
         // Hashed with foldhash, as the state's index: looked up once or more per resource.
@@ -903,9 +917,9 @@ impl ActuatorOrchestration {
             let recorded = entry.map(Recorded::of).unwrap_or_default();
             let deps: Vec<String> = r.deps.iter().map(|&d| model[d].key.to_string()).collect();
             let mut change = ResourceChange {
-                key: r.key.to_string(),
-                kind: r.kind.to_string(),
-                proxy: proxy.name().to_owned(),
+                key: r.key.clone(),
+                kind: r.kind.clone(),
+                proxy: proxy_name(proxy.name()),
                 action: ResourceAction::Unchanged,
                 reason: None,
                 changes: Vec::new(),
@@ -1086,9 +1100,9 @@ impl ActuatorOrchestration {
                 _ => Some("no longer in the model".to_owned()),
             };
             changes.push(ResourceChange {
-                key: e.key.to_string(),
-                kind: e.kind.to_string(),
-                proxy: want.to_owned(),
+                key: e.key.clone(),
+                kind: e.kind.clone(),
+                proxy: proxy_name(want),
                 action: ResourceAction::Destroy,
                 reason,
                 changes: Vec::new(),
@@ -1118,7 +1132,7 @@ impl ActuatorOrchestration {
                 && !c.key.ends_with(DEPOSED);
             if deletes && i.protect && !opts.allow_destroy_protected {
                 errors.push(PlanBlocker {
-                    key: c.key.clone(),
+                    key: c.key.to_string(),
                     error: format!(
                         "is protected and would be {}: remove the protection or allow it (--allow-destroy-protected)",
                         if c.action == ResourceAction::Destroy { "deleted" } else { "replaced" }
@@ -1243,7 +1257,7 @@ impl Plan {
         self.resources
             .iter()
             .filter(|r| matches!(r.action, ResourceAction::Create | ResourceAction::Replace))
-            .map(|r| (r.key.clone(), r.action))
+            .map(|r| (r.key.to_string(), r.action))
             .collect()
     }
 }
@@ -1309,11 +1323,7 @@ mod tests {
             web.data.text()
         );
         let plan = rt.block_on(o.plan_with(&PlanOptions::default())).unwrap();
-        let actions: Vec<_> = plan
-            .resources
-            .iter()
-            .map(|r| (r.key.as_str(), r.action))
-            .collect();
+        let actions: Vec<_> = plan.resources.iter().map(|r| (&*r.key, r.action)).collect();
         assert_eq!(
             actions,
             [

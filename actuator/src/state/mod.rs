@@ -37,6 +37,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use journal::Journal;
 pub use location::{Location, StoreOpener, Target, register_opener};
+pub(crate) use record::shared_str;
 pub use record::{Data, Record, RecordOp};
 pub use store::{FileStore, MemoryStore, StateStore};
 pub use view::{Entry, EntryStatus, State};

@@ -157,7 +157,7 @@ fn is_empty(s: &Arc<str>) -> bool {
 
 /// Reads a string into one shared block (serde's own `Arc<str>` reads a `Box<str>` first and
 /// copies it).
-pub(super) fn shared_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+pub(crate) fn shared_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
     struct Shared;
     impl serde::de::Visitor<'_> for Shared {
         type Value = Arc<str>;
