@@ -1,7 +1,6 @@
 //! [`State`]: the in-memory view folded from a snapshot and the journal.
 
 use std::collections::{BTreeMap, HashMap};
-
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
