@@ -428,13 +428,7 @@ pub(super) async fn run(
     }
     let names: Vec<String> = steps
         .iter()
-        .map(|s| {
-            let key = &items[s.item].key;
-            match s.op {
-                StepOp::DeleteDeposed => format!("{key}{DEPOSED}"),
-                _ => key.to_string(),
-            }
-        })
+        .map(|s| state_key(&items[s.item], s.op == StepOp::DeleteDeposed).to_string())
         .collect();
     let mut limits = HashMap::new();
     for p in o.all_proxies() {

@@ -259,33 +259,32 @@ impl ActuatorOrchestration {
                 journal.lock().state().get(&d.key).is_some_and(|e| {
                     super::plan::recorded_outputs(e).get("id") != d.outputs.get("id")
                 });
-            let key = if taken {
+            // Shared by the state's entry and the item that deletes it.
+            let key: Arc<str> = if taken {
                 format!(
                     "{}#discovered-{}",
                     d.key,
                     d.outputs.get("id").map_or("", String::as_str)
                 )
+                .into()
             } else {
-                d.key.clone()
+                d.key.as_str().into()
             };
+            let kind: Arc<str> = d.kind.as_str().into();
             let deps = model_deps.get(&d.key).cloned().unwrap_or_default();
             let data = json!({ "proxy": proxy.name(), "deps": deps, "outputs": d.outputs });
             let recorded = {
                 let mut j = journal.lock();
-                j.intent(
-                    key.as_str(),
-                    d.kind.as_str(),
-                    json!({ "proxy": proxy.name() }),
-                )
-                .and_then(|()| j.done(&key, data))
+                j.intent(key.clone(), kind.clone(), json!({ "proxy": proxy.name() }))
+                    .and_then(|()| j.done(&key, data))
             };
             if let Err(e) = recorded {
                 self.fail_state(Phase::Teardown, e.to_string());
                 return self.finish(RunStatus::AbortDeprov);
             }
             items.push(Item {
-                key: key.into(),
-                kind: d.kind.as_str().into(),
+                key,
+                kind,
                 proxy,
                 at: None,
                 action: ResourceAction::Destroy,
