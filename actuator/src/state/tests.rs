@@ -247,13 +247,23 @@ fn order_is_introduction_order_across_retries_restarts_and_compaction() {
     assert_eq!(keys(open(dir.path()).state()), ["b", "c", "a", "d"]);
 }
 
-#[test]
-fn removals_keep_the_order_and_the_index_through_many_holes() {
+/// The key of the `i`th entry of [`numbered`].
+fn key(i: usize) -> String {
+    format!("infra.n{i}")
+}
+
+/// A journal in memory with `n` entries, `key(0)` to `key(n - 1)`, each with its number as data.
+fn numbered(n: usize) -> Journal<MemoryStore> {
     let mut j = Journal::open(MemoryStore::new()).unwrap();
-    let key = |i: usize| format!("infra.n{i}");
-    for i in 0..300 {
+    for i in 0..n {
         j.intent(key(i), "t", json!({ "i": i })).unwrap();
     }
+    j
+}
+
+#[test]
+fn removals_keep_the_order_and_the_index_through_many_holes() {
+    let mut j = numbered(300);
     // Two thirds removed, from both ends and the middle: the holes are squeezed out on the way.
     let gone = |i: usize| i % 3 != 1;
     for i in (0..300).filter(|&i| gone(i) && i % 2 == 0) {
@@ -287,11 +297,7 @@ fn removals_keep_the_order_and_the_index_through_many_holes() {
 /// enough holes for them to be squeezed out, the renamed entry is found under its new key.
 #[test]
 fn a_rename_onto_an_existing_key_survives_the_holes_being_squeezed_out() {
-    let mut j = Journal::open(MemoryStore::new()).unwrap();
-    let key = |i: usize| format!("infra.n{i}");
-    for i in 0..64 {
-        j.intent(key(i), "t", json!({ "i": i })).unwrap();
-    }
+    let mut j = numbered(64);
     // 31 holes: the next removal makes them half the list.
     for i in 0..31 {
         j.forget(&key(i)).unwrap();
