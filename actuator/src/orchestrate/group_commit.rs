@@ -5,9 +5,12 @@
 //!
 //! A completion need not be waited for ([`Later`]): the intent before the cloud call is what
 //! keeps a crash from losing a resource, and the completion becomes durable with the next sync —
-//! at the latest the next intent's, which a dependent step waits for before its own cloud call
-//! (one channel, so records are written in the order they were sent). A chain of dependent steps
-//! then waits for one sync per step instead of two.
+//! the next record someone waits for (an intent, at the latest the walk's flush at its end; one
+//! queue, so records are written in the order they were sent). A chain of dependent steps then
+//! waits for one sync per step instead of two. A batch of completions alone is written at once
+//! (a killed process loses none of them) but not synced: a machine that crashes before the next
+//! sync leaves their entries in doubt, as it would a step it stopped in its cloud call, and the
+//! next run settles them by looking for the resources.
 
 use std::sync::Arc;
 
@@ -51,6 +54,7 @@ struct Req {
     /// `flush` at the end of a walk. Not during one, where a snapshot of the whole state every
     /// time the journal has grown by as much again costs more than all the walk's records (a
     /// 20,000-resource `up` wrote one twice); a crashed walk only leaves a longer journal to load.
+    /// The snapshot then makes the batch durable, rather than a sync of the journal it replaces.
     compact: bool,
     /// `None` for a record nobody waits for; its error is kept in `JournalHandle::lost`.
     ack: Option<Ack>,
@@ -85,6 +89,8 @@ struct Queue {
 #[derive(Default)]
 struct Pending {
     reqs: Vec<Req>,
+    /// One of `reqs` is waited for.
+    awaited: bool,
     closed: bool,
 }
 
@@ -96,15 +102,21 @@ impl Queue {
         if p.closed {
             return Err(());
         }
+        let awaited = req.ack.is_some();
         p.reqs.push(req);
-        if p.reqs.len() == 1 {
+        // The first record wakes the writer, and so does the first one waited for (the writer
+        // may be lingering over records nobody waits for, see `take`).
+        if p.reqs.len() == 1 || (awaited && !p.awaited) {
             self.arrived.notify_one();
         }
+        p.awaited |= awaited;
         Ok(())
     }
 
     /// Moves what has arrived (at most [`MAX_BATCH`]) into `batch`, waiting for something first;
-    /// `false` once the queue is closed and empty.
+    /// `false` once the queue is closed and empty. When nothing that arrived is waited for, it
+    /// lingers up to [`LINGER`] for more first: completions arrive one by one as fast as steps
+    /// finish, and each batch is a write.
     fn take(&self, batch: &mut Vec<Req>) -> bool {
         debug_assert!(batch.is_empty(), "the last batch was handled whole");
         let mut p = self.pending.lock();
@@ -114,10 +126,15 @@ impl Queue {
             }
             self.arrived.wait(&mut p);
         }
+        if !p.awaited && !p.closed && p.reqs.len() < MAX_BATCH {
+            self.arrived.wait_for(&mut p, LINGER);
+        }
         if p.reqs.len() <= MAX_BATCH {
             std::mem::swap(&mut p.reqs, batch);
+            p.awaited = false;
         } else {
             batch.extend(p.reqs.drain(..MAX_BATCH));
+            p.awaited = p.reqs.iter().any(|r| r.ack.is_some());
         }
         true
     }
@@ -139,6 +156,10 @@ impl Drop for Writer {
 
 /// Most records one sync covers; bounds the latency of the first record of a batch.
 const MAX_BATCH: usize = 4096;
+
+/// How long the writer waits for more records when what arrived is not waited for: the delay
+/// before a completion is written, which a killed process loses.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
 
 impl JournalHandle {
     pub(super) fn new(journal: Journal<Store>) -> Self {
@@ -163,13 +184,18 @@ impl JournalHandle {
                 let mut batch = Vec::new();
                 while q.take(&mut batch) {
                     let compact = batch.iter().any(|r| r.compact);
+                    // Synced only when someone waits for it: a batch of completions alone is
+                    // written now and made durable by the next sync (see the module's comment),
+                    // which saves a walk of steps that never wait a sync per batch.
+                    // A flush's batch is made durable by the compaction if the store wants one.
+                    let durable = batch.iter().any(|r| r.ack.is_some()) && !compact;
                     // Taken apart before the batch: a journal that refuses to write runs none of
                     // the ops, and every ack must still hear so.
                     let (ops, acks): (Vec<Op>, Vec<_>) =
                         batch.drain(..).map(|r| (r.op, r.ack)).unzip();
                     let outcome = {
                         let mut j = writer.lock();
-                        let outcome = j.batch_uncompacted(|j| {
+                        let outcome = j.batch_uncompacted(durable, |j| {
                             ops.into_iter()
                                 .map(|op| {
                                     match op {
@@ -180,10 +206,10 @@ impl JournalHandle {
                                 })
                                 .collect::<Vec<_>>()
                         });
-                        if compact {
-                            j.maybe_compact();
+                        match outcome {
+                            Ok(results) if compact => j.sync_or_compact().map(|()| results),
+                            outcome => outcome,
                         }
-                        outcome
                     };
                     let results = match outcome {
                         Ok(results) => results,
@@ -307,6 +333,25 @@ mod tests {
         inner: MemoryStore,
         failing: Arc<AtomicBool>,
         compactions: Arc<AtomicUsize>,
+        /// Whether the store asks for compaction whenever it can.
+        wants_compaction: bool,
+        /// The store calls that append, sync or compact, in order.
+        calls: Arc<Mutex<Vec<&'static str>>>,
+    }
+
+    impl Flaky {
+        /// Logs an append as `call`, or fails it as a full disk would.
+        fn written(&self, call: &'static str) -> crate::state::Result<()> {
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(crate::state::Error::Io {
+                    action: "append to",
+                    path: "journal.jsonl".into(),
+                    source: std::io::Error::other("no space left on device"),
+                });
+            }
+            self.calls.lock().push(call);
+            Ok(())
+        }
     }
 
     impl StateStore for Flaky {
@@ -320,34 +365,83 @@ mod tests {
             self.inner.load()
         }
         fn append(&mut self, records: &[Record]) -> crate::state::Result<()> {
-            if self.failing.load(Ordering::SeqCst) {
-                return Err(crate::state::Error::Io {
-                    action: "append to",
-                    path: "journal.jsonl".into(),
-                    source: std::io::Error::other("no space left on device"),
-                });
-            }
+            self.written("append")?;
             self.inner.append(records)
         }
+        fn append_unsynced(&mut self, records: &[Record]) -> crate::state::Result<()> {
+            self.written("append_unsynced")?;
+            self.inner.append_unsynced(records)
+        }
+        fn sync(&mut self) -> crate::state::Result<()> {
+            self.calls.lock().push("sync");
+            Ok(())
+        }
         fn compact(&mut self, state: &State) -> crate::state::Result<()> {
+            self.calls.lock().push("compact");
             self.compactions.fetch_add(1, Ordering::SeqCst);
             self.inner.compact(state)
         }
         fn wants_compaction(&self, _: &State) -> bool {
-            true
+            self.wants_compaction
         }
     }
 
     fn handle() -> (JournalHandle, Arc<AtomicBool>, Arc<AtomicUsize>) {
+        let (j, failing, compactions, _) = handle_with_calls(true);
+        (j, failing, compactions)
+    }
+
+    type Calls = Arc<Mutex<Vec<&'static str>>>;
+
+    fn handle_with_calls(
+        wants_compaction: bool,
+    ) -> (JournalHandle, Arc<AtomicBool>, Arc<AtomicUsize>, Calls) {
         let failing = Arc::new(AtomicBool::new(false));
         let compactions = Arc::new(AtomicUsize::new(0));
+        let calls = Calls::default();
         let store = Flaky {
             inner: MemoryStore::new(),
             failing: failing.clone(),
             compactions: compactions.clone(),
+            wants_compaction,
+            calls: calls.clone(),
         };
         let journal = Journal::open(Box::new(store) as Store).unwrap();
-        (JournalHandle::new(journal), failing, compactions)
+        (JournalHandle::new(journal), failing, compactions, calls)
+    }
+
+    /// An intent, then a completion in a batch of its own (the writer has taken it when the
+    /// state shows it), then the walk's flush: the store calls they made.
+    async fn intent_completion_flush(wants_compaction: bool) -> Vec<&'static str> {
+        let (j, _, _, calls) = handle_with_calls(wants_compaction);
+        j.record(|j| j.intent("a", "test.Net", json!({})))
+            .await
+            .unwrap();
+        j.record_later(Later::Done("a".into(), json!({}).into()));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while j.lock().state().get("a").unwrap().status != EntryStatus::Created {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the completion is written"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        j.flush().await.unwrap();
+        calls.lock().clone()
+    }
+
+    #[tokio::test]
+    async fn completions_alone_are_written_unsynced_and_made_durable_by_the_flush() {
+        // The flush appends nothing, yet makes the completion durable: by a sync, or by the
+        // compaction the store wants, whose snapshot holds it (no sync of the journal first).
+        assert_eq!(
+            intent_completion_flush(false).await,
+            ["append", "append_unsynced", "sync"]
+        );
+        assert_eq!(
+            intent_completion_flush(true).await,
+            ["append", "append_unsynced", "compact"]
+        );
     }
 
     #[tokio::test]

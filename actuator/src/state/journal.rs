@@ -296,24 +296,31 @@ impl<S: StateStore> Journal<S> {
     /// assert_eq!(j.state().len(), 3);
     /// ```
     pub fn batch<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> Result<R> {
-        let r = self.batch_uncompacted(f)?;
+        let r = self.batch_uncompacted(true, f)?;
         self.maybe_compact();
         Ok(r)
     }
 
-    /// [`batch`](Self::batch) without the automatic compaction, which the caller runs with
-    /// [`maybe_compact`](Self::maybe_compact) when it suits it: the group-commit writer compacts
-    /// when a walk is flushed, not between the walk's batches.
-    pub(crate) fn batch_uncompacted<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> Result<R> {
+    /// [`batch`](Self::batch) without the automatic compaction: the group-commit writer compacts
+    /// when a walk is flushed ([`sync_or_compact`](Self::sync_or_compact)), not between the
+    /// walk's batches. Without `durable`, the records
+    /// are appended unsynced ([`StateStore::append_unsynced`]); with it, everything appended so
+    /// far is durable when this returns `Ok`, even when `f` wrote nothing.
+    pub(crate) fn batch_uncompacted<R>(
+        &mut self,
+        durable: bool,
+        f: impl FnOnce(&mut Self) -> R,
+    ) -> Result<R> {
         self.writable()?;
         self.pending = Some(std::mem::take(&mut self.spare));
         self.batch_ms = now_ms();
         let r = f(self);
         let mut records = self.pending.take().unwrap_or_default();
-        let appended = if records.is_empty() {
-            Ok(())
-        } else {
-            self.store.append(&records)
+        let appended = match (records.is_empty(), durable) {
+            (true, false) => Ok(()),
+            (true, true) => self.store.sync(),
+            (false, true) => self.store.append(&records),
+            (false, false) => self.store.append_unsynced(&records),
         };
         records.clear();
         if records.capacity() <= KEPT_RECORDS {
@@ -351,6 +358,21 @@ impl<S: StateStore> Journal<S> {
                 tracing::warn!(error = %e, "automatic state compaction failed; will retry");
             }
         }
+    }
+
+    /// Makes everything appended durable: by a compaction when the store wants one (its snapshot
+    /// then holds it all, and a journal tail not yet synced is dropped unwritten), else by a
+    /// sync. What the group-commit writer does when a walk is flushed.
+    pub(crate) fn sync_or_compact(&mut self) -> Result<()> {
+        if self.unwritable.is_none() && self.store.wants_compaction(&self.state) {
+            match self.store.compact(&self.state) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "automatic state compaction failed; will retry")
+                }
+            }
+        }
+        self.store.sync()
     }
 
     /// Like [`write`](Self::write) for a key that must exist; the record

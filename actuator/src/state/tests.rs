@@ -127,6 +127,50 @@ fn intent_without_done_is_in_doubt_after_restart() {
     assert_eq!(j.state().created().count(), 0);
 }
 
+#[test]
+fn records_appended_unsynced_are_in_the_file_at_once_and_synced_on_demand() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path());
+    j.intent("infra.net", "aws.Vpc", json!({})).unwrap();
+    // A completion nobody waits for: written, not synced.
+    j.batch_uncompacted(false, |j| j.done("infra.net", json!({"id": "vpc-1"})))
+        .unwrap()
+        .unwrap();
+    assert!(format!("{:?}", j.store()).contains("unsynced: true"));
+    // In the file already, so a killed process loses none of it.
+    let read = FileStore::open_read_only(dir.path())
+        .unwrap()
+        .load()
+        .unwrap();
+    assert_eq!(read.get("infra.net").unwrap().status, EntryStatus::Created);
+    // A durable batch with nothing to append still makes what came before durable.
+    j.batch_uncompacted(true, |_| ()).unwrap();
+    assert!(format!("{:?}", j.store()).contains("unsynced: false"));
+    assert_eq!(journal_lines(dir.path()).len(), 2);
+}
+
+#[test]
+fn a_compaction_makes_records_appended_unsynced_durable_without_a_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = Journal::open(FileStore::open(dir.path()).unwrap().compact_after(2)).unwrap();
+    j.batch_uncompacted(true, |j| j.intent("infra.net", "aws.Vpc", json!({})))
+        .unwrap()
+        .unwrap();
+    j.batch_uncompacted(false, |j| j.done("infra.net", json!({"id": "vpc-1"})))
+        .unwrap()
+        .unwrap();
+    j.sync_or_compact().unwrap();
+    // The snapshot holds both records; the journal it replaced is empty.
+    assert!(format!("{:?}", j.store()).contains("unsynced: false"));
+    assert!(journal_lines(dir.path()).is_empty());
+    let read = FileStore::open_read_only(dir.path())
+        .unwrap()
+        .load()
+        .unwrap();
+    assert_eq!(summary(&read), summary(j.state()));
+    assert_eq!(read.get("infra.net").unwrap().status, EntryStatus::Created);
+}
+
 fn keys_of<'a>(it: impl Iterator<Item = &'a Entry>) -> Vec<&'a str> {
     it.map(|e| &*e.key).collect()
 }

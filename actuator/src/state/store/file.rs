@@ -89,6 +89,8 @@ pub struct FileStore {
     /// persistent failure does not turn every append into O(state).
     retry_at: usize,
     poisoned: bool,
+    /// Records were written by `append_unsynced` and not synced since.
+    unsynced: bool,
     /// The lines of the batch being appended, kept between appends: a batch of thousands of
     /// records is larger than the allocator's mmap threshold, and a fresh buffer each time would
     /// be mapped, faulted in page by page and unmapped again per batch.
@@ -105,6 +107,7 @@ impl std::fmt::Debug for FileStore {
             .field("compact_after", &self.compact_after)
             .field("retry_at", &self.retry_at)
             .field("poisoned", &self.poisoned)
+            .field("unsynced", &self.unsynced)
             .finish_non_exhaustive()
     }
 }
@@ -194,6 +197,7 @@ impl FileStore {
             compact_after: DEFAULT_COMPACT_AFTER,
             retry_at: 0,
             poisoned: false,
+            unsynced: false,
             buf: Vec::new(),
         })
     }
@@ -231,6 +235,7 @@ impl FileStore {
             compact_after: usize::MAX,
             retry_at: 0,
             poisoned: false,
+            unsynced: false,
             buf: Vec::new(),
         })
     }
@@ -330,6 +335,44 @@ impl FileStore {
         Self::open_read_only(dir.as_ref())?.load()
     }
 
+    /// Writes `records` to the journal file and, with `sync`, makes it durable.
+    fn write(&mut self, records: &[Record], sync: bool) -> Result<()> {
+        if self.poisoned {
+            return Err(Error::Poisoned {
+                path: self.dir.join(JOURNAL_FILE),
+            });
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        for rec in records {
+            rec.write_line(&mut buf)
+                .expect("writing to memory cannot fail");
+        }
+        let written = self.journal_file().map(|file| {
+            file.write_all(&buf)?;
+            // One sync covers every write before it, those left unsynced included.
+            if sync { file.sync_data() } else { Ok(()) }
+        });
+        // Kept unless one huge batch (a whole plan's intents) made it large.
+        if buf.capacity() <= KEPT_BUFFER {
+            self.buf = buf;
+        }
+        if let Err(e) = written? {
+            // The tail may hold part of these records, and after a failed
+            // fsync the page cache cannot be trusted either (Linux drops the
+            // dirty pages): stop appending rather than build on it.
+            self.poisoned = true;
+            return Err(io_err("append to", &self.dir.join(JOURNAL_FILE))(e));
+        }
+        self.records += records.len();
+        if sync {
+            self.unsynced = false;
+        } else if !records.is_empty() {
+            self.unsynced = true;
+        }
+        Ok(())
+    }
+
     fn compact_files(&mut self, state: &State) -> Result<()> {
         self.journal_file()?;
         let tmp = self.dir.join(SNAPSHOT_TMP);
@@ -365,7 +408,15 @@ impl FileStore {
         file.set_len(0)
             .and_then(|()| file.sync_all())
             .map_err(io_err("truncate", &journal))?;
+        self.unsynced = false;
         Ok(())
+    }
+}
+
+impl Drop for FileStore {
+    /// Records left unsynced become durable when the store is closed, as an append's would.
+    fn drop(&mut self) {
+        let _ = self.sync();
     }
 }
 
@@ -450,33 +501,18 @@ impl StateStore for FileStore {
     }
 
     fn append(&mut self, records: &[Record]) -> Result<()> {
-        if self.poisoned {
-            return Err(Error::Poisoned {
-                path: self.dir.join(JOURNAL_FILE),
-            });
+        self.write(records, true)
+    }
+
+    fn append_unsynced(&mut self, records: &[Record]) -> Result<()> {
+        self.write(records, false)
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        if !self.unsynced {
+            return Ok(());
         }
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        for rec in records {
-            rec.write_line(&mut buf)
-                .expect("writing to memory cannot fail");
-        }
-        let written = self
-            .journal_file()
-            .map(|file| file.write_all(&buf).and_then(|()| file.sync_data()));
-        // Kept unless one huge batch (a whole plan's intents) made it large.
-        if buf.capacity() <= KEPT_BUFFER {
-            self.buf = buf;
-        }
-        if let Err(e) = written? {
-            // The tail may hold part of these records, and after a failed
-            // fsync the page cache cannot be trusted either (Linux drops the
-            // dirty pages): stop appending rather than build on it.
-            self.poisoned = true;
-            return Err(io_err("append to", &self.dir.join(JOURNAL_FILE))(e));
-        }
-        self.records += records.len();
-        Ok(())
+        self.write(&[], true)
     }
 
     fn compact(&mut self, state: &State) -> Result<()> {

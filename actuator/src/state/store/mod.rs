@@ -61,6 +61,36 @@ pub trait StateStore {
     /// ```
     fn append(&mut self, records: &[Record]) -> Result<()>;
 
+    /// Appends records that need not be durable yet: the next [`append`](Self::append) or
+    /// [`sync`](Self::sync) makes them so (they are written in order, so a later sync covers
+    /// them). For records whose loss in a crash the next run can settle anyway — a completion
+    /// whose intent is durable — so that a stream of them costs writes, not a sync each.
+    /// [`FileStore`] writes them at once (a killed process loses none of them) and syncs later.
+    /// The default appends durably.
+    ///
+    /// ```
+    /// use actuator::state::{MemoryStore, StateStore};
+    /// let mut store = MemoryStore::new();
+    /// store.append_unsynced(&[]).unwrap();
+    /// store.sync().unwrap();
+    /// assert_eq!(store.pending(), 0);
+    /// ```
+    fn append_unsynced(&mut self, records: &[Record]) -> Result<()> {
+        self.append(records)
+    }
+
+    /// Makes every record appended so far durable (see
+    /// [`append_unsynced`](Self::append_unsynced)). The default does nothing: its appends are
+    /// durable already.
+    ///
+    /// ```
+    /// use actuator::state::{MemoryStore, StateStore};
+    /// MemoryStore::new().sync().unwrap();
+    /// ```
+    fn sync(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// Replaces the snapshot by `state` (which must be the store's own state as
     /// loaded plus everything appended since) and drops the journal it covers.
     ///
@@ -123,6 +153,12 @@ impl<T: StateStore + ?Sized> StateStore for Box<T> {
     }
     fn append(&mut self, records: &[Record]) -> Result<()> {
         (**self).append(records)
+    }
+    fn append_unsynced(&mut self, records: &[Record]) -> Result<()> {
+        (**self).append_unsynced(records)
+    }
+    fn sync(&mut self) -> Result<()> {
+        (**self).sync()
     }
     fn compact(&mut self, state: &State) -> Result<()> {
         (**self).compact(state)
