@@ -11,6 +11,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::sync::Arc;
 
 use foldhash::{HashMap as FastMap, HashSet as FastSet};
@@ -247,7 +248,12 @@ pub(super) enum Old {
     /// Built by the deletion's step from the state entry's data: a plan that deletes thousands of
     /// resources reads each one's outputs where (and when) its deletion runs, not all of them
     /// first, and holds none of them.
-    Entry(Data),
+    Entry {
+        data: Data,
+        /// Where in `data`'s text its outputs are: the plan read the rest of it (proxy,
+        /// dependencies), so the step parses only them, not the whole record again.
+        outputs: Option<Range<usize>>,
+    },
 }
 
 impl Item {
@@ -260,11 +266,11 @@ impl Item {
                 key: key.to_owned(),
                 ..(**p).clone()
             }),
-            Old::Entry(data) => Cow::Owned(Provisioned {
+            Old::Entry { data, outputs } => Cow::Owned(Provisioned {
                 scope: scope.clone(),
                 kind: self.kind.to_string(),
                 key: key.to_owned(),
-                outputs: Recorded::outputs_in(data),
+                outputs: parse_outputs(outputs.clone().map(|r| &data.text()[r])),
             }),
         })
     }
@@ -661,33 +667,19 @@ impl<'a> Recorded<'a> {
         e.data.parse().unwrap_or_default()
     }
 
-    /// The outputs recorded in `data`, read alone (nothing else of it is copied).
-    fn outputs_in(data: &Data) -> Outputs {
-        #[derive(Deserialize)]
-        struct Only<'a> {
-            #[serde(default, borrow)]
-            outputs: Option<&'a RawValue>,
-        }
-        let only: Option<Only> = data.parse().ok();
-        Recorded {
-            outputs: only.and_then(|o| o.outputs),
-            ..Recorded::default()
-        }
-        .outputs()
-    }
-
     /// The recorded outputs (a value that is not a string reads as empty).
     pub(super) fn outputs(&self) -> Outputs {
-        let Some(outputs) = self.outputs else {
-            return Outputs::new();
-        };
-        serde_json::from_str(outputs.get()).unwrap_or_else(|_| {
-            let m: BTreeMap<String, Value> =
-                serde_json::from_str(outputs.get()).unwrap_or_default();
-            m.into_iter()
-                .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
-                .collect()
-        })
+        parse_outputs(self.outputs.map(RawValue::get))
+    }
+
+    /// Where the recorded outputs are in `data`, which this was read from.
+    fn outputs_span(&self, data: &Data) -> Option<Range<usize>> {
+        let outputs = self.outputs?.get();
+        // A borrowed raw value can only point into the text it was parsed from.
+        let start = outputs.as_ptr() as usize - data.text().as_ptr() as usize;
+        let span = start..start + outputs.len();
+        debug_assert_eq!(data.text().get(span.clone()), Some(outputs));
+        Some(span)
     }
 
     /// The entry `e` this was read from, as the proxy that made it sees it.
@@ -699,6 +691,19 @@ impl<'a> Recorded<'a> {
             outputs: self.outputs(),
         }
     }
+}
+
+/// Recorded outputs, as JSON text (a value that is not a string reads as empty).
+fn parse_outputs(text: Option<&str>) -> Outputs {
+    let Some(text) = text else {
+        return Outputs::new();
+    };
+    serde_json::from_str(text).unwrap_or_else(|_| {
+        let m: BTreeMap<String, Value> = serde_json::from_str(text).unwrap_or_default();
+        m.into_iter()
+            .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
+            .collect()
+    })
 }
 
 /// The resources `e` refers to that were replaced since `e` was recorded: the id each had then
@@ -1118,7 +1123,10 @@ impl ActuatorOrchestration {
                 action: ResourceAction::Destroy,
                 changed: Vec::new(),
                 cbd: false,
-                old: Some(Old::Entry(e.data.clone())),
+                old: Some(Old::Entry {
+                    data: e.data.clone(),
+                    outputs: recorded.outputs_span(&e.data),
+                }),
                 replaces: None,
                 recorded_deps: recorded_deps(&recorded),
                 deps: Vec::new(),
