@@ -321,7 +321,8 @@ pub struct World {
     pub(crate) namespace: Option<ModelId>,
     pub(crate) config: Option<ModelId>,
     // A component has a handful of outputs: a small vector beats a map per component in memory.
-    pub(crate) outputs: HashMap<At, Outputs>,
+    // Hashed with foldhash, as the state's index: every create and update sets a component's.
+    pub(crate) outputs: foldhash::HashMap<At, Outputs>,
 }
 
 impl World {
@@ -428,6 +429,11 @@ impl World {
             .map(|(k, v)| (k.into_boxed_str(), v.into_boxed_str()))
             .collect();
         self.outputs.insert(at, outs);
+    }
+
+    /// Makes room for the outputs of `additional` more components (a walk's creates).
+    pub(crate) fn reserve_outputs(&mut self, additional: usize) {
+        self.outputs.reserve(additional);
     }
 
     /// The outputs recorded for the component at `at`, in the order they were first set.

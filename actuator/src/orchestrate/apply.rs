@@ -426,6 +426,12 @@ pub(super) async fn run(
         o.fail_state(Phase::Provision, e.message);
         return false;
     }
+    if let Some(w) = &o.world {
+        let sets = steps
+            .iter()
+            .filter(|s| s.op != StepOp::Delete && s.op != StepOp::DeleteDeposed);
+        w.lock().reserve_outputs(sets.count());
+    }
     let names: Vec<String> = steps
         .iter()
         .map(|s| state_key(&items[s.item], s.op == StepOp::DeleteDeposed).to_string())
