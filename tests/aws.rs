@@ -564,7 +564,7 @@ fn teardown_deletes_dependents_before_what_they_depend_on() {
         assert_eq!(finished.len(), fleet_size(3));
         for (dependent, dependency) in &deps {
             assert!(
-                finished[dependent] < started[dependency],
+                finished[dependent.as_str()] < started[dependency.as_str()],
                 "{dependent} must be gone before {dependency} is deleted"
             );
         }

@@ -104,7 +104,7 @@ fn tasks_write_templated_files_in_dependency_order() {
                 phase: Phase::Configure,
                 task,
                 ..
-            } => Some(task),
+            } => Some(task.to_string()),
             _ => None,
         })
         .collect();

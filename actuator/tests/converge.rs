@@ -162,7 +162,7 @@ fn ran(ev: &Collect, phase: Phase) -> Vec<String> {
     ev.events()
         .into_iter()
         .filter_map(|e| match e {
-            Event::TaskFinished { phase: p, task, .. } if p == phase => Some(task),
+            Event::TaskFinished { phase: p, task, .. } if p == phase => Some(task.to_string()),
             _ => None,
         })
         .collect()

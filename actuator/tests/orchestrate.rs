@@ -84,7 +84,7 @@ fn up_then_down_creates_and_deletes_each_resource_once_in_order() {
         ev.events()
             .into_iter()
             .filter_map(|e| match e {
-                Event::TaskFinished { phase: p, task, .. } if p == phase => Some(task),
+                Event::TaskFinished { phase: p, task, .. } if p == phase => Some(task.to_string()),
                 _ => None,
             })
             .collect()

@@ -321,7 +321,7 @@ fn task_output_streams_as_events_goes_to_the_run_log_and_a_failure_keeps_its_tai
                 host,
                 stream,
                 line,
-            } => Some((task, host, stream, line)),
+            } => Some((task.to_string(), host, stream, line)),
             _ => None,
         })
         .collect();
@@ -356,7 +356,7 @@ fn task_output_streams_as_events_goes_to_the_run_log_and_a_failure_keeps_its_tai
     assert_eq!(failure.output.last().unwrap().stream, Stream::Stderr);
     assert_eq!(tail[0], "line 4", "the first lines are cut: {tail:?}");
     let on_event = ev.events().into_iter().find_map(|e| match e {
-        Event::TaskFailed { task, output, .. } if task == "flaky" => Some(output),
+        Event::TaskFailed { task, output, .. } if &*task == "flaky" => Some(output),
         _ => None,
     });
     assert_eq!(on_event.as_deref().map(tail_of), Some(tail.clone()));
@@ -558,11 +558,11 @@ fn a_missing_input_is_refused_before_anything_runs_and_inputs_reach_the_tasks() 
     assert!(rt().block_on(o.initiate_system()), "{:?}", o.failures());
     assert!(ev.events().iter().any(|e| matches!(
         e,
-        Event::TaskOutput { task, line, .. } if task == "hello" && line == "hello from the environment"
+        Event::TaskOutput { task, line, .. } if &**task == "hello" && line == "hello from the environment"
     )));
     assert!(ev.events().iter().any(|e| matches!(
         e,
-        Event::TaskFinished { phase: Phase::Configure, task, outcome: Outcome::Ran } if task == "after"
+        Event::TaskFinished { phase: Phase::Configure, task, outcome: Outcome::Ran } if &**task == "after"
     )));
 }
 
@@ -595,7 +595,7 @@ fn an_agent_that_reports_output_at_the_end_gives_the_same_lines() {
         .filter_map(|e| match e {
             Event::TaskOutput {
                 task, stream, line, ..
-            } => Some((task, stream, line)),
+            } => Some((task.to_string(), stream, line)),
             _ => None,
         })
         .collect();

@@ -8,6 +8,7 @@
 //! bar.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use indexmap::IndexSet;
@@ -136,7 +137,7 @@ impl EventHandler for Progress {
             }
             Event::TaskStarting { task, .. } => {
                 if let Some(pb) = &*self.bar.lock() {
-                    pb.set_message(task.clone());
+                    pb.set_message(task.to_string());
                 }
             }
             Event::TaskFinished { task, .. } => {
@@ -232,13 +233,13 @@ impl EventHandler for TaskLines {
 
 /// What is in flight now, in the order it started: what a Ctrl-C waits for, or aborts.
 #[derive(Default)]
-pub(super) struct InFlight(Mutex<IndexSet<String>>);
+pub(super) struct InFlight(Mutex<IndexSet<Arc<str>>>);
 
 impl InFlight {
     /// `n in flight: a, b, c` (at most ten names).
     pub(super) fn describe(&self) -> (usize, String) {
         let set = self.0.lock();
-        let mut names: Vec<&str> = set.iter().take(10).map(String::as_str).collect();
+        let mut names: Vec<&str> = set.iter().take(10).map(|n| &**n).collect();
         if set.len() > names.len() {
             names.push("…");
         }

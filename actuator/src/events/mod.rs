@@ -38,6 +38,7 @@
 
 use parking_lot::Mutex;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::{Serialize, Serializer};
@@ -213,8 +214,9 @@ pub enum Event {
     TaskStarting {
         /// Which walk.
         phase: Phase,
-        /// The resource's model path or the task's name.
-        task: String,
+        /// The resource's model path or the task's name: one shared string for all the walk's
+        /// events about it (two or more per step), not a copy each.
+        task: Arc<str>,
         /// Attempt number, from 1.
         attempt: u32,
         /// The host a config task runs on.
@@ -226,19 +228,19 @@ pub enum Event {
         /// Which walk.
         phase: Phase,
         /// The resource or task.
-        task: String,
+        task: Arc<str>,
         /// What it did.
         outcome: Outcome,
     },
     /// A config task that ran before with the same inputs is not run again.
     TaskUnchanged {
         /// The task.
-        task: String,
+        task: Arc<str>,
     },
     /// A line of a running config task's output (the CLI's `-v` prints these).
     TaskOutput {
         /// The task.
-        task: String,
+        task: Arc<str>,
         /// The host it runs on.
         host: String,
         /// Which stream.
@@ -251,7 +253,7 @@ pub enum Event {
         /// Which walk.
         phase: Phase,
         /// The resource or task.
-        task: String,
+        task: Arc<str>,
         /// The attempt that failed.
         attempt: u32,
         /// Why.
@@ -264,7 +266,7 @@ pub enum Event {
         /// Which walk.
         phase: Phase,
         /// The resource or task.
-        task: String,
+        task: Arc<str>,
         /// Why.
         error: String,
         /// The last lines of a config task's output (both streams as they came).
@@ -276,7 +278,7 @@ pub enum Event {
         /// Which walk.
         phase: Phase,
         /// The resource or task.
-        task: String,
+        task: Arc<str>,
         /// The failure that caused it.
         because: String,
     },

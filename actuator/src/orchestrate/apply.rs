@@ -432,9 +432,9 @@ pub(super) async fn run(
             .filter(|s| s.op != StepOp::Delete && s.op != StepOp::DeleteDeposed);
         w.lock().reserve_outputs(sets.count());
     }
-    let names: Vec<String> = steps
+    let names: Vec<Arc<str>> = steps
         .iter()
-        .map(|s| state_key(&items[s.item], s.op == StepOp::DeleteDeposed).to_string())
+        .map(|s| state_key(&items[s.item], s.op == StepOp::DeleteDeposed))
         .collect();
     let mut limits = HashMap::new();
     for p in o.all_proxies() {

@@ -49,7 +49,7 @@ struct ConfigWork {
     /// The run's task output log (a state on disk).
     log: Option<Arc<RunLog>>,
     /// Task names for events.
-    names: Arc<Vec<String>>,
+    names: Arc<Vec<Arc<str>>>,
     info: Arc<WalkInfo>,
 }
 
@@ -697,7 +697,8 @@ pub(super) async fn run(
             events.redactor.add(p.expose());
         }
     }
-    let names: Arc<Vec<String>> = Arc::new(graph.nodes.iter().map(|n| n.name.clone()).collect());
+    let names: Arc<Vec<Arc<str>>> =
+        Arc::new(graph.nodes.iter().map(|n| n.name.as_str().into()).collect());
     for (i, d) in decisions.iter().enumerate() {
         if d.action == TaskAction::Skip && tasks[i].exec.is_some() {
             events.event(&Event::TaskUnchanged {

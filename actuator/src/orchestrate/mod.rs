@@ -1041,7 +1041,7 @@ fn random_hex() -> String {
 /// Turns engine callbacks into events with node names.
 struct Names {
     phase: Phase,
-    names: Arc<Vec<String>>,
+    names: Arc<Vec<Arc<str>>>,
     /// Structural nodes (joins, heads): no events, they do nothing.
     quiet: Vec<bool>,
     info: Arc<WalkInfo>,
@@ -1102,7 +1102,7 @@ impl Observer for Names {
         self.handler.event(&Event::TaskSkipped {
             phase: self.phase,
             task: self.names[node.index()].clone(),
-            because: self.names[because.index()].clone(),
+            because: self.names[because.index()].to_string(),
         });
     }
 }
@@ -1112,7 +1112,7 @@ struct PhaseWalk {
     phase: Phase,
     dag: crate::engine::Dag,
     /// Display name per node.
-    names: Arc<Vec<String>>,
+    names: Arc<Vec<Arc<str>>>,
     work: Arc<dyn crate::engine::Work>,
     limits: HashMap<String, Limit>,
     /// Nodes the state says are done already.
@@ -1196,7 +1196,7 @@ async fn walk_phase(o: &mut ActuatorOrchestration, w: PhaseWalk) -> bool {
                 o.failures.push(RunFailure {
                     kind: FailureKind::Run,
                     phase,
-                    task: names[n.index()].clone(),
+                    task: names[n.index()].to_string(),
                     error: events.redact(&e.message),
                     output: info.tail(*n),
                 });

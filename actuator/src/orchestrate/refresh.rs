@@ -48,7 +48,7 @@ pub(super) async fn read_all(
         return Ok(HashMap::new());
     }
     let found = Arc::new(Mutex::new(vec![None; reads.len()]));
-    let names = Arc::new(reads.iter().map(|(r, _)| r.key.clone()).collect());
+    let names = Arc::new(reads.iter().map(|(r, _)| r.key.as_str().into()).collect());
     // Shared with the walk's work, not copied: a refresh of a large state reads every entry.
     let reads = Arc::new(reads);
     let work = Arc::new(Reads {

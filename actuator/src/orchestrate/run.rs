@@ -252,7 +252,7 @@ fn open_log(path: &Path) -> std::io::Result<File> {
 /// One task attempt's output: split into lines, secrets masked, each line an event and a line of
 /// the run log; the last [`TAIL_LINES`] kept for a failure.
 pub(super) struct TaskOutput {
-    task: String,
+    task: Arc<str>,
     host: String,
     events: Arc<RunEvents>,
     log: Option<Arc<RunLog>>,
@@ -285,7 +285,7 @@ impl TaskOutput {
         log: Option<Arc<RunLog>>,
     ) -> Self {
         TaskOutput {
-            task: task.to_owned(),
+            task: task.into(),
             host: host.to_owned(),
             events,
             log,
