@@ -447,7 +447,7 @@ pub(super) async fn run(
             return false;
         }
     };
-    let info = Arc::new(WalkInfo::default());
+    let info = Arc::new(WalkInfo::new(steps.len()));
     let started = steps.iter().map(|_| AtomicBool::new(false)).collect();
     let work = Arc::new(ApplyWork {
         world: o.world.clone(),

@@ -69,7 +69,7 @@ pub(super) async fn read_all(
             limits,
             done: HashSet::new(),
             quiet: Vec::new(),
-            info: Arc::new(WalkInfo::default()),
+            info: Arc::new(WalkInfo::new(reads.len())),
             outcome: Outcome::Read,
         },
     )

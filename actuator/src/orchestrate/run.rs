@@ -9,6 +9,7 @@ use std::io::{BufWriter, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::SystemTime;
 
 use parking_lot::Mutex;
@@ -107,33 +108,55 @@ fn redact_event<'a>(e: &'a Event, r: &Redactor) -> Cow<'a, Event> {
 
 /// What a walk's work tells its observer about each node: what a finished step did, the host of a
 /// task, a failed task's last output.
-#[derive(Default)]
 pub(super) struct WalkInfo {
-    /// By node index: a walk sets one per step, so a vector, not a map.
-    outcomes: Mutex<Vec<Option<Outcome>>>,
+    /// By node index, [`OUTCOMES`]' index plus one (0: none yet): set once per step and read by
+    /// its finished event, on any thread, without a lock.
+    outcomes: Vec<AtomicU8>,
     tails: Mutex<HashMap<u32, Vec<OutputLine>>>,
     /// The host of each node that runs on one (config tasks).
     pub(super) hosts: Vec<Option<String>>,
 }
 
+/// Every outcome, in declaration order (`outcome as usize` is its index).
+const OUTCOMES: [Outcome; 9] = [
+    Outcome::Created,
+    Outcome::Updated,
+    Outcome::Replaced,
+    Outcome::ReplacedOld,
+    Outcome::Destroyed,
+    Outcome::Nothing,
+    Outcome::Read,
+    Outcome::Ran,
+    Outcome::SkippedByCheck,
+];
+
 impl WalkInfo {
-    pub(super) fn with_hosts(hosts: Vec<Option<String>>) -> Self {
+    /// For a walk of `nodes` nodes.
+    pub(super) fn new(nodes: usize) -> Self {
         WalkInfo {
-            hosts,
-            ..WalkInfo::default()
+            outcomes: (0..nodes).map(|_| AtomicU8::new(0)).collect(),
+            tails: Mutex::default(),
+            hosts: Vec::new(),
         }
+    }
+
+    /// For a walk with a node per host entry.
+    pub(super) fn with_hosts(hosts: Vec<Option<String>>) -> Self {
+        let mut info = WalkInfo::new(hosts.len());
+        info.hosts = hosts;
+        info
     }
 
     pub(super) fn set_outcome(&self, node: NodeId, o: Outcome) {
-        let mut outcomes = self.outcomes.lock();
-        if outcomes.len() <= node.index() {
-            outcomes.resize(node.index() + 1, None);
-        }
-        outcomes[node.index()] = Some(o);
+        debug_assert_eq!(OUTCOMES[o as usize], o);
+        self.outcomes[node.index()].store(o as u8 + 1, Ordering::Relaxed);
     }
 
     pub(super) fn outcome(&self, node: NodeId) -> Option<Outcome> {
-        self.outcomes.lock().get(node.index()).copied().flatten()
+        match self.outcomes[node.index()].load(Ordering::Relaxed) {
+            0 => None,
+            o => Some(OUTCOMES[usize::from(o) - 1]),
+        }
     }
 
     pub(super) fn set_tail(&self, node: NodeId, tail: Vec<OutputLine>) {
