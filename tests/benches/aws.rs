@@ -11,7 +11,6 @@
 //! Each configuration prints the min / median / max of its runs; the ratios are of the median run
 //! against floors measured in the same invocation.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -71,35 +70,6 @@ fn saturated_rps(url: &str) -> f64 {
     })
 }
 
-/// The longest chain of dependent resources, weighted by each one's round trips.
-fn critical_path(deps: &HashMap<String, Vec<String>>, trips: &BTreeMap<String, u64>) -> u64 {
-    fn longest(
-        k: &str,
-        deps: &HashMap<String, Vec<String>>,
-        trips: &BTreeMap<String, u64>,
-        memo: &mut HashMap<String, u64>,
-    ) -> u64 {
-        if let Some(&v) = memo.get(k) {
-            return v;
-        }
-        let before = deps
-            .get(k)
-            .into_iter()
-            .flatten()
-            .map(|d| longest(d, deps, trips, memo))
-            .max()
-            .unwrap_or(0);
-        let v = before + trips.get(k).copied().unwrap_or(0);
-        memo.insert(k.to_owned(), v);
-        v
-    }
-    let mut memo = HashMap::new();
-    deps.keys()
-        .map(|k| longest(k, deps, trips, &mut memo))
-        .max()
-        .unwrap_or(0)
-}
-
 /// `min / median / max` of `d`.
 fn spread(mut d: Vec<Duration>) -> String {
     d.sort();
@@ -145,19 +115,8 @@ fn run(url: &str, moto: &str, k: usize, limits: ApiLimits, concurrency: usize) -
         let up = t.elapsed();
         let stats = aws.stats();
         let st = o.state().unwrap();
-        let deps: HashMap<String, Vec<String>> = st
-            .iter()
-            .map(|e| {
-                let d = e.data.value()["deps"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|d| d.as_str().map(str::to_owned))
-                    .collect();
-                (e.key.to_string(), d)
-            })
-            .collect();
-        let critical = critical_path(&deps, &stats.round_trips);
+        let deps = actuator_tests::bench::recorded_deps(&st);
+        let critical = actuator_tests::bench::critical_round_trips(&deps, &stats.round_trips);
         // `down` as the command line runs it: a new process, no model, a fresh proxy (and fresh
         // token buckets) reading the state.
         drop(o);

@@ -161,18 +161,7 @@ fn run(config: FakeConfig, k: usize, poll: Duration, concurrency: usize) -> Run 
             .iter()
             .map(|e| (e.key.to_string(), e.kind.to_string()))
             .collect();
-        let deps: HashMap<String, Vec<String>> = st
-            .iter()
-            .map(|e| {
-                let d = e.data.value()["deps"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|d| d.as_str().map(str::to_owned))
-                    .collect();
-                (e.key.to_string(), d)
-            })
-            .collect();
+        let deps = actuator_tests::bench::recorded_deps(&st);
         let up_floor = critical_path(&deps, &|k| create_cost(&kinds[k], &timing), false);
         let down_floor = critical_path(&deps, &|k| delete_cost(&kinds[k], &timing), true);
         // `down` as the command line runs it: a new process, no model, a fresh proxy.

@@ -26,7 +26,6 @@
 //!     networkx==2.3 errator==0.4 os-client-config paramiko netifaces six ipaddress
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
@@ -76,36 +75,6 @@ fn bench(k: usize) -> actuator::model::Instance<Bench> {
     b
 }
 
-/// The longest chain of dependent resources, weighted by each one's requests.
-fn critical_path(deps: &HashMap<String, Vec<String>>, trips: &BTreeMap<String, u64>) -> u64 {
-    fn longest(
-        k: &str,
-        deps: &HashMap<String, Vec<String>>,
-        trips: &BTreeMap<String, u64>,
-        memo: &mut HashMap<String, u64>,
-    ) -> u64 {
-        if let Some(&v) = memo.get(k) {
-            return v;
-        }
-        let before = deps
-            .get(k)
-            .into_iter()
-            .flatten()
-            .map(|d| longest(d, deps, trips, memo))
-            .max()
-            .unwrap_or(0);
-        let v = before + trips.get(k).copied().unwrap_or(0);
-        memo.insert(k.to_owned(), v);
-        v
-    }
-    let mut memo = HashMap::new();
-    trips
-        .keys()
-        .map(|k| longest(k, deps, trips, &mut memo))
-        .max()
-        .unwrap_or(0)
-}
-
 struct Run {
     up: Duration,
     down: Duration,
@@ -137,19 +106,8 @@ fn run(k: usize) -> Run {
     let up = t.elapsed();
     let up_stats = p.stats();
     let st = o.state().unwrap();
-    let deps: HashMap<String, Vec<String>> = st
-        .iter()
-        .map(|e| {
-            let d = e.data.value()["deps"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect();
-            (e.key.to_string(), d)
-        })
-        .collect();
-    let critical = critical_path(&deps, &up_stats.round_trips);
+    let deps = actuator_tests::bench::recorded_deps(&st);
+    let critical = actuator_tests::bench::critical_round_trips(&deps, &up_stats.round_trips);
     drop(o);
     // `down` as the command line runs it: a new process, the state alone.
     let p2 = Arc::new(proxy_for(&cloud()));

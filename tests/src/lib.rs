@@ -7,6 +7,7 @@
 pub mod aws;
 #[cfg(feature = "azure")]
 pub mod azure;
+pub mod bench;
 #[cfg(feature = "postgres")]
 pub mod dircloud;
 pub mod logs;
