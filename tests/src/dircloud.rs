@@ -172,7 +172,7 @@ impl ProvisionerProxy for DirCloud {
                 c.live
                     .iter()
                     .find(|(_, (p, t))| {
-                        *p == rec.key && rec.scope.owns(t.iter()) == Ownership::Mine
+                        **p == *rec.key && rec.scope.owns(t.iter()) == Ownership::Mine
                     })
                     .map(|(&id, _)| id)
             });
@@ -180,7 +180,7 @@ impl ProvisionerProxy for DirCloud {
                 new.push(Event {
                     op: "delete".into(),
                     id,
-                    path: rec.key.clone(),
+                    path: rec.key.to_string(),
                     tags: BTreeMap::new(),
                     pid: std::process::id(),
                 });

@@ -67,7 +67,7 @@ pub(super) async fn provision(px: &AwsProxy, cx: &ProvisionCx) -> Result<Outputs
 /// Whether the recorded resource still exists: found by its tags, as its kind's look-up does.
 /// (Outputs are as recorded.)
 pub(super) async fn read(px: &AwsProxy, rec: &Provisioned) -> Result<Observed, AttemptError> {
-    match rec.kind.as_str() {
+    match &*rec.kind {
         Vpc::KIND => exists::<t::Vpc>(px, rec).await,
         Subnet::KIND => exists::<t::Subnet>(px, rec).await,
         InternetGateway::KIND => exists::<t::InternetGateway>(px, rec).await,
@@ -102,7 +102,7 @@ async fn exists<T: Tagged>(px: &AwsProxy, rec: &Provisioned) -> Result<Observed,
 /// Deletes what `rec` records, as its kind's family module does.
 pub(super) async fn deprovision(px: &AwsProxy, rec: &Provisioned) -> Result<(), AttemptError> {
     let op = Op::for_teardown(px, rec).await?;
-    let r = match rec.kind.as_str() {
+    let r = match &*rec.kind {
         Vpc::KIND => network::delete_vpc(&op, rec).await,
         Subnet::KIND => network::delete_subnet(&op, rec).await,
         InternetGateway::KIND => network::delete_internet_gateway(&op, rec).await,

@@ -129,8 +129,8 @@ impl<'a> Op<'a> {
             } else {
                 Some((*rec.scope).clone())
             },
-            rec.key.clone(),
-            rec.key.clone(),
+            rec.key.to_string(),
+            rec.key.to_string(),
         )
         .await
     }

@@ -79,7 +79,7 @@ pub(crate) fn identity(cx: &ProvisionCx) -> Vec<(String, String)> {
 /// The identity pairs of a recorded resource.
 pub(crate) fn identity_of_rec(rec: &Provisioned) -> Vec<(String, String)> {
     let mut t = rec.scope.tags(&rec.key);
-    t.push((idtags::KIND.to_owned(), rec.kind.clone()));
+    t.push((idtags::KIND.to_owned(), rec.kind.to_string()));
     t
 }
 
@@ -452,7 +452,7 @@ async fn read_kind(p: &OpenStackProxy, rec: &Provisioned) -> Result<Observed, At
             })
         }
     };
-    match rec.kind.as_str() {
+    match &*rec.kind {
         Network::KIND => neutron(NETWORKS, network::network_outputs).await,
         Subnet::KIND => neutron(SUBNETS, network::subnet_outputs).await,
         Router::KIND => neutron(ROUTERS, network::id_outputs).await,
@@ -500,7 +500,7 @@ pub(crate) async fn update(
         }
         Value::Object(m)
     };
-    match rec.kind.as_str() {
+    match &*rec.kind {
         Network::KIND => {
             let n: Network = cx.resource()?;
             let mut all = json!({
@@ -580,7 +580,7 @@ async fn deprovision_kind(p: &OpenStackProxy, rec: &Provisioned) -> Result<(), A
         }
         Ok(())
     };
-    match rec.kind.as_str() {
+    match &*rec.kind {
         Network::KIND => simple(NETWORKS).await,
         Subnet::KIND => simple(SUBNETS).await,
         Router::KIND => simple(ROUTERS).await,

@@ -260,16 +260,21 @@ impl Item {
     /// The resource its step acts on, under the model path `key` (a set-aside resource is
     /// deleted under its own path). `scope`: whose it is.
     pub(super) fn recorded(&self, scope: &Arc<Scope>, key: &str) -> Option<Cow<'_, Provisioned>> {
+        // The item's own key is shared; only a set-aside resource's path is made anew.
+        let shared = || match &*self.key == key {
+            true => self.key.clone(),
+            false => Arc::from(key),
+        };
         Some(match self.old.as_ref()? {
-            Old::Built(p) if p.key == key => Cow::Borrowed(&**p),
+            Old::Built(p) if &*p.key == key => Cow::Borrowed(&**p),
             Old::Built(p) => Cow::Owned(Provisioned {
-                key: key.to_owned(),
+                key: shared(),
                 ..(**p).clone()
             }),
             Old::Entry { data, outputs } => Cow::Owned(Provisioned {
                 scope: scope.clone(),
-                kind: self.kind.to_string(),
-                key: key.to_owned(),
+                kind: self.kind.clone(),
+                key: shared(),
                 outputs: parse_outputs(outputs.clone().map(|r| &data.text()[r])),
             }),
         })
@@ -686,8 +691,8 @@ impl<'a> Recorded<'a> {
     pub(super) fn provisioned(&self, scope: &Arc<Scope>, e: &Entry) -> Provisioned {
         Provisioned {
             scope: scope.clone(),
-            kind: e.kind.to_string(),
-            key: e.key.to_string(),
+            kind: e.kind.clone(),
+            key: e.key.clone(),
             outputs: self.outputs(),
         }
     }

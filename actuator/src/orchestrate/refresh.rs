@@ -48,7 +48,7 @@ pub(super) async fn read_all(
         return Ok(HashMap::new());
     }
     let found = Arc::new(Mutex::new(vec![None; reads.len()]));
-    let names = Arc::new(reads.iter().map(|(r, _)| r.key.as_str().into()).collect());
+    let names = Arc::new(reads.iter().map(|(r, _)| r.key.clone()).collect());
     // Shared with the walk's work, not copied: a refresh of a large state reads every entry.
     let reads = Arc::new(reads);
     let work = Arc::new(Reads {
@@ -99,7 +99,7 @@ pub(super) async fn read_all(
             };
             result?;
         }
-        observed.insert(rec.key.clone(), seen);
+        observed.insert(rec.key.to_string(), seen);
     }
     o.set_observed_outputs(&observed);
     Ok(observed)

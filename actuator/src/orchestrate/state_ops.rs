@@ -295,8 +295,8 @@ impl ActuatorOrchestration {
                         state_id: d.state_id.clone(),
                         ..self.scope_with("")
                     }),
-                    kind: d.kind.clone(),
-                    key: d.key.clone(),
+                    kind: d.kind.as_str().into(),
+                    key: d.key.as_str().into(),
                     outputs: d.outputs.clone(),
                 }))),
                 replaces: None,

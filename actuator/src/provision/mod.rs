@@ -389,10 +389,10 @@ fn resolve_args(world: &Shared, at: At, salt: &str) -> (Args, bool) {
 pub struct Provisioned {
     /// Whose it is (what its identity tags say); shared by all the resources of a plan.
     pub scope: Arc<Scope>,
-    /// Its kind, e.g. `aws.Vpc`.
-    pub kind: String,
-    /// Its model path.
-    pub key: String,
+    /// Its kind, e.g. `aws.Vpc` (shared with the plan and the state: one block per kind).
+    pub kind: Arc<str>,
+    /// Its model path (shared with the plan's item and the state's entry, not copied).
+    pub key: Arc<str>,
     /// What provisioning recorded.
     pub outputs: Outputs,
 }

@@ -375,7 +375,7 @@ impl ProvisionerProxy for SimProxy {
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect();
         }
-        st.paths.entry(rec.key.clone()).or_default().updates += 1;
+        st.paths.entry(rec.key.to_string()).or_default().updates += 1;
         self.save(&st)?;
         Ok(outputs(n))
     }
