@@ -427,9 +427,12 @@ pub(super) async fn run(
         return false;
     }
     if let Some(w) = &o.world {
-        let sets = steps
-            .iter()
-            .filter(|s| s.op != StepOp::Delete && s.op != StepOp::DeleteDeposed);
+        let sets = steps.iter().filter(|s| {
+            matches!(
+                s.op,
+                StepOp::Create | StepOp::CreateReplacement | StepOp::Update
+            )
+        });
         w.lock().reserve_outputs(sets.count());
     }
     let names: Vec<Arc<str>> = steps

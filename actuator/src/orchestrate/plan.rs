@@ -261,9 +261,12 @@ impl Item {
     /// deleted under its own path). `scope`: whose it is.
     pub(super) fn recorded(&self, scope: &Arc<Scope>, key: &str) -> Option<Cow<'_, Provisioned>> {
         // The item's own key is shared; only a set-aside resource's path is made anew.
-        let shared = || match &*self.key == key {
-            true => self.key.clone(),
-            false => Arc::from(key),
+        let shared = || {
+            if &*self.key == key {
+                self.key.clone()
+            } else {
+                Arc::from(key)
+            }
         };
         Some(match self.old.as_ref()? {
             Old::Built(p) if &*p.key == key => Cow::Borrowed(&**p),

@@ -109,15 +109,15 @@ fn redact_event<'a>(e: &'a Event, r: &Redactor) -> Cow<'a, Event> {
 /// What a walk's work tells its observer about each node: what a finished step did, the host of a
 /// task, a failed task's last output.
 pub(super) struct WalkInfo {
-    /// By node index, [`OUTCOMES`]' index plus one (0: none yet): set once per step and read by
-    /// its finished event, on any thread, without a lock.
+    /// By node index, the outcome's [`code`] (0: none yet): set once per step and read by its
+    /// finished event, on any thread, without a lock.
     outcomes: Vec<AtomicU8>,
     tails: Mutex<HashMap<u32, Vec<OutputLine>>>,
     /// The host of each node that runs on one (config tasks).
     pub(super) hosts: Vec<Option<String>>,
 }
 
-/// Every outcome, in declaration order (`outcome as usize` is its index).
+/// Every outcome, by its [`code`] less one.
 const OUTCOMES: [Outcome; 9] = [
     Outcome::Created,
     Outcome::Updated,
@@ -129,6 +129,22 @@ const OUTCOMES: [Outcome; 9] = [
     Outcome::Ran,
     Outcome::SkippedByCheck,
 ];
+
+/// An outcome as a byte, 1 and up; exhaustive, so a new outcome does not compile without one
+/// (and its place in [`OUTCOMES`], which a test checks).
+fn code(o: Outcome) -> u8 {
+    match o {
+        Outcome::Created => 1,
+        Outcome::Updated => 2,
+        Outcome::Replaced => 3,
+        Outcome::ReplacedOld => 4,
+        Outcome::Destroyed => 5,
+        Outcome::Nothing => 6,
+        Outcome::Read => 7,
+        Outcome::Ran => 8,
+        Outcome::SkippedByCheck => 9,
+    }
+}
 
 impl WalkInfo {
     /// For a walk of `nodes` nodes.
@@ -148,15 +164,12 @@ impl WalkInfo {
     }
 
     pub(super) fn set_outcome(&self, node: NodeId, o: Outcome) {
-        debug_assert_eq!(OUTCOMES[o as usize], o);
-        self.outcomes[node.index()].store(o as u8 + 1, Ordering::Relaxed);
+        self.outcomes[node.index()].store(code(o), Ordering::Relaxed);
     }
 
     pub(super) fn outcome(&self, node: NodeId) -> Option<Outcome> {
-        match self.outcomes[node.index()].load(Ordering::Relaxed) {
-            0 => None,
-            o => Some(OUTCOMES[usize::from(o) - 1]),
-        }
+        let code = self.outcomes[node.index()].load(Ordering::Relaxed);
+        OUTCOMES.get(usize::from(code).checked_sub(1)?).copied()
     }
 
     pub(super) fn set_tail(&self, node: NodeId, tail: Vec<OutputLine>) {
@@ -434,6 +447,19 @@ mod tests {
         redact.iter().for_each(|s| r.add(s));
         let ev = Arc::new(RunEvents::new(c.clone(), r));
         (TaskOutput::new("t", "h", ev, None), c)
+    }
+
+    #[test]
+    fn every_outcome_set_for_a_node_is_read_back() {
+        let info = WalkInfo::new(OUTCOMES.len() + 1);
+        for (i, &o) in OUTCOMES.iter().enumerate() {
+            assert_eq!(usize::from(code(o)), i + 1, "{o:?}'s place in OUTCOMES");
+            info.set_outcome(NodeId(i as u32), o);
+        }
+        for (i, &o) in OUTCOMES.iter().enumerate() {
+            assert_eq!(info.outcome(NodeId(i as u32)), Some(o));
+        }
+        assert_eq!(info.outcome(NodeId(OUTCOMES.len() as u32)), None);
     }
 
     fn lines(c: &Collect) -> Vec<(Stream, String)> {

@@ -303,9 +303,9 @@ impl<S: StateStore> Journal<S> {
 
     /// [`batch`](Self::batch) without the automatic compaction: the group-commit writer compacts
     /// when a walk is flushed ([`sync_or_compact`](Self::sync_or_compact)), not between the
-    /// walk's batches. Without `durable`, the records
-    /// are appended unsynced ([`StateStore::append_unsynced`]); with it, everything appended so
-    /// far is durable when this returns `Ok`, even when `f` wrote nothing.
+    /// walk's batches. Without `durable`, the records are appended unsynced
+    /// ([`StateStore::append_unsynced`]); with it, everything appended so far is durable when
+    /// this returns `Ok`, even when `f` wrote nothing.
     pub(crate) fn batch_uncompacted<R>(
         &mut self,
         durable: bool,
