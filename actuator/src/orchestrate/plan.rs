@@ -701,6 +701,34 @@ impl<'a> Recorded<'a> {
     }
 }
 
+/// Fewest items worth a second thread in [`parallel_map`].
+const PARALLEL_FROM: usize = 2048;
+
+/// `f` of each item, in order, computed on all the machine's cores when there are enough items:
+/// a plan reads thousands of recorded entries, independently of each other, while the other
+/// cores would wait.
+fn parallel_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if threads < 2 || items.len() < PARALLEL_FROM {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let f = &f;
+        let rest: Vec<_> = items
+            .chunks(chunk)
+            .skip(1)
+            .map(|c| s.spawn(move || c.iter().map(f).collect::<Vec<U>>()))
+            .collect();
+        let mut out: Vec<U> = Vec::with_capacity(items.len());
+        out.extend(items[..chunk].iter().map(f));
+        for t in rest {
+            out.extend(t.join().expect("a plan thread panicked"));
+        }
+        out
+    })
+}
+
 /// Recorded outputs, as JSON text (a value that is not a string reads as empty).
 fn parse_outputs(text: Option<&str>) -> Outputs {
     let Some(text) = text else {
@@ -922,12 +950,14 @@ impl ActuatorOrchestration {
             .iter()
             .filter_map(|e| e.key.strip_suffix(DEPOSED))
             .collect();
-        for r in &model {
+        // Each resource's entry read first, on every core: the records are independent, and
+        // reading them is most of a large plan's work.
+        let entries: Vec<Option<&Entry>> = model.iter().map(|r| state.get(&r.key)).collect();
+        let mut read = parallel_map(&entries, |e| e.map(Recorded::of).unwrap_or_default());
+        for (r, (entry, recorded)) in model.iter().zip(entries.into_iter().zip(read.drain(..))) {
             let Some(proxy) = r.proxy.clone() else {
                 continue;
             };
-            let entry = state.get(&r.key);
-            let recorded = entry.map(Recorded::of).unwrap_or_default();
             let deps: Vec<String> = r.deps.iter().map(|&d| model[d].key.to_string()).collect();
             let mut change = ResourceChange {
                 key: r.key.clone(),
@@ -1090,11 +1120,13 @@ impl ActuatorOrchestration {
         }
         // What the state has and the model does not: deleted, dependents first (the apply walk
         // orders them; listed here in reverse recording order).
-        for e in state.iter().rev() {
-            if e.key.starts_with(TASK_PREFIX) || in_model.contains(&*e.key) {
-                continue;
-            }
-            let recorded = Recorded::of(e);
+        let gone: Vec<&Entry> = state
+            .iter()
+            .rev()
+            .filter(|e| !e.key.starts_with(TASK_PREFIX) && !in_model.contains(&*e.key))
+            .collect();
+        let read = parallel_map(&gone, |e| Recorded::of(e));
+        for (e, recorded) in gone.into_iter().zip(read) {
             let want = recorded.proxy.as_deref().unwrap_or("");
             let Some(proxy) = proxies.iter().find(|p| p.name() == want).cloned() else {
                 errors.push(PlanBlocker {
@@ -1347,6 +1379,25 @@ mod tests {
                 ("Pair.web", ResourceAction::Unchanged)
             ]
         );
+    }
+
+    #[test]
+    fn a_parallel_map_keeps_the_items_order_at_any_size() {
+        for n in [
+            0,
+            1,
+            PARALLEL_FROM - 1,
+            PARALLEL_FROM,
+            3 * PARALLEL_FROM + 7,
+        ] {
+            let items: Vec<usize> = (0..n).collect();
+            let out = parallel_map(&items, |i| i * 2);
+            assert_eq!(
+                out,
+                items.iter().map(|i| i * 2).collect::<Vec<_>>(),
+                "{n} items"
+            );
+        }
     }
 
     #[test]
