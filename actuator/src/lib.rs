@@ -142,6 +142,7 @@ pub mod infra;
 pub mod model;
 pub mod namespace;
 pub mod orchestrate;
+mod parallel;
 pub mod provision;
 pub mod secret;
 pub mod state;

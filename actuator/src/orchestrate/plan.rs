@@ -22,6 +22,7 @@ use serde_json::value::RawValue;
 use super::ActuatorOrchestration;
 use crate::dag::{Dag, NodeId};
 use crate::model::At;
+use crate::parallel;
 use crate::provision::{Observed, Outputs, Provisioned, ProvisionerProxy, Scope, select};
 use crate::state::{Data, Entry, EntryStatus, State};
 
@@ -701,33 +702,8 @@ impl<'a> Recorded<'a> {
     }
 }
 
-/// Fewest items worth a second thread in [`parallel_map`].
+/// Fewest recorded entries worth reading on more than one core.
 const PARALLEL_FROM: usize = 2048;
-
-/// `f` of each item, in order, computed on all the machine's cores when there are enough items:
-/// a plan reads thousands of recorded entries, independently of each other, while the other
-/// cores would wait.
-fn parallel_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    if threads < 2 || items.len() < PARALLEL_FROM {
-        return items.iter().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let f = &f;
-        let rest: Vec<_> = items
-            .chunks(chunk)
-            .skip(1)
-            .map(|c| s.spawn(move || c.iter().map(f).collect::<Vec<U>>()))
-            .collect();
-        let mut out: Vec<U> = Vec::with_capacity(items.len());
-        out.extend(items[..chunk].iter().map(f));
-        for t in rest {
-            out.extend(t.join().expect("a plan thread panicked"));
-        }
-        out
-    })
-}
 
 /// Recorded outputs, as JSON text (a value that is not a string reads as empty).
 fn parse_outputs(text: Option<&str>) -> Outputs {
@@ -953,7 +929,9 @@ impl ActuatorOrchestration {
         // Each resource's entry read first, on every core: the records are independent, and
         // reading them is most of a large plan's work.
         let entries: Vec<Option<&Entry>> = model.iter().map(|r| state.get(&r.key)).collect();
-        let mut read = parallel_map(&entries, |e| e.map(Recorded::of).unwrap_or_default());
+        let mut read = parallel::map(&entries, PARALLEL_FROM, |e| {
+            e.map(Recorded::of).unwrap_or_default()
+        });
         for (r, (entry, recorded)) in model.iter().zip(entries.into_iter().zip(read.drain(..))) {
             let Some(proxy) = r.proxy.clone() else {
                 continue;
@@ -1125,7 +1103,7 @@ impl ActuatorOrchestration {
             .rev()
             .filter(|e| !e.key.starts_with(TASK_PREFIX) && !in_model.contains(&*e.key))
             .collect();
-        let read = parallel_map(&gone, |e| Recorded::of(e));
+        let read = parallel::map(&gone, PARALLEL_FROM, |e| Recorded::of(e));
         for (e, recorded) in gone.into_iter().zip(read) {
             let want = recorded.proxy.as_deref().unwrap_or("");
             let Some(proxy) = proxies.iter().find(|p| p.name() == want).cloned() else {
@@ -1379,25 +1357,6 @@ mod tests {
                 ("Pair.web", ResourceAction::Unchanged)
             ]
         );
-    }
-
-    #[test]
-    fn a_parallel_map_keeps_the_items_order_at_any_size() {
-        for n in [
-            0,
-            1,
-            PARALLEL_FROM - 1,
-            PARALLEL_FROM,
-            3 * PARALLEL_FROM + 7,
-        ] {
-            let items: Vec<usize> = (0..n).collect();
-            let out = parallel_map(&items, |i| i * 2);
-            assert_eq!(
-                out,
-                items.iter().map(|i| i * 2).collect::<Vec<_>>(),
-                "{n} items"
-            );
-        }
     }
 
     #[test]
