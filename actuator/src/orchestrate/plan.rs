@@ -929,10 +929,10 @@ impl ActuatorOrchestration {
         // Each resource's entry read first, on every core: the records are independent, and
         // reading them is most of a large plan's work.
         let entries: Vec<Option<&Entry>> = model.iter().map(|r| state.get(&r.key)).collect();
-        let mut read = parallel::map(&entries, PARALLEL_FROM, |e| {
+        let read = parallel::map(&entries, PARALLEL_FROM, |e| {
             e.map(Recorded::of).unwrap_or_default()
         });
-        for (r, (entry, recorded)) in model.iter().zip(entries.into_iter().zip(read.drain(..))) {
+        for (r, (entry, recorded)) in model.iter().zip(entries.into_iter().zip(read)) {
             let Some(proxy) = r.proxy.clone() else {
                 continue;
             };
