@@ -12,7 +12,6 @@
 //!   replacement's old resource is still set aside (the plan decides: one `#deposed` entry per
 //!   path, never written over).
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,7 +29,7 @@ use crate::engine::{AttemptError, Work};
 use crate::events::{Outcome, Phase};
 use crate::model::args::Args;
 use crate::model::build::Shared;
-use crate::provision::{ProvisionCx, Scope, recorded_args};
+use crate::provision::{ProvisionCx, Scope};
 use crate::state::{Data, EntryStatus};
 
 /// One cloud operation of the walk.
@@ -155,20 +154,6 @@ fn done(
     Ok(())
 }
 
-/// The arguments to record for a created or updated resource: those its proxy resolved, unless
-/// they read a variable (which may read outputs its provisioning changed), else resolved now.
-fn args_to_record<'a>(
-    cx: &'a ProvisionCx,
-    world: &Shared,
-    at: crate::model::At,
-    salt: &str,
-) -> Cow<'a, Args> {
-    match cx.args_to_record() {
-        Some(args) => Cow::Borrowed(args),
-        None => Cow::Owned(recorded_args(world, at, salt)),
-    }
-}
-
 /// The state's key for what a deletion step deletes: the item's, or its set-aside old resource's.
 fn state_key(it: &Item, deposed: bool) -> Arc<str> {
     if deposed {
@@ -209,7 +194,6 @@ impl Work for ApplyWork {
                     cx = cx.replacing(*old);
                 }
                 let (world, at) = (self.world.clone().expect("a model"), it.at.expect("model"));
-                let salt = self.salt.clone();
                 let intent = (!step.intent_ahead).then(|| intent_record(it));
                 async move {
                     let it = &items[item];
@@ -225,7 +209,7 @@ impl Work for ApplyWork {
                     match it.proxy.provision(&cx).await {
                         Ok(outputs) => {
                             world.lock().set_outputs(at, outputs);
-                            let args = args_to_record(&cx, &world, at, &salt);
+                            let args = cx.args_to_record();
                             done(&journal, &world, &items, item, &args)
                         }
                         Err(e) => fail(&journal, key, e).await,
@@ -236,7 +220,7 @@ impl Work for ApplyWork {
             StepOp::Update => {
                 let cx = self.cx(it);
                 let (world, at) = (self.world.clone().expect("a model"), it.at.expect("model"));
-                let (salt, scope) = (self.salt.clone(), self.scope.clone());
+                let scope = self.scope.clone();
                 async move {
                     let it = &items[item];
                     let k = it.key.clone();
@@ -247,7 +231,7 @@ impl Work for ApplyWork {
                     match it.proxy.update(&cx, &old, &it.changed).await {
                         Ok(outputs) => {
                             world.lock().set_outputs(at, outputs);
-                            let args = args_to_record(&cx, &world, at, &salt);
+                            let args = cx.args_to_record();
                             done(&journal, &world, &items, item, &args)
                         }
                         Err(e) => fail(&journal, &it.key, e).await,

@@ -37,6 +37,7 @@ pub use sim::SimProxy;
 pub use ssh_key::openssh_key_type;
 pub use static_proxy::StaticProxy;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
@@ -278,14 +279,18 @@ impl ProvisionCx {
             .get_or_init(|| resolve_args(&self.world, self.at, self.salt.as_deref().unwrap_or("")))
             .0
     }
-    /// The arguments [`args`](Self::args) resolved, if it was called and read no variable: what
-    /// the record of the create or update can reuse. A variable may read outputs, which the
-    /// resource's own provisioning has changed since.
-    pub(crate) fn args_to_record(&self) -> Option<&Args> {
-        self.args
-            .get()
-            .filter(|(_, vars)| !vars)
-            .map(|(args, _)| args)
+    /// The arguments to record for the create or update: those [`args`](Self::args) resolved,
+    /// if it was called and read no variable, else resolved now — a variable may read outputs,
+    /// which the resource's own provisioning has changed since.
+    pub(crate) fn args_to_record(&self) -> Cow<'_, Args> {
+        match self.args.get() {
+            Some((args, false)) => Cow::Borrowed(args),
+            _ => Cow::Owned(recorded_args(
+                &self.world,
+                self.at,
+                self.salt.as_deref().unwrap_or(""),
+            )),
+        }
     }
     /// Whose resource this is: system, workspace and state.
     pub fn scope(&self) -> &Scope {
@@ -524,12 +529,13 @@ mod tests {
         };
         let cx = ProvisionCx::new(infra.world().clone(), infra.root().net.at(), scope)
             .salted("salt".into());
-        assert!(cx.args_to_record().is_none(), "nothing resolved yet");
+        // Nothing resolved yet: the record resolves them itself.
+        assert!(matches!(cx.args_to_record(), Cow::Owned(_)));
         let first: *const Args = cx.args();
         assert!(std::ptr::eq(first, cx.args()), "resolved once");
         assert_eq!(cx.args()["name"], "net");
         // No variable read: the record can take them as they are.
-        assert!(std::ptr::eq(first, cx.args_to_record().unwrap()));
+        assert!(matches!(cx.args_to_record(), Cow::Borrowed(a) if std::ptr::eq(first, a)));
         assert_eq!(
             *cx.args(),
             recorded_args(infra.world(), infra.root().net.at(), "salt")
