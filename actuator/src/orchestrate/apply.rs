@@ -405,10 +405,19 @@ pub(super) async fn run(
     let changed: Vec<usize> = (0..items.len())
         .filter(|&i| items[i].action != ResourceAction::Unchanged)
         .collect();
+    // Before the intents: it reads the journal, which the writer holds while it writes them.
+    let (scope, salt) = match o.identity() {
+        Ok(id) => id,
+        Err(e) => {
+            o.fail_state(Phase::Provision, e);
+            return false;
+        }
+    };
+    // The intents go to the writer first, and the walk is built while it appends and syncs them.
+    let (ahead, intents) = record_intents_ahead(&items, &changed, journal);
     let (mut steps, dag) = build(&items, &changed);
-    if let Err(e) = record_intents_ahead(&items, &mut steps, journal).await {
-        o.fail_state(Phase::Provision, e.message);
-        return false;
+    for step in &mut steps {
+        step.intent_ahead = ahead[step.item];
     }
     if let Some(w) = &o.world {
         let sets = steps.iter().filter(|s| {
@@ -427,13 +436,6 @@ pub(super) async fn run(
     for p in o.all_proxies() {
         limits.extend(p.limits());
     }
-    let (scope, salt) = match o.identity() {
-        Ok(id) => id,
-        Err(e) => {
-            o.fail_state(Phase::Provision, e);
-            return false;
-        }
-    };
     let info = Arc::new(WalkInfo::new(steps.len()));
     let started = steps.iter().map(|_| AtomicBool::new(false)).collect();
     let work = Arc::new(ApplyWork {
@@ -446,6 +448,10 @@ pub(super) async fn run(
         info: info.clone(),
         started,
     });
+    if let Err(e) = intents.await {
+        o.fail_state(Phase::Provision, e.message);
+        return false;
+    }
     let phase = if plan
         .items
         .iter()
@@ -483,10 +489,11 @@ pub(super) async fn run(
     }
 }
 
-/// Records, in one sync before the walk, the intents of the steps whose outcome after a crash
-/// the next run can settle without them having been at their step, and marks those steps: a step
-/// then makes its cloud call without waiting for the disk, so a chain of dependent steps goes at
-/// the cloud's pace, not the disk's (one sync per step otherwise). They are:
+/// Hands the writer, to record in one sync before the walk, the intents of the items whose
+/// steps' outcome after a crash the next run can settle without them having been at their step;
+/// returns which items those are (by index) and the record's future. Such a step then makes its
+/// cloud call without waiting for the disk, so a chain of dependent steps goes at the cloud's
+/// pace, not the disk's (one sync per step otherwise). They are:
 /// * creates of resources the state has no entry for. A crash leaves these intents as it leaves
 ///   any other — the next run looks for each resource before creating it;
 /// * deletions of created resources that the model no longer has or `down` removes. A crash
@@ -495,48 +502,47 @@ pub(super) async fn run(
 ///   That costs an `up` after a killed `down` a replacement of what the `down` had not reached
 ///   yet; a per-step intent would cost every level of a chain of deletions a sync.
 ///
-/// The intents of steps the walk never starts (a failure upstream, Ctrl-C) are taken back after
-/// it. An entry in doubt, drift or a replacement keeps its intent at its step.
+/// Each such item has one step (a create or a delete). The intents of steps the walk never starts
+/// (a failure upstream, Ctrl-C) are taken back after it. An entry in doubt, drift or a
+/// replacement keeps its intent at its step.
 ///
 /// They are recorded in the plan's order, which lists the model's resources dependencies first,
 /// so the state's order stays a dependency order (see [`State`]).
-async fn record_intents_ahead(
+fn record_intents_ahead(
     items: &Arc<Vec<Item>>,
-    steps: &mut [Step],
+    changed: &[usize],
     journal: &JournalHandle,
-) -> Result<(), AttemptError> {
+) -> (
+    Vec<bool>,
+    impl Future<Output = Result<(), AttemptError>> + use<>,
+) {
+    let mut ahead = vec![false; items.len()];
     let mut intents = Vec::new();
     // The members of a keyed container mostly share their proxy and dependencies, and so the
     // data of their intents: one value serves all of them (each is built only once).
     let mut shared: FastMap<(&str, &[String]), Data> = FastMap::default();
     {
         let j = journal.lock();
-        for step in steps.iter_mut() {
-            let it = &items[step.item];
+        for &i in changed {
+            let it = &items[i];
             let entry = j.state().get(&it.key);
-            let ahead = match (step.op, it.action) {
-                (StepOp::Create, ResourceAction::Create) => entry.is_none(),
-                (StepOp::Delete, ResourceAction::Destroy) => {
-                    entry.is_some_and(|e| e.status == EntryStatus::Created)
+            let intent = match it.action {
+                ResourceAction::Create if entry.is_none() => {
+                    let data = shared
+                        .entry((it.proxy.name(), &it.deps))
+                        .or_insert_with(|| intent_record(it));
+                    Ahead::Create(i, data.clone())
                 }
-                _ => false,
+                ResourceAction::Destroy
+                    if entry.is_some_and(|e| e.status == EntryStatus::Created) =>
+                {
+                    Ahead::Delete(i)
+                }
+                _ => continue,
             };
-            if ahead {
-                step.intent_ahead = true;
-                intents.push(match step.op {
-                    StepOp::Create => {
-                        let data = shared
-                            .entry((it.proxy.name(), &it.deps))
-                            .or_insert_with(|| intent_record(it));
-                        Ahead::Create(step.item, data.clone())
-                    }
-                    _ => Ahead::Delete(step.item),
-                });
-            }
+            ahead[i] = true;
+            intents.push(intent);
         }
-    }
-    if intents.is_empty() {
-        return Ok(());
     }
     // The records (and so the state's entries) share the items' keys and kinds, not copies.
     let items = items.clone();
@@ -544,8 +550,8 @@ async fn record_intents_ahead(
         .iter()
         .filter(|a| matches!(a, Ahead::Create(..)))
         .count();
-    journal
-        .record(move |j| {
+    let recorded = (!intents.is_empty()).then(|| {
+        journal.record(move |j| {
             j.reserve(new, intents.len());
             intents.into_iter().try_for_each(|a| match a {
                 Ahead::Create(i, data) => {
@@ -554,7 +560,13 @@ async fn record_intents_ahead(
                 Ahead::Delete(i) => j.undo_intent(&items[i].key),
             })
         })
-        .await
+    });
+    (ahead, async move {
+        match recorded {
+            Some(r) => r.await,
+            None => Ok(()),
+        }
+    })
 }
 
 /// An intent recorded ahead of the walk: the item it is for, and a create's data.

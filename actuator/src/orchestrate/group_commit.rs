@@ -248,38 +248,51 @@ impl JournalHandle {
         }
     }
 
-    /// Appends what `op` writes; returns once it is durable.
-    pub(super) async fn record(
-        &self,
-        op: impl FnOnce(&mut Journal<Store>) -> crate::state::Result<()> + Send + 'static,
-    ) -> Result<(), AttemptError> {
-        self.record_then(op, false).await
+    /// Appends what `op` writes; the returned future is ready once it is durable. Handed to the
+    /// writer at the call, not when first polled: the caller can do other work while the writer
+    /// appends and syncs.
+    pub(super) fn record<F>(&self, op: F) -> impl Future<Output = Result<(), AttemptError>> + use<F>
+    where
+        F: FnOnce(&mut Journal<Store>) -> crate::state::Result<()> + Send + 'static,
+    {
+        self.send(op, false)
     }
 
     /// [`record`](Self::record), then (with `compact`) a compaction if the store wants one.
-    async fn record_then(
+    fn send<F>(
         &self,
-        op: impl FnOnce(&mut Journal<Store>) -> crate::state::Result<()> + Send + 'static,
+        op: F,
         compact: bool,
-    ) -> Result<(), AttemptError> {
-        self.lost()?;
-        let Some(writer) = &self.writer else {
-            return op(&mut self.lock())
-                .map_err(|e| AttemptError::fatal(format!("state journal: {}", with_causes(&e))));
+    ) -> impl Future<Output = Result<(), AttemptError>> + use<F>
+    where
+        F: FnOnce(&mut Journal<Store>) -> crate::state::Result<()> + Send + 'static,
+    {
+        let fatal = |e: String| AttemptError::fatal(format!("state journal: {e}"));
+        let sent = match (self.lost(), &self.writer) {
+            (Err(e), _) => Err(Err(e)),
+            (Ok(()), None) => Err(op(&mut self.lock()).map_err(|e| fatal(with_causes(&e)))),
+            (Ok(()), Some(writer)) => {
+                let (ack, done) = tokio::sync::oneshot::channel();
+                let req = Req {
+                    op: Op::Write(Box::new(op)),
+                    ack: Some(ack),
+                    compact,
+                };
+                match writer.queue.push(req) {
+                    Ok(()) => Ok(done),
+                    Err(()) => Err(Err(fatal("the journal writer stopped".into()))),
+                }
+            }
         };
-        let (ack, done) = tokio::sync::oneshot::channel();
-        let req = Req {
-            op: Op::Write(Box::new(op)),
-            ack: Some(ack),
-            compact,
-        };
-        let result = match writer.queue.push(req) {
-            Ok(()) => done
-                .await
-                .unwrap_or_else(|_| Err("the journal writer stopped".into())),
-            Err(_) => Err("the journal writer stopped".into()),
-        };
-        result.map_err(|e| AttemptError::fatal(format!("state journal: {e}")))
+        async move {
+            match sent {
+                Ok(done) => done
+                    .await
+                    .unwrap_or_else(|_| Err("the journal writer stopped".into()))
+                    .map_err(fatal),
+                Err(now) => now,
+            }
+        }
     }
 
     /// Appends a completion without waiting until it is durable: its intent is durable already
@@ -307,7 +320,7 @@ impl JournalHandle {
     /// nobody waited for; then lets the writer compact the store if it wants to (see `Req`).
     pub(super) async fn flush(&self) -> Result<(), AttemptError> {
         if self.writer.is_some() {
-            self.record_then(|_| Ok(()), true).await?;
+            self.send(|_| Ok(()), true).await?;
         }
         self.lost()
     }
@@ -428,6 +441,18 @@ mod tests {
         }
         j.flush().await.unwrap();
         calls.lock().clone()
+    }
+
+    #[tokio::test]
+    async fn a_record_is_written_before_its_future_is_polled() {
+        let (j, _, _) = handle();
+        let durable = j.record(|j| j.intent("a", "test.Net", json!({})));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while j.lock().state().get("a").is_none() {
+            assert!(std::time::Instant::now() < deadline, "the intent is written");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        durable.await.unwrap();
     }
 
     #[tokio::test]
