@@ -874,7 +874,9 @@ impl ActuatorOrchestration {
         if let Err(e) = check(&plan) {
             return refused(self, e);
         }
-        self.apply_started(&plan, opts, journal).await
+        let ok = self.apply_started(&plan, opts, journal).await;
+        drop_plan(plan);
+        ok
     }
 
     /// Applies `plan` (made by [`Self::plan_with`] for this state; refused if the state has moved
@@ -1000,7 +1002,9 @@ impl ActuatorOrchestration {
                 return self.finish(RunStatus::AbortDeprov);
             }
         };
-        self.apply_started(&plan, &opts, journal).await
+        let ok = self.apply_started(&plan, &opts, journal).await;
+        drop_plan(plan);
+        ok
     }
 
     /// Forgets every task record: the next `up` runs the tasks again.
@@ -1019,6 +1023,13 @@ impl ActuatorOrchestration {
             }
         }
         true
+    }
+}
+
+/// Frees a plan the run made itself: a large one on another thread, while the run reports.
+fn drop_plan(plan: Plan) {
+    if plan.items.len() >= plan::PARALLEL_FROM {
+        crate::parallel::drop_in_background(plan);
     }
 }
 

@@ -702,8 +702,9 @@ impl<'a> Recorded<'a> {
     }
 }
 
-/// Fewest recorded entries worth reading on more than one core.
-const PARALLEL_FROM: usize = 2048;
+/// Fewest recorded entries worth reading on more than one core (or a plan's items worth freeing
+/// on another thread).
+pub(super) const PARALLEL_FROM: usize = 2048;
 
 /// Recorded outputs, as JSON text (a value that is not a string reads as empty).
 fn parse_outputs(text: Option<&str>) -> Outputs {
