@@ -487,6 +487,20 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// Whether [`count`](Self::count) counts `e` (a task starting, most of a run's events, is
+    /// not: no need to lock a shared summary for it).
+    pub(crate) fn counts(e: &Event) -> bool {
+        matches!(
+            e,
+            Event::TaskFinished { .. }
+                | Event::TaskUnchanged { .. }
+                | Event::TaskSkipped { .. }
+                | Event::TaskFailed { .. }
+                | Event::TaskRetry { .. }
+                | Event::EngineFinished { .. }
+        )
+    }
+
     /// Counts `e` in.
     pub(crate) fn count(&mut self, e: &Event) {
         match e {

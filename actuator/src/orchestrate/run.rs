@@ -71,7 +71,9 @@ impl RunEvents {
 impl EventHandler for RunEvents {
     fn event(&self, e: &Event) {
         let e = redact_event(e, &self.redactor);
-        self.tally.lock().count(&e);
+        if RunSummary::counts(&e) {
+            self.tally.lock().count(&e);
+        }
         self.inner.record(&Envelope::now(&self.id, &e));
     }
 }
