@@ -55,11 +55,15 @@ struct Step {
     intent_ahead: bool,
 }
 
-struct ApplyWork {
+/// The walk's work. Each step's future holds one reference to it, not one to each of its parts:
+/// a reference count is an atomic read-modify-write both ways, and a step is a few microseconds.
+struct ApplyWork(Arc<Apply>);
+
+struct Apply {
     world: Option<Shared>,
     scope: Arc<Scope>,
     salt: Arc<str>,
-    /// Shared with each step's future rather than copied into it.
+    /// Shared with the plan rather than copied.
     items: Arc<Vec<Item>>,
     steps: Vec<Step>,
     journal: JournalHandle,
@@ -70,14 +74,18 @@ struct ApplyWork {
     started: Vec<AtomicBool>,
 }
 
-impl ApplyWork {
+impl Apply {
     fn cx(&self, it: &Item) -> ProvisionCx {
         ProvisionCx::new(
-            self.world.clone().expect("model steps have a model"),
+            self.world().clone(),
             it.at.expect("model steps have a place in the model"),
             self.scope.clone(),
         )
         .salted(self.salt.clone())
+    }
+
+    fn world(&self) -> &Shared {
+        self.world.as_ref().expect("model steps have a model")
     }
 }
 
@@ -126,15 +134,9 @@ fn intent_record(it: &Item) -> Data {
 /// here, on the step's worker, rather than by the journal's single writer. Not waited for: its
 /// intent is durable, and what depends on it waits for its own intent's sync, which covers this
 /// record too. The record shares the state entry's key and kind: nothing is copied for them.
-fn done(
-    journal: &JournalHandle,
-    world: &Shared,
-    items: &Arc<Vec<Item>>,
-    item: usize,
-    args: &Args,
-) -> Result<(), AttemptError> {
-    let it = &items[item];
-    let g = world.lock();
+fn done(a: &Apply, item: usize, args: &Args) -> Result<(), AttemptError> {
+    let it = &a.items[item];
+    let g = a.world().lock();
     let data = Data::new(&Completion {
         proxy: it.proxy.name(),
         deps: &it.deps,
@@ -150,7 +152,7 @@ fn done(
     })
     .expect("arguments and outputs serialize");
     drop(g);
-    journal.record_later(Later::Done(it.key.clone(), data));
+    a.journal.record_later(Later::Done(it.key.clone(), data));
     Ok(())
 }
 
@@ -165,14 +167,13 @@ fn state_key(it: &Item, deposed: bool) -> Arc<str> {
 
 impl Work for ApplyWork {
     fn run(&self, node: NodeId, _attempt: u32) -> BoxFuture<'static, Result<(), AttemptError>> {
-        let step = &self.steps[node.index()];
-        self.started[node.index()].store(true, Ordering::Relaxed);
-        let (items, item) = (self.items.clone(), step.item);
-        let it = &self.items[item];
-        let journal = self.journal.clone();
-        let info = self.info.clone();
+        let a = self.0.clone();
+        let step = &a.steps[node.index()];
+        a.started[node.index()].store(true, Ordering::Relaxed);
+        let (item, op, ahead) = (step.item, step.op, step.intent_ahead);
+        let it = &a.items[item];
         // What the step did when it succeeds (a delete finding nothing to do says so itself).
-        let outcome = match (step.op, it.action) {
+        let outcome = match (op, it.action) {
             (StepOp::Create, ResourceAction::Replace) | (StepOp::CreateReplacement, _) => {
                 Outcome::Replaced
             }
@@ -185,71 +186,62 @@ impl Work for ApplyWork {
             (StepOp::Delete, _) if it.key.ends_with(DEPOSED) => Outcome::ReplacedOld,
             (StepOp::Delete, _) => Outcome::Destroyed,
         };
-        info.set_outcome(node, outcome);
-        match step.op {
+        a.info.set_outcome(node, outcome);
+        match op {
             StepOp::Create | StepOp::CreateReplacement => {
-                let mut cx = self.cx(it);
-                let set_aside = step.op == StepOp::CreateReplacement;
+                let mut cx = a.cx(it);
                 if let Some(old) = it.replaces.clone() {
                     cx = cx.replacing(*old);
                 }
-                let (world, at) = (self.world.clone().expect("a model"), it.at.expect("model"));
-                let intent = (!step.intent_ahead).then(|| intent_record(it));
+                let intent = (!ahead).then(|| intent_record(it));
                 async move {
-                    let it = &items[item];
+                    let it = &a.items[item];
                     let key = &it.key;
-                    if set_aside {
+                    if op == StepOp::CreateReplacement {
                         let (k, d) = (key.clone(), format!("{key}{DEPOSED}"));
-                        journal.record(move |j| j.rename(&k, &d)).await?;
+                        a.journal.record(move |j| j.rename(&k, &d)).await?;
                     }
                     if let Some(intent) = intent {
                         let (k, kind) = (key.clone(), it.kind.clone());
-                        journal.record(move |j| j.intent(k, kind, intent)).await?;
+                        a.journal.record(move |j| j.intent(k, kind, intent)).await?;
                     }
                     match it.proxy.provision(&cx).await {
                         Ok(outputs) => {
-                            world.lock().set_outputs(at, outputs);
-                            let args = cx.args_to_record();
-                            done(&journal, &world, &items, item, &args)
+                            a.world().lock().set_outputs(it.at.expect("model"), outputs);
+                            done(&a, item, &cx.args_to_record())
                         }
-                        Err(e) => fail(&journal, key, e).await,
+                        Err(e) => fail(&a.journal, key, e).await,
                     }
                 }
                 .boxed()
             }
             StepOp::Update => {
-                let cx = self.cx(it);
-                let (world, at) = (self.world.clone().expect("a model"), it.at.expect("model"));
-                let scope = self.scope.clone();
+                let cx = a.cx(it);
                 async move {
-                    let it = &items[item];
+                    let it = &a.items[item];
                     let k = it.key.clone();
-                    journal.record(move |j| j.updating(&k)).await?;
+                    a.journal.record(move |j| j.updating(&k)).await?;
                     let old = it
-                        .recorded(&scope, &it.key)
+                        .recorded(&a.scope, &it.key)
                         .expect("an update has a recorded resource");
                     match it.proxy.update(&cx, &old, &it.changed).await {
                         Ok(outputs) => {
-                            world.lock().set_outputs(at, outputs);
-                            let args = cx.args_to_record();
-                            done(&journal, &world, &items, item, &args)
+                            a.world().lock().set_outputs(it.at.expect("model"), outputs);
+                            done(&a, item, &cx.args_to_record())
                         }
-                        Err(e) => fail(&journal, &it.key, e).await,
+                        Err(e) => fail(&a.journal, &it.key, e).await,
                     }
                 }
                 .boxed()
             }
             StepOp::Delete | StepOp::DeleteDeposed => {
-                let deposed = step.op == StepOp::DeleteDeposed;
-                let proxy = it.proxy.clone();
-                let ahead = step.intent_ahead;
-                let scope = self.scope.clone();
+                let deposed = op == StepOp::DeleteDeposed;
                 async move {
                     // The proxy gets the resource under its model path (a set-aside entry's is
                     // `<path>#deposed`), built here from the state's entry or lent by the plan.
-                    let it = &items[item];
+                    let it = &a.items[item];
                     let rec = it
-                        .recorded(&scope, it.key.trim_end_matches(DEPOSED))
+                        .recorded(&a.scope, it.key.trim_end_matches(DEPOSED))
                         .expect("a deletion has a recorded resource");
                     // Only what the state still records is deleted: after a crash the entry may
                     // be gone already (a finished delete) or renamed (a replacement set aside).
@@ -259,7 +251,7 @@ impl Work for ApplyWork {
                     if !ahead {
                         let exists = Arc::new(AtomicBool::new(false));
                         let (k, found) = (state_key(it, deposed), exists.clone());
-                        journal
+                        a.journal
                             .record(move |j| {
                                 if j.state().get(&k).is_none() {
                                     return Ok(());
@@ -269,16 +261,17 @@ impl Work for ApplyWork {
                             })
                             .await?;
                         if !exists.load(Ordering::Relaxed) {
-                            info.set_outcome(node, Outcome::Nothing);
+                            a.info.set_outcome(node, Outcome::Nothing);
                             return Ok(());
                         }
                     }
-                    match proxy.deprovision(&rec).await {
+                    match it.proxy.deprovision(&rec).await {
                         Ok(()) => {
-                            journal.record_later(Later::Undone(state_key(it, deposed)));
+                            a.journal
+                                .record_later(Later::Undone(state_key(it, deposed)));
                             Ok(())
                         }
-                        Err(e) => fail(&journal, &state_key(it, deposed), e).await,
+                        Err(e) => fail(&a.journal, &state_key(it, deposed), e).await,
                     }
                 }
                 .boxed()
@@ -287,7 +280,7 @@ impl Work for ApplyWork {
     }
 
     fn limit_keys(&self, node: NodeId) -> Vec<String> {
-        let it = &self.items[self.steps[node.index()].item];
+        let it = &self.0.items[self.0.steps[node.index()].item];
         it.proxy.limit_keys(&it.kind)
     }
 }
@@ -438,7 +431,7 @@ pub(super) async fn run(
     }
     let info = Arc::new(WalkInfo::new(steps.len()));
     let started = steps.iter().map(|_| AtomicBool::new(false)).collect();
-    let work = Arc::new(ApplyWork {
+    let work = Arc::new(Apply {
         world: o.world.clone(),
         scope: Arc::new(scope),
         salt: salt.into(),
@@ -468,7 +461,7 @@ pub(super) async fn run(
             phase,
             dag,
             names: Arc::new(names),
-            work: work.clone(),
+            work: Arc::new(ApplyWork(work.clone())),
             limits,
             done: HashSet::new(),
             quiet: Vec::new(),
@@ -577,7 +570,7 @@ enum Ahead {
 
 /// Takes back the intents recorded ahead for steps the walk did not start, since nothing was
 /// asked of the cloud for them: a create's entry is forgotten, a deletion's is created again.
-async fn take_back_unstarted(work: &ApplyWork) -> Result<(), AttemptError> {
+async fn take_back_unstarted(work: &Apply) -> Result<(), AttemptError> {
     let steps: Vec<(Arc<str>, StepOp)> = work
         .steps
         .iter()

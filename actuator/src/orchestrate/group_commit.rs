@@ -62,10 +62,13 @@ struct Req {
 
 /// The orchestration's journal: reads lock it, writes go through the group-commit thread (or,
 /// for a store without durability, straight to the journal).
+/// One reference for all its parts: every step of a walk clones it.
 #[derive(Clone)]
-pub(super) struct JournalHandle {
+pub(super) struct JournalHandle(Arc<Handle>);
+
+struct Handle {
     shared: Arc<Mutex<Journal<Store>>>,
-    writer: Option<Arc<Writer>>,
+    writer: Option<Writer>,
     /// The first error of a record nobody waited for: every later `record` and `flush` fails
     /// with it, so a run cannot end well with a completion missing from its journal.
     lost: Arc<Mutex<Option<String>>>,
@@ -75,7 +78,7 @@ pub(super) struct JournalHandle {
 /// is released when the orchestration is dropped.
 struct Writer {
     queue: Arc<Queue>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// What the workers hand the writer: a list it takes whole, rather than a channel, which
@@ -148,7 +151,7 @@ impl Queue {
 impl Drop for Writer {
     fn drop(&mut self) {
         self.queue.close();
-        if let Some(t) = self.thread.lock().take() {
+        if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
@@ -167,11 +170,11 @@ impl JournalHandle {
         let shared = Arc::new(Mutex::new(journal));
         let lost = Arc::new(Mutex::new(None));
         if !durable {
-            return JournalHandle {
+            return JournalHandle(Arc::new(Handle {
                 shared,
                 writer: None,
                 lost,
-            };
+            }));
         }
         let queue = Arc::new(Queue::default());
         let (writer, lost_by_writer, q) = (shared.clone(), lost.clone(), queue.clone());
@@ -230,19 +233,19 @@ impl JournalHandle {
                 }
             })
             .expect("spawn the journal writer thread");
-        JournalHandle {
+        JournalHandle(Arc::new(Handle {
             shared,
-            writer: Some(Arc::new(Writer {
+            writer: Some(Writer {
                 queue,
-                thread: Mutex::new(Some(thread)),
-            })),
+                thread: Some(thread),
+            }),
             lost,
-        }
+        }))
     }
 
     /// The error of a record nobody waited for, if one failed.
     fn lost(&self) -> Result<(), AttemptError> {
-        match &*self.lost.lock() {
+        match &*self.0.lost.lock() {
             Some(e) => Err(AttemptError::fatal(format!("state journal: {e}"))),
             None => Ok(()),
         }
@@ -268,7 +271,7 @@ impl JournalHandle {
         F: FnOnce(&mut Journal<Store>) -> crate::state::Result<()> + Send + 'static,
     {
         let fatal = |e: String| AttemptError::fatal(format!("state journal: {e}"));
-        let sent = match (self.lost(), &self.writer) {
+        let sent = match (self.lost(), &self.0.writer) {
             (Err(e), _) => Err(Err(e)),
             (Ok(()), None) => Err(op(&mut self.lock()).map_err(|e| fatal(with_causes(&e)))),
             (Ok(()), Some(writer)) => {
@@ -299,7 +302,7 @@ impl JournalHandle {
     /// (see the module's comment). An error fails every later [`record`](Self::record) and
     /// [`flush`](Self::flush).
     pub(super) fn record_later(&self, later: Later) {
-        let failed = match &self.writer {
+        let failed = match &self.0.writer {
             Some(writer) => writer
                 .queue
                 .push(Req {
@@ -312,14 +315,14 @@ impl JournalHandle {
             None => later.write(&mut self.lock()).err().map(|e| with_causes(&e)),
         };
         if let Some(e) = failed {
-            self.lost.lock().get_or_insert(e);
+            self.0.lost.lock().get_or_insert(e);
         }
     }
 
     /// Returns once everything recorded so far is durable, or with the first error of a record
     /// nobody waited for; then lets the writer compact the store if it wants to (see `Req`).
     pub(super) async fn flush(&self) -> Result<(), AttemptError> {
-        if self.writer.is_some() {
+        if self.0.writer.is_some() {
             self.send(|_| Ok(()), true).await?;
         }
         self.lost()
@@ -327,7 +330,7 @@ impl JournalHandle {
 
     /// The journal, for reading (and for writes outside a walk).
     pub(super) fn lock(&self) -> MutexGuard<'_, Journal<Store>> {
-        self.shared.lock()
+        self.0.shared.lock()
     }
 }
 
@@ -449,7 +452,10 @@ mod tests {
         let durable = j.record(|j| j.intent("a", "test.Net", json!({})));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while j.lock().state().get("a").is_none() {
-            assert!(std::time::Instant::now() < deadline, "the intent is written");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the intent is written"
+            );
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         durable.await.unwrap();
