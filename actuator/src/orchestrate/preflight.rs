@@ -58,7 +58,9 @@ impl ActuatorOrchestration {
                 continue;
             };
             let read: RefCell<Vec<VarRef>> = RefCell::default();
-            let path = |at: At| w.lock().describe(at);
+            // Only the variables read matter here, not the arguments: a reference's path is
+            // left empty rather than looked up under the world's lock and written out.
+            let path = |_: At| String::new();
             let var = |v: &VarRef| {
                 read.borrow_mut().push(*v);
                 None
