@@ -521,8 +521,61 @@ fn compaction_keeps_the_state_and_empties_the_journal() {
 }
 
 #[test]
+fn compactions_in_a_row_replace_the_files_and_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path());
+    for round in 0..3 {
+        let key = format!("infra.net{round}");
+        j.intent(key.as_str(), "aws.Vpc", json!({})).unwrap();
+        j.compact().unwrap();
+        // The journal the records went to is replaced; the next append goes to the new one.
+        j.done(&key, json!({"id": round})).unwrap();
+        assert_eq!(journal_lines(dir.path()).len(), 1, "round {round}");
+        assert_eq!(mode(&dir.path().join(store::JOURNAL_FILE)), 0o600);
+    }
+    let before = j.state().clone();
+    // The replaced snapshots are removed on another thread: soon, not at once.
+    let names = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while names(dir.path()) != ["journal.jsonl", "lock", "snapshot.json"] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left behind: {:?}",
+            names(dir.path())
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    drop(j);
+    assert_eq!(open(dir.path()).state(), &before);
+}
+
+#[test]
+fn what_a_crashed_compaction_left_is_removed_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path());
+    j.intent("a", "t", json!({})).unwrap();
+    j.compact().unwrap();
+    j.done("a", json!({"id": 1})).unwrap();
+    let before = j.state().clone();
+    drop(j);
+    // A second name of a replaced snapshot, and an empty journal that never took the name.
+    fs::write(dir.path().join("snapshot.json.old.3"), "{}").unwrap();
+    fs::write(dir.path().join("journal.jsonl.new"), "").unwrap();
+    assert_eq!(open(dir.path()).state(), &before);
+    assert!(!dir.path().join("snapshot.json.old.3").exists());
+    assert!(!dir.path().join("journal.jsonl.new").exists());
+}
+
+#[test]
 fn records_already_in_the_snapshot_are_not_replayed() {
-    // A crash between the snapshot rename and the journal truncation leaves
+    // A crash between the snapshot rename and the journal's replacement leaves
     // old records beside a snapshot that already holds them.
     let dir = tempfile::tempdir().unwrap();
     let mut j = open(dir.path());

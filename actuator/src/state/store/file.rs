@@ -34,6 +34,11 @@ pub const LOCK_FILE: &str = "lock";
 pub const DEFAULT_COMPACT_AFTER: usize = 1000;
 
 const SNAPSHOT_TMP: &str = "snapshot.json.tmp";
+/// A compaction's second name for the snapshot it replaces (numbered: one may still be being
+/// removed when the next compaction runs), and its empty journal before it takes the journal's
+/// name (see `FileStore::compact_files`). Left over only by a crash; removed at open.
+const SNAPSHOT_OLD: &str = "snapshot.json.old.";
+const JOURNAL_NEW: &str = "journal.jsonl.new";
 
 /// The embedded default store: `<dir>/snapshot.json` + `<dir>/journal.jsonl`.
 ///
@@ -60,8 +65,11 @@ const SNAPSHOT_TMP: &str = "snapshot.json.tmp";
 ///   append the store refuses further appends ([`Error::Poisoned`]) until it
 ///   is reopened or compacted, since the journal's tail is then unknown.
 /// * **Compaction** writes the snapshot to a temporary file, fsyncs it, renames
-///   it over `snapshot.json`, fsyncs the directory, and only then truncates
-///   the journal; a crash at any point leaves a loadable state. It runs
+///   it over `snapshot.json`, fsyncs the directory, and only then replaces
+///   the journal with an empty one (renamed over it, the directory fsynced
+///   again); a crash at any point leaves a loadable state. The snapshot and
+///   journal it replaces are freed on another thread: a file of megabytes
+///   takes milliseconds to free, which nothing needs to wait for. It runs
 ///   automatically once the journal holds at least
 ///   `max(compact_after, number of entries)` records: each compaction costs
 ///   O(state) and is paid for by at least as many appends, so building a state
@@ -91,6 +99,8 @@ pub struct FileStore {
     poisoned: bool,
     /// Records were written by `append_unsynced` and not synced since.
     unsynced: bool,
+    /// Compactions so far (numbers the replaced snapshot's second name).
+    compactions: u64,
     /// The lines of the batch being appended, kept between appends: a batch of thousands of
     /// records is larger than the allocator's mmap threshold, and a fresh buffer each time would
     /// be mapped, faulted in page by page and unmapped again per batch.
@@ -178,11 +188,18 @@ impl FileStore {
             .and_then(|()| (&lock).write_all(holder.as_bytes()))
             .map_err(io_err("write lock file", &lock_path))?;
 
+        // What a compaction that crashed left: the files it was replacing or about to use.
+        for entry in fs::read_dir(&dir).map_err(io_err("read state directory", &dir))? {
+            let name = entry
+                .map_err(io_err("read state directory", &dir))?
+                .file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(SNAPSHOT_OLD) || name == JOURNAL_NEW {
+                remove_if_there(&dir.join(&*name))?;
+            }
+        }
         let journal_path = dir.join(JOURNAL_FILE);
-        let journal = open_private(
-            &journal_path,
-            OpenOptions::new().read(true).append(true).create(true),
-        )?;
+        let journal = open_journal(&journal_path, true)?;
         let snapshot_path = dir.join(SNAPSHOT_FILE);
         match File::open(&snapshot_path) {
             Ok(f) => restrict_file(&f, &snapshot_path)?,
@@ -198,6 +215,7 @@ impl FileStore {
             retry_at: 0,
             poisoned: false,
             unsynced: false,
+            compactions: 0,
             buf: Vec::new(),
         })
     }
@@ -236,6 +254,7 @@ impl FileStore {
             retry_at: 0,
             poisoned: false,
             unsynced: false,
+            compactions: 0,
             buf: Vec::new(),
         })
     }
@@ -378,10 +397,7 @@ impl FileStore {
         let tmp = self.dir.join(SNAPSHOT_TMP);
         // A leftover from a crash may have any mode; create_new below
         // guarantees ours is created 0600.
-        match fs::remove_file(&tmp) {
-            Err(e) if e.kind() != ErrorKind::NotFound => return Err(io_err("remove", &tmp)(e)),
-            _ => {}
-        }
+        remove_if_there(&tmp)?;
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -397,18 +413,45 @@ impl FileStore {
             .and_then(|()| w.get_ref().sync_all())
             .map_err(io_err("write", &tmp))?;
         let snapshot = self.dir.join(SNAPSHOT_FILE);
+        // The snapshot replaced keeps a second name until another thread removes it: renaming
+        // over its only name would free it here.
+        self.compactions += 1;
+        let old = self.dir.join(format!("{SNAPSHOT_OLD}{}", self.compactions));
+        let kept = match fs::hard_link(&snapshot, &old) {
+            Ok(()) => true,
+            Err(e) if e.kind() == ErrorKind::NotFound => false,
+            Err(e) => return Err(io_err("link", &old)(e)),
+        };
         fs::rename(&tmp, &snapshot).map_err(io_err("rename snapshot to", &snapshot))?;
-        // The rename must be durable before the journal shrinks, or a crash
+        // The rename must be durable before the journal empties, or a crash
         // could leave the old snapshot with an empty journal.
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err("sync state directory", &self.dir))?;
+        sync_dir(&self.dir)?;
+        // An empty journal takes the journal's name; the old one stays open, and so is freed
+        // only when another thread closes it. Durable before anything is appended to it.
         let journal = self.dir.join(JOURNAL_FILE);
-        let file = self.journal_file()?;
-        file.set_len(0)
-            .and_then(|()| file.sync_all())
-            .map_err(io_err("truncate", &journal))?;
+        let new = self.dir.join(JOURNAL_NEW);
+        remove_if_there(&new)?;
+        let file = open_journal(&new, false)?;
+        fs::rename(&new, &journal).map_err(io_err("rename journal to", &journal))?;
+        let replaced = self.journal.replace(file);
+        if let Err(e) = sync_dir(&self.dir) {
+            // Appends to the new journal might not be found after a crash: refuse them.
+            self.poisoned = true;
+            return Err(e);
+        }
         self.unsynced = false;
+        let free = move || {
+            drop(replaced);
+            if kept {
+                let _ = fs::remove_file(&old);
+            }
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("actuator-free".into())
+            .spawn(free)
+        {
+            tracing::debug!(error = %e, "no thread to free the replaced state files on");
+        }
         Ok(())
     }
 }
@@ -423,7 +466,7 @@ impl Drop for FileStore {
 impl StateStore for FileStore {
     fn load(&mut self) -> Result<State> {
         // The journal is read before the snapshot: a reader without the lock may race with a
-        // compaction (new snapshot renamed in, then the journal truncated), and in this order it
+        // compaction (new snapshot renamed in, then the journal replaced), and in this order it
         // sees either the old snapshot with the journal that extends it, or a snapshot that
         // already holds every record it read — never a journal that skips past its snapshot.
         let path = self.dir.join(JOURNAL_FILE);
@@ -453,7 +496,7 @@ impl StateStore for FileStore {
             match serde_json::from_slice::<Record>(line) {
                 Ok(rec) if terminated => {
                     // Records the snapshot already holds are left over from a
-                    // crash between snapshot rename and journal truncation.
+                    // crash between snapshot rename and journal replacement.
                     if rec.seq > state.last_seq() {
                         if rec.seq != state.last_seq() + 1 {
                             return Err(Error::Gap {
@@ -519,7 +562,7 @@ impl StateStore for FileStore {
         match self.compact_files(state) {
             Ok(()) => {
                 // The snapshot now holds everything the in-memory state has,
-                // so an unusable journal tail is gone with the truncation.
+                // so an unusable journal tail is gone with the replaced journal.
                 (self.records, self.retry_at, self.poisoned) = (0, 0, false);
                 Ok(())
             }
@@ -540,6 +583,33 @@ impl StateStore for FileStore {
         // A reader appends nothing: no group-commit writer for it.
         !self.is_read_only()
     }
+}
+
+/// Opens the journal at `path` for appending (creating it private), or with `existing` false a
+/// new one where no file is.
+fn open_journal(path: &Path, existing: bool) -> Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.read(true).append(true);
+    if existing {
+        opts.create(true);
+    } else {
+        opts.create_new(true);
+    }
+    open_private(path, &mut opts)
+}
+
+fn remove_if_there(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != ErrorKind::NotFound => Err(io_err("remove", path)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Makes the directory's entries (a rename into it) durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("sync state directory", dir))
 }
 
 /// Opens `path` with mode 0600 if created, then fixes a looser existing mode.

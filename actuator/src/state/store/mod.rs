@@ -43,7 +43,7 @@ use super::{Record, Result, State};
 pub trait StateStore {
     /// Reads the snapshot and folds the journal into it. Journal records whose
     /// `seq` is not above the snapshot's `last_seq` are already in it and are
-    /// skipped (a crash between writing a snapshot and truncating the journal).
+    /// skipped (a crash between writing a snapshot and emptying the journal).
     ///
     /// ```
     /// use actuator::state::StateStore;
