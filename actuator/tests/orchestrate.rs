@@ -144,7 +144,7 @@ fn failure_skips_dependents_reports_all_and_resume_creates_each_once() {
 
 #[test]
 fn intents_recorded_ahead_of_steps_never_started_are_taken_back() {
-    // The intents of fresh creates are recorded before the walk, in one sync; those of steps a
+    // The intents of fresh creates are recorded ahead of their steps; those of steps a
     // failure upstream kept from starting must not stay behind as creates in doubt.
     let infra = web();
     let sim = Arc::new(SimProxy::default());
@@ -167,7 +167,7 @@ fn intents_recorded_ahead_of_steps_never_started_are_taken_back() {
 
 #[test]
 fn delete_intents_recorded_ahead_of_steps_never_started_are_taken_back() {
-    // `down` records its delete intents before the walk, in one sync; the deletions a failure
+    // `down` records its delete intents ahead of their steps; the deletions a failure
     // kept from starting (what the failed one depends on) must not stay "deleting".
     let infra = web();
     let sim = Arc::new(SimProxy::default());
@@ -199,6 +199,41 @@ fn delete_intents_recorded_ahead_of_steps_never_started_are_taken_back() {
         .map(|c| &*c.key)
         .collect();
     assert_eq!(replaced, ["Web.db"]);
+}
+
+#[derive(InfraModel)]
+struct Many {
+    #[component(MultiResource::new(Network::new("net")))]
+    nets: MultiResource<Network>,
+}
+
+#[test]
+fn intents_recorded_ahead_in_parts_cover_every_step_of_a_large_walk() {
+    // More intents than the first part: the walk starts once that part is durable, and the
+    // writer records the rest, part by part, while the steps go.
+    const N: usize = 5_000;
+    let infra = Many::instance("many");
+    for k in 0..N {
+        infra.index(infra.root().nets, k);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Arc::new(SimProxy::default());
+    let mut o = ActuatorOrchestration::new("t-parts")
+        .infra(&infra)
+        .proxy(sim.clone())
+        .state_at(dir.path());
+    rt().block_on(async { assert!(o.initiate_system().await, "{:?}", o.failures()) });
+    assert_eq!(sim.live().len(), N);
+    let state = o.state().unwrap();
+    assert_eq!(state.created().count(), N);
+    // In the plan's order, whichever part each intent was in.
+    let keys: Vec<String> = state.iter().map(|e| e.key.to_string()).collect();
+    let expected: Vec<String> = (0..N).map(|k| format!("Many.nets.{k}")).collect();
+    assert_eq!(keys, expected);
+    assert!((0..N).all(|k| sim.creates(&format!("Many.nets.{k}")) == 1));
+    rt().block_on(async { assert!(o.teardown_system().await, "{:?}", o.failures()) });
+    assert!(sim.live().is_empty());
+    assert!(o.state().unwrap().is_empty());
 }
 
 /// Declares the dependent before what it depends on.

@@ -21,7 +21,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
-use super::group_commit::Later;
+use super::group_commit::{Later, Store};
 use super::plan::{DEPOSED, Item, ResourceAction};
 use super::{ActuatorOrchestration, JournalHandle, PhaseWalk, Plan, WalkInfo, walk_phase};
 use crate::dag::{Dag, NodeId};
@@ -30,7 +30,7 @@ use crate::events::{Outcome, Phase};
 use crate::model::args::Args;
 use crate::model::build::Shared;
 use crate::provision::{ProvisionCx, Scope};
-use crate::state::{Data, EntryStatus};
+use crate::state::{Data, EntryStatus, Journal};
 
 /// One cloud operation of the walk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,9 +50,9 @@ enum StepOp {
 struct Step {
     item: usize,
     op: StepOp,
-    /// A create or a deletion whose intent was recorded before the walk (see
-    /// `record_intents_ahead`).
-    intent_ahead: bool,
+    /// A create or a deletion whose intent is recorded ahead of its step (see
+    /// `record_intents_ahead`): the intent's place among those.
+    intent_ahead: Option<usize>,
 }
 
 /// The walk's work. Each step's future holds one reference to it, not one to each of its parts:
@@ -72,6 +72,8 @@ struct Apply {
     /// Per step: whether the walk started it (an intent recorded ahead for a step never started
     /// is taken back after the walk).
     started: Vec<AtomicBool>,
+    /// How many of the intents recorded ahead are durable.
+    intents: Arc<IntentsAhead>,
 }
 
 impl Apply {
@@ -193,10 +195,13 @@ impl Work for ApplyWork {
                 if let Some(old) = it.replaces.clone() {
                     cx = cx.replacing(*old);
                 }
-                let intent = (!ahead).then(|| intent_record(it));
+                let intent = ahead.is_none().then(|| intent_record(it));
                 async move {
                     let it = &a.items[item];
                     let key = &it.key;
+                    if let Some(i) = ahead {
+                        a.intents.durable(i).await?;
+                    }
                     if op == StepOp::CreateReplacement {
                         let (k, d) = (key.clone(), format!("{key}{DEPOSED}"));
                         a.journal.record(move |j| j.rename(&k, &d)).await?;
@@ -240,6 +245,9 @@ impl Work for ApplyWork {
                     // The proxy gets the resource under its model path (a set-aside entry's is
                     // `<path>#deposed`), built here from the state's entry or lent by the plan.
                     let it = &a.items[item];
+                    if let Some(i) = ahead {
+                        a.intents.durable(i).await?;
+                    }
                     let rec = it
                         .recorded(&a.scope, it.key.trim_end_matches(DEPOSED))
                         .expect("a deletion has a recorded resource");
@@ -248,7 +256,7 @@ impl Work for ApplyWork {
                     // Looked up by the journal's writer as it records the intent, not under the
                     // journal's lock here: the writer holds that lock while it syncs, and a
                     // worker blocked on it stalls every step on the same thread.
-                    if !ahead {
+                    if ahead.is_none() {
                         let exists = Arc::new(AtomicBool::new(false));
                         let (k, found) = (state_key(it, deposed), exists.clone());
                         a.journal
@@ -305,7 +313,7 @@ fn build(items: &[Item], changed: &[usize]) -> (Vec<Step>, Dag) {
         steps.push(Step {
             item,
             op,
-            intent_ahead: false,
+            intent_ahead: None,
         });
         steps.len() - 1
     };
@@ -407,7 +415,7 @@ pub(super) async fn run(
         }
     };
     // The intents go to the writer first, and the walk is built while it appends and syncs them.
-    let (ahead, intents) = record_intents_ahead(&items, &changed, journal);
+    let (ahead, mut parts) = record_intents_ahead(&items, &changed, journal);
     let (mut steps, dag) = build(&items, &changed);
     for step in &mut steps {
         step.intent_ahead = ahead[step.item];
@@ -431,7 +439,30 @@ pub(super) async fn run(
     }
     let info = Arc::new(WalkInfo::new(steps.len()));
     let started = steps.iter().map(|_| AtomicBool::new(false)).collect();
+    // The walk starts once the first part of the intents is durable; a task follows the rest,
+    // and a step whose intent is in a part not yet durable waits for it.
+    let intents = Arc::new(IntentsAhead::default());
+    if !parts.is_empty() {
+        let (end, first) = parts.remove(0);
+        if let Err(e) = first.await {
+            o.fail_state(Phase::Provision, e.message);
+            return false;
+        }
+        intents.advance(end);
+    }
+    let rest = tokio::spawn({
+        let intents = intents.clone();
+        async move {
+            for (end, part) in parts {
+                match part.await {
+                    Ok(()) => intents.advance(end),
+                    Err(e) => return intents.fail(e),
+                }
+            }
+        }
+    });
     let work = Arc::new(Apply {
+        intents,
         world: o.world.clone(),
         scope: Arc::new(scope),
         salt: salt.into(),
@@ -441,10 +472,6 @@ pub(super) async fn run(
         info: info.clone(),
         started,
     });
-    if let Err(e) = intents.await {
-        o.fail_state(Phase::Provision, e.message);
-        return false;
-    }
     let phase = if plan
         .items
         .iter()
@@ -470,6 +497,8 @@ pub(super) async fn run(
         },
     )
     .await;
+    // Every part is written before any intent is taken back (the flush came after them).
+    let _ = rest.await;
     match take_back_unstarted(&work).await {
         Ok(()) => ok,
         Err(e) => {
@@ -482,11 +511,13 @@ pub(super) async fn run(
     }
 }
 
-/// Hands the writer, to record in one sync before the walk, the intents of the items whose
+/// Hands the writer, to record in a few syncs as the walk starts, the intents of the items whose
 /// steps' outcome after a crash the next run can settle without them having been at their step;
-/// returns which items those are (by index) and the record's future. Such a step then makes its
-/// cloud call without waiting for the disk, so a chain of dependent steps goes at the cloud's
-/// pace, not the disk's (one sync per step otherwise). They are:
+/// returns, per item, its intent's place among them, and per part (each synced in turn) how
+/// many are durable once its future is ready. Such a step then makes its cloud call without
+/// waiting for the disk, so a chain of dependent steps goes at the cloud's pace, not the disk's
+/// (one sync per step otherwise), and the walk need not wait for all the intents of a large
+/// plan before its first step. They are:
 /// * creates of resources the state has no entry for. A crash leaves these intents as it leaves
 ///   any other — the next run looks for each resource before creating it;
 /// * deletions of created resources that the model no longer has or `down` removes. A crash
@@ -505,11 +536,8 @@ fn record_intents_ahead(
     items: &Arc<Vec<Item>>,
     changed: &[usize],
     journal: &JournalHandle,
-) -> (
-    Vec<bool>,
-    impl Future<Output = Result<(), AttemptError>> + use<>,
-) {
-    let mut ahead = vec![false; items.len()];
+) -> (Vec<Option<usize>>, Vec<Part>) {
+    let mut ahead = vec![None; items.len()];
     let mut intents = Vec::new();
     // The members of a keyed container mostly share their proxy and dependencies, and so the
     // data of their intents: one value serves all of them (each is built only once).
@@ -533,33 +561,92 @@ fn record_intents_ahead(
                 }
                 _ => continue,
             };
-            ahead[i] = true;
+            ahead[i] = Some(intents.len());
             intents.push(intent);
         }
     }
-    // The records (and so the state's entries) share the items' keys and kinds, not copies.
-    let items = items.clone();
-    let new = intents
-        .iter()
-        .filter(|a| matches!(a, Ahead::Create(..)))
-        .count();
-    let recorded = (!intents.is_empty()).then(|| {
-        journal.record(move |j| {
-            j.reserve(new, intents.len());
-            intents.into_iter().try_for_each(|a| match a {
+    // In parts, each synced in turn: the first small, so the walk starts soon.
+    let mut parts = Vec::new();
+    let mut rest = intents.into_iter();
+    let (mut end, mut size) = (0, FIRST_PART);
+    while rest.len() > 0 {
+        let part: Vec<Ahead> = rest.by_ref().take(size).collect();
+        size *= 2;
+        end += part.len();
+        // The records (and so the state's entries) share the items' keys and kinds.
+        let items = items.clone();
+        let op = move |j: &mut Journal<Store>| {
+            let new = part
+                .iter()
+                .filter(|a| matches!(a, Ahead::Create(..)))
+                .count();
+            j.reserve(new, part.len());
+            part.into_iter().try_for_each(|a| match a {
                 Ahead::Create(i, data) => {
                     j.intent(items[i].key.clone(), items[i].kind.clone(), data)
                 }
                 Ahead::Delete(i) => j.undo_intent(&items[i].key),
             })
-        })
-    });
-    (ahead, async move {
-        match recorded {
-            Some(r) => r.await,
-            None => Ok(()),
+        };
+        parts.push((end, op));
+    }
+    let ends: Vec<usize> = parts.iter().map(|(end, _)| *end).collect();
+    let recorded = journal.record_in_turn(parts.into_iter().map(|(_, op)| op));
+    let parts = ends
+        .into_iter()
+        .zip(recorded.into_iter().map(|r| r.boxed()));
+    (ahead, parts.collect())
+}
+
+/// A part of the intents recorded ahead: how many are durable once its record is.
+type Part = (usize, BoxFuture<'static, Result<(), AttemptError>>);
+
+/// The intents recorded ahead before the walk starts (about as long to write as the walk takes to
+/// build); each later part is twice the one before: the walk's steps go through a part in about
+/// the time the writer takes for one twice as large, so they seldom find their intent not yet
+/// durable (and a step that does waits for it), and a large plan's intents take a few syncs.
+const FIRST_PART: usize = 4096;
+
+/// How far the intents recorded ahead are durable, in the order they were recorded.
+#[derive(Default)]
+struct IntentsAhead {
+    durable: std::sync::atomic::AtomicUsize,
+    /// Why the rest will never be.
+    failed: std::sync::OnceLock<AttemptError>,
+    moved: tokio::sync::Notify,
+}
+
+impl IntentsAhead {
+    /// Returns once intent `i` is durable: at once, mostly.
+    async fn durable(&self, i: usize) -> Result<(), AttemptError> {
+        if self.durable.load(Ordering::Acquire) > i {
+            return Ok(());
         }
-    })
+        loop {
+            let moved = self.moved.notified();
+            let mut moved = std::pin::pin!(moved);
+            moved.as_mut().enable();
+            if self.durable.load(Ordering::Acquire) > i {
+                return Ok(());
+            }
+            if let Some(e) = self.failed.get() {
+                return Err(e.clone());
+            }
+            moved.await;
+        }
+    }
+
+    /// The first `end` intents are durable.
+    fn advance(&self, end: usize) {
+        self.durable.store(end, Ordering::Release);
+        self.moved.notify_waiters();
+    }
+
+    /// The rest never will be.
+    fn fail(&self, e: AttemptError) {
+        let _ = self.failed.set(e);
+        self.moved.notify_waiters();
+    }
 }
 
 /// An intent recorded ahead of the walk: the item it is for, and a create's data.
@@ -575,7 +662,7 @@ async fn take_back_unstarted(work: &Apply) -> Result<(), AttemptError> {
         .steps
         .iter()
         .zip(&work.started)
-        .filter(|(step, started)| step.intent_ahead && !started.load(Ordering::Relaxed))
+        .filter(|(step, started)| step.intent_ahead.is_some() && !started.load(Ordering::Relaxed))
         .map(|(step, _)| (work.items[step.item].key.clone(), step.op))
         .collect();
     if steps.is_empty() {
@@ -593,4 +680,46 @@ async fn take_back_unstarted(work: &Apply) -> Result<(), AttemptError> {
             })
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Whether `f` is still waiting after a moment.
+    async fn waits<T>(f: &mut tokio::task::JoinHandle<T>) -> bool {
+        tokio::time::timeout(Duration::from_millis(20), f)
+            .await
+            .is_err()
+    }
+
+    #[tokio::test]
+    async fn a_step_waits_for_the_part_that_holds_its_intent() {
+        let ahead = Arc::new(IntentsAhead::default());
+        ahead.advance(2);
+        ahead.durable(1).await.unwrap();
+        let wait_for = |i| {
+            let ahead = ahead.clone();
+            tokio::spawn(async move { ahead.durable(i).await })
+        };
+        let mut fifth = wait_for(4);
+        assert!(waits(&mut fifth).await);
+        ahead.advance(4);
+        assert!(waits(&mut fifth).await, "intents 0-3 are durable, not 4");
+        ahead.advance(8);
+        assert_eq!(fifth.await.unwrap(), Ok(()));
+        let mut tenth = wait_for(9);
+        assert!(waits(&mut tenth).await);
+        ahead.fail(AttemptError::fatal(
+            "state journal: no space left on device",
+        ));
+        assert_eq!(
+            tenth.await.unwrap().unwrap_err().message,
+            "state journal: no space left on device"
+        );
+        // What was durable stays so.
+        ahead.durable(7).await.unwrap();
+    }
 }

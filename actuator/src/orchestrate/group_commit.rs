@@ -56,6 +56,10 @@ struct Req {
     /// 20,000-resource `up` wrote one twice); a crashed walk only leaves a longer journal to load.
     /// The snapshot then makes the batch durable, rather than a sync of the journal it replaces.
     compact: bool,
+    /// Synced and acked before any later request is taken: one part of a long list of intents
+    /// (see `JournalHandle::record_in_turn`), which is then durable, and its steps free to go,
+    /// while the writer writes the next part.
+    in_turn: bool,
     /// `None` for a record nobody waits for; its error is kept in `JournalHandle::lost`.
     ack: Option<Ack>,
 }
@@ -132,11 +136,17 @@ impl Queue {
         if !p.awaited && !p.closed && p.reqs.len() < MAX_BATCH {
             self.arrived.wait_for(&mut p, LINGER);
         }
-        if p.reqs.len() <= MAX_BATCH {
+        let end = p
+            .reqs
+            .iter()
+            .position(|r| r.in_turn)
+            .map_or(p.reqs.len(), |i| i + 1)
+            .min(MAX_BATCH);
+        if end == p.reqs.len() {
             std::mem::swap(&mut p.reqs, batch);
             p.awaited = false;
         } else {
-            batch.extend(p.reqs.drain(..MAX_BATCH));
+            batch.extend(p.reqs.drain(..end));
             p.awaited = p.reqs.iter().any(|r| r.ack.is_some());
         }
         true
@@ -258,7 +268,23 @@ impl JournalHandle {
     where
         F: FnOnce(&mut Journal<Store>) -> crate::state::Result<()> + Send + 'static,
     {
-        self.send(op, false)
+        self.send(op, false, false)
+    }
+
+    /// [`record`](Self::record) of each of `ops`, in turn: each is synced and its future ready
+    /// before the writer takes the next (or anything sent after them), rather than all in one
+    /// sync. A long list in parts is durable part by part while the writer writes the rest.
+    pub(super) fn record_in_turn<F, I>(
+        &self,
+        ops: I,
+    ) -> Vec<impl Future<Output = Result<(), AttemptError>> + use<F, I>>
+    where
+        F: FnOnce(&mut Journal<Store>) -> crate::state::Result<()> + Send + 'static,
+        I: IntoIterator<Item = F>,
+    {
+        ops.into_iter()
+            .map(|op| self.send(op, false, true))
+            .collect()
     }
 
     /// [`record`](Self::record), then (with `compact`) a compaction if the store wants one.
@@ -266,6 +292,7 @@ impl JournalHandle {
         &self,
         op: F,
         compact: bool,
+        in_turn: bool,
     ) -> impl Future<Output = Result<(), AttemptError>> + use<F>
     where
         F: FnOnce(&mut Journal<Store>) -> crate::state::Result<()> + Send + 'static,
@@ -280,6 +307,7 @@ impl JournalHandle {
                     op: Op::Write(Box::new(op)),
                     ack: Some(ack),
                     compact,
+                    in_turn,
                 };
                 match writer.queue.push(req) {
                     Ok(()) => Ok(done),
@@ -309,6 +337,7 @@ impl JournalHandle {
                     op: Op::Later(later),
                     ack: None,
                     compact: false,
+                    in_turn: false,
                 })
                 .err()
                 .map(|()| "the journal writer stopped".to_owned()),
@@ -323,7 +352,7 @@ impl JournalHandle {
     /// nobody waited for; then lets the writer compact the store if it wants to (see `Req`).
     pub(super) async fn flush(&self) -> Result<(), AttemptError> {
         if self.0.writer.is_some() {
-            self.send(|_| Ok(()), true).await?;
+            self.send(|_| Ok(()), true, false).await?;
         }
         self.lost()
     }
@@ -459,6 +488,21 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         durable.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn records_in_turn_are_synced_one_by_one() {
+        let (j, _, _, calls) = handle_with_calls(false);
+        let parts = j.record_in_turn(
+            ["a", "b", "c"]
+                .map(|k| move |j: &mut Journal<Store>| j.intent(k, "test.Net", json!({}))),
+        );
+        for part in parts {
+            part.await.unwrap();
+        }
+        // One append (and sync) each, not one for all three.
+        assert_eq!(*calls.lock(), ["append", "append", "append"]);
+        assert_eq!(j.lock().state().len(), 3);
     }
 
     #[tokio::test]
