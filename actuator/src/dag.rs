@@ -60,8 +60,10 @@ pub struct Dag {
     preds: Vec<Vec<NodeId>>,
     succs: Vec<Vec<NodeId>>,
     costs: Vec<u64>,
-    // Lets `add_edge` dedup in O(1) even for nodes with huge fan-in/out.
-    edges: HashSet<(NodeId, NodeId)>,
+    // Lets `add_edge` dedup in O(1) even for nodes with huge fan-in/out. Hashed with foldhash,
+    // not SipHash: a walk's graph is built from the model, not from input an attacker picks, and
+    // every edge of a large plan's walk is hashed once.
+    edges: HashSet<(NodeId, NodeId), foldhash::fast::RandomState>,
 }
 
 impl Dag {
@@ -72,7 +74,7 @@ impl Dag {
             preds: vec![Vec::new(); n],
             succs: vec![Vec::new(); n],
             costs: vec![1; n],
-            edges: HashSet::new(),
+            edges: HashSet::default(),
         }
     }
 

@@ -12,7 +12,7 @@
 //!   replacement's old resource is still set aside (the plan decides: one `#deposed` entry per
 //!   path, never written over).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -103,8 +103,24 @@ struct Completion<'a> {
     protect: bool,
     /// The id each resource it depends on has now (`DEP_IDS`): a later plan that finds one
     /// replaced since moves this one too.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    dep_ids: BTreeMap<&'a str, String>,
+    #[serde(skip_serializing_if = "DepIds::is_empty")]
+    dep_ids: DepIds<'a>,
+}
+
+/// Model paths and the ids they have now, sorted by path, serialized as a map: borrowed from the
+/// model, where a map of copies was two allocations a dependency.
+struct DepIds<'a>(Vec<(&'a str, &'a str)>);
+
+impl DepIds<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for DepIds<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().copied())
+    }
 }
 
 /// A component's outputs as the model holds them, serialized as the map they were returned as.
@@ -145,12 +161,17 @@ fn done(a: &Apply, item: usize, args: &Args) -> Result<(), AttemptError> {
         args,
         outputs: OutputsView(g.outputs_of(it.at.expect("model steps have a place in the model"))),
         protect: it.protect,
-        dep_ids: it
-            .deps
-            .iter()
-            .zip(&it.dep_at)
-            .filter_map(|(d, &at)| Some((d.as_str(), g.output(at, "id")?.to_owned())))
-            .collect(),
+        dep_ids: {
+            let mut ids: Vec<(&str, &str)> = it
+                .deps
+                .iter()
+                .zip(&it.dep_at)
+                .filter_map(|(d, &at)| Some((d.as_str(), g.output(at, "id")?)))
+                .collect();
+            ids.sort_unstable();
+            ids.dedup_by_key(|(d, _)| *d);
+            DepIds(ids)
+        },
     })
     .expect("arguments and outputs serialize");
     drop(g);
@@ -347,6 +368,7 @@ fn build(items: &[Item], changed: &[usize]) -> (Vec<Step>, Dag) {
         .collect();
     // Model paths to the items that recorded a dependency on them.
     let mut dependents: FastMap<&str, Vec<usize>> = FastMap::default();
+    dependents.reserve(changed.len());
     for &i in changed {
         let it = &items[i];
         for d in &it.recorded_deps {
