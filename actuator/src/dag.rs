@@ -7,6 +7,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
+use std::sync::OnceLock;
 
 /// Index of a node in a [`Dag`]; valid ids are `0..dag.len()`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57,13 +58,57 @@ fn fmt_cycle(cycle: &[NodeId]) -> String {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Dag {
-    preds: Vec<Vec<NodeId>>,
-    succs: Vec<Vec<NodeId>>,
     costs: Vec<u64>,
+    /// Every edge, `(before, after)`, in the order added.
+    list: Vec<(NodeId, NodeId)>,
     // Lets `add_edge` dedup in O(1) even for nodes with huge fan-in/out. Hashed with foldhash,
     // not SipHash: a walk's graph is built from the model, not from input an attacker picks, and
     // every edge of a large plan's walk is hashed once.
     edges: HashSet<(NodeId, NodeId), foldhash::fast::RandomState>,
+    /// Each node's predecessors and successors, laid out node after node: made from `list` when
+    /// first asked for (and again after a change), rather than a list per node grown edge by
+    /// edge — two allocations for every node of a chain of thousands.
+    adjacency: OnceLock<Adjacency>,
+}
+
+/// Every node's neighbours in one list per direction: node `i`'s are `at[i]..at[i + 1]`.
+#[derive(Clone, Debug, Default)]
+struct Adjacency {
+    pred_at: Vec<u32>,
+    preds: Vec<NodeId>,
+    succ_at: Vec<u32>,
+    succs: Vec<NodeId>,
+}
+
+impl Adjacency {
+    /// Counting sort of `list` by node, both ways: each node's neighbours keep the edges' order.
+    fn of(n: usize, list: &[(NodeId, NodeId)]) -> Self {
+        let lay_out = |key: fn(&(NodeId, NodeId)) -> (NodeId, NodeId)| {
+            let mut at = vec![0u32; n + 1];
+            for e in list {
+                at[key(e).0.index() + 1] += 1;
+            }
+            for i in 0..n {
+                at[i + 1] += at[i];
+            }
+            let mut next = at.clone();
+            let mut out = vec![NodeId(0); list.len()];
+            for e in list {
+                let (node, other) = key(e);
+                out[next[node.index()] as usize] = other;
+                next[node.index()] += 1;
+            }
+            (at, out)
+        };
+        let (pred_at, preds) = lay_out(|&(before, after)| (after, before));
+        let (succ_at, succs) = lay_out(|&(before, after)| (before, after));
+        Adjacency {
+            pred_at,
+            preds,
+            succ_at,
+            succs,
+        }
+    }
 }
 
 impl Dag {
@@ -71,19 +116,16 @@ impl Dag {
     pub fn new(n: usize) -> Self {
         assert!(u32::try_from(n).is_ok(), "too many nodes: {n}");
         Dag {
-            preds: vec![Vec::new(); n],
-            succs: vec![Vec::new(); n],
             costs: vec![1; n],
-            edges: HashSet::default(),
+            ..Dag::default()
         }
     }
 
     /// Appends a node with cost 1 and returns its id.
     pub fn add_node(&mut self) -> NodeId {
         let id = NodeId(u32::try_from(self.len()).expect("too many nodes"));
-        self.preds.push(Vec::new());
-        self.succs.push(Vec::new());
         self.costs.push(1);
+        self.adjacency.take();
         id
     }
 
@@ -120,19 +162,28 @@ impl Dag {
         if !self.edges.insert((before, after)) {
             return false;
         }
-        self.succs[before.index()].push(after);
-        self.preds[after.index()].push(before);
+        self.list.push((before, after));
+        self.adjacency.take();
         true
+    }
+
+    fn adjacency(&self) -> &Adjacency {
+        self.adjacency
+            .get_or_init(|| Adjacency::of(self.len(), &self.list))
     }
 
     /// Nodes that must finish before `node` starts, in insertion order.
     pub fn preds(&self, node: NodeId) -> &[NodeId] {
-        &self.preds[node.index()]
+        let a = self.adjacency();
+        let i = node.index();
+        &a.preds[a.pred_at[i] as usize..a.pred_at[i + 1] as usize]
     }
 
     /// Nodes that wait for `node`, in insertion order.
     pub fn succs(&self, node: NodeId) -> &[NodeId] {
-        &self.succs[node.index()]
+        let a = self.adjacency();
+        let i = node.index();
+        &a.succs[a.succ_at[i] as usize..a.succ_at[i + 1] as usize]
     }
 
     /// Scheduling weight of `node` (default 1), e.g. its expected seconds.
@@ -149,17 +200,17 @@ impl Dag {
     /// where dependents are destroyed before what they depend on.
     pub fn reversed(&self) -> Dag {
         Dag {
-            preds: self.succs.clone(),
-            succs: self.preds.clone(),
             costs: self.costs.clone(),
+            list: self.list.iter().map(|&(a, b)| (b, a)).collect(),
             edges: self.edges.iter().map(|&(a, b)| (b, a)).collect(),
+            adjacency: OnceLock::new(),
         }
     }
 
     /// A topological order (Kahn's algorithm, ties by id via FIFO of the
     /// initial id-ordered sources), or one cycle if there is none.
     pub fn check_acyclic(&self) -> Result<Vec<NodeId>, CycleError> {
-        let mut indeg: Vec<u32> = self.preds.iter().map(|p| p.len() as u32).collect();
+        let mut indeg: Vec<u32> = self.nodes().map(|n| self.preds(n).len() as u32).collect();
         let mut ready: VecDeque<NodeId> = self.nodes().filter(|n| indeg[n.index()] == 0).collect();
         let mut order = Vec::with_capacity(self.len());
         while let Some(n) = ready.pop_front() {

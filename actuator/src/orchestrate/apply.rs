@@ -366,13 +366,11 @@ fn build(items: &[Item], changed: &[usize]) -> (Vec<Step>, Dag) {
         .filter(|&&i| items[i].at.is_some())
         .map(|&i| (&*items[i].key, i))
         .collect();
-    // Model paths to the items that recorded a dependency on them.
-    let mut dependents: FastMap<&str, Vec<usize>> = FastMap::default();
-    dependents.reserve(changed.len());
+    let mut dependents = Dependents::with_capacity(changed.len());
     for &i in changed {
         let it = &items[i];
         for d in &it.recorded_deps {
-            dependents.entry(d.as_str()).or_default().push(i);
+            dependents.add(d, i);
         }
         for d in &it.deps {
             if let Some(&j) = by_key.get(d.as_str()) {
@@ -396,7 +394,7 @@ fn build(items: &[Item], changed: &[usize]) -> (Vec<Step>, Dag) {
             }
         }
         let path = it.key.trim_end_matches(DEPOSED);
-        for &d in dependents.get(path).into_iter().flatten() {
+        for d in dependents.of(path) {
             if d == i {
                 continue;
             }
@@ -415,6 +413,51 @@ fn build(items: &[Item], changed: &[usize]) -> (Vec<Step>, Dag) {
         }
     }
     (steps, dag)
+}
+
+/// Model paths to the items that recorded a dependency on them, in the order added: one list of
+/// links for all the paths, where a list per path was an allocation for every path a large
+/// teardown deletes.
+struct Dependents<'a> {
+    /// Per path: its first and last link.
+    ends: FastMap<&'a str, (usize, usize)>,
+    /// An item, and the next link of its path's list (`usize::MAX`: the last).
+    links: Vec<(usize, usize)>,
+}
+
+impl<'a> Dependents<'a> {
+    fn with_capacity(n: usize) -> Self {
+        let mut ends = FastMap::default();
+        ends.reserve(n);
+        Dependents {
+            ends,
+            links: Vec::with_capacity(n),
+        }
+    }
+
+    fn add(&mut self, path: &'a str, item: usize) {
+        let link = self.links.len();
+        self.links.push((item, usize::MAX));
+        match self.ends.entry(path) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                let (_, last) = e.get_mut();
+                self.links[*last].1 = link;
+                *last = link;
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert((link, link));
+            }
+        }
+    }
+
+    fn of(&self, path: &str) -> impl Iterator<Item = usize> + '_ {
+        let mut next = self.ends.get(path).map_or(usize::MAX, |&(first, _)| first);
+        std::iter::from_fn(move || {
+            let (item, after) = *self.links.get(next)?;
+            next = after;
+            Some(item)
+        })
+    }
 }
 
 /// Applies the resource part of `plan`. Returns whether every step succeeded.
