@@ -146,6 +146,8 @@ mod parallel;
 pub mod provision;
 pub mod secret;
 pub mod state;
+#[cfg(test)]
+mod test_util;
 
 pub use actuator_macros::{InfraModel, Resource, ResourceGroup, config, namespace};
 

@@ -15,6 +15,7 @@ use tempfile::TempDir;
 use crate::exec::{
     Action, CopySpec, ExecAgent, ExecError, ExecOutput, ExecTask, LocalAgent, Template,
 };
+use crate::test_util::names_in;
 
 fn tmp() -> TempDir {
     tempfile::tempdir().unwrap()
@@ -61,15 +62,6 @@ fn mode_of(path: &Path) -> u32 {
 
 fn set_mode(path: &Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-}
-
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// `id FLAG` for the current user, e.g. `-un` → `root`.

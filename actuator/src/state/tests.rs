@@ -535,14 +535,7 @@ fn compactions_in_a_row_replace_the_files_and_leave_nothing_behind() {
     }
     let before = j.state().clone();
     // The replaced snapshots are removed on another thread: soon, not at once.
-    let names = |dir: &Path| -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    };
+    let names = crate::test_util::names_in;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while names(dir.path()) != ["journal.jsonl", "lock", "snapshot.json"] {
         assert!(
