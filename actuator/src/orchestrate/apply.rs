@@ -607,28 +607,22 @@ fn record_intents_ahead(
     // The members of a keyed container mostly share their proxy and dependencies, and so the
     // data of their intents: one value serves all of them (each is built only once).
     let mut shared: FastMap<(&str, &[String]), Data> = FastMap::default();
-    {
-        let j = journal.lock();
-        for &i in changed {
-            let it = &items[i];
-            let entry = j.state().get(&it.key);
-            let intent = match it.action {
-                ResourceAction::Create if entry.is_none() => {
-                    let data = shared
-                        .entry((it.proxy.name(), &it.deps))
-                        .or_insert_with(|| intent_record(it));
-                    Ahead::Create(i, data.clone())
-                }
-                ResourceAction::Destroy
-                    if entry.is_some_and(|e| e.status == EntryStatus::Created) =>
-                {
-                    Ahead::Delete(i)
-                }
-                _ => continue,
-            };
-            ahead[i] = Some(intents.len());
-            intents.push(intent);
-        }
+    // Decided from the entries' status the plan saw, which is the state's now (a plan is applied
+    // only to the state it was made from): no look-up of each in the journal.
+    for &i in changed {
+        let it = &items[i];
+        let intent = match (it.action, it.status) {
+            (ResourceAction::Create, None) => {
+                let data = shared
+                    .entry((it.proxy.name(), &it.deps))
+                    .or_insert_with(|| intent_record(it));
+                Ahead::Create(i, data.clone())
+            }
+            (ResourceAction::Destroy, Some(EntryStatus::Created)) => Ahead::Delete(i),
+            _ => continue,
+        };
+        ahead[i] = Some(intents.len());
+        intents.push(intent);
     }
     // In parts, each synced in turn: the first small, so the walk starts soon.
     let mut parts = Vec::new();

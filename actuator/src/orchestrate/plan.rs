@@ -237,6 +237,9 @@ pub(super) struct Item {
     /// Where each of `deps` is in the model (its outputs are read there).
     pub dep_at: Vec<At>,
     pub protect: bool,
+    /// Its state entry's status when planned (`None`: the state has none). A plan is applied
+    /// only to the state it was made from.
+    pub status: Option<EntryStatus>,
 }
 
 /// The resource an item's step acts on, as the state records it.
@@ -1094,6 +1097,7 @@ impl ActuatorOrchestration {
                 deps,
                 dep_at: r.deps.iter().map(|&d| model[d].at).collect(),
                 protect: r.protect || recorded.protect,
+                status: entry.map(|e| e.status),
             });
             changes.push(change);
         }
@@ -1151,6 +1155,7 @@ impl ActuatorOrchestration {
                 deps: Vec::new(),
                 dep_at: Vec::new(),
                 protect,
+                status: Some(e.status),
             });
         }
         narrow(&mut items, &mut changes, opts);

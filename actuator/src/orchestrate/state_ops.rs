@@ -12,6 +12,7 @@ use super::{ActuatorOrchestration, OrchestrationError, Plan, RunCommand, RunStat
 use crate::events::Phase;
 use crate::model::At;
 use crate::provision::{Discovered, ProvisionCx, Provisioned, Scope, recorded_args, select};
+use crate::state::EntryStatus;
 
 /// Replaces `{"ref": from}` (and `from.…` inside it) by `to` in a recorded value.
 fn rewrite_refs(v: &mut Value, from: &str, to: &str) -> bool {
@@ -304,6 +305,8 @@ impl ActuatorOrchestration {
                 deps: Vec::new(),
                 dep_at: Vec::new(),
                 protect: false,
+                // Recorded as created just above.
+                status: Some(EntryStatus::Created),
             });
         }
         let plan = Plan {
