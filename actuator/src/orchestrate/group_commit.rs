@@ -65,8 +65,8 @@ struct Req {
 }
 
 /// The orchestration's journal: reads lock it, writes go through the group-commit thread (or,
-/// for a store without durability, straight to the journal).
-/// One reference for all its parts: every step of a walk clones it.
+/// for a store without durability, straight to the journal). One reference for all its parts:
+/// every step of a walk clones it.
 #[derive(Clone)]
 pub(super) struct JournalHandle(Arc<Handle>);
 
