@@ -624,7 +624,7 @@ fn record_intents_ahead(
         ahead[i] = Some(intents.len());
         intents.push(intent);
     }
-    // In parts, each synced in turn: the first small, so the walk starts soon.
+    // In parts, each synced in turn, growing (see `FIRST_PART`).
     let mut parts = Vec::new();
     let mut rest = intents.into_iter();
     let (mut end, mut size) = (0, FIRST_PART);
