@@ -348,29 +348,29 @@ impl<S: StateStore> Journal<S> {
         }
     }
 
-    /// Compacts the store if it asks for it (see [`StateStore::wants_compaction`]).
-    pub(crate) fn maybe_compact(&mut self) {
+    /// Compacts the store if it asks for it (see [`StateStore::wants_compaction`]); returns
+    /// whether it did.
+    fn maybe_compact(&mut self) -> bool {
         // A state that may show records the store lost must not become its snapshot.
         if self.unwritable.is_none() && self.store.wants_compaction(&self.state) {
-            // The records are already durable in the journal, which alone is a
-            // complete history; a failed compaction only costs load time.
-            if let Err(e) = self.store.compact(&self.state) {
-                tracing::warn!(error = %e, "automatic state compaction failed; will retry");
+            // The records are already in the journal, which alone is a complete history; a
+            // failed compaction only costs load time.
+            match self.store.compact(&self.state) {
+                Ok(()) => return true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "automatic state compaction failed; will retry")
+                }
             }
         }
+        false
     }
 
     /// Makes everything appended durable: by a compaction when the store wants one (its snapshot
     /// then holds it all, and a journal tail not yet synced is dropped unwritten), else by a
     /// sync. What the group-commit writer does when a walk is flushed.
     pub(crate) fn sync_or_compact(&mut self) -> Result<()> {
-        if self.unwritable.is_none() && self.store.wants_compaction(&self.state) {
-            match self.store.compact(&self.state) {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    tracing::warn!(error = %e, "automatic state compaction failed; will retry")
-                }
-            }
+        if self.maybe_compact() {
+            return Ok(());
         }
         self.store.sync()
     }
