@@ -365,7 +365,7 @@ impl JournalHandle {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     use serde_json::json;
 
@@ -377,11 +377,10 @@ mod tests {
     struct Flaky {
         inner: MemoryStore,
         failing: Arc<AtomicBool>,
-        compactions: Arc<AtomicUsize>,
         /// Whether the store asks for compaction whenever it can.
         wants_compaction: bool,
         /// The store calls that append, sync or compact, in order.
-        calls: Arc<Mutex<Vec<&'static str>>>,
+        calls: Calls,
     }
 
     impl Flaky {
@@ -423,7 +422,6 @@ mod tests {
         }
         fn compact(&mut self, state: &State) -> crate::state::Result<()> {
             self.calls.lock().push("compact");
-            self.compactions.fetch_add(1, Ordering::SeqCst);
             self.inner.compact(state)
         }
         fn wants_compaction(&self, _: &State) -> bool {
@@ -431,34 +429,36 @@ mod tests {
         }
     }
 
-    fn handle() -> (JournalHandle, Arc<AtomicBool>, Arc<AtomicUsize>) {
-        let (j, failing, compactions, _) = handle_with_calls(true);
-        (j, failing, compactions)
-    }
-
     type Calls = Arc<Mutex<Vec<&'static str>>>;
 
-    fn handle_with_calls(
-        wants_compaction: bool,
-    ) -> (JournalHandle, Arc<AtomicBool>, Arc<AtomicUsize>, Calls) {
+    /// A handle on a `Flaky` store that wants compaction whenever it can: the switch that makes
+    /// it fail, and its calls.
+    fn handle() -> (JournalHandle, Arc<AtomicBool>, Calls) {
+        handle_with(true)
+    }
+
+    fn handle_with(wants_compaction: bool) -> (JournalHandle, Arc<AtomicBool>, Calls) {
         let failing = Arc::new(AtomicBool::new(false));
-        let compactions = Arc::new(AtomicUsize::new(0));
         let calls = Calls::default();
         let store = Flaky {
             inner: MemoryStore::new(),
             failing: failing.clone(),
-            compactions: compactions.clone(),
             wants_compaction,
             calls: calls.clone(),
         };
         let journal = Journal::open(Box::new(store) as Store).unwrap();
-        (JournalHandle::new(journal), failing, compactions, calls)
+        (JournalHandle::new(journal), failing, calls)
+    }
+
+    /// How many compactions the store was asked for.
+    fn compactions(calls: &Calls) -> usize {
+        calls.lock().iter().filter(|&&c| c == "compact").count()
     }
 
     /// An intent, then a completion in a batch of its own (the writer has taken it when the
     /// state shows it), then the walk's flush: the store calls they made.
     async fn intent_completion_flush(wants_compaction: bool) -> Vec<&'static str> {
-        let (j, _, _, calls) = handle_with_calls(wants_compaction);
+        let (j, _, calls) = handle_with(wants_compaction);
         j.record(|j| j.intent("a", "test.Net", json!({})))
             .await
             .unwrap();
@@ -492,7 +492,7 @@ mod tests {
 
     #[tokio::test]
     async fn records_in_turn_are_synced_one_by_one() {
-        let (j, _, _, calls) = handle_with_calls(false);
+        let (j, _, calls) = handle_with(false);
         let parts = j.record_in_turn(
             ["a", "b", "c"]
                 .map(|k| move |j: &mut Journal<Store>| j.intent(k, "test.Net", json!({}))),
@@ -521,7 +521,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_writer_compacts_when_a_walk_is_flushed_not_during_it() {
-        let (j, _, compactions) = handle();
+        let (j, _, calls) = handle();
         for k in ["a", "b", "c"] {
             j.record(move |j| j.intent(k, "test.Net", json!({})))
                 .await
@@ -529,9 +529,9 @@ mod tests {
             j.record_later(Later::Done(k.into(), json!({}).into()));
         }
         j.record(|_| Ok(())).await.unwrap();
-        assert_eq!(compactions.load(Ordering::SeqCst), 0);
+        assert_eq!(compactions(&calls), 0);
         j.flush().await.unwrap();
-        assert_eq!(compactions.load(Ordering::SeqCst), 1);
+        assert_eq!(compactions(&calls), 1);
     }
 
     #[tokio::test]
