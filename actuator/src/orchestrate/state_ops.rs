@@ -283,6 +283,20 @@ impl ActuatorOrchestration {
                 self.fail_state(Phase::Teardown, e.to_string());
                 return self.finish(RunStatus::AbortDeprov);
             }
+            // The proxy deletes it under its model path: the entry's key, unless that was taken.
+            let old = Provisioned {
+                scope: Arc::new(Scope {
+                    state_id: d.state_id.clone(),
+                    ..self.scope_with("")
+                }),
+                kind: kind.clone(),
+                key: if taken {
+                    d.key.as_str().into()
+                } else {
+                    key.clone()
+                },
+                outputs: d.outputs.clone(),
+            };
             items.push(Item {
                 key,
                 kind,
@@ -291,15 +305,7 @@ impl ActuatorOrchestration {
                 action: ResourceAction::Destroy,
                 changed: Vec::new(),
                 cbd: false,
-                old: Some(Old::Built(Box::new(Provisioned {
-                    scope: Arc::new(Scope {
-                        state_id: d.state_id.clone(),
-                        ..self.scope_with("")
-                    }),
-                    kind: d.kind.as_str().into(),
-                    key: d.key.as_str().into(),
-                    outputs: d.outputs.clone(),
-                }))),
+                old: Some(Old::Built(Box::new(old))),
                 replaces: None,
                 recorded_deps: deps,
                 deps: Vec::new(),
