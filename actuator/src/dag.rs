@@ -72,7 +72,7 @@ pub struct Dag {
 }
 
 /// Every node's neighbours in one list per direction: node `i`'s are `at[i]..at[i + 1]`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct Adjacency {
     pred_at: Vec<u32>,
     preds: Vec<NodeId>,

@@ -624,8 +624,9 @@ fn record_intents_ahead(
         ahead[i] = Some(intents.len());
         intents.push(intent);
     }
-    // In parts, each synced in turn, growing (see `FIRST_PART`).
-    let mut parts = Vec::new();
+    // In parts, each synced in turn, growing (see `FIRST_PART`); `ends`: how many are durable
+    // once each is.
+    let (mut ends, mut ops) = (Vec::new(), Vec::new());
     let mut rest = intents.into_iter();
     let (mut end, mut size) = (0, FIRST_PART);
     while rest.len() > 0 {
@@ -647,14 +648,11 @@ fn record_intents_ahead(
                 Ahead::Delete(i) => j.undo_intent(&items[i].key),
             })
         };
-        parts.push((end, op));
+        ends.push(end);
+        ops.push(op);
     }
-    let ends: Vec<usize> = parts.iter().map(|(end, _)| *end).collect();
-    let recorded = journal.record_in_turn(parts.into_iter().map(|(_, op)| op));
-    let parts = ends
-        .into_iter()
-        .zip(recorded.into_iter().map(|r| r.boxed()));
-    (ahead, parts.collect())
+    let recorded = journal.record_in_turn(ops).into_iter().map(|r| r.boxed());
+    (ahead, ends.into_iter().zip(recorded).collect())
 }
 
 /// A part of the intents recorded ahead: how many are durable once its record is.
