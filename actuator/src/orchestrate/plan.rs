@@ -867,10 +867,14 @@ impl ActuatorOrchestration {
     /// Validation by each resource's proxy, before any cloud call.
     fn validate(&self, res: &[ModelRes], scope: &Arc<Scope>, errors: &mut Vec<PlanBlocker>) {
         let Some(w) = &self.world else { return };
+        let Some(first) = res.first() else { return };
+        // One context, moved from resource to resource: not two reference counts taken and
+        // dropped for each.
+        let mut cx = crate::provision::ProvisionCx::new(w.clone(), first.at, scope.clone());
         for r in res {
             self.check_typed_args(r.at, &r.key, errors);
             if let Some(p) = &r.proxy {
-                let cx = crate::provision::ProvisionCx::new(w.clone(), r.at, scope.clone());
+                cx.move_to(r.at);
                 for invalid in p.validate(&cx) {
                     errors.push(PlanBlocker {
                         key: r.key.to_string(),
@@ -932,11 +936,15 @@ impl ActuatorOrchestration {
             .collect();
         // Each resource's entry read first, on every core: the records are independent, and
         // reading them is most of a large plan's work.
+        // Only the entries there are: a first `up` reads none.
         let entries: Vec<Option<&Entry>> = model.iter().map(|r| state.get(&r.key)).collect();
-        let read = parallel::map(&entries, PARALLEL_FROM, |e| {
-            e.map(Recorded::of).unwrap_or_default()
-        });
-        for (r, (entry, recorded)) in model.iter().zip(entries.into_iter().zip(read)) {
+        let there: Vec<&Entry> = entries.iter().flatten().copied().collect();
+        let mut read = parallel::map(&there, PARALLEL_FROM, |e| Recorded::of(e)).into_iter();
+        for (r, entry) in model.iter().zip(entries) {
+            let recorded = match entry {
+                Some(_) => read.next().expect("one read for each entry there is"),
+                None => Recorded::default(),
+            };
             let Some(proxy) = r.proxy.clone() else {
                 continue;
             };

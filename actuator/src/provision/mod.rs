@@ -220,6 +220,12 @@ impl ProvisionCx {
             args: OnceLock::new(),
         }
     }
+    /// The same context for the resource at `at` (of the same world and scope).
+    pub(crate) fn move_to(&mut self, at: At) {
+        self.at = at;
+        self.replaces = None;
+        self.args = OnceLock::new();
+    }
     /// Hashes secret arguments with the state's salt (see [`args`](Self::args)).
     pub(crate) fn salted(mut self, salt: Arc<str>) -> Self {
         self.salt = Some(salt);
