@@ -29,7 +29,7 @@ use crate::engine::{AttemptError, Work};
 use crate::events::{Outcome, Phase};
 use crate::model::args::Args;
 use crate::model::build::Shared;
-use crate::provision::{ProvisionCx, Scope};
+use crate::provision::{Outputs, ProvisionCx, Scope, WalkCx};
 use crate::state::{Data, EntryStatus, Journal};
 
 /// One cloud operation of the walk.
@@ -62,7 +62,8 @@ struct ApplyWork(Arc<Apply>);
 struct Apply {
     world: Option<Shared>,
     scope: Arc<Scope>,
-    salt: Arc<str>,
+    /// What every model step's context shares (`None` without a model).
+    walk_cx: Option<Arc<WalkCx>>,
     /// Shared with the plan rather than copied.
     items: Arc<Vec<Item>>,
     steps: Vec<Step>,
@@ -78,12 +79,10 @@ struct Apply {
 
 impl Apply {
     fn cx(&self, it: &Item) -> ProvisionCx {
-        ProvisionCx::new(
-            self.world().clone(),
-            it.at.expect("model steps have a place in the model"),
-            self.scope.clone(),
-        )
-        .salted(self.salt.clone())
+        self.walk_cx
+            .as_ref()
+            .expect("model steps have a model")
+            .at(it.at.expect("model steps have a place in the model"))
     }
 
     fn world(&self) -> &Shared {
@@ -152,14 +151,29 @@ fn intent_record(it: &Item) -> Data {
 /// here, on the step's worker, rather than by the journal's single writer. Not waited for: its
 /// intent is durable, and what depends on it waits for its own intent's sync, which covers this
 /// record too. The record shares the state entry's key and kind: nothing is copied for them.
-fn done(a: &Apply, item: usize, args: &Args) -> Result<(), AttemptError> {
+fn done(a: &Apply, item: usize, cx: &ProvisionCx, outputs: Outputs) -> Result<(), AttemptError> {
     let it = &a.items[item];
-    let g = a.world().lock();
+    let at = it.at.expect("model steps have a place in the model");
+    // The outputs are set and the record made under one lock of the model, unless the arguments
+    // read a variable: then they are resolved again once the outputs are set (a variable may
+    // read them), which locks the model itself.
+    let mut g = a.world().lock();
+    g.set_outputs(at, outputs);
+    let again;
+    let args = match cx.args_resolved() {
+        Some(args) => args,
+        None => {
+            drop(g);
+            again = cx.args_to_record();
+            g = a.world().lock();
+            &*again
+        }
+    };
     let data = Data::new(&Completion {
         proxy: it.proxy.name(),
         deps: &it.deps,
         args,
-        outputs: OutputsView(g.outputs_of(it.at.expect("model steps have a place in the model"))),
+        outputs: OutputsView(g.outputs_of(at)),
         protect: it.protect,
         dep_ids: {
             let mut ids: Vec<(&str, &str)> = it
@@ -232,10 +246,7 @@ impl Work for ApplyWork {
                         a.journal.record(move |j| j.intent(k, kind, intent)).await?;
                     }
                     match it.proxy.provision(&cx).await {
-                        Ok(outputs) => {
-                            a.world().lock().set_outputs(it.at.expect("model"), outputs);
-                            done(&a, item, &cx.args_to_record())
-                        }
+                        Ok(outputs) => done(&a, item, &cx, outputs),
                         Err(e) => fail(&a.journal, key, e).await,
                     }
                 }
@@ -251,10 +262,7 @@ impl Work for ApplyWork {
                         .recorded(&a.scope, &it.key)
                         .expect("an update has a recorded resource");
                     match it.proxy.update(&cx, &old, &it.changed).await {
-                        Ok(outputs) => {
-                            a.world().lock().set_outputs(it.at.expect("model"), outputs);
-                            done(&a, item, &cx.args_to_record())
-                        }
+                        Ok(outputs) => done(&a, item, &cx, outputs),
                         Err(e) => fail(&a.journal, &it.key, e).await,
                     }
                 }
@@ -270,7 +278,7 @@ impl Work for ApplyWork {
                         a.intents.durable(i).await?;
                     }
                     let rec = it
-                        .recorded(&a.scope, it.key.trim_end_matches(DEPOSED))
+                        .recorded(&a.scope, it.key.strip_suffix(DEPOSED).unwrap_or(&it.key))
                         .expect("a deletion has a recorded resource");
                     // Only what the state still records is deleted: after a crash the entry may
                     // be gone already (a finished delete) or renamed (a replacement set aside).
@@ -393,7 +401,7 @@ fn build(items: &[Item], changed: &[usize]) -> (Vec<Step>, Dag) {
                 }
             }
         }
-        let path = it.key.trim_end_matches(DEPOSED);
+        let path = it.key.strip_suffix(DEPOSED).unwrap_or(&it.key);
         for d in dependents.of(path) {
             if d == i {
                 continue;
@@ -526,11 +534,15 @@ pub(super) async fn run(
             }
         }
     });
+    let scope = Arc::new(scope);
     let work = Arc::new(Apply {
         intents,
+        walk_cx: o
+            .world
+            .clone()
+            .map(|w| WalkCx::new(w, scope.clone(), Some(salt.into()))),
         world: o.world.clone(),
-        scope: Arc::new(scope),
-        salt: salt.into(),
+        scope,
         items,
         steps,
         journal: journal.clone(),

@@ -196,29 +196,49 @@ impl Invalid {
 
 /// What a proxy sees of the resource it provisions, updates or validates.
 pub struct ProvisionCx {
-    world: Shared,
+    /// Shared by every resource of a walk: one reference counted per context, not three (a
+    /// count is an atomic read-modify-write both ways, and a step is a microsecond).
+    walk: Arc<WalkCx>,
     at: At,
-    /// Shared by every resource of a walk rather than copied into each context.
-    scope: Arc<Scope>,
     replaces: Option<Provisioned>,
-    /// The state's salt for hashing secret arguments (none: empty).
-    salt: Option<Arc<str>>,
     /// The arguments once resolved ([`args`](Self::args)), and whether that read a variable.
     args: OnceLock<(Args, bool)>,
+}
+
+/// What the contexts of one walk's resources have in common.
+pub(crate) struct WalkCx {
+    world: Shared,
+    scope: Arc<Scope>,
+    /// The state's salt for hashing secret arguments (none: empty).
+    salt: Option<Arc<str>>,
+}
+
+impl WalkCx {
+    /// For the resources of `world`, owned by `scope`, their secrets hashed with `salt`.
+    pub(crate) fn new(world: Shared, scope: Arc<Scope>, salt: Option<Arc<str>>) -> Arc<Self> {
+        Arc::new(WalkCx { world, scope, salt })
+    }
+
+    /// The context of the resource at `at`.
+    pub(crate) fn at(self: &Arc<Self>, at: At) -> ProvisionCx {
+        ProvisionCx {
+            walk: self.clone(),
+            at,
+            replaces: None,
+            args: OnceLock::new(),
+        }
+    }
+
+    fn salt(&self) -> &str {
+        self.salt.as_deref().unwrap_or("")
+    }
 }
 
 impl ProvisionCx {
     /// A context for the resource at `at` of `world`, owned by `scope` (tests of proxies use this
     /// directly).
     pub fn new(world: Shared, at: At, scope: impl Into<Arc<Scope>>) -> Self {
-        ProvisionCx {
-            world,
-            at,
-            scope: scope.into(),
-            replaces: None,
-            salt: None,
-            args: OnceLock::new(),
-        }
+        WalkCx::new(world, scope.into(), None).at(at)
     }
     /// The same context for the resource at `at` (of the same world and scope).
     pub(crate) fn move_to(&mut self, at: At) {
@@ -227,9 +247,10 @@ impl ProvisionCx {
         self.args = OnceLock::new();
     }
     /// Hashes secret arguments with the state's salt (see [`args`](Self::args)).
-    pub(crate) fn salted(mut self, salt: Arc<str>) -> Self {
-        self.salt = Some(salt);
-        self
+    #[cfg(test)]
+    fn salted(self, salt: Arc<str>) -> Self {
+        let w = &self.walk;
+        WalkCx::new(w.world.clone(), w.scope.clone(), Some(salt)).at(self.at)
     }
     /// Marks this create as the replacement of `old` (create-before-destroy): a resource found by
     /// tag that *is* `old` is not a previous attempt of this create.
@@ -246,7 +267,7 @@ impl ProvisionCx {
     /// # Errors
     /// If the resource is not a `T` (a proxy registered for a kind it does not implement).
     pub fn resource<T: Element + Clone>(&self) -> Result<T, AttemptError> {
-        let g = self.world.lock();
+        let g = self.walk.world.lock();
         g.tree(self.at.model)
             .get::<T>(self.at.node)
             .cloned()
@@ -260,18 +281,20 @@ impl ProvisionCx {
     }
     /// The resource's kind, e.g. `aws.Vpc`.
     pub fn kind(&self) -> String {
-        self.world
+        self.walk
+            .world
             .lock()
             .element(self.at)
             .map_or_else(String::new, |e| e.kind().to_owned())
     }
     /// The model path, e.g. `WebInfra.apps.3`: the resource's key in the state.
     pub fn path(&self) -> String {
-        self.world.lock().describe(self.at)
+        self.walk.world.lock().describe(self.at)
     }
     /// The name to give the resource in the cloud (long name if the model asks for it).
     pub fn display_name(&self) -> String {
-        self.world
+        self.walk
+            .world
             .lock()
             .tree(self.at.model)
             .display_name(self.at.node)
@@ -282,42 +305,46 @@ impl ProvisionCx {
     pub fn args(&self) -> &Args {
         &self
             .args
-            .get_or_init(|| resolve_args(&self.world, self.at, self.salt.as_deref().unwrap_or("")))
+            .get_or_init(|| resolve_args(&self.walk.world, self.at, self.walk.salt()))
             .0
     }
     /// The arguments to record for the create or update: those [`args`](Self::args) resolved,
     /// if it was called and read no variable, else resolved now — a variable may read outputs,
     /// which the resource's own provisioning has changed since.
     pub(crate) fn args_to_record(&self) -> Cow<'_, Args> {
+        match self.args_resolved() {
+            Some(args) => Cow::Borrowed(args),
+            None => Cow::Owned(recorded_args(&self.walk.world, self.at, self.walk.salt())),
+        }
+    }
+    /// The arguments to record if [`args`](Self::args) resolved them and read no variable: what
+    /// the resource's own outputs cannot have changed.
+    pub(crate) fn args_resolved(&self) -> Option<&Args> {
         match self.args.get() {
-            Some((args, false)) => Cow::Borrowed(args),
-            _ => Cow::Owned(recorded_args(
-                &self.world,
-                self.at,
-                self.salt.as_deref().unwrap_or(""),
-            )),
+            Some((args, false)) => Some(args),
+            _ => None,
         }
     }
     /// Whose resource this is: system, workspace and state.
     pub fn scope(&self) -> &Scope {
-        &self.scope
+        &self.walk.scope
     }
     /// The system name.
     pub fn system(&self) -> &str {
-        &self.scope.system
+        &self.walk.scope.system
     }
     /// The tags every created resource must carry (in the create call itself where the cloud
     /// allows), so a crash between a create and its record can be reconciled and a lost state
     /// rediscovered: system, workspace, state and model path ([`Scope::tags`]).
     pub fn tags(&self) -> Vec<(String, String)> {
-        self.scope.tags(&self.path())
+        self.walk.scope.tags(&self.path())
     }
     /// Output `attr` of another component (e.g. the id of the network a subnet belongs to).
     ///
     /// # Errors
     /// If the component has not recorded that output (it was not provisioned first).
     pub fn output_of(&self, r: &impl Located, attr: &str) -> Result<String, AttemptError> {
-        let g = self.world.lock();
+        let g = self.walk.world.lock();
         g.output(r.at(), attr).map(str::to_owned).ok_or_else(|| {
             AttemptError::fatal(format!(
                 "{} needs output `{attr}` of {}, which has none",
@@ -341,7 +368,7 @@ impl ProvisionCx {
                 self.path(),
                 crate::model::unparsable(text, error)
             ))),
-            Val::Var(v) => crate::namespace::parse_var(&self.world, v, |s| {
+            Val::Var(v) => crate::namespace::parse_var(&self.walk.world, v, |s| {
                 s.parse().map_err(|e: T::Err| e.to_string())
             })
             .map_err(|e| {
