@@ -788,6 +788,26 @@ struct ModelRes {
     policy: crate::model::args::ChangePolicy,
 }
 
+/// Puts `items[order[i]]` at position `i`, for every `i` (`order` a permutation), by following
+/// each cycle of the permutation with swaps.
+fn permute<T>(items: &mut [T], order: &[NodeId]) {
+    let mut placed = vec![false; items.len()];
+    for start in 0..items.len() {
+        // Along the cycle, each position takes its resource from the next one; the resource first
+        // at `start` travels with the swaps to the position whose source `start` is.
+        let mut i = start;
+        while !placed[i] {
+            placed[i] = true;
+            let from = order[i].index();
+            if from == start {
+                break;
+            }
+            items.swap(i, from);
+            i = from;
+        }
+    }
+}
+
 impl ActuatorOrchestration {
     /// The resources of the model, in a topological order, with their proxies; every selection
     /// and validation problem is reported, none stops the collection.
@@ -846,22 +866,19 @@ impl ActuatorOrchestration {
             let names: Vec<&str> = e.cycle.iter().map(|n| &*res[n.index()].key).collect();
             format!("dependency cycle among resources: {}", names.join(" -> "))
         })?;
-        // Reorder so that dependencies come first; deps are remapped to the new positions.
+        // Reorder so that dependencies come first, in place (a second list of every resource was
+        // megabytes of fresh memory to fault in); deps are remapped to the new positions.
         let mut pos = vec![0usize; res.len()];
         for (new, old) in order.iter().enumerate() {
             pos[old.index()] = new;
         }
-        let mut slots: Vec<Option<ModelRes>> = res.into_iter().map(Some).collect();
-        Ok(order
-            .iter()
-            .map(|old| {
-                let mut r = slots[old.index()].take().expect("each node once");
-                for d in &mut r.deps {
-                    *d = pos[*d];
-                }
-                r
-            })
-            .collect())
+        permute(&mut res, &order);
+        for r in &mut res {
+            for d in &mut r.deps {
+                *d = pos[*d];
+            }
+        }
+        Ok(res)
     }
 
     /// Validation by each resource's proxy, before any cloud call.
@@ -926,8 +943,14 @@ impl ActuatorOrchestration {
         // Resources whose identity changes in this run (created or replaced): what refers to them
         // sees new ids.
         // Hashed with foldhash, as the state's index: looked up once or more per resource.
-        let mut renewed: FastSet<&str> = FastSet::default();
-        let in_model: FastSet<&str> = model.iter().map(|r| &*r.key).collect();
+        // By position in the model, found by path in `in_model`: a flag each, where a set of paths
+        // grew and rehashed itself through a first `up` (every resource renewed).
+        let mut renewed = vec![false; model.len()];
+        let in_model: FastMap<&str, usize> = model
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (&*r.key, i))
+            .collect();
         // The model paths whose earlier replacement's old resource is still set aside: looked up
         // once, rather than a `<path>#deposed` key made and looked up for every resource.
         let set_aside: FastSet<&str> = state
@@ -940,7 +963,7 @@ impl ActuatorOrchestration {
         let entries: Vec<Option<&Entry>> = model.iter().map(|r| state.get(&r.key)).collect();
         let there: Vec<&Entry> = entries.iter().flatten().copied().collect();
         let mut read = parallel::map(&there, PARALLEL_FROM, |e| Recorded::of(e)).into_iter();
-        for (r, entry) in model.iter().zip(entries) {
+        for (pos, (r, entry)) in model.iter().zip(entries).enumerate() {
             let recorded = match entry {
                 Some(_) => read.next().expect("one read for each entry there is"),
                 None => Recorded::default(),
@@ -1018,9 +1041,10 @@ impl ActuatorOrchestration {
                                 };
                                 let mut refs = Vec::new();
                                 refs_in(n, &mut refs);
-                                let renews = refs
-                                    .iter()
-                                    .any(|p| renewed.contains(p) || moved.iter().any(|m| m == p));
+                                let renews = refs.iter().any(|p| {
+                                    in_model.get(p).is_some_and(|&i| renewed[i])
+                                        || moved.iter().any(|m| m == p)
+                                });
                                 if o != n || renews {
                                     let in_place = r.policy.updates_in_place(name);
                                     change.changes.push(ArgChange {
@@ -1074,7 +1098,7 @@ impl ActuatorOrchestration {
                 change.action,
                 ResourceAction::Create | ResourceAction::Replace
             ) {
-                renewed.insert(&r.key);
+                renewed[pos] = true;
             }
             // Only an update, a replacement or a deletion acts on the recorded resource; an
             // unchanged one (most of a large plan) needs no copy of it.
@@ -1114,7 +1138,7 @@ impl ActuatorOrchestration {
         let gone: Vec<&Entry> = state
             .iter()
             .rev()
-            .filter(|e| !e.key.starts_with(TASK_PREFIX) && !in_model.contains(&*e.key))
+            .filter(|e| !e.key.starts_with(TASK_PREFIX) && !in_model.contains_key(&*e.key))
             .collect();
         let read = parallel::map(&gone, PARALLEL_FROM, |e| Recorded::of(e));
         for (e, recorded) in gone.into_iter().zip(read) {
@@ -1305,6 +1329,23 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_permutation_puts_each_item_where_the_order_says() {
+        for order in [
+            vec![0, 1, 2, 3, 4],
+            vec![4, 3, 2, 1, 0],
+            vec![1, 2, 0, 4, 3],
+            vec![2, 0, 1, 3, 4],
+            vec![],
+        ] {
+            let order: Vec<NodeId> = order.into_iter().map(NodeId).collect();
+            let mut items: Vec<String> = (0..order.len()).map(|i| format!("r{i}")).collect();
+            permute(&mut items, &order);
+            let want: Vec<String> = order.iter().map(|n| format!("r{}", n.0)).collect();
+            assert_eq!(items, want, "{order:?}");
+        }
+    }
 
     #[test]
     fn a_path_selects_itself_and_what_is_inside_it() {
