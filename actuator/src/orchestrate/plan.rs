@@ -962,7 +962,7 @@ impl ActuatorOrchestration {
         // Only the entries there are: a first `up` reads none.
         let entries: Vec<Option<&Entry>> = model.iter().map(|r| state.get(&r.key)).collect();
         let there: Vec<&Entry> = entries.iter().flatten().copied().collect();
-        let mut read = parallel::map(&there, PARALLEL_FROM, |e| Recorded::of(e)).into_iter();
+        let mut read = parallel::map(&there, PARALLEL_FROM, |e| Recorded::of(e));
         for (pos, (r, entry)) in model.iter().zip(entries).enumerate() {
             let recorded = match entry {
                 Some(_) => read.next().expect("one read for each entry there is"),
