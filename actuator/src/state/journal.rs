@@ -379,15 +379,29 @@ impl<S: StateStore> Journal<S> {
     /// carries the entry's kind so each journal line stands on its own. The record shares the
     /// entry's key and kind rather than the caller's copy.
     fn write_known(&mut self, op: RecordOp, key: &str, data: Data) -> Result<()> {
-        let (key, kind) = match self.state.get(key) {
-            Some(e) => (e.key.clone(), e.kind.clone()),
-            None => return Err(Error::UnknownKey(key.to_owned())),
+        let Some(at) = self.state.position(key) else {
+            return Err(Error::UnknownKey(key.to_owned()));
         };
-        self.write(op, key, kind, data)
+        let e = self.state.at(at);
+        let (key, kind) = (e.key.clone(), e.kind.clone());
+        self.write_at(op, key, kind, data, Some(at))
     }
 
     /// Appends a record (or adds it to the open batch) and folds it into the state.
     fn write(&mut self, op: RecordOp, key: Arc<str>, kind: Arc<str>, data: Data) -> Result<()> {
+        let at = self.state.position(&key);
+        self.write_at(op, key, kind, data, at)
+    }
+
+    /// [`write`](Self::write) of a record whose key's entry is at `at` in the state.
+    fn write_at(
+        &mut self,
+        op: RecordOp,
+        key: Arc<str>,
+        kind: Arc<str>,
+        data: Data,
+        at: Option<usize>,
+    ) -> Result<()> {
         let rec = Record {
             seq: self.state.last_seq() + 1,
             at_ms: match self.pending {
@@ -400,13 +414,13 @@ impl<S: StateStore> Journal<S> {
             data,
         };
         if let Some(pending) = &mut self.pending {
-            self.state.apply(&rec);
+            self.state.apply_at(&rec, at);
             pending.push(rec);
             return Ok(());
         }
         self.writable()?;
         self.store.append(std::slice::from_ref(&rec))?;
-        self.state.apply(&rec);
+        self.state.apply_at(&rec, at);
         self.maybe_compact();
         Ok(())
     }

@@ -184,13 +184,38 @@ impl State {
     /// assert_eq!(st.last_seq(), 1);
     /// ```
     pub fn apply(&mut self, rec: &Record) {
+        // A removal or a rename takes the key out of the index, which finds it there anyway.
+        let at = match rec.op {
+            RecordOp::Undone | RecordOp::Forget | RecordOp::Rename | RecordOp::Meta => None,
+            _ => self.position(&rec.key),
+        };
+        self.apply_at(rec, at);
+    }
+
+    /// Where `key`'s entry is, for [`apply_at`](Self::apply_at).
+    pub(crate) fn position(&self, key: &str) -> Option<usize> {
+        self.index
+            .get(key)
+            .copied()
+            .filter(|&pos| self.slots[pos].is_some())
+    }
+
+    /// The entry at a position [`position`](Self::position) gave.
+    pub(crate) fn at(&self, pos: usize) -> &Entry {
+        self.slots[pos].as_ref().expect("a position holds an entry")
+    }
+
+    /// [`apply`](Self::apply) of `rec`, whose key's entry is at `at` (`None`: the state has
+    /// none; not read for a removal, a rename or metadata): the key is looked up once for the
+    /// record's writer and for its folding in, not once for each.
+    pub(crate) fn apply_at(&mut self, rec: &Record, at: Option<usize>) {
         self.last_seq = self.last_seq.max(rec.seq);
         self.updated_at_ms = self.updated_at_ms.max(rec.at_ms);
         match rec.op {
-            RecordOp::Intent => self.upsert(rec, EntryStatus::Creating, Some(&rec.data), None),
-            RecordOp::Done => self.upsert(rec, EntryStatus::Created, Some(&rec.data), None),
+            RecordOp::Intent => self.upsert(rec, at, EntryStatus::Creating, Some(&rec.data), None),
+            RecordOp::Done => self.upsert(rec, at, EntryStatus::Created, Some(&rec.data), None),
             RecordOp::Failed => {
-                let status = match self.get(&rec.key).map(|e| e.status) {
+                let status = match at.map(|pos| self.at(pos).status) {
                     Some(EntryStatus::Deleting | EntryStatus::DeleteFailed) => {
                         EntryStatus::DeleteFailed
                     }
@@ -202,11 +227,11 @@ impl State {
                     .data
                     .as_string()
                     .unwrap_or_else(|| rec.data.text().to_owned());
-                self.upsert(rec, status, None, Some(msg));
+                self.upsert(rec, at, status, None, Some(msg));
             }
             // Nothing to delete for an unknown key.
-            RecordOp::UndoIntent if self.index.contains_key(&rec.key) => {
-                self.upsert(rec, EntryStatus::Deleting, None, None)
+            RecordOp::UndoIntent if at.is_some() => {
+                self.upsert(rec, at, EntryStatus::Deleting, None, None)
             }
             RecordOp::UndoIntent => {}
             RecordOp::Undone | RecordOp::Forget => {
@@ -214,8 +239,8 @@ impl State {
                     self.vacate(pos);
                 }
             }
-            RecordOp::Update if self.index.contains_key(&rec.key) => {
-                self.upsert(rec, EntryStatus::Updating, None, None)
+            RecordOp::Update if at.is_some() => {
+                self.upsert(rec, at, EntryStatus::Updating, None, None)
             }
             RecordOp::Update => {}
             RecordOp::Rename => {
@@ -242,22 +267,17 @@ impl State {
         }
     }
 
-    /// Sets status (and data when given) of `rec.key`, inserting it at the end
-    /// of the order if it is new. `error` replaces the previous one.
+    /// Sets status (and data when given) of `rec.key`, whose entry is at `at`, inserting it at
+    /// the end of the order if it is new. `error` replaces the previous one.
     fn upsert(
         &mut self,
         rec: &Record,
+        at: Option<usize>,
         status: EntryStatus,
         data: Option<&Data>,
         error: Option<String>,
     ) {
-        // Most records are for a key the state has (a completion after its intent): look it up
-        // before paying for a copy of the key.
-        match self
-            .index
-            .get(&*rec.key)
-            .and_then(|&pos| self.slots[pos].as_mut())
-        {
+        match at.and_then(|pos| self.slots[pos].as_mut()) {
             None => {
                 // A new key comes after every entry: records are numbered in the order written.
                 self.index.insert(rec.key.clone(), self.slots.len());
