@@ -881,15 +881,24 @@ impl ActuatorOrchestration {
         Ok(res)
     }
 
-    /// Validation by each resource's proxy, before any cloud call.
+    /// The pre-flight of each resource before any cloud call: its typed arguments parse, the
+    /// variables it reads by name are defined (those errors listed after the others), and its
+    /// proxy validates it.
     fn validate(&self, res: &[ModelRes], scope: &Arc<Scope>, errors: &mut Vec<PlanBlocker>) {
         let Some(w) = &self.world else { return };
         let Some(first) = res.first() else { return };
         // One context, moved from resource to resource: not two reference counts taken and
         // dropped for each.
         let mut cx = crate::provision::ProvisionCx::new(w.clone(), first.at, scope.clone());
+        let mut undefined = Vec::new();
         for r in res {
-            self.check_typed_args(r.at, &r.key, errors);
+            // Taken out of the world once for both checks, which lock it again to expand
+            // variables.
+            let element = w.lock().element_arc(r.at);
+            if let Some(element) = &element {
+                self.check_typed_args(&**element, &r.key, errors);
+                self.check_var_refs(&**element, &r.key, &mut undefined);
+            }
             if let Some(p) = &r.proxy {
                 cx.move_to(r.at);
                 for invalid in p.validate(&cx) {
@@ -900,6 +909,7 @@ impl ActuatorOrchestration {
                 }
             }
         }
+        errors.append(&mut undefined);
     }
 
     /// Computes the plan. `observed` holds what a refresh read (empty without one).
@@ -921,7 +931,7 @@ impl ActuatorOrchestration {
             self.check_foreign_refs(&mut errors);
             let m = self.model_resources(&proxies, &mut errors)?;
             self.validate(&m, &scope, &mut errors);
-            self.check_var_refs(m.iter().map(|r| (r.at, &*r.key)), &mut errors);
+            self.check_output_vars(&mut errors);
             m
         };
         // Room for the deletions too (all of a teardown's items), rather than lists that double

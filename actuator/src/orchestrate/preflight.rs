@@ -16,7 +16,7 @@ use super::ActuatorOrchestration;
 use super::outputs::OutputSource;
 use super::plan::PlanBlocker;
 use crate::model::args::ArgCx;
-use crate::model::{At, Located, Unparsed, unparsable};
+use crate::model::{At, Element, Located, Unparsed, unparsable};
 use crate::namespace::{Missing, TypedVarError, VarRef, parse_var, visible_vars, why_missing};
 
 impl ActuatorOrchestration {
@@ -44,37 +44,36 @@ impl ActuatorOrchestration {
         }
     }
 
-    /// Every variable read by name from the infra's resources and the marked outputs must be
-    /// defined for its reader.
-    pub(super) fn check_var_refs<'a>(
+    /// Every variable read by name from the infra's resource `element` (at model path `key`) must
+    /// be defined for its reader.
+    pub(super) fn check_var_refs(
         &self,
-        resources: impl Iterator<Item = (At, &'a str)>,
+        element: &dyn Element,
+        key: &str,
         errors: &mut Vec<PlanBlocker>,
     ) {
-        let Some(w) = &self.world else { return };
-        for (at, key) in resources {
-            // Taken out of the world first: recording arguments may lock it again.
-            let Some(element) = w.lock().element_arc(at) else {
-                continue;
-            };
-            let read: RefCell<Vec<VarRef>> = RefCell::default();
-            // Only the variables read matter here, not the arguments: a reference's path is
-            // left empty rather than looked up under the world's lock and written out.
-            let path = |_: At| String::new();
-            let var = |v: &VarRef| {
-                read.borrow_mut().push(*v);
-                None
-            };
-            element.args(&ArgCx::new(&path, &var, ""));
-            for v in read.into_inner() {
-                if let Some(e) = undefined(self, v.at(), v.name()) {
-                    errors.push(PlanBlocker {
-                        key: key.to_owned(),
-                        error: format!("an argument {e}"),
-                    });
-                }
+        let read: RefCell<Vec<VarRef>> = RefCell::default();
+        // Only the variables read matter here, not the arguments: a reference's path is left
+        // empty rather than looked up under the world's lock and written out.
+        let path = |_: At| String::new();
+        let var = |v: &VarRef| {
+            read.borrow_mut().push(*v);
+            None
+        };
+        element.args(&ArgCx::new(&path, &var, ""));
+        for v in read.into_inner() {
+            if let Some(e) = undefined(self, v.at(), v.name()) {
+                errors.push(PlanBlocker {
+                    key: key.to_owned(),
+                    error: format!("an argument {e}"),
+                });
             }
         }
+    }
+
+    /// Every variable the marked outputs read by name must be defined for its reader.
+    pub(super) fn check_output_vars(&self, errors: &mut Vec<PlanBlocker>) {
+        let Some(w) = &self.world else { return };
         let root = w.lock().namespace().map(|t| At {
             model: t.id,
             node: 0,
@@ -107,12 +106,13 @@ impl ActuatorOrchestration {
     /// Every typed argument's text must parse as its type — a literal (a CIDR of `10.0.0.0/33`),
     /// and a variable's value where it is known before provisioning (not one that waits for an
     /// output): known from the model alone, whichever proxy provisions the resource.
-    pub(super) fn check_typed_args(&self, at: At, key: &str, errors: &mut Vec<PlanBlocker>) {
+    pub(super) fn check_typed_args(
+        &self,
+        element: &dyn Element,
+        key: &str,
+        errors: &mut Vec<PlanBlocker>,
+    ) {
         let Some(w) = &self.world else { return };
-        // Taken out of the world first: expanding a variable locks it again.
-        let Some(element) = w.lock().element_arc(at) else {
-            return;
-        };
         element.visit_unparsed(&mut |arg, value| {
             let why = match value {
                 Unparsed::Text { text, error } => unparsable(text, error),
