@@ -951,10 +951,9 @@ impl ActuatorOrchestration {
                 .clone()
         };
         // Resources whose identity changes in this run (created or replaced): what refers to them
-        // sees new ids.
-        // Hashed with foldhash, as the state's index: looked up once or more per resource.
-        // By position in the model, found by path in `in_model`: a flag each, where a set of paths
-        // grew and rehashed itself through a first `up` (every resource renewed).
+        // sees new ids. A flag per position in the model, found by path in `in_model` (hashed with
+        // foldhash, as the state's index), where a set of paths grew and rehashed itself through a
+        // first `up` (every resource renewed).
         let mut renewed = vec![false; model.len()];
         let in_model: FastMap<&str, usize> = model
             .iter()
@@ -968,8 +967,8 @@ impl ActuatorOrchestration {
             .filter_map(|e| e.key.strip_suffix(DEPOSED))
             .collect();
         // Each resource's entry read first, on every core: the records are independent, and
-        // reading them is most of a large plan's work.
-        // Only the entries there are: a first `up` reads none.
+        // reading them is most of a large plan's work (only the entries there are: a first `up`
+        // reads none).
         let entries: Vec<Option<&Entry>> = model.iter().map(|r| state.get(&r.key)).collect();
         let there: Vec<&Entry> = entries.iter().flatten().copied().collect();
         let mut read = parallel::map(&there, PARALLEL_FROM, |e| Recorded::of(e));

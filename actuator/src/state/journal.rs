@@ -389,7 +389,7 @@ impl<S: StateStore> Journal<S> {
 
     /// Appends a record (or adds it to the open batch) and folds it into the state.
     fn write(&mut self, op: RecordOp, key: Arc<str>, kind: Arc<str>, data: Data) -> Result<()> {
-        let at = self.state.position(&key);
+        let at = self.state.position_for(op, &key);
         self.write_at(op, key, kind, data, at)
     }
 

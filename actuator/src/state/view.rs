@@ -184,15 +184,21 @@ impl State {
     /// assert_eq!(st.last_seq(), 1);
     /// ```
     pub fn apply(&mut self, rec: &Record) {
-        // A removal or a rename takes the key out of the index, which finds it there anyway.
-        let at = match rec.op {
-            RecordOp::Undone | RecordOp::Forget | RecordOp::Rename | RecordOp::Meta => None,
-            _ => self.position(&rec.key),
-        };
+        let at = self.position_for(rec.op, &rec.key);
         self.apply_at(rec, at);
     }
 
-    /// Where `key`'s entry is, for [`apply_at`](Self::apply_at).
+    /// Where the entry a record of `op` for `key` acts on is, for [`apply_at`](Self::apply_at):
+    /// not looked up for a removal or a rename, which take the key out of the index (finding it
+    /// there anyway), nor for metadata.
+    pub(crate) fn position_for(&self, op: RecordOp, key: &str) -> Option<usize> {
+        match op {
+            RecordOp::Undone | RecordOp::Forget | RecordOp::Rename | RecordOp::Meta => None,
+            _ => self.position(key),
+        }
+    }
+
+    /// Where `key`'s entry is.
     pub(crate) fn position(&self, key: &str) -> Option<usize> {
         self.index
             .get(key)
