@@ -60,9 +60,8 @@ struct Step {
 struct ApplyWork(Arc<Apply>);
 
 struct Apply {
-    world: Option<Shared>,
     scope: Arc<Scope>,
-    /// What every model step's context shares (`None` without a model).
+    /// What every model step's context shares, the model among it (`None` without a model).
     walk_cx: Option<Arc<WalkCx>>,
     /// Shared with the plan rather than copied.
     items: Arc<Vec<Item>>,
@@ -79,14 +78,16 @@ struct Apply {
 
 impl Apply {
     fn cx(&self, it: &Item) -> ProvisionCx {
-        self.walk_cx
-            .as_ref()
-            .expect("model steps have a model")
+        self.walk_cx()
             .at(it.at.expect("model steps have a place in the model"))
     }
 
+    fn walk_cx(&self) -> &Arc<WalkCx> {
+        self.walk_cx.as_ref().expect("model steps have a model")
+    }
+
     fn world(&self) -> &Shared {
-        self.world.as_ref().expect("model steps have a model")
+        self.walk_cx().world()
     }
 }
 
@@ -541,7 +542,6 @@ pub(super) async fn run(
             .world
             .clone()
             .map(|w| WalkCx::new(w, scope.clone(), Some(salt.into()))),
-        world: o.world.clone(),
         scope,
         items,
         steps,

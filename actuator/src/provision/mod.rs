@@ -229,6 +229,11 @@ impl WalkCx {
         }
     }
 
+    /// The model the resources are in.
+    pub(crate) fn world(&self) -> &Shared {
+        &self.world
+    }
+
     fn salt(&self) -> &str {
         self.salt.as_deref().unwrap_or("")
     }

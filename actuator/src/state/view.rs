@@ -323,9 +323,7 @@ impl State {
     /// assert!(actuator::state::State::new().get("infra.net").is_none());
     /// ```
     pub fn get(&self, key: &str) -> Option<&Entry> {
-        self.index
-            .get(key)
-            .and_then(|&pos| self.slots[pos].as_ref())
+        self.position(key).map(|pos| self.at(pos))
     }
 
     /// Empties the slot at `pos` (its key is out of the index already); squeezes the holes out
