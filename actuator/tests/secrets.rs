@@ -246,6 +246,53 @@ fn a_resource_argument_reading_a_secret_variable_is_recorded_as_its_hash() {
     assert!(!shown.contains("another-secret-value"), "{shown}");
 }
 
+/// A resource with a password of its own (not read from a variable).
+#[derive(Resource, Clone, Debug)]
+#[resource(kind = "test.Database")]
+struct Database {
+    name: String,
+    password: Secret,
+}
+
+#[derive(InfraModel)]
+struct Store {
+    #[component(Database { name: "db".into(), password: Secret::new(SECRET) })]
+    db: Database,
+}
+
+/// A secret argument of a new state's first `up` is hashed with the salt the `up` gives the
+/// state, not with the none its plan saw: the next plan finds nothing changed.
+#[test]
+fn a_secret_argument_of_a_first_up_is_hashed_with_the_new_states_salt() {
+    use actuator::orchestrate::ResourceAction;
+    use actuator::provision::SimProxy;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = Arc::new(SimProxy::default());
+    let infra = Store::instance("store");
+    let mut o = ActuatorOrchestration::new("store")
+        .infra(&infra)
+        .proxy(sim.clone())
+        .state_dir(tmp.path().join("state"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    assert!(rt.block_on(o.initiate_system()), "{:?}", o.failures());
+    let recorded = sim.args_of("Store.db").unwrap()["password"].clone();
+    assert!(
+        recorded["secret"].as_str().unwrap().starts_with("sha256:"),
+        "{recorded}"
+    );
+    let plan = o.plan().unwrap();
+    assert_eq!(
+        plan.resources[0].action,
+        ResourceAction::Unchanged,
+        "{plan:?}"
+    );
+    drop(o);
+    for (path, text) in files(&tmp.path().join("state")) {
+        assert_clean(&path, &text);
+    }
+}
+
 namespace! {
     struct Declared {
         extern { DIR }

@@ -21,7 +21,7 @@ use serde_json::value::RawValue;
 
 use super::ActuatorOrchestration;
 use crate::dag::{Dag, NodeId};
-use crate::model::At;
+use crate::model::{At, Element};
 use crate::parallel;
 use crate::provision::{Observed, Outputs, Provisioned, ProvisionerProxy, Scope, select};
 use crate::state::{Data, Entry, EntryStatus, State};
@@ -778,6 +778,8 @@ pub(super) fn recorded_outputs(e: &Entry) -> Outputs {
 /// One model resource while planning.
 struct ModelRes {
     at: At,
+    /// Taken out of the model with the rest, not under a lock of its own for each check.
+    element: Arc<dyn Element>,
     /// Shared with the plan's item and, once recorded, the state's entry.
     key: Arc<str>,
     /// One block per kind, shared by all the resources of that kind.
@@ -843,6 +845,7 @@ impl ActuatorOrchestration {
             };
             res.push(ModelRes {
                 at,
+                element: g.element_arc(at).expect("a leaf has an element"),
                 key: key.into(),
                 kind: kinds
                     .entry(e.kind())
@@ -881,24 +884,17 @@ impl ActuatorOrchestration {
         Ok(res)
     }
 
-    /// The pre-flight of each resource before any cloud call: its typed arguments parse, the
-    /// variables it reads by name are defined (those errors listed after the others), and its
-    /// proxy validates it.
+    /// The pre-flight of each resource before any cloud call: its typed arguments parse and its
+    /// proxy validates it. (The variables its arguments read are checked as the diff resolves
+    /// them.)
     fn validate(&self, res: &[ModelRes], scope: &Arc<Scope>, errors: &mut Vec<PlanBlocker>) {
         let Some(w) = &self.world else { return };
         let Some(first) = res.first() else { return };
         // One context, moved from resource to resource: not two reference counts taken and
         // dropped for each.
         let mut cx = crate::provision::ProvisionCx::new(w.clone(), first.at, scope.clone());
-        let mut undefined = Vec::new();
         for r in res {
-            // Taken out of the world once for both checks, which lock it again to expand
-            // variables.
-            let element = w.lock().element_arc(r.at);
-            if let Some(element) = &element {
-                self.check_typed_args(&**element, &r.key, errors);
-                self.check_var_refs(&**element, &r.key, &mut undefined);
-            }
+            self.check_typed_args(&*r.element, &r.key, errors);
             if let Some(p) = &r.proxy {
                 cx.move_to(r.at);
                 for invalid in p.validate(&cx) {
@@ -909,7 +905,6 @@ impl ActuatorOrchestration {
                 }
             }
         }
-        errors.append(&mut undefined);
     }
 
     /// Computes the plan. `observed` holds what a refresh read (empty without one).
@@ -923,6 +918,10 @@ impl ActuatorOrchestration {
     ) -> Result<Plan, String> {
         let proxies = self.all_proxies();
         let mut errors = Vec::new();
+        // Where the errors of variables that arguments read but nothing defines go: after the
+        // other checks of the resources, before those of the outputs (found in the diff, which
+        // resolves the arguments once for both).
+        let (mut undefined, mut undefined_at) = (Vec::new(), 0);
         // One copy of the scope for every resource's context and recorded resource, not one each.
         let scope = Arc::new(scope.clone());
         let model = if opts.destroy {
@@ -931,6 +930,7 @@ impl ActuatorOrchestration {
             self.check_foreign_refs(&mut errors);
             let m = self.model_resources(&proxies, &mut errors)?;
             self.validate(&m, &scope, &mut errors);
+            undefined_at = errors.len();
             self.check_output_vars(&mut errors);
             m
         };
@@ -955,11 +955,16 @@ impl ActuatorOrchestration {
         // foldhash, as the state's index), where a set of paths grew and rehashed itself through a
         // first `up` (every resource renewed).
         let mut renewed = vec![false; model.len()];
-        let in_model: FastMap<&str, usize> = model
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (&*r.key, i))
-            .collect();
+        // Used only with entries in the state (a first `up` has none).
+        let in_model: FastMap<&str, usize> = if state.is_empty() {
+            FastMap::default()
+        } else {
+            model
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (&*r.key, i))
+                .collect()
+        };
         // The model paths whose earlier replacement's old resource is still set aside: looked up
         // once, rather than a `<path>#deposed` key made and looked up for every resource.
         let set_aside: FastSet<&str> = state
@@ -977,6 +982,16 @@ impl ActuatorOrchestration {
                 Some(_) => read.next().expect("one read for each entry there is"),
                 None => Recorded::default(),
             };
+            // The arguments, resolved once for the check of the variables they read and the
+            // comparison with the recorded ones; without an entry to compare with, only which
+            // variables they read is needed.
+            let read_args = crate::provision::args_reading(
+                self.world.as_ref().expect("a model"),
+                &*r.element,
+                salt,
+                entry.is_some(),
+            );
+            self.check_vars_read(&read_args.vars, &r.key, &mut undefined);
             let Some(proxy) = r.proxy.clone() else {
                 continue;
             };
@@ -1016,11 +1031,7 @@ impl ActuatorOrchestration {
                             change.action = ResourceAction::Create;
                             change.reason = Some("deleted outside actuator (drift)".into());
                         } else {
-                            let new = crate::provision::recorded_args(
-                                self.world.as_ref().expect("a model"),
-                                r.at,
-                                salt,
-                            );
+                            let new = &read_args.args;
                             // The recorded arguments are the text the model's serialize to
                             // when nothing changed: only a difference is parsed and compared
                             // argument by argument.
@@ -1142,6 +1153,7 @@ impl ActuatorOrchestration {
             });
             changes.push(change);
         }
+        errors.splice(undefined_at..undefined_at, undefined);
         // What the state has and the model does not: deleted, dependents first (the apply walk
         // orders them; listed here in reverse recording order).
         let gone: Vec<&Entry> = state

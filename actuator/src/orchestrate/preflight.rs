@@ -10,12 +10,9 @@
 //! (Task templates are resolved for every role by the config phase's pre-flight; proxies validate
 //! their resources' arguments in `plan::validate`.)
 
-use std::cell::RefCell;
-
 use super::ActuatorOrchestration;
 use super::outputs::OutputSource;
 use super::plan::PlanBlocker;
-use crate::model::args::ArgCx;
 use crate::model::{At, Element, Located, Unparsed, unparsable};
 use crate::namespace::{Missing, TypedVarError, VarRef, parse_var, visible_vars, why_missing};
 
@@ -44,24 +41,16 @@ impl ActuatorOrchestration {
         }
     }
 
-    /// Every variable read by name from the infra's resource `element` (at model path `key`) must
-    /// be defined for its reader.
-    pub(super) fn check_var_refs(
+    /// Every variable read by name by the arguments of the infra's resource at model path `key`
+    /// (`vars`, as [`args_reading`](crate::provision::args_reading) noted them) must be defined
+    /// for its reader.
+    pub(super) fn check_vars_read(
         &self,
-        element: &dyn Element,
+        vars: &[VarRef],
         key: &str,
         errors: &mut Vec<PlanBlocker>,
     ) {
-        let read: RefCell<Vec<VarRef>> = RefCell::default();
-        // Only the variables read matter here, not the arguments: a reference's path is left
-        // empty rather than looked up under the world's lock and written out.
-        let path = |_: At| String::new();
-        let var = |v: &VarRef| {
-            read.borrow_mut().push(*v);
-            None
-        };
-        element.args(&ArgCx::new(&path, &var, ""));
-        for v in read.into_inner() {
+        for v in vars {
             if let Some(e) = undefined(self, v.at(), v.name()) {
                 errors.push(PlanBlocker {
                     key: key.to_owned(),

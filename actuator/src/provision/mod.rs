@@ -407,10 +407,40 @@ fn resolve_args(world: &Shared, at: At, salt: &str) -> (Args, bool) {
     let Some(element) = world.lock().element_arc(at) else {
         return (Args::new(), false);
     };
-    let read_var = std::cell::Cell::new(false);
-    let path = |at: At| world.lock().describe(at);
+    let r = args_reading(world, &*element, salt, true);
+    (r.args, !r.vars.is_empty())
+}
+
+/// A resource's recorded arguments, with the variables they read (see [`args_reading`]).
+pub(crate) struct ReadArgs {
+    pub args: Args,
+    /// Each variable read, defined or not.
+    pub vars: Vec<VarRef>,
+}
+
+/// [`recorded_args`] of `element` (out of `world`, whose lock the caller does not hold), noting
+/// the variables read. Without `resolve` only which variables are read counts: none is read
+/// (each is recorded as unresolved), and references are recorded with an empty path rather than
+/// one looked up under the model's lock and written out.
+pub(crate) fn args_reading(
+    world: &Shared,
+    element: &dyn Element,
+    salt: &str,
+    resolve: bool,
+) -> ReadArgs {
+    let vars = std::cell::RefCell::new(Vec::new());
+    let path = |at: At| {
+        if resolve {
+            world.lock().describe(at)
+        } else {
+            String::new()
+        }
+    };
     let var = |v: &VarRef| {
-        read_var.set(true);
+        vars.borrow_mut().push(*v);
+        if !resolve {
+            return None;
+        }
         let template = format!("!{{{}}}", v.name());
         let shown = crate::namespace::expand_for(world, v.at(), &template).ok()?;
         let real = crate::namespace::expand_revealing(world, v.at(), &template).ok()?;
@@ -424,7 +454,10 @@ fn resolve_args(world: &Shared, at: At, salt: &str) -> (Args, bool) {
         Some(hashed["secret"].as_str().unwrap_or_default().to_owned())
     };
     let args = element.args(&ArgCx::new(&path, &var, salt));
-    (args, read_var.get())
+    ReadArgs {
+        args,
+        vars: vars.into_inner(),
+    }
 }
 
 /// A resource as the state recorded it: enough to read, update or delete it without the model.
