@@ -370,11 +370,21 @@ fn build(items: &[Item], changed: &[usize]) -> (Vec<Step>, Dag) {
             dag.add_edge(NodeId(a as u32), NodeId(b as u32));
         }
     };
-    let by_key: FastMap<&str, usize> = changed
+    // Looked up only for dependencies and set-aside resources: a plan of independent creates (a
+    // flat model's first `up`) hashes no key.
+    let looked_up = changed
         .iter()
-        .filter(|&&i| items[i].at.is_some())
-        .map(|&i| (&*items[i].key, i))
-        .collect();
+        .any(|&i| !items[i].deps.is_empty() || items[i].key.ends_with(DEPOSED));
+    let mut by_key: FastMap<&str, usize> = FastMap::default();
+    if looked_up {
+        by_key.reserve(changed.len());
+        by_key.extend(
+            changed
+                .iter()
+                .filter(|&&i| items[i].at.is_some())
+                .map(|&i| (&*items[i].key, i)),
+        );
+    }
     let mut dependents = Dependents::with_capacity(changed.len());
     for &i in changed {
         let it = &items[i];
