@@ -41,6 +41,8 @@ pub struct ArgCx<'a> {
     path: &'a dyn Fn(At) -> String,
     var: &'a dyn Fn(&VarRef) -> Option<String>,
     salt: &'a str,
+    /// Whether references are recorded (else as `null`: only the variables read are wanted).
+    refs: bool,
 }
 
 impl<'a> ArgCx<'a> {
@@ -51,7 +53,23 @@ impl<'a> ArgCx<'a> {
         var: &'a dyn Fn(&VarRef) -> Option<String>,
         salt: &'a str,
     ) -> Self {
-        ArgCx { path, var, salt }
+        ArgCx {
+            path,
+            var,
+            salt,
+            refs: true,
+        }
+    }
+
+    /// A context for finding which variables the arguments read, with `var`: references are
+    /// recorded as `null`, not named (no model path looked up and written out).
+    pub(crate) fn reading_vars(var: &'a dyn Fn(&VarRef) -> Option<String>) -> Self {
+        ArgCx {
+            path: &|_| String::new(),
+            var,
+            salt: "",
+            refs: false,
+        }
     }
 
     /// A context without a model (references are recorded by their raw position, variables as
@@ -61,6 +79,7 @@ impl<'a> ArgCx<'a> {
             path: &|at| format!("{:?}:{}", at.model, at.node),
             var: &|_| None,
             salt: "",
+            refs: true,
         }
     }
 
@@ -201,12 +220,18 @@ impl<A: ArgValue, B: ArgValue> ArgValue for (A, B) {
 /// replacement of what it points at is propagated by the plan.
 impl<T> ArgValue for Ref<T> {
     fn arg(&self, cx: &ArgCx<'_>) -> Value {
+        if !cx.refs {
+            return Value::Null;
+        }
         json!({ "ref": cx.path(self) })
     }
 }
 
 impl<T> ArgValue for Out<T> {
     fn arg(&self, cx: &ArgCx<'_>) -> Value {
+        if !cx.refs {
+            return Value::Null;
+        }
         json!({ "ref": cx.path(self), "output": self.attr() })
     }
 }
@@ -303,5 +328,24 @@ mod tests {
         assert!(!ha.contains("hunter2") && ha.contains("sha256:"));
         assert_ne!(ha, s.arg(&b).to_string());
         assert_eq!(ha, Secret::new("hunter2").arg(&a).to_string());
+    }
+
+    #[test]
+    fn a_context_reading_variables_sees_them_and_names_no_reference() {
+        let read = std::cell::RefCell::new(Vec::new());
+        let var = |v: &VarRef| {
+            read.borrow_mut().push(v.name());
+            None
+        };
+        let cx = ArgCx::reading_vars(&var);
+        let out: Val<String> = Val::Out(Out::new(At::UNPLACED, "id"));
+        let args = vec![
+            out,
+            Val::Var(VarRef::new(At::UNPLACED, "MEM")),
+            Val::Lit("2048".into()),
+        ];
+        assert_eq!(args.arg(&cx), json!([null, {"var": "MEM"}, "2048"]));
+        assert_eq!(Ref::<String>::new(At::UNPLACED).arg(&cx), Value::Null);
+        assert_eq!(*read.borrow(), ["MEM"]);
     }
 }

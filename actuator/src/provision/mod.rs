@@ -420,8 +420,7 @@ pub(crate) struct ReadArgs {
 
 /// [`recorded_args`] of `element` (out of `world`, whose lock the caller does not hold), noting
 /// the variables read. Without `resolve` only which variables are read counts: none is read
-/// (each is recorded as unresolved), and references are recorded with an empty path rather than
-/// one looked up under the model's lock and written out.
+/// (each is recorded as unresolved), and references are not recorded ([`ArgCx::reading_vars`]).
 pub(crate) fn args_reading(
     world: &Shared,
     element: &dyn Element,
@@ -429,13 +428,7 @@ pub(crate) fn args_reading(
     resolve: bool,
 ) -> ReadArgs {
     let vars = std::cell::RefCell::new(Vec::new());
-    let path = |at: At| {
-        if resolve {
-            world.lock().describe(at)
-        } else {
-            String::new()
-        }
-    };
+    let path = |at: At| world.lock().describe(at);
     let var = |v: &VarRef| {
         vars.borrow_mut().push(*v);
         if !resolve {
@@ -453,7 +446,11 @@ pub(crate) fn args_reading(
         let hashed = crate::secret::Secret::new(real).arg(&ArgCx::new(&path, &|_| None, salt));
         Some(hashed["secret"].as_str().unwrap_or_default().to_owned())
     };
-    let args = element.args(&ArgCx::new(&path, &var, salt));
+    let args = element.args(&if resolve {
+        ArgCx::new(&path, &var, salt)
+    } else {
+        ArgCx::reading_vars(&var)
+    });
     ReadArgs {
         args,
         vars: vars.into_inner(),
